@@ -1,0 +1,6 @@
+// Placeholder: the owner of this area replaces it.
+#include "command.h"
+
+namespace stepgate {
+void register_shim_commands(CLI::App& /*app*/, CommandContext& /*context*/) {}
+}  // namespace stepgate

@@ -1,0 +1,54 @@
+#include "command.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+namespace stepgate {
+
+CommandIo process_io() {
+  CommandIo io;
+  io.in = &std::cin;
+  io.out = &std::cout;
+  io.err = &std::cerr;
+  io.err_is_tty = isatty(STDERR_FILENO) != 0;
+  std::error_code ec;
+  io.cwd = std::filesystem::current_path(ec).string();
+  return io;
+}
+
+int report_error(CommandContext& context, const Error& error) {
+  *context.io.err << "stepgate: " << error.message << "\n";
+  return exit_code_for(error);
+}
+
+int run_cli(int argc, char** argv, CommandContext& context) {
+  CLI::App app{"stepgate: step-up confirmation in front of risky actions", "stepgate"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  register_core_commands(app, context);
+  register_audit_commands(app, context);
+  register_stepup_commands(app, context);
+  register_demo_command(app, context);
+  register_hooks_commands(app, context);
+  register_ci_commands(app, context);
+  register_shim_commands(app, context);
+  register_adapter_commands(app, context);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, *context.io.out, *context.io.err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, *context.io.out, *context.io.err);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e, *context.io.out, *context.io.err);
+  } catch (const CLI::ParseError& e) {
+    *context.io.err << "stepgate: " << e.what() << "\n";
+    return 2;  // bad input
+  }
+  return context.exit_code;
+}
+
+}  // namespace stepgate

@@ -1,0 +1,6 @@
+// Placeholder: the owner of this area replaces it.
+#include "command.h"
+
+namespace stepgate {
+void register_demo_command(CLI::App& /*app*/, CommandContext& /*context*/) {}
+}  // namespace stepgate

@@ -1,0 +1,49 @@
+#pragma once
+/// Thin wrappers over OpenSSL: hashes, HMAC, Ed25519, CSPRNG, encodings, constant-time compare.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stepgate/result.h"
+
+namespace stepgate {
+
+using Bytes = std::vector<uint8_t>;
+
+enum class HashAlg { kSha1, kSha256, kSha512 };
+
+/// SHA-256 of data, as raw bytes / lowercase hex.
+Bytes sha256(std::string_view data);
+std::string sha256_hex(std::string_view data);
+
+/// HMAC(key, data) with the given hash.
+Bytes hmac(HashAlg alg, const Bytes& key, std::string_view data);
+
+/// n bytes from the OS CSPRNG (OpenSSL RAND_bytes); kUnavailable if it fails.
+Result<Bytes> random_bytes(std::size_t n);
+/// A random identifier: n random bytes in base32 without padding, lowercase.
+Result<std::string> random_id(std::size_t n_bytes = 10);
+
+/// Constant-time equality (length leaks, contents do not).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+std::string hex_encode(const Bytes& data);
+std::string base64url_encode(std::string_view data);  // no padding
+std::string base64url_encode(const Bytes& data);
+Result<Bytes> base64url_decode(std::string_view text);  // accepts no padding only
+std::string base32_encode(const Bytes& data);           // RFC 4648, uppercase, no padding
+Result<Bytes> base32_decode(std::string_view text);     // case-insensitive, padding/space allowed
+
+/// Ed25519 key pair as raw 32-byte keys.
+struct Ed25519KeyPair {
+  Bytes private_key;
+  Bytes public_key;
+};
+Result<Ed25519KeyPair> ed25519_generate();
+Result<Bytes> ed25519_public_from_private(const Bytes& private_key);
+Result<Bytes> ed25519_sign(const Bytes& private_key, std::string_view message);
+bool ed25519_verify(const Bytes& public_key, std::string_view message, const Bytes& signature);
+
+}  // namespace stepgate

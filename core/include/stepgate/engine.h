@@ -1,0 +1,69 @@
+#pragma once
+/// The engine: evaluate(action, signals) -> Decision. No I/O, no JSON, no git/CI/HTTP.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stepgate/action.h"
+#include "stepgate/policy.h"
+#include "stepgate/value.h"
+
+namespace stepgate {
+
+/// Why a rule contributed to a decision.
+struct Reason {
+  std::string rule_id;
+  int score = 0;
+  std::optional<Verdict> effect;
+  std::string message;  // rendered: {placeholders} filled from signals/action
+  bool shadow = false;  // the rule is in shadow mode: recorded, not enforced
+};
+
+/// A rule whose expression ended in an error value (type mismatch...): it did not match.
+struct RuleError {
+  std::string rule_id;
+  std::string message;
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kAllow;
+  int score = 0;
+  std::vector<Reason> reasons;
+  std::vector<RuleError> errors;
+  std::optional<Requirement> requirement;  // set when verdict == kStepUp
+  std::string policy_revision;
+  std::string action_digest;
+  bool shadow = false;  // the policy is in shadow mode: `would_be` is what it would have done
+  Verdict would_be = Verdict::kAllow;
+};
+
+/// Decision as a Value (for JSON output and the audit log).
+Value decision_to_value(const Decision& decision);
+
+/// Holds one compiled policy; evaluate() is const and thread-safe.
+class Engine {
+ public:
+  explicit Engine(std::shared_ptr<const Policy> policy);
+
+  /// Evaluates the action against every rule whose `on` matches its kind. Signals are the
+  /// collected signals map (name -> value). Deny beats step_up beats allow; a rule's effect is a
+  /// floor; the summed score is held against the thresholds; shadow rules only report; a shadow
+  /// policy reports `would_be` and allows.
+  [[nodiscard]] Decision evaluate(const Action& action, const Value& signals) const;
+
+  /// Same, with the digest already computed (front-ends that evaluate many times).
+  [[nodiscard]] Decision evaluate(const Action& action, const Value& signals,
+                                  const std::string& digest) const;
+
+  [[nodiscard]] const Policy& policy() const { return *policy_; }
+
+ private:
+  std::shared_ptr<const Policy> policy_;
+};
+
+/// Renders "{signals.x}" / "{action.resource}" / "{x}" (shorthand for signals.x) placeholders.
+std::string render_message(const std::string& message, const Action& action, const Value& signals);
+
+}  // namespace stepgate

@@ -1,0 +1,73 @@
+#pragma once
+/// The one pipeline every front-end calls: collect common signals, evaluate, try step-up, audit,
+/// and map the outcome to an exit code. Front-ends only build the Action and their own signals.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stepgate/audit.h"
+#include "stepgate/engine.h"
+#include "stepgate/paths.h"
+#include "stepgate/policy.h"
+#include "stepgate/stepup.h"
+#include "stepgate/store.h"
+
+namespace stepgate {
+
+struct GateOptions {
+  std::string policy_path;  // explicit --policy, else found per DESIGN.md
+  std::string cwd = ".";
+  Paths paths = Paths::from_environment();
+  AuditOptions audit_options;
+  std::string front_end;  // "git", "ci", "shim", "claude", "mcp-wrap", "cli": written to the audit log
+};
+
+struct GateRequest {
+  Action action;
+  Value signals = Map{};  // front-end signals; common ones are added by the gate
+  std::vector<std::string> grants;
+  bool allow_interactive = false;
+  std::string server_url;
+  bool record_velocity = true;
+};
+
+struct GateOutcome {
+  Decision decision;
+  Verdict final_verdict = Verdict::kAllow;  // after step-up and shadow mode
+  StepUpResult step_up;                      // when decision.verdict == kStepUp
+  Value signals = Map{};                     // all signals the engine saw
+  int exit_code = 0;                         // 0 allow, 1 deny, 3 step-up not satisfied
+};
+
+class Gate {
+ public:
+  /// Loads the policy and opens the state store and audit log. A bad policy is an error (exit 2);
+  /// callers that must fail closed treat it as deny unless the policy said on_error: allow.
+  static Result<std::unique_ptr<Gate>> open(const GateOptions& options);
+
+  /// Evaluates and, on step-up, tries to satisfy it. Never throws; engine failures fail closed
+  /// (deny) unless the policy says on_error: allow.
+  GateOutcome run(const GateRequest& request, StepUpIo& io);
+
+  [[nodiscard]] const Policy& policy() const { return engine_.policy(); }
+  [[nodiscard]] const Engine& engine() const { return engine_; }
+  StateStore& store() { return *store_; }
+  AuditLog& audit() { return *audit_; }
+  [[nodiscard]] const Paths& paths() const { return paths_; }
+
+  Gate(std::shared_ptr<const Policy> policy, std::unique_ptr<StateStore> store,
+       std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end);
+
+ private:
+  Engine engine_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<AuditLog> audit_;
+  Paths paths_;
+  std::string front_end_;
+};
+
+/// Unix time now (STEPGATE_NOW overrides it, for tests of time-dependent signals).
+UnixTime unix_now();
+
+}  // namespace stepgate

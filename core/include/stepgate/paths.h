@@ -1,0 +1,49 @@
+#pragma once
+/// Where stepgate keeps its files. Every path has an environment override; STEPGATE_HOME moves
+/// them all (tests set it so they never touch the real home directory).
+
+#include <string>
+
+#include "stepgate/result.h"
+
+namespace stepgate {
+
+/// Environment lookup, injectable for tests.
+using EnvFn = std::string (*)(const char* name);  // "" when unset
+
+/// The directories stepgate uses:
+///  config  = $STEPGATE_CONFIG_DIR | $STEPGATE_HOME/config | $XDG_CONFIG_HOME/stepgate | ~/.config/stepgate
+///  state   = $STEPGATE_STATE_DIR  | $STEPGATE_HOME/state  | $XDG_STATE_HOME/stepgate  | ~/.local/state/stepgate
+///  secrets = $STEPGATE_SECRETS_DIR | config
+///  state.db = state/state.db ; audit = $STEPGATE_AUDIT | state/audit.jsonl
+struct Paths {
+  std::string config_dir;
+  std::string state_dir;
+  std::string secrets_dir;
+  std::string state_db;
+  std::string audit_log;
+
+  static Paths from_environment();
+};
+
+/// Finds the policy: `explicit_path` if given, else `.stepgate/policy.yaml` in the repository or
+/// directory `cwd` (searching upward), else $STEPGATE_POLICY, else config_dir/policy.yaml.
+/// kNotFound when none exists.
+Result<std::string> find_policy_path(const std::string& explicit_path, const std::string& cwd);
+
+/// Creates a directory (and parents) with mode 0700 when it does not exist.
+Status ensure_private_dir(const std::string& path);
+
+/// Reads a secret file, refusing one readable or writable by group/others ("chmod 600 PATH").
+Result<std::string> read_secret_file(const std::string& path);
+
+/// Writes a secret file atomically with mode 0600.
+Status write_secret_file(const std::string& path, const std::string& contents);
+
+/// Reads a whole file (with a size limit, kResourceExhausted past it).
+Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 64 * 1024 * 1024);
+
+/// Getenv that returns "" when unset.
+std::string env_or_empty(const char* name);
+
+}  // namespace stepgate

@@ -1,0 +1,102 @@
+#pragma once
+/// The state store: SQLite (WAL, busy timeout), safe under concurrent hooks, CI jobs and shim
+/// threads. Holds used grant ids, TOTP counters, failures and lockouts, elevations, pending
+/// challenges, velocity counters, known devices and seen hosts. Schema is versioned.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stepgate/result.h"
+
+namespace stepgate {
+
+/// Unix time in seconds.
+using UnixTime = int64_t;
+
+struct Elevation {
+  std::string actor;
+  std::string device;
+  UnixTime granted_at = 0;
+  UnixTime expires_at = 0;
+  std::string method;  // "totp", "approval"
+};
+
+enum class ChallengeState { kPending, kApproved, kDenied, kExpired };
+const char* challenge_state_name(ChallengeState s);
+
+/// A pending action waiting for approval, as registered with the store (shim, CI --wait).
+struct ChallengeRecord {
+  std::string id;
+  std::string token;          // the encoded challenge string
+  std::string action_digest;
+  std::string summary_json;   // what the inbox shows (kind, resource, args, reasons, score)
+  ChallengeState state = ChallengeState::kPending;
+  std::string decided_by;     // approver id or actor who proved with TOTP
+  std::string comment;
+  std::string grant;          // the grant issued on approval (may be empty for TOTP approvals)
+  UnixTime created_at = 0;
+  UnixTime expires_at = 0;
+};
+
+class StateStore {
+ public:
+  /// Opens (creating with mode 0600 and migrating) the database. kUnavailable on failure.
+  static Result<std::unique_ptr<StateStore>> open(const std::string& path);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  [[nodiscard]] int schema_version() const;
+
+  // Grants: a jti can be consumed once. Returns false when it was already used.
+  Result<bool> consume_jti(const std::string& jti, UnixTime expires_at);
+
+  // TOTP: records that `actor` used time-step `step`; false if that step (or a later one) was
+  // already used (replay).
+  Result<bool> use_totp_step(const std::string& actor, int64_t step);
+  Status record_totp_failure(const std::string& actor, UnixTime now);
+  Result<int> totp_failures_since(const std::string& actor, UnixTime since);
+  Status set_lockout(const std::string& actor, UnixTime until);
+  Result<UnixTime> lockout_until(const std::string& actor);  // 0 when none
+  Status clear_totp_failures(const std::string& actor);
+
+  // Elevations.
+  Status add_elevation(const Elevation& e);
+  Result<std::optional<Elevation>> find_elevation(const std::string& actor,
+                                                  const std::string& device, UnixTime now);
+  Result<std::vector<Elevation>> list_elevations(UnixTime now);
+  Result<int> drop_elevations(const std::string& actor);  // "" drops all; returns count
+
+  // Challenges (pending approvals).
+  Status put_challenge(const ChallengeRecord& c);
+  Result<std::optional<ChallengeRecord>> get_challenge(const std::string& id);
+  Result<std::optional<ChallengeRecord>> find_challenge_by_digest(const std::string& digest,
+                                                                  UnixTime now);
+  Result<std::vector<ChallengeRecord>> list_challenges(ChallengeState state, UnixTime now);
+  /// Moves a pending challenge to approved/denied; false if it was no longer pending.
+  Result<bool> decide_challenge(const std::string& id, ChallengeState state,
+                                const std::string& decided_by, const std::string& comment,
+                                const std::string& grant);
+  /// Marks an approved challenge as used (single use); false if it was already used.
+  Result<bool> consume_challenge(const std::string& id);
+
+  // Velocity: record an action, count those of a kind by an actor since a time.
+  Status record_action(const std::string& kind, const std::string& actor, UnixTime at);
+  Result<int> count_actions(const std::string& kind, const std::string& actor, UnixTime since);
+
+  // Known devices and seen keys (hosts...). mark_* returns true when it was new.
+  Result<bool> is_device_known(const std::string& actor, const std::string& device);
+  Result<bool> mark_device_known(const std::string& actor, const std::string& device);
+  Result<bool> has_seen(const std::string& ns, const std::string& key);
+  Result<bool> mark_seen(const std::string& ns, const std::string& key);
+
+ private:
+  struct Impl;
+  explicit StateStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stepgate
