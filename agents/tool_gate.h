@@ -1,0 +1,51 @@
+#pragma once
+// The tool-call gate shared by the HTTP shim, the Claude Code hook and the stdio wrapper:
+// turning a tool call into a `tool.call` Action with its signals, and a decision into what an
+// MCP client sees.
+
+#include <string>
+
+#include "stepgate/action.h"
+#include "stepgate/gate.h"
+#include "stepgate/policy.h"
+#include "stepgate/store.h"
+#include "stepgate/value.h"
+
+namespace stepgate {
+
+/// One tool call as an agent front-end sees it.
+struct ToolCall {
+  std::string server;   // MCP server name ("" for built-in agent tools such as Claude's Bash)
+  std::string tool;     // tool name
+  Value arguments = Map{};
+  std::string client;   // client name from initialize, or "claude-code"
+  std::string session;  // MCP session id or agent session id
+  std::string cwd;      // the agent's working directory, when known
+};
+
+/// The tool.call action: kind "tool.call", resource "SERVER/TOOL" (or "TOOL"), attributes
+/// {server, tool, arguments}. The client name and session are kept out of the attributes so an
+/// approval for a call still holds when the client retries it in a new session.
+Action make_tool_action(const ToolCall& call, const std::string& actor);
+
+/// tool.call signals: destructive, destructive_patterns, shell_command, paths, outside_workspace,
+/// sensitive_paths, network_hosts, new_host, secrets_in_args, args_bytes, rate.
+Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStore* store,
+                           UnixTime now);
+
+/// What to do with a tools/call after the gate ran.
+struct ToolGateAnswer {
+  bool forward = false;          // allowed (or step-up satisfied): pass it on unchanged
+  std::string text;              // for a refused call: the text an agent/model should read
+  std::string challenge_id;      // set when held for approval
+  std::string challenge_token;
+  GateOutcome outcome;
+};
+
+/// Runs the gate on a tool call (no terminal; grants from `grants`), registering a pending
+/// challenge in the store when step-up is needed and not satisfied.
+ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
+                              const std::vector<std::string>& grants,
+                              const std::string& server_url);
+
+}  // namespace stepgate
