@@ -29,6 +29,7 @@ struct GateRequest {
   std::vector<std::string> grants;
   bool allow_interactive = false;
   std::string server_url;
+  std::string retry_command;  // how the user re-runs the held action ("git push"), for instructions
   bool record_velocity = true;
 };
 

@@ -18,6 +18,13 @@
 
 namespace stepgate {
 
+/// True when `id` is a safe actor/approver id (used as a file name): 1-128 characters of
+/// [A-Za-z0-9._@-], not starting with '.'.
+bool is_valid_principal_id(std::string_view id);
+
+/// Splits a STEPGATE_GRANT-style value holding one or more grants (whitespace or comma separated).
+std::vector<std::string> split_grants(std::string_view text);
+
 // ---- TOTP -------------------------------------------------------------------------------------
 
 struct TotpParams {
@@ -157,6 +164,7 @@ struct StepUpRequest {
   std::vector<std::string> grants;  // from STEPGATE_GRANT, --grant, a file, an HTTP header
   bool allow_interactive = true;
   std::string server_url;           // where an inbox runs, for the instructions
+  std::string retry_command;        // how to re-run the held action ("git push"), for instructions
   UnixTime now = 0;
 };
 

@@ -1,0 +1,119 @@
+#pragma once
+/// Private to the expression language: the compiled tree and the evaluation result type.
+
+#include <re2/re2.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "stepgate/expr.h"
+#include "stepgate/value.h"
+
+namespace stepgate::expr_detail {
+
+/// Limits that keep hostile input from exhausting the stack or the CPU.
+constexpr std::size_t kMaxSourceBytes = 64 * 1024;
+constexpr int kMaxNesting = 64;      // parentheses, brackets, calls, unary operators
+constexpr int kMaxTreeDepth = 256;   // operator chains such as a + b + c + ...
+constexpr int kMaxLocals = kMaxNesting;
+constexpr int64_t kMaxMacroCost = 1'000'000;  // predicate nodes evaluated by macros, per call
+
+enum class Kind : uint8_t {
+  kLiteral, kIdent, kLocal, kList, kSelect, kIndex, kHas,
+  kNot, kNeg, kAnd, kOr, kTernary,
+  kAdd, kSub, kMul, kDiv, kMod,
+  kEq, kNe, kLt, kLe, kGt, kGe, kIn,
+  kSize, kStartsWith, kEndsWith, kContains, kMatches, kGlob,
+  kExists, kAll, kFilter,
+};
+
+/// A literal list on the right of `in`, precomputed at compile time.
+struct LiteralSet {
+  std::unordered_set<std::string_view> strings;  // views into the node's literal
+  std::vector<const Value*> others;
+};
+
+using NodePtr = std::unique_ptr<Node>;
+
+struct Node {
+  Kind kind = Kind::kLiteral;
+  int column = 0;      // 1-based, where the construct starts
+  int depth = 1;       // height of this subtree
+  int64_t size = 1;    // nodes in this subtree: the cost of one evaluation, for macros
+  int slot = 0;        // kLocal: the variable read; macros: the variable bound
+  Value literal;       // kLiteral
+  std::string name;    // kIdent; kSelect / kHas field
+  std::vector<NodePtr> args;
+  std::unique_ptr<RE2> regex;       // kMatches
+  std::unique_ptr<LiteralSet> set;  // kIn against a literal list
+};
+
+/// What a parse yields besides the tree.
+struct Compiled {
+  NodePtr root;
+  std::vector<std::string> signals;
+  std::vector<std::string> identifiers;
+};
+
+/// Parses and checks source; the error is "column N: message".
+Result<Compiled> parse(std::string_view source);
+
+/// An intermediate result: a borrowed pointer into the activation or the tree (no copy), an
+/// owned value, or an error message.
+class Ev {
+ public:
+  static Ev borrow(const Value* v) {
+    Ev e;
+    e.state_ = State::kBorrowed;
+    e.ptr_ = v;
+    return e;
+  }
+  static Ev own(Value v) {
+    Ev e;
+    e.owned_ = std::move(v);
+    return e;
+  }
+  static Ev fail(std::string message) {
+    Ev e;
+    e.state_ = State::kError;
+    e.error_ = std::move(message);
+    return e;
+  }
+  [[nodiscard]] bool is_error() const { return state_ == State::kError; }
+  [[nodiscard]] bool is_owned() const { return state_ == State::kOwned; }
+  [[nodiscard]] const Value& value() const { return state_ == State::kBorrowed ? *ptr_ : owned_; }
+  /// The owned value, for moving parts out of it (only when is_owned()).
+  Value& owned() { return owned_; }
+  [[nodiscard]] const std::string& error() const { return error_; }
+  /// The value, copied when borrowed.
+  Value take() && { return state_ == State::kBorrowed ? *ptr_ : std::move(owned_); }
+
+ private:
+  enum class State : uint8_t { kBorrowed, kOwned, kError };
+  State state_ = State::kOwned;
+  const Value* ptr_ = nullptr;
+  Value owned_;
+  std::string error_;
+};
+
+/// Per-evaluation state: the activation, the macro variables in scope and the macro budget.
+struct Frame {
+  const Value* activation = nullptr;
+  const Value* locals[kMaxLocals];  // NOLINT: filled as macros bind them
+  int64_t budget = kMaxMacroCost;
+};
+
+/// Evaluates one node.
+Ev eval(const Node& node, Frame& frame);
+
+/// Operators and functions on evaluated operands (expr_ops.cpp).
+Ev apply_binary(Kind kind, const Node& node, Ev left, Ev right);
+Ev apply_call(const Node& node, Ev receiver, const Value* arg);
+Ev type_error(std::string_view what, const Value& a, const Value& b);
+
+}  // namespace stepgate::expr_detail

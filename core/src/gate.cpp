@@ -1,0 +1,156 @@
+#include "stepgate/gate.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <utility>
+
+#include "stepgate/collect.h"
+
+namespace stepgate {
+namespace {
+
+int exit_code_for_verdict(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return 0;
+    case Verdict::kDeny: return 1;
+    case Verdict::kStepUp: return 3;
+  }
+  return 1;
+}
+
+/// A decision that stands in for the engine's when the gate itself failed (fail closed).
+Decision failure_decision(const Policy& policy, const std::string& digest, const std::string& why) {
+  Decision d;
+  d.policy_revision = policy.revision;
+  d.action_digest = digest;
+  const bool allow = policy.on_error == OnError::kAllow;
+  d.verdict = allow ? Verdict::kAllow : Verdict::kDeny;
+  Reason r;
+  r.rule_id = "stepgate.error";
+  r.effect = allow ? std::nullopt : std::optional<Verdict>(Verdict::kDeny);
+  r.message = "stepgate could not evaluate this action (" + why + "); on_error: " +
+              (allow ? "allow" : "deny");
+  d.reasons.push_back(std::move(r));
+  return d;
+}
+
+Value step_up_summary(const StepUpResult& s) {
+  Value v = Map{};
+  v["satisfied"] = s.satisfied;
+  if (!s.method.empty()) v["method"] = s.method;
+  if (!s.identity.empty()) v["identity"] = s.identity;
+  if (!s.challenge.id.empty()) v["challenge_id"] = s.challenge.id;
+  if (!s.problems.empty()) {
+    List problems;
+    for (const auto& p : s.problems) problems.emplace_back(p);
+    v["problems"] = std::move(problems);
+  }
+  return v;
+}
+
+}  // namespace
+
+UnixTime unix_now() {
+  if (const char* fixed = std::getenv("STEPGATE_NOW"); fixed != nullptr && *fixed != '\0') {
+    char* end = nullptr;
+    const long long t = std::strtoll(fixed, &end, 10);
+    if (end != nullptr && *end == '\0') return t;
+  }
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Gate::Gate(std::shared_ptr<const Policy> policy, std::unique_ptr<StateStore> store,
+           std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end)
+    : engine_(std::move(policy)),
+      store_(std::move(store)),
+      audit_(std::move(audit)),
+      paths_(std::move(paths)),
+      front_end_(std::move(front_end)) {}
+
+Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
+  auto path = find_policy_path(options.policy_path, options.cwd);
+  if (!path.ok()) return path.error();
+  auto policy = load_policy_file(*path);
+  if (!policy.ok()) return policy.error();
+  if (Status s = ensure_private_dir(options.paths.state_dir); !s.ok()) return s.error();
+  auto store = StateStore::open(options.paths.state_db);
+  if (!store.ok()) return store.error();
+  const std::string audit_path =
+      (*policy)->audit.path.empty() ? options.paths.audit_log : (*policy)->audit.path;
+  auto audit = AuditLog::open(audit_path, options.audit_options);
+  if (!audit.ok()) return audit.error();
+  return std::make_unique<Gate>(std::move(policy).value(), std::move(store).value(),
+                                std::move(audit).value(), options.paths, options.front_end);
+}
+
+GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
+  GateOutcome out;
+  const Policy& policy = engine_.policy();
+  const Action& action = request.action;
+  const UnixTime now = unix_now();
+  const std::string digest = action_digest(action);
+  const std::string device = device_fingerprint();
+
+  out.signals = request.signals.is_map() ? request.signals : Value(Map{});
+  CollectContext context{now, device, store_.get()};
+  if (Status s = collect_common_signals(action, policy, context, out.signals); !s.ok()) {
+    out.decision = failure_decision(policy, digest, s.error().message);
+  } else {
+    fill_signal_defaults(action.kind, out.signals);
+    out.decision = engine_.evaluate(action, out.signals, digest);
+  }
+  out.final_verdict = out.decision.verdict;
+
+  if (out.decision.verdict == Verdict::kStepUp) {
+    StepUp step_up(policy, *store_, audit_.get(), paths_);
+    StepUpRequest sr;
+    sr.action = action;
+    sr.decision = out.decision;
+    sr.signals = out.signals;
+    sr.device = device;
+    sr.grants = request.grants;
+    sr.allow_interactive = request.allow_interactive;
+    sr.server_url = request.server_url;
+    sr.retry_command = request.retry_command;
+    sr.now = now;
+    out.step_up = step_up.satisfy(sr, io);
+    if (out.step_up.satisfied) out.final_verdict = Verdict::kAllow;
+  }
+
+  if (request.record_velocity) {
+    (void)store_->record_action(action.kind, action.actor, now);  // best effort: a signal only
+  }
+  if (out.final_verdict == Verdict::kAllow) {
+    (void)store_->mark_device_known(action.actor, device);
+  }
+
+  Value record = Map{};
+  record["front_end"] = front_end_;
+  Value summary = Map{};
+  summary["kind"] = action.kind;
+  summary["actor"] = action.actor;
+  summary["resource"] = action.resource;
+  summary["digest"] = digest;
+  summary["attributes"] = action.attributes;
+  record["action"] = std::move(summary);
+  record["decision"] = decision_to_value(out.decision);
+  record["final_verdict"] = verdict_name(out.final_verdict);
+  if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up_summary(out.step_up);
+  if (Status s = audit_->append("decision", record); !s.ok()) {
+    // A decision that cannot be recorded is not taken (fail closed) unless the policy says so.
+    if (policy.on_error == OnError::kDeny && out.final_verdict == Verdict::kAllow) {
+      out.final_verdict = Verdict::kDeny;
+      Reason r;
+      r.rule_id = "stepgate.audit";
+      r.effect = Verdict::kDeny;
+      r.message = "the audit log could not be written: " + s.error().message;
+      out.decision.reasons.push_back(std::move(r));
+    }
+  }
+  out.exit_code = exit_code_for_verdict(out.final_verdict);
+  return out;
+}
+
+}  // namespace stepgate

@@ -1,0 +1,88 @@
+#include "stepgate/glob.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace stepgate {
+namespace {
+
+bool has_wildcard(std::string_view pattern) {
+  return pattern.find_first_of("*?") != std::string_view::npos;
+}
+
+bool is_double_star(std::string_view pattern, std::size_t i) {
+  return i + 1 < pattern.size() && pattern[i] == '*' && pattern[i + 1] == '*';
+}
+
+/// Completes a state set with everything reachable without consuming text: a star may match
+/// nothing, and `**/` may match no directory at all. Epsilon edges only go forward, so one
+/// forward sweep suffices (no recursion, whatever the pattern).
+void close_states(std::string_view pattern, uint8_t* states) {
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (states[i] == 0 || pattern[i] != '*') continue;
+    if (!is_double_star(pattern, i)) {
+      states[i + 1] = 1;
+      continue;
+    }
+    states[i + 2] = 1;
+    if (i + 2 < pattern.size() && pattern[i + 2] == '/') states[i + 3] = 1;
+  }
+}
+
+/// Simulates the pattern as an NFA over its byte positions: O(pattern * text), no backtracking,
+/// so hostile patterns like `*a*a*a*a*b` cannot blow up. State i means "pattern[0, i) matched";
+/// a state at the second '*' of `**` is never entered.
+bool nfa_match(std::string_view pattern, std::string_view text, uint8_t* current, uint8_t* next) {
+  const std::size_t n = pattern.size() + 1;
+  std::fill(current, current + n, 0);
+  current[0] = 1;
+  close_states(pattern, current);
+  for (char c : text) {
+    std::fill(next, next + n, 0);
+    bool any = false;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+      if (current[i] == 0) continue;
+      std::size_t to = n;
+      if (is_double_star(pattern, i)) {
+        to = i;  // `**` consumes any character and stays
+      } else if (pattern[i] == '*') {
+        if (c != '/') to = i;
+      } else if (pattern[i] == '?' ? c != '/' : pattern[i] == c) {
+        to = i + 1;
+      }
+      if (to < n) next[to] = 1, any = true;
+    }
+    if (!any) return false;
+    close_states(pattern, next);
+    std::swap(current, next);
+  }
+  return current[pattern.size()] != 0;
+}
+
+}  // namespace
+
+bool glob_match(std::string_view pattern, std::string_view text) {
+  if (!has_wildcard(pattern)) return pattern == text;
+  // Fast path for the common `prefix*` and `prefix**` forms (kinds such as `git.*`).
+  std::size_t first = pattern.find_first_of("*?");
+  std::string_view prefix = pattern.substr(0, first);
+  if (text.substr(0, prefix.size()) != prefix) return false;
+  std::string_view rest = pattern.substr(first);
+  std::string_view tail = text.substr(prefix.size());
+  if (rest == "**") return true;
+  if (rest == "*") return tail.find('/') == std::string_view::npos;
+
+  constexpr std::size_t kStackStates = 256;
+  if (rest.size() + 1 <= kStackStates) {
+    std::array<uint8_t, kStackStates> a{};
+    std::array<uint8_t, kStackStates> b{};
+    return nfa_match(rest, tail, a.data(), b.data());
+  }
+  std::vector<uint8_t> a(rest.size() + 1);
+  std::vector<uint8_t> b(rest.size() + 1);
+  return nfa_match(rest, tail, a.data(), b.data());
+}
+
+}  // namespace stepgate

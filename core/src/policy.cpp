@@ -1,0 +1,236 @@
+#include "stepgate/policy.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "policy_yaml.h"
+#include "stepgate/crypto.h"
+#include "stepgate/signals.h"
+
+namespace stepgate {
+namespace {
+
+using policy_detail::Reader;
+
+// Placeholders are {name} or {a.b.c} with lower-case names, digits, '_' and '.'.
+Status check_placeholders(const std::string& message) {
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    if (message[i] != '{') continue;
+    const std::size_t end = message.find('}', i);
+    if (end == std::string::npos) return invalid_argument("unclosed `{` in message");
+    for (std::size_t j = i + 1; j < end; ++j) {
+      const char c = message[j];
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '.';
+      if (!ok) return invalid_argument("bad placeholder `" + message.substr(i, end - i + 1) + "`");
+    }
+    if (end == i + 1) return invalid_argument("empty placeholder `{}` in message");
+    i = end;
+  }
+  return {};
+}
+
+Status read_effect(const Reader& r, const YAML::Node& node, Rule& rule) {
+  std::string effect;
+  if (Status s = r.read_string(node, "effect", effect); !s.ok() || effect.empty()) return s;
+  if (effect == "step_up") rule.effect = Verdict::kStepUp;
+  else if (effect == "deny") rule.effect = Verdict::kDeny;
+  else return r.error_at(node["effect"], "rule `" + rule.id + "`: key `effect`: must be step_up or deny, not \"" + effect + "\"");
+  return {};
+}
+
+Status read_when(const Reader& r, const YAML::Node& node, Rule& rule) {
+  const YAML::Node when = node["when"];
+  if (!when) return r.error_at(node, "rule `" + rule.id + "`: key `when` is required");
+  if (!when.IsScalar()) return r.error_at(when, "rule `" + rule.id + "`: when: must be a string");
+  Result<Expression> compiled = Expression::compile(when.Scalar());
+  if (!compiled.ok()) {
+    return r.error_at(when, "rule `" + rule.id + "`: when: " + compiled.error().message);
+  }
+  rule.when = std::move(compiled).value();
+  return {};
+}
+
+Result<Rule> read_rule(const Reader& r, const YAML::Node& node, const Requirement& defaults) {
+  if (Status s = r.check_map(node, "rules[]", {"id", "on", "when", "score", "effect", "message", "mode", "step_up"}); !s.ok()) return s.error();
+  Rule rule;
+  rule.location = Reader::location(node);
+  if (Status s = r.read_string(node, "id", rule.id); !s.ok()) return s.error();
+  if (rule.id.empty()) return r.error_at(node, "rule: key `id` is required");
+  if (Status s = r.read_string(node, "on", rule.on); !s.ok()) return s.error();
+  if (rule.on.empty()) return r.error_at(node["on"], "rule `" + rule.id + "`: key `on` must not be empty");
+  if (Status s = read_when(r, node, rule); !s.ok()) return s.error();
+  int64_t score = 0;
+  if (Status s = r.read_int(node, "score", score); !s.ok()) return s.error();
+  if (score < -1000000 || score > 1000000) return r.error_at(node["score"], "rule `" + rule.id + "`: score out of range");
+  rule.score = static_cast<int>(score);
+  if (Status s = read_effect(r, node, rule); !s.ok()) return s.error();
+  if (!node["score"] && !node["effect"]) {
+    return r.error_at(node, "rule `" + rule.id + "`: needs `score`, `effect` or both");
+  }
+  if (Status s = r.read_string(node, "message", rule.message); !s.ok()) return s.error();
+  if (Status s = check_placeholders(rule.message); !s.ok()) {
+    return r.error_at(node["message"], "rule `" + rule.id + "`: message: " + s.error().message);
+  }
+  if (Status s = r.read_mode(node, rule.mode); !s.ok()) return s.error();
+  if (node["step_up"]) {
+    Requirement req = defaults;
+    if (Status s = r.read_requirement(node, "step_up", req); !s.ok()) return s.error();
+    rule.requirement = req;
+  }
+  return rule;
+}
+
+Status read_rules(const Reader& r, const YAML::Node& node, Policy& policy) {
+  if (!node) return {};
+  if (!node.IsSequence()) return r.error_at(node, "`rules` must be a list");
+  std::set<std::string, std::less<>> ids;
+  for (const YAML::Node& item : node) {
+    Result<Rule> rule = read_rule(r, item, policy.step_up);
+    if (!rule.ok()) return rule.error();
+    if (!ids.insert(rule->id).second) {
+      return r.error_at(item["id"], "duplicate rule id `" + rule->id + "`");
+    }
+    policy.rules.push_back(std::move(rule).value());
+  }
+  return {};
+}
+
+Status read_thresholds(const Reader& r, const YAML::Node& root, Policy& policy) {
+  const YAML::Node node = root["thresholds"];
+  if (!node) return {};
+  if (Status s = r.check_map(node, "thresholds", {"step_up", "deny"}); !s.ok()) return s;
+  if (Status s = r.read_positive_int(node, "step_up", policy.step_up_threshold); !s.ok()) return s;
+  if (Status s = r.read_positive_int(node, "deny", policy.deny_threshold); !s.ok()) return s;
+  if (policy.step_up_threshold >= policy.deny_threshold) {
+    return r.error_at(node, "thresholds: step_up (" + std::to_string(policy.step_up_threshold) +
+                                ") must be below deny (" + std::to_string(policy.deny_threshold) + ")");
+  }
+  return {};
+}
+
+Status read_header(const Reader& r, const YAML::Node& root, Policy& policy) {
+  if (const YAML::Node v = root["version"]; v && !(v.IsScalar() && v.Scalar() == "1")) {
+    return r.error_at(v, "key `version`: only version 1 is supported");
+  }
+  if (Status s = r.read_string(root, "name", policy.name); !s.ok()) return s;
+  if (Status s = r.read_mode(root, policy.mode); !s.ok()) return s;
+  std::string on_error;
+  if (Status s = r.read_string(root, "on_error", on_error); !s.ok()) return s;
+  if (on_error == "allow") policy.on_error = OnError::kAllow;
+  else if (on_error == "deny" || on_error.empty()) policy.on_error = OnError::kDeny;
+  else return r.error_at(root["on_error"], "key `on_error`: must be deny or allow");
+  if (Status s = read_thresholds(r, root, policy); !s.ok()) return s;
+  if (Status s = r.read_requirement(root, "step_up", policy.step_up); !s.ok()) return s;
+  if (Status s = r.read_bool(root, "allow_self_approval", policy.allow_self_approval); !s.ok()) return s;
+  if (Status s = r.read_duration(root, "grant_ttl", policy.grant_ttl); !s.ok()) return s;
+  if (Status s = r.read_duration(root, "challenge_ttl", policy.challenge_ttl); !s.ok()) return s;
+  if (Status s = r.read_duration(root, "velocity_window", policy.velocity_window); !s.ok()) return s;
+  return r.read_string(root, "timezone", policy.timezone);
+}
+
+Status read_sections(const Reader& r, const YAML::Node& root, Policy& policy) {
+  using namespace policy_detail;
+  if (const YAML::Node n = root["business_hours"]; n) {
+    if (Status s = read_business_hours(r, n, policy.business_hours); !s.ok()) return s;
+  }
+  if (const YAML::Node n = root["approvers"]; n) {
+    if (Status s = read_approvers(r, n, policy.approvers); !s.ok()) return s;
+  }
+  if (const YAML::Node n = root["git"]; n) {
+    if (Status s = read_git(r, n, policy.git); !s.ok()) return s;
+  }
+  if (const YAML::Node n = root["ci"]; n) {
+    if (Status s = read_ci(r, n, policy.ci); !s.ok()) return s;
+  }
+  if (const YAML::Node n = root["agents"]; n) {
+    if (Status s = read_agents(r, n, policy.agents); !s.ok()) return s;
+  }
+  if (const YAML::Node n = root["audit"]; n) {
+    if (Status s = read_audit(r, n, policy.audit); !s.ok()) return s;
+  }
+  return {};
+}
+
+Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
+  if (!root.IsDefined() || root.IsNull()) return r.error_at(root, "the policy is empty");
+  if (Status s = r.check_map(root, "policy",
+          {"version", "name", "mode", "on_error", "thresholds", "step_up", "allow_self_approval",
+           "grant_ttl", "challenge_ttl", "timezone", "business_hours", "velocity_window",
+           "approvers", "git", "ci", "agents", "audit", "rules"}); !s.ok()) return s;
+  if (Status s = read_header(r, root, policy); !s.ok()) return s;
+  if (Status s = read_sections(r, root, policy); !s.ok()) return s;
+  return read_rules(r, root["rules"], policy);
+}
+
+}  // namespace
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return "allow";
+    case Verdict::kStepUp: return "step_up";
+    case Verdict::kDeny: return "deny";
+  }
+  return "deny";
+}
+
+const char* method_name(StepUpMethod m) { return m == StepUpMethod::kApproval ? "approval" : "totp"; }
+
+const Approver* Policy::find_approver(std::string_view id) const {
+  for (const Approver& a : approvers) {
+    if (a.id == id) return &a;
+  }
+  return nullptr;
+}
+
+Result<std::chrono::seconds> parse_duration(std::string_view text) {
+  if (text == "0") return std::chrono::seconds(0);
+  const auto bad = [&] {
+    return invalid_argument("bad duration \"" + std::string(text) + "\" (use e.g. 30s, 15m, 1h, 2d or 0)");
+  };
+  if (text.size() < 2 || text.size() > 12) return bad();
+  int64_t n = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return bad();
+    n = n * 10 + (c - '0');
+  }
+  switch (text.back()) {
+    case 's': return std::chrono::seconds(n);
+    case 'm': return std::chrono::seconds(n * 60);
+    case 'h': return std::chrono::seconds(n * 3600);
+    case 'd': return std::chrono::seconds(n * 86400);
+    default: return bad();
+  }
+}
+
+Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view text, const std::string& name) {
+  Reader reader(name);
+  auto policy = std::make_shared<Policy>();
+  policy->source_path = name;
+  policy->revision = "sha256:" + sha256_hex(text);
+  // The single place yaml-cpp runs: every exception becomes an Error with file:line:column.
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    if (Status s = build_policy(reader, root, *policy); !s.ok()) return s.error();
+  } catch (const YAML::Exception& e) {
+    return reader.error_at(e.mark, e.msg);
+  } catch (const std::exception& e) {
+    return invalid_argument(name + ": " + e.what());
+  }
+  return std::shared_ptr<const Policy>(std::move(policy));
+}
+
+Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kNotFound, path + ": cannot read the policy file");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  if (text.size() > 8 * 1024 * 1024) {
+    return make_error(ErrorCode::kResourceExhausted, path + ": policy file larger than 8 MiB");
+  }
+  return load_policy_text(text, path);
+}
+
+}  // namespace stepgate
