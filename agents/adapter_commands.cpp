@@ -1,6 +1,48 @@
-// Placeholder: the owner of this area replaces it.
+// The agent adapters' subcommands: `agent-hook claude` (a Claude Code PreToolUse hook) and
+// `mcp-wrap` (a stdio MCP server wrapper).
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "claude_hook.h"
 #include "command.h"
+#include "mcp_wrap.h"
 
 namespace stepgate {
-void register_adapter_commands(CLI::App& /*app*/, CommandContext& /*context*/) {}
+namespace {
+
+void setup_agent_hook(CLI::App& app, CommandContext& context) {
+  CLI::App* hook = app.add_subcommand("agent-hook", "Gate an AI agent's tool calls from its hook");
+  hook->require_subcommand(1);
+  auto options = std::make_shared<ClaudeHookOptions>();
+  CLI::App* claude = hook->add_subcommand(
+      "claude", "Claude Code PreToolUse hook: reads the event on stdin, answers allow/deny/ask");
+  claude->add_option("--policy", options->policy_path, "Policy file (default: found per DESIGN)");
+  claude->add_option("--server", options->server_url,
+                     "Approvals inbox URL to point at ($STEPGATE_SERVER)");
+  claude->add_flag("--print-config", options->print_config,
+                   "Print the settings.json block that installs this hook");
+  claude->callback([options, &context] { run_claude_hook(*options, context); });
+}
+
+void setup_mcp_wrap(CLI::App& app, CommandContext& context) {
+  auto options = std::make_shared<McpWrapOptions>();
+  CLI::App* wrap = app.add_subcommand(
+      "mcp-wrap", "Run a stdio MCP server behind the gate: stepgate mcp-wrap -- COMMAND ARGS...");
+  wrap->add_option("--name", options->name, "Server name used in actions (default: command name)");
+  wrap->add_option("--server", options->server_url, "Approvals inbox URL named in refusals");
+  wrap->add_option("--policy", options->policy_path, "Policy file (default: found per DESIGN)");
+  wrap->add_flag("--register-challenges", options->register_challenges,
+                 "POST each new challenge to SERVER/v1/challenges");
+  wrap->add_option("command", options->command, "The MCP server command and its arguments")
+      ->required();
+  wrap->callback([options, &context] { run_mcp_wrap(*options, context); });
+}
+
+}  // namespace
+
+void register_adapter_commands(CLI::App& app, CommandContext& context) {
+  setup_agent_hook(app, context);
+  setup_mcp_wrap(app, context);
+}
+
 }  // namespace stepgate

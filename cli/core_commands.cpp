@@ -1,6 +1,257 @@
-// Placeholder: the owner of this area replaces it.
+// Core commands: init, eval, policy lint|test, signals, version.
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <istream>
+#include <iterator>
+#include <memory>
+#include <ostream>
+
 #include "command.h"
+#include "core_pack_test.h"
+#include "embedded_packs.h"
+#include "stepgate/action.h"
+#include "stepgate/collect.h"
+#include "stepgate/engine.h"
+#include "stepgate/gate.h"
+#include "stepgate/json.h"
+#include "stepgate/paths.h"
+#include "stepgate/policy.h"
+#include "stepgate/signals.h"
+#include "stepgate/store.h"
 
 namespace stepgate {
-void register_core_commands(CLI::App& /*app*/, CommandContext& /*context*/) {}
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMaxActionBytes = JsonLimits{}.max_bytes;
+
+struct InitOptions {
+  std::string pack = "git";
+  bool force = false;
+};
+struct EvalOptions {
+  std::string action = "-";
+  std::string policy;
+  std::string signals;
+  std::string format = "text";
+};
+struct SignalsOptions {
+  std::string kind;
+  std::string format = "text";
+};
+
+// Reads FILE or stdin ("-") up to the action size limit; the error names the limit.
+Result<std::string> read_input(const std::string& path, CommandContext& context) {
+  if (path != "-") return read_file(path, kMaxActionBytes);
+  std::string text;
+  char buffer[65536];
+  while (context.io.in->read(buffer, sizeof buffer) || context.io.in->gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(context.io.in->gcount()));
+    if (text.size() > kMaxActionBytes) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "stdin: larger than the limit of " + std::to_string(kMaxActionBytes) + " bytes");
+    }
+  }
+  return text;
+}
+
+void run_init(const InitOptions& o, CommandContext& context) {
+  const std::string_view text = embedded_pack(o.pack);
+  if (text.empty()) {
+    std::string names;
+    for (const std::string& n : embedded_pack_names()) names += (names.empty() ? "" : ", ") + n;
+    context.exit_code = report_error(context, invalid_argument("unknown pack `" + o.pack + "` (expected one of: " + names + ")"));
+    return;
+  }
+  const fs::path dir = fs::path(context.io.cwd) / ".stepgate";
+  const fs::path file = dir / "policy.yaml";
+  std::error_code ec;
+  if (fs::exists(file, ec) && !o.force) {
+    context.exit_code = report_error(context, invalid_argument(file.string() + " already exists (use --force to overwrite)"));
+    return;
+  }
+  fs::create_directories(dir, ec);
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) {
+    context.exit_code = report_error(context, make_error(ErrorCode::kUnavailable, file.string() + ": cannot write"));
+    return;
+  }
+  *context.io.out << "wrote " << file.string() << " from the `" << o.pack << "` pack\n"
+                  << "check it with: stepgate policy lint " << file.string() << "\n";
+}
+
+// Common signals with the state store when one already exists (eval never creates state).
+Status collect_for_eval(const Action& action, const Policy& policy, Value& signals) {
+  const Paths paths = Paths::from_environment();
+  std::unique_ptr<StateStore> store;
+  std::error_code ec;
+  if (fs::exists(paths.state_db, ec)) {
+    Result<std::unique_ptr<StateStore>> opened = StateStore::open(paths.state_db);
+    if (!opened.ok()) return opened.error();
+    store = std::move(opened).value();
+  }
+  const CollectContext collect{unix_now(), device_fingerprint(), store.get()};
+  Value common = Map{};
+  if (Status s = collect_common_signals(action, policy, collect, common); !s.ok()) return s;
+  for (auto& [k, v] : common.as_map()) signals.as_map().try_emplace(k, std::move(v));  // given wins
+  fill_signal_defaults(action.kind, signals);
+  return {};
+}
+
+void print_decision(const Decision& d, std::ostream& out) {
+  out << "verdict: " << verdict_name(d.verdict) << " (score " << d.score << ")";
+  if (d.shadow) out << " [shadow policy: would be " << verdict_name(d.would_be) << "]";
+  out << "\n";
+  for (const Reason& r : d.reasons) {
+    out << "  " << (r.shadow ? "~ " : "+ ") << r.rule_id;
+    if (r.effect) out << " [" << verdict_name(*r.effect) << "]";
+    if (r.score != 0) out << " (" << (r.score > 0 ? "+" : "") << r.score << ")";
+    if (!r.message.empty()) out << ": " << r.message;
+    out << (r.shadow ? " (shadow rule, not enforced)" : "") << "\n";
+  }
+  for (const RuleError& e : d.errors) out << "  ! " << e.rule_id << ": " << e.message << "\n";
+  if (d.requirement) {
+    out << "requirement: " << method_name(d.requirement->method) << ", " << d.requirement->approvers
+        << " approver(s), max_age " << d.requirement->max_age.count() << "s\n";
+  }
+  out << "action_digest: " << d.action_digest << "\npolicy_revision: " << d.policy_revision << "\n";
+}
+
+Result<Value> load_signals_file(const std::string& path) {
+  if (path.empty()) return Value(Map{});
+  Result<std::string> text = read_file(path, kMaxActionBytes);
+  if (!text.ok()) return text.error();
+  Result<Value> v = parse_json(*text);
+  if (!v.ok()) return invalid_argument(path + ": " + v.error().message);
+  if (!v->is_map()) return invalid_argument(path + ": signals must be a JSON object");
+  return v;
+}
+
+Status do_eval(const EvalOptions& o, CommandContext& context) {
+  Result<std::string> text = read_input(o.action, context);
+  if (!text.ok()) return text.error();
+  Result<Action> action = parse_action(*text);
+  if (!action.ok()) return action.error();
+  Result<std::string> path = find_policy_path(o.policy, context.io.cwd);
+  if (!path.ok()) return path.error();
+  Result<std::shared_ptr<const Policy>> policy = load_policy_file(*path);
+  if (!policy.ok()) return policy.error();
+  Result<Value> signals = load_signals_file(o.signals);
+  if (!signals.ok()) return signals.error();
+  if (Status s = collect_for_eval(*action, **policy, *signals); !s.ok()) return s;
+  const Engine engine(*policy);
+  const Decision d = engine.evaluate(*action, *signals);
+  if (o.format == "json") *context.io.out << to_pretty_json(decision_to_value(d)) << "\n";
+  else print_decision(d, *context.io.out);
+  context.exit_code = d.verdict == Verdict::kDeny ? 1 : d.verdict == Verdict::kStepUp ? 3 : 0;
+  return {};
+}
+
+void run_lint(const std::string& file, CommandContext& context) {
+  Result<std::shared_ptr<const Policy>> policy = load_policy_file(file);
+  if (!policy.ok()) {
+    context.exit_code = report_error(context, policy.error());
+    return;
+  }
+  const std::vector<LintFinding> findings = lint_policy(**policy);
+  for (const LintFinding& f : findings) {
+    *context.io.err << "stepgate: " << file << ":" << f.location.line << ":" << f.location.column
+                    << ": " << f.message << "\n";
+  }
+  if (!findings.empty()) {
+    context.exit_code = 2;
+    return;
+  }
+  *context.io.out << file << ": ok (" << (*policy)->rules.size() << " rules, revision "
+                  << (*policy)->revision << ")\n";
+}
+
+Value spec_to_value(const SignalSpec& s) {
+  List kinds(s.kinds.begin(), s.kinds.end());
+  return Value(Map{{"name", Value(s.name)}, {"type", Value(signal_type_name(s.type))},
+                   {"meaning", Value(s.meaning)}, {"collector", Value(s.collector)},
+                   {"kinds", Value(std::move(kinds))}});
+}
+
+void run_signals(const SignalsOptions& o, CommandContext& context) {
+  const SignalRegistry& registry = SignalRegistry::builtin();
+  std::vector<const SignalSpec*> specs;
+  if (o.kind.empty()) {
+    for (const SignalSpec& s : registry.all()) specs.push_back(&s);
+  } else {
+    specs = registry.for_kind(o.kind);
+  }
+  if (o.format == "json") {
+    List list;
+    for (const SignalSpec* s : specs) list.push_back(spec_to_value(*s));
+    *context.io.out << to_pretty_json(Value(std::move(list))) << "\n";
+    return;
+  }
+  for (const SignalSpec* s : specs) {
+    std::string kinds;
+    for (const std::string& k : s->kinds) kinds += (kinds.empty() ? "" : " ") + k;
+    *context.io.out << "signals." << s->name << "  " << signal_type_name(s->type) << "  ["
+                    << s->collector << ": " << kinds << "]  " << s->meaning << "\n";
+  }
+}
+
+void setup_init(CLI::App& app, CommandContext& context) {
+  auto o = std::make_shared<InitOptions>();
+  CLI::App* cmd = app.add_subcommand("init", "Write .stepgate/policy.yaml from a built-in pack");
+  cmd->add_option("--pack", o->pack, "git, model-deploy or agent-tools");
+  cmd->add_flag("--force", o->force, "Overwrite an existing policy");
+  cmd->callback([o, &context] { run_init(*o, context); });
+}
+
+void setup_eval(CLI::App& app, CommandContext& context) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "Evaluate an action (JSON) against the policy");
+  cmd->add_option("--action", o->action, "Action JSON file, or - for stdin");
+  cmd->add_option("--policy", o->policy, "Policy file (default: found per DESIGN.md)");
+  cmd->add_option("--signals", o->signals, "JSON object of signals to add (they win over collected ones)");
+  cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([o, &context] {
+    if (Status s = do_eval(*o, context); !s.ok()) context.exit_code = report_error(context, s.error());
+  });
+}
+
+void setup_policy(CLI::App& app, CommandContext& context) {
+  CLI::App* policy = app.add_subcommand("policy", "Check policies");
+  policy->require_subcommand(1);
+  auto file = std::make_shared<std::string>();
+  CLI::App* lint = policy->add_subcommand("lint", "Load a policy strictly and check its rules' signals");
+  lint->add_option("FILE", *file, "Policy file")->required();
+  lint->callback([file, &context] { run_lint(*file, context); });
+  auto dir = std::make_shared<std::string>("policies");
+  CLI::App* test = policy->add_subcommand("test", "Run the test cases of the policy packs in DIR");
+  test->add_option("DIR", *dir, "Directory with the packs and tests/ (default: policies)");
+  test->callback([dir, &context] {
+    context.exit_code = run_pack_tests(*dir, *context.io.out, *context.io.err);
+  });
+}
+
+void setup_signals(CLI::App& app, CommandContext& context) {
+  auto o = std::make_shared<SignalsOptions>();
+  CLI::App* cmd = app.add_subcommand("signals", "List the signals every collector provides");
+  cmd->add_option("--kind", o->kind, "Only the signals provided for this action kind");
+  cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([o, &context] { run_signals(*o, context); });
+}
+
+}  // namespace
+
+void register_core_commands(CLI::App& app, CommandContext& context) {
+  setup_init(app, context);
+  setup_eval(app, context);
+  setup_policy(app, context);
+  setup_signals(app, context);
+  app.add_subcommand("version", "Print the version")->callback([&context] {
+    *context.io.out << "stepgate " << STEPGATE_VERSION << "\n";
+  });
+}
+
 }  // namespace stepgate

@@ -158,6 +158,7 @@ class Parser {
   }
 
   NodePtr unary() {
+    if (!is("!") && !is("-")) return member();
     Nest nest(*this);
     if (too_deep()) return nullptr;
     std::size_t pos = tok_.pos;
@@ -301,7 +302,7 @@ class Parser {
     in.set = std::move(set);
   }
 
-  // --- calls (expr_calls.cpp) ---------------------------------------------------------------
+  // --- calls and macros ----------------------------------------------------------------------
   NodePtr arguments(std::vector<NodePtr>& args) {
     advance();  // '('
     while (!is(")")) {

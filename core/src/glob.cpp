@@ -16,24 +16,30 @@ bool is_double_star(std::string_view pattern, std::size_t i) {
   return i + 1 < pattern.size() && pattern[i] == '*' && pattern[i + 1] == '*';
 }
 
+bool is_dirs(std::string_view pattern, std::size_t i) {
+  return is_double_star(pattern, i) && i + 2 < pattern.size() && pattern[i + 2] == '/';
+}
+
 /// Completes a state set with everything reachable without consuming text: a star may match
 /// nothing, and `**/` may match no directory at all. Epsilon edges only go forward, so one
 /// forward sweep suffices (no recursion, whatever the pattern).
+///
+/// State i means "pattern[0, i) matched". For `**` at i, state i is "before the stars"; for
+/// `**/` state i+1 means "the stars consumed something", which may not skip the '/'.
 void close_states(std::string_view pattern, uint8_t* states) {
   for (std::size_t i = 0; i < pattern.size(); ++i) {
-    if (states[i] == 0 || pattern[i] != '*') continue;
-    if (!is_double_star(pattern, i)) {
+    if (is_double_star(pattern, i)) {
+      if (states[i] != 0 || states[i + 1] != 0) states[i + 2] = 1;
+      if (states[i] != 0 && is_dirs(pattern, i)) states[i + 3] = 1;
+      ++i;
+    } else if (pattern[i] == '*' && states[i] != 0) {
       states[i + 1] = 1;
-      continue;
     }
-    states[i + 2] = 1;
-    if (i + 2 < pattern.size() && pattern[i + 2] == '/') states[i + 3] = 1;
   }
 }
 
 /// Simulates the pattern as an NFA over its byte positions: O(pattern * text), no backtracking,
-/// so hostile patterns like `*a*a*a*a*b` cannot blow up. State i means "pattern[0, i) matched";
-/// a state at the second '*' of `**` is never entered.
+/// so hostile patterns like `*a*a*a*a*b` cannot blow up.
 bool nfa_match(std::string_view pattern, std::string_view text, uint8_t* current, uint8_t* next) {
   const std::size_t n = pattern.size() + 1;
   std::fill(current, current + n, 0);
@@ -43,10 +49,12 @@ bool nfa_match(std::string_view pattern, std::string_view text, uint8_t* current
     std::fill(next, next + n, 0);
     bool any = false;
     for (std::size_t i = 0; i < pattern.size(); ++i) {
-      if (current[i] == 0) continue;
       std::size_t to = n;
       if (is_double_star(pattern, i)) {
-        to = i;  // `**` consumes any character and stays
+        if (current[i] != 0 || current[i + 1] != 0) to = is_dirs(pattern, i) ? i + 1 : i;
+        ++i;
+      } else if (current[i] == 0) {
+        continue;
       } else if (pattern[i] == '*') {
         if (c != '/') to = i;
       } else if (pattern[i] == '?' ? c != '/' : pattern[i] == c) {

@@ -1,6 +1,7 @@
 #include "stepgate/secrets.h"
 
 #include <re2/re2.h>
+#include <re2/set.h>
 
 #include <algorithm>
 #include <array>
@@ -65,11 +66,18 @@ bool generic_value(std::string_view value) {
   return shannon_entropy(value) >= bar;
 }
 
+bool generic_unquoted_value(std::string_view value) {
+  bool digit = std::any_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  bool alpha = std::any_of(value.begin(), value.end(),
+                           [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+  return digit && alpha && generic_value(value);
+}
+
 #define SG_KEYWORDS                                                                    \
   "password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|" \
   "private[_-]?key|credentials?"
 
-const std::array<RuleSpec, 13> kRules = {{
+const std::array<RuleSpec, 14> kRules = {{
     {"aws-access-key-id", "AWS access key id (AKIA/ASIA...)",
      R"(\b((?:AKIA|ASIA)[0-9A-Z]{16})\b)", not_aws_example},
     {"aws-secret-access-key", "AWS secret access key in an assignment",
@@ -97,8 +105,14 @@ const std::array<RuleSpec, 13> kRules = {{
      R"(\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*))", nullptr},
     {"generic-secret-assignment",
      "password/secret/token/api_key assigned a high-entropy literal",
-     R"((?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS R"()[A-Za-z0-9_.\-]*)["']?\s*(?::=|=>|==|=|:)\s*(?:["']([^"'\s]{8,200})["']|([^"'\s$%{}()\[\],;<>]{8,200})\s*$))",
+     R"((?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS R"()[A-Za-z0-9_.\-]*)["']?\s*(?::=|=>|==|=|:)\s*["']([^"'\s]{8,200})["'])",
      generic_value},
+    // Unquoted (.env, YAML, properties): the whole rest of the line is the value, and it must
+    // mix letters and digits so `token = make_token` style code is not taken for a secret.
+    {"generic-secret-assignment",
+     "password/secret/token/api_key assigned a high-entropy literal",
+     R"(^\s*(?:export\s+)?(?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS R"()[A-Za-z0-9_.\-]*)\s*(?:=|:)\s*([^"'\s$%{}()\[\],;<>]{8,200})\s*$)",
+     generic_unquoted_value},
 }};
 
 // Every rule needs one of these literals on the line; one DFA pass over the whole buffer finds
@@ -115,6 +129,7 @@ struct CompiledRule {
 struct RuleSet {
   std::vector<CompiledRule> rules;
   std::unique_ptr<RE2> prefilter;
+  std::unique_ptr<RE2::Set> line_set;  // which rules can match a line, in one pass
   std::vector<SecretRuleInfo> infos;
 };
 
@@ -137,6 +152,9 @@ const RuleSet& rule_set() {
     RE2::Options options = rule_options();
     options.set_never_capture(true);
     built.prefilter = std::make_unique<RE2>(kPrefilter, options);
+    built.line_set = std::make_unique<RE2::Set>(options, RE2::UNANCHORED);
+    for (const RuleSpec& spec : kRules) built.line_set->Add(spec.pattern, nullptr);
+    built.line_set->Compile();
     return built;
   }();
   return set;
@@ -153,24 +171,22 @@ bool overlaps(const SecretFinding& a, int column, std::size_t length) {
   return a_begin < b_begin + length && b_begin < a_begin + a.length;
 }
 
-/// The captured value: group 1, or group 2 for the generic rule's unquoted form.
-re2::StringPiece captured(const std::array<re2::StringPiece, 3>& groups) {
-  return groups[1].data() != nullptr ? groups[1] : groups[2];
-}
-
 /// Runs every rule on one line; appends findings with columns relative to the line.
 void scan_line(std::string_view line, int line_number, const SecretScanOptions& options,
                std::vector<SecretFinding>& out) {
   std::size_t first = out.size();
-  for (const CompiledRule& rule : rule_set().rules) {
+  const RuleSet& set = rule_set();
+  std::vector<int> candidates;
+  if (!set.line_set->Match(re2::StringPiece(line.data(), line.size()), &candidates)) return;
+  std::sort(candidates.begin(), candidates.end());  // keep rule order: specific before generic
+  for (int index : candidates) {
+    const CompiledRule& rule = set.rules[static_cast<std::size_t>(index)];
     if (rule_allowed(options, rule.spec->id)) continue;
     std::size_t pos = 0;
-    std::array<re2::StringPiece, 3> groups;
-    int ngroups = std::min(3, rule.re->NumberOfCapturingGroups() + 1);
+    std::array<re2::StringPiece, 2> groups;
     while (pos < line.size() && rule.re->Match(re2::StringPiece(line.data(), line.size()), pos,
-                                               line.size(), RE2::UNANCHORED, groups.data(),
-                                               ngroups)) {
-      re2::StringPiece value = captured(groups);
+                                               line.size(), RE2::UNANCHORED, groups.data(), 2)) {
+      re2::StringPiece value = groups[1];
       std::size_t end = static_cast<std::size_t>(groups[0].end() - line.data());
       pos = std::max(end, pos + 1);
       if (value.data() == nullptr || value.empty()) continue;

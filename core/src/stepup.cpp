@@ -87,7 +87,7 @@ class StepUpSteps {
       audit(method, false, "", grant.error().message);
       return false;
     }
-    if (pending_.count(grant->approver) != 0) {
+    if (pending_.count(grant->approver) != 0 || a_.approvers.count(grant->approver) != 0) {
       audit(method, false, grant->approver,
             "a second grant from `" + grant->approver +
                 "` does not count: approvers must be distinct");
@@ -99,7 +99,6 @@ class StepUpSteps {
 
   // Consumes the jtis of the pending grants; true when enough distinct approvers remain.
   bool commit_grants() {
-    if (static_cast<int>(pending_.size()) < std::max(1, a_.requirement.approvers)) return false;
     for (auto& [approver, pending] : pending_) {
       auto fresh = store_.consume_jti(pending.grant.jti, pending.grant.exp);
       if (!fresh || !*fresh) {
@@ -110,6 +109,7 @@ class StepUpSteps {
       a_.approvers.insert(approver);
       audit(pending.method, true, approver, "");
     }
+    pending_.clear();
     return enough_approvers();
   }
 
@@ -122,7 +122,9 @@ class StepUpSteps {
   }
 
   bool enough_pending() const {
-    return static_cast<int>(pending_.size()) >= std::max(1, a_.requirement.approvers);
+    int count = static_cast<int>(a_.approvers.size());
+    for (const auto& entry : pending_) count += a_.approvers.count(entry.first) == 0 ? 1 : 0;
+    return count >= std::max(1, a_.requirement.approvers);
   }
 
   bool try_approved_challenge() {

@@ -1,10 +1,21 @@
 #pragma once
 /// The tamper-evident audit log: JSON Lines, each record holding the hash of the previous one.
 ///
-/// Record: {"seq":N,"time":"RFC3339","type":"decision|stepup|...", ...fields..., "prev":HEX,
-/// "hash":HEX} where hash = SHA-256(prev + canonical JSON of the record without "hash").
-/// The first record has prev = 64 zeros. Appends take an exclusive flock on the file, read the
-/// last record's seq/hash, write one line and fsync (or batch fsyncs when asked).
+/// Record: {"seq":N,"time":"RFC3339 UTC with ms","type":"decision|stepup|...", ...fields...,
+/// "prev":HEX} plus "hash":HEX, where hash = SHA-256(prev + canonical JSON of the record without
+/// "hash") (to_json in json.h: sorted keys, compact). The first record has seq 1 and prev = 64
+/// zeros.
+///
+/// Line format (so verify can hash raw bytes without re-serialising): a line is the canonical
+/// JSON of the record without "hash", minus its closing '}', followed by `,"hash":"HEX"}` and
+/// a newline. So "hash" is always the last key, and verify hashes prev + (line minus that 75-byte
+/// suffix) + "}". Any other JSON reader sees an ordinary object.
+///
+/// Appends take an exclusive flock on the file, read the last record's seq/hash backwards from
+/// EOF, write one line with O_APPEND and fsync (or batch fsyncs when asked). A torn last line (a
+/// crash mid-write) is left in place and the next record starts on a fresh line, chained to the
+/// last good record; verify reports the torn line. A chain cannot reveal records cut from the end
+/// of the file (there is no external anchor).
 
 #include <cstdint>
 #include <memory>
@@ -53,7 +64,10 @@ struct AuditVerifyReport {
   std::string problem;           // what is wrong with it (edited, dropped, inserted, reordered...)
 };
 
-/// Verifies the whole chain. kNotFound if the file is missing.
+/// Verifies the whole chain, stopping at the first bad line with one of: "edited (hash
+/// mismatch)", "dropped record(s): expected seq N, found M", "inserted or reordered record:
+/// expected seq N, found M", "prev hash does not match ...", "truncated/torn line ...",
+/// "malformed record (...)", "empty line". kNotFound if the file is missing.
 Result<AuditVerifyReport> verify_audit_log(const std::string& path);
 
 /// Filters for `audit show`.
@@ -64,6 +78,9 @@ struct AuditFilter {
   int64_t since = 0;    // unix seconds
   int64_t until = 0;
 };
+/// The records that pass `filter` (empty fields match everything; kind matches action.kind,
+/// verdict matches verdict or decision.verdict; since/until bound "time", inclusive). Lines that
+/// do not parse are skipped (verify reports them). kNotFound if the file is missing.
 Result<std::vector<Value>> read_audit_log(const std::string& path, const AuditFilter& filter);
 
 /// Replaces secret-looking string values (tokens, keys, passwords) with "[REDACTED:rule]".

@@ -1,0 +1,256 @@
+#include "claude_hook.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <istream>
+#include <iterator>
+#include <ostream>
+
+#include "stepgate/gate.h"
+#include "stepgate/json.h"
+#include "stepgate/paths.h"
+#include "stepgate/stepup.h"
+
+namespace stepgate {
+namespace {
+
+constexpr std::string_view kPreToolUse = "PreToolUse";
+constexpr std::string_view kMcpPrefix = "mcp__";
+
+Status read_string_field(const Value& root, std::string_view key, std::string& out) {
+  const Value* field = root.find(key);
+  if (field == nullptr || field->is_null()) return {};
+  if (!field->is_string()) {
+    return invalid_argument("hook event: `" + std::string(key) + "` must be a string");
+  }
+  out = field->as_string();
+  return {};
+}
+
+/// Reads all of `in` up to `limit` bytes; kResourceExhausted past it.
+Result<std::string> read_limited(std::istream& in, std::size_t limit) {
+  std::string text;
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > limit) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "hook event is larger than " + std::to_string(limit) + " bytes");
+    }
+  }
+  if (in.bad()) return make_error(ErrorCode::kUnavailable, "cannot read the hook event on stdin");
+  return text;
+}
+
+std::string join_reasons(const Decision& decision) {
+  std::string text;
+  for (const Reason& reason : decision.reasons) {
+    if (reason.shadow || (reason.score == 0 && !reason.effect)) continue;
+    if (!text.empty()) text += "; ";
+    text += reason.message.empty() ? reason.rule_id : reason.message;
+    text += " [" + reason.rule_id + "]";
+  }
+  return text;
+}
+
+std::string describe_call(const ToolCall& call) {
+  if (call.server.empty()) return call.tool;
+  return "mcp__" + call.server + "__" + call.tool;
+}
+
+std::string deny_reason(const ToolCall& call, const ToolGateAnswer& answer) {
+  std::string why = join_reasons(answer.outcome.decision);
+  if (why.empty()) why = answer.text.empty() ? "the policy refuses it" : answer.text;
+  return "stepgate denied this " + describe_call(call) + " call: " + why +
+         ". The policy does not allow it, so do not retry it as is: choose a safer way to reach "
+         "the goal, or tell the user what you wanted to do and why.";
+}
+
+/// Held for approval and still approvable (a challenge an approver refused has no token).
+bool is_held(const ToolGateAnswer& answer) {
+  return answer.outcome.final_verdict == Verdict::kStepUp && !answer.challenge_token.empty();
+}
+
+std::string step_up_reason(const ToolCall& call, const ToolGateAnswer& answer,
+                           const std::string& server_url) {
+  std::string why = join_reasons(answer.outcome.decision);
+  std::string text = "stepgate held this " + describe_call(call) + " call for approval";
+  if (!why.empty()) text += " (" + why + ")";
+  text += ". Challenge " + (answer.challenge_id.empty() ? "?" : answer.challenge_id) + ".";
+  if (!answer.challenge_token.empty()) {
+    text += " Ask the user to approve it by running: stepgate approve " + answer.challenge_token;
+  }
+  if (!server_url.empty()) text += " (or in the approvals inbox at " + server_url + "/approvals)";
+  text += ". Once it is approved, retry exactly the same call: it will then pass once.";
+  return text;
+}
+
+}  // namespace
+
+std::string agent_refusal_text(const ToolCall& call, const ToolGateAnswer& answer,
+                               const std::string& server_url) {
+  if (is_held(answer)) return step_up_reason(call, answer, server_url);
+  if (answer.outcome.final_verdict == Verdict::kDeny) return deny_reason(call, answer);
+  // Step-up that cannot be asked for (an approver refused it, or no challenge could be made).
+  return "stepgate refused this " + describe_call(call) + " call: " +
+         (answer.text.empty() ? std::string("step-up could not be satisfied") : answer.text);
+}
+
+std::string agent_actor() {
+  std::string actor = env_or_empty("STEPGATE_ACTOR");
+  if (!actor.empty()) return actor;
+  const uid_t uid = getuid();
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  char buffer[4096];
+  if (getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr) {
+    return found->pw_name;
+  }
+  return "uid:" + std::to_string(uid);
+}
+
+Result<ClaudeHookEvent> parse_claude_hook_event(std::string_view text) {
+  JsonLimits limits;
+  limits.max_bytes = kMaxClaudeEventBytes;
+  limits.max_depth = 64;
+  Result<Value> root = parse_json(text, limits);
+  if (!root.ok()) return Error{root.error().code, "hook event: " + root.error().message};
+  if (!root->is_map()) return invalid_argument("hook event: expected a JSON object");
+  ClaudeHookEvent event;
+  for (auto [key, out] : {std::pair{"session_id", &event.session_id},
+                          {"transcript_path", &event.transcript_path},
+                          {"cwd", &event.cwd},
+                          {"hook_event_name", &event.hook_event_name},
+                          {"tool_name", &event.tool_name},
+                          {"tool_use_id", &event.tool_use_id},
+                          {"permission_mode", &event.permission_mode}}) {
+    if (Status s = read_string_field(*root, key, *out); !s.ok()) return s.error();
+  }
+  if (event.hook_event_name.empty()) return invalid_argument("hook event: no `hook_event_name`");
+  if (event.hook_event_name != kPreToolUse) return event;
+  if (event.tool_name.empty()) return invalid_argument("hook event: no `tool_name`");
+  const Value* input = root->find("tool_input");
+  if (input != nullptr && !input->is_null()) {
+    if (!input->is_map()) return invalid_argument("hook event: `tool_input` must be an object");
+    event.tool_input = *input;
+  }
+  return event;
+}
+
+ToolCall tool_call_from_claude_event(const ClaudeHookEvent& event) {
+  ToolCall call;
+  call.client = "claude-code";
+  call.session = event.session_id;
+  call.cwd = event.cwd;
+  call.tool = event.tool_name;
+  if (event.tool_name == "Bash") {
+    // Only the command matters; description/timeout change between retries of the same call
+    // and would make an approval miss.
+    Map arguments;
+    arguments["command"] = Value(event.tool_input.get_string("command"));
+    call.arguments = Value(std::move(arguments));
+    return call;
+  }
+  call.arguments = event.tool_input;
+  const std::string_view name = event.tool_name;
+  if (name.starts_with(kMcpPrefix)) {
+    const std::string_view rest = name.substr(kMcpPrefix.size());
+    const std::size_t split = rest.find("__");
+    if (split != std::string_view::npos && split > 0 && split + 2 < rest.size()) {
+      call.server = std::string(rest.substr(0, split));
+      call.tool = std::string(rest.substr(split + 2));
+    }
+  }
+  return call;
+}
+
+std::string claude_permission_json(std::string_view decision, std::string_view reason) {
+  Map inner;
+  inner["hookEventName"] = Value(kPreToolUse);
+  inner["permissionDecision"] = Value(decision);
+  inner["permissionDecisionReason"] = Value(reason);
+  Map outer;
+  outer["hookSpecificOutput"] = Value(std::move(inner));
+  return to_json(Value(std::move(outer)));
+}
+
+ClaudeHookReply claude_hook_reply(const ToolCall& call, const ToolGateAnswer& answer,
+                                  HoldMode step_up_response, const std::string& server_url) {
+  if (answer.forward) return {};
+  const std::string reason = agent_refusal_text(call, answer, server_url);
+  const bool ask = is_held(answer) && step_up_response == HoldMode::kAsk;
+  return {0, claude_permission_json(ask ? "ask" : "deny", reason) + "\n"};
+}
+
+std::string claude_settings_json(const std::string& command) {
+  Map hook;
+  hook["type"] = Value("command");
+  hook["command"] = Value(command);
+  Map matcher;
+  matcher["matcher"] = Value("*");
+  matcher["hooks"] = Value(List{Value(std::move(hook))});
+  Map hooks;
+  hooks["PreToolUse"] = Value(List{Value(std::move(matcher))});
+  Map root;
+  root["hooks"] = Value(std::move(hooks));
+  return to_pretty_json(Value(std::move(root)));
+}
+
+namespace {
+
+std::string self_path() {
+  char buffer[4096];
+  const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) return "stepgate";
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
+Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const ClaudeHookEvent& event,
+                                   const std::string& fallback_cwd) {
+  GateOptions gate_options;
+  gate_options.policy_path = options.policy_path;
+  gate_options.cwd = event.cwd.empty() ? fallback_cwd : event.cwd;
+  gate_options.front_end = "claude";
+  Result<std::unique_ptr<Gate>> gate = Gate::open(gate_options);
+  if (!gate.ok()) return gate.error();
+  ToolCall call = tool_call_from_claude_event(event);
+  if (call.cwd.empty()) call.cwd = gate_options.cwd;
+  std::string server_url = options.server_url;
+  if (server_url.empty()) server_url = env_or_empty("STEPGATE_SERVER");
+  const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
+  ToolGateAnswer answer = gate_tool_call(**gate, call, agent_actor(), grants, server_url);
+  return claude_hook_reply(call, answer, (*gate)->policy().agents.step_up_response, server_url);
+}
+
+}  // namespace
+
+void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) {
+  if (options.print_config) {
+    std::string command = self_path() + " agent-hook claude";
+    if (!options.policy_path.empty()) command += " --policy " + options.policy_path;
+    *context.io.out << claude_settings_json(command) << "\n";
+    context.exit_code = 0;
+    return;
+  }
+  // Claude Code reads exit code 2 as "block the call, show stderr": every failure fails closed.
+  auto fail = [&](const Error& error) {
+    *context.io.err << "stepgate: " << error.message << "\n";
+    context.exit_code = 2;
+  };
+  Result<std::string> text = read_limited(*context.io.in, kMaxClaudeEventBytes);
+  if (!text.ok()) return fail(text.error());
+  Result<ClaudeHookEvent> event = parse_claude_hook_event(*text);
+  if (!event.ok()) return fail(event.error());
+  if (event->hook_event_name != kPreToolUse) {
+    context.exit_code = 0;
+    return;
+  }
+  Result<ClaudeHookReply> reply = gate_event(options, *event, context.io.cwd);
+  if (!reply.ok()) return fail(reply.error());
+  *context.io.out << reply->out;
+  context.io.out->flush();
+  context.exit_code = reply->exit_code;
+}
+
+}  // namespace stepgate

@@ -1,0 +1,200 @@
+// The shim's server: options, the listener, Origin checks, metrics and the shared context.
+#include "shim.h"
+
+#include <httplib.h>
+#include <re2/re2.h>
+
+#include <csignal>
+#include <ostream>
+#include <sstream>
+
+#include "shim_upstream.h"
+#include "stepgate/crypto.h"
+
+namespace stepgate {
+namespace {
+
+httplib::Server* g_server = nullptr;  // for the signal handler
+
+void stop_on_signal(int) {
+  if (g_server != nullptr) g_server->stop();
+}
+
+bool is_valid_upstream_name(const std::string& name) {
+  static const RE2 kName("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+  return RE2::FullMatch(name, kName);
+}
+
+void configure_server(httplib::Server& server, ShimContext& context) {
+  const auto& agents = context.gate->policy().agents;
+  server.new_task_queue = [threads = context.options.threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
+  server.set_payload_max_length(static_cast<size_t>(agents.max_body_bytes));
+  server.set_read_timeout(10, 0);
+  server.set_write_timeout(30, 0);
+  server.set_keep_alive_max_count(100000);
+  server.set_keep_alive_timeout(30);
+  const int port = context.options.listen_port;
+  server.set_pre_routing_handler([port](const httplib::Request& req, httplib::Response& res) {
+    if (origin_allowed(req.get_header_value("Origin"), port)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.status = 403;
+    res.set_content(jsonrpc_error("null", -32600, "forbidden: foreign Origin"), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      res.set_content(jsonrpc_error("null", -32600, "request body too large"), "application/json");
+    } else if (res.status == 404) {
+      res.set_content("not found\n", "text/plain");
+    }
+  });
+}
+
+}  // namespace
+
+const double ShimMetrics::kBucketBounds[ShimMetrics::kBuckets] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0};
+
+void ShimMetrics::observe_decision(Verdict verdict, std::chrono::nanoseconds elapsed) {
+  switch (verdict) {
+    case Verdict::kAllow: decisions_allow.fetch_add(1, std::memory_order_relaxed); break;
+    case Verdict::kStepUp: decisions_step_up.fetch_add(1, std::memory_order_relaxed); break;
+    case Verdict::kDeny: decisions_deny.fetch_add(1, std::memory_order_relaxed); break;
+  }
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  for (int i = 0; i < kBuckets; ++i) {
+    if (seconds <= kBucketBounds[i]) bucket_counts[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  decision_count.fetch_add(1, std::memory_order_relaxed);
+  decision_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+}
+
+std::string ShimMetrics::render(int64_t pending_approvals) const {
+  std::ostringstream out;
+  out << "# HELP stepgate_decisions_total Tool-call decisions by final verdict.\n"
+      << "# TYPE stepgate_decisions_total counter\n"
+      << "stepgate_decisions_total{verdict=\"allow\"} " << decisions_allow.load() << "\n"
+      << "stepgate_decisions_total{verdict=\"step_up\"} " << decisions_step_up.load() << "\n"
+      << "stepgate_decisions_total{verdict=\"deny\"} " << decisions_deny.load() << "\n"
+      << "# HELP stepgate_decision_seconds Time to gate one tool call.\n"
+      << "# TYPE stepgate_decision_seconds histogram\n";
+  for (int i = 0; i < kBuckets; ++i) {
+    out << "stepgate_decision_seconds_bucket{le=\"" << kBucketBounds[i] << "\"} "
+        << bucket_counts[i].load() << "\n";
+  }
+  out << "stepgate_decision_seconds_bucket{le=\"+Inf\"} " << decision_count.load() << "\n"
+      << "stepgate_decision_seconds_sum " << static_cast<double>(decision_micros.load()) / 1e6
+      << "\n"
+      << "stepgate_decision_seconds_count " << decision_count.load() << "\n"
+      << "# HELP stepgate_pending_approvals Challenges waiting for a decision.\n"
+      << "# TYPE stepgate_pending_approvals gauge\n"
+      << "stepgate_pending_approvals " << pending_approvals << "\n"
+      << "# HELP stepgate_upstream_errors_total Upstream requests that failed.\n"
+      << "# TYPE stepgate_upstream_errors_total counter\n"
+      << "stepgate_upstream_errors_total " << upstream_errors.load() << "\n"
+      << "# HELP stepgate_requests_total MCP requests received.\n"
+      << "# TYPE stepgate_requests_total counter\n"
+      << "stepgate_requests_total " << requests.load() << "\n";
+  return out.str();
+}
+
+std::chrono::seconds ShimContext::hold() const {
+  if (options.hold_override.count() >= 0) return options.hold_override;
+  return gate->policy().agents.hold;
+}
+
+HoldMode ShimContext::hold_mode() const {
+  if (options.hold_override.count() > 0) return HoldMode::kHold;
+  return gate->policy().agents.step_up_response == HoldMode::kHold ? HoldMode::kHold
+                                                                     : HoldMode::kInstruct;
+}
+
+void ShimContext::remember_client(const std::string& session, const std::string& client) {
+  std::lock_guard lock(sessions_mu);
+  session_clients[session] = client;
+}
+
+std::string ShimContext::client_for(const std::string& session) {
+  if (session.empty()) return {};
+  std::lock_guard lock(sessions_mu);
+  auto it = session_clients.find(session);
+  return it == session_clients.end() ? std::string() : it->second;
+}
+
+Result<Upstream> parse_upstream(const std::string& text, const std::string& default_name) {
+  std::string name = default_name;
+  std::string url = text;
+  auto eq = text.find('=');
+  if (eq != std::string::npos && text.find("://") > eq) {
+    name = text.substr(0, eq);
+    url = text.substr(eq + 1);
+  }
+  if (!is_valid_upstream_name(name)) {
+    return invalid_argument("upstream name `" + name + "` must be 1-64 of [A-Za-z0-9_.-]");
+  }
+  static const RE2 kUrl(R"((https?://[^/\s]+)(/[^\s]*)?)");
+  std::string origin, path;
+  if (!RE2::FullMatch(url, kUrl, &origin, &path)) {
+    return invalid_argument("upstream `" + url + "` is not an http:// or https:// URL");
+  }
+  return Upstream{name, origin, path.empty() ? std::string("/") : path};
+}
+
+bool origin_allowed(const std::string& origin, int port) {
+  if (origin.empty()) return true;
+  const std::string p = ":" + std::to_string(port);
+  return origin == "http://127.0.0.1" + p || origin == "http://localhost" + p ||
+         origin == "http://[::1]" + p;
+}
+
+Status run_shim(ShimOptions options, std::ostream& out) {
+  if (options.upstreams.empty()) return invalid_argument("shim needs at least one --upstream");
+  options.gate.front_end = "shim";
+  options.gate.audit_options.fsync_batch_ms = 50;
+  auto gate = Gate::open(options.gate);
+  if (!gate.ok()) return gate.error();
+  auto csrf = random_id(20);
+  if (!csrf.ok()) return csrf.error();
+
+  auto context = std::make_unique<ShimContext>();
+  context->options = std::move(options);
+  context->gate = std::move(gate).value();
+  context->csrf_token = *csrf;
+  httplib::Server server;
+  const std::string& host = context->options.listen_host;
+  int port = context->options.listen_port;
+  if (port == 0) {
+    port = server.bind_to_any_port(host);
+    if (port < 0) return make_error(ErrorCode::kUnavailable, "cannot listen on " + host);
+    context->options.listen_port = port;
+  } else if (!server.bind_to_port(host, port)) {
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot listen on " + host + ":" + std::to_string(port) + " (in use?)");
+  }
+  context->server_url = "http://" + (host == "0.0.0.0" ? std::string("127.0.0.1") : host) + ":" +
+                        std::to_string(port);
+  configure_server(server, *context);  // after binding: the Origin check needs the port
+  mount_proxy(server, *context);
+  mount_approvals(server, *context);
+
+  out << "stepgate shim listening on " << context->server_url << "\n";
+  for (const auto& u : context->options.upstreams) {
+    out << "  " << context->server_url << "/mcp/" << u.name << " -> " << u.origin << u.path
+        << "\n";
+  }
+  out << "  approvals: " << context->server_url << "/approvals" << std::endl;
+  g_server = &server;
+  std::signal(SIGINT, stop_on_signal);
+  std::signal(SIGTERM, stop_on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  server.listen_after_bind();
+  g_server = nullptr;
+  (void)context->gate->audit().flush();
+  return {};
+}
+
+}  // namespace stepgate

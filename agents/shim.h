@@ -1,0 +1,89 @@
+#pragma once
+// The agent shim: a local HTTP reverse proxy in front of MCP servers (Streamable HTTP) that gates
+// every tools/call, plus the approvals inbox and its JSON API on the same listener.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "stepgate/gate.h"
+#include "stepgate/result.h"
+
+namespace httplib {
+class Server;
+class Request;
+class Response;
+}  // namespace httplib
+
+namespace stepgate {
+
+/// One MCP server behind the shim, mounted at /mcp/NAME.
+struct Upstream {
+  std::string name;
+  std::string origin;  // "http://127.0.0.1:3001"
+  std::string path;    // "/mcp"
+};
+
+/// Parses "URL" or "NAME=URL" (http:// or https://). The name defaults to `default_name`.
+Result<Upstream> parse_upstream(const std::string& text, const std::string& default_name);
+
+struct ShimOptions {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8787;
+  std::vector<Upstream> upstreams;  // the first is also mounted at /mcp
+  std::string actor;                // who the agent acts for (the human)
+  std::string authority_key;        // approver id whose key signs grants for TOTP approvals
+  std::chrono::seconds hold_override{-1};  // --hold: overrides agents.hold when >= 0
+  int threads = 64;
+  GateOptions gate;
+};
+
+/// Prometheus counters, updated without locks.
+struct ShimMetrics {
+  static constexpr int kBuckets = 12;
+  static const double kBucketBounds[kBuckets];  // seconds
+  std::atomic<uint64_t> decisions_allow{0}, decisions_step_up{0}, decisions_deny{0};
+  std::atomic<uint64_t> bucket_counts[kBuckets] = {};
+  std::atomic<uint64_t> decision_count{0};
+  std::atomic<uint64_t> decision_micros{0};
+  std::atomic<uint64_t> upstream_errors{0};
+  std::atomic<uint64_t> requests{0};
+
+  void observe_decision(Verdict verdict, std::chrono::nanoseconds elapsed);
+  /// The Prometheus text exposition, with the pending-approvals gauge.
+  [[nodiscard]] std::string render(int64_t pending_approvals) const;
+};
+
+/// What every handler shares; lives as long as the server.
+struct ShimContext {
+  ShimOptions options;
+  std::unique_ptr<Gate> gate;
+  std::string server_url;  // http://127.0.0.1:PORT
+  std::string csrf_token;  // random per start
+  ShimMetrics metrics;
+  std::mutex sessions_mu;
+  std::map<std::string, std::string> session_clients;  // Mcp-Session-Id -> client name
+
+  [[nodiscard]] std::chrono::seconds hold() const;
+  [[nodiscard]] HoldMode hold_mode() const;
+  void remember_client(const std::string& session, const std::string& client);
+  std::string client_for(const std::string& session);
+};
+
+/// True when an Origin header value is absent or names this listener (127.0.0.1/localhost/[::1]).
+bool origin_allowed(const std::string& origin, int port);
+
+/// Mounts the MCP proxy routes (/mcp, /mcp/NAME) on `server`.
+void mount_proxy(httplib::Server& server, ShimContext& context);
+
+/// Mounts /approvals (HTML inbox) and the JSON API (/v1/...), /healthz and /metrics.
+void mount_approvals(httplib::Server& server, ShimContext& context);
+
+/// Runs the shim until it is stopped (SIGINT/SIGTERM). Errors: bad options, port in use.
+Status run_shim(ShimOptions options, std::ostream& out);
+
+}  // namespace stepgate

@@ -1,0 +1,275 @@
+// The MCP side of the shim: JSON-RPC checks, tools/call gating (single and batch), hold/instruct,
+// and the /mcp routes.
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "shim.h"
+#include "shim_upstream.h"
+#include "stepgate/stepup.h"
+#include "tool_gate.h"
+
+namespace stepgate {
+namespace {
+
+using nlohmann::json;
+
+constexpr auto kHoldPoll = std::chrono::milliseconds(250);
+
+Value to_value(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return Value();
+    case json::value_t::boolean: return Value(j.get<bool>());
+    case json::value_t::number_integer: return Value(j.get<int64_t>());
+    case json::value_t::number_unsigned: return Value(j.get<uint64_t>());
+    case json::value_t::number_float: return Value(j.get<double>());
+    case json::value_t::string: return Value(j.get_ref<const std::string&>());
+    case json::value_t::array: {
+      List list;
+      list.reserve(j.size());
+      for (const auto& item : j) list.push_back(to_value(item));
+      return list;
+    }
+    case json::value_t::object: {
+      Map map;
+      for (const auto& [k, v] : j.items()) map.emplace(k, to_value(v));
+      return map;
+    }
+    default: return Value();
+  }
+}
+
+bool is_valid_message(const json& m) {
+  if (!m.is_object()) return false;
+  auto v = m.find("jsonrpc");
+  if (v == m.end() || *v != "2.0") return false;
+  auto method = m.find("method");
+  if (method != m.end()) return method->is_string();
+  return m.contains("id") && (m.contains("result") || m.contains("error"));
+}
+
+std::string id_text(const json& m) {
+  auto id = m.is_object() ? m.find("id") : m.end();
+  return (m.is_object() && id != m.end()) ? id->dump() : "null";
+}
+
+void answer_json(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+std::string tool_error_result(const json& id, const std::string& text) {
+  json answer = {{"jsonrpc", "2.0"},
+                 {"id", id},
+                 {"result", {{"content", json::array({{{"type", "text"}, {"text", text}}})},
+                             {"isError", true}}}};
+  return answer.dump();
+}
+
+bool is_tool_call(const json& m) {
+  auto method = m.find("method");
+  return method != m.end() && *method == "tools/call" && m.contains("id");
+}
+
+/// A refused call's local answer, or nullopt when the call may go on unchanged.
+struct CallGate {
+  ShimContext& context;
+  const Upstream& upstream;
+  const httplib::Request& req;
+
+  ToolCall tool_call(const json& m) const {
+    ToolCall call;
+    call.server = upstream.name;
+    const json& params = m.contains("params") ? m["params"] : json::object();
+    if (params.is_object()) {
+      call.tool = params.value("name", std::string());
+      if (params.contains("arguments")) call.arguments = to_value(params["arguments"]);
+    }
+    if (!call.arguments.is_map()) call.arguments = Map{};
+    call.session = req.get_header_value("Mcp-Session-Id");
+    call.client = context.client_for(call.session);
+    return call;
+  }
+
+  ToolGateAnswer run(const ToolCall& call) const {
+    const auto start = std::chrono::steady_clock::now();
+    auto grants = split_grants(req.get_header_value("Stepgate-Grant"));
+    ToolGateAnswer answer =
+        gate_tool_call(*context.gate, call, context.options.actor, grants, context.server_url);
+    context.metrics.observe_decision(answer.outcome.final_verdict,
+                                     std::chrono::steady_clock::now() - start);
+    return answer;
+  }
+
+  /// Hold mode: wait for the inbox to decide, then gate the identical call again.
+  ToolGateAnswer hold(const ToolCall& call, ToolGateAnswer answer) const {
+    const auto deadline = std::chrono::steady_clock::now() + context.hold();
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(kHoldPoll);
+      auto record = context.gate->store().get_challenge(answer.challenge_id);
+      if (!record.ok() || !record->has_value()) break;
+      if ((*record)->state != ChallengeState::kPending) return run(call);
+    }
+    answer.text += "\n(stepgate held this call for " + std::to_string(context.hold().count()) +
+                   " s without a decision.)";
+    return answer;
+  }
+
+  std::optional<std::string> check(const json& m) const {
+    ToolCall call = tool_call(m);
+    ToolGateAnswer answer = run(call);
+    if (!answer.forward && !answer.challenge_token.empty() &&
+        context.hold_mode() == HoldMode::kHold && context.hold().count() > 0) {
+      answer = hold(call, std::move(answer));
+    }
+    if (answer.forward) return std::nullopt;
+    return tool_error_result(m["id"], answer.text);
+  }
+};
+
+ForwardRequest make_forward(const Upstream& upstream, const httplib::Request& req,
+                            std::string body) {
+  ForwardRequest f;
+  f.upstream = &upstream;
+  f.method = req.method;
+  f.headers = forwardable_request_headers(req);
+  f.body = std::move(body);
+  return f;
+}
+
+void remember_initialize(ShimContext& context, const json& m, const httplib::Response& res) {
+  if (!m.is_object() || m.value("method", "") != "initialize") return;
+  std::string session = res.get_header_value("Mcp-Session-Id");
+  if (session.empty()) return;
+  std::string client;
+  if (m.contains("params") && m["params"].is_object() && m["params"].contains("clientInfo")) {
+    const json& info = m["params"]["clientInfo"];
+    if (info.is_object()) client = info.value("name", "");
+  }
+  context.remember_client(session, client);
+}
+
+/// JSON answers of a forwarded partial batch, from a JSON or event-stream body.
+std::vector<json> batch_answers(const UpstreamReply& reply) {
+  std::vector<json> out;
+  auto add = [&out](const std::string& text) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_array()) {
+      for (auto& item : j) out.push_back(std::move(item));
+    } else if (j.is_object()) {
+      out.push_back(std::move(j));
+    }
+  };
+  auto type = reply.headers.find("Content-Type");
+  if (type == reply.headers.end() || type->second.find("text/event-stream") == std::string::npos) {
+    add(reply.body);
+    return out;
+  }
+  std::size_t pos = 0;
+  while (pos < reply.body.size()) {
+    std::size_t end = reply.body.find('\n', pos);
+    if (end == std::string::npos) end = reply.body.size();
+    std::string line = reply.body.substr(pos, end - pos);
+    if (line.rfind("data:", 0) == 0) add(line.substr(line[5] == ' ' ? 6 : 5));
+    pos = end + 1;
+  }
+  return out;
+}
+
+void handle_batch(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
+                  httplib::Response& res, const json& batch,
+                  std::vector<std::optional<std::string>>& local) {
+  json rest = json::array();
+  std::vector<json> answers;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (local[i]) {
+      answers.push_back(json::parse(*local[i]));
+    } else {
+      rest.push_back(batch[i]);
+    }
+  }
+  if (!rest.empty()) {
+    auto reply = forward_buffered(context, make_forward(upstream, req, rest.dump()));
+    if (!reply.ok()) {
+      answer_json(res, 502, jsonrpc_error("null", -32603, reply.error().message));
+      return;
+    }
+    for (const char* name : {"Mcp-Session-Id", "MCP-Protocol-Version"}) {
+      auto it = reply->headers.find(name);
+      if (it != reply->headers.end()) res.set_header(name, it->second);
+    }
+    for (auto& a : batch_answers(*reply)) answers.push_back(std::move(a));
+  }
+  answer_json(res, 200, json(answers).dump());
+}
+
+void handle_post(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
+                 httplib::Response& res) {
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) {
+    answer_json(res, 400, jsonrpc_error("null", -32700, "Parse error: the body is not JSON"));
+    return;
+  }
+  const bool batch = body.is_array();
+  if ((batch && body.empty()) || (!batch && !is_valid_message(body))) {
+    answer_json(res, 400, jsonrpc_error(id_text(body), -32600, "Invalid Request"));
+    return;
+  }
+  CallGate gate{context, upstream, req};
+  std::vector<std::optional<std::string>> local(batch ? body.size() : 1);
+  bool any_local = false;
+  for (std::size_t i = 0; i < local.size(); ++i) {
+    const json& m = batch ? body[i] : body;
+    if (!is_valid_message(m)) {
+      answer_json(res, 400, jsonrpc_error(id_text(m), -32600, "Invalid Request"));
+      return;
+    }
+    if (is_tool_call(m)) local[i] = gate.check(m);
+    any_local = any_local || local[i].has_value();
+  }
+  if (!any_local) {
+    forward_to_upstream(context, make_forward(upstream, req, req.body), res, id_text(body));
+    if (!batch) remember_initialize(context, body, res);
+    return;
+  }
+  if (!batch) {
+    answer_json(res, 200, *local[0]);
+    return;
+  }
+  handle_batch(context, upstream, req, res, body, local);
+}
+
+void handle_other(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
+                  httplib::Response& res) {
+  ForwardRequest f = make_forward(upstream, req, req.body);
+  if (req.method == "GET") f.read_timeout = std::chrono::seconds(3600);
+  forward_to_upstream(context, f, res, "null");
+}
+
+void mount_one(httplib::Server& server, ShimContext& context, const std::string& path,
+               const Upstream& upstream) {
+  server.Post(path, [&context, &upstream](const httplib::Request& req, httplib::Response& res) {
+    context.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+    handle_post(context, upstream, req, res);
+  });
+  auto other = [&context, &upstream](const httplib::Request& req, httplib::Response& res) {
+    context.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+    handle_other(context, upstream, req, res);
+  };
+  server.Get(path, other);
+  server.Delete(path, other);
+}
+
+}  // namespace
+
+void mount_proxy(httplib::Server& server, ShimContext& context) {
+  const auto& upstreams = context.options.upstreams;
+  if (!upstreams.empty()) mount_one(server, context, "/mcp", upstreams.front());
+  for (const auto& u : upstreams) mount_one(server, context, "/mcp/" + u.name, u);
+}
+
+}  // namespace stepgate

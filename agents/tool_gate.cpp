@@ -1,0 +1,161 @@
+// The tool-call gate: ToolCall -> tool.call Action -> Gate -> what the MCP client sees.
+#include "tool_gate.h"
+
+#include <utility>
+
+#include "stepgate/json.h"
+
+namespace stepgate {
+namespace {
+
+std::string reasons_text(const Decision& decision) {
+  std::string out;
+  for (const auto& r : decision.reasons) {
+    if (r.shadow) continue;
+    out += "\n- " + r.rule_id + ": " + r.message;
+  }
+  return out;
+}
+
+Value reasons_list(const Decision& decision) {
+  List out;
+  for (const auto& r : decision.reasons) {
+    if (!r.shadow) out.emplace_back(r.rule_id + ": " + r.message);
+  }
+  return out;
+}
+
+/// What the approvals inbox shows for a held call.
+std::string summary_json(const Action& action, const GateOutcome& outcome, const ToolCall& call) {
+  Value s = Map{};
+  s["kind"] = action.kind;
+  s["actor"] = action.actor;
+  s["resource"] = action.resource;
+  s["server"] = call.server;
+  s["tool"] = call.tool;
+  s["client"] = call.client;
+  s["arguments"] = to_pretty_json(call.arguments);
+  s["reasons"] = reasons_list(outcome.decision);
+  s["score"] = outcome.decision.score;
+  s["digest"] = outcome.decision.action_digest;
+  if (outcome.decision.requirement) s["method"] = method_name(outcome.decision.requirement->method);
+  return to_json(s);
+}
+
+std::string approval_text(const ChallengeRecord& record, const std::string& server_url,
+                          const Decision& decision) {
+  std::string where = server_url.empty() ? std::string("the stepgate inbox")
+                                         : server_url + "/approvals";
+  return "stepgate: this call needs approval (challenge " + record.id + "). Ask the human to " +
+         "approve it at " + where + " or run `stepgate approve " + record.token +
+         "`, then retry the identical call." + reasons_text(decision);
+}
+
+std::string refusal_text(const ChallengeRecord& record) {
+  std::string text = "stepgate: this call was refused by " +
+                     (record.decided_by.empty() ? std::string("an approver") : record.decided_by) +
+                     " (challenge " + record.id + ")";
+  if (!record.comment.empty()) text += ": " + record.comment;
+  return text + ". Do not retry it.";
+}
+
+/// Registers the held call as a pending challenge, reusing one already pending for this digest.
+void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
+                       const std::string& server_url, ToolGateAnswer& answer) {
+  const GateOutcome& outcome = answer.outcome;
+  const std::string& digest = outcome.decision.action_digest;
+  const UnixTime now = unix_now();
+  auto existing = gate.store().find_challenge_by_digest(digest, now);
+  if (existing.ok() && existing->has_value()) {
+    const ChallengeRecord& record = **existing;
+    if (record.state == ChallengeState::kDenied) {
+      answer.text = refusal_text(record);
+      answer.challenge_id = record.id;
+      return;
+    }
+    if (record.state == ChallengeState::kPending) {
+      answer.challenge_id = record.id;
+      answer.challenge_token = record.token;
+      answer.text = approval_text(record, server_url, outcome.decision);
+      return;
+    }
+  }
+  const Challenge& challenge = outcome.step_up.challenge;
+  if (challenge.id.empty() || outcome.step_up.challenge_token.empty()) {
+    answer.text = "stepgate: this call needs approval but no challenge could be made" +
+                  reasons_text(outcome.decision);
+    return;
+  }
+  ChallengeRecord record;
+  record.id = challenge.id;
+  record.token = outcome.step_up.challenge_token;
+  record.action_digest = digest;
+  record.summary_json = summary_json(action, outcome, call);
+  record.state = ChallengeState::kPending;
+  record.created_at = challenge.created_at != 0 ? challenge.created_at : now;
+  record.expires_at = challenge.expires_at != 0
+                          ? challenge.expires_at
+                          : now + gate.policy().challenge_ttl.count();
+  if (Status s = gate.store().put_challenge(record); !s.ok()) {
+    answer.text = "stepgate: this call needs approval but the challenge could not be stored: " +
+                  s.error().message;
+    return;
+  }
+  answer.challenge_id = record.id;
+  answer.challenge_token = record.token;
+  answer.text = approval_text(record, server_url, outcome.decision);
+}
+
+void mark_hosts_seen(StateStore& store, const Value& signals) {
+  const Value* hosts = signals.find("network_hosts");
+  if (hosts == nullptr || !hosts->is_list()) return;
+  for (const auto& h : hosts->as_list()) {
+    if (h.is_string()) (void)store.mark_seen("host", h.as_string());
+  }
+}
+
+}  // namespace
+
+Action make_tool_action(const ToolCall& call, const std::string& actor) {
+  Action action;
+  action.kind = "tool.call";
+  action.actor = actor;
+  action.resource = call.server.empty() ? call.tool : call.server + "/" + call.tool;
+  action.attributes = Map{};
+  action.attributes["server"] = call.server;
+  action.attributes["tool"] = call.tool;
+  action.attributes["arguments"] = call.arguments.is_null() ? Value(Map{}) : call.arguments;
+  return action;
+}
+
+ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
+                              const std::vector<std::string>& grants,
+                              const std::string& server_url) {
+  ToolGateAnswer answer;
+  GateRequest request;
+  request.action = make_tool_action(call, actor);
+  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now());
+  request.grants = grants;
+  request.allow_interactive = false;
+  request.server_url = server_url;
+  request.retry_command = "the identical tool call";
+  NoTerminalStepUpIo io;
+  answer.outcome = gate.run(request, io);
+
+  switch (answer.outcome.final_verdict) {
+    case Verdict::kAllow:
+      answer.forward = true;
+      mark_hosts_seen(gate.store(), answer.outcome.signals);
+      break;
+    case Verdict::kDeny:
+      answer.text = "stepgate: this call was denied by policy." +
+                    reasons_text(answer.outcome.decision);
+      break;
+    case Verdict::kStepUp:
+      hold_for_approval(gate, request.action, call, server_url, answer);
+      break;
+  }
+  return answer;
+}
+
+}  // namespace stepgate

@@ -1,0 +1,42 @@
+#pragma once
+// The model.deploy signals a manifest gives: evaluation against the baseline, artifact digest,
+// size change, production target; and the change window check every CI kind gets.
+
+#include <string>
+#include <vector>
+
+#include "manifest.h"
+#include "stepgate/policy.h"
+#include "stepgate/result.h"
+#include "stepgate/store.h"
+#include "stepgate/value.h"
+
+namespace stepgate::ci {
+
+/// Result of comparing the candidate's metrics with the baseline.
+struct EvaluationResult {
+  std::vector<std::string> regressions;  // metrics worse than the baseline beyond tolerance
+  double worst_regression_pct = 0;       // largest relative drop across declared metrics
+  bool eval_missing = false;             // no candidate metrics, or a declared metric missing
+};
+
+/// Compares every declared metric in its direction. A metric without a baseline value cannot
+/// regress; a declared metric missing from the candidate sets eval_missing.
+EvaluationResult compare_evaluation(const Manifest& manifest);
+
+/// SHA-256 (lowercase hex) of a file, read in chunks. kNotFound when it cannot be opened.
+Result<std::string> sha256_file(const std::string& path);
+
+/// Adds production, environment, metric_regressions, worst_regression_pct, eval_missing,
+/// artifact_digest_mismatch (hashing artifact.path, relative to `cwd`, when given: a missing file
+/// is an error) and size_change_pct.
+Status add_manifest_signals(const Manifest& manifest, const CiSettings& settings,
+                            const std::string& cwd, Value& signals);
+
+/// Whether `now` is inside a change window like "Mon-Thu 09:00-16:00" (several separated by ';',
+/// days as ranges or comma lists, end exclusive, a window ending before it starts crosses
+/// midnight). An empty spec is always inside. kInvalidArgument for a malformed spec.
+Result<bool> inside_change_window(const std::string& spec, UnixTime now,
+                                  const std::string& timezone);
+
+}  // namespace stepgate::ci

@@ -1,0 +1,111 @@
+// GitLab output: Code Quality JSON and JUnit XML.
+#include <sstream>
+
+#include "report.h"
+#include "stepgate/crypto.h"
+#include "stepgate/json.h"
+
+namespace stepgate::ci {
+namespace {
+
+bool fails(const GateReport& r) { return r.verdict != Verdict::kAllow; }
+
+/// Code Quality severities: info, minor, major, critical, blocker.
+const char* severity(const GateReport& r, const Reason& reason) {
+  if (reason.shadow) return "info";
+  if (reason.effect == Verdict::kDeny) return "blocker";
+  if (reason.effect == Verdict::kStepUp) return "critical";
+  if (r.verdict == Verdict::kDeny) return "critical";
+  if (r.verdict == Verdict::kStepUp) return "major";
+  return "minor";
+}
+
+Value issue(const GateReport& r, const std::string& check, const std::string& description,
+            const char* sev) {
+  Value v = Map{};
+  v["description"] = description;
+  v["check_name"] = "stepgate/" + check;
+  v["fingerprint"] = sha256_hex(check + "\n" + r.action_digest);
+  v["severity"] = sev;
+  v["location"]["path"] = r.source_path;
+  v["location"]["lines"]["begin"] = 1;
+  return v;
+}
+
+std::string decision_line(const GateReport& r) {
+  return std::string(verdict_name(r.verdict)) + ": " + r.kind + " " + r.resource + " (score " +
+         std::to_string(r.score) + ")";
+}
+
+}  // namespace
+
+std::string code_quality_json(const GateReport& r) {
+  List issues;
+  if (fails(r)) {
+    issues.push_back(issue(r, "decision", "stepgate " + decision_line(r),
+                           r.verdict == Verdict::kDeny ? "blocker" : "critical"));
+  }
+  for (const Reason& reason : r.reasons) {
+    issues.push_back(issue(r, reason.rule_id, reason.rule_id + ": " + reason.message,
+                           severity(r, reason)));
+  }
+  return to_pretty_json(Value(std::move(issues))) + "\n";
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      case '\n': out += "&#10;"; break;
+      case '\r': out += "&#13;"; break;
+      case '\t': out += "&#9;"; break;
+      default:
+        if (u < 0x20) break;  // not allowed in XML 1.0
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string junit_xml(const GateReport& r) {
+  const bool failing = fails(r);
+  int failures = failing ? 1 : 0;
+  for (const Reason& reason : r.reasons) failures += failing && !reason.shadow ? 1 : 0;
+  const size_t tests = r.reasons.size() + 1;
+  const std::string classname = xml_escape("stepgate." + r.kind);
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  x << "<testsuites name=\"stepgate\" tests=\"" << tests << "\" failures=\"" << failures << "\">\n";
+  x << "  <testsuite name=\"" << xml_escape("stepgate " + r.kind + " " + r.resource)
+    << "\" tests=\"" << tests << "\" failures=\"" << failures << "\">\n";
+  x << "    <testcase classname=\"" << classname << "\" name=\"decision\">";
+  if (failing) {
+    x << "\n      <failure type=\"" << verdict_name(r.verdict) << "\" message=\""
+      << xml_escape(decision_line(r)) << "\">";
+    std::string body = "action digest " + r.action_digest;
+    if (!r.challenge_token.empty()) body += "\nchallenge " + r.challenge_id + "\n" + r.approve_command;
+    x << xml_escape(body) << "</failure>\n    ";
+  }
+  x << "</testcase>\n";
+  for (const Reason& reason : r.reasons) {
+    x << "    <testcase classname=\"" << classname << "\" name=\"" << xml_escape(reason.rule_id)
+      << "\">";
+    if (failing && !reason.shadow) {
+      x << "\n      <failure type=\"" << verdict_name(r.verdict) << "\" message=\""
+        << xml_escape(reason.message) << "\">" << xml_escape(reason.rule_id + ": " + reason.message)
+        << "</failure>\n    ";
+    }
+    x << "</testcase>\n";
+  }
+  x << "  </testsuite>\n</testsuites>\n";
+  return x.str();
+}
+
+}  // namespace stepgate::ci

@@ -1,0 +1,260 @@
+#include "stepgate/audit.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "audit_internal.h"
+#include "stepgate/json.h"
+#include "stepgate/paths.h"
+
+namespace stepgate {
+namespace {
+
+using namespace audit_detail;
+
+constexpr std::size_t kTailChunk = 4096;
+constexpr std::size_t kMaxTailBytes = 16 * 1024 * 1024;  // the longest last line we look back over
+constexpr int kMaxTornLines = 8;  // torn lines skipped looking for the last good record
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Error io_error(const std::string& path, const char* what) {
+  return make_error(ErrorCode::kUnavailable,
+                    "audit log " + path + ": " + what + ": " + std::strerror(errno));
+}
+
+/// Where the chain stands: the last good record, and whether the file ends with '\n'.
+struct Tail {
+  int64_t seq = 0;
+  std::string hash = std::string(kZeroHash);
+  bool ends_with_newline = true;
+};
+
+/// Reads bytes [from, to) of fd.
+bool pread_all(int fd, std::string& out, off_t from, off_t to) {
+  out.resize(static_cast<std::size_t>(to - from));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, from + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+/// Finds the last good record by reading backwards from `end` in chunks, line by line, skipping
+/// (a few) torn lines: never reads the whole file.
+Result<Tail> read_tail(int fd, off_t size, const std::string& path) {
+  Tail tail;
+  if (size == 0) return tail;
+  std::string buf;  // holds bytes [buf_start, end)
+  off_t end = size;
+  if (!pread_all(fd, buf, size - 1, size)) return io_error(path, "read");
+  tail.ends_with_newline = buf[0] == '\n';
+  if (tail.ends_with_newline) --end;
+  off_t buf_start = end;
+  buf.clear();
+  for (int tries = 0; tries <= kMaxTornLines && end > 0; ++tries) {
+    std::size_t nl = std::string::npos;
+    while ((nl = buf.rfind('\n')) == std::string::npos && buf_start > 0) {
+      if (static_cast<std::size_t>(size - buf_start) > kMaxTailBytes) break;
+      off_t from = buf_start > static_cast<off_t>(kTailChunk) ? buf_start - kTailChunk : 0;
+      std::string chunk;
+      if (!pread_all(fd, chunk, from, buf_start)) return io_error(path, "read");
+      buf.insert(0, chunk);
+      buf_start = from;
+    }
+    if (nl == std::string::npos && buf_start > 0) break;  // a line longer than we look back
+    std::size_t line_start = nl == std::string::npos ? 0 : nl + 1;
+    LineInfo info;
+    std::string detail;
+    if (parse_line(std::string_view(buf).substr(line_start), info, detail) == LineStatus::kOk) {
+      tail.seq = info.seq;
+      tail.hash = std::string(info.hash);
+      return tail;
+    }
+    if (nl == std::string::npos) break;
+    buf.resize(nl);  // drop the bad line and its newline; look at the one before
+    end = buf_start + static_cast<off_t>(nl);
+  }
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "audit log " + path +
+                        ": cannot find its last record; run `stepgate audit verify --path " + path +
+                        "`");
+}
+
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error(path, "write");
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+/// flock(LOCK_EX) for the lifetime of the guard.
+class FileLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) {
+    while ((ok_ = ::flock(fd_, LOCK_EX) == 0) == false && errno == EINTR) {
+    }
+  }
+  ~FileLock() {
+    if (ok_) ::flock(fd_, LOCK_UN);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  [[nodiscard]] bool ok() const { return ok_; }
+
+ private:
+  int fd_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+struct AuditLog::Impl {
+  std::string path;
+  AuditOptions options;
+  int fd = -1;
+  std::mutex mu;  // guards fd, dirty, last_sync_ms within this process
+  bool dirty = false;
+  int64_t last_sync_ms = 0;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread flusher;
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (flusher.joinable()) flusher.join();
+    (void)sync_locked();
+    if (fd >= 0) ::close(fd);
+  }
+
+  Status open_file() {
+    int f = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f < 0) return io_error(path, "open");
+    if (fd >= 0) ::close(fd);
+    fd = f;
+    return {};
+  }
+
+  /// Reopens when the path now names another file (rotated or removed by hand).
+  Status reopen_if_replaced() {
+    struct stat by_path {};
+    struct stat by_fd {};
+    if (::fstat(fd, &by_fd) != 0) return io_error(path, "stat");
+    if (::stat(path.c_str(), &by_path) == 0 && by_path.st_ino == by_fd.st_ino &&
+        by_path.st_dev == by_fd.st_dev) {
+      return {};
+    }
+    if (Status s = sync_locked(); !s.ok()) return s;
+    return open_file();
+  }
+
+  Status sync_locked() {
+    if (!dirty || fd < 0) return {};
+    if (::fsync(fd) != 0) return io_error(path, "fsync");
+    dirty = false;
+    last_sync_ms = now_ms();
+    return {};
+  }
+
+  /// After a write: fsync now, or leave it to the batch (at most fsync_batch_ms later).
+  Status after_write() {
+    dirty = true;
+    if (!options.fsync) return {};
+    if (options.fsync_batch_ms <= 0 || now_ms() - last_sync_ms >= options.fsync_batch_ms) {
+      return sync_locked();
+    }
+    return {};
+  }
+
+  void flush_loop() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms));
+      (void)sync_locked();
+    }
+  }
+};
+
+AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AuditLog::~AuditLog() = default;
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path, AuditOptions options) {
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    if (Status s = ensure_private_dir(parent.string()); !s.ok()) return s.error();
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options = options;
+  if (Status s = impl->open_file(); !s.ok()) return s.error();
+  impl->last_sync_ms = now_ms();
+  if (options.fsync && options.fsync_batch_ms > 0) {
+    impl->flusher = std::thread([p = impl.get()] { p->flush_loop(); });
+  }
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(impl)));
+}
+
+Status AuditLog::append(const std::string& type, const Value& fields) {
+  if (!fields.is_map() && !fields.is_null()) {
+    return invalid_argument("audit record fields must be a map");
+  }
+  Value record = fields.is_map() ? redact_secrets(fields) : Value(Map{});
+  record.as_map().erase("hash");
+  record["type"] = type;
+
+  std::lock_guard lock(impl_->mu);
+  if (Status s = impl_->reopen_if_replaced(); !s.ok()) return s;
+  FileLock file_lock(impl_->fd);
+  if (!file_lock.ok()) return io_error(impl_->path, "flock");
+  struct stat st {};
+  if (::fstat(impl_->fd, &st) != 0) return io_error(impl_->path, "stat");
+  auto tail = read_tail(impl_->fd, st.st_size, impl_->path);
+  if (!tail.ok()) return tail.error();
+
+  record["time"] = format_time_ms(now_ms());  // under the lock: times follow seq order
+  record["seq"] = tail->seq + 1;
+  record["prev"] = tail->hash;
+  std::string body = to_json(record);
+  body.pop_back();  // the closing '}': the hash goes last, see audit.h
+  std::string line;
+  line.reserve(body.size() + kHashSuffixSize + 2);
+  if (!tail->ends_with_newline) line += '\n';  // a torn last line stays on its own line
+  line += body;
+  line += kHashKey;
+  line += chain_hash(tail->hash, body);
+  line += "\"}\n";
+  if (Status s = write_all(impl_->fd, line, impl_->path); !s.ok()) return s;
+  return impl_->after_write();
+}
+
+Status AuditLog::flush() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->sync_locked();
+}
+
+const std::string& AuditLog::path() const { return impl_->path; }
+
+}  // namespace stepgate

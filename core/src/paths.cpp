@@ -1,0 +1,162 @@
+#include "stepgate/paths.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
+namespace stepgate {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string first_set(std::initializer_list<std::string> candidates) {
+  for (const std::string& c : candidates) {
+    if (!c.empty()) return c;
+  }
+  return {};
+}
+
+std::string home_dir() {
+  std::string home = env_or_empty("HOME");
+  return home.empty() ? "/tmp" : home;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+Status write_all(int fd, const std::string& contents) {
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(ErrorCode::kUnavailable, "write failed: " + errno_text());
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+Paths Paths::from_environment() {
+  const std::string home = env_or_empty("STEPGATE_HOME");
+  const std::string xdg_config = env_or_empty("XDG_CONFIG_HOME");
+  const std::string xdg_state = env_or_empty("XDG_STATE_HOME");
+  Paths p;
+  p.config_dir = first_set({env_or_empty("STEPGATE_CONFIG_DIR"), home.empty() ? "" : home + "/config",
+                            xdg_config.empty() ? "" : xdg_config + "/stepgate",
+                            home_dir() + "/.config/stepgate"});
+  p.state_dir = first_set({env_or_empty("STEPGATE_STATE_DIR"), home.empty() ? "" : home + "/state",
+                           xdg_state.empty() ? "" : xdg_state + "/stepgate",
+                           home_dir() + "/.local/state/stepgate"});
+  p.secrets_dir = first_set({env_or_empty("STEPGATE_SECRETS_DIR"), p.config_dir});
+  p.state_db = p.state_dir + "/state.db";
+  p.audit_log = first_set({env_or_empty("STEPGATE_AUDIT"), p.state_dir + "/audit.jsonl"});
+  return p;
+}
+
+Result<std::string> find_policy_path(const std::string& explicit_path, const std::string& cwd) {
+  std::error_code ec;
+  if (!explicit_path.empty()) {
+    if (fs::is_regular_file(explicit_path, ec)) return explicit_path;
+    return make_error(ErrorCode::kNotFound, explicit_path + ": no such policy file");
+  }
+  fs::path dir = fs::absolute(cwd.empty() ? "." : cwd, ec);
+  for (int depth = 0; depth < 64 && !dir.empty(); ++depth) {
+    const fs::path candidate = dir / ".stepgate" / "policy.yaml";
+    if (fs::is_regular_file(candidate, ec)) return candidate.string();
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  if (std::string env = env_or_empty("STEPGATE_POLICY"); !env.empty()) {
+    if (fs::is_regular_file(env, ec)) return env;
+    return make_error(ErrorCode::kNotFound, env + ": no such policy file (from $STEPGATE_POLICY)");
+  }
+  const std::string fallback = Paths::from_environment().config_dir + "/policy.yaml";
+  if (fs::is_regular_file(fallback, ec)) return fallback;
+  return make_error(ErrorCode::kNotFound,
+                    "no policy found (.stepgate/policy.yaml, $STEPGATE_POLICY or " + fallback +
+                        "); run `stepgate init`");
+}
+
+Status ensure_private_dir(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return {};
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::exists(parent, ec)) {
+    if (Status s = ensure_private_dir(parent.string()); !s.ok()) return s;
+  }
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(ErrorCode::kUnavailable, path + ": cannot create directory: " + errno_text());
+  }
+  return {};
+}
+
+Result<std::string> read_secret_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(ErrorCode::kNotFound, path + ": " + errno_text());
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      path + ": readable or writable by group/others; run: chmod 600 " + path);
+  }
+  return read_file(path, 1024 * 1024);
+}
+
+Status write_secret_file(const std::string& path, const std::string& contents) {
+  const fs::path target(path);
+  if (target.has_parent_path()) {
+    if (Status s = ensure_private_dir(target.parent_path().string()); !s.ok()) return s;
+  }
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return make_error(ErrorCode::kUnavailable, temp + ": cannot create: " + errno_text());
+  Status written = write_all(fd, contents);
+  const bool synced = written.ok() && ::fchmod(fd, 0600) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(temp.c_str(), path.c_str()) != 0) {
+    ::unlink(temp.c_str());
+    if (!written.ok()) return written;
+    return make_error(ErrorCode::kUnavailable, path + ": cannot write: " + errno_text());
+  }
+  return {};
+}
+
+Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const ErrorCode code = errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kUnavailable;
+    return make_error(code, path + ": cannot read: " + errno_text());
+  }
+  std::string out;
+  char buffer[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return make_error(ErrorCode::kUnavailable, path + ": read failed: " + errno_text());
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      ::close(fd);
+      return make_error(ErrorCode::kResourceExhausted,
+                        path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
+    }
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace stepgate

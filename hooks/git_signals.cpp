@@ -1,0 +1,228 @@
+#include "git_signals.h"
+
+#include <git2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+#include <tuple>
+
+#include "commit_scan.h"
+#include "stepgate/glob.h"
+
+namespace stepgate {
+namespace {
+
+template <class T, void (*Free)(T*)>
+struct GitFree {
+  void operator()(T* p) const { Free(p); }
+};
+using RevwalkPtr = std::unique_ptr<git_revwalk, GitFree<git_revwalk, git_revwalk_free>>;
+using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
+using ConfigPtr = std::unique_ptr<git_config, GitFree<git_config, git_config_free>>;
+
+void init_libgit2() {
+  static const int once = git_libgit2_init();
+  (void)once;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+bool matches_any(const std::vector<std::string>& globs, std::string_view text) {
+  return std::any_of(globs.begin(), globs.end(),
+                     [&](const std::string& g) { return glob_match(g, text); });
+}
+
+/// The commit an id names (peeling annotated tags), or nullopt when it is absent or not one.
+std::optional<git_oid> peel_to_commit(git_repository* repo, const std::string& sha) {
+  git_oid oid;
+  if (git_oid_fromstr(&oid, sha.c_str()) != 0) return std::nullopt;
+  git_object* raw = nullptr;
+  if (git_object_lookup(&raw, repo, &oid, GIT_OBJECT_ANY) != 0) return std::nullopt;
+  ObjectPtr object(raw);
+  git_object* peeled = nullptr;
+  if (git_object_peel(&peeled, object.get(), GIT_OBJECT_COMMIT) != 0) return std::nullopt;
+  ObjectPtr commit(peeled);
+  return *git_object_id(commit.get());
+}
+
+bool object_exists(git_repository* repo, const std::string& sha) {
+  git_oid oid;
+  git_odb* odb = nullptr;
+  if (git_oid_fromstr(&oid, sha.c_str()) != 0 || git_repository_odb(&odb, repo) != 0) return false;
+  bool exists = git_odb_exists(odb, &oid) != 0;
+  git_odb_free(odb);
+  return exists;
+}
+
+/// Names that are safe to put into a refs/remotes/<name>/* glob.
+bool is_plain_remote_name(const std::string& name) {
+  return !name.empty() && name.find_first_of("*?[\\:/ ") == std::string::npos;
+}
+
+struct Range {
+  std::vector<git_oid> commits;
+  bool force = false;
+};
+
+/// The commits the update sends and whether it rewrites history.
+Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
+                         const PushScanOptions& options, bool is_tag) {
+  Range range;
+  auto new_tip = peel_to_commit(repo, update.local_sha);
+  std::optional<git_oid> old_tip;
+  if (!update.is_new()) old_tip = peel_to_commit(repo, update.remote_sha);
+  if (!update.is_new()) {
+    if (is_tag) {
+      range.force = update.remote_sha != update.local_sha;  // any move of a tag rewrites it
+    } else if (!old_tip || !new_tip) {
+      range.force = true;  // the remote tip is unknown here: it cannot be an ancestor
+    } else {
+      range.force = !git_oid_equal(&*old_tip, &*new_tip) &&
+                    git_graph_descendant_of(repo, &*new_tip, &*old_tip) != 1;
+    }
+  }
+  if (!new_tip) return range;  // a tag of a tree or blob: no commits
+
+  git_revwalk* raw = nullptr;
+  if (git_revwalk_new(&raw, repo) != 0) return make_error(ErrorCode::kInternal, last_git_error("revwalk"));
+  RevwalkPtr walk(raw);
+  if (git_revwalk_push(walk.get(), &*new_tip) != 0) {
+    return make_error(ErrorCode::kInternal, last_git_error("revwalk push"));
+  }
+  if (old_tip) {
+    (void)git_revwalk_hide(walk.get(), &*old_tip);
+  } else if (options.hide_all_refs) {
+    (void)git_revwalk_hide_glob(walk.get(), "refs/*");
+  } else if (is_plain_remote_name(options.remote)) {
+    std::string glob = "refs/remotes/" + options.remote + "/*";
+    (void)git_revwalk_hide_glob(walk.get(), glob.c_str());
+  }
+  git_oid oid;
+  while (git_revwalk_next(&oid, walk.get()) == 0) range.commits.push_back(oid);
+  return range;
+}
+
+Value string_list(const std::set<std::string>& items, std::size_t cap) {
+  List list;
+  for (const std::string& item : items) {
+    if (list.size() >= cap) break;
+    list.emplace_back(item);
+  }
+  return list;
+}
+
+void put_scan(Value& s, const CommitScan& scan, const PushScanLimits& limits) {
+  s["files_changed"] = static_cast<int64_t>(scan.paths.size());
+  s["lines_added"] = scan.lines_added;
+  s["lines_deleted"] = scan.lines_deleted;
+  s["paths"] = string_list(scan.paths, limits.max_listed_paths);
+  std::set<std::string> rules;
+  List findings;
+  for (const auto& [rule, file, line] : scan.findings) {
+    rules.insert(rule);
+    Value f = Map{};
+    f["rule"] = rule;
+    f["file"] = file;
+    f["line"] = static_cast<int64_t>(line);
+    findings.push_back(std::move(f));
+  }
+  s["secrets"] = string_list(rules, rules.size());
+  s["secret_findings"] = std::move(findings);
+  s["large_files"] = string_list(scan.large_files, limits.max_listed_paths);
+  s["model_artifacts"] = string_list(scan.model_artifacts, limits.max_listed_paths);
+  s["ci_config_changed"] = scan.ci_config_changed;
+  s["unsigned_commits"] = scan.unsigned_commits;
+  s["foreign_authors"] = string_list(scan.foreign_authors, limits.max_listed_paths);
+}
+
+}  // namespace
+
+std::string last_git_error(const char* what) {
+  const git_error* e = git_error_last();
+  return std::string(what) + ": " + (e != nullptr && e->message != nullptr ? e->message : "libgit2 error");
+}
+
+Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd) {
+  init_libgit2();
+  git_repository* repo = nullptr;
+  const bool env = std::getenv("GIT_DIR") != nullptr;
+  int rc = env ? git_repository_open_ext(&repo, nullptr, GIT_REPOSITORY_OPEN_FROM_ENV, nullptr)
+               : git_repository_open_ext(&repo, cwd.c_str(), 0, nullptr);
+  if (rc != 0) return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
+  return std::unique_ptr<GitRepo>(new GitRepo(repo));
+}
+
+Result<std::unique_ptr<GitRepo>> GitRepo::open_at(const std::string& path) {
+  init_libgit2();
+  git_repository* repo = nullptr;
+  if (git_repository_open_ext(&repo, path.c_str(), 0, nullptr) != 0) {
+    return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
+  }
+  return std::unique_ptr<GitRepo>(new GitRepo(repo));
+}
+
+GitRepo::~GitRepo() { git_repository_free(repo_); }
+
+std::string GitRepo::config_string(const char* key) const {
+  git_config* raw = nullptr;
+  if (git_repository_config_snapshot(&raw, repo_) != 0) return "";
+  ConfigPtr config(raw);
+  const char* value = nullptr;
+  if (git_config_get_string(&value, config.get(), key) != 0 || value == nullptr) return "";
+  return value;
+}
+
+std::string GitRepo::git_dir() const { return git_repository_path(repo_); }
+
+std::string GitRepo::workdir() const {
+  const char* dir = git_repository_workdir(repo_);
+  return dir != nullptr ? dir : "";
+}
+
+bool GitRepo::is_bare() const { return git_repository_is_bare(repo_) != 0; }
+
+Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
+                        PushSignals& out, const PushScanLimits& limits) {
+  static const GitSettings kDefaults;
+  const GitSettings& settings = options.settings != nullptr ? *options.settings : kDefaults;
+  const std::string& ref = update.remote_ref;
+  const bool is_tag = starts_with(ref, "refs/tags/");
+  out = PushSignals{};
+  Value& s = out.signals;
+  s["ref"] = ref;
+  s["remote"] = options.remote;
+  s["tag"] = is_tag;
+  s["delete"] = update.is_delete();
+  s["new_branch"] = update.is_new() && !update.is_delete() && !is_tag;
+  s["protected"] = matches_any(settings.protected_refs, ref);
+  s["force"] = false;
+  s["commits"] = int64_t{0};
+  if (update.is_delete()) {
+    put_scan(s, CommitScan{}, limits);
+    return {};
+  }
+  if (!object_exists(repo_, update.local_sha)) {
+    return make_error(ErrorCode::kNotFound, "object " + update.local_sha + " for " + ref +
+                                                " is not in the repository");
+  }
+  auto range = walk_range(repo_, update, options, is_tag);
+  if (!range.ok()) return range.error();
+  s["force"] = range->force;
+  s["commits"] = static_cast<int64_t>(range->commits.size());
+  CommitScanner scanner(repo_, settings, options.pusher_email, limits.max_scanned_bytes);
+  std::size_t diffed = 0;
+  for (const git_oid& oid : range->commits) {
+    if (diffed++ >= limits.max_diffed_commits) break;
+    if (Status st = scanner.scan(oid); !st.ok()) return st.error();
+  }
+  put_scan(s, scanner.result(), limits);
+  out.truncated = diffed > limits.max_diffed_commits || scanner.result().truncated;
+  return {};
+}
+
+}  // namespace stepgate

@@ -1,0 +1,73 @@
+#pragma once
+// The git front-end's signals, read in-process with libgit2: for one ref update, the commits it
+// sends and what they change (paths, line counts, secrets in added lines, large files, model
+// artifacts, CI configuration, signatures, authors).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "push_parser.h"
+#include "stepgate/policy.h"
+#include "stepgate/result.h"
+#include "stepgate/value.h"
+
+struct git_repository;
+
+namespace stepgate {
+
+/// What the scan needs besides the ref update.
+struct PushScanOptions {
+  const GitSettings* settings = nullptr;
+  std::string pusher_email;  // commits by other authors go to foreign_authors
+  std::string remote;        // signals.remote; for pre-push also the refs/remotes/<remote>/* to hide
+  bool hide_all_refs = false;  // pre-receive: a new ref's commits are those no existing ref has
+};
+
+/// Limits on the work one push may cause (a huge push still gets a verdict in bounded time).
+struct PushScanLimits {
+  std::size_t max_diffed_commits = 50000;
+  std::size_t max_scanned_bytes = std::size_t{512} << 20;
+  std::size_t max_listed_paths = 1000;
+};
+
+/// The signals of one ref update; `truncated` when a limit cut the diff/secret scan short.
+struct PushSignals {
+  Value signals = Map{};
+  bool truncated = false;
+};
+
+/// One repository, opened once per hook run.
+class GitRepo {
+ public:
+  /// Opens the repository git is running the hook in (GIT_DIR, GIT_OBJECT_DIRECTORY and the
+  /// pre-receive quarantine's GIT_ALTERNATE_OBJECT_DIRECTORIES are honoured), else from `cwd`.
+  static Result<std::unique_ptr<GitRepo>> open(const std::string& cwd);
+  /// Opens the repository containing `path` without looking at the environment.
+  static Result<std::unique_ptr<GitRepo>> open_at(const std::string& path);
+  ~GitRepo();
+  GitRepo(const GitRepo&) = delete;
+  GitRepo& operator=(const GitRepo&) = delete;
+
+  /// Fills `out` with the signals for one ref update (the git signals of `stepgate signals`).
+  /// kNotFound when the new tip is not in the repository.
+  Status collect(const RefUpdate& update, const PushScanOptions& options, PushSignals& out,
+                 const PushScanLimits& limits = {});
+
+  /// A config value (repository, then global/system), "" when unset.
+  std::string config_string(const char* key) const;
+  /// The .git directory (with a trailing '/').
+  std::string git_dir() const;
+  /// The work tree (with a trailing '/'), "" for a bare repository.
+  std::string workdir() const;
+  bool is_bare() const;
+
+ private:
+  explicit GitRepo(git_repository* repo) : repo_(repo) {}
+  git_repository* repo_;
+};
+
+/// libgit2's last error as one line.
+std::string last_git_error(const char* what);
+
+}  // namespace stepgate

@@ -1,0 +1,222 @@
+#include "hook_run.h"
+
+#include <cstdlib>
+#include <iterator>
+#include <memory>
+#include <ostream>
+
+#include "chain.h"
+#include "git_signals.h"
+#include "push_parser.h"
+#include "stepgate/gate.h"
+#include "stepgate/paths.h"
+#include "stepgate/stepup.h"
+
+namespace stepgate {
+namespace {
+
+struct Style {
+  bool colour = false;
+  [[nodiscard]] std::string paint(const char* code, const std::string& text) const {
+    return colour ? std::string("\033[") + code + "m" + text + "\033[0m" : text;
+  }
+};
+
+Style make_style(const CommandContext& context) {
+  return Style{context.io.err_is_tty && env_or_empty("NO_COLOR").empty()};
+}
+
+std::string verdict_label(const Style& style, Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return style.paint("32", "allow");
+    case Verdict::kStepUp: return style.paint("33", "step-up required");
+    case Verdict::kDeny: return style.paint("31", "deny");
+  }
+  return "deny";
+}
+
+std::string read_all(std::istream* in) {
+  if (in == nullptr) return "";
+  return std::string(std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>());
+}
+
+std::string first_non_empty(std::initializer_list<std::string> values) {
+  for (const std::string& v : values) {
+    if (!v.empty()) return v;
+  }
+  return "";
+}
+
+/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (client side), else $USER.
+std::string hook_actor(const GitRepo& repo, HookKind kind) {
+  std::string email = kind == HookKind::kPrePush ? repo.config_string("user.email") : "";
+  return first_non_empty({env_or_empty("STEPGATE_ACTOR"), email, env_or_empty("USER"), "unknown"});
+}
+
+std::string strip_slash(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+Action make_action(const HookOptions& o, const RefUpdate& u, const std::string& actor,
+                   const std::string& repo_path) {
+  Action a;
+  a.actor = actor;
+  if (o.kind == HookKind::kPrePush) {
+    a.kind = "git.push";
+    a.resource = first_non_empty({o.url, o.remote}) + ":" + u.remote_ref;
+    a.attributes["remote"] = o.remote;
+    a.attributes["url"] = o.url;
+    a.attributes["local_ref"] = u.local_ref;
+  } else {
+    a.kind = "git.receive";
+    a.resource = repo_path + ":" + u.remote_ref;
+    a.attributes["repository"] = repo_path;
+  }
+  // The new tip is part of the digest: an approval is for exactly this push.
+  a.attributes["ref"] = u.remote_ref;
+  a.attributes["old"] = u.remote_sha;
+  a.attributes["new"] = u.local_sha;
+  return a;
+}
+
+void print_outcome(std::ostream& err, const Style& style, const RefUpdate& u,
+                   const GateOutcome& out) {
+  err << "stepgate: " << u.remote_ref << ": " << verdict_label(style, out.final_verdict);
+  if (out.decision.verdict == Verdict::kStepUp && out.step_up.satisfied) {
+    err << " (step-up by " << out.step_up.method
+        << (out.step_up.identity.empty() ? "" : ": " + out.step_up.identity) << ")";
+  }
+  err << "\n";
+  for (const Reason& r : out.decision.reasons) {
+    err << "  - " << r.rule_id << ": " << r.message << (r.shadow ? " (shadow)" : "") << "\n";
+  }
+  if (out.final_verdict != Verdict::kStepUp) return;
+  for (const std::string& p : out.step_up.problems) err << "  ! " << p << "\n";
+  std::string text = out.step_up.instructions;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    err << "  " << text.substr(at, nl - at) << "\n";
+    at = nl + 1;
+  }
+}
+
+/// Gate::open failed: block (fail closed) unless a loadable policy says on_error: allow.
+int open_failure(const Error& error, const HookOptions& o, CommandContext& context) {
+  auto path = find_policy_path(o.policy_path, context.io.cwd);
+  if (path.ok()) {
+    auto policy = load_policy_file(*path);
+    if (policy.ok() && (*policy)->on_error == OnError::kAllow) {
+      *context.io.err << "stepgate: warning: " << error.message
+                      << "; push allowed (policy on_error: allow)\n";
+      return 0;
+    }
+  }
+  *context.io.err << "stepgate: " << error.message << "; push blocked (fail closed)\n";
+  return 2;
+}
+
+/// Worst of two exit codes: 2 (error) > 1 (deny) > 3 (step-up) > 0.
+int worse(int a, int b) {
+  auto rank = [](int code) { return code == 2 ? 3 : code == 1 ? 2 : code == 3 ? 1 : 0; };
+  return rank(b) > rank(a) ? b : a;
+}
+
+int chain_first(const HookOptions& o, const std::string& input, CommandContext& context) {
+  if (o.chained.empty()) return 0;
+  std::vector<std::string> args;
+  if (o.kind == HookKind::kPrePush) args = {o.remote, o.url};
+  auto rc = run_chained_hook(o.chained, args, input);
+  if (!rc.ok()) {
+    if (rc.error().code == ErrorCode::kNotFound) return 0;  // removed by hand: nothing to chain
+    return report_error(context, rc.error());
+  }
+  if (*rc == 0) return 0;
+  *context.io.err << "stepgate: chained hook " << o.chained << " failed (exit " << *rc
+                  << "); push blocked\n";
+  return 1;
+}
+
+}  // namespace
+
+std::vector<std::string> hook_grants(HookKind kind) {
+  std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
+  if (std::string file = env_or_empty("STEPGATE_GRANT_FILE"); !file.empty()) {
+    if (auto text = read_file(file, 1 << 20); text.ok()) {
+      for (std::string& g : split_grants(*text)) grants.push_back(std::move(g));
+    }
+  }
+  if (kind != HookKind::kPreReceive) return grants;
+  const int count = std::atoi(env_or_empty("GIT_PUSH_OPTION_COUNT").c_str());
+  constexpr std::string_view kPrefix = "stepgate-grant=";
+  for (int i = 0; i < count && i < 100; ++i) {
+    std::string name = "GIT_PUSH_OPTION_" + std::to_string(i);
+    std::string option = env_or_empty(name.c_str());
+    if (option.rfind(kPrefix, 0) != 0) continue;
+    for (std::string& g : split_grants(option.substr(kPrefix.size()))) grants.push_back(std::move(g));
+  }
+  return grants;
+}
+
+int run_hook(const HookOptions& o, CommandContext& context) {
+  const std::string input = read_all(context.io.in);
+  if (int rc = chain_first(o, input, context); rc != 0) return rc;
+  auto updates = o.kind == HookKind::kPrePush ? parse_pre_push(input) : parse_pre_receive(input);
+  if (!updates.ok()) {
+    *context.io.err << "stepgate: " << updates.error().message << "; push blocked\n";
+    return 2;
+  }
+  if (updates->empty()) return 0;
+
+  GateOptions gate_options;
+  gate_options.policy_path = o.policy_path;
+  gate_options.cwd = context.io.cwd;
+  gate_options.front_end = "git";
+  auto gate = Gate::open(gate_options);
+  if (!gate.ok()) return open_failure(gate.error(), o, context);
+  auto repo = GitRepo::open(context.io.cwd);
+  if (!repo.ok()) return open_failure(repo.error(), o, context);
+
+  const bool no_tty = env_or_empty("STEPGATE_NO_TTY") == "1" || o.kind == HookKind::kPreReceive;
+  TerminalStepUpIo terminal;
+  NoTerminalStepUpIo headless;
+  StepUpIo& io = no_tty ? static_cast<StepUpIo&>(headless) : terminal;
+  const std::string actor = hook_actor(**repo, o.kind);
+  const std::string repo_path = strip_slash((*repo)->git_dir());
+  PushScanOptions scan;
+  scan.settings = &(*gate)->policy().git;
+  scan.pusher_email = first_non_empty({(*repo)->config_string("user.email"), actor});
+  scan.remote = o.kind == HookKind::kPrePush ? o.remote : "";
+  scan.hide_all_refs = o.kind == HookKind::kPreReceive;
+  const Style style = make_style(context);
+  const std::vector<std::string> grants = hook_grants(o.kind);
+
+  int exit_code = 0;
+  for (const RefUpdate& u : *updates) {
+    PushSignals signals;
+    if (Status st = (*repo)->collect(u, scan, signals); !st.ok()) {
+      *context.io.err << "stepgate: " << u.remote_ref << ": " << st.error().message
+                      << "; push blocked\n";
+      exit_code = worse(exit_code, 2);
+      continue;
+    }
+    if (signals.truncated) {
+      *context.io.err << "stepgate: " << u.remote_ref
+                      << ": warning: push too large, the secret scan stopped early\n";
+    }
+    GateRequest request;
+    request.action = make_action(o, u, actor, repo_path);
+    request.signals = std::move(signals.signals);
+    request.grants = grants;
+    request.allow_interactive = !no_tty;
+    request.retry_command = o.kind == HookKind::kPrePush ? "git push" : "git push --push-option=stepgate-grant=<grant>";
+    GateOutcome out = (*gate)->run(request, io);
+    print_outcome(*context.io.err, style, u, out);
+    exit_code = worse(exit_code, out.exit_code);
+  }
+  return exit_code;
+}
+
+}  // namespace stepgate

@@ -1,0 +1,30 @@
+#pragma once
+// `stepgate hook pre-push REMOTE URL` and `stepgate hook pre-receive`: read git's stdin, gate
+// every ref update, print one verdict per ref, and exit 0 only when every ref may go.
+
+#include <string>
+#include <vector>
+
+#include "command.h"
+
+namespace stepgate {
+
+enum class HookKind { kPrePush, kPreReceive };
+
+struct HookOptions {
+  HookKind kind = HookKind::kPrePush;
+  std::string remote;       // pre-push: the remote's name (or its URL when pushing to a URL)
+  std::string url;          // pre-push: the remote's URL
+  std::string chained;      // the previous hook to run first ("" = none)
+  std::string policy_path;  // --policy; "" = found per DESIGN.md
+};
+
+/// Runs the hook. Exit codes: 0 every ref allowed, 1 a ref denied (or the chained hook failed),
+/// 2 bad stdin, unreadable repository or policy (fail closed), 3 a step-up not satisfied.
+int run_hook(const HookOptions& options, CommandContext& context);
+
+/// Grants offered for this push: STEPGATE_GRANT (several, whitespace or comma separated),
+/// STEPGATE_GRANT_FILE, and for pre-receive the `stepgate-grant=...` push options.
+std::vector<std::string> hook_grants(HookKind kind);
+
+}  // namespace stepgate

@@ -1,0 +1,170 @@
+#include "install.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <ostream>
+
+#include "git_signals.h"
+#include "stepgate/paths.h"
+
+namespace stepgate {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMarker = "# stepgate-managed hook";
+constexpr std::string_view kChainedSuffix = ".stepgate-chained";
+
+/// Quotes for /bin/sh: the whole text in single quotes, each ' as '\''.
+std::string sh_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string self_binary() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.string();
+}
+
+std::string expand_home(const std::string& path) {
+  if (path.rfind("~/", 0) != 0) return path;
+  return env_or_empty("HOME") + path.substr(1);
+}
+
+/// The hooks directory: core.hooksPath (relative to the work tree, or the git dir when bare),
+/// else <git dir>/hooks.
+std::string hooks_dir(const GitRepo& repo) {
+  std::string configured = expand_home(repo.config_string("core.hooksPath"));
+  if (configured.empty()) return (fs::path(repo.git_dir()) / "hooks").lexically_normal().string();
+  fs::path p(configured);
+  if (p.is_relative()) p = fs::path(repo.is_bare() ? repo.git_dir() : repo.workdir()) / p;
+  return p.lexically_normal().string();
+}
+
+Status write_executable(const std::string& path, const std::string& contents) {
+  const std::string tmp = path + ".stepgate-tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+  if (fd < 0) return make_error(ErrorCode::kFailedPrecondition, tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
+  ok = ::fchmod(fd, 0755) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return make_error(ErrorCode::kFailedPrecondition, path + ": " + why);
+  }
+  return {};
+}
+
+struct Target {
+  std::string hook;
+  std::string path;
+  std::string chained;
+};
+
+Result<Target> resolve_target(const InstallOptions& o, CommandContext& context) {
+  auto repo = GitRepo::open_at(context.io.cwd);
+  if (!repo.ok()) return invalid_argument("not in a git repository (" + repo.error().message + ")");
+  Target t;
+  t.hook = !o.hook.empty() ? o.hook : ((*repo)->is_bare() ? "pre-receive" : "pre-push");
+  if (t.hook != "pre-push" && t.hook != "pre-receive") {
+    return invalid_argument("--hook must be pre-push or pre-receive, not `" + t.hook + "`");
+  }
+  t.path = hooks_dir(**repo) + "/" + t.hook;
+  t.chained = t.path + std::string(kChainedSuffix);
+  return t;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Status rename_file(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) == 0) return {};
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "cannot rename " + from + " to " + to + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+std::string hook_script(const std::string& hook, const std::string& binary) {
+  std::string s = "#!/bin/sh\n";
+  s += std::string(kMarker) + " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n";
+  s += "# and restores the hook that was here before, kept as " + hook +
+       std::string(kChainedSuffix) + " and run first.\n";
+  s += "exec " + sh_quote(binary) + " hook " + hook + " --chained \"$0" +
+       std::string(kChainedSuffix) + "\" -- \"$@\"\n";
+  return s;
+}
+
+bool is_stepgate_script(const std::string& contents) {
+  return contents.find(kMarker) != std::string::npos;
+}
+
+int run_hooks_install(const InstallOptions& o, CommandContext& context) {
+  auto target = resolve_target(o, context);
+  if (!target.ok()) return report_error(context, target.error());
+  const std::string binary = self_binary();
+  if (binary.empty()) return report_error(context, invalid_argument("cannot resolve /proc/self/exe"));
+  std::error_code ec;
+  fs::create_directories(fs::path(target->path).parent_path(), ec);
+  if (exists(target->path)) {
+    auto current = read_file(target->path, 1 << 20);
+    if (current.ok() && is_stepgate_script(*current)) {
+      if (!o.force || *current == hook_script(target->hook, binary)) {
+        *context.io.out << "stepgate " << target->hook << " hook already installed at "
+                        << target->path << "\n";
+        return 0;
+      }
+    } else if (exists(target->chained)) {
+      return report_error(context, invalid_argument(target->chained +
+                                                    " already exists; move it away first"));
+    } else if (Status s = rename_file(target->path, target->chained); !s.ok()) {
+      return report_error(context, s.error());
+    } else {
+      *context.io.out << "kept the existing hook as " << target->chained << " (runs first)\n";
+    }
+  }
+  if (Status s = write_executable(target->path, hook_script(target->hook, binary)); !s.ok()) {
+    return report_error(context, s.error());
+  }
+  *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path
+                  << "\n";
+  return 0;
+}
+
+int run_hooks_uninstall(const InstallOptions& o, CommandContext& context) {
+  auto target = resolve_target(o, context);
+  if (!target.ok()) return report_error(context, target.error());
+  if (exists(target->path)) {
+    auto current = read_file(target->path, 1 << 20);
+    if (!current.ok() || !is_stepgate_script(*current)) {
+      return report_error(context, invalid_argument(target->path +
+                                                    " was not installed by stepgate; left alone"));
+    }
+    if (::unlink(target->path.c_str()) != 0) {
+      return report_error(context, make_error(ErrorCode::kFailedPrecondition,
+                                              target->path + ": " + std::strerror(errno)));
+    }
+  }
+  if (exists(target->chained)) {
+    if (Status s = rename_file(target->chained, target->path); !s.ok()) {
+      return report_error(context, s.error());
+    }
+    *context.io.out << "restored the previous hook at " << target->path << "\n";
+    return 0;
+  }
+  *context.io.out << "removed the stepgate " << target->hook << " hook from " << target->path
+                  << "\n";
+  return 0;
+}
+
+}  // namespace stepgate

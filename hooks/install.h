@@ -1,0 +1,27 @@
+#pragma once
+// `stepgate hooks install` / `stepgate hooks uninstall`: put a small script in the repository's
+// hooks directory (core.hooksPath respected) that execs this binary; a hook already there is kept
+// as <hook>.stepgate-chained, run first, and restored byte for byte by uninstall.
+
+#include <string>
+
+#include "command.h"
+
+namespace stepgate {
+
+struct InstallOptions {
+  std::string hook;  // "pre-push" | "pre-receive"; "" = pre-receive in a bare repo, else pre-push
+  bool force = false;  // rewrite a stepgate script already installed (e.g. the binary moved)
+};
+
+/// Installs; a second install is a no-op. Exit 0, or 2 with one "stepgate: ..." line.
+int run_hooks_install(const InstallOptions& options, CommandContext& context);
+/// Removes the script and restores the chained hook, if any. Exit 0, or 2.
+int run_hooks_uninstall(const InstallOptions& options, CommandContext& context);
+
+/// The script installed for `hook`, calling `binary` (absolute path) with exec and argv.
+std::string hook_script(const std::string& hook, const std::string& binary);
+/// True when `contents` is a script written by hook_script().
+bool is_stepgate_script(const std::string& contents);
+
+}  // namespace stepgate

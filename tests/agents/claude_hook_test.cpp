@@ -1,0 +1,221 @@
+#include "claude_hook.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "stepgate/gate.h"
+#include "stepgate/json.h"
+#include "stepgate/paths.h"
+
+namespace stepgate {
+namespace {
+
+const std::string kFixtures = std::string(STEPGATE_SOURCE_DIR) + "/tests/agents/fixtures/claude/";
+const std::string kPolicy = std::string(STEPGATE_SOURCE_DIR) + "/policies/agent-tools.yaml";
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+/// A temporary STEPGATE_HOME, workspace and HOME for one test case.
+struct HookEnv {
+  std::string root;
+  std::string cwd;
+  HookEnv() {
+    char tmpl[] = "/tmp/sg-claude-hook-XXXXXX";
+    root = mkdtemp(tmpl);
+    cwd = root + "/project";
+    std::filesystem::create_directories(cwd + "/src");
+    setenv("STEPGATE_HOME", (root + "/sg").c_str(), 1);
+    setenv("HOME", root.c_str(), 1);
+    setenv("STEPGATE_ACTOR", "dev", 1);
+    unsetenv("STEPGATE_GRANT");
+    unsetenv("STEPGATE_SERVER");
+  }
+  ~HookEnv() {
+    std::error_code ec;
+    std::filesystem::remove_all(root, ec);
+  }
+  /// A fixture with its placeholders filled in (the fake key is built here, never committed).
+  [[nodiscard]] std::string fixture(const std::string& name) const {
+    std::ifstream in(kFixtures + name + ".json");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string out = replace_all(text.str(), "__CWD__", cwd);
+    out = replace_all(out, "__HOME__", root);
+    return replace_all(out, "__FAKE_AWS_KEY__", std::string("AKIA") + "QX7R2M4T9W3Y6B8N");
+  }
+};
+
+struct HookRun {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+HookRun run_hook(const std::string& input, const std::string& policy = kPolicy) {
+  std::istringstream in(input);
+  std::ostringstream out;
+  std::ostringstream err;
+  CommandContext context;
+  context.io.in = &in;
+  context.io.out = &out;
+  context.io.err = &err;
+  ClaudeHookOptions options;
+  options.policy_path = policy;
+  run_claude_hook(options, context);
+  return {context.exit_code, out.str(), err.str()};
+}
+
+/// The permissionDecision printed, or "" when the hook printed nothing.
+std::string decision_of(const HookRun& run) {
+  if (run.out.empty()) return "";
+  Result<Value> parsed = parse_json(run.out);
+  REQUIRE(parsed.ok());
+  const Value* output = parsed->find("hookSpecificOutput");
+  REQUIRE(output != nullptr);
+  CHECK(output->get_string("hookEventName") == "PreToolUse");
+  CHECK_FALSE(output->get_string("permissionDecisionReason").empty());
+  return output->get_string("permissionDecision");
+}
+
+}  // namespace
+
+TEST_CASE("parse_claude_hook_event reads a PreToolUse event and refuses bad input") {
+  HookEnv env;
+  Result<ClaudeHookEvent> event = parse_claude_hook_event(env.fixture("bash_ls"));
+  REQUIRE(event.ok());
+  CHECK(event->hook_event_name == "PreToolUse");
+  CHECK(event->tool_name == "Bash");
+  CHECK(event->cwd == env.cwd);
+  CHECK(event->tool_input.get_string("command") == "ls -la");
+
+  struct Case {
+    const char* text;
+    const char* message_part;
+  };
+  for (const Case& c : {Case{"not json", "hook event"}, Case{"[1,2]", "JSON object"},
+                        Case{R"({"tool_name":"Bash"})", "hook_event_name"},
+                        Case{R"({"hook_event_name":"PreToolUse"})", "tool_name"},
+                        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"})",
+                             "tool_input"},
+                        Case{R"({"hook_event_name":7})", "hook_event_name"}}) {
+    CAPTURE(c.text);
+    Result<ClaudeHookEvent> bad = parse_claude_hook_event(c.text);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find(c.message_part) != std::string::npos);
+  }
+  std::string deep = R"({"hook_event_name":"PreToolUse","tool_name":"X","tool_input":{"a":)";
+  deep += std::string(100, '[') + std::string(100, ']') + "}}";
+  CHECK_FALSE(parse_claude_hook_event(deep).ok());
+  CHECK(parse_claude_hook_event(R"({"hook_event_name":"SessionStart"})").ok());
+}
+
+TEST_CASE("tool_call_from_claude_event maps Claude's tools to tool calls") {
+  HookEnv env;
+  ToolCall bash = tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("bash_git_push_force")));
+  CHECK(bash.server.empty());
+  CHECK(bash.tool == "Bash");
+  CHECK(bash.client == "claude-code");
+  CHECK(bash.session == "4f1c2b7e-9a3d-4e55-8c1f-2d6b0e9a7c31");
+  CHECK(bash.cwd == env.cwd);
+  CHECK(to_json(bash.arguments) == R"({"command":"git push --force origin main"})");
+
+  ToolCall mcp = tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("mcp_github_create_issue")));
+  CHECK(mcp.server == "github");
+  CHECK(mcp.tool == "create_issue");
+  CHECK(mcp.arguments.get_string("repo") == "octo-app");
+
+  ToolCall write = tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("write_env_secret")));
+  CHECK(write.tool == "Write");
+  CHECK(write.arguments.get_string("file_path") == env.cwd + "/.env");
+
+  ClaudeHookEvent odd;
+  odd.tool_name = "mcp__broken";
+  CHECK(tool_call_from_claude_event(odd).tool == "mcp__broken");
+  CHECK(tool_call_from_claude_event(odd).server.empty());
+}
+
+TEST_CASE("claude_permission_json and claude_settings_json follow Claude Code's contract") {
+  Result<Value> deny = parse_json(claude_permission_json("deny", "because \"x\""));
+  REQUIRE(deny.ok());
+  const Value* output = deny->find("hookSpecificOutput");
+  REQUIRE(output != nullptr);
+  CHECK(output->get_string("hookEventName") == "PreToolUse");
+  CHECK(output->get_string("permissionDecision") == "deny");
+  CHECK(output->get_string("permissionDecisionReason") == "because \"x\"");
+
+  Result<Value> settings = parse_json(claude_settings_json("/opt/stepgate agent-hook claude"));
+  REQUIRE(settings.ok());
+  const Value& entry = (*settings)["hooks"]["PreToolUse"].as_list().at(0);
+  CHECK(entry.get_string("matcher") == "*");
+  CHECK(entry.find("hooks")->as_list().at(0).get_string("command") ==
+        "/opt/stepgate agent-hook claude");
+}
+
+TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
+  HookEnv env;
+  struct Case {
+    const char* fixture;
+    const char* decision;  // "" = no decision printed (allowed)
+    const char* reason_part;
+  };
+  for (const Case& c : {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
+                        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
+                        Case{"session_start", "", ""},
+                        Case{"bash_rm_rf", "deny", "stepgate approve sgc1."},
+                        Case{"bash_git_push_force", "deny", "git-force-push"},
+                        Case{"write_env_secret", "deny", "secrets-in-args"},
+                        Case{"read_ssh_key", "deny", "ssh-private-key"}}) {
+    CAPTURE(c.fixture);
+    HookRun run = run_hook(env.fixture(c.fixture));
+    CHECK(run.exit_code == 0);
+    CHECK(run.err.empty());
+    CHECK(decision_of(run) == c.decision);
+    CHECK(run.out.find(c.reason_part) != std::string::npos);
+  }
+}
+
+TEST_CASE("run_claude_hook fails closed with exit 2") {
+  HookEnv env;
+  HookRun garbage = run_hook("{\"hook_event_name\": \"PreToolUse\", ");
+  CHECK(garbage.exit_code == 2);
+  CHECK(garbage.out.empty());
+  CHECK(garbage.err.rfind("stepgate: ", 0) == 0);
+
+  HookRun no_policy = run_hook(env.fixture("bash_ls"), env.root + "/missing.yaml");
+  CHECK(no_policy.exit_code == 2);
+  CHECK(no_policy.out.empty());
+
+  std::ofstream(env.root + "/bad.yaml") << "version: 1\nrules:\n  - id: x\n    bogus: 1\n";
+  HookRun bad_policy = run_hook(env.fixture("bash_ls"), env.root + "/bad.yaml");
+  CHECK(bad_policy.exit_code == 2);
+}
+
+TEST_CASE("a held call's reply is 'ask' when the policy says step_up_response: ask") {
+  HookEnv env;
+  std::ifstream in(kPolicy);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string ask_policy = env.root + "/ask.yaml";
+  std::ofstream(ask_policy) << replace_all(text.str(), "step_up_response: instruct",
+                                           "step_up_response: ask");
+  HookRun held = run_hook(env.fixture("bash_rm_rf"), ask_policy);
+  if (held.exit_code == 2) {
+    // The loader does not know `ask` yet (policy owner): the hook must still fail closed.
+    CHECK(held.out.empty());
+    return;
+  }
+  CHECK(decision_of(held) == "ask");
+  // A deny stays a deny whatever the step-up response.
+  CHECK(decision_of(run_hook(env.fixture("read_ssh_key"), ask_policy)) == "deny");
+}
+
+}  // namespace stepgate

@@ -1,0 +1,152 @@
+#include "stepgate/json.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace stepgate {
+namespace {
+
+struct RoundTrip {
+  const char* input;
+  const char* canonical;
+};
+
+constexpr RoundTrip kRoundTrips[] = {
+    {"null", "null"},
+    {"true", "true"},
+    {" false ", "false"},
+    {"0", "0"},
+    {"-12", "-12"},
+    {"9223372036854775807", "9223372036854775807"},
+    {"-9223372036854775808", "-9223372036854775808"},
+    {"1.5", "1.5"},
+    {"2.0", "2"},
+    {"1e2", "100"},
+    {"\"\"", "\"\""},
+    {"\"a\\\"b\\\\c\"", "\"a\\\"b\\\\c\""},
+    {"\"line\\nbreak\\ttab\"", "\"line\\nbreak\\ttab\""},
+    {"\"\\u0001\"", "\"\\u0001\""},
+    {"\"\\u00e9\"", "\"\xC3\xA9\""},
+    {"\"\\ud83d\\ude00\"", "\"\xF0\x9F\x98\x80\""},
+    {"\"\xE2\x82\xAC\"", "\"\xE2\x82\xAC\""},
+    {"[]", "[]"},
+    {"{}", "{}"},
+    {"[1, [2, [3]], {\"a\": null}]", "[1,[2,[3]],{\"a\":null}]"},
+    {"{\"b\": 1, \"a\": 2, \"c\": {\"z\": 0, \"y\": [true]}}",
+     "{\"a\":2,\"b\":1,\"c\":{\"y\":[true],\"z\":0}}"},
+    {"{\"a\": 1, \"a\": 2}", "{\"a\":2}"},
+};
+
+TEST_CASE("json round trips to the canonical form") {
+  for (const RoundTrip& c : kRoundTrips) {
+    std::string input = c.input;
+    CAPTURE(input);
+    Result<Value> v = parse_json(c.input);
+    REQUIRE_MESSAGE(v.ok(), v.error().message);
+    std::string canonical = to_json(*v);
+    CHECK(canonical == c.canonical);
+    Result<Value> again = parse_json(canonical);
+    REQUIRE(again.ok());
+    CHECK(*again == *v);
+    CHECK(to_json(*again) == canonical);
+    Result<Value> pretty = parse_json(to_pretty_json(*v));
+    REQUIRE(pretty.ok());
+    CHECK(to_json(*pretty) == canonical);
+  }
+}
+
+TEST_CASE("canonical key order does not depend on insertion order") {
+  Value a;
+  a["zeta"] = Value(1);
+  a["alpha"] = Value("x");
+  a["mid"]["b"] = Value(true);
+  a["mid"]["a"] = Value(List{Value(1), Value(2.5)});
+  Value b;
+  b["mid"]["a"] = Value(List{Value(1), Value(2.5)});
+  b["alpha"] = Value("x");
+  b["mid"]["b"] = Value(true);
+  b["zeta"] = Value(1);
+  CHECK(to_json(a) == to_json(b));
+  CHECK(to_json(a) == R"({"alpha":"x","mid":{"a":[1,2.5],"b":true},"zeta":1})");
+  CHECK(to_pretty_json(a).find("\n  \"alpha\": \"x\"") != std::string::npos);
+}
+
+TEST_CASE("invalid UTF-8 is replaced, not thrown") {
+  std::string out = to_json(Value(std::string("a\xFF" "b")));
+  CHECK(out == "\"a\xEF\xBF\xBD" "b\"");
+}
+
+TEST_CASE("deep nesting is refused without a crash") {
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  Result<Value> r = parse_json(deep);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kResourceExhausted);
+  CHECK(r.error().message.find("limit of 64 levels") != std::string::npos);
+
+  std::string objects;
+  for (int i = 0; i < 100; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(100, '}');
+  r = parse_json(objects);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kResourceExhausted);
+
+  std::string ok_depth = std::string(64, '[') + std::string(64, ']');
+  CHECK(parse_json(ok_depth).ok());
+  JsonLimits tight;
+  tight.max_depth = 3;
+  CHECK_FALSE(parse_json("[[[[1]]]]", tight).ok());
+  CHECK(parse_json("[[[1]]]", tight).ok());
+}
+
+TEST_CASE("oversized input is refused naming the byte limit") {
+  std::string big = "\"" + std::string(16 * 1024 * 1024, 'a') + "\"";
+  Result<Value> r = parse_json(big);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kResourceExhausted);
+  CHECK(r.error().message.find("limit of 16777216 bytes") != std::string::npos);
+  JsonLimits small;
+  small.max_bytes = 4;
+  CHECK_FALSE(parse_json("[1,2]", small).ok());
+  CHECK(parse_json("[12]", small).ok());
+}
+
+struct Malformed {
+  const char* input;
+  const char* where;
+};
+
+constexpr Malformed kMalformed[] = {
+    {"", "line 1, column 1"},
+    {"[1, 2", "line 1, column"},
+    {"{\"a\" 1}", "line 1, column 6"},
+    {"[1,\n 2,\n x]", "line 3, column 2"},
+    {"{\n  \"a\": tru\n}", "line 2"},
+    {"[1] [2]", "line 1, column 5"},
+    {"\"unterminated", "line 1"},
+    {"{\"a\":1,}", "line 1, column 8"},
+};
+
+TEST_CASE("malformed json names line and column") {
+  for (const Malformed& c : kMalformed) {
+    std::string input = c.input;
+    CAPTURE(input);
+    Result<Value> r = parse_json(c.input);
+    REQUIRE_FALSE(r.ok());
+    CAPTURE(r.error().message);
+    CHECK(r.error().code == ErrorCode::kInvalidArgument);
+    CHECK(r.error().message.find(c.where) != std::string::npos);
+    CHECK(r.error().message.find("invalid JSON at") == 0);
+  }
+}
+
+TEST_CASE("large integers and doubles") {
+  Value big = parse_json("18446744073709551615").value();  // > INT64_MAX: kept as a double
+  CHECK(big.is_double());
+  CHECK(to_json(parse_json("0.1").value()) == "0.1");
+  CHECK(to_json(Value(1e300)) == "1e+300");
+  CHECK(Value(1) == Value(1.0));
+}
+
+}  // namespace
+}  // namespace stepgate

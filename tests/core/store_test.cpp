@@ -1,0 +1,286 @@
+#include "stepgate/store.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+namespace stepgate {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/stepgate-store-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::unique_ptr<StateStore> open_store(const std::string& path) {
+  auto s = StateStore::open(path);
+  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  return std::move(*s);
+}
+
+template <class T>
+T must(Result<T> r) {
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  return std::move(*r);
+}
+
+void must(Status s) { REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message)); }
+
+TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened") {
+  TempDir dir;
+  std::string path = dir.path + "/state/state.db";
+  {
+    auto store = open_store(path);
+    CHECK(store->schema_version() == 1);
+    CHECK(must(store->consume_jti("j1", 2000000000)));
+  }
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(::stat((dir.path + "/state").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  auto again = open_store(path);  // migration is idempotent; data persists
+  CHECK(again->schema_version() == 1);
+  CHECK_FALSE(must(again->consume_jti("j1", 2000000000)));
+}
+
+TEST_CASE("store: a path that cannot be opened is kUnavailable") {
+  TempDir dir;
+  std::string file = dir.path + "/plain";
+  REQUIRE(fs::create_directory(file));  // a directory where the database should be
+  auto s = StateStore::open(file);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == ErrorCode::kUnavailable);
+}
+
+TEST_CASE("store: a jti is consumed once, even an expired one") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  CHECK(must(store->consume_jti("a", 2000000000)));
+  CHECK_FALSE(must(store->consume_jti("a", 2000000000)));
+  CHECK(must(store->consume_jti("b", 2000000000)));
+  CHECK(must(store->consume_jti("old", 1000)));
+  for (int i = 0; i < 100; ++i) {  // runs the opportunistic purge several times
+    CHECK(must(store->consume_jti("fill" + std::to_string(i), 1000)));
+    CHECK_FALSE(must(store->consume_jti("old", 1000)));
+  }
+}
+
+TEST_CASE("store: TOTP steps cannot be replayed, nor older steps used") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  CHECK(must(store->use_totp_step("alice", 100)));
+  CHECK_FALSE(must(store->use_totp_step("alice", 100)));
+  CHECK_FALSE(must(store->use_totp_step("alice", 99)));
+  CHECK(must(store->use_totp_step("alice", 101)));
+  CHECK(must(store->use_totp_step("bob", 100)));
+}
+
+TEST_CASE("store: TOTP failures and lockouts") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  CHECK(must(store->totp_failures_since("alice", 0)) == 0);
+  must(store->record_totp_failure("alice", 1000));
+  must(store->record_totp_failure("alice", 1010));
+  must(store->record_totp_failure("alice", 1020));
+  must(store->record_totp_failure("bob", 1020));
+  CHECK(must(store->totp_failures_since("alice", 0)) == 3);
+  CHECK(must(store->totp_failures_since("alice", 1010)) == 2);
+  CHECK(must(store->lockout_until("alice")) == 0);
+  must(store->set_lockout("alice", 5000));
+  CHECK(must(store->lockout_until("alice")) == 5000);
+  must(store->set_lockout("alice", 6000));
+  CHECK(must(store->lockout_until("alice")) == 6000);
+  must(store->clear_totp_failures("alice"));
+  CHECK(must(store->totp_failures_since("alice", 0)) == 0);
+  CHECK(must(store->lockout_until("alice")) == 0);
+  CHECK(must(store->totp_failures_since("bob", 0)) == 1);
+}
+
+TEST_CASE("store: elevations expire and can be dropped") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  must(store->add_elevation({"alice", "laptop", 1000, 1300, "totp"}));
+  must(store->add_elevation({"bob", "ci", 1000, 2000, "approval"}));
+  auto found = must(store->find_elevation("alice", "laptop", 1200));
+  REQUIRE(found.has_value());
+  CHECK(found->method == "totp");
+  CHECK(found->expires_at == 1300);
+  CHECK_FALSE(must(store->find_elevation("alice", "laptop", 1300)).has_value());
+  CHECK_FALSE(must(store->find_elevation("alice", "phone", 1200)).has_value());
+  CHECK(must(store->list_elevations(1200)).size() == 2);
+  CHECK(must(store->list_elevations(1500)).size() == 1);
+  must(store->add_elevation({"alice", "laptop", 1400, 1700, "approval"}));  // renewed
+  CHECK(must(store->find_elevation("alice", "laptop", 1500))->method == "approval");
+  CHECK(must(store->drop_elevations("alice")) == 1);
+  CHECK(must(store->list_elevations(1500)).size() == 1);
+  must(store->add_elevation({"carol", "x", 1000, 3000, "totp"}));
+  CHECK(must(store->drop_elevations("")) == 2);
+  CHECK(must(store->list_elevations(0)).empty());
+}
+
+ChallengeRecord challenge(const std::string& id, const std::string& digest, UnixTime created) {
+  ChallengeRecord c;
+  c.id = id;
+  c.token = "tok-" + id;
+  c.action_digest = digest;
+  c.summary_json = R"({"kind":"git.push"})";
+  c.created_at = created;
+  c.expires_at = created + 600;
+  return c;
+}
+
+TEST_CASE("store: challenge lifecycle pending -> approved -> consumed once") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  must(store->put_challenge(challenge("c1", "d1", 1000)));
+  auto got = must(store->get_challenge("c1"));
+  REQUIRE(got.has_value());
+  CHECK(got->state == ChallengeState::kPending);
+  CHECK(got->token == "tok-c1");
+  CHECK(got->summary_json == R"({"kind":"git.push"})");
+  CHECK(got->expires_at == 1600);
+  CHECK_FALSE(must(store->get_challenge("nope")).has_value());
+  CHECK(must(store->list_challenges(ChallengeState::kPending, 1100)).size() == 1);
+  CHECK(must(store->list_challenges(ChallengeState::kExpired, 1700)).size() == 1);
+  CHECK(must(store->list_challenges(ChallengeState::kPending, 1700)).empty());
+
+  CHECK_FALSE(must(store->consume_challenge("c1")));  // not approved yet
+  CHECK(must(store->decide_challenge("c1", ChallengeState::kApproved, "approver-1", "ok", "g.r.s")));
+  CHECK_FALSE(must(store->decide_challenge("c1", ChallengeState::kDenied, "mallory", "", "")));
+  got = must(store->get_challenge("c1"));
+  CHECK(got->state == ChallengeState::kApproved);
+  CHECK(got->decided_by == "approver-1");
+  CHECK(got->comment == "ok");
+  CHECK(got->grant == "g.r.s");
+  CHECK(must(store->list_challenges(ChallengeState::kApproved, 1100)).size() == 1);
+  CHECK(must(store->find_challenge_by_digest("d1", 1100))->id == "c1");
+  CHECK(must(store->consume_challenge("c1")));
+  CHECK_FALSE(must(store->consume_challenge("c1")));
+  CHECK_FALSE(must(store->find_challenge_by_digest("d1", 1100)).has_value());
+
+  must(store->put_challenge(challenge("c2", "d2", 1000)));
+  CHECK(must(store->decide_challenge("c2", ChallengeState::kDenied, "approver-1", "no", "")));
+  CHECK_FALSE(must(store->consume_challenge("c2")));
+  CHECK_FALSE(store->decide_challenge("c2", ChallengeState::kPending, "", "", "").ok());
+}
+
+TEST_CASE("store: find_challenge_by_digest returns the newest unexpired one") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  must(store->put_challenge(challenge("old", "d", 1000)));
+  must(store->put_challenge(challenge("new", "d", 1100)));
+  CHECK(must(store->find_challenge_by_digest("d", 1200))->id == "new");
+  CHECK_FALSE(must(store->find_challenge_by_digest("d", 1700)).has_value());
+  CHECK_FALSE(must(store->find_challenge_by_digest("other", 1200)).has_value());
+}
+
+TEST_CASE("store: velocity counts per kind and actor in a window") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  for (int i = 0; i < 5; ++i) must(store->record_action("git.push", "alice", 1000 + i * 60));
+  must(store->record_action("git.push", "bob", 1100));
+  must(store->record_action("model.deploy", "alice", 1100));
+  CHECK(must(store->count_actions("git.push", "alice", 0)) == 5);
+  CHECK(must(store->count_actions("git.push", "alice", 1120)) == 3);
+  CHECK(must(store->count_actions("git.push", "bob", 0)) == 1);
+  CHECK(must(store->count_actions("model.deploy", "alice", 0)) == 1);
+  CHECK(must(store->count_actions("tool.call", "alice", 0)) == 0);
+}
+
+TEST_CASE("store: known devices and seen keys report novelty once") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  CHECK_FALSE(must(store->is_device_known("alice", "laptop")));
+  CHECK(must(store->mark_device_known("alice", "laptop")));
+  CHECK_FALSE(must(store->mark_device_known("alice", "laptop")));
+  CHECK(must(store->is_device_known("alice", "laptop")));
+  CHECK_FALSE(must(store->is_device_known("bob", "laptop")));
+  CHECK_FALSE(must(store->has_seen("host", "example.com")));
+  CHECK(must(store->mark_seen("host", "example.com")));
+  CHECK_FALSE(must(store->mark_seen("host", "example.com")));
+  CHECK(must(store->has_seen("host", "example.com")));
+  CHECK_FALSE(must(store->has_seen("url", "example.com")));
+}
+
+TEST_CASE("store: threads sharing one store consume each jti once") {
+  TempDir dir;
+  auto store = open_store(dir.path + "/state.db");
+  std::atomic<int> won{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        auto r = store->consume_jti("t" + std::to_string(i), 2000000000);
+        if (!r.ok()) ++errors;
+        if (r.ok() && *r) ++won;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(errors == 0);
+  CHECK(won == 100);
+}
+
+TEST_CASE("store: 4 processes racing on 200 jtis consume each exactly once") {
+  TempDir dir;
+  std::string path = dir.path + "/state.db";
+  open_store(path);  // create and migrate before the race
+  constexpr int kProcs = 4;
+  constexpr int kJtis = 200;
+  std::vector<std::pair<pid_t, int>> children;  // pid, read end of its pipe
+  for (int p = 0; p < kProcs; ++p) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      close(fds[0]);
+      auto store = StateStore::open(path);
+      if (!store.ok()) _exit(10);
+      for (int i = 0; i < kJtis; ++i) {
+        int j = (i + p * 50) % kJtis;  // each child starts elsewhere so they collide often
+        auto r = (*store)->consume_jti("jti-" + std::to_string(j), 2000000000);
+        if (!r.ok()) _exit(11);
+        if (*r && write(fds[1], &j, sizeof j) != sizeof j) _exit(12);
+      }
+      _exit(0);
+    }
+    close(fds[1]);
+    children.emplace_back(pid, fds[0]);
+  }
+  std::multiset<int> won;
+  for (auto [pid, fd] : children) {
+    int i = 0;
+    while (read(fd, &i, sizeof i) == sizeof i) won.insert(i);
+    close(fd);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(won.size() == kJtis);  // no jti won twice...
+  CHECK(std::set<int>(won.begin(), won.end()).size() == kJtis);  // ...and none lost
+  auto store = open_store(path);
+  for (int i = 0; i < kJtis; ++i) CHECK_FALSE(must(store->consume_jti("jti-" + std::to_string(i), 2000000000)));
+}
+
+}  // namespace
+}  // namespace stepgate
