@@ -167,10 +167,9 @@ void Demo::git_part() {
   sh({"git", "init", "-q", "--bare", remote.string()});
   sh({"git", "init", "-q", "-b", "main", repo.string()});
   sh({"git", "remote", "add", "origin", remote.string()}, repo, {}, false);
-  write(repo / ".stepgate" / "policy.yaml",
-        fs::exists(root_ / "policies" / "git.yaml")
-            ? std::string(embedded_pack("git")) + "\napprovers:\n  - id: lead\n    public_key: " + public_key_ + "\n"
-            : "");
+  fs::create_directories(repo / ".stepgate");
+  std::error_code ec;
+  fs::copy_file(root_ / "policies" / "git.yaml", repo / ".stepgate" / "policy.yaml", ec);
   write(repo / "README.md", "# demo\n");
   sh({"git", "add", "-A"}, repo, {}, false);
   sh({"git", "commit", "-qm", "first commit"}, repo, {}, false);
@@ -179,21 +178,30 @@ void Demo::git_part() {
 
   auto first = sh({"git", "push", "-q", "origin", "main"}, repo);
   out_ << indent(first.err);
-  check(first.exit_code == 0, "first push of main: allowed");
+  if (first.exit_code != 0 && first.err.find("sgc1.") != std::string::npos) {
+    // Outside business hours the pack scores a push of unsigned commits to main past the step-up
+    // threshold: the same approval flow as below, shown early.
+    out_ << "  (held: see the reasons above; the approver signs it)\n";
+    const std::string grant = approve(first.err);
+    first = sh({"git", "push", "-q", "origin", "main"}, repo, {{"STEPGATE_GRANT", grant}});
+    out_ << indent(first.err);
+  }
+  check(first.exit_code == 0, "first push of protected main: allowed");
 
+  sh({"git", "checkout", "-qb", "feature"}, repo, {}, false);
   write(repo / "app.py", "print('hello')\n");
   sh({"git", "add", "-A"}, repo, {}, false);
   sh({"git", "commit", "-qm", "add app"}, repo, {}, false);
-  auto ff = sh({"git", "push", "-q", "origin", "main"}, repo);
+  auto ff = sh({"git", "push", "-q", "origin", "feature"}, repo);
   out_ << indent(ff.err);
-  check(ff.exit_code == 0, "fast-forward push: allowed, no friction");
+  check(ff.exit_code == 0, "push of a feature branch: allowed, no friction");
 
-  sh({"git", "checkout", "-qb", "feature"}, repo, {}, false);
+  sh({"git", "checkout", "-qb", "config"}, repo, {}, false);
   // A fake key, assembled at run time so this source file holds none.
   write(repo / "config.py", std::string("AWS_ACCESS_KEY_ID = \"AKIA") + "Q7W2ZLX4MN5R8TYP" + "\"\n");
   sh({"git", "add", "-A"}, repo, {}, false);
   sh({"git", "commit", "-qm", "add config"}, repo, {}, false);
-  auto secret = sh({"git", "push", "-q", "origin", "feature"}, repo);
+  auto secret = sh({"git", "push", "-q", "origin", "config"}, repo);
   out_ << indent(secret.err);
   check(secret.exit_code != 0, "a commit carrying an AWS key: push denied (the key is never printed)");
 
@@ -207,8 +215,6 @@ void Demo::git_part() {
   auto pass = sh({"git", "push", "-q", "--force", "origin", "main"}, repo, {{"STEPGATE_GRANT", grant}});
   out_ << indent(pass.err);
   check(pass.exit_code == 0, "retried with the grant: allowed");
-  auto replay = sh({"git", "push", "-q", "--force", "origin", "main"}, repo, {{"STEPGATE_GRANT", grant}});
-  check(replay.exit_code == 0, "(nothing new to push: git does not run the hook)");
 }
 
 void Demo::ci_part() {
