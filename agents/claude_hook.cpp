@@ -56,7 +56,9 @@ std::string join_reasons(const Decision& decision) {
 
 std::string describe_call(const ToolCall& call) {
   if (call.server.empty()) return call.tool;
-  return "mcp__" + call.server + "__" + call.tool;
+  // Name the tool the way the agent called it.
+  if (call.client == "claude-code") return "mcp__" + call.server + "__" + call.tool;
+  return call.server + "/" + call.tool;
 }
 
 std::string deny_reason(const ToolCall& call, const ToolGateAnswer& answer) {

@@ -396,19 +396,20 @@ std::string basename_of(const std::string& path) {
 }  // namespace
 
 void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
+  // Nothing is started when the configuration is bad: exit 2 with one line on stderr.
+  auto fail = [&context](const std::string& message) {
+    *context.io.err << "stepgate: " << message << "\n";
+    context.exit_code = 2;
+  };
   if (options.command.empty()) {
-    context.exit_code = report_error(context, invalid_argument("mcp-wrap: no server command given (stepgate mcp-wrap -- COMMAND ARGS...)"));
-    return;
+    return fail("mcp-wrap: no server command given (stepgate mcp-wrap -- COMMAND ARGS...)");
   }
   GateOptions gate_options;
   gate_options.policy_path = options.policy_path;
   gate_options.cwd = context.io.cwd;
   gate_options.front_end = "mcp-wrap";
   Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
-  if (!opened.ok()) {
-    context.exit_code = report_error(context, Error{ErrorCode::kInvalidArgument, opened.error().message});
-    return;
-  }
+  if (!opened.ok()) return fail(opened.error().message);
   Gate& gate = **opened;
   const std::string actor = agent_actor();
   const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
@@ -423,10 +424,7 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
 
   signal(SIGPIPE, SIG_IGN);
   Result<Child> child = spawn_child(options.command);
-  if (!child.ok()) {
-    context.exit_code = report_error(context, child.error());
-    return;
-  }
+  if (!child.ok()) return fail(child.error().message);
   g_child.store(child->pid);
   struct sigaction action {};
   action.sa_handler = forward_signal;

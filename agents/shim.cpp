@@ -4,9 +4,12 @@
 #include <httplib.h>
 #include <re2/re2.h>
 
+#include <condition_variable>
 #include <csignal>
+#include <deque>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "shim_upstream.h"
 #include "stepgate/crypto.h"
@@ -20,6 +23,57 @@ void stop_on_signal(int) {
   if (g_server != nullptr) g_server->stop();
 }
 
+/// httplib serves one connection per task for the connection's whole keep-alive life, and MCP
+/// clients hold event streams open: a fixed pool starves. This one grows when every worker is
+/// busy, up to `max_threads`.
+class ElasticPool : public httplib::TaskQueue {
+ public:
+  explicit ElasticPool(std::size_t max_threads) : max_threads_(max_threads) {}
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    jobs_.push_back(std::move(fn));
+    if (idle_ < jobs_.size() && threads_.size() < max_threads_) {
+      threads_.emplace_back([this] { work(); });
+    }
+    lock.unlock();
+    cv_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      --idle_;
+      if (jobs_.empty()) return;  // stopping
+      auto fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  std::size_t max_threads_;
+  bool stopping_ = false;
+};
+
 bool is_valid_upstream_name(const std::string& name) {
   static const RE2 kName("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
   return RE2::FullMatch(name, kName);
@@ -28,13 +82,13 @@ bool is_valid_upstream_name(const std::string& name) {
 void configure_server(httplib::Server& server, ShimContext& context) {
   const auto& agents = context.gate->policy().agents;
   server.new_task_queue = [threads = context.options.threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
+    return new ElasticPool(static_cast<std::size_t>(threads));
   };
   server.set_payload_max_length(static_cast<size_t>(agents.max_body_bytes));
   server.set_read_timeout(10, 0);
   server.set_write_timeout(30, 0);
   server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(30);
+  server.set_keep_alive_timeout(5);
   const int port = context.options.listen_port;
   server.set_pre_routing_handler([port](const httplib::Request& req, httplib::Response& res) {
     if (origin_allowed(req.get_header_value("Origin"), port)) {

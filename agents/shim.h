@@ -38,7 +38,7 @@ struct ShimOptions {
   std::string actor;                // who the agent acts for (the human)
   std::string authority_key;        // approver id whose key signs grants for TOTP approvals
   std::chrono::seconds hold_override{-1};  // --hold: overrides agents.hold when >= 0
-  int threads = 64;
+  int threads = 1024;  // most worker threads (one per open connection)
   GateOptions gate;
 };
 

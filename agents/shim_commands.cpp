@@ -22,7 +22,7 @@ struct ShimCommandOptions {
   std::string authority_key;
   std::string policy;
   std::string actor;
-  int threads = 64;
+  int threads = 1024;
 };
 
 std::string default_actor() {
@@ -99,7 +99,7 @@ void setup_shim(CLI::App& app, CommandContext& context) {
                   "Approver id whose key (in the secrets dir) signs a grant after a TOTP approval");
   sub->add_option("--policy", o->policy, "Policy file (default: found per DESIGN.md)");
   sub->add_option("--actor", o->actor, "Who the agent acts for (default: $STEPGATE_ACTOR or the user)");
-  sub->add_option("--threads", o->threads, "Worker threads (default 64)")->check(CLI::Range(2, 1024));
+  sub->add_option("--threads", o->threads, "Most worker threads (default 1024)")->check(CLI::Range(2, 4096));
   sub->callback([o, &context] { context.exit_code = run_shim_command(*o, context); });
 }
 

@@ -49,8 +49,8 @@ std::string text_report(const GateReport& r) {
   for (const std::string& p : r.problems) out << "  ! " << p << "\n";
   out << "action digest: " << r.action_digest << "\n";
   if (!r.challenge_token.empty()) {
-    out << "challenge " << r.challenge_id << ": " << r.challenge_token << "\n";
-    out << "approve with: " << r.approve_command << "\n";
+    out << "challenge " << r.challenge_id << " needs an approver, who runs:\n  "
+        << r.approve_command << "\n";
     out << "then re-run with STEPGATE_GRANT=<grant> or --grant <grant>\n";
   }
   return out.str();

@@ -36,8 +36,8 @@ std::string reason_score(const Reason& r) {
 
 /// A code span that survives backticks inside the text.
 std::string code_span(std::string_view text) {
-  std::string fence = text.find('`') == std::string_view::npos ? "`" : "``";
-  return fence + " " + escape_markdown_cell(text) + " " + fence;
+  if (text.find('`') == std::string_view::npos) return "`" + escape_markdown_cell(text) + "`";
+  return "`` " + escape_markdown_cell(text) + " ``";
 }
 
 void append_lines(std::string_view text, std::vector<std::string_view>& lines) {

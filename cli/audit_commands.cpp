@@ -99,6 +99,8 @@ void print_text(std::ostream& out, const Value& r) {
   const Value* decision = r.find("decision");
   std::string verdict = r.get_string("verdict");
   if (verdict.empty() && decision) verdict = decision->get_string("verdict");
+  std::string final_verdict = r.get_string("final_verdict");  // after step-up, shadow mode
+  if (!final_verdict.empty() && final_verdict != verdict) verdict += "->" + final_verdict;
   if (!verdict.empty()) out << ' ' << verdict;
   const Value& a = action && action->is_map() ? *action : r;
   for (const char* key : {"kind", "actor", "resource"}) {

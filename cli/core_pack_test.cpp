@@ -9,6 +9,7 @@
 #include <set>
 
 #include "stepgate/action.h"
+#include "stepgate/collect.h"
 #include "stepgate/engine.h"
 #include "stepgate/policy.h"
 #include "stepgate/signals.h"

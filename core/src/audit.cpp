@@ -66,6 +66,7 @@ Result<Tail> read_tail(int fd, off_t size, const std::string& path) {
   if (!pread_all(fd, buf, size - 1, size)) return io_error(path, "read");
   tail.ends_with_newline = buf[0] == '\n';
   if (tail.ends_with_newline) --end;
+  if (end == 0) return tail;  // a lone newline: no record yet
   off_t buf_start = end;
   buf.clear();
   for (int tries = 0; tries <= kMaxTornLines && end > 0; ++tries) {

@@ -93,7 +93,8 @@ class StepUpSteps {
                 "` does not count: approvers must be distinct");
       return false;
     }
-    pending_.emplace(grant->approver, PendingGrant{std::move(*grant), method});
+    std::string approver = grant->approver;
+    pending_.emplace(std::move(approver), PendingGrant{std::move(*grant), method});
     return true;
   }
 

@@ -35,6 +35,7 @@ namespace {
 constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kActionLogRetention = 31 * 86400;  // longest velocity window we keep
+constexpr int64_t kFailureRetention = 86400;       // longest TOTP failure window we keep
 constexpr int64_t kJtiPurgeGrace = 3600;             // clock skew allowance before purging
 constexpr unsigned kPurgeEvery = 32;                  // opportunistic purge frequency
 
@@ -307,6 +308,10 @@ Result<bool> StateStore::use_totp_step(const std::string& actor, int64_t step) {
 
 Status StateStore::record_totp_failure(const std::string& actor, UnixTime now) {
   std::lock_guard lock(impl_->mu);
+  // Failures older than a day cannot matter to a lockout window; drop them as we go.
+  STEPGATE_PREPARE(purge, "DELETE FROM totp_failures WHERE actor = ? AND at < ?");
+  purge.bind(1, actor).bind(2, now - kFailureRetention);
+  if (auto r = impl_->run(purge); !r.ok()) return r.error();
   STEPGATE_PREPARE(ins, "INSERT INTO totp_failures(actor, at) VALUES(?, ?)");
   ins.bind(1, actor).bind(2, now);
   if (auto r = impl_->run(ins); !r.ok()) return r.error();

@@ -230,9 +230,6 @@ Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollmen
   if (*failures >= kMaxFailures) {
     Status set = store.set_lockout(actor, now + kLockoutSeconds);
     if (!set) return set.error();
-    // The lockout itself is the penalty; the count starts afresh once it ends.
-    Status cleared = store.clear_totp_failures(actor);
-    if (!cleared) return cleared.error();
   }
   return TotpCheck::kWrong;
 }

@@ -67,7 +67,7 @@ struct BadCase {
 
 const BadCase kBad[] = {
     {"bad yaml", "rules: [\n  - id: a\n  when: x\n", "", "p.yaml:"},
-    {"unclosed quote", "name: \"abc\n", "", "p.yaml:"},
+    {"unclosed flow list", "name: x\nrules: [a, b\n", "", "p.yaml:"},
     {"unknown top-level key", "name: x\nthreshold: {}\n", "2:1", "unknown key `threshold` in `policy`"},
     {"unknown section key", "git:\n  protected: [main]\n", "2:3", "unknown key `protected` in `git`"},
     {"unknown nested key", "git:\n  secrets:\n    allow: []\n", "3:5", "unknown key `allow` in `git.secrets`"},
@@ -79,7 +79,7 @@ const BadCase kBad[] = {
     {"wrong type: rules not a list", "rules: {a: 1}\n", "1:8", "`rules` must be a list"},
     {"wrong type: score", "rules:\n  - id: a\n    when: 'true'\n    score: high\n", "4:12", "key `score`: must be an integer"},
     {"duplicate rule id", "rules:\n  - {id: a, when: 'true', score: 1}\n  - {id: a, when: 'true', score: 2}\n",
-     "3:9", "duplicate rule id `a`"},
+     "3:10", "duplicate rule id `a`"},
     {"duplicate key", "name: a\nname: b\n", "2:1", "duplicate key `name`"},
     {"threshold not positive", "thresholds: {step_up: 0, deny: 10}\n", "1:23", "must be a positive integer"},
     {"threshold order", "thresholds: {step_up: 100, deny: 50}\n", "1:13", "must be below deny"},
@@ -89,19 +89,20 @@ const BadCase kBad[] = {
      "rule `r1`: when: column"},
     {"missing when", "rules:\n  - id: r1\n    score: 1\n", "2:5", "key `when` is required"},
     {"neither score nor effect", "rules:\n  - id: r1\n    when: 'true'\n", "2:5", "needs `score`, `effect` or both"},
-    {"bad effect", "rules:\n  - {id: r1, when: 'true', effect: block}\n", "2:40", "must be step_up or deny"},
+    {"bad effect", "rules:\n  - {id: r1, when: 'true', effect: block}\n", "2:36", "must be step_up or deny"},
     {"bad mode", "mode: loud\n", "1:7", "must be enforce or shadow"},
     {"bad method", "step_up: {method: sms}\n", "1:19", "must be totp or approval"},
     {"bad day", "business_hours: {days: [mon, funday]}\n", "1:30", "unknown day `funday`"},
     {"bad hour", "business_hours: {start: \"9am\"}\n", "1:25", "HH:00"},
     {"bad version", "version: 2\n", "1:10", "only version 1"},
-    {"bad placeholder", "rules:\n  - {id: r1, when: 'true', score: 1, message: \"x {a b}\"}\n", "2:49", "bad placeholder"},
+    {"bad placeholder", "rules:\n  - {id: r1, when: 'true', score: 1, message: \"x {a b}\"}\n", "2:47", "bad placeholder"},
     {"empty policy", "", "", "the policy is empty"},
 };
 
 TEST_CASE("malformed policies are refused with file:line:column and the key") {
   for (const BadCase& c : kBad) {
-    CAPTURE(c.name);
+    const std::string name = c.name;
+    CAPTURE(name);
     auto policy = load_policy_text(c.text, "p.yaml");
     REQUIRE_FALSE(policy.ok());
     const std::string& m = policy.error().message;
@@ -128,7 +129,8 @@ TEST_CASE("parse_duration") {
   CHECK(parse_duration("1h").value().count() == 3600);
   CHECK(parse_duration("2d").value().count() == 172800);
   for (const char* bad : {"", "m", "15", "1.5h", "-1m", "1w", "1 h"}) {
-    CAPTURE(bad);
+    const std::string text = bad;
+    CAPTURE(text);
     CHECK_FALSE(parse_duration(bad).ok());
   }
 }

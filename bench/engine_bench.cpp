@@ -1,0 +1,103 @@
+// Decision latency of the engine with signals already collected: the shipped git.yaml pack on a
+// typical push, and a generated 200-rule policy. Target: <= 2 us median for git.yaml.
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <string>
+
+#include "stepgate/collect.h"
+#include "stepgate/engine.h"
+#include "stepgate/policy.h"
+
+namespace stepgate {
+namespace {
+
+std::shared_ptr<const Policy> load_pack(const char* name) {
+  const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "policies";
+  auto policy = load_policy_file((dir / name).string());
+  if (!policy.ok()) throw std::runtime_error(policy.error().message);
+  return *policy;
+}
+
+Action push_action() {
+  return Action{"git.push", "alice@example.com", "origin refs/heads/main",
+                Map{{"remote", Value("origin")},
+                    {"ref", Value("refs/heads/main")},
+                    {"old", Value("3f2a1c0d9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a49")},
+                    {"new", Value("9e8d7c6b5a493f2a1c0d9e8b7a6f5e4d3c2b1a0f")}}};
+}
+
+// A push of 3 commits touching 4 files to main, in business hours, from a known device.
+Value push_signals() {
+  Value s = Map{{"ref", Value("refs/heads/main")}, {"protected", Value(true)}, {"commits", Value(3)},
+                {"files_changed", Value(4)},        {"lines_added", Value(120)},
+                {"lines_deleted", Value(30)},
+                {"paths", Value(List{Value("src/engine.cpp"), Value("src/engine.h"),
+                                     Value("tests/engine_test.cpp"), Value("README.md")})},
+                {"remote", Value("origin")},        {"hour", Value(11)},
+                {"weekday", Value(2)},              {"off_hours", Value(false)},
+                {"actor", Value("alice@example.com")}, {"device", Value("0123456789abcdef")},
+                {"device_known", Value(true)},      {"velocity", Value(2)},
+                {"elevated", Value(false)}};
+  fill_signal_defaults("git.push", s);
+  return s;
+}
+
+void BM_GitPackPush(benchmark::State& state) {
+  const Engine engine(load_pack("git.yaml"));
+  const Action action = push_action();
+  const Value signals = push_signals();
+  const std::string digest = action_digest(action);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.evaluate(action, signals, digest));
+}
+BENCHMARK(BM_GitPackPush);
+
+void BM_GitPackPushWithDigest(benchmark::State& state) {
+  const Engine engine(load_pack("git.yaml"));
+  const Action action = push_action();
+  const Value signals = push_signals();
+  for (auto _ : state) benchmark::DoNotOptimize(engine.evaluate(action, signals));
+}
+BENCHMARK(BM_GitPackPushWithDigest);
+
+void BM_GitPackForcePush(benchmark::State& state) {
+  const Engine engine(load_pack("git.yaml"));
+  const Action action = push_action();
+  Value signals = push_signals();
+  signals["force"] = Value(true);
+  signals["off_hours"] = Value(true);
+  const std::string digest = action_digest(action);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.evaluate(action, signals, digest));
+}
+BENCHMARK(BM_GitPackForcePush);
+
+std::string generated_policy(int rules) {
+  std::string text = "name: generated\nrules:\n";
+  const char* kinds[] = {"git.push", "git.*", "tool.call", "model.deploy", "*"};
+  for (int i = 0; i < rules; ++i) {
+    const std::string n = std::to_string(i);
+    text += "  - id: r" + n + "\n    on: \"" + kinds[i % 5] + "\"\n    when: signals.hour == " +
+            std::to_string(100 + i) + " || (signals.velocity > " + n + "000 && !signals.elevated)\n" +
+            "    score: " + std::to_string(1 + i % 7) + "\n    message: \"rule " + n + " {actor}\"\n";
+  }
+  return text;
+}
+
+void BM_Generated200Rules(benchmark::State& state) {
+  auto policy = load_policy_text(generated_policy(200), "generated.yaml");
+  if (!policy.ok()) throw std::runtime_error(policy.error().message);
+  const Engine engine(*policy);
+  const Action action = push_action();
+  const Value signals = push_signals();
+  const std::string digest = action_digest(action);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.evaluate(action, signals, digest));
+}
+BENCHMARK(BM_Generated200Rules);
+
+void BM_LoadGitPack(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(load_pack("git.yaml"));
+}
+BENCHMARK(BM_LoadGitPack);
+
+}  // namespace
+}  // namespace stepgate

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# End-to-end: the built `stepgate agent-hook claude` on realistic Claude Code PreToolUse events,
+# with the agent-tools pack, a real approver key, `stepgate approve` and a retry with the grant.
+set -euo pipefail
+
+BIN=${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}
+SRC=${SOURCE_DIR:?SOURCE_DIR must point at the source tree}
+FIXTURES="$SRC/tests/agents/fixtures/claude"
+WORK=$(mktemp -d /tmp/sg-claude-e2e-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+export STEPGATE_HOME="$WORK/sg" HOME="$WORK/home" STEPGATE_ACTOR=dev
+unset STEPGATE_GRANT STEPGATE_SERVER STEPGATE_POLICY
+mkdir -p "$HOME" "$WORK/project/src"
+
+failures=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+
+# A fixture with its placeholders filled; the fake AWS key is assembled here, never committed.
+event() {
+  sed -e "s#__CWD__#$WORK/project#g" -e "s#__HOME__#$HOME#g" \
+      -e "s#__FAKE_AWS_KEY__#AKIA""QX7R2M4T9W3Y6B8N#g" "$FIXTURES/$1.json"
+}
+
+# hook FIXTURE POLICY -> sets OUT, ERR, RC
+hook() {
+  set +e
+  OUT=$(event "$1" | "$BIN" agent-hook claude --policy "$2" 2>"$WORK/err")
+  RC=$?
+  set -e
+  ERR=$(cat "$WORK/err")
+}
+
+decision() { grep -o '"permissionDecision":"[a-z]*"' <<<"$OUT" | cut -d'"' -f4 || true; }
+
+# Approver key and a policy that lists the approver.
+PUB=$("$BIN" keygen --approver alice 2>/dev/null | grep -o 'ed25519:[A-Za-z0-9_-]*' | head -1)
+POLICY="$WORK/policy.yaml"
+{ cat "$SRC/policies/agent-tools.yaml"; printf 'approvers:\n  - id: alice\n    public_key: "%s"\n' "$PUB"; } >"$POLICY"
+
+for f in bash_ls edit_source webfetch mcp_github_create_issue unknown_tool session_start; do
+  hook "$f" "$POLICY"
+  if [[ $RC -eq 0 && -z $OUT ]]; then pass "$f allowed (exit 0, no decision)"; else fail "$f: rc=$RC out=$OUT err=$ERR"; fi
+done
+
+check_deny() {  # FIXTURE REASON_PART
+  hook "$1" "$POLICY"
+  if [[ $RC -eq 0 && $(decision) == deny && $OUT == *"$2"* ]] && jq -e . >/dev/null <<<"$OUT"; then
+    pass "$1 denied ($2)"
+  else
+    fail "$1: rc=$RC out=$OUT err=$ERR"
+  fi
+}
+check_deny read_ssh_key ssh-private-key
+check_deny write_env_secret secrets-in-args
+check_deny bash_git_push_force "stepgate approve sgc1."
+
+# Step-up: held with a challenge, approved by alice, then the identical call passes with the grant.
+hook bash_rm_rf "$POLICY"
+TOKEN=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //' -e 's/\.$//')
+if [[ $RC -eq 0 && $(decision) == deny && -n $TOKEN && $OUT == *Challenge* ]]; then
+  pass "rm -rf / held for approval with a challenge"
+else
+  fail "rm -rf / not held: rc=$RC out=$OUT err=$ERR"
+fi
+GRANT=$("$BIN" approve --yes --approver alice --policy "$POLICY" "$TOKEN" 2>/dev/null | tail -1)
+if [[ -n $GRANT ]]; then pass "stepgate approve issued a grant"; else fail "approve gave no grant"; fi
+export STEPGATE_GRANT="$GRANT"
+hook bash_rm_rf "$POLICY"
+if [[ $RC -eq 0 && -z $OUT ]]; then pass "identical call passes with the grant"; else fail "retry: rc=$RC out=$OUT err=$ERR"; fi
+hook bash_git_push_force "$POLICY"
+if [[ $(decision) == deny ]]; then pass "the grant does not cover another call"; else fail "grant reused: rc=$RC out=$OUT"; fi
+unset STEPGATE_GRANT
+
+# Fail closed: malformed input, a missing policy.
+set +e
+printf '{"hook_event_name": "PreToolUse", "tool_name": ' | "$BIN" agent-hook claude --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"
+RC=$?
+set -e
+if [[ $RC -eq 2 && ! -s $WORK/out && $(cat "$WORK/err") == stepgate:* ]]; then pass "malformed JSON -> exit 2"; else fail "malformed JSON: rc=$RC"; fi
+hook bash_ls "$WORK/no-such-policy.yaml"
+if [[ $RC -eq 2 && -z $OUT ]]; then pass "missing policy -> exit 2"; else fail "missing policy: rc=$RC out=$OUT"; fi
+
+# --print-config: valid settings.json naming this binary.
+CONFIG=$("$BIN" agent-hook claude --print-config)
+if jq -e --arg cmd "$(readlink -f "$BIN") agent-hook claude" \
+    '.hooks.PreToolUse[0].matcher == "*" and .hooks.PreToolUse[0].hooks[0].command == $cmd' >/dev/null <<<"$CONFIG"; then
+  pass "--print-config"
+else
+  fail "--print-config: $CONFIG"
+fi
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "all claude hook cases passed"

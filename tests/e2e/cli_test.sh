@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End-to-end: the core commands of the built binary (eval, policy lint/test, signals, init).
+set -euo pipefail
+BIN="${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}"
+SRC="${SOURCE_DIR:?SOURCE_DIR must point at the source tree}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export STEPGATE_HOME="$work/home" STEPGATE_DEVICE=e2e-device STEPGATE_NOW=1717491600  # Tue 09:00 UTC
+unset STEPGATE_POLICY || true
+failures=0
+passes=0
+pass() { echo "PASS $1"; passes=$((passes + 1)); }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+
+# expect_exit NAME CODE CMD...: runs CMD, checks its exit code; output in $work/out, $work/err.
+expect_exit() {
+  local name="$1" want="$2"; shift 2
+  local got=0
+  "$@" >"$work/out" 2>"$work/err" || got=$?
+  if [ "$got" = "$want" ]; then pass "$name"; return 0; fi
+  fail "$name" "exit $got, want $want; stderr: $(head -c 300 "$work/err")"
+  return 1
+}
+expect_err() {  # NAME FRAGMENT: stderr's first line holds FRAGMENT
+  if head -n1 "$work/err" | grep -qF -- "$2"; then pass "$1"; else fail "$1" "stderr: $(head -c 300 "$work/err")"; fi
+}
+
+pol="$SRC/policies/git.yaml"
+action() { printf '{"kind":"git.push","actor":"alice","resource":"origin refs/heads/main","attributes":{}}'; }
+action >"$work/push.json"
+echo '{"ref":"refs/heads/main","protected":true}' >"$work/plain.json"
+echo '{"ref":"refs/heads/main","protected":true,"force":true}' >"$work/force.json"
+echo '{"ref":"refs/heads/wip","secrets":["aws-access-key-id"]}' >"$work/secret.json"
+
+expect_exit "eval allow exits 0" 0 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "$work/plain.json" || true
+expect_exit "eval step_up exits 3" 3 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "$work/force.json" || true
+grep -q "force-push-protected" "$work/out" && pass "step_up names the rule" || fail "step_up names the rule" "$(cat "$work/out")"
+expect_exit "eval deny exits 1 (action on stdin)" 1 "$BIN" eval --action - --policy "$pol" --signals "$work/secret.json" <"$work/push.json" || true
+expect_exit "eval --format json" 1 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "$work/secret.json" --format json || true
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verdict"]=="deny" and d["reasons"][0]["rule"]=="secrets-in-push", d' "$work/out" \
+  && pass "json decision parses" || fail "json decision parses" "$(head -c 300 "$work/out")"
+
+echo 'this is not json' >"$work/bad.json"
+expect_exit "action not JSON exits 2" 2 "$BIN" eval --action "$work/bad.json" --policy "$pol" && expect_err "not-JSON message" "stepgate: action:"
+echo '{"kind":"git.push","actor":"a","extra":1}' >"$work/extra.json"
+expect_exit "unknown action field exits 2" 2 "$BIN" eval --action "$work/extra.json" --policy "$pol" && expect_err "unknown field named" "\`extra\`"
+head -c 100000000 /dev/zero | tr '\0' ' ' >"$work/huge.json"
+expect_exit "100 MB action exits 2" 2 "$BIN" eval --action "$work/huge.json" --policy "$pol" && expect_err "size limit named" "limit of 16777216 bytes"
+python3 -c 'import sys; sys.stdout.write("["*100000 + "]"*100000)' >"$work/deep.json"
+expect_exit "100,000-deep JSON exits 2" 2 "$BIN" eval --action "$work/deep.json" --policy "$pol" && expect_err "depth limit named" "nesting deeper than the limit"
+
+printf 'name: x\nrules:\n  - id: a\n    when: signals.force\n    scor: 5\n' >"$work/bad.yaml"
+expect_exit "malformed policy exits 2" 2 "$BIN" eval --action "$work/push.json" --policy "$work/bad.yaml" && expect_err "file:line:col" "$work/bad.yaml:5:5: unknown key \`scor\`"
+expect_exit "lint malformed policy exits 2" 2 "$BIN" policy lint "$work/bad.yaml" && expect_err "lint file:line:col" "$work/bad.yaml:5:5"
+printf 'rules:\n  - {id: a, on: git.push, when: signals.forse, score: 5}\n' >"$work/typo.yaml"
+expect_exit "lint rejects an unknown signal" 2 "$BIN" policy lint "$work/typo.yaml" && expect_err "unknown signal named" "signals.forse is not provided"
+for p in git model-deploy agent-tools; do
+  expect_exit "lint shipped $p pack" 0 "$BIN" policy lint "$SRC/policies/$p.yaml" || true
+done
+
+expect_exit "signals listing" 0 "$BIN" signals || true
+grep -q "^signals.force  bool" "$work/out" && pass "signals lists force" || fail "signals lists force" "$(head -5 "$work/out")"
+expect_exit "signals --kind tool.call --format json" 0 "$BIN" signals --kind tool.call --format json || true
+python3 -c 'import json,sys; n={s["name"] for s in json.load(open(sys.argv[1]))}; assert "destructive" in n and "off_hours" in n and "force" not in n' "$work/out" \
+  && pass "signals filtered by kind" || fail "signals filtered by kind" "$(head -c 300 "$work/out")"
+
+mkdir -p "$work/repo"
+(cd "$work/repo" && expect_exit "init writes a policy" 0 "$BIN" init --pack agent-tools) || true
+cmp -s "$work/repo/.stepgate/policy.yaml" "$SRC/policies/agent-tools.yaml" && pass "init copies the pack byte for byte" || fail "init copies the pack" "differs"
+(cd "$work/repo" && expect_exit "init refuses to overwrite" 2 "$BIN" init) || true
+(cd "$work/repo" && expect_exit "init --force overwrites" 0 "$BIN" init --force --pack git) || true
+(cd "$work/repo" && expect_exit "eval finds .stepgate/policy.yaml" 3 "$BIN" eval --action "$work/push.json" --signals "$work/force.json") || true
+(cd "$work/repo" && expect_exit "init unknown pack exits 2" 2 "$BIN" init --force --pack nope) || true
+
+mkdir -p "$work/packs/tests"
+cp "$SRC/policies/git.yaml" "$work/packs/"
+sed 's/verdict: deny, rules: \[delete-protected-ref\]/verdict: allow, rules: []/' "$SRC/policies/tests/git.yaml" >"$work/packs/tests/git.yaml"
+expect_exit "policy test fails on a wrong expectation" 1 "$BIN" policy test "$work/packs" || true
+grep -q "1 failed" "$work/out" && pass "policy test counts the failure" || fail "policy test counts" "$(tail -2 "$work/out")"
+expect_exit "policy test passes on the shipped packs" 0 "$BIN" policy test "$SRC/policies" || true
+expect_exit "version" 0 "$BIN" version || true
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]

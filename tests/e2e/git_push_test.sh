@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# End to end: the installed pre-push hook against real git and a real bare remote.
+set -euo pipefail
+
+BIN=${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}
+SRC=${SOURCE_DIR:?SOURCE_DIR must point at the source tree}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export STEPGATE_HOME="$TMP/home" STEPGATE_NO_TTY=1 NO_COLOR=1
+# libgit2 (inside the hook) reads $HOME/.gitconfig, so HOME moves too.
+export HOME="$TMP" GIT_CONFIG_NOSYSTEM=1
+git config --global init.defaultBranch main
+git config --global user.email alice@example.com
+git config --global user.name Alice
+git config --global advice.detachedHead false
+unset STEPGATE_GRANT STEPGATE_GRANT_FILE STEPGATE_ACTOR GIT_DIR || true
+
+FAILED=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; FAILED=1; }
+check() { # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+BOB_KEY=$("$BIN" keygen --approver bob 2> /dev/null | sed -n 1p)
+
+# new_repo NAME: a work repo with a bare remote, the git.yaml pack plus approver bob, one commit.
+new_repo() {
+  local name=$1
+  git init -q --bare "$TMP/$name.git"
+  git init -q "$TMP/$name"
+  cd "$TMP/$name"
+  git remote add origin "../$name.git"
+  mkdir -p .stepgate
+  # The shipped pack with business hours around the clock, so no verdict depends on when the
+  # test runs (off-hours pushes to protected refs score 30).
+  sed -e 's/start: "08:00"/start: "00:00"/; s/end: "19:00"/end: "24:00"/' \
+      -e 's/days: \[mon, tue, wed, thu, fri\]/days: [mon, tue, wed, thu, fri, sat, sun]/' \
+      "$SRC/policies/git.yaml" > .stepgate/policy.yaml
+  grep -q 'end: "24:00"' .stepgate/policy.yaml
+  printf 'approvers:\n  - id: bob\n    public_key: %s\n' "$BOB_KEY" >> .stepgate/policy.yaml
+  echo "hello" > README.md
+  git add -A && git commit -qm "first"
+}
+
+remote_tip() { git --git-dir="$TMP/$1.git" rev-parse -q --verify "$2" 2>/dev/null || echo none; }
+challenge_in() { grep -o 'sgc1\.[A-Za-z0-9._-]*' "$1" | sed -n 1p; }
+
+# ---- install, fast-forward, force push with step-up, replay -----------------------------------
+new_repo main1
+"$BIN" hooks install > /dev/null
+check "install writes an executable hook" test -x .git/hooks/pre-push
+before=$(sha256sum .git/hooks/pre-push)
+"$BIN" hooks install > /dev/null
+check "second install is a no-op" test "$before" = "$(sha256sum .git/hooks/pre-push)"
+
+check "fast-forward push to main is allowed" git push -q origin main
+echo more >> README.md && git commit -qam second && git push -q origin main
+old_tip=$(git rev-parse HEAD)
+git reset -q --hard HEAD~1 && echo other >> README.md && git commit -qam rewritten
+new_tip=$(git rev-parse HEAD)
+
+if git push --force origin main 2> "$TMP/force.err"; then fail "force push to main is held"; else
+  check "force push to main is held" grep -q 'step-up required' "$TMP/force.err"
+fi
+check "the remote was not rewritten" test "$(remote_tip main1 main)" = "$old_tip"
+challenge=$(challenge_in "$TMP/force.err")
+check "a challenge is printed" test -n "$challenge"
+check "the approve command is printed" grep -q "stepgate approve $challenge" "$TMP/force.err"
+grant=$("$BIN" approve --yes --approver bob "$challenge" 2> /dev/null)
+check "approver bob signs a grant" test -n "$grant"
+check "force push passes with the grant" env STEPGATE_GRANT="$grant" git push -q --force origin main
+check "the remote now has the rewritten tip" test "$(remote_tip main1 main)" = "$new_tip"
+# Put the remote back so the very same push (same digest) is attempted again.
+git --git-dir="$TMP/main1.git" update-ref refs/heads/main "$old_tip"
+if STEPGATE_GRANT="$grant" git push --force origin main 2> "$TMP/replay.err"; then
+  fail "a replayed grant is refused"
+else
+  check "a replayed grant is refused" test "$(remote_tip main1 main)" = "$old_tip"
+fi
+check "the refusal says the grant was already used" grep -q 'already used' "$TMP/replay.err"
+
+# ---- secrets ------------------------------------------------------------------------------------
+new_repo secrets
+"$BIN" hooks install > /dev/null
+git push -q origin main
+fake_key="AKIA$(printf 'Q3EGRTY5LWJ7NXZP')"  # assembled here: the file holds no key verbatim
+git checkout -q -b feature
+printf 'aws_access_key_id = %s\n' "$fake_key" > config.ini
+git add config.ini && git commit -qm "add config"
+git rm -q config.ini && git commit -qm "remove config again"
+if git push origin feature 2> "$TMP/secret.err"; then fail "a secret added then removed is denied"; else
+  check "a secret added then removed is denied" grep -q 'secrets-in-push' "$TMP/secret.err"
+fi
+check "the finding names the rule" grep -q 'aws-access-key-id' "$TMP/secret.err"
+check "the secret itself is never printed" bash -c "! grep -q '$fake_key' '$TMP/secret.err'"
+check "the secret branch did not reach the remote" test "$(remote_tip secrets feature)" = none
+check "the secret is not in the audit log" bash -c "! grep -rq '$fake_key' '$STEPGATE_HOME'"
+
+# ---- several refs in one push -------------------------------------------------------------------
+cd "$TMP/main1"
+git checkout -q -b harmless && echo x > x.txt && git add x.txt && git commit -qm harmless
+git checkout -q main
+if git push origin harmless:refs/heads/harmless +main:refs/heads/main 2> "$TMP/multi.err"; then
+  fail "a risky second ref blocks the push"
+else
+  check "a risky second ref blocks the push" grep -q 'refs/heads/main: step-up required' "$TMP/multi.err"
+fi
+check "the harmless ref is reported allowed" grep -q 'refs/heads/harmless: allow' "$TMP/multi.err"
+check "no ref of the blocked push was updated" test "$(remote_tip main1 harmless)" = none
+
+# ---- delete, new branch without commits, tags ---------------------------------------------------
+if git push origin :main 2> "$TMP/delete.err"; then fail "deleting main is denied"; else
+  check "deleting main is denied" grep -q 'delete-protected-ref' "$TMP/delete.err"
+fi
+check "main still exists on the remote" test "$(remote_tip main1 main)" != none
+check "a new branch with no new commits is allowed" git push -q origin "$old_tip:refs/heads/copy"
+git tag v1 "$old_tip"
+check "pushing a new tag is allowed" git push -q origin v1
+git tag -f v1 "$old_tip~1" > /dev/null
+if git push --force origin v1 2> "$TMP/tag.err"; then fail "moving a tag needs step-up"; else
+  check "moving a tag needs step-up" grep -q 'tag-rewrite' "$TMP/tag.err"
+fi
+
+# ---- malformed stdin and a missing policy fail closed -------------------------------------------
+set +e
+echo "not a ref line" | "$BIN" hook pre-push origin url 2> "$TMP/bad.err"; rc=$?
+set -e
+check "malformed stdin exits 2" test "$rc" = 2
+check "malformed stdin names the line" grep -q 'stdin line 1' "$TMP/bad.err"
+mkdir -p "$TMP/nopolicy" && cd "$TMP/nopolicy" && git init -q . && git commit -q --allow-empty -m x
+set +e
+echo "refs/heads/main $(git rev-parse HEAD) refs/heads/main $(printf '0%.0s' {1..40})" |
+  STEPGATE_POLICY= "$BIN" hook pre-push origin url 2> "$TMP/nopol.err"; rc=$?
+set -e
+check "no policy: the push is blocked (exit 2)" test "$rc" = 2
+
+# ---- chained hook, core.hooksPath, uninstall ----------------------------------------------------
+new_repo chain
+cat > .git/hooks/pre-push <<'EOF'
+#!/bin/sh
+cat > "$(dirname "$0")/../chained-stdin.txt"
+test ! -e "$(dirname "$0")/../block"
+EOF
+chmod 750 .git/hooks/pre-push
+orig_sum=$(sha256sum < .git/hooks/pre-push)
+"$BIN" hooks install > /dev/null
+check "the existing hook is kept as pre-push.stepgate-chained" test -x .git/hooks/pre-push.stepgate-chained
+touch .git/block
+if git push origin main 2> /dev/null; then fail "a failing chained hook blocks the push"; else
+  pass "a failing chained hook blocks the push"
+fi
+check "the chained hook saw the ref lines" grep -q 'refs/heads/main' .git/chained-stdin.txt
+rm .git/block
+check "a passing chained hook lets stepgate decide (allow)" git push -q origin main
+"$BIN" hooks uninstall > /dev/null
+check "uninstall restores the original bytes" test "$orig_sum" = "$(sha256sum < .git/hooks/pre-push)"
+check "uninstall restores the original mode" test "$(stat -c %a .git/hooks/pre-push)" = 750
+check "no chained copy is left behind" test ! -e .git/hooks/pre-push.stepgate-chained
+
+new_repo hookspath
+git config core.hooksPath .githooks
+"$BIN" hooks install > /dev/null
+check "core.hooksPath is respected" test -x .githooks/pre-push
+check "nothing is written to .git/hooks" test ! -e .git/hooks/pre-push
+git reset -q --hard HEAD && git push -q origin main
+git commit -q --amend -m "rewritten first"
+if git push --force origin main 2> /dev/null; then fail "the hook in core.hooksPath runs"; else
+  pass "the hook in core.hooksPath runs"
+fi
+"$BIN" hooks uninstall > /dev/null
+check "uninstall with no previous hook removes the script" test ! -e .githooks/pre-push
+
+if [ "$FAILED" -ne 0 ]; then echo "git_push_test: FAILED"; exit 1; fi
+echo "git_push_test: all passed"
