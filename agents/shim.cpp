@@ -4,6 +4,10 @@
 #include <httplib.h>
 #include <re2/re2.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <condition_variable>
 #include <csignal>
 #include <deque>
@@ -219,6 +223,12 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   context->gate = std::move(gate).value();
   context->csrf_token = *csrf;
   httplib::Server server;
+  // Before binding: accepted sockets inherit TCP_NODELAY (httplib writes headers and body apart).
+  server.set_socket_options([](socket_t sock) {
+    httplib::default_socket_options(sock);
+    int one = 1;
+    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  });
   const std::string& host = context->options.listen_host;
   int port = context->options.listen_port;
   if (port == 0) {

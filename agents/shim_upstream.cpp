@@ -3,6 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -15,6 +19,14 @@ namespace {
 
 constexpr time_t kConnectTimeoutSeconds = 2;
 constexpr std::size_t kMaxIdlePerUpstream = 64;
+
+/// httplib writes headers and body separately: without TCP_NODELAY, Nagle and delayed ACKs add
+/// 40 ms to each exchange.
+void set_no_delay(socket_t sock) {
+  httplib::default_socket_options(sock);
+  int one = 1;
+  ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 /// Idle keep-alive clients per upstream origin; a request takes one and gives it back.
 class ClientPool {
@@ -31,6 +43,7 @@ class ClientPool {
     }
     auto client = std::make_unique<httplib::Client>(upstream.origin);
     client->set_keep_alive(true);
+    client->set_socket_options(set_no_delay);
     client->set_connection_timeout(kConnectTimeoutSeconds, 0);
     client->set_write_timeout(30, 0);
     return client;

@@ -269,12 +269,16 @@ Status read_root(const Walker& w, const YAML::Node& root, Manifest& m) {
       !s) {
     return s;
   }
-  for (const char* key : {"model", "artifact", "target"}) {
-    if (!root[key]) return w.error(root.Mark(), key, "required");
+  // Present fields first, so a wrong value is reported before a missing section.
+  if (root["model"]) {
+    if (auto s = read_model(w, root["model"], m); !s) return s;
   }
-  if (auto s = read_model(w, root["model"], m); !s) return s;
-  if (auto s = read_artifact(w, root["artifact"], m); !s) return s;
-  if (auto s = read_target(w, root["target"], m); !s) return s;
+  if (root["artifact"]) {
+    if (auto s = read_artifact(w, root["artifact"], m); !s) return s;
+  }
+  if (root["target"]) {
+    if (auto s = read_target(w, root["target"], m); !s) return s;
+  }
   if (root["evaluation"]) {
     if (auto s = read_evaluation(w, root["evaluation"], m); !s) return s;
   }
@@ -285,6 +289,9 @@ Status read_root(const Walker& w, const YAML::Node& root, Manifest& m) {
     auto v = w.string_at(root["change_ticket"], "change_ticket");
     if (!v) return v.error();
     m.change_ticket = *v;
+  }
+  for (const char* key : {"model", "artifact", "target"}) {
+    if (!root[key]) return w.error(root.Mark(), key, "required");
   }
   return {};
 }

@@ -34,10 +34,17 @@ std::string reason_score(const Reason& r) {
   return s;
 }
 
-/// A code span that survives backticks inside the text.
+/// A code span inside a table cell: entities are not decoded in code spans, so only the cell
+/// delimiter is escaped (GFM honours `\|` there) and line breaks become spaces.
 std::string code_span(std::string_view text) {
-  if (text.find('`') == std::string_view::npos) return "`" + escape_markdown_cell(text) + "`";
-  return "`` " + escape_markdown_cell(text) + " ``";
+  std::string body;
+  for (char c : text) {
+    if (c == '|') body += "\\|";
+    else if (c == '\n' || c == '\r') body += ' ';
+    else body += c;
+  }
+  if (text.find('`') == std::string_view::npos) return "`" + body + "`";
+  return "`` " + body + " ``";
 }
 
 void append_lines(std::string_view text, std::vector<std::string_view>& lines) {

@@ -19,11 +19,6 @@ CommandIo process_io() {
   return io;
 }
 
-int report_error(CommandContext& context, const Error& error) {
-  *context.io.err << "stepgate: " << error.message << "\n";
-  return exit_code_for(error);
-}
-
 int run_cli(int argc, char** argv, CommandContext& context) {
   CLI::App app{"stepgate: step-up confirmation in front of risky actions", "stepgate"};
   app.require_subcommand(1);

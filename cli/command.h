@@ -4,7 +4,7 @@
 // options struct, its callback calls run_x(options, context)).
 
 #include <functional>
-#include <iosfwd>
+#include <ostream>
 #include <string>
 
 #include "stepgate/result.h"
@@ -33,7 +33,11 @@ struct CommandContext {
 CommandIo process_io();
 
 /// Prints "stepgate: MESSAGE" on stderr and returns the exit code for the error (2 or 1).
-int report_error(CommandContext& context, const Error& error);
+/// Inline so front-end libraries can use it without linking the CLI library.
+inline int report_error(CommandContext& context, const Error& error) {
+  *context.io.err << "stepgate: " << error.message << "\n";
+  return exit_code_for(error);
+}
 
 void register_core_commands(CLI::App& app, CommandContext& context);     // cli/core_commands.cpp
 void register_audit_commands(CLI::App& app, CommandContext& context);    // cli/audit_commands.cpp

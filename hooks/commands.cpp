@@ -15,7 +15,7 @@ void setup_hook_pre_push(CLI::App& hook, CommandContext& context) {
   auto o = std::make_shared<HookOptions>();
   o->kind = HookKind::kPrePush;
   auto* sub = hook.add_subcommand("pre-push", "Gate a push (git runs this; refs on stdin)");
-  sub->add_option("remote", o->remote, "Remote name (or URL)")->required();
+  sub->add_option("remote", o->remote, "Remote name (or URL); pre-commit: $PRE_COMMIT_REMOTE_NAME");
   sub->add_option("url", o->url, "Remote URL");
   sub->add_option("--chained", o->chained, "The previous hook, run first with the same stdin");
   sub->add_option("--policy", o->policy_path, "Policy file (default: found per the docs)");

@@ -47,10 +47,14 @@ std::string first_non_empty(std::initializer_list<std::string> values) {
   return "";
 }
 
-/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (client side), else $USER.
+/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (client side), else the transport's
+/// user, else $USER.
 std::string hook_actor(const GitRepo& repo, HookKind kind) {
   std::string email = kind == HookKind::kPrePush ? repo.config_string("user.email") : "";
-  return first_non_empty({env_or_empty("STEPGATE_ACTOR"), email, env_or_empty("USER"), "unknown"});
+  // Server side the transport knows the pusher: REMOTE_USER (smart HTTP), GL_USERNAME (GitLab).
+  return first_non_empty({env_or_empty("STEPGATE_ACTOR"), email, env_or_empty("REMOTE_USER"),
+                          env_or_empty("GL_USERNAME"), env_or_empty("USER"),
+                          env_or_empty("LOGNAME"), "unknown"});
 }
 
 std::string strip_slash(std::string path) {
@@ -139,6 +143,17 @@ int chain_first(const HookOptions& o, const std::string& input, CommandContext& 
   return 1;
 }
 
+/// pre-commit's pre-push stage hands hooks no stdin, only PRE_COMMIT_* variables: rebuild the one
+/// ref line they describe ("" when they are not there).
+std::string pre_commit_line() {
+  std::string to = env_or_empty("PRE_COMMIT_TO_REF");
+  std::string from = env_or_empty("PRE_COMMIT_FROM_REF");
+  std::string remote_ref = env_or_empty("PRE_COMMIT_REMOTE_BRANCH");
+  if (to.empty() || from.empty() || remote_ref.empty()) return "";
+  std::string local = first_non_empty({env_or_empty("PRE_COMMIT_LOCAL_BRANCH"), to});
+  return local + " " + to + " " + remote_ref + " " + from + "\n";
+}
+
 }  // namespace
 
 std::vector<std::string> hook_grants(HookKind kind) {
@@ -160,8 +175,17 @@ std::vector<std::string> hook_grants(HookKind kind) {
   return grants;
 }
 
-int run_hook(const HookOptions& o, CommandContext& context) {
-  const std::string input = read_all(context.io.in);
+int run_hook(const HookOptions& options, CommandContext& context) {
+  HookOptions o = options;
+  std::string input = read_all(context.io.in);
+  if (o.kind == HookKind::kPrePush && input.empty()) {
+    input = pre_commit_line();
+    if (o.remote.empty()) o.remote = env_or_empty("PRE_COMMIT_REMOTE_NAME");
+    if (o.url.empty()) o.url = env_or_empty("PRE_COMMIT_REMOTE_URL");
+  }
+  if (o.kind == HookKind::kPrePush && o.remote.empty() && !input.empty()) {
+    return report_error(context, invalid_argument("hook pre-push: missing REMOTE argument"));
+  }
   if (int rc = chain_first(o, input, context); rc != 0) return rc;
   auto updates = o.kind == HookKind::kPrePush ? parse_pre_push(input) : parse_pre_receive(input);
   if (!updates.ok()) {
@@ -211,7 +235,10 @@ int run_hook(const HookOptions& o, CommandContext& context) {
     request.signals = std::move(signals.signals);
     request.grants = grants;
     request.allow_interactive = !no_tty;
-    request.retry_command = o.kind == HookKind::kPrePush ? "git push" : "git push --push-option=stepgate-grant=<grant>";
+    request.retry_command = o.kind == HookKind::kPrePush
+                                ? "git push"
+                                : "git push -o stepgate-grant=<grant>  (the server reads the grant "
+                                  "from the push option, not from the variable)";
     GateOutcome out = (*gate)->run(request, io);
     print_outcome(*context.io.err, style, u, out);
     exit_code = worse(exit_code, out.exit_code);

@@ -65,18 +65,22 @@ class BodyScanner {
     ++pos_;
     return true;
   }
-  /// Moves past a string starting at pos_ (a '"'); false when unterminated or holding a raw
-  /// control character.
+  /// Moves past a string starting at pos_ (a '"'); false when unterminated. memchr finds each
+  /// candidate closing quote; an odd run of backslashes before it means it is escaped.
   bool skip_string() {
-    ++pos_;
-    while (pos_ < s_.size()) {
-      char c = s_[pos_];
-      if (c == '"') {
-        ++pos_;
+    std::size_t open = pos_;
+    std::size_t from = pos_ + 1;
+    while (from < s_.size()) {
+      const void* q = std::memchr(s_.data() + from, '"', s_.size() - from);
+      if (q == nullptr) return false;
+      std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - s_.data());
+      std::size_t backslashes = 0;
+      while (at - backslashes > open + 1 && s_[at - backslashes - 1] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) {
+        pos_ = at + 1;
         return true;
       }
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      pos_ += c == '\\' ? 2 : 1;
+      from = at + 1;
     }
     return false;
   }
@@ -95,19 +99,22 @@ class BodyScanner {
         if (!skip_string()) return false;
         continue;
       }
-      if (c == '{' || c == '[') ++depth;
-      if (c == '}' || c == ']') --depth;
       ++pos_;
-      if (depth == 0) return true;
+      if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return true;
+      }
     }
     return false;
   }
+  static bool is_scalar_char(char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || (c >= 'a' && c <= 'z') ||
+           c == 'E';
+  }
   bool skip_scalar() {
     std::size_t start = pos_;
-    while (pos_ < s_.size() && std::strchr("+-.0123456789Eaeflnrstu", s_[pos_]) != nullptr &&
-           s_[pos_] != '\0') {
-      ++pos_;
-    }
+    while (pos_ < s_.size() && is_scalar_char(s_[pos_])) ++pos_;
     return pos_ > start;
   }
   bool skip_value() {

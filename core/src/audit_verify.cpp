@@ -117,7 +117,7 @@ class ChainChecker {
       return "prev hash does not match (the record before it was edited, replaced or removed)";
     }
     seq_ = info.seq;
-    hash_ = std::string(info.hash);
+    hash_.assign(info.hash);
     return "";
   }
 

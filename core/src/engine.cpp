@@ -1,11 +1,100 @@
 #include "stepgate/engine.h"
 
 #include <algorithm>
+#include <set>
 
 #include "stepgate/glob.h"
 
 namespace stepgate {
+
+namespace engine_detail {
+
+/// The rules that apply to one kind, and what their expressions read, so evaluate() copies only
+/// the signals the rules name instead of the whole map.
+struct Group {
+  std::vector<const Rule*> rules;
+  std::vector<std::string> signals;  // referenced names, sorted and unique
+  bool needs_action = false;
+  bool needs_all_signals = false;  // some rule reads `signals` other than as signals.NAME
+};
+
+struct Index {
+  std::vector<std::pair<std::string, Group>> by_kind;  // the built-in kinds, precomputed
+  const Group* find(std::string_view kind) const {
+    for (const auto& [k, g] : by_kind) {
+      if (k == kind) return &g;
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace engine_detail
+
 namespace {
+
+using engine_detail::Group;
+
+bool is_ident_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// True when every use of `signals` in the source is `signals.NAME` or `signals["NAME"]`, the
+// forms Expression::referenced_signals() records. Conservative: anything else (including the
+// word inside a string literal) makes the engine pass the whole signals map.
+bool only_static_signal_access(std::string_view src) {
+  constexpr std::string_view kWord = "signals";
+  for (std::size_t i = src.find(kWord); i != std::string_view::npos; i = src.find(kWord, i + 1)) {
+    if (i > 0 && (is_ident_char(src[i - 1]) || src[i - 1] == '.')) continue;
+    std::size_t j = i + kWord.size();
+    if (j < src.size() && is_ident_char(src[j])) continue;
+    while (j < src.size() && src[j] == ' ') ++j;
+    if (j < src.size() && src[j] == '.') continue;
+    if (j + 1 < src.size() && src[j] == '[' && (src[j + 1] == '"' || src[j + 1] == '\'')) {
+      const char quote = src[j + 1];
+      const std::size_t end = src.find(quote, j + 2);
+      if (end != std::string_view::npos && end + 1 < src.size() && src[end + 1] == ']' &&
+          src.substr(j + 2, end - j - 2).find('\\') == std::string_view::npos) {
+        continue;
+      }
+    }
+    return false;
+  }
+  return true;
+}
+
+Group build_group(const Policy& policy, std::string_view kind) {
+  Group g;
+  std::set<std::string> names;
+  for (const Rule& rule : policy.rules) {
+    if (!glob_match(rule.on, kind)) continue;
+    g.rules.push_back(&rule);
+    const auto& ids = rule.when.identifiers();
+    g.needs_action = g.needs_action || std::find(ids.begin(), ids.end(), "action") != ids.end();
+    g.needs_all_signals = g.needs_all_signals || !only_static_signal_access(rule.when.source());
+    names.insert(rule.when.referenced_signals().begin(), rule.when.referenced_signals().end());
+  }
+  g.signals.assign(names.begin(), names.end());
+  return g;
+}
+
+// {"action": ..., "signals": ...} holding only what the group's rules read.
+Value make_activation(const Group& g, const Action& action, const Value& signals) {
+  Map bindings;
+  if (g.needs_action) bindings.emplace("action", action_to_value(action));
+  if (!signals.is_map()) {
+    bindings.emplace("signals", Value(Map{}));
+  } else if (g.needs_all_signals) {
+    bindings.emplace("signals", signals);
+  } else {
+    Map subset;
+    const Map& all = signals.as_map();
+    for (const std::string& name : g.signals) {
+      if (auto it = all.find(name); it != all.end()) subset.emplace_hint(subset.end(), *it);
+    }
+    bindings.emplace("signals", Value(std::move(subset)));
+  }
+  return Value(std::move(bindings));
+}
 
 void append_rendered(const Value& v, std::string& out) {
   switch (v.type()) {
@@ -99,7 +188,13 @@ std::string render_message(const std::string& message, const Action& action, con
   return out;
 }
 
-Engine::Engine(std::shared_ptr<const Policy> policy) : policy_(std::move(policy)) {}
+Engine::Engine(std::shared_ptr<const Policy> policy) : policy_(std::move(policy)) {
+  auto index = std::make_shared<engine_detail::Index>();
+  for (const char* kind : {"git.push", "git.receive", "model.deploy", "tool.call"}) {
+    index->by_kind.emplace_back(kind, build_group(*policy_, kind));
+  }
+  index_ = std::move(index);
+}
 
 Decision Engine::evaluate(const Action& action, const Value& signals) const {
   return evaluate(action, signals, action_digest(action));
@@ -111,15 +206,18 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
   Decision d;
   d.policy_revision = policy.revision;
   d.action_digest = digest;
-  Map bindings;
-  bindings.emplace("action", action_to_value(action));
-  bindings.emplace("signals", signals.is_map() ? signals : Value(Map{}));
-  const Value activation(std::move(bindings));
+  Group built;  // for a kind outside the precomputed ones
+  const Group* group = index_->find(action.kind);
+  if (group == nullptr) {
+    built = build_group(policy, action.kind);
+    group = &built;
+  }
+  const Value activation = make_activation(*group, action, signals);
 
   Verdict floor = Verdict::kAllow;
   std::optional<Requirement> rule_requirement;
-  for (const Rule& rule : policy.rules) {
-    if (!glob_match(rule.on, action.kind)) continue;
+  for (const Rule* rule_ptr : group->rules) {
+    const Rule& rule = *rule_ptr;
     Result<bool> matched = rule.when.evaluate_bool(activation);
     if (!matched.ok()) {
       d.errors.push_back(RuleError{rule.id, matched.error().message});

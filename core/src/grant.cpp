@@ -184,6 +184,10 @@ Result<Bytes> load_approver_key(const std::string& secrets_dir, const std::strin
                                                   " (run `stepgate keygen --approver " +
                                                   approver + "`)");
     }
+    // A loose file mode is a configuration problem to fix (exit 2), not a refused proof.
+    if (text.error().code == ErrorCode::kPermissionDenied) {
+      return invalid_argument(text.error().message);
+    }
     return text.error();
   }
   std::string body = *text;

@@ -128,9 +128,7 @@ struct CompiledRule {
 
 struct RuleSet {
   std::vector<CompiledRule> rules;
-  std::unique_ptr<RE2> prefilter;
   std::unique_ptr<RE2::Set> line_set;  // which rules can match a line, in one pass
-  std::vector<SecretRuleInfo> infos;
 };
 
 RE2::Options rule_options() {
@@ -140,24 +138,44 @@ RE2::Options rule_options() {
   return options;
 }
 
+// Compiled on first use and kept: the prefilter always, the rules only once a line needs them
+// (a one-shot hook process whose push has no candidate line never pays for them).
+const RE2& prefilter() {
+  static const RE2 compiled = [] {
+    RE2::Options options = rule_options();
+    options.set_never_capture(true);
+    return RE2(kPrefilter, options);
+  }();
+  return compiled;
+}
+
 const RuleSet& rule_set() {
   static const RuleSet set = [] {
     RuleSet built;
+    RE2::Options set_options = rule_options();
+    set_options.set_never_capture(true);
+    built.line_set = std::make_unique<RE2::Set>(set_options, RE2::UNANCHORED);
     for (const RuleSpec& spec : kRules) {
       built.rules.push_back({&spec, std::make_unique<RE2>(spec.pattern, rule_options())});
-      bool seen = std::any_of(built.infos.begin(), built.infos.end(),
-                              [&](const SecretRuleInfo& info) { return info.id == spec.id; });
-      if (!seen) built.infos.push_back({spec.id, spec.description});
+      built.line_set->Add(spec.pattern, nullptr);
     }
-    RE2::Options options = rule_options();
-    options.set_never_capture(true);
-    built.prefilter = std::make_unique<RE2>(kPrefilter, options);
-    built.line_set = std::make_unique<RE2::Set>(options, RE2::UNANCHORED);
-    for (const RuleSpec& spec : kRules) built.line_set->Add(spec.pattern, nullptr);
     built.line_set->Compile();
     return built;
   }();
   return set;
+}
+
+const std::vector<SecretRuleInfo>& rule_infos() {
+  static const std::vector<SecretRuleInfo> infos = [] {
+    std::vector<SecretRuleInfo> built;
+    for (const RuleSpec& spec : kRules) {
+      bool seen = std::any_of(built.begin(), built.end(),
+                              [&](const SecretRuleInfo& info) { return info.id == spec.id; });
+      if (!seen) built.push_back({spec.id, spec.description});
+    }
+    return built;
+  }();
+  return infos;
 }
 
 bool rule_allowed(const SecretScanOptions& options, std::string_view id) {
@@ -203,14 +221,14 @@ void scan_line(std::string_view line, int line_number, const SecretScanOptions& 
 
 std::vector<SecretFinding> scan_impl(std::string_view text, const SecretScanOptions& options) {
   std::vector<SecretFinding> findings;
-  const RE2& prefilter = *rule_set().prefilter;
+  const RE2& filter = prefilter();
   re2::StringPiece all(text.data(), text.size());
   std::size_t pos = 0;
   std::size_t counted_to = 0;
   int line_number = 1;
   re2::StringPiece hit;
   while (pos < text.size() &&
-         prefilter.Match(all, pos, text.size(), RE2::UNANCHORED, &hit, 1)) {
+         filter.Match(all, pos, text.size(), RE2::UNANCHORED, &hit, 1)) {
     auto hit_at = static_cast<std::size_t>(hit.data() - text.data());
     std::size_t begin = text.rfind('\n', hit_at);
     begin = begin == std::string_view::npos ? 0 : begin + 1;
@@ -231,7 +249,7 @@ std::vector<SecretFinding> scan_impl(std::string_view text, const SecretScanOpti
 
 }  // namespace
 
-const std::vector<SecretRuleInfo>& secret_rules() { return rule_set().infos; }
+const std::vector<SecretRuleInfo>& secret_rules() { return rule_infos(); }
 
 std::vector<SecretFinding> scan_secrets(std::string_view text, const SecretScanOptions& options) {
   return scan_impl(text, options);

@@ -148,6 +148,10 @@ Result<TotpEnrollment> load_totp_enrollment(const std::string& secrets_dir,
                                                   "` (run `stepgate enroll --actor " + actor +
                                                   "`)");
     }
+    // A loose file mode is a configuration problem to fix (exit 2), not a refused proof.
+    if (text.error().code == ErrorCode::kPermissionDenied) {
+      return invalid_argument(text.error().message);
+    }
     return text.error();
   }
   auto value = parse_json(*text);

@@ -62,7 +62,7 @@ TEST_CASE("malformed manifests name the field and position") {
   };
   const Case cases[] = {
       {manifest_text() + "evaluation:\n  metrics:\n    accuracy: {direction: up}\n",
-       "m.yaml:7:15: field `evaluation.metrics.accuracy.direction`: expected `higher` or `lower`"},
+       "m.yaml:7:27: field `evaluation.metrics.accuracy.direction`: expected `higher` or `lower`"},
       {manifest_text() + "evaluation:\n  metrics:\n    accuracy: {direction: higher, tolerance: 1}\n",
        "field `evaluation.metrics.accuracy.tolerance`: unknown field"},
       {manifest_text() + "extra: 1\n", "m.yaml:5:1: field `extra`: unknown field"},

@@ -133,6 +133,28 @@ TEST_CASE("audit: records carry seq, time, type, prev and a hash over the docume
   CHECK(report.first_bad_line == 0);
 }
 
+TEST_CASE("audit: values with quotes, backslashes, brackets and non-ASCII text verify") {
+  TempDir dir;
+  std::string path = dir.path + "/audit.jsonl";
+  {
+    auto log = AuditLog::open(path, {.fsync = false});
+    REQUIRE(log.ok());
+    const char* tricky[] = {"a\"b", "ends with \\", "\\\"", "}{][,:", "caf\xc3\xa9 \xe2\x9c\x93",
+                            "tab\tnew\nline", "\"seq\":99,\"prev\":\"x\""};
+    for (const char* t : tricky) {
+      Value fields = Map{{"s", t}, {"nested", List{Value(Map{{"k", t}}), Value(1.5), Value(nullptr)}}};
+      REQUIRE((*log)->append("decision", fields).ok());
+    }
+  }
+  auto report = verify(path);
+  CHECK(report.ok);
+  CHECK(report.records == 7);
+  auto records = read_audit_log(path, {});
+  REQUIRE(records.ok());
+  CHECK((*records)[0].get_string("s") == "a\"b");
+  CHECK((*records)[6].get_int("seq") == 7);
+}
+
 TEST_CASE("audit: verify of a missing or empty log") {
   TempDir dir;
   auto missing = verify_audit_log(dir.path + "/none.jsonl");
@@ -318,6 +340,11 @@ TEST_CASE("audit: secrets are redacted before they are written") {
         "[REDACTED:access_token]");
 }
 
+AuditFilter filter(std::string kind, std::string verdict, std::string type, int64_t since,
+                   int64_t until) {
+  return AuditFilter{std::move(kind), std::move(verdict), std::move(type), since, until};
+}
+
 TEST_CASE("audit: read_audit_log filters by kind, verdict, type and time") {
   TempDir dir;
   std::string path = dir.path + "/audit.jsonl";
@@ -330,21 +357,21 @@ TEST_CASE("audit: read_audit_log filters by kind, verdict, type and time") {
     REQUIRE((*log)->append("decision", Map{{"action", deploy}, {"decision", Map{{"verdict", "step_up"}}}}).ok());
     REQUIRE((*log)->append("stepup", Map{{"actor", "alice"}, {"method", "totp"}}).ok());
   }
-  auto count = [&](AuditFilter f) {
+  auto count = [&](const AuditFilter& f) {
     auto r = read_audit_log(path, f);
     REQUIRE(r.ok());
     return r->size();
   };
   CHECK(count({}) == 4);
-  CHECK(count({.kind = "git.*"}) == 2);
-  CHECK(count({.kind = "model.deploy"}) == 1);
-  CHECK(count({.verdict = "deny"}) == 1);
-  CHECK(count({.verdict = "step_up"}) == 1);
-  CHECK(count({.type = "stepup"}) == 1);
+  CHECK(count(filter("git.*", "", "", 0, 0)) == 2);
+  CHECK(count(filter("model.deploy", "", "", 0, 0)) == 1);
+  CHECK(count(filter("", "deny", "", 0, 0)) == 1);
+  CHECK(count(filter("", "step_up", "", 0, 0)) == 1);
+  CHECK(count(filter("", "", "stepup", 0, 0)) == 1);
   int64_t now = static_cast<int64_t>(std::time(nullptr));
-  CHECK(count({.since = now - 60}) == 4);
-  CHECK(count({.since = now + 3600}) == 0);
-  CHECK(count({.until = now - 3600}) == 0);
+  CHECK(count(filter("", "", "", now - 60, 0)) == 4);
+  CHECK(count(filter("", "", "", now + 3600, 0)) == 0);
+  CHECK(count(filter("", "", "", 0, now - 3600)) == 0);
   CHECK_FALSE(read_audit_log(dir.path + "/none", {}).ok());
 }
 

@@ -146,3 +146,25 @@ TEST_CASE("decision_to_value carries verdict, reasons and requirement") {
 
 }  // namespace
 }  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("engine: dynamic signal access still sees every signal") {
+  const Engine engine(load(R"(rules:
+  - {id: dyn, on: "git.*", when: 'signals["for" + "ce"]', effect: step_up}
+  - {id: stat, on: "git.*", when: 'signals["tag"] && action.resource == "r"', effect: deny}
+  - {id: other-kind, on: db.migrate, when: signals.elevated, score: 60}
+)"));
+  const Decision d = engine.evaluate(Action{"git.push", "a", "r", Map{}},
+                                     with_defaults("git.push", {{"force", true}, {"tag", true}}));
+  CHECK(d.verdict == Verdict::kDeny);
+  CHECK(d.reasons.size() == 2);
+  CHECK(d.errors.empty());
+  const Decision custom = engine.evaluate(Action{"db.migrate", "a", "r", Map{}},
+                                          Value(Map{{"elevated", Value(true)}}));
+  CHECK(custom.verdict == Verdict::kStepUp);
+}
+
+}  // namespace
+}  // namespace stepgate

@@ -321,10 +321,11 @@ test("the approvals page escapes arguments and approves with a TOTP code",
     assert.ok(id, textOf(held));
 
     const profile = mkdtempSync(path.join(os.tmpdir(), "stepgate-chromium-"));
-    const browser = await launcher.launch({ executablePath: chromium, args: ["--headless",
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      `--user-data-dir=${profile}`] });
+    // playwright passes the fresh profile as --user-data-dir itself.
+    const browser = await launcher.launchPersistentContext(profile, { executablePath: chromium,
+      headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"] });
     try {
       const page = await browser.newPage();
       await page.goto(`${shimUrl}/approvals`);

@@ -12,6 +12,10 @@
 
 namespace stepgate {
 
+namespace engine_detail {
+struct Index;  // rules grouped by kind, precomputed once per policy (engine.cpp)
+}
+
 /// Why a rule contributed to a decision.
 struct Reason {
   std::string rule_id;
@@ -61,6 +65,7 @@ class Engine {
 
  private:
   std::shared_ptr<const Policy> policy_;
+  std::shared_ptr<const engine_detail::Index> index_;
 };
 
 /// Renders "{signals.x}" / "{action.resource}" / "{x}" (shorthand for signals.x) placeholders.

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Whole-process latency of `stepgate agent-hook claude` on a Bash PreToolUse event (`ls -la`,
+# allowed) beside /bin/true, with hyperfine. Target: median <= 5 ms.
+#   bench/claude_hook_bench.sh [path/to/stepgate] [runs]
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${1:-${STEPGATE_BIN:-$SRC/build/stepgate}}
+RUNS=${2:-200}
+WORK=$(mktemp -d /tmp/sg-hook-bench-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+export STEPGATE_HOME="$WORK/sg" HOME="$WORK/home" STEPGATE_ACTOR=bench
+mkdir -p "$HOME" "$WORK/project"
+sed -e "s#__CWD__#$WORK/project#g" -e "s#__HOME__#$HOME#g" \
+  "$SRC/tests/agents/fixtures/claude/bash_ls.json" >"$WORK/event.json"
+POLICY="$SRC/policies/agent-tools.yaml"
+
+# Sanity: the event is allowed (exit 0, nothing printed).
+out=$("$BIN" agent-hook claude --policy "$POLICY" <"$WORK/event.json")
+[[ -z $out ]] || { echo "unexpected hook output: $out" >&2; exit 1; }
+
+# hyperfine subtracts the shell's own start-up, which both commands pay for the redirection.
+hyperfine --warmup 20 --runs "$RUNS" --export-json "$WORK/result.json" \
+  -n true "/bin/true <'$WORK/event.json'" \
+  -n hook "'$BIN' agent-hook claude --policy '$POLICY' <'$WORK/event.json'"
+
+jq -r '.results[] | "\(.command): median \(.median * 1000 | . * 100 | round / 100) ms, mean \(.mean * 1000 | . * 100 | round / 100) ms, p95-ish max \(.max * 1000 | . * 100 | round / 100) ms"' \
+  "$WORK/result.json"
+audit_lines=$(wc -l <"$WORK/sg/state/audit.jsonl" 2>/dev/null || echo 0)
+echo "audit records written during the run: $audit_lines"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Whole-process `stepgate eval` latency (policy load + collect + evaluate + print), side by side
+# with /bin/true as the process-spawn baseline. Target: <= 5 ms median.
+# Usage: bench/eval_process_bench.sh [STEPGATE_BIN] [RUNS]
+set -euo pipefail
+src="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${1:-${STEPGATE_BIN:-$src/build/stepgate}}"
+runs="${2:-200}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export STEPGATE_HOME="$work/home" STEPGATE_DEVICE=bench-device
+printf '{"kind":"git.push","actor":"alice","resource":"origin refs/heads/main","attributes":{"ref":"refs/heads/main"}}' >"$work/action.json"
+echo '{"ref":"refs/heads/main","protected":true,"commits":3,"files_changed":4}' >"$work/signals.json"
+eval_cmd="$bin eval --policy $src/policies/git.yaml --action $work/action.json --signals $work/signals.json"
+$eval_cmd >/dev/null  # must work (exit 0: allow)
+
+if command -v hyperfine >/dev/null; then
+  hyperfine -N --warmup 10 --runs "$runs" --export-json "$work/h.json" "/bin/true" "$eval_cmd" >/dev/null
+  python3 - "$work/h.json" <<'PY'
+import json, sys, statistics
+for r in json.load(open(sys.argv[1]))["results"]:
+    name = "stepgate eval" if "eval" in r["command"] else r["command"]
+    print(f"{name:15s} median {statistics.median(r['times']) * 1000:.2f} ms  (n={len(r['times'])})")
+PY
+  exit 0
+fi
+median_ms() {  # CMD...: median wall time over $runs runs
+  local t0 t1; : >"$work/t"
+  for _ in $(seq "$runs"); do
+    t0=$(date +%s%N); "$@" >/dev/null || true; t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000 )) >>"$work/t"
+  done
+  sort -n "$work/t" | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)] / 1000}'
+}
+echo "/bin/true       median $(median_ms /bin/true) ms (n=$runs)"
+echo "stepgate eval   median $(median_ms $eval_cmd) ms (n=$runs)"
