@@ -119,7 +119,26 @@ class StepUpSteps {
       if (!token.empty()) accept_grant(token, "grant");
     }
     if (!enough_pending()) return false;
-    return commit_grants() && finish("grant", join(a_.approvers));
+    if (!commit_grants()) return false;
+    retire_stored_approval();
+    return finish("grant", join(a_.approvers));
+  }
+
+  // A grant and the inbox record it came from are one approval: using either retires both.
+  void retire_stored_approval() {
+    auto record = store_.find_challenge_by_digest(a_.digest, a_.request.now);
+    if (record && record->has_value() && (*record)->state == ChallengeState::kApproved) {
+      (void)store_.consume_challenge((*record)->id);
+    }
+  }
+
+  // True when the grant stored with an approved challenge was not used yet (and now is).
+  bool consume_stored_grant(const ChallengeRecord& c) {
+    if (c.grant.empty()) return true;
+    auto grant = verify_grant(c.grant, policy_, a_.digest, a_.request.action.actor, a_.request.now);
+    if (!grant) return true;  // not a usable grant: the TOTP-verified approval stands on its own
+    auto fresh = store_.consume_jti(grant->jti, grant->exp);
+    return fresh && *fresh;
   }
 
   bool enough_pending() const {
@@ -140,6 +159,10 @@ class StepUpSteps {
       // An approval needs an approver's signature; the actor's own TOTP in the inbox is not one.
       if (c.grant.empty() || !accept_grant(c.grant, "challenge")) return false;
       if (!enough_pending() || !commit_grants()) return false;
+    } else if (!consume_stored_grant(c)) {
+      (void)store_.consume_challenge(c.id);
+      audit("challenge", false, c.decided_by, "approval already used (each approval works once)");
+      return false;
     }
     auto consumed = store_.consume_challenge(c.id);
     if (!consumed || !*consumed) {
