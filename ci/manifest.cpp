@@ -124,14 +124,13 @@ class Walker {
 
 Status read_model(const Walker& w, const YAML::Node& node, Manifest& m) {
   if (auto s = w.check_map(node, "model", {"name", "version"}); !s) return s;
-  if (!node["name"]) return w.error(node.Mark(), "model.name", "required");
-  if (!node["version"]) return w.error(node.Mark(), "model.version", "required");
-  auto name = w.string_at(node["name"], "model.name");
-  if (!name) return name.error();
-  auto version = w.string_at(node["version"], "model.version");
-  if (!version) return version.error();
-  m.model_name = *name;
-  m.model_version = *version;
+  for (const char* key : {"name", "version"}) {
+    const std::string path = std::string("model.") + key;
+    if (!node[key]) return w.error(node.Mark(), path, "required");
+    auto v = w.string_at(node[key], path);
+    if (!v) return v.error();
+    (std::string_view(key) == "name" ? m.model_name : m.model_version) = *v;
+  }
   return {};
 }
 
