@@ -118,8 +118,10 @@ Status read_agents(const Reader& r, const YAML::Node& node, AgentSettings& out) 
   if (Status s = r.read_string(node, "step_up_response", response); !s.ok()) return s;
   if (response == "hold") out.step_up_response = HoldMode::kHold;
   else if (response == "instruct") out.step_up_response = HoldMode::kInstruct;
+  else if (response == "ask") out.step_up_response = HoldMode::kAsk;
   else if (!response.empty()) {
-    return r.error_at(node["step_up_response"], "key `step_up_response`: must be hold or instruct");
+    return r.error_at(node["step_up_response"],
+                      "key `step_up_response`: must be hold, instruct or ask");
   }
   return {};
 }
