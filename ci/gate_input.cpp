@@ -30,9 +30,8 @@ Status split_pair(const std::string& item, const char* flag, std::string& key, s
 Status add_manifest_input(const StepSpec& spec, const CiContext& context, const Policy& policy,
                           const std::string& cwd, GateInput& in) {
   const std::string path = resolve(cwd, spec.manifest);
-  auto manifest = load_manifest(path);
+  auto manifest = load_manifest(path, spec.manifest);
   if (!manifest) return manifest.error();
-  manifest->source = spec.manifest;
   if (manifest->change_ticket.empty()) manifest->change_ticket = spec.change_ticket;
   Value extra = context_attributes(context);
   if (auto s = parse_attributes(spec.attrs, spec.attr_json, extra); !s) return s;

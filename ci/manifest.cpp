@@ -158,7 +158,10 @@ Status read_artifact(const Walker& w, const YAML::Node& node, Manifest& m) {
     return w.error(node.Mark(), "artifact.uri", "required (or artifact.path)");
   }
   if (!node["sha256"]) return w.error(node.Mark(), "artifact.sha256", "required");
-  auto sha = w.string_at(node["sha256"], "artifact.sha256");
+  // A digest of only decimal digits reads as a number in YAML; the text is what counts.
+  const YAML::Node sha_node = node["sha256"];
+  auto sha = sha_node.IsScalar() && is_plain(sha_node) ? Result<std::string>(sha_node.Scalar())
+                                                       : w.string_at(sha_node, "artifact.sha256");
   if (!sha) return sha.error();
   if (!is_sha256_hex(*sha)) {
     return w.error(node["sha256"].Mark(), "artifact.sha256", "expected 64 lowercase hex digits");
@@ -316,10 +319,10 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
   return manifest;
 }
 
-Result<Manifest> load_manifest(const std::string& path) {
+Result<Manifest> load_manifest(const std::string& path, const std::string& name) {
   auto text = read_file(path, 4 * 1024 * 1024);
-  if (!text) return invalid_argument("cannot read manifest " + path + ": " + text.error().message);
-  return parse_manifest(*text, path);
+  if (!text) return invalid_argument("cannot read manifest " + name + ": " + text.error().message);
+  return parse_manifest(*text, name);
 }
 
 std::string manifest_resource(const Manifest& m) {

@@ -46,8 +46,8 @@ struct Manifest {
 /// "NAME:LINE:COL: field `evaluation.metrics.acc.direction`: what is wrong".
 Result<Manifest> parse_manifest(std::string_view text, const std::string& name);
 
-/// Reads and parses a manifest file.
-Result<Manifest> load_manifest(const std::string& path);
+/// Reads and parses a manifest file; `name` (the path as the user gave it) is used in messages.
+Result<Manifest> load_manifest(const std::string& path, const std::string& name);
 
 /// "model:NAME@VERSION to ENVIRONMENT"
 std::string manifest_resource(const Manifest& manifest);

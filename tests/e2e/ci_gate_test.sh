@@ -154,7 +154,8 @@ for case in "bad-yaml.yaml:bad-yaml.yaml:2:" "unknown-field.yaml:field \`target.
   file="${case%%:*}"
   want="${case#*:}"
   if expect_exit 2 "malformed manifest $file" -- github gate --manifest "$file"; then
-    check "$file: one clear line naming the field" grep -qF "stepgate: $want" <(head -n 1 err)
+    check "$file: one clear line naming the field" grep -qF "$want" <(head -n 1 err)
+    check "$file: the line starts with stepgate:" grep -q "^stepgate: $file" <(head -n 1 err)
   fi
 done
 
@@ -163,7 +164,7 @@ if expect_exit 3 "GitLab production deploy with a regression needs step-up" -- \
   gitlab gate --manifest prod.yaml --report-dir reports; then
   check "no GitHub workflow commands on GitLab" bash -c '! grep -q "^::" "$1"' _ out
   check "Code Quality report is a JSON array of issues" \
-    jq -e 'type == "array" and length >= 2 and all(.[]; .fingerprint and .severity and .location.path == "prod.yaml")' \
+    jq -e >/dev/null 'type == "array" and length >= 2 and all(.[]; .fingerprint and .severity and .location.path == "prod.yaml")' \
     reports/gl-code-quality-report.json
   check "JUnit report has a failing decision testcase" \
     grep -q '<testcase classname="stepgate.model.deploy" name="decision">' reports/stepgate-junit.xml
@@ -172,7 +173,7 @@ fi
 if expect_exit 0 "GitLab staging deploy is allowed" -- \
   gitlab gate --manifest staging.yaml --report-dir reports-staging --format json; then
   check "JSON output says allow and names bob" \
-    jq -e '.verdict == "allow" and .actor == "bob" and .signals.ci_provider == "gitlab"' out
+    jq -e >/dev/null '.verdict == "allow" and .actor == "bob" and .signals.ci_provider == "gitlab"' out
   check "JUnit has no failure when allowed" bash -c '! grep -q "<failure" "$1"' _ reports-staging/stepgate-junit.xml
 fi
 
@@ -181,7 +182,7 @@ if expect_exit 0 "a generic step gate (--kind) is allowed" -- \
   gitlab gate --kind db.migrate --resource db:orders --attr table=orders \
   --attr-json 'columns=["id","total"]' --format json; then
   check "attributes carry --attr and the commit" \
-    jq -e '.kind == "db.migrate" and .resource == "db:orders"' out
+    jq -e >/dev/null '.kind == "db.migrate" and .resource == "db:orders"' out
 fi
 expect_exit 2 "--kind must be a dotted name" -- gitlab gate --kind 'Bad Kind' || true
 expect_exit 2 "--manifest and --kind together are refused" -- \
