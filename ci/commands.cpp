@@ -70,6 +70,10 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
   wo.timeout = *timeout;
   wo.poll = std::max(*poll, std::chrono::milliseconds(100));
   auto& err = *context.io.err;
+  const std::string& token = pass.outcome.step_up.challenge_token;
+  err << "stepgate: step-up required; challenge " << pass.outcome.step_up.challenge.id
+      << ". An approver can also run:\n  stepgate approve --approver APPROVER_ID '" << token
+      << "'\n";
   auto waited = ci::wait_for_approval(pass.outcome.step_up.challenge_token, wo, err);
   if (!waited) {
     err << "stepgate: " << waited.error().message << "\n";

@@ -34,12 +34,14 @@ Result<ServerUrl> parse_server(const std::string& url) {
   return s;
 }
 
+/// The JSON object of a response whose status is `want_status` (or 200, which the server
+/// answers for a challenge it already holds).
 Result<Value> json_body(const httplib::Result& res, int want_status, const std::string& what) {
   if (!res) {
     return make_error(ErrorCode::kUnavailable,
                       what + ": " + httplib::to_string(res.error()));
   }
-  if (res->status != want_status) {
+  if (res->status != want_status && res->status != 200) {
     return make_error(ErrorCode::kUnavailable,
                       what + ": HTTP " + std::to_string(res->status) + " " + res->body.substr(0, 200));
   }
@@ -98,6 +100,7 @@ Result<WaitResult> wait_for_approval(const std::string& token, const WaitOptions
            << std::flush;
   const auto start = std::chrono::steady_clock::now();
   const std::string path = server->prefix + "/v1/challenges/" + result.id;
+  std::chrono::milliseconds last_progress{0};
   for (;;) {
     auto polled = json_body(client.Get(path), 200, "polling challenge " + result.id);
     if (!polled) return polled.error();
@@ -116,9 +119,12 @@ Result<WaitResult> wait_for_approval(const std::string& token, const WaitOptions
       result.state = WaitState::kTimedOut;
       return result;
     }
-    progress << "stepgate: challenge " << result.id << " pending (" << seconds_text(elapsed)
-             << " elapsed)\n"
-             << std::flush;
+    if (elapsed - last_progress >= std::chrono::seconds(10)) {  // a line every 10 s at most
+      last_progress = elapsed;
+      progress << "stepgate: challenge " << result.id << " still pending ("
+               << seconds_text(elapsed) << " elapsed)\n"
+               << std::flush;
+    }
     std::this_thread::sleep_for(std::min(options.poll, options.timeout - elapsed));
   }
 }

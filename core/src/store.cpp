@@ -258,6 +258,9 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
     return impl->error("open");
   }
   sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+  // Short-lived processes (hooks) must not pay a checkpoint and its fsyncs on every close; the
+  // WAL is checkpointed automatically as it grows.
+  sqlite3_db_config(impl->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                              "PRAGMA foreign_keys=ON", "PRAGMA trusted_schema=OFF"}) {
     if (Status s = impl->exec(pragma); !s.ok()) return s.error();

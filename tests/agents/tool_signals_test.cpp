@@ -1,6 +1,7 @@
 // tool.call signals: a table of tool calls and the signals they must raise.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -29,9 +30,11 @@ ToolCall call_of(const std::string& tool, const std::string& args_json) {
   return c;
 }
 
+/// The list's strings, sorted (argument maps are walked in key order).
 std::vector<std::string> strings(const Value& list) {
   std::vector<std::string> out;
   for (const auto& v : list.as_list()) out.push_back(v.as_string());
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -89,7 +92,7 @@ TEST_CASE("paths: keys, path-looking strings, shell words; workspace and sensiti
       call_of("read_file", R"({"path":"src/../README.md","other":"~/.ssh/id_rsa","n":3})"), policy,
       nullptr, 0);
   CHECK(strings(*s.find("paths")) ==
-        std::vector<std::string>{"/work/project/README.md", "/home/alice/.ssh/id_rsa"});
+        std::vector<std::string>{"/home/alice/.ssh/id_rsa", "/work/project/README.md"});
   CHECK(strings(*s.find("outside_workspace")) == std::vector<std::string>{"/home/alice/.ssh/id_rsa"});
   CHECK(has(*s.find("sensitive_paths"), "/home/alice/.ssh/id_rsa"));
 

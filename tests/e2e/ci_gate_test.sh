@@ -28,8 +28,8 @@ expect_exit() {
   "$@" >"$WORK/out" 2>"$WORK/err" || got=$?
   if [[ "$got" == "$want" ]]; then pass "$name (exit $got)"; return 0; fi
   fail "$name: exit $got, wanted $want"
-  sed 's/^/  stdout: /' "$WORK/out" | head -20
-  sed 's/^/  stderr: /' "$WORK/err" | head -20
+  sed 's/^/  stdout: /' "$WORK/out" | sed -n 1,20p
+  sed 's/^/  stderr: /' "$WORK/err" | sed -n 1,20p
   return 1
 }
 check() {  # check NAME COMMAND...: a predicate that must hold
@@ -47,7 +47,7 @@ output_value() {
 }
 
 # ---- fixtures ---------------------------------------------------------------------------------
-CAROL_KEY="$("$BIN" keygen --approver carol 2>/dev/null | head -n 1)"
+CAROL_KEY="$("$BIN" keygen --approver carol 2>/dev/null | sed -n 1p)"
 [[ "$CAROL_KEY" == ed25519:* ]] || { echo "FAIL: keygen printed no public key"; exit 1; }
 # The shipped pack with the change window opened up (these tests must not depend on the clock)
 # and carol as an approver.
