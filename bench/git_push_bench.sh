@@ -13,10 +13,14 @@ BIN=${STEPGATE_BIN:-$SRC/build/stepgate}
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 N=${N:-15}
 N_LARGE=${N_LARGE:-$N}
-LEFTHOOK=$SRC/tests/e2e/node_modules/.bin/lefthook
+# lefthook comes from bench/peers (npm install there, pinned in its package.json).
+if [ ! -x "$SRC/bench/peers/node_modules/.bin/lefthook" ]; then
+  (cd "$SRC/bench/peers" && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+fi
+LEFTHOOK=$SRC/bench/peers/node_modules/.bin/lefthook
 OUT=$HERE/results/git_push.txt
 command -v pre-commit > /dev/null || { echo "pre-commit is not installed" >&2; exit 2; }
-[ -x "$LEFTHOOK" ] || { echo "lefthook not found at $LEFTHOOK (npm ci in tests/e2e)" >&2; exit 2; }
+[ -x "$LEFTHOOK" ] || { echo "lefthook not found at $LEFTHOOK (npm install in bench/peers)" >&2; exit 2; }
 [ -x "$BIN" ] || { echo "stepgate binary not found at $BIN" >&2; exit 2; }
 
 TMP=$(mktemp -d)

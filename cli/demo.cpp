@@ -117,7 +117,10 @@ void Demo::check(bool ok, const std::string& what) {
 std::string indent(const std::string& text) {
   std::string out;
   std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out += "  | " + line + "\n";
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > 150) line = line.substr(0, 146) + " ...";  // challenge tokens are long
+    out += "  | " + line + "\n";
+  }
   return out;
 }
 
