@@ -47,10 +47,11 @@ Result<std::string> authority_grant(ShimContext& context, const Challenge& chall
 Result<std::string> check_totp(ShimContext& context, const Challenge& challenge,
                                const ApprovalProof& proof) {
   const Policy& policy = context.gate->policy();
-  if (!is_valid_principal_id(proof.approver)) return invalid_argument("approver id is missing or invalid");
+  if (!is_valid_principal_id(proof.approver))
+    return invalid_argument("approver id is missing or invalid");
   const bool listed = policy.find_approver(proof.approver) != nullptr;
-  const bool actor = proof.approver == challenge.actor &&
-                     challenge.requirement.method == StepUpMethod::kTotp;
+  const bool actor =
+      proof.approver == challenge.actor && challenge.requirement.method == StepUpMethod::kTotp;
   if (!listed && !actor) {
     return make_error(ErrorCode::kPermissionDenied,
                       "`" + proof.approver + "` may not decide this challenge (not an approver " +
@@ -82,8 +83,8 @@ Result<Proven> check_proof(ShimContext& context, const Challenge& challenge, boo
                            const ApprovalProof& proof) {
   const Policy& policy = context.gate->policy();
   if (!proof.grant.empty()) {
-    auto grant = verify_grant(proof.grant, policy, challenge.action_digest, challenge.actor,
-                              unix_now());
+    auto grant =
+        verify_grant(proof.grant, policy, challenge.action_digest, challenge.actor, unix_now());
     if (grant.ok()) return Proven{grant->approver, proof.grant};
     // A well-signed refusal grant reaches this last check: it proves a listed approver refused.
     if (!approve && grant.error().message.find("refused this action") != std::string::npos) {
@@ -156,13 +157,15 @@ void api_decide_challenge(ShimContext& context, const httplib::Request& req,
   if (!parse_body(req, res, body)) return;
   const bool approve = req.matches[2] == "approve";
   ApprovalProof proof{str(body, "approver"), str(body, "code"), str(body, "grant")};
-  ApprovalOutcome out = decide_approval(context, req.matches[1], approve, proof, str(body, "comment"));
+  ApprovalOutcome out =
+      decide_approval(context, req.matches[1], approve, proof, str(body, "comment"));
   if (out.http_status != 200) {
     reply_error(res, out.http_status, out.message);
     return;
   }
   auto record = context.gate->store().get_challenge(req.matches[1]);
-  json j = record.ok() && record->has_value() ? record_json(**record, context.server_url) : json::object();
+  json j = record.ok() && record->has_value() ? record_json(**record, context.server_url)
+                                              : json::object();
   j["message"] = out.message;
   reply(res, 200, j);
 }
@@ -185,9 +188,12 @@ void api_register_challenge(ShimContext& context, const httplib::Request& req,
   if (existing.ok() && existing->has_value()) {
     return reply(res, 200, record_json(**existing, context.server_url));
   }
-  json summary = {{"kind", challenge->kind},     {"actor", challenge->actor},
-                  {"resource", challenge->resource}, {"score", challenge->score},
-                  {"reasons", challenge->reasons},   {"digest", challenge->action_digest},
+  json summary = {{"kind", challenge->kind},
+                  {"actor", challenge->actor},
+                  {"resource", challenge->resource},
+                  {"score", challenge->score},
+                  {"reasons", challenge->reasons},
+                  {"digest", challenge->action_digest},
                   {"method", method_name(challenge->requirement.method)},
                   {"arguments", to_pretty_json(challenge->attributes)}};
   ChallengeRecord record;
@@ -251,7 +257,8 @@ ApprovalOutcome decide_approval(ShimContext& context, const std::string& id, boo
   }
   if (r.expires_at <= unix_now()) return fail(409, "the challenge has expired");
   auto challenge = decode_challenge(r.token);
-  if (!challenge.ok()) return fail(500, "stored challenge is unreadable: " + challenge.error().message);
+  if (!challenge.ok())
+    return fail(500, "stored challenge is unreadable: " + challenge.error().message);
   if (proof.grant.empty() && proof.code.empty()) {
     return fail(400, "a TOTP code (with approver) or a signed grant is required");
   }
@@ -273,7 +280,8 @@ ApprovalOutcome decide_approval(ShimContext& context, const std::string& id, boo
   audit["method"] = proof.grant.empty() ? "totp" : "grant";
   if (!comment.empty()) audit["comment"] = comment;
   (void)context.gate->audit().append("approval", audit);
-  return ApprovalOutcome{200, std::string(approve ? "approved" : "denied") + " by " + proven->identity,
+  return ApprovalOutcome{200,
+                         std::string(approve ? "approved" : "denied") + " by " + proven->identity,
                          challenge_state_name(state)};
 }
 
@@ -287,7 +295,8 @@ void mount_approvals(httplib::Server& server, ShimContext& context) {
     const int64_t n = pending.ok() ? static_cast<int64_t>(pending->size()) : -1;
     res.set_content(c->metrics.render(n), "text/plain; version=0.0.4");
   });
-  server.Get("/v1/approvals", [c](const httplib::Request&, httplib::Response& res) { api_list(*c, res); });
+  server.Get("/v1/approvals",
+             [c](const httplib::Request&, httplib::Response& res) { api_list(*c, res); });
   server.Post(R"(/v1/approvals/([A-Za-z0-9_-]+)/(approve|deny))",
               [c](const httplib::Request& req, httplib::Response& res) {
                 api_decide_challenge(*c, req, res);
@@ -296,7 +305,9 @@ void mount_approvals(httplib::Server& server, ShimContext& context) {
     api_register_challenge(*c, req, res);
   });
   server.Get(R"(/v1/challenges/([A-Za-z0-9_-]+))",
-             [c](const httplib::Request& req, httplib::Response& res) { api_get_challenge(*c, req, res); });
+             [c](const httplib::Request& req, httplib::Response& res) {
+               api_get_challenge(*c, req, res);
+             });
   server.Post("/v1/decide", [c](const httplib::Request& req, httplib::Response& res) {
     api_decide(*c, req, res);
   });

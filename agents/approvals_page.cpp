@@ -31,7 +31,8 @@ std::string url_decode(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) != 0 &&
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 1])) != 0 &&
                std::isxdigit(static_cast<unsigned char>(s[i + 2])) != 0) {
       out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
       i += 2;
@@ -48,7 +49,8 @@ std::map<std::string, std::string> parse_form(std::string_view body) {
     auto amp = body.find('&');
     std::string_view pair = body.substr(0, amp);
     auto eq = pair.find('=');
-    if (eq != std::string_view::npos) out[url_decode(pair.substr(0, eq))] = url_decode(pair.substr(eq + 1));
+    if (eq != std::string_view::npos)
+      out[url_decode(pair.substr(0, eq))] = url_decode(pair.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     body.remove_prefix(amp + 1);
   }
@@ -108,7 +110,8 @@ void render_item(std::ostringstream& out, const ChallengeRecord& r, const std::s
   const std::string hidden = "<input type=hidden name=csrf value=\"" + html_escape(csrf) + "\">";
   out << "<form method=post action=\"/approvals/" << id << "/approve\">" << hidden
       << "<input name=approver placeholder=\"approver id\" required size=12>"
-      << "<input name=code placeholder=\"TOTP code\" inputmode=numeric autocomplete=one-time-code size=8>"
+      << "<input name=code placeholder=\"TOTP code\" inputmode=numeric autocomplete=one-time-code "
+         "size=8>"
       << "<input name=grant placeholder=\"or paste a grant\" size=18>"
       << "<button type=submit>Approve</button></form>\n"
       << "<form method=post action=\"/approvals/" << id << "/deny\">" << hidden
@@ -118,7 +121,8 @@ void render_item(std::ostringstream& out, const ChallengeRecord& r, const std::s
       << "<button type=submit>Deny</button></form></div>\n";
 }
 
-void send_page(ShimContext& context, httplib::Response& res, int status, const std::string& notice) {
+void send_page(ShimContext& context, httplib::Response& res, int status,
+               const std::string& notice) {
   res.status = status;
   res.set_header("Set-Cookie", std::string(kCookie) + "=" + context.csrf_token +
                                    "; Path=/; HttpOnly; SameSite=Strict");
@@ -136,7 +140,8 @@ void handle_form(ShimContext& context, const httplib::Request& req, httplib::Res
   }
   auto form = parse_form(req.body);
   const std::string& token = context.csrf_token;
-  if (!constant_time_equal(form["csrf"], token) || !constant_time_equal(cookie_value(req, kCookie), token)) {
+  if (!constant_time_equal(form["csrf"], token) ||
+      !constant_time_equal(cookie_value(req, kCookie), token)) {
     return send_page(context, res, 403, "Refused: stale or missing CSRF token; reload the page.");
   }
   const bool approve = req.matches[2] == "approve";
@@ -154,12 +159,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size() + 16);
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -169,7 +185,8 @@ std::string render_inbox(ShimContext& context, const std::string& notice) {
   std::ostringstream out;
   out << "<!doctype html><html lang=en><head><meta charset=utf-8>"
       << "<meta name=viewport content=\"width=device-width,initial-scale=1\">"
-      << "<title>stepgate approvals</title>" << kStyle << "</head><body>\n<h1>stepgate approvals</h1>\n";
+      << "<title>stepgate approvals</title>" << kStyle
+      << "</head><body>\n<h1>stepgate approvals</h1>\n";
   if (!notice.empty()) out << "<p class=notice role=status>" << html_escape(notice) << "</p>\n";
   auto pending = context.gate->store().list_challenges(ChallengeState::kPending, unix_now());
   if (!pending.ok()) {
@@ -185,11 +202,11 @@ std::string render_inbox(ShimContext& context, const std::string& notice) {
 
 void mount_inbox_page(httplib::Server& server, ShimContext& context) {
   ShimContext* c = &context;
-  server.Get("/approvals", [c](const httplib::Request&, httplib::Response& res) {
-    send_page(*c, res, 200, "");
-  });
-  server.Post(R"(/approvals/([A-Za-z0-9_-]+)/(approve|deny))",
-              [c](const httplib::Request& req, httplib::Response& res) { handle_form(*c, req, res); });
+  server.Get("/approvals",
+             [c](const httplib::Request&, httplib::Response& res) { send_page(*c, res, 200, ""); });
+  server.Post(
+      R"(/approvals/([A-Za-z0-9_-]+)/(approve|deny))",
+      [c](const httplib::Request& req, httplib::Response& res) { handle_form(*c, req, res); });
 }
 
 }  // namespace stepgate

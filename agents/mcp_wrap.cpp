@@ -7,11 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <httplib.h>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -105,11 +105,11 @@ std::vector<std::string> response_ids(std::string_view line) {
 }
 
 std::string tool_error_result(const std::string& id_json, const std::string& text) {
-  json reply = {{"jsonrpc", "2.0"},
-                {"id", json::parse(id_json, nullptr, false)},
-                {"result",
-                 {{"content", json::array({{{"type", "text"}, {"text", text}}})},
-                  {"isError", true}}}};
+  json reply = {
+      {"jsonrpc", "2.0"},
+      {"id", json::parse(id_json, nullptr, false)},
+      {"result",
+       {{"content", json::array({{{"type", "text"}, {"text", text}}})}, {"isError", true}}}};
   return reply.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -173,7 +173,8 @@ struct ClientPump::Impl {
     if (name != nullptr && name->is_string()) call.tool = name->get<std::string>();
     const json* arguments = find_path(message, {"params", "arguments"});
     if (arguments != nullptr && arguments->is_object()) {
-      Result<Value> value = parse_json(arguments->dump(-1, ' ', false, json::error_handler_t::replace));
+      Result<Value> value =
+          parse_json(arguments->dump(-1, ' ', false, json::error_handler_t::replace));
       if (value.ok()) call.arguments = std::move(*value);
     }
     return call;
@@ -200,7 +201,8 @@ struct ClientPump::Impl {
       result.forward = std::string(line);
       return result;
     }
-    if (!forwarded.empty()) result.forward = forwarded.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (!forwarded.empty())
+      result.forward = forwarded.dump(-1, ' ', false, json::error_handler_t::replace);
     result.reply = replies.dump(-1, ' ', false, json::error_handler_t::replace);
     return result;
   }
@@ -383,8 +385,8 @@ void register_challenge(const std::string& server_url, const std::string& token)
   auto response = client.Post("/v1/challenges", body, "application/json");
   if (!response || response->status >= 300) {
     std::string why = response ? "HTTP " + std::to_string(response->status) : "no answer";
-    std::fprintf(stderr, "stepgate: could not register challenge with %s: %s\n",
-                 server_url.c_str(), why.c_str());
+    std::fprintf(stderr, "stepgate: could not register challenge with %s: %s\n", server_url.c_str(),
+                 why.c_str());
   }
 }
 

@@ -119,9 +119,15 @@ const double ShimMetrics::kBucketBounds[ShimMetrics::kBuckets] = {
 
 void ShimMetrics::observe_decision(Verdict verdict, std::chrono::nanoseconds elapsed) {
   switch (verdict) {
-    case Verdict::kAllow: decisions_allow.fetch_add(1, std::memory_order_relaxed); break;
-    case Verdict::kStepUp: decisions_step_up.fetch_add(1, std::memory_order_relaxed); break;
-    case Verdict::kDeny: decisions_deny.fetch_add(1, std::memory_order_relaxed); break;
+    case Verdict::kAllow:
+      decisions_allow.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Verdict::kStepUp:
+      decisions_step_up.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Verdict::kDeny:
+      decisions_deny.fetch_add(1, std::memory_order_relaxed);
+      break;
   }
   const double seconds = std::chrono::duration<double>(elapsed).count();
   for (int i = 0; i < kBuckets; ++i) {
@@ -168,7 +174,7 @@ std::chrono::seconds ShimContext::hold() const {
 HoldMode ShimContext::hold_mode() const {
   if (options.hold_override.count() > 0) return HoldMode::kHold;
   return gate->policy().agents.step_up_response == HoldMode::kHold ? HoldMode::kHold
-                                                                     : HoldMode::kInstruct;
+                                                                   : HoldMode::kInstruct;
 }
 
 void ShimContext::remember_client(const std::string& session, const std::string& client) {
@@ -247,8 +253,7 @@ Status run_shim(ShimOptions options, std::ostream& out) {
 
   out << "stepgate shim listening on " << context->server_url << "\n";
   for (const auto& u : context->options.upstreams) {
-    out << "  " << context->server_url << "/mcp/" << u.name << " -> " << u.origin << u.path
-        << "\n";
+    out << "  " << context->server_url << "/mcp/" << u.name << " -> " << u.origin << u.path << "\n";
   }
   out << "  approvals: " << context->server_url << "/approvals" << std::endl;
   g_server = &server;

@@ -53,7 +53,8 @@ Result<ShimOptions> make_options(const ShimCommandOptions& o, const CommandConte
   ShimOptions options;
   if (Status s = parse_listen(o.listen, options); !s.ok()) return s.error();
   for (std::size_t i = 0; i < o.upstreams.size(); ++i) {
-    auto upstream = parse_upstream(o.upstreams[i], i == 0 ? o.name : "upstream" + std::to_string(i + 1));
+    auto upstream =
+        parse_upstream(o.upstreams[i], i == 0 ? o.name : "upstream" + std::to_string(i + 1));
     if (!upstream.ok()) return upstream.error();
     for (const auto& u : options.upstreams) {
       if (u.name == upstream->name) return invalid_argument("two upstreams named `" + u.name + "`");
@@ -85,26 +86,32 @@ int run_shim_command(const ShimCommandOptions& o, CommandContext& context) {
 void setup_shim(CLI::App& app, CommandContext& context) {
   auto o = std::make_shared<ShimCommandOptions>();
   auto* sub = app.add_subcommand(
-      "shim", "Gate AI agents' MCP tool calls: an HTTP proxy in front of MCP servers, with an "
-              "approvals inbox at /approvals");
+      "shim",
+      "Gate AI agents' MCP tool calls: an HTTP proxy in front of MCP servers, with an "
+      "approvals inbox at /approvals");
   sub->add_option("--upstream", o->upstreams,
                   "MCP server URL (Streamable HTTP), or NAME=URL; repeat for several (each at "
                   "/mcp/NAME, the first also at /mcp)")
       ->required();
   sub->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)");
   sub->add_option("--name", o->name, "Name of the first upstream (default: default)");
-  sub->add_option("--hold", o->hold,
-                  "Hold calls needing approval open this long (e.g. 2m) instead of answering at once");
+  sub->add_option(
+      "--hold", o->hold,
+      "Hold calls needing approval open this long (e.g. 2m) instead of answering at once");
   sub->add_option("--authority-key", o->authority_key,
                   "Approver id whose key (in the secrets dir) signs a grant after a TOTP approval");
   sub->add_option("--policy", o->policy, "Policy file (default: found per DESIGN.md)");
-  sub->add_option("--actor", o->actor, "Who the agent acts for (default: $STEPGATE_ACTOR or the user)");
-  sub->add_option("--threads", o->threads, "Most worker threads (default 1024)")->check(CLI::Range(2, 4096));
+  sub->add_option("--actor", o->actor,
+                  "Who the agent acts for (default: $STEPGATE_ACTOR or the user)");
+  sub->add_option("--threads", o->threads, "Most worker threads (default 1024)")
+      ->check(CLI::Range(2, 4096));
   sub->callback([o, &context] { context.exit_code = run_shim_command(*o, context); });
 }
 
 }  // namespace
 
-void register_shim_commands(CLI::App& app, CommandContext& context) { setup_shim(app, context); }
+void register_shim_commands(CLI::App& app, CommandContext& context) {
+  setup_shim(app, context);
+}
 
 }  // namespace stepgate

@@ -22,12 +22,18 @@ constexpr auto kHoldPoll = std::chrono::milliseconds(250);
 
 Value to_value(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return Value();
-    case json::value_t::boolean: return Value(j.get<bool>());
-    case json::value_t::number_integer: return Value(j.get<int64_t>());
-    case json::value_t::number_unsigned: return Value(j.get<uint64_t>());
-    case json::value_t::number_float: return Value(j.get<double>());
-    case json::value_t::string: return Value(j.get_ref<const std::string&>());
+    case json::value_t::null:
+      return Value();
+    case json::value_t::boolean:
+      return Value(j.get<bool>());
+    case json::value_t::number_integer:
+      return Value(j.get<int64_t>());
+    case json::value_t::number_unsigned:
+      return Value(j.get<uint64_t>());
+    case json::value_t::number_float:
+      return Value(j.get<double>());
+    case json::value_t::string:
+      return Value(j.get_ref<const std::string&>());
     case json::value_t::array: {
       List list;
       list.reserve(j.size());
@@ -39,7 +45,8 @@ Value to_value(const json& j) {
       for (const auto& [k, v] : j.items()) map.emplace(k, to_value(v));
       return map;
     }
-    default: return Value();
+    default:
+      return Value();
   }
 }
 
@@ -63,10 +70,11 @@ void answer_json(httplib::Response& res, int status, const std::string& body) {
 }
 
 std::string tool_error_result(const json& id, const std::string& text) {
-  json answer = {{"jsonrpc", "2.0"},
-                 {"id", id},
-                 {"result", {{"content", json::array({{{"type", "text"}, {"text", text}}})},
-                             {"isError", true}}}};
+  json answer = {
+      {"jsonrpc", "2.0"},
+      {"id", id},
+      {"result",
+       {{"content", json::array({{{"type", "text"}, {"text", text}}})}, {"isError", true}}}};
   return answer.dump();
 }
 

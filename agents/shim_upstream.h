@@ -13,7 +13,7 @@ namespace stepgate {
 
 struct ForwardRequest {
   const Upstream* upstream = nullptr;
-  std::string method;  // POST, GET, DELETE
+  std::string method;        // POST, GET, DELETE
   httplib::Headers headers;  // already filtered (forwardable request headers)
   std::string body;
   std::chrono::seconds read_timeout{300};

@@ -44,8 +44,8 @@ std::string summary_json(const Action& action, const GateOutcome& outcome, const
 
 std::string approval_text(const ChallengeRecord& record, const std::string& server_url,
                           const Decision& decision) {
-  std::string where = server_url.empty() ? std::string("the stepgate inbox")
-                                         : server_url + "/approvals";
+  std::string where =
+      server_url.empty() ? std::string("the stepgate inbox") : server_url + "/approvals";
   return "stepgate: this call needs approval (challenge " + record.id + "). Ask the human to " +
          "approve it at " + where + " or run `stepgate approve " + record.token +
          "`, then retry the identical call." + reasons_text(decision);
@@ -93,9 +93,8 @@ void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
   record.summary_json = summary_json(action, outcome, call);
   record.state = ChallengeState::kPending;
   record.created_at = challenge.created_at != 0 ? challenge.created_at : now;
-  record.expires_at = challenge.expires_at != 0
-                          ? challenge.expires_at
-                          : now + gate.policy().challenge_ttl.count();
+  record.expires_at =
+      challenge.expires_at != 0 ? challenge.expires_at : now + gate.policy().challenge_ttl.count();
   if (Status s = gate.store().put_challenge(record); !s.ok()) {
     answer.text = "stepgate: this call needs approval but the challenge could not be stored: " +
                   s.error().message;
@@ -148,8 +147,8 @@ ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::strin
       mark_hosts_seen(gate.store(), answer.outcome.signals);
       break;
     case Verdict::kDeny:
-      answer.text = "stepgate: this call was denied by policy." +
-                    reasons_text(answer.outcome.decision);
+      answer.text =
+          "stepgate: this call was denied by policy." + reasons_text(answer.outcome.decision);
       break;
     case Verdict::kStepUp:
       hold_for_approval(gate, request.action, call, server_url, answer);

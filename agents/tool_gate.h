@@ -15,8 +15,8 @@ namespace stepgate {
 
 /// One tool call as an agent front-end sees it.
 struct ToolCall {
-  std::string server;   // MCP server name ("" for built-in agent tools such as Claude's Bash)
-  std::string tool;     // tool name
+  std::string server;  // MCP server name ("" for built-in agent tools such as Claude's Bash)
+  std::string tool;    // tool name
   Value arguments = Map{};
   std::string client;   // client name from initialize, or "claude-code"
   std::string session;  // MCP session id or agent session id
@@ -35,9 +35,9 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
 
 /// What to do with a tools/call after the gate ran.
 struct ToolGateAnswer {
-  bool forward = false;          // allowed (or step-up satisfied): pass it on unchanged
-  std::string text;              // for a refused call: the text an agent/model should read
-  std::string challenge_id;      // set when held for approval
+  bool forward = false;      // allowed (or step-up satisfied): pass it on unchanged
+  std::string text;          // for a refused call: the text an agent/model should read
+  std::string challenge_id;  // set when held for approval
   std::string challenge_token;
   GateOutcome outcome;
 };

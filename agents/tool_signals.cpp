@@ -35,7 +35,8 @@ RE2::Options case_insensitive() {
 
 std::vector<Pattern> compile(std::initializer_list<std::pair<const char*, const char*>> table) {
   std::vector<Pattern> out;
-  for (const auto& [id, re] : table) out.push_back({id, std::make_unique<RE2>(re, case_insensitive())});
+  for (const auto& [id, re] : table)
+    out.push_back({id, std::make_unique<RE2>(re, case_insensitive())});
   return out;
 }
 
@@ -75,9 +76,9 @@ const RE2& where_clause() {
 
 const RE2& url_host() {
   // scheme://[userinfo@]host[:port]...
-  static const auto* re = new RE2(
-      R"(\b[a-z][a-z0-9+.\-]*://(?:[^/\s@"'<>]+@)?(\[[0-9a-f:.]+\]|[a-z0-9\-._~%]+))",
-      case_insensitive());
+  static const auto* re =
+      new RE2(R"(\b[a-z][a-z0-9+.\-]*://(?:[^/\s@"'<>]+@)?(\[[0-9a-f:.]+\]|[a-z0-9\-._~%]+))",
+              case_insensitive());
   return *re;
 }
 
@@ -233,9 +234,9 @@ bool is_under(const std::string& path, const std::string& dir) {
 }
 
 bool is_write_tool(const std::string& tool) {
-  return tool.rfind("write", 0) == 0 || tool.rfind("edit", 0) == 0 ||
-         tool.rfind("move", 0) == 0 || tool.rfind("create", 0) == 0 ||
-         tool.rfind("rename", 0) == 0 || is_one_of(tool, {"multiedit", "notebookedit"});
+  return tool.rfind("write", 0) == 0 || tool.rfind("edit", 0) == 0 || tool.rfind("move", 0) == 0 ||
+         tool.rfind("create", 0) == 0 || tool.rfind("rename", 0) == 0 ||
+         is_one_of(tool, {"multiedit", "notebookedit"});
 }
 
 bool is_delete_tool(const std::string& tool) {
@@ -295,7 +296,8 @@ List find_secret_rules(const std::vector<const std::string*>& strings) {
 
 int64_t count_rate(const ToolCall& call, const Policy& policy, StateStore* store, UnixTime now) {
   if (store == nullptr) return 1;
-  const std::string key = "tool.call:" + (call.server.empty() ? call.tool : call.server + "/" + call.tool);
+  const std::string key =
+      "tool.call:" + (call.server.empty() ? call.tool : call.server + "/" + call.tool);
   const std::string who = call.session.empty() ? call.client : call.session;
   if (!store->record_action(key, who, now).ok()) return 1;
   auto count = store->count_actions(key, who, now - policy.velocity_window.count());
@@ -308,7 +310,8 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
                            UnixTime now) {
   Value signals = Map{};
   const std::string tool = base_tool_name(call.tool);
-  const std::string base = call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir());
+  const std::string base =
+      call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir());
   signals["tool"] = call.tool;
   signals["server"] = call.server;
 

@@ -29,15 +29,22 @@ Action push_action() {
 
 // A push of 3 commits touching 4 files to main, in business hours, from a known device.
 Value push_signals() {
-  Value s = Map{{"ref", Value("refs/heads/main")}, {"protected", Value(true)}, {"commits", Value(3)},
-                {"files_changed", Value(4)},        {"lines_added", Value(120)},
+  Value s = Map{{"ref", Value("refs/heads/main")},
+                {"protected", Value(true)},
+                {"commits", Value(3)},
+                {"files_changed", Value(4)},
+                {"lines_added", Value(120)},
                 {"lines_deleted", Value(30)},
                 {"paths", Value(List{Value("src/engine.cpp"), Value("src/engine.h"),
                                      Value("tests/engine_test.cpp"), Value("README.md")})},
-                {"remote", Value("origin")},        {"hour", Value(11)},
-                {"weekday", Value(2)},              {"off_hours", Value(false)},
-                {"actor", Value("alice@example.com")}, {"device", Value("0123456789abcdef")},
-                {"device_known", Value(true)},      {"velocity", Value(2)},
+                {"remote", Value("origin")},
+                {"hour", Value(11)},
+                {"weekday", Value(2)},
+                {"off_hours", Value(false)},
+                {"actor", Value("alice@example.com")},
+                {"device", Value("0123456789abcdef")},
+                {"device_known", Value(true)},
+                {"velocity", Value(2)},
                 {"elevated", Value(false)}};
   fill_signal_defaults("git.push", s);
   return s;
@@ -76,9 +83,11 @@ std::string generated_policy(int rules) {
   const char* kinds[] = {"git.push", "git.*", "tool.call", "model.deploy", "*"};
   for (int i = 0; i < rules; ++i) {
     const std::string n = std::to_string(i);
-    text += "  - id: r" + n + "\n    on: \"" + kinds[i % 5] + "\"\n    when: signals.hour == " +
-            std::to_string(100 + i) + " || (signals.velocity > " + n + "000 && !signals.elevated)\n" +
-            "    score: " + std::to_string(1 + i % 7) + "\n    message: \"rule " + n + " {actor}\"\n";
+    text += "  - id: r" + n + "\n    on: \"" + kinds[i % 5] +
+            "\"\n    when: signals.hour == " + std::to_string(100 + i) +
+            " || (signals.velocity > " + n + "000 && !signals.elevated)\n" +
+            "    score: " + std::to_string(1 + i % 7) + "\n    message: \"rule " + n +
+            " {actor}\"\n";
   }
   return text;
 }

@@ -17,7 +17,8 @@ const Value& activation() {
                 "secrets": [], "environment": "production",
                 "paths": ["src/main.cc", "src/util.h", "docs/README.md", "models/v2/m.onnx",
                           "tests/a_test.cc", "scripts/build.sh"]}
-  })").value();
+  })")
+                                 .value();
   return value;
 }
 
@@ -55,7 +56,8 @@ BENCHMARK(BM_ExprEvaluate)->DenseRange(0, std::size(kRules) - 1);
 // Ten rules, as a policy would run them for one decision.
 void BM_ExprTenRules(benchmark::State& state) {
   std::vector<Expression> rules;
-  for (int i = 0; i < 10; ++i) rules.push_back(Expression::compile(kRules[i % std::size(kRules)]).value());
+  for (int i = 0; i < 10; ++i)
+    rules.push_back(Expression::compile(kRules[i % std::size(kRules)]).value());
   const Value& a = activation();
   for (auto _ : state) {
     int matched = 0;

@@ -90,7 +90,8 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
     case ci::WaitState::kTimedOut:
       err << "stepgate: no decision on challenge " << waited->id << " before the timeout\n";
       return 3;
-    case ci::WaitState::kApproved: break;
+    case ci::WaitState::kApproved:
+      break;
   }
   if (waited->grant.empty()) {
     err << "stepgate: challenge " << waited->id << " was approved by " << waited->decided_by
@@ -108,8 +109,8 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
   return std::nullopt;
 }
 
-void emit(const CiGateOptions& o, const ci::GateInput& input, const Pass& pass,
-          const ci::Env& env, CommandContext& context) {
+void emit(const CiGateOptions& o, const ci::GateInput& input, const Pass& pass, const ci::Env& env,
+          CommandContext& context) {
   ci::GateReport report = ci::make_report(input.action, pass.outcome, input.source_path);
   auto& out = *context.io.out;
   if (env("GITHUB_ACTIONS") == "true") {
@@ -172,7 +173,8 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
 void setup_ci_gate(CLI::App& ci, CommandContext& context) {
   auto o = std::make_shared<CiGateOptions>();
   auto* sub = ci.add_subcommand("gate", "Gate a pipeline step (a model deployment or any step)");
-  sub->add_option("--manifest", o->step.manifest, "Deployment manifest (YAML or JSON): model.deploy");
+  sub->add_option("--manifest", o->step.manifest,
+                  "Deployment manifest (YAML or JSON): model.deploy");
   sub->add_option("--kind", o->step.kind, "Action kind for any other step (e.g. db.migrate)");
   sub->add_option("--resource", o->step.resource, "What the step touches (with --kind)");
   sub->add_option("--attr", o->step.attrs, "Attribute key=value (repeatable)");

@@ -63,10 +63,14 @@ bool any_glob(const std::vector<std::string>& patterns, const std::string& text)
 
 const char* provider_name(Provider provider) {
   switch (provider) {
-    case Provider::kGithub: return "github";
-    case Provider::kGitlab: return "gitlab";
-    case Provider::kGeneric: return "generic";
-    case Provider::kNone: break;
+    case Provider::kGithub:
+      return "github";
+    case Provider::kGitlab:
+      return "gitlab";
+    case Provider::kGeneric:
+      return "generic";
+    case Provider::kNone:
+      break;
   }
   return "";
 }
@@ -105,11 +109,10 @@ Value context_attributes(const CiContext& context) {
 
 void add_context_signals(const CiContext& c, const CiSettings& settings, Value& signals) {
   signals["ci_provider"] = provider_name(c.provider);
-  signals["actor_is_deployer"] =
-      std::find(settings.deployers.begin(), settings.deployers.end(), c.actor) !=
-      settings.deployers.end();
-  bool on_default = !c.ref_name.empty() &&
-                    (c.ref_name == c.default_branch || any_glob(settings.default_branches, c.ref_name));
+  signals["actor_is_deployer"] = std::find(settings.deployers.begin(), settings.deployers.end(),
+                                           c.actor) != settings.deployers.end();
+  bool on_default = !c.ref_name.empty() && (c.ref_name == c.default_branch ||
+                                            any_glob(settings.default_branches, c.ref_name));
   signals["default_branch"] = on_default;
   signals["run_attempt"] = c.run_attempt;
   signals["manual_trigger"] =

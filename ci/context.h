@@ -28,11 +28,11 @@ struct CiContext {
   std::string ref_name;        // branch or tag name
   std::string default_branch;  // GitLab's CI_DEFAULT_BRANCH
   std::string commit;
-  std::string event;           // GITHUB_EVENT_NAME / CI_PIPELINE_SOURCE
+  std::string event;  // GITHUB_EVENT_NAME / CI_PIPELINE_SOURCE
   std::string run_id;
   int64_t run_attempt = 1;
-  std::string workflow;        // GITHUB_WORKFLOW / CI_JOB_NAME
-  std::string environment;     // CI_ENVIRONMENT_NAME (GitLab)
+  std::string workflow;     // GITHUB_WORKFLOW / CI_JOB_NAME
+  std::string environment;  // CI_ENVIRONMENT_NAME (GitLab)
 };
 
 /// Reads the CI context. Outside CI the actor is $STEPGATE_ACTOR or $USER.

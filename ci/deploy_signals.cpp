@@ -37,9 +37,8 @@ std::string resolve(const std::string& cwd, const std::string& path) {
 const std::array<const char*, 7> kDays = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 Result<int> parse_day(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
-  });
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   for (int i = 0; i < 7; ++i) {
     if (text.size() >= 3 && text.compare(0, 3, kDays[i]) == 0) return i;
   }
@@ -96,7 +95,8 @@ Result<Window> parse_window(const std::string& text) {
   if (!days) return invalid_argument("change window `" + text + "`: " + days.error().message);
   w.days = *days;
   auto dash = times.find('-');
-  if (dash == std::string::npos) return invalid_argument("change window `" + text + "`: no time range");
+  if (dash == std::string::npos)
+    return invalid_argument("change window `" + text + "`: no time range");
   auto start = parse_clock(times.substr(0, dash));
   auto end = parse_clock(times.substr(dash + 1));
   if (!start) return invalid_argument("change window `" + text + "`: " + start.error().message);
@@ -127,8 +127,8 @@ EvaluationResult compare_evaluation(const Manifest& m) {
     auto base = m.baseline.find(name);
     if (base == m.baseline.end()) continue;
     double drop = worsening(spec, cand->second, base->second);
-    double drop_pct = base->second != 0 ? drop / std::fabs(base->second) * 100.0
-                                        : (drop > 0 ? 100.0 : 0.0);
+    double drop_pct =
+        base->second != 0 ? drop / std::fabs(base->second) * 100.0 : (drop > 0 ? 100.0 : 0.0);
     if (drop_pct > r.worst_regression_pct) r.worst_regression_pct = drop_pct;
     if (beyond_tolerance(spec, drop, drop_pct)) r.regressions.push_back(name);
   }

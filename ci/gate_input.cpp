@@ -49,7 +49,8 @@ Status add_manifest_input(const StepSpec& spec, const CiContext& context, const 
 Status add_step_input(const StepSpec& spec, const CiContext& context, const Policy& policy,
                       GateInput& in) {
   if (!is_valid_kind(spec.kind)) {
-    return invalid_argument("--kind `" + spec.kind + "`: want a dotted lower-case name like db.migrate");
+    return invalid_argument("--kind `" + spec.kind +
+                            "`: want a dotted lower-case name like db.migrate");
   }
   in.action.kind = spec.kind;
   in.action.actor = context.actor;
@@ -60,7 +61,8 @@ Status add_step_input(const StepSpec& spec, const CiContext& context, const Poli
   if (!environment.empty()) {
     in.signals["environment"] = environment;
     bool production = false;
-    for (const auto& p : policy.ci.production_environments) production |= glob_match(p, environment);
+    for (const auto& p : policy.ci.production_environments)
+      production |= glob_match(p, environment);
     in.signals["production"] = production;
   }
   in.signals["change_ticket"] = spec.change_ticket;
@@ -103,8 +105,9 @@ Result<GateInput> build_gate_input(const StepSpec& spec, const CiContext& contex
   GateInput in;
   StepSpec effective = spec;
   if (effective.change_ticket.empty()) effective.change_ticket = env("STEPGATE_CHANGE_TICKET");
-  Status built = effective.manifest.empty() ? add_step_input(effective, context, policy, in)
-                                            : add_manifest_input(effective, context, policy, cwd, in);
+  Status built = effective.manifest.empty()
+                     ? add_step_input(effective, context, policy, in)
+                     : add_manifest_input(effective, context, policy, cwd, in);
   if (!built) return built.error();
   add_context_signals(context, policy.ci, in.signals);
   auto inside = inside_change_window(policy.ci.change_window, now, policy.timezone);

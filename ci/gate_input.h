@@ -28,7 +28,7 @@ struct StepSpec {
 struct GateInput {
   Action action;
   Value signals = Map{};
-  std::string source_path;  // the manifest, or the CI config for --kind steps
+  std::string source_path;       // the manifest, or the CI config for --kind steps
   std::string deploy_namespace;  // store namespace for first_deploy_by_actor ("" when n/a)
   std::string deploy_key;
 };

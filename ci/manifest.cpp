@@ -14,7 +14,9 @@
 namespace stepgate::ci {
 namespace {
 
-bool is_plain(const YAML::Node& node) { return node.Tag() != "!"; }
+bool is_plain(const YAML::Node& node) {
+  return node.Tag() != "!";
+}
 
 bool is_null_text(const std::string& s) {
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
@@ -74,8 +76,7 @@ class Walker {
       const std::string key = kv.first.Scalar();
       const std::string field = join(path, key);
       if (!seen.insert(key).second) return error(kv.first.Mark(), field, "duplicate key");
-      if (allowed.size() > 0 &&
-          std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      if (allowed.size() > 0 && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         return error(kv.first.Mark(), field, "unknown field");
       }
     }
@@ -90,8 +91,8 @@ class Walker {
   Result<std::string> string_at(const YAML::Node& node, const std::string& path) const {
     const char* kind = scalar_kind(node);
     if (std::string_view(kind) != "string") {
-      std::string hint = std::string_view(kind) == "number" ? " (quote it: \"" + node.Scalar() + "\")"
-                                                            : "";
+      std::string hint =
+          std::string_view(kind) == "number" ? " (quote it: \"" + node.Scalar() + "\")" : "";
       return error(node.Mark(), path, std::string("expected a string, got ") + kind + hint);
     }
     if (node.Scalar().empty()) return error(node.Mark(), path, "must not be empty");
@@ -266,8 +267,8 @@ Status read_previous(const Walker& w, const YAML::Node& node, Manifest& m) {
 }
 
 Status read_root(const Walker& w, const YAML::Node& root, Manifest& m) {
-  if (auto s = w.check_map(root, "", {"model", "artifact", "target", "evaluation", "previous",
-                                      "change_ticket"});
+  if (auto s = w.check_map(
+          root, "", {"model", "artifact", "target", "evaluation", "previous", "change_ticket"});
       !s) {
     return s;
   }

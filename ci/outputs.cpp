@@ -11,21 +11,26 @@ namespace {
 
 void collect_strings(const Value& v, std::vector<std::string>& out) {
   switch (v.type()) {
-    case Value::Type::kString: out.push_back(v.as_string()); break;
+    case Value::Type::kString:
+      out.push_back(v.as_string());
+      break;
     case Value::Type::kList:
       for (const Value& item : v.as_list()) collect_strings(item, out);
       break;
     case Value::Type::kMap:
       for (const auto& [key, item] : v.as_map()) collect_strings(item, out);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
 Status append_file(const std::string& path, const std::string& text, const char* what) {
   std::ofstream f(path, std::ios::app | std::ios::binary);
   if (f) f << text;
-  if (!f) return make_error(ErrorCode::kUnavailable, std::string("cannot append to ") + what + " " + path);
+  if (!f)
+    return make_error(ErrorCode::kUnavailable,
+                      std::string("cannot append to ") + what + " " + path);
   return {};
 }
 
@@ -79,7 +84,8 @@ Status write_gitlab_reports(const std::string& dir, const GateReport& report) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + dir + ": " + ec.message());
   const std::filesystem::path base(dir);
-  if (auto s = write_file((base / "gl-code-quality-report.json").string(), code_quality_json(report));
+  if (auto s =
+          write_file((base / "gl-code-quality-report.json").string(), code_quality_json(report));
       !s) {
     return s;
   }

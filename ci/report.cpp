@@ -34,15 +34,17 @@ GateReport make_report(const Action& action, const GateOutcome& outcome,
 
 std::string text_report(const GateReport& r) {
   std::ostringstream out;
-  out << "stepgate: " << verdict_name(r.verdict) << " " << r.kind << " " << r.resource
-      << " (score " << r.score;
+  out << "stepgate: " << verdict_name(r.verdict) << " " << r.kind << " " << r.resource << " (score "
+      << r.score;
   if (r.decided != r.verdict) out << ", decided " << verdict_name(r.decided);
   if (!r.step_up_method.empty()) out << ", step-up satisfied by " << r.step_up_method;
   out << ")\n";
   for (const Reason& reason : r.reasons) {
     out << "  - " << reason.rule_id;
-    if (reason.effect) out << " [" << verdict_name(*reason.effect) << "]";
-    else out << " [" << (reason.score >= 0 ? "+" : "") << reason.score << "]";
+    if (reason.effect)
+      out << " [" << verdict_name(*reason.effect) << "]";
+    else
+      out << " [" << (reason.score >= 0 ? "+" : "") << reason.score << "]";
     if (reason.shadow) out << " (shadow)";
     out << ": " << reason.message << "\n";
   }

@@ -25,7 +25,7 @@ struct GateReport {
   int score = 0;
   bool shadow = false;
   std::vector<Reason> reasons;
-  std::string step_up_method;  // how a step-up was satisfied ("grant"...), else empty
+  std::string step_up_method;         // how a step-up was satisfied ("grant"...), else empty
   std::vector<std::string> problems;  // why offered proofs failed
   std::string challenge_id;
   std::string challenge_token;

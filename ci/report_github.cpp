@@ -11,18 +11,24 @@ namespace {
 
 const char* verdict_headline(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return "allowed";
-    case Verdict::kStepUp: return "step-up required";
-    case Verdict::kDeny: return "denied";
+    case Verdict::kAllow:
+      return "allowed";
+    case Verdict::kStepUp:
+      return "step-up required";
+    case Verdict::kDeny:
+      return "denied";
   }
   return "";
 }
 
 const char* verdict_icon(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return "\xE2\x9C\x85";              // check mark
-    case Verdict::kStepUp: return "\xE2\x9A\xA0\xEF\xB8\x8F";  // warning sign
-    case Verdict::kDeny: return "\xE2\x9B\x94";               // no entry
+    case Verdict::kAllow:
+      return "\xE2\x9C\x85";  // check mark
+    case Verdict::kStepUp:
+      return "\xE2\x9A\xA0\xEF\xB8\x8F";  // warning sign
+    case Verdict::kDeny:
+      return "\xE2\x9B\x94";  // no entry
   }
   return "";
 }
@@ -39,9 +45,12 @@ std::string reason_score(const Reason& r) {
 std::string code_span(std::string_view text) {
   std::string body;
   for (char c : text) {
-    if (c == '|') body += "\\|";
-    else if (c == '\n' || c == '\r') body += ' ';
-    else body += c;
+    if (c == '|')
+      body += "\\|";
+    else if (c == '\n' || c == '\r')
+      body += ' ';
+    else
+      body += c;
   }
   if (text.find('`') == std::string_view::npos) return "`" + body + "`";
   return "`` " + body + " ``";
@@ -63,10 +72,14 @@ std::string escape_command_data(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
-    if (c == '%') out += "%25";
-    else if (c == '\r') out += "%0D";
-    else if (c == '\n') out += "%0A";
-    else out += c;
+    if (c == '%')
+      out += "%25";
+    else if (c == '\r')
+      out += "%0D";
+    else if (c == '\n')
+      out += "%0A";
+    else
+      out += c;
   }
   return out;
 }
@@ -74,9 +87,12 @@ std::string escape_command_data(std::string_view text) {
 std::string escape_command_property(std::string_view text) {
   std::string out;
   for (char c : escape_command_data(text)) {
-    if (c == ':') out += "%3A";
-    else if (c == ',') out += "%2C";
-    else out += c;
+    if (c == ':')
+      out += "%3A";
+    else if (c == ',')
+      out += "%2C";
+    else
+      out += c;
   }
   return out;
 }
@@ -93,8 +109,8 @@ std::string gate_annotation(const GateReport& report) {
                       : report.verdict == Verdict::kStepUp ? "warning"
                                                            : "notice";
   std::string title = std::string("stepgate: ") + verdict_headline(report.verdict);
-  std::string message = report.kind + " " + report.resource + " (score " +
-                        std::to_string(report.score) + ")";
+  std::string message =
+      report.kind + " " + report.resource + " (score " + std::to_string(report.score) + ")";
   for (const Reason& r : report.reasons) message += "\n" + r.rule_id + ": " + r.message;
   if (report.verdict == Verdict::kStepUp && !report.challenge_id.empty()) {
     message += "\nchallenge " + report.challenge_id + ": see the job summary to approve";
@@ -144,13 +160,25 @@ std::string escape_markdown_cell(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '|': out += "\\|"; break;
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\r': break;
-      case '\n': out += "<br>"; break;
-      default: out += c;
+      case '|':
+        out += "\\|";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\r':
+        break;
+      case '\n':
+        out += "<br>";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -8,7 +8,9 @@
 namespace stepgate::ci {
 namespace {
 
-bool fails(const GateReport& r) { return r.verdict != Verdict::kAllow; }
+bool fails(const GateReport& r) {
+  return r.verdict != Verdict::kAllow;
+}
 
 /// Code Quality severities: info, minor, major, critical, blocker.
 const char* severity(const GateReport& r, const Reason& reason) {
@@ -46,8 +48,8 @@ std::string code_quality_json(const GateReport& r) {
                            r.verdict == Verdict::kDeny ? "blocker" : "critical"));
   }
   for (const Reason& reason : r.reasons) {
-    issues.push_back(issue(r, reason.rule_id, reason.rule_id + ": " + reason.message,
-                           severity(r, reason)));
+    issues.push_back(
+        issue(r, reason.rule_id, reason.rule_id + ": " + reason.message, severity(r, reason)));
   }
   return to_pretty_json(Value(std::move(issues))) + "\n";
 }
@@ -58,14 +60,30 @@ std::string xml_escape(std::string_view text) {
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      case '\n': out += "&#10;"; break;
-      case '\r': out += "&#13;"; break;
-      case '\t': out += "&#9;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\n':
+        out += "&#10;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      case '\t':
+        out += "&#9;";
+        break;
       default:
         if (u < 0x20) break;  // not allowed in XML 1.0
         out += c;
@@ -90,7 +108,8 @@ std::string junit_xml(const GateReport& r) {
     x << "\n      <failure type=\"" << verdict_name(r.verdict) << "\" message=\""
       << xml_escape(decision_line(r)) << "\">";
     std::string body = "action digest " + r.action_digest;
-    if (!r.challenge_token.empty()) body += "\nchallenge " + r.challenge_id + "\n" + r.approve_command;
+    if (!r.challenge_token.empty())
+      body += "\nchallenge " + r.challenge_id + "\n" + r.approve_command;
     x << xml_escape(body) << "</failure>\n    ";
   }
   x << "</testcase>\n";

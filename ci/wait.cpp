@@ -38,12 +38,11 @@ Result<ServerUrl> parse_server(const std::string& url) {
 /// answers for a challenge it already holds).
 Result<Value> json_body(const httplib::Result& res, int want_status, const std::string& what) {
   if (!res) {
-    return make_error(ErrorCode::kUnavailable,
-                      what + ": " + httplib::to_string(res.error()));
+    return make_error(ErrorCode::kUnavailable, what + ": " + httplib::to_string(res.error()));
   }
   if (res->status != want_status && res->status != 200) {
-    return make_error(ErrorCode::kUnavailable,
-                      what + ": HTTP " + std::to_string(res->status) + " " + res->body.substr(0, 200));
+    return make_error(ErrorCode::kUnavailable, what + ": HTTP " + std::to_string(res->status) +
+                                                   " " + res->body.substr(0, 200));
   }
   auto v = parse_json(res->body, JsonLimits{1024 * 1024, 16});
   if (!v || !v->is_map()) return make_error(ErrorCode::kUnavailable, what + ": not a JSON object");
@@ -121,8 +120,8 @@ Result<WaitResult> wait_for_approval(const std::string& token, const WaitOptions
     }
     if (elapsed - last_progress >= std::chrono::seconds(10)) {  // a line every 10 s at most
       last_progress = elapsed;
-      progress << "stepgate: challenge " << result.id << " still pending ("
-               << seconds_text(elapsed) << " elapsed)\n"
+      progress << "stepgate: challenge " << result.id << " still pending (" << seconds_text(elapsed)
+               << " elapsed)\n"
                << std::flush;
     }
     std::this_thread::sleep_for(std::min(options.poll, options.timeout - elapsed));

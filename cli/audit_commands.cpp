@@ -44,7 +44,9 @@ std::string log_path(const std::string& explicit_path) {
   return explicit_path.empty() ? Paths::from_environment().audit_log : explicit_path;
 }
 
-int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 /// "90s", "15m", "24h", "7d", "2w" → seconds; -1 when it is not one.
 int64_t parse_duration(const std::string& text) {
@@ -53,12 +55,18 @@ int64_t parse_duration(const std::string& text) {
   long long n = std::strtoll(text.c_str(), &end, 10);
   if (end != text.c_str() + text.size() - 1 || n < 0) return -1;
   switch (text.back()) {
-    case 's': return n;
-    case 'm': return n * 60;
-    case 'h': return n * 3600;
-    case 'd': return n * 86400;
-    case 'w': return n * 7 * 86400;
-    default: return -1;
+    case 's':
+      return n;
+    case 'm':
+      return n * 60;
+    case 'h':
+      return n * 3600;
+    case 'd':
+      return n * 86400;
+    case 'w':
+      return n * 7 * 86400;
+    default:
+      return -1;
   }
 }
 
@@ -136,11 +144,14 @@ int run_audit_append(const AuditAppendOptions& options, CommandContext& context)
     text.assign(std::istreambuf_iterator<char>(*context.io.in), std::istreambuf_iterator<char>());
   }
   auto fields = parse_json(text);
-  if (!fields.ok()) return report_error(context, invalid_argument("--fields: " + fields.error().message));
-  if (!fields->is_map()) return report_error(context, invalid_argument("--fields: expected a JSON object"));
+  if (!fields.ok())
+    return report_error(context, invalid_argument("--fields: " + fields.error().message));
+  if (!fields->is_map())
+    return report_error(context, invalid_argument("--fields: expected a JSON object"));
   auto log = AuditLog::open(log_path(options.path));
   if (!log.ok()) return report_error(context, log.error());
-  if (Status s = (*log)->append(options.type, *fields); !s.ok()) return report_error(context, s.error());
+  if (Status s = (*log)->append(options.type, *fields); !s.ok())
+    return report_error(context, s.error());
   return 0;
 }
 
@@ -173,7 +184,8 @@ void setup_audit_append(CLI::App& audit, CommandContext& context) {
       "append", "Append one record (for scripts and CI steps); secrets are redacted");
   cmd->add_option("--path", options->path, "Audit log (default: the state directory's)");
   cmd->add_option("--type", options->type, "Record type")->required();
-  cmd->add_option("--fields", options->fields, "The record's fields: a JSON object, or - for stdin");
+  cmd->add_option("--fields", options->fields,
+                  "The record's fields: a JSON object, or - for stdin");
   cmd->callback([options, &context] { context.exit_code = run_audit_append(*options, context); });
 }
 

@@ -51,8 +51,9 @@ Result<std::string> read_input(const std::string& path, CommandContext& context)
   while (context.io.in->read(buffer, sizeof buffer) || context.io.in->gcount() > 0) {
     text.append(buffer, static_cast<std::size_t>(context.io.in->gcount()));
     if (text.size() > kMaxActionBytes) {
-      return make_error(ErrorCode::kResourceExhausted,
-                        "stdin: larger than the limit of " + std::to_string(kMaxActionBytes) + " bytes");
+      return make_error(
+          ErrorCode::kResourceExhausted,
+          "stdin: larger than the limit of " + std::to_string(kMaxActionBytes) + " bytes");
     }
   }
   return text;
@@ -63,21 +64,25 @@ void run_init(const InitOptions& o, CommandContext& context) {
   if (text.empty()) {
     std::string names;
     for (const std::string& n : embedded_pack_names()) names += (names.empty() ? "" : ", ") + n;
-    context.exit_code = report_error(context, invalid_argument("unknown pack `" + o.pack + "` (expected one of: " + names + ")"));
+    context.exit_code = report_error(
+        context,
+        invalid_argument("unknown pack `" + o.pack + "` (expected one of: " + names + ")"));
     return;
   }
   const fs::path dir = fs::path(context.io.cwd) / ".stepgate";
   const fs::path file = dir / "policy.yaml";
   std::error_code ec;
   if (fs::exists(file, ec) && !o.force) {
-    context.exit_code = report_error(context, invalid_argument(file.string() + " already exists (use --force to overwrite)"));
+    context.exit_code = report_error(
+        context, invalid_argument(file.string() + " already exists (use --force to overwrite)"));
     return;
   }
   fs::create_directories(dir, ec);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << text;
   if (!out.flush()) {
-    context.exit_code = report_error(context, make_error(ErrorCode::kUnavailable, file.string() + ": cannot write"));
+    context.exit_code = report_error(
+        context, make_error(ErrorCode::kUnavailable, file.string() + ": cannot write"));
     return;
   }
   *context.io.out << "wrote " << file.string() << " from the `" << o.pack << "` pack\n"
@@ -145,8 +150,10 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   if (Status s = collect_for_eval(*action, **policy, *signals); !s.ok()) return s;
   const Engine engine(*policy);
   const Decision d = engine.evaluate(*action, *signals);
-  if (o.format == "json") *context.io.out << to_pretty_json(decision_to_value(d)) << "\n";
-  else print_decision(d, *context.io.out);
+  if (o.format == "json")
+    *context.io.out << to_pretty_json(decision_to_value(d)) << "\n";
+  else
+    print_decision(d, *context.io.out);
   context.exit_code = d.verdict == Verdict::kDeny ? 1 : d.verdict == Verdict::kStepUp ? 3 : 0;
   return {};
 }
@@ -172,8 +179,10 @@ void run_lint(const std::string& file, CommandContext& context) {
 
 Value spec_to_value(const SignalSpec& s) {
   List kinds(s.kinds.begin(), s.kinds.end());
-  return Value(Map{{"name", Value(s.name)}, {"type", Value(signal_type_name(s.type))},
-                   {"meaning", Value(s.meaning)}, {"collector", Value(s.collector)},
+  return Value(Map{{"name", Value(s.name)},
+                   {"type", Value(signal_type_name(s.type))},
+                   {"meaning", Value(s.meaning)},
+                   {"collector", Value(s.collector)},
                    {"kinds", Value(std::move(kinds))}});
 }
 
@@ -212,10 +221,12 @@ void setup_eval(CLI::App& app, CommandContext& context) {
   CLI::App* cmd = app.add_subcommand("eval", "Evaluate an action (JSON) against the policy");
   cmd->add_option("--action", o->action, "Action JSON file, or - for stdin");
   cmd->add_option("--policy", o->policy, "Policy file (default: found per DESIGN.md)");
-  cmd->add_option("--signals", o->signals, "JSON object of signals to add (they win over collected ones)");
+  cmd->add_option("--signals", o->signals,
+                  "JSON object of signals to add (they win over collected ones)");
   cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([o, &context] {
-    if (Status s = do_eval(*o, context); !s.ok()) context.exit_code = report_error(context, s.error());
+    if (Status s = do_eval(*o, context); !s.ok())
+      context.exit_code = report_error(context, s.error());
   });
 }
 
@@ -223,7 +234,8 @@ void setup_policy(CLI::App& app, CommandContext& context) {
   CLI::App* policy = app.add_subcommand("policy", "Check policies");
   policy->require_subcommand(1);
   auto file = std::make_shared<std::string>();
-  CLI::App* lint = policy->add_subcommand("lint", "Load a policy strictly and check its rules' signals");
+  CLI::App* lint =
+      policy->add_subcommand("lint", "Load a policy strictly and check its rules' signals");
   lint->add_option("FILE", *file, "Policy file")->required();
   lint->callback([file, &context] { run_lint(*file, context); });
   auto dir = std::make_shared<std::string>("policies");

@@ -53,10 +53,14 @@ Value case_signals(const Action& action, const YAML::Node& node) {
   Value signals = node ? to_value(node) : Value(Map{});
   if (!signals.is_map()) signals = Value(Map{});
   Map& m = signals.as_map();
-  const Map defaults = {{"hour", Value(11)},         {"weekday", Value(2)},
-                        {"off_hours", Value(false)}, {"actor", Value(action.actor)},
-                        {"device", Value("test-device")}, {"device_known", Value(true)},
-                        {"velocity", Value(1)},      {"elevated", Value(false)}};
+  const Map defaults = {{"hour", Value(11)},
+                        {"weekday", Value(2)},
+                        {"off_hours", Value(false)},
+                        {"actor", Value(action.actor)},
+                        {"device", Value("test-device")},
+                        {"device_known", Value(true)},
+                        {"velocity", Value(1)},
+                        {"elevated", Value(false)}};
   for (const auto& [k, v] : defaults) m.try_emplace(k, v);
   fill_signal_defaults(action.kind, signals);
   return signals;
@@ -87,7 +91,8 @@ std::string run_case(const Engine& engine, const YAML::Node& c) {
   if (std::set(got.begin(), got.end()) != std::set(wanted.begin(), wanted.end())) {
     problems += "rules " + join(got) + ", want " + join(wanted) + "; ";
   }
-  for (const RuleError& e : d.errors) problems += "rule " + e.rule_id + " errored: " + e.message + "; ";
+  for (const RuleError& e : d.errors)
+    problems += "rule " + e.rule_id + " errored: " + e.message + "; ";
   return problems;
 }
 
@@ -113,7 +118,8 @@ bool run_file(const fs::path& dir, const fs::path& file, Counts& counts, std::os
     return false;
   }
   for (const LintFinding& f : lint_policy(**policy)) {
-    out << "FAIL " << pack << ":" << f.location.line << ":" << f.location.column << ": lint: " << f.message << "\n";
+    out << "FAIL " << pack << ":" << f.location.line << ":" << f.location.column
+        << ": lint: " << f.message << "\n";
     ++counts.failed;
   }
   const Engine engine(*policy);
@@ -144,7 +150,8 @@ int run_pack_tests(const std::string& dir, std::ostream& out, std::ostream& err)
     if (ext == ".yaml" || ext == ".yml") files.push_back(entry.path());
   }
   if (ec || files.empty()) {
-    err << "stepgate: " << dir << "/tests: no test files (" << (ec ? ec.message() : "none found") << ")\n";
+    err << "stepgate: " << dir << "/tests: no test files (" << (ec ? ec.message() : "none found")
+        << ")\n";
     return 2;
   }
   std::sort(files.begin(), files.end());

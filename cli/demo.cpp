@@ -46,7 +46,7 @@ class Demo {
                 {"HOME", (root_ / "home").string()},
                 {"NO_COLOR", "1"}};
     env_.unset_env = {"STEPGATE_GRANT", "STEPGATE_POLICY", "STEPGATE_GRANT_FILE",
-                      "GITHUB_ACTIONS", "GITLAB_CI", "CI"};
+                      "GITHUB_ACTIONS", "GITLAB_CI",       "CI"};
   }
 
   int run();
@@ -85,7 +85,8 @@ ProcessResult Demo::sh(const std::vector<std::string>& argv, const fs::path& cwd
   for (const auto& [k, v] : extra) o.env[k] = v;
   if (show) {
     out_ << "$";
-    for (const auto& [k, v] : extra) out_ << " " << k << "=" << (v.size() > 24 ? v.substr(0, 20) + "..." : v);
+    for (const auto& [k, v] : extra)
+      out_ << " " << k << "=" << (v.size() > 24 ? v.substr(0, 20) + "..." : v);
     for (const auto& a : argv) out_ << " " << (a.size() > 60 ? a.substr(0, 56) + "..." : a);
     out_ << "\n";
   }
@@ -142,7 +143,8 @@ void Demo::setup_policies() {
   static const std::regex kKey(R"(ed25519:[A-Za-z0-9_-]+)");
   std::smatch m;
   if (std::regex_search(r.out, m, kKey)) public_key_ = m.str();
-  check(!public_key_.empty(), "approver `lead` has an Ed25519 key (private half 0600 under STEPGATE_HOME)");
+  check(!public_key_.empty(),
+        "approver `lead` has an Ed25519 key (private half 0600 under STEPGATE_HOME)");
   const std::string approvers = "\napprovers:\n  - id: lead\n    public_key: " + public_key_ + "\n";
   for (const auto& pack : embedded_pack_names()) {
     write(root_ / "policies" / (pack + ".yaml"), std::string(embedded_pack(pack)) + approvers);
@@ -159,7 +161,8 @@ int Demo::run() {
   auto v = stepgate({"audit", "verify"});
   out_ << indent(v.out + v.err);
   check(v.exit_code == 0, "the audit chain verifies");
-  out_ << "\n" << (checks_ - failures_) << " of " << checks_ << " demo checks behaved as expected\n";
+  out_ << "\n"
+       << (checks_ - failures_) << " of " << checks_ << " demo checks behaved as expected\n";
   return failures_ == 0 ? 0 : 1;
 }
 
@@ -201,12 +204,14 @@ void Demo::git_part() {
 
   sh({"git", "checkout", "-qb", "config"}, repo, {}, false);
   // A fake key, assembled at run time so this source file holds none.
-  write(repo / "config.py", std::string("AWS_ACCESS_KEY_ID = \"AKIA") + "Q7W2ZLX4MN5R8TYP" + "\"\n");
+  write(repo / "config.py",
+        std::string("AWS_ACCESS_KEY_ID = \"AKIA") + "Q7W2ZLX4MN5R8TYP" + "\"\n");
   sh({"git", "add", "-A"}, repo, {}, false);
   sh({"git", "commit", "-qm", "add config"}, repo, {}, false);
   auto secret = sh({"git", "push", "-q", "origin", "config"}, repo);
   out_ << indent(secret.err);
-  check(secret.exit_code != 0, "a commit carrying an AWS key: push denied (the key is never printed)");
+  check(secret.exit_code != 0,
+        "a commit carrying an AWS key: push denied (the key is never printed)");
 
   sh({"git", "checkout", "-q", "main"}, repo, {}, false);
   sh({"git", "commit", "-q", "--amend", "-m", "rewrite history"}, repo, {}, false);
@@ -215,7 +220,8 @@ void Demo::git_part() {
   check(held.exit_code != 0, "force push to protected main: held for step-up (no terminal here)");
   const std::string grant = approve(held.err);
   check(!grant.empty(), "approver signs a grant bound to exactly this push");
-  auto pass = sh({"git", "push", "-q", "--force", "origin", "main"}, repo, {{"STEPGATE_GRANT", grant}});
+  auto pass =
+      sh({"git", "push", "-q", "--force", "origin", "main"}, repo, {{"STEPGATE_GRANT", grant}});
   out_ << indent(pass.err);
   check(pass.exit_code == 0, "retried with the grant: allowed");
 }
@@ -236,10 +242,12 @@ evaluation:
   write(dir / "staging.yaml", base + "target: { environment: staging }\n");
   write(dir / "prod.yaml", base + "target: { environment: production }\n");
   const std::string policy = (root_ / "policies" / "model-deploy.yaml").string();
-  auto staging = stepgate({"ci", "gate", "--manifest", (dir / "staging.yaml").string(), "--policy", policy});
+  auto staging =
+      stepgate({"ci", "gate", "--manifest", (dir / "staging.yaml").string(), "--policy", policy});
   out_ << indent(staging.out + staging.err);
   check(staging.exit_code == 0, "staging deploy: allowed");
-  auto prod = stepgate({"ci", "gate", "--manifest", (dir / "prod.yaml").string(), "--policy", policy});
+  auto prod =
+      stepgate({"ci", "gate", "--manifest", (dir / "prod.yaml").string(), "--policy", policy});
   out_ << indent(prod.out + prod.err);
   check(prod.exit_code == 3, "production deploy with an AUC regression: step-up required");
   const std::string grant = approve(prod.out + prod.err);
@@ -247,8 +255,8 @@ evaluation:
                       "--grant", grant});
   out_ << indent(ok.out + ok.err);
   check(ok.exit_code == 0, "with the approver's grant: allowed");
-  auto again = stepgate({"ci", "gate", "--manifest", (dir / "prod.yaml").string(), "--policy", policy,
-                         "--grant", grant});
+  auto again = stepgate({"ci", "gate", "--manifest", (dir / "prod.yaml").string(), "--policy",
+                         policy, "--grant", grant});
   check(again.exit_code != 0, "the same grant replayed: refused (single use)");
 }
 
@@ -262,10 +270,10 @@ void Demo::agent_part() {
   const int port = pick_free_port();
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   ProcessOptions o = env_;
-  auto pid = spawn_background({self_executable(), "shim", "--upstream", upstream.url(), "--name", "demo",
-                               "--listen", listen, "--policy",
-                               (root_ / "policies" / "agent-tools.yaml").string()},
-                              o);
+  auto pid = spawn_background(
+      {self_executable(), "shim", "--upstream", upstream.url(), "--name", "demo", "--listen",
+       listen, "--policy", (root_ / "policies" / "agent-tools.yaml").string()},
+      o);
   out_ << "$ stepgate shim --upstream " << upstream.url() << " --listen " << listen << "\n";
   if (!pid.ok()) {
     check(false, "shim started: " + pid.error().message);
@@ -282,7 +290,9 @@ void Demo::agent_part() {
   check(up, "shim listening on " + listen);
   if (up) {
     auto call = [&](int id, const std::string& tool, const nlohmann::json& args) {
-      nlohmann::json req = {{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+      nlohmann::json req = {{"jsonrpc", "2.0"},
+                            {"id", id},
+                            {"method", "tools/call"},
                             {"params", {{"name", tool}, {"arguments", args}}}};
       out_ << "-> tools/call " << tool << " " << args.dump() << "\n";
       auto r = client.Post("/mcp", {{"Accept", "application/json, text/event-stream"}}, req.dump(),
@@ -291,12 +301,18 @@ void Demo::agent_part() {
       out_ << indent(body.size() > 400 ? body.substr(0, 400) + "..." : body);
       return body;
     };
-    nlohmann::json init = {{"jsonrpc", "2.0"}, {"id", 0}, {"method", "initialize"},
-                           {"params", {{"protocolVersion", "2025-06-18"}, {"capabilities", nlohmann::json::object()},
-                                       {"clientInfo", {{"name", "demo-agent"}, {"version", "1"}}}}}};
-    client.Post("/mcp", {{"Accept", "application/json, text/event-stream"}}, init.dump(), "application/json");
+    nlohmann::json init = {{"jsonrpc", "2.0"},
+                           {"id", 0},
+                           {"method", "initialize"},
+                           {"params",
+                            {{"protocolVersion", "2025-06-18"},
+                             {"capabilities", nlohmann::json::object()},
+                             {"clientInfo", {{"name", "demo-agent"}, {"version", "1"}}}}}};
+    client.Post("/mcp", {{"Accept", "application/json, text/event-stream"}}, init.dump(),
+                "application/json");
     auto echo = call(1, "echo", {{"message", "hello from an agent"}});
-    check(echo.find("hello from an agent") != std::string::npos, "harmless call: forwarded, upstream's answer unchanged");
+    check(echo.find("hello from an agent") != std::string::npos,
+          "harmless call: forwarded, upstream's answer unchanged");
     auto rm = call(2, "run_shell", {{"command", "rm -rf / --no-preserve-root"}});
     check(rm.find("\"isError\":true") != std::string::npos && upstream.calls("run_shell") == 0,
           "destructive shell call: not forwarded; the agent gets isError with the reason");
@@ -309,7 +325,8 @@ void Demo::agent_part() {
 int run_demo(const DemoOptions& options, CommandContext& context) {
   std::string tmpl = (fs::temp_directory_path() / "stepgate-demo-XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) {
-    return report_error(context, make_error(ErrorCode::kUnavailable, "cannot create a temporary directory"));
+    return report_error(context,
+                        make_error(ErrorCode::kUnavailable, "cannot create a temporary directory"));
   }
   const fs::path root(tmpl);
   int rc = Demo(*context.io.out, root).run();
@@ -326,7 +343,8 @@ int run_demo(const DemoOptions& options, CommandContext& context) {
 
 void register_demo_command(CLI::App& app, CommandContext& context) {
   auto options = std::make_shared<DemoOptions>();
-  auto* sub = app.add_subcommand("demo", "Show the gate working on the shipped packs in a throwaway directory");
+  auto* sub = app.add_subcommand(
+      "demo", "Show the gate working on the shipped packs in a throwaway directory");
   sub->add_flag("--keep", options->keep, "Keep the demo directory");
   sub->callback([options, &context] { context.exit_code = run_demo(*options, context); });
 }

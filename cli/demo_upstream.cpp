@@ -14,9 +14,10 @@ using nlohmann::json;
 
 json tool_list() {
   json schema = {{"type", "object"}};
-  return {{"tools",
-           {{{"name", "echo"}, {"description", "Echo a message"}, {"inputSchema", schema}},
-            {{"name", "run_shell"}, {"description", "Run a shell command"}, {"inputSchema", schema}}}}};
+  return {
+      {"tools",
+       {{{"name", "echo"}, {"description", "Echo a message"}, {"inputSchema", schema}},
+        {{"name", "run_shell"}, {"description", "Run a shell command"}, {"inputSchema", schema}}}}};
 }
 
 json text_result(const std::string& text) {
@@ -59,7 +60,8 @@ bool DemoUpstream::start() {
         result = text_result("(the demo upstream never runs commands)");
       } else {
         ++echo_calls_;
-        result = text_result("Echo: " + params.value("arguments", json::object()).value("message", ""));
+        result =
+            text_result("Echo: " + params.value("arguments", json::object()).value("message", ""));
       }
     }
     json reply = {{"jsonrpc", "2.0"}, {"id", msg["id"]}, {"result", result}};
@@ -71,7 +73,9 @@ bool DemoUpstream::start() {
   return true;
 }
 
-std::string DemoUpstream::url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
+std::string DemoUpstream::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/mcp";
+}
 
 int DemoUpstream::calls(const std::string& tool) const {
   return tool == "run_shell" ? shell_calls_.load() : echo_calls_.load();

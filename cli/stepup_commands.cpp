@@ -26,7 +26,9 @@ namespace stepgate {
 
 namespace {
 
-UnixTime now_seconds() { return static_cast<UnixTime>(std::time(nullptr)); }
+UnixTime now_seconds() {
+  return static_cast<UnixTime>(std::time(nullptr));
+}
 
 std::string rfc3339(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
@@ -79,11 +81,12 @@ Result<std::shared_ptr<const Policy>> find_policy(const std::string& explicit_pa
 /// Audits to the policy's audit path when set, else the default; a failure is reported, not fatal.
 void audit_event(CommandContext& context, const Paths& paths, const Policy* policy,
                  const std::string& type, const Value& fields) {
-  std::string path = policy != nullptr && !policy->audit.path.empty() ? policy->audit.path
-                                                                      : paths.audit_log;
+  std::string path =
+      policy != nullptr && !policy->audit.path.empty() ? policy->audit.path : paths.audit_log;
   auto log = AuditLog::open(path);
   Status appended = log ? (*log)->append(type, fields) : Status(log.error());
-  if (!appended) *context.io.err << "stepgate: warning: audit: " << appended.error().message << "\n";
+  if (!appended)
+    *context.io.err << "stepgate: warning: audit: " << appended.error().message << "\n";
 }
 
 /// One line from the person: the terminal when there is one, else stdin. "" on end of input.
@@ -227,8 +230,9 @@ int run_totp_verify(TotpVerifyOptions o, CommandContext& context) {
   auto enrollment = load_totp_enrollment(paths.secrets_dir, o.actor);
   if (!enrollment) return report_error(context, enrollment.error());
   if (!enrollment->active) {
-    return report_error(context, invalid_argument("TOTP for `" + o.actor +
-                                                  "` is not activated (stepgate enroll --activate)"));
+    return report_error(context,
+                        invalid_argument("TOTP for `" + o.actor +
+                                         "` is not activated (stepgate enroll --activate)"));
   }
   if (o.code.empty()) o.code = read_answer(context, "TOTP code: ", true);
   auto store = open_store(paths);
@@ -271,8 +275,9 @@ int run_keygen(KeygenOptions o, CommandContext& context) {
   if (Status ok = check_id(o.approver, "approver"); !ok) return report_error(context, ok.error());
   Paths paths = Paths::from_environment();
   if (load_approver_key(paths.secrets_dir, o.approver) && !o.force) {
-    return report_error(context, invalid_argument("approver `" + o.approver +
-                                                  "` already has a key; pass --force to replace it"));
+    return report_error(context,
+                        invalid_argument("approver `" + o.approver +
+                                         "` already has a key; pass --force to replace it"));
   }
   auto keys = ed25519_generate();
   if (!keys) return report_error(context, keys.error());
@@ -307,7 +312,9 @@ struct ApproveOptions {
   std::string policy;
 };
 
-std::string value_text(const Value& v) { return v.is_string() ? v.as_string() : to_json(v); }
+std::string value_text(const Value& v) {
+  return v.is_string() ? v.as_string() : to_json(v);
+}
 
 void describe_challenge(const Challenge& c, std::ostream& err) {
   err << "Action waiting for step-up (challenge " << c.id << "):\n"
@@ -347,14 +354,16 @@ Status check_approver(const ApproveOptions& o, CommandContext& context, const Po
   }
   if (!o.deny && o.approver == c.actor && !policy.allow_self_approval) {
     return make_error(ErrorCode::kPermissionDenied,
-                      "`" + o.approver + "` cannot approve their own action "
-                                         "(allow_self_approval is off); ask another approver");
+                      "`" + o.approver +
+                          "` cannot approve their own action "
+                          "(allow_self_approval is off); ask another approver");
   }
   if (!approver->require_totp) return {};
   Paths paths = Paths::from_environment();
   auto enrollment = load_totp_enrollment(paths.secrets_dir, o.approver);
   if (!enrollment) return enrollment.error();
-  if (!enrollment->active) return invalid_argument("the TOTP of `" + o.approver + "` is not active");
+  if (!enrollment->active)
+    return invalid_argument("the TOTP of `" + o.approver + "` is not active");
   std::string code = o.totp_code;
   if (code.empty()) code = read_answer(context, "Your TOTP code (" + o.approver + "): ", true);
   auto store = open_store(paths);
@@ -381,9 +390,9 @@ void record_decision(CommandContext& context, const Paths& paths, const ApproveO
   auto record = (*store)->get_challenge(c.id);
   if (!record || !record->has_value() || (*record)->state != ChallengeState::kPending) return;
   if ((*record)->action_digest != c.action_digest) return;
-  auto decided = (*store)->decide_challenge(
-      c.id, o.deny ? ChallengeState::kDenied : ChallengeState::kApproved, o.approver, o.comment,
-      grant);
+  auto decided =
+      (*store)->decide_challenge(c.id, o.deny ? ChallengeState::kDenied : ChallengeState::kApproved,
+                                 o.approver, o.comment, grant);
   if (decided && *decided) *context.io.err << "The waiting action has been told.\n";
 }
 
@@ -399,8 +408,8 @@ int run_approve(ApproveOptions o, CommandContext& context) {
   const Challenge& c = *challenge;
   UnixTime now = now_seconds();
   if (c.expires_at <= now) {
-    return report_error(context, invalid_argument("challenge expired at " +
-                                                  rfc3339(c.expires_at) + "; retry the action"));
+    return report_error(context, invalid_argument("challenge expired at " + rfc3339(c.expires_at) +
+                                                  "; retry the action"));
   }
   if (o.approver.empty()) o.approver = default_principal("STEPGATE_APPROVER");
   if (Status ok = check_id(o.approver, "approver"); !ok) return report_error(context, ok.error());
@@ -426,15 +435,21 @@ int run_approve(ApproveOptions o, CommandContext& context) {
   if (!ttl) return report_error(context, ttl.error());
   auto jti = random_id(16);
   if (!jti) return report_error(context, jti.error());
-  Grant g{c.action_digest, o.approver, c.actor, now, now + ttl->count(), *jti, c.policy_revision,
-          o.deny ? "deny" : "approve"};
+  Grant g{c.action_digest,    o.approver, c.actor,           now,
+          now + ttl->count(), *jti,       c.policy_revision, o.deny ? "deny" : "approve"};
   auto token = sign_grant(g, *key);
   if (!token) return report_error(context, token.error());
   record_decision(context, paths, o, c, *token);
   audit_event(context, paths, policy->get(), "approval",
-              Map{{"action_digest", c.action_digest}, {"challenge", c.id}, {"kind", c.kind},
-                  {"actor", c.actor}, {"approver", o.approver}, {"decision", g.decision},
-                  {"comment", o.comment}, {"jti", g.jti}, {"expires_at", g.exp}});
+              Map{{"action_digest", c.action_digest},
+                  {"challenge", c.id},
+                  {"kind", c.kind},
+                  {"actor", c.actor},
+                  {"approver", o.approver},
+                  {"decision", g.decision},
+                  {"comment", o.comment},
+                  {"jti", g.jti},
+                  {"expires_at", g.exp}});
   *context.io.out << *token << "\n";
   *context.io.err << (o.deny ? "Refused" : "Approved") << "; the grant is valid until "
                   << rfc3339(g.exp) << " for this one action.\n";
@@ -445,8 +460,9 @@ void setup_approve(CLI::App& app, CommandContext& context) {
   auto o = std::make_shared<ApproveOptions>();
   auto* sub = app.add_subcommand("approve", "Approve (or refuse) a held action; prints the grant");
   sub->add_option("challenge", o->challenge, "The challenge (sgc1....)")->required();
-  sub->add_option("--approver", o->approver, "Approver id (default: $STEPGATE_APPROVER, "
-                                             "$STEPGATE_ACTOR or the user name)");
+  sub->add_option("--approver", o->approver,
+                  "Approver id (default: $STEPGATE_APPROVER, "
+                  "$STEPGATE_ACTOR or the user name)");
   sub->add_flag("--yes,-y", o->yes, "Do not ask for confirmation");
   sub->add_flag("--deny", o->deny, "Refuse the action (signs a refusal)");
   sub->add_option("--comment", o->comment, "Why (goes to the audit log)");
@@ -475,8 +491,8 @@ int run_grant_verify(const GrantVerifyOptions& o, CommandContext& context) {
     return report_error(context, invalid_argument("no policy found (pass --policy): the approvers "
                                                   "and their keys come from it"));
   }
-  auto grant = verify_grant(o.grant, **policy, action_digest(*action), action->actor,
-                            now_seconds());
+  auto grant =
+      verify_grant(o.grant, **policy, action_digest(*action), action->actor, now_seconds());
   if (!grant) return report_error(context, grant.error());
   *context.io.out << "valid: approved by " << grant->approver << " for " << action->kind << " on "
                   << action->resource << " until " << rfc3339(grant->exp) << "\n";
@@ -487,8 +503,8 @@ void setup_grant_verify(CLI::App& app, CommandContext& context) {
   auto o = std::make_shared<GrantVerifyOptions>();
   auto* grant = app.add_subcommand("grant", "Grant tools");
   grant->require_subcommand(1);
-  auto* verify = grant->add_subcommand(
-      "verify", "Check a grant against an action (does not use it up)");
+  auto* verify =
+      grant->add_subcommand("verify", "Check a grant against an action (does not use it up)");
   verify->add_option("--action", o->action_file, "Action JSON file")->required();
   verify->add_option("grant", o->grant, "The grant")->required();
   verify->add_option("--policy", o->policy, "Policy file (default: found from the directory)");
@@ -528,9 +544,9 @@ void setup_elevation(CLI::App& app, CommandContext& context) {
   for (bool drop : {false, true}) {
     auto o = std::make_shared<ElevationOptions>();
     o->drop = drop;
-    auto* sub = elevation->add_subcommand(drop ? "drop" : "list",
-                                          drop ? "Forget elevations (all, or one actor's)"
-                                               : "List active elevations");
+    auto* sub = elevation->add_subcommand(
+        drop ? "drop" : "list",
+        drop ? "Forget elevations (all, or one actor's)" : "List active elevations");
     sub->add_option("--actor", o->actor, "Only this actor");
     sub->callback([o, &context] { context.exit_code = run_elevation(*o, context); });
   }

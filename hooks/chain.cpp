@@ -43,14 +43,16 @@ Result<int> run_chained_hook(const std::string& path, const std::vector<std::str
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return make_error(ErrorCode::kNotFound, path + ": not found");
   // git skips a hook file that is not executable; so does the chain.
-  if (::access(path.c_str(), X_OK) != 0) return make_error(ErrorCode::kNotFound, path + ": not executable");
+  if (::access(path.c_str(), X_OK) != 0)
+    return make_error(ErrorCode::kNotFound, path + ": not executable");
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(path.c_str()));
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return make_error(ErrorCode::kInternal, "pipe: " + std::string(std::strerror(errno)));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return make_error(ErrorCode::kInternal, "pipe: " + std::string(std::strerror(errno)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
@@ -65,7 +67,8 @@ Result<int> run_chained_hook(const std::string& path, const std::vector<std::str
     return make_error(ErrorCode::kFailedPrecondition,
                       "cannot run chained hook " + path + ": " + std::strerror(rc));
   }
-  struct sigaction ignore {}, previous {};
+  struct sigaction ignore {
+  }, previous{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, &previous);
   write_all(fds[1], input);

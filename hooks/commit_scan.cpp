@@ -58,7 +58,9 @@ CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
   if (git_repository_odb(&odb_, repo_) != 0) odb_ = nullptr;
 }
 
-CommitScanner::~CommitScanner() { git_odb_free(odb_); }
+CommitScanner::~CommitScanner() {
+  git_odb_free(odb_);
+}
 
 Status CommitScanner::scan(const git_oid& commit_id) {
   git_commit* raw = nullptr;

@@ -94,7 +94,8 @@ Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
   if (!new_tip) return range;  // a tag of a tree or blob: no commits
 
   git_revwalk* raw = nullptr;
-  if (git_revwalk_new(&raw, repo) != 0) return make_error(ErrorCode::kInternal, last_git_error("revwalk"));
+  if (git_revwalk_new(&raw, repo) != 0)
+    return make_error(ErrorCode::kInternal, last_git_error("revwalk"));
   RevwalkPtr walk(raw);
   if (git_revwalk_push(walk.get(), &*new_tip) != 0) {
     return make_error(ErrorCode::kInternal, last_git_error("revwalk push"));
@@ -149,7 +150,8 @@ void put_scan(Value& s, const CommitScan& scan, const PushScanLimits& limits) {
 
 std::string last_git_error(const char* what) {
   const git_error* e = git_error_last();
-  return std::string(what) + ": " + (e != nullptr && e->message != nullptr ? e->message : "libgit2 error");
+  return std::string(what) + ": " +
+         (e != nullptr && e->message != nullptr ? e->message : "libgit2 error");
 }
 
 Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd) {
@@ -158,7 +160,8 @@ Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd) {
   const bool env = std::getenv("GIT_DIR") != nullptr;
   int rc = env ? git_repository_open_ext(&repo, nullptr, GIT_REPOSITORY_OPEN_FROM_ENV, nullptr)
                : git_repository_open_ext(&repo, cwd.c_str(), 0, nullptr);
-  if (rc != 0) return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
+  if (rc != 0)
+    return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
   return std::unique_ptr<GitRepo>(new GitRepo(repo));
 }
 
@@ -171,7 +174,9 @@ Result<std::unique_ptr<GitRepo>> GitRepo::open_at(const std::string& path) {
   return std::unique_ptr<GitRepo>(new GitRepo(repo));
 }
 
-GitRepo::~GitRepo() { git_repository_free(repo_); }
+GitRepo::~GitRepo() {
+  git_repository_free(repo_);
+}
 
 std::string GitRepo::config_string(const char* key) const {
   git_config* raw = nullptr;
@@ -182,17 +187,21 @@ std::string GitRepo::config_string(const char* key) const {
   return value;
 }
 
-std::string GitRepo::git_dir() const { return git_repository_path(repo_); }
+std::string GitRepo::git_dir() const {
+  return git_repository_path(repo_);
+}
 
 std::string GitRepo::workdir() const {
   const char* dir = git_repository_workdir(repo_);
   return dir != nullptr ? dir : "";
 }
 
-bool GitRepo::is_bare() const { return git_repository_is_bare(repo_) != 0; }
+bool GitRepo::is_bare() const {
+  return git_repository_is_bare(repo_) != 0;
+}
 
-Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
-                        PushSignals& out, const PushScanLimits& limits) {
+Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options, PushSignals& out,
+                        const PushScanLimits& limits) {
   static const GitSettings kDefaults;
   const GitSettings& settings = options.settings != nullptr ? *options.settings : kDefaults;
   const std::string& ref = update.remote_ref;
@@ -212,8 +221,8 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
     return {};
   }
   if (!object_exists(repo_, update.local_sha)) {
-    return make_error(ErrorCode::kNotFound, "object " + update.local_sha + " for " + ref +
-                                                " is not in the repository");
+    return make_error(ErrorCode::kNotFound,
+                      "object " + update.local_sha + " for " + ref + " is not in the repository");
   }
   auto range = walk_range(repo_, update, options, is_tag);
   if (!range.ok()) return range.error();

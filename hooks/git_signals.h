@@ -20,7 +20,7 @@ namespace stepgate {
 struct PushScanOptions {
   const GitSettings* settings = nullptr;
   std::string pusher_email;  // commits by other authors go to foreign_authors
-  std::string remote;        // signals.remote; for pre-push also the refs/remotes/<remote>/* to hide
+  std::string remote;  // signals.remote; for pre-push also the refs/remotes/<remote>/* to hide
   bool hide_all_refs = false;  // pre-receive: a new ref's commits are those no existing ref has
 };
 

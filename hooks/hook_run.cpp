@@ -28,9 +28,12 @@ Style make_style(const CommandContext& context) {
 
 std::string verdict_label(const Style& style, Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return style.paint("32", "allow");
-    case Verdict::kStepUp: return style.paint("33", "step-up required");
-    case Verdict::kDeny: return style.paint("31", "deny");
+    case Verdict::kAllow:
+      return style.paint("32", "allow");
+    case Verdict::kStepUp:
+      return style.paint("33", "step-up required");
+    case Verdict::kDeny:
+      return style.paint("31", "deny");
   }
   return "deny";
 }
@@ -170,7 +173,8 @@ std::vector<std::string> hook_grants(HookKind kind) {
     std::string name = "GIT_PUSH_OPTION_" + std::to_string(i);
     std::string option = env_or_empty(name.c_str());
     if (option.rfind(kPrefix, 0) != 0) continue;
-    for (std::string& g : split_grants(option.substr(kPrefix.size()))) grants.push_back(std::move(g));
+    for (std::string& g : split_grants(option.substr(kPrefix.size())))
+      grants.push_back(std::move(g));
   }
   return grants;
 }

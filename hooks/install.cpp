@@ -97,7 +97,8 @@ Status rename_file(const std::string& from, const std::string& to) {
 
 std::string hook_script(const std::string& hook, const std::string& binary) {
   std::string s = "#!/bin/sh\n";
-  s += std::string(kMarker) + " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n";
+  s +=
+      std::string(kMarker) + " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n";
   s += "# and restores the hook that was here before, kept as " + hook +
        std::string(kChainedSuffix) + " and run first.\n";
   s += "exec " + sh_quote(binary) + " hook " + hook + " --chained \"$0" +
@@ -113,7 +114,8 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   auto target = resolve_target(o, context);
   if (!target.ok()) return report_error(context, target.error());
   const std::string binary = self_binary();
-  if (binary.empty()) return report_error(context, invalid_argument("cannot resolve /proc/self/exe"));
+  if (binary.empty())
+    return report_error(context, invalid_argument("cannot resolve /proc/self/exe"));
   std::error_code ec;
   fs::create_directories(fs::path(target->path).parent_path(), ec);
   if (exists(target->path)) {
@@ -125,8 +127,8 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
         return 0;
       }
     } else if (exists(target->chained)) {
-      return report_error(context, invalid_argument(target->chained +
-                                                    " already exists; move it away first"));
+      return report_error(
+          context, invalid_argument(target->chained + " already exists; move it away first"));
     } else if (Status s = rename_file(target->path, target->chained); !s.ok()) {
       return report_error(context, s.error());
     } else {
@@ -147,8 +149,8 @@ int run_hooks_uninstall(const InstallOptions& o, CommandContext& context) {
   if (exists(target->path)) {
     auto current = read_file(target->path, 1 << 20);
     if (!current.ok() || !is_stepgate_script(*current)) {
-      return report_error(context, invalid_argument(target->path +
-                                                    " was not installed by stepgate; left alone"));
+      return report_error(
+          context, invalid_argument(target->path + " was not installed by stepgate; left alone"));
     }
     if (::unlink(target->path.c_str()) != 0) {
       return report_error(context, make_error(ErrorCode::kFailedPrecondition,

@@ -10,7 +10,7 @@
 namespace stepgate {
 
 struct InstallOptions {
-  std::string hook;  // "pre-push" | "pre-receive"; "" = pre-receive in a bare repo, else pre-push
+  std::string hook;    // "pre-push" | "pre-receive"; "" = pre-receive in a bare repo, else pre-push
   bool force = false;  // rewrite a stepgate script already installed (e.g. the binary moved)
 };
 

@@ -59,33 +59,38 @@ Result<std::vector<RefUpdate>> parse_lines(std::string_view text, const LinePars
 Result<RefUpdate> parse_push_line(std::string_view line, int number) {
   auto f = split_fields(line);
   if (f.size() != 4) {
-    return line_error(number, "expected 4 space-separated fields "
-                              "(<local ref> <local sha> <remote ref> <remote sha>), got " +
-                                  std::to_string(f.size()));
+    return line_error(number,
+                      "expected 4 space-separated fields "
+                      "(<local ref> <local sha> <remote ref> <remote sha>), got " +
+                          std::to_string(f.size()));
   }
   RefUpdate u{std::string(f[0]), std::string(f[1]), std::string(f[2]), std::string(f[3]), number};
   if (u.local_ref.empty()) return line_error(number, "empty local ref");
   if (!is_hex_oid(u.local_sha)) return line_error(number, "local sha is not an object id");
-  if (!is_valid_ref(u.remote_ref)) return line_error(number, "remote ref must be a full refs/... name");
+  if (!is_valid_ref(u.remote_ref))
+    return line_error(number, "remote ref must be a full refs/... name");
   if (!is_hex_oid(u.remote_sha)) return line_error(number, "remote sha is not an object id");
   if ((u.local_ref == kDeleteMarker) != is_zero_oid(u.local_sha)) {
     return line_error(number, "a delete needs both the (delete) local ref and a zero local sha");
   }
-  if (u.local_sha.size() != u.remote_sha.size()) return line_error(number, "object id lengths differ");
+  if (u.local_sha.size() != u.remote_sha.size())
+    return line_error(number, "object id lengths differ");
   return u;
 }
 
 Result<RefUpdate> parse_receive_line(std::string_view line, int number) {
   auto f = split_fields(line);
   if (f.size() != 3) {
-    return line_error(number, "expected 3 space-separated fields (<old sha> <new sha> <ref>), got " +
-                                  std::to_string(f.size()));
+    return line_error(number,
+                      "expected 3 space-separated fields (<old sha> <new sha> <ref>), got " +
+                          std::to_string(f.size()));
   }
   RefUpdate u{std::string(f[2]), std::string(f[1]), std::string(f[2]), std::string(f[0]), number};
   if (!is_hex_oid(u.remote_sha)) return line_error(number, "old sha is not an object id");
   if (!is_hex_oid(u.local_sha)) return line_error(number, "new sha is not an object id");
   if (!is_valid_ref(u.remote_ref)) return line_error(number, "ref must be a full refs/... name");
-  if (u.local_sha.size() != u.remote_sha.size()) return line_error(number, "object id lengths differ");
+  if (u.local_sha.size() != u.remote_sha.size())
+    return line_error(number, "object id lengths differ");
   if (is_zero_oid(u.local_sha) && is_zero_oid(u.remote_sha)) {
     return line_error(number, "old and new sha are both zero");
   }
@@ -95,8 +100,12 @@ Result<RefUpdate> parse_receive_line(std::string_view line, int number) {
 
 }  // namespace
 
-bool RefUpdate::is_delete() const { return is_zero_oid(local_sha); }
-bool RefUpdate::is_new() const { return is_zero_oid(remote_sha); }
+bool RefUpdate::is_delete() const {
+  return is_zero_oid(local_sha);
+}
+bool RefUpdate::is_new() const {
+  return is_zero_oid(remote_sha);
+}
 
 bool is_hex_oid(std::string_view sha) {
   if (sha.size() != 40 && sha.size() != 64) return false;

@@ -5,7 +5,9 @@
 namespace stepgate {
 namespace {
 
-bool is_kind_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
+bool is_kind_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
 
 Status require_string(const Value& value, std::string_view field, std::string& out) {
   const Value* v = value.find(field);
@@ -48,9 +50,13 @@ Value action_to_value(const Action& action) {
   return Value(std::move(m));
 }
 
-std::string canonical_json(const Action& action) { return to_json(action_to_value(action)); }
+std::string canonical_json(const Action& action) {
+  return to_json(action_to_value(action));
+}
 
-std::string action_digest(const Action& action) { return sha256_hex(canonical_json(action)); }
+std::string action_digest(const Action& action) {
+  return sha256_hex(canonical_json(action));
+}
 
 Result<Action> action_from_value(const Value& value) {
   if (!value.is_map()) {
@@ -69,8 +75,9 @@ Result<Action> action_from_value(const Value& value) {
     if (Status s = require_string(value, field, *out); !s.ok()) return s.error();
   }
   if (!is_valid_kind(action.kind)) {
-    return invalid_argument("action: field `kind` must be a dotted lower-case name like git.push, not \"" +
-                            action.kind + "\"");
+    return invalid_argument(
+        "action: field `kind` must be a dotted lower-case name like git.push, not \"" +
+        action.kind + "\"");
   }
   if (const Value* attrs = value.find("attributes"); attrs != nullptr && !attrs->is_null()) {
     if (!attrs->is_map()) {

@@ -136,6 +136,10 @@ struct AuditLog::Impl {
   std::mutex mu;  // guards fd, dirty, last_sync_ms within this process
   bool dirty = false;
   int64_t last_sync_ms = 0;
+  // The tail this process last wrote: when the file size still matches, no other process has
+  // appended since, and the tail need not be read back (the hot path in the shim).
+  off_t cached_size = -1;
+  Tail cached_tail;
   std::condition_variable wake;
   bool stopping = false;
   std::thread flusher;
@@ -169,6 +173,7 @@ struct AuditLog::Impl {
       return {};
     }
     if (Status s = sync_locked(); !s.ok()) return s;
+    cached_size = -1;
     return open_file();
   }
 
@@ -232,7 +237,9 @@ Status AuditLog::append(const std::string& type, const Value& fields) {
   if (!file_lock.ok()) return io_error(impl_->path, "flock");
   struct stat st {};
   if (::fstat(impl_->fd, &st) != 0) return io_error(impl_->path, "stat");
-  auto tail = read_tail(impl_->fd, st.st_size, impl_->path);
+  Result<Tail> tail = impl_->cached_size == st.st_size
+                          ? Result<Tail>(impl_->cached_tail)
+                          : read_tail(impl_->fd, st.st_size, impl_->path);
   if (!tail.ok()) return tail.error();
 
   record["time"] = format_time_ms(now_ms());  // under the lock: times follow seq order
@@ -245,9 +252,15 @@ Status AuditLog::append(const std::string& type, const Value& fields) {
   if (!tail->ends_with_newline) line += '\n';  // a torn last line stays on its own line
   line += body;
   line += kHashKey;
-  line += chain_hash(tail->hash, body);
+  const std::string hash = chain_hash(tail->hash, body);
+  line += hash;
   line += "\"}\n";
+  impl_->cached_size = -1;
   if (Status s = write_all(impl_->fd, line, impl_->path); !s.ok()) return s;
+  impl_->cached_size = st.st_size + static_cast<off_t>(line.size());
+  impl_->cached_tail.seq = tail->seq + 1;
+  impl_->cached_tail.hash = hash;
+  impl_->cached_tail.ends_with_newline = true;
   return impl_->after_write();
 }
 
@@ -256,6 +269,8 @@ Status AuditLog::flush() {
   return impl_->sync_locked();
 }
 
-const std::string& AuditLog::path() const { return impl_->path; }
+const std::string& AuditLog::path() const {
+  return impl_->path;
+}
 
 }  // namespace stepgate

@@ -13,7 +13,7 @@ namespace {
 /// Keys whose value is a credential whatever it looks like, once lower-cased with '-' and '.'
 /// turned into '_': any key containing one of these...
 constexpr std::array<std::string_view, 9> kSecretKeyParts = {
-    "password", "passwd", "secret", "private_key", "privatekey",
+    "password", "passwd", "secret",        "private_key", "privatekey",
     "api_key",  "apikey", "authorization", "credential"};
 /// ...any key with one of these as a whole '_'-separated word ("access_token", not "max_tokens")...
 constexpr std::array<std::string_view, 5> kSecretKeyWords = {"token", "totp", "otp", "pwd",
@@ -32,8 +32,9 @@ std::string normalize_key(std::string_view key) {
         std::islower(static_cast<unsigned char>(key[i - 1]))) {
       k += '_';
     }
-    k += (c == '-' || c == '.' || c == ' ') ? '_' : static_cast<char>(std::tolower(
-                                                        static_cast<unsigned char>(c)));
+    k += (c == '-' || c == '.' || c == ' ')
+             ? '_'
+             : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return k;
 }
@@ -80,14 +81,19 @@ Value redact_value(const Value& value) {
       }
       return out;
     }
-    default: return value;
+    default:
+      return value;
   }
 }
 
 }  // namespace
 
-Value redact_secrets(const Value& value) { return redact_value(value); }
+Value redact_secrets(const Value& value) {
+  return redact_value(value);
+}
 
-bool looks_like_secret(std::string_view text) { return !scan_secrets(text, {.allow_rules = {}, .honour_allow_marker = false}).empty(); }
+bool looks_like_secret(std::string_view text) {
+  return !scan_secrets(text, {.allow_rules = {}, .honour_allow_marker = false}).empty();
+}
 
 }  // namespace stepgate

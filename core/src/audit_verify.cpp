@@ -30,7 +30,8 @@ class MappedFile {
     struct stat st {};
     MappedFile f;
     if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-      void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      void* p =
+          ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
       if (p != MAP_FAILED) {
         f.data_ = static_cast<const char*>(p);
         f.size_ = static_cast<std::size_t>(st.st_size);
@@ -99,17 +100,20 @@ class ChainChecker {
     LineInfo info;
     std::string detail;
     switch (parse_line(line, info, detail)) {
-      case LineStatus::kTorn: return "truncated/torn line (" + detail + ")";
-      case LineStatus::kMalformed: return "malformed record (" + detail + ")";
-      case LineStatus::kOk: break;
+      case LineStatus::kTorn:
+        return "truncated/torn line (" + detail + ")";
+      case LineStatus::kMalformed:
+        return "malformed record (" + detail + ")";
+      case LineStatus::kOk:
+        break;
     }
     if (chain_hash(info.prev, info.body) != info.hash) return "edited (hash mismatch)";
     int64_t expected = seq_ + 1;
     if (info.seq < expected) return "inserted or reordered record" + seq_detail(expected, info.seq);
     if (info.seq > expected) {
       LineInfo next;
-      bool next_goes_back = parse_line(rest.peek(), next, detail) == LineStatus::kOk &&
-                            next.seq < info.seq;
+      bool next_goes_back =
+          parse_line(rest.peek(), next, detail) == LineStatus::kOk && next.seq < info.seq;
       return (next_goes_back ? "inserted or reordered record" : "dropped record(s)") +
              seq_detail(expected, info.seq);
     }

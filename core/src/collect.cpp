@@ -25,7 +25,8 @@ std::string first_line_of(const char* path) {
 }
 
 std::string os_user() {
-  if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_name != nullptr) return pw->pw_name;
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_name != nullptr)
+    return pw->pw_name;
   return std::to_string(getuid());
 }
 
@@ -46,14 +47,17 @@ std::tm to_local(std::time_t t, const std::string& tz) {
   tzset();
   std::tm out{};
   localtime_r(&t, &out);
-  if (old != nullptr) setenv("TZ", saved.c_str(), 1);
-  else unsetenv("TZ");
+  if (old != nullptr)
+    setenv("TZ", saved.c_str(), 1);
+  else
+    unsetenv("TZ");
   tzset();
   return out;
 }
 
 bool in_business_hours(const LocalTime& t, const BusinessHours& hours) {
-  const bool day = std::find(hours.weekdays.begin(), hours.weekdays.end(), t.weekday) != hours.weekdays.end();
+  const bool day =
+      std::find(hours.weekdays.begin(), hours.weekdays.end(), t.weekday) != hours.weekdays.end();
   return day && t.hour >= hours.start_hour && t.hour < hours.end_hour;
 }
 
@@ -67,7 +71,8 @@ Status store_signals(const Action& action, const Policy& policy, const CollectCo
   Result<int> count = store.count_actions(action.kind, action.actor, since);
   if (!count.ok()) return count.error();
   signals["velocity"] = Value(*count + 1);
-  Result<std::optional<Elevation>> elevation = store.find_elevation(action.actor, context.device, context.now);
+  Result<std::optional<Elevation>> elevation =
+      store.find_elevation(action.actor, context.device, context.now);
   if (!elevation.ok()) return elevation.error();
   signals["elevated"] = Value(elevation->has_value());
   return {};
@@ -75,8 +80,15 @@ Status store_signals(const Action& action, const Policy& policy, const CollectCo
 
 }  // namespace
 
+static std::string compute_device_fingerprint();
+
 std::string device_fingerprint() {
   if (std::string forced = env_or_empty("STEPGATE_DEVICE"); !forced.empty()) return forced;
+  static const std::string kComputed = compute_device_fingerprint();  // stable for the process
+  return kComputed;
+}
+
+static std::string compute_device_fingerprint() {
   std::string machine = first_line_of("/etc/machine-id");
   if (machine.empty()) {
     char host[256] = {};
@@ -89,12 +101,15 @@ std::string device_fingerprint() {
 Result<LocalTime> local_time(UnixTime t, const std::string& timezone) {
   const bool utc = timezone.empty() || timezone == "UTC" || timezone == "Etc/UTC";
   if (!utc && !is_known_zone(timezone)) {
-    return invalid_argument("unknown timezone \"" + timezone + "\" (use an IANA name like Europe/Paris)");
+    return invalid_argument("unknown timezone \"" + timezone +
+                            "\" (use an IANA name like Europe/Paris)");
   }
   const auto tt = static_cast<std::time_t>(t);
   std::tm tm{};
-  if (utc) gmtime_r(&tt, &tm);
-  else tm = to_local(tt, timezone);
+  if (utc)
+    gmtime_r(&tt, &tm);
+  else
+    tm = to_local(tt, timezone);
   return LocalTime{tm.tm_hour, tm.tm_min, tm.tm_wday};
 }
 
@@ -117,7 +132,8 @@ void fill_signal_defaults(const std::string& kind, Value& signals) {
   if (!signals.is_map()) signals = Value(Map{});
   Map& out = signals.as_map();
   for (const SignalSpec* spec : SignalRegistry::builtin().for_kind(kind)) {
-    if (out.find(spec->name) == out.end()) out.emplace(spec->name, default_signal_value(spec->type));
+    if (out.find(spec->name) == out.end())
+      out.emplace(spec->name, default_signal_value(spec->type));
   }
 }
 

@@ -63,7 +63,9 @@ Bytes sha256(std::string_view data) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) { return hex_encode(sha256(data)); }
+std::string sha256_hex(std::string_view data) {
+  return hex_encode(sha256(data));
+}
 
 Bytes hmac(HashAlg alg, const Bytes& key, std::string_view data) {
   Bytes out(EVP_MAX_MD_SIZE);
@@ -235,8 +237,7 @@ Result<Bytes> ed25519_sign(const Bytes& private_key, std::string_view message) {
   std::size_t len = sig.size();
   if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
       EVP_DigestSign(ctx.get(), sig.data(), &len,
-                     reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1) {
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
     return make_error(ErrorCode::kInternal, "Ed25519 signing failed");
   }
   sig.resize(len);
@@ -245,8 +246,8 @@ Result<Bytes> ed25519_sign(const Bytes& private_key, std::string_view message) {
 
 bool ed25519_verify(const Bytes& public_key, std::string_view message, const Bytes& signature) {
   if (public_key.size() != 32 || signature.size() != 64) return false;
-  PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(),
-                                          public_key.size()));
+  PkeyPtr key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size()));
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!key || !ctx) return false;
   if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) return false;

@@ -98,9 +98,15 @@ Value make_activation(const Group& g, const Action& action, const Value& signals
 
 void append_rendered(const Value& v, std::string& out) {
   switch (v.type()) {
-    case Value::Type::kString: out += v.as_string(); return;
-    case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; return;
-    case Value::Type::kInt: out += std::to_string(v.as_int()); return;
+    case Value::Type::kString:
+      out += v.as_string();
+      return;
+    case Value::Type::kBool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Value::Type::kInt:
+      out += std::to_string(v.as_int());
+      return;
     case Value::Type::kList: {
       bool first = true;
       for (const Value& item : v.as_list()) {
@@ -110,7 +116,9 @@ void append_rendered(const Value& v, std::string& out) {
       }
       return;
     }
-    default: out += to_json(v); return;
+    default:
+      out += to_json(v);
+      return;
   }
 }
 
@@ -125,15 +133,21 @@ const Value* lookup_path(const Value* v, std::string_view path) {
 }
 
 // The value for a placeholder name, or nullptr. `owned` keeps a temporary alive.
-const Value* resolve(std::string_view name, const Action& action, const Value& signals, Value& owned) {
+const Value* resolve(std::string_view name, const Action& action, const Value& signals,
+                     Value& owned) {
   if (name.rfind("signals.", 0) == 0) return lookup_path(&signals, name.substr(8));
   if (name.rfind("action.", 0) != 0) return lookup_path(&signals, name);
   const std::string_view field = name.substr(7);
-  if (field == "kind") owned = Value(action.kind);
-  else if (field == "actor") owned = Value(action.actor);
-  else if (field == "resource") owned = Value(action.resource);
-  else if (field.rfind("attributes.", 0) == 0) return lookup_path(&action.attributes, field.substr(11));
-  else return nullptr;
+  if (field == "kind")
+    owned = Value(action.kind);
+  else if (field == "actor")
+    owned = Value(action.actor);
+  else if (field == "resource")
+    owned = Value(action.resource);
+  else if (field.rfind("attributes.", 0) == 0)
+    return lookup_path(&action.attributes, field.substr(11));
+  else
+    return nullptr;
   return &owned;
 }
 
@@ -231,8 +245,8 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
     d.score += rule.score;
     if (rule.effect) floor = std::max(floor, *rule.effect);
     if (rule.requirement) {
-      rule_requirement = rule_requirement ? stricter(*rule_requirement, *rule.requirement)
-                                          : *rule.requirement;
+      rule_requirement =
+          rule_requirement ? stricter(*rule_requirement, *rule.requirement) : *rule.requirement;
     }
   }
   const Verdict verdict = std::max(floor, threshold_verdict(policy, d.score));

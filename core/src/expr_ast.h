@@ -18,18 +18,45 @@ namespace stepgate::expr_detail {
 
 /// Limits that keep hostile input from exhausting the stack or the CPU.
 constexpr std::size_t kMaxSourceBytes = 64 * 1024;
-constexpr int kMaxNesting = 64;      // parentheses, brackets, calls, unary operators
-constexpr int kMaxTreeDepth = 256;   // operator chains such as a + b + c + ...
+constexpr int kMaxNesting = 64;     // parentheses, brackets, calls, unary operators
+constexpr int kMaxTreeDepth = 256;  // operator chains such as a + b + c + ...
 constexpr int kMaxLocals = kMaxNesting;
 constexpr int64_t kMaxMacroCost = 1'000'000;  // predicate nodes evaluated by macros, per call
 
 enum class Kind : uint8_t {
-  kLiteral, kIdent, kLocal, kList, kSelect, kIndex, kHas,
-  kNot, kNeg, kAnd, kOr, kTernary,
-  kAdd, kSub, kMul, kDiv, kMod,
-  kEq, kNe, kLt, kLe, kGt, kGe, kIn,
-  kSize, kStartsWith, kEndsWith, kContains, kMatches, kGlob,
-  kExists, kAll, kFilter,
+  kLiteral,
+  kIdent,
+  kLocal,
+  kList,
+  kSelect,
+  kIndex,
+  kHas,
+  kNot,
+  kNeg,
+  kAnd,
+  kOr,
+  kTernary,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMod,
+  kEq,
+  kNe,
+  kLt,
+  kLe,
+  kGt,
+  kGe,
+  kIn,
+  kSize,
+  kStartsWith,
+  kEndsWith,
+  kContains,
+  kMatches,
+  kGlob,
+  kExists,
+  kAll,
+  kFilter,
 };
 
 /// A literal list on the right of `in`, precomputed at compile time.
@@ -42,12 +69,12 @@ using NodePtr = std::unique_ptr<Node>;
 
 struct Node {
   Kind kind = Kind::kLiteral;
-  int column = 0;      // 1-based, where the construct starts
-  int depth = 1;       // height of this subtree
-  int64_t size = 1;    // nodes in this subtree: the cost of one evaluation, for macros
-  int slot = 0;        // kLocal: the variable read; macros: the variable bound
-  Value literal;       // kLiteral
-  std::string name;    // kIdent; kSelect / kHas field
+  int column = 0;    // 1-based, where the construct starts
+  int depth = 1;     // height of this subtree
+  int64_t size = 1;  // nodes in this subtree: the cost of one evaluation, for macros
+  int slot = 0;      // kLocal: the variable read; macros: the variable bound
+  Value literal;     // kLiteral
+  std::string name;  // kIdent; kSelect / kHas field
   std::vector<NodePtr> args;
   std::unique_ptr<RE2> regex;       // kMatches
   std::unique_ptr<LiteralSet> set;  // kIn against a literal list

@@ -5,7 +5,9 @@
 namespace stepgate::expr_detail {
 namespace {
 
-Ev no_such_key(std::string_view key) { return Ev::fail("no such key '" + std::string(key) + "'"); }
+Ev no_such_key(std::string_view key) {
+  return Ev::fail("no such key '" + std::string(key) + "'");
+}
 
 /// The member `key` of `base`, borrowed when base is borrowed, moved out when base is owned.
 Ev select(Ev base, std::string_view key) {
@@ -92,8 +94,7 @@ Ev for_each(const Node& n, Frame& f, Visit&& visit) {
     }
   }
   if (f.budget < 0) {
-    return Ev::fail("evaluation exceeded the limit of " + std::to_string(kMaxMacroCost) +
-                    " steps");
+    return Ev::fail("evaluation exceeded the limit of " + std::to_string(kMaxMacroCost) + " steps");
   }
   return Ev::own(Value());
 }
@@ -104,7 +105,8 @@ Ev quantifier(const Node& n, Frame& f) {
   Ev error;
   bool have_error = false;
   Ev done = for_each(n, f, [&](const Value&, Ev r) {
-    if (!r.is_error() && !r.value().is_bool()) r = not_bool(exists ? "exists()" : "all()", r.value());
+    if (!r.is_error() && !r.value().is_bool())
+      r = not_bool(exists ? "exists()" : "all()", r.value());
     if (r.is_error()) {
       if (!have_error) error = std::move(r), have_error = true;
       return true;
@@ -140,7 +142,8 @@ Ev filter(const Node& n, Frame& f) {
 Ev call(const Node& n, Frame& f) {
   Ev receiver = eval(*n.args[0], f);
   if (receiver.is_error()) return receiver;
-  if (n.kind == Kind::kSize || n.kind == Kind::kMatches) return apply_call(n, std::move(receiver), nullptr);
+  if (n.kind == Kind::kSize || n.kind == Kind::kMatches)
+    return apply_call(n, std::move(receiver), nullptr);
   Ev arg = eval(*n.args[1], f);
   if (arg.is_error()) return arg;
   return apply_call(n, std::move(receiver), &arg.value());
@@ -178,14 +181,18 @@ Ev has(const Node& n, Frame& f) {
 
 Ev eval(const Node& n, Frame& f) {
   switch (n.kind) {
-    case Kind::kLiteral: return Ev::borrow(&n.literal);
+    case Kind::kLiteral:
+      return Ev::borrow(&n.literal);
     case Kind::kIdent: {
       const Value* v = f.activation->find(n.name);
       return v != nullptr ? Ev::borrow(v) : Ev::fail("unknown identifier '" + n.name + "'");
     }
-    case Kind::kLocal: return Ev::borrow(f.locals[n.slot]);
-    case Kind::kList: return list(n, f);
-    case Kind::kSelect: return select(eval(*n.args[0], f), n.name);
+    case Kind::kLocal:
+      return Ev::borrow(f.locals[n.slot]);
+    case Kind::kList:
+      return list(n, f);
+    case Kind::kSelect:
+      return select(eval(*n.args[0], f), n.name);
     case Kind::kIndex: {
       Ev base = eval(*n.args[0], f);
       if (base.is_error()) return base;
@@ -193,33 +200,42 @@ Ev eval(const Node& n, Frame& f) {
       if (key.is_error()) return key;
       return index(std::move(base), key.value());
     }
-    case Kind::kHas: return has(n, f);
+    case Kind::kHas:
+      return has(n, f);
     case Kind::kNot: {
       Ev v = eval(*n.args[0], f);
       if (v.is_error()) return v;
-      return v.value().is_bool() ? Ev::own(Value(!v.value().as_bool())) : not_bool("'!'", v.value());
+      return v.value().is_bool() ? Ev::own(Value(!v.value().as_bool()))
+                                 : not_bool("'!'", v.value());
     }
     case Kind::kNeg: {
       Ev v = eval(*n.args[0], f);
       if (v.is_error()) return v;
       const Value& x = v.value();
-      if (x.is_int()) return x.as_int() == INT64_MIN ? Ev::fail("integer overflow") : Ev::own(Value(-x.as_int()));
+      if (x.is_int())
+        return x.as_int() == INT64_MIN ? Ev::fail("integer overflow") : Ev::own(Value(-x.as_int()));
       if (x.is_double()) return Ev::own(Value(-x.as_double()));
       return Ev::fail(std::string("'-' needs a number, got ") + Value::type_name(x.type()));
     }
     case Kind::kAnd:
-    case Kind::kOr: return logic(n, f);
-    case Kind::kTernary: return ternary(n, f);
+    case Kind::kOr:
+      return logic(n, f);
+    case Kind::kTernary:
+      return ternary(n, f);
     case Kind::kExists:
-    case Kind::kAll: return quantifier(n, f);
-    case Kind::kFilter: return filter(n, f);
+    case Kind::kAll:
+      return quantifier(n, f);
+    case Kind::kFilter:
+      return filter(n, f);
     case Kind::kSize:
     case Kind::kStartsWith:
     case Kind::kEndsWith:
     case Kind::kContains:
     case Kind::kMatches:
-    case Kind::kGlob: return call(n, f);
-    default: return binary(n, f);
+    case Kind::kGlob:
+      return call(n, f);
+    default:
+      return binary(n, f);
   }
 }
 

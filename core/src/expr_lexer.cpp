@@ -7,9 +7,15 @@
 namespace stepgate::expr_detail {
 namespace {
 
-bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool is_ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -42,15 +48,36 @@ bool read_escape(std::string_view src, std::size_t& pos, std::string& out, std::
   if (pos >= src.size()) return error = at_column(start, "unterminated string"), false;
   char c = src[pos++];
   switch (c) {
-    case 'n': out += '\n'; return true;
-    case 't': out += '\t'; return true;
-    case 'r': out += '\r'; return true;
-    case 'a': out += '\a'; return true;
-    case 'b': out += '\b'; return true;
-    case 'f': out += '\f'; return true;
-    case 'v': out += '\v'; return true;
-    case '\\': case '"': case '\'': case '`': case '?': out += c; return true;
-    default: break;
+    case 'n':
+      out += '\n';
+      return true;
+    case 't':
+      out += '\t';
+      return true;
+    case 'r':
+      out += '\r';
+      return true;
+    case 'a':
+      out += '\a';
+      return true;
+    case 'b':
+      out += '\b';
+      return true;
+    case 'f':
+      out += '\f';
+      return true;
+    case 'v':
+      out += '\v';
+      return true;
+    case '\\':
+    case '"':
+    case '\'':
+    case '`':
+    case '?':
+      out += c;
+      return true;
+    default:
+      break;
   }
   int digits = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
   uint32_t cp = 0;
@@ -164,7 +191,8 @@ bool next_token(std::string_view src, std::size_t& pos, Token& tok, std::string&
     return true;
   }
   char c = src[pos];
-  bool raw = (c == 'r' || c == 'R') && pos + 1 < src.size() && (src[pos + 1] == '"' || src[pos + 1] == '\'');
+  bool raw = (c == 'r' || c == 'R') && pos + 1 < src.size() &&
+             (src[pos + 1] == '"' || src[pos + 1] == '\'');
   if (raw) ++pos;
   if (raw || c == '"' || c == '\'') return read_string(src, pos, raw, tok, error);
   if (is_digit(c)) return read_number(src, pos, tok, error);

@@ -12,31 +12,49 @@ using Type = Value::Type;
 
 const char* op_name(Kind kind) {
   switch (kind) {
-    case Kind::kAdd: return "+";
-    case Kind::kSub: return "-";
-    case Kind::kMul: return "*";
-    case Kind::kDiv: return "/";
-    case Kind::kMod: return "%";
-    case Kind::kLt: return "<";
-    case Kind::kLe: return "<=";
-    case Kind::kGt: return ">";
-    case Kind::kGe: return ">=";
-    case Kind::kIn: return "in";
-    default: return "?";
+    case Kind::kAdd:
+      return "+";
+    case Kind::kSub:
+      return "-";
+    case Kind::kMul:
+      return "*";
+    case Kind::kDiv:
+      return "/";
+    case Kind::kMod:
+      return "%";
+    case Kind::kLt:
+      return "<";
+    case Kind::kLe:
+      return "<=";
+    case Kind::kGt:
+      return ">";
+    case Kind::kGe:
+      return ">=";
+    case Kind::kIn:
+      return "in";
+    default:
+      return "?";
   }
 }
 
-const char* type_of(const Value& v) { return Value::type_name(v.type()); }
+const char* type_of(const Value& v) {
+  return Value::type_name(v.type());
+}
 
-Ev overflow() { return Ev::fail("integer overflow"); }
+Ev overflow() {
+  return Ev::fail("integer overflow");
+}
 
 /// int (op) int with overflow, division and modulo checks.
 Ev int_arith(Kind kind, int64_t a, int64_t b) {
   int64_t r = 0;
   switch (kind) {
-    case Kind::kAdd: return __builtin_add_overflow(a, b, &r) ? overflow() : Ev::own(Value(r));
-    case Kind::kSub: return __builtin_sub_overflow(a, b, &r) ? overflow() : Ev::own(Value(r));
-    case Kind::kMul: return __builtin_mul_overflow(a, b, &r) ? overflow() : Ev::own(Value(r));
+    case Kind::kAdd:
+      return __builtin_add_overflow(a, b, &r) ? overflow() : Ev::own(Value(r));
+    case Kind::kSub:
+      return __builtin_sub_overflow(a, b, &r) ? overflow() : Ev::own(Value(r));
+    case Kind::kMul:
+      return __builtin_mul_overflow(a, b, &r) ? overflow() : Ev::own(Value(r));
     case Kind::kDiv:
       if (b == 0) return Ev::fail("division by zero");
       if (a == INT64_MIN && b == -1) return overflow();
@@ -45,7 +63,8 @@ Ev int_arith(Kind kind, int64_t a, int64_t b) {
       if (b == 0) return Ev::fail("modulo by zero");
       if (a == INT64_MIN && b == -1) return overflow();
       return Ev::own(Value(a % b));
-    default: return Ev::fail("internal: not an arithmetic operator");
+    default:
+      return Ev::fail("internal: not an arithmetic operator");
   }
 }
 
@@ -53,11 +72,16 @@ Ev int_arith(Kind kind, int64_t a, int64_t b) {
 /// error like it is for ints, so a policy never compares against infinity by accident.
 Ev double_arith(Kind kind, double a, double b) {
   switch (kind) {
-    case Kind::kAdd: return Ev::own(Value(a + b));
-    case Kind::kSub: return Ev::own(Value(a - b));
-    case Kind::kMul: return Ev::own(Value(a * b));
-    case Kind::kDiv: return b == 0 ? Ev::fail("division by zero") : Ev::own(Value(a / b));
-    default: return Ev::fail("'%' is not defined for double");
+    case Kind::kAdd:
+      return Ev::own(Value(a + b));
+    case Kind::kSub:
+      return Ev::own(Value(a - b));
+    case Kind::kMul:
+      return Ev::own(Value(a * b));
+    case Kind::kDiv:
+      return b == 0 ? Ev::fail("division by zero") : Ev::own(Value(a / b));
+    default:
+      return Ev::fail("'%' is not defined for double");
   }
 }
 
@@ -104,10 +128,14 @@ Ev relation(Kind kind, const Value& a, const Value& b) {
   if (!o) return type_error(op_name(kind), a, b);
   if (*o == 2) return Ev::own(Value(false));
   switch (kind) {
-    case Kind::kLt: return Ev::own(Value(*o < 0));
-    case Kind::kLe: return Ev::own(Value(*o <= 0));
-    case Kind::kGt: return Ev::own(Value(*o > 0));
-    default: return Ev::own(Value(*o >= 0));
+    case Kind::kLt:
+      return Ev::own(Value(*o < 0));
+    case Kind::kLe:
+      return Ev::own(Value(*o <= 0));
+    case Kind::kGt:
+      return Ev::own(Value(*o > 0));
+    default:
+      return Ev::own(Value(*o >= 0));
   }
 }
 
@@ -143,10 +171,14 @@ int64_t code_points(const std::string& s) {
 
 Ev size_of(const Value& v) {
   switch (v.type()) {
-    case Type::kString: return Ev::own(Value(code_points(v.as_string())));
-    case Type::kList: return Ev::own(Value(static_cast<int64_t>(v.as_list().size())));
-    case Type::kMap: return Ev::own(Value(static_cast<int64_t>(v.as_map().size())));
-    default: return Ev::fail(std::string("size() is not defined for ") + type_of(v));
+    case Type::kString:
+      return Ev::own(Value(code_points(v.as_string())));
+    case Type::kList:
+      return Ev::own(Value(static_cast<int64_t>(v.as_list().size())));
+    case Type::kMap:
+      return Ev::own(Value(static_cast<int64_t>(v.as_map().size())));
+    default:
+      return Ev::fail(std::string("size() is not defined for ") + type_of(v));
   }
 }
 
@@ -154,20 +186,28 @@ Ev string_test(Kind kind, const Value& s, const Value& p) {
   const std::string& a = s.as_string();
   const std::string& b = p.as_string();
   switch (kind) {
-    case Kind::kStartsWith: return Ev::own(Value(a.compare(0, b.size(), b) == 0 && a.size() >= b.size()));
+    case Kind::kStartsWith:
+      return Ev::own(Value(a.compare(0, b.size(), b) == 0 && a.size() >= b.size()));
     case Kind::kEndsWith:
-      return Ev::own(Value(a.size() >= b.size() && a.compare(a.size() - b.size(), b.size(), b) == 0));
-    default: return Ev::own(Value(a.find(b) != std::string::npos));
+      return Ev::own(
+          Value(a.size() >= b.size() && a.compare(a.size() - b.size(), b.size(), b) == 0));
+    default:
+      return Ev::own(Value(a.find(b) != std::string::npos));
   }
 }
 
 const char* call_name(Kind kind) {
   switch (kind) {
-    case Kind::kStartsWith: return "startsWith()";
-    case Kind::kEndsWith: return "endsWith()";
-    case Kind::kContains: return "contains()";
-    case Kind::kMatches: return "matches()";
-    default: return "glob()";
+    case Kind::kStartsWith:
+      return "startsWith()";
+    case Kind::kEndsWith:
+      return "endsWith()";
+    case Kind::kContains:
+      return "contains()";
+    case Kind::kMatches:
+      return "matches()";
+    default:
+      return "glob()";
   }
 }
 
@@ -182,14 +222,19 @@ Ev apply_binary(Kind kind, const Node& node, Ev left, Ev right) {
   const Value& a = left.value();
   const Value& b = right.value();
   switch (kind) {
-    case Kind::kEq: return Ev::own(Value(a == b));
-    case Kind::kNe: return Ev::own(Value(a != b));
+    case Kind::kEq:
+      return Ev::own(Value(a == b));
+    case Kind::kNe:
+      return Ev::own(Value(a != b));
     case Kind::kLt:
     case Kind::kLe:
     case Kind::kGt:
-    case Kind::kGe: return relation(kind, a, b);
-    case Kind::kIn: return membership(node, a, b);
-    default: return arith(kind, std::move(left), std::move(right));
+    case Kind::kGe:
+      return relation(kind, a, b);
+    case Kind::kIn:
+      return membership(node, a, b);
+    default:
+      return arith(kind, std::move(left), std::move(right));
   }
 }
 

@@ -44,7 +44,8 @@ class Parser {
     return false;
   }
   std::string token_text() const {
-    return tok_.kind == Tok::kEnd ? "end of input" : std::string(src_.substr(tok_.pos, pos_ - tok_.pos));
+    return tok_.kind == Tok::kEnd ? "end of input"
+                                  : std::string(src_.substr(tok_.pos, pos_ - tok_.pos));
   }
   std::string describe() const {
     return tok_.kind == Tok::kEnd ? "end of input" : "'" + token_text() + "'";
@@ -103,8 +104,8 @@ class Parser {
   };
   bool too_deep() {
     if (nesting_ <= kMaxNesting) return false;
-    fail(tok_.pos, "expression nested deeper than the limit of " + std::to_string(kMaxNesting) +
-                       " levels");
+    fail(tok_.pos,
+         "expression nested deeper than the limit of " + std::to_string(kMaxNesting) + " levels");
     return true;
   }
 
@@ -219,7 +220,8 @@ class Parser {
   NodePtr primary() {
     std::size_t pos = tok_.pos;
     switch (tok_.kind) {
-      case Tok::kEnd: return fail(pos, "unexpected end of input");
+      case Tok::kEnd:
+        return fail(pos, "unexpected end of input");
       case Tok::kInt: {
         if (tok_.int_value > static_cast<uint64_t>(INT64_MAX)) {
           return fail(pos, "integer literal out of range");
@@ -238,8 +240,10 @@ class Parser {
         advance();
         return literal(Value(std::move(s)), pos);
       }
-      case Tok::kIdent: return identifier();
-      case Tok::kPunct: break;
+      case Tok::kIdent:
+        return identifier();
+      case Tok::kPunct:
+        break;
     }
     if (accept("(")) {
       NodePtr inner = expr();
@@ -346,7 +350,8 @@ NodePtr Parser::global_call(const std::string& name, std::size_t pos) {
   }
   if (name == "has") {
     if (!arity(1)) return nullptr;
-    if (args[0]->kind != Kind::kSelect) return fail(pos, "has() needs a field selection like has(a.b)");
+    if (args[0]->kind != Kind::kSelect)
+      return fail(pos, "has() needs a field selection like has(a.b)");
     NodePtr n = std::move(args[0]);
     n->kind = Kind::kHas;
     return n;
@@ -362,8 +367,10 @@ NodePtr Parser::method(NodePtr receiver, const std::string& name, std::size_t po
   args.push_back(std::move(receiver));
   if (!arguments(args)) return nullptr;
   static constexpr std::pair<std::string_view, Kind> kMethods[] = {
-      {"size", Kind::kSize},         {"startsWith", Kind::kStartsWith},
-      {"endsWith", Kind::kEndsWith}, {"contains", Kind::kContains},
+      {"size", Kind::kSize},
+      {"startsWith", Kind::kStartsWith},
+      {"endsWith", Kind::kEndsWith},
+      {"contains", Kind::kContains},
       {"matches", Kind::kMatches}};
   for (const auto& [method_name, kind] : kMethods) {
     if (name != method_name) continue;

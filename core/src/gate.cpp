@@ -11,9 +11,12 @@ namespace {
 
 int exit_code_for_verdict(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return 0;
-    case Verdict::kDeny: return 1;
-    case Verdict::kStepUp: return 3;
+    case Verdict::kAllow:
+      return 0;
+    case Verdict::kDeny:
+      return 1;
+    case Verdict::kStepUp:
+      return 3;
   }
   return 1;
 }
@@ -28,8 +31,8 @@ Decision failure_decision(const Policy& policy, const std::string& digest, const
   Reason r;
   r.rule_id = "stepgate.error";
   r.effect = allow ? std::nullopt : std::optional<Verdict>(Verdict::kDeny);
-  r.message = "stepgate could not evaluate this action (" + why + "); on_error: " +
-              (allow ? "allow" : "deny");
+  r.message = "stepgate could not evaluate this action (" + why +
+              "); on_error: " + (allow ? "allow" : "deny");
   d.reasons.push_back(std::move(r));
   return d;
 }
@@ -122,7 +125,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   if (request.record_velocity) {
     (void)store_->record_action(action.kind, action.actor, now);  // best effort: a signal only
   }
-  if (out.final_verdict == Verdict::kAllow) {
+  if (out.final_verdict == Verdict::kAllow && !out.signals.get_bool("device_known")) {
     (void)store_->mark_device_known(action.actor, device);
   }
 

@@ -16,7 +16,9 @@ constexpr std::size_t kMaxGrantBytes = 16 * 1024;
 Error refused(std::string message) {
   return make_error(ErrorCode::kPermissionDenied, std::move(message));
 }
-Error malformed(const std::string& what) { return invalid_argument("malformed grant: " + what); }
+Error malformed(const std::string& what) {
+  return invalid_argument("malformed grant: " + what);
+}
 
 std::string rfc3339(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
@@ -27,7 +29,9 @@ std::string rfc3339(int64_t t) {
   return buf;
 }
 
-std::string bytes_to_string(const Bytes& b) { return {b.begin(), b.end()}; }
+std::string bytes_to_string(const Bytes& b) {
+  return {b.begin(), b.end()};
+}
 
 Result<Value> decode_json_part(std::string_view part, const char* name) {
   auto raw = base64url_decode(part);
@@ -119,9 +123,14 @@ Result<const Approver*> check_signature(const SplitToken& parts, const Policy& p
 
 Result<std::string> sign_grant(const Grant& grant, const Bytes& private_key) {
   Map header{{"alg", "EdDSA"}, {"kid", grant.approver}, {"typ", std::string(kGrantType)}};
-  Map claims{{"dig", grant.action_digest}, {"sub", grant.approver}, {"act", grant.actor},
-             {"iat", grant.iat},           {"exp", grant.exp},      {"jti", grant.jti},
-             {"rev", grant.policy_revision}, {"dec", grant.decision}};
+  Map claims{{"dig", grant.action_digest},
+             {"sub", grant.approver},
+             {"act", grant.actor},
+             {"iat", grant.iat},
+             {"exp", grant.exp},
+             {"jti", grant.jti},
+             {"rev", grant.policy_revision},
+             {"dec", grant.decision}};
   std::string signing_input =
       base64url_encode(to_json(Value(header))) + "." + base64url_encode(to_json(Value(claims)));
   auto signature = ed25519_sign(private_key, signing_input);
@@ -141,17 +150,16 @@ Result<Grant> verify_grant(std::string_view token, const Policy& policy,
   auto grant = claims_from_value(*payload);
   if (!grant) return grant.error();
   const std::string& who = (*approver)->id;
-  if (grant->approver != who) return refused("grant subject `" + grant->approver +
-                                             "` does not match its signing key `" + who + "`");
+  if (grant->approver != who)
+    return refused("grant subject `" + grant->approver + "` does not match its signing key `" +
+                   who + "`");
   if (!constant_time_equal(grant->action_digest, action_digest)) {
-    return refused("grant is for a different action (digest " +
-                   grant->action_digest.substr(0, 12) + "..., this action is " +
-                   action_digest.substr(0, 12) + "...)");
+    return refused("grant is for a different action (digest " + grant->action_digest.substr(0, 12) +
+                   "..., this action is " + action_digest.substr(0, 12) + "...)");
   }
   if (grant->exp <= now) return refused("grant expired at " + rfc3339(grant->exp));
   if (grant->iat > now + kClockSkew) {
-    return refused("grant is issued in the future (" + rfc3339(grant->iat) +
-                   "); check the clocks");
+    return refused("grant is issued in the future (" + rfc3339(grant->iat) + "); check the clocks");
   }
   if (who == actor && !policy.allow_self_approval) {
     return refused("`" + who + "` cannot approve their own action (allow_self_approval is off)");
@@ -164,7 +172,8 @@ Result<Grant> verify_grant(std::string_view token, const Policy& policy,
 Status save_approver_key(const std::string& secrets_dir, const std::string& approver,
                          const Ed25519KeyPair& keys) {
   if (!is_valid_principal_id(approver)) {
-    return invalid_argument("invalid approver id `" + approver + "` (use letters, digits, . _ @ -)");
+    return invalid_argument("invalid approver id `" + approver +
+                            "` (use letters, digits, . _ @ -)");
   }
   Status dir = ensure_private_dir(secrets_dir + "/keys");
   if (!dir) return dir;
@@ -174,15 +183,16 @@ Status save_approver_key(const std::string& secrets_dir, const std::string& appr
 
 Result<Bytes> load_approver_key(const std::string& secrets_dir, const std::string& approver) {
   if (!is_valid_principal_id(approver)) {
-    return invalid_argument("invalid approver id `" + approver + "` (use letters, digits, . _ @ -)");
+    return invalid_argument("invalid approver id `" + approver +
+                            "` (use letters, digits, . _ @ -)");
   }
   std::string path = secrets_dir + "/keys/" + approver + ".key";
   auto text = read_secret_file(path);
   if (!text) {
     if (text.error().code == ErrorCode::kNotFound) {
       return make_error(ErrorCode::kNotFound, "no key for approver `" + approver + "` at " + path +
-                                                  " (run `stepgate keygen --approver " +
-                                                  approver + "`)");
+                                                  " (run `stepgate keygen --approver " + approver +
+                                                  "`)");
     }
     // A loose file mode is a configuration problem to fix (exit 2), not a refused proof.
     if (text.error().code == ErrorCode::kPermissionDenied) {

@@ -18,7 +18,8 @@ class ValueBuilder {
   bool boolean(bool b) { return put(Value(b)); }
   bool number_integer(json::number_integer_t i) { return put(Value(static_cast<int64_t>(i))); }
   bool number_unsigned(json::number_unsigned_t u) {
-    if (u > static_cast<json::number_unsigned_t>(INT64_MAX)) return put(Value(static_cast<double>(u)));
+    if (u > static_cast<json::number_unsigned_t>(INT64_MAX))
+      return put(Value(static_cast<double>(u)));
     return put(Value(static_cast<int64_t>(u)));
   }
   bool number_float(json::number_float_t d, const std::string& /*s*/) { return put(Value(d)); }
@@ -139,11 +140,21 @@ void write(std::string& out, const Value& v, int indent, int level) {
     out.append(static_cast<std::size_t>(indent * lvl), ' ');
   };
   switch (v.type()) {
-    case Value::Type::kNull: out += "null"; return;
-    case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; return;
-    case Value::Type::kInt: out += std::to_string(v.as_int()); return;
-    case Value::Type::kDouble: write_number(out, v.as_double()); return;
-    case Value::Type::kString: write_string(out, v.as_string()); return;
+    case Value::Type::kNull:
+      out += "null";
+      return;
+    case Value::Type::kBool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Value::Type::kInt:
+      out += std::to_string(v.as_int());
+      return;
+    case Value::Type::kDouble:
+      write_number(out, v.as_double());
+      return;
+    case Value::Type::kString:
+      write_string(out, v.as_string());
+      return;
     case Value::Type::kList: {
       const List& l = v.as_list();
       out += '[';
@@ -198,7 +209,9 @@ Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
   std::string message = builder.error();
   // nlohmann's message starts with "[json.exception.parse_error.101] parse error at ...".
   if (auto pos = message.find("] "); pos != std::string::npos) message = message.substr(pos + 2);
-  return invalid_argument("invalid JSON at " + line_column(text, builder.position() > 0 ? builder.position() - 1 : 0) + ": " + message);
+  return invalid_argument("invalid JSON at " +
+                          line_column(text, builder.position() > 0 ? builder.position() - 1 : 0) +
+                          ": " + message);
 }
 
 std::string to_json(const Value& value) {

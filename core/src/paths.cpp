@@ -27,7 +27,9 @@ std::string home_dir() {
   return home.empty() ? "/tmp" : home;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 Status write_all(int fd, const std::string& contents) {
   std::size_t done = 0;
@@ -52,9 +54,9 @@ Paths Paths::from_environment() {
   const std::string xdg_config = env_or_empty("XDG_CONFIG_HOME");
   const std::string xdg_state = env_or_empty("XDG_STATE_HOME");
   Paths p;
-  p.config_dir = first_set({env_or_empty("STEPGATE_CONFIG_DIR"), home.empty() ? "" : home + "/config",
-                            xdg_config.empty() ? "" : xdg_config + "/stepgate",
-                            home_dir() + "/.config/stepgate"});
+  p.config_dir = first_set(
+      {env_or_empty("STEPGATE_CONFIG_DIR"), home.empty() ? "" : home + "/config",
+       xdg_config.empty() ? "" : xdg_config + "/stepgate", home_dir() + "/.config/stepgate"});
   p.state_dir = first_set({env_or_empty("STEPGATE_STATE_DIR"), home.empty() ? "" : home + "/state",
                            xdg_state.empty() ? "" : xdg_state + "/stepgate",
                            home_dir() + "/.local/state/stepgate"});
@@ -150,8 +152,8 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
       ::close(fd);
-      return make_error(ErrorCode::kResourceExhausted,
-                        path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
+      return make_error(ErrorCode::kResourceExhausted, path + ": larger than the limit of " +
+                                                           std::to_string(max_bytes) + " bytes");
     }
     out.append(buffer, static_cast<std::size_t>(n));
   }

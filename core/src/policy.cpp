@@ -34,9 +34,14 @@ Status check_placeholders(const std::string& message) {
 Status read_effect(const Reader& r, const YAML::Node& node, Rule& rule) {
   std::string effect;
   if (Status s = r.read_string(node, "effect", effect); !s.ok() || effect.empty()) return s;
-  if (effect == "step_up") rule.effect = Verdict::kStepUp;
-  else if (effect == "deny") rule.effect = Verdict::kDeny;
-  else return r.error_at(node["effect"], "rule `" + rule.id + "`: key `effect`: must be step_up or deny, not \"" + effect + "\"");
+  if (effect == "step_up")
+    rule.effect = Verdict::kStepUp;
+  else if (effect == "deny")
+    rule.effect = Verdict::kDeny;
+  else
+    return r.error_at(
+        node["effect"],
+        "rule `" + rule.id + "`: key `effect`: must be step_up or deny, not \"" + effect + "\"");
   return {};
 }
 
@@ -53,17 +58,22 @@ Status read_when(const Reader& r, const YAML::Node& node, Rule& rule) {
 }
 
 Result<Rule> read_rule(const Reader& r, const YAML::Node& node, const Requirement& defaults) {
-  if (Status s = r.check_map(node, "rules[]", {"id", "on", "when", "score", "effect", "message", "mode", "step_up"}); !s.ok()) return s.error();
+  if (Status s = r.check_map(node, "rules[]",
+                             {"id", "on", "when", "score", "effect", "message", "mode", "step_up"});
+      !s.ok())
+    return s.error();
   Rule rule;
   rule.location = Reader::location(node);
   if (Status s = r.read_string(node, "id", rule.id); !s.ok()) return s.error();
   if (rule.id.empty()) return r.error_at(node, "rule: key `id` is required");
   if (Status s = r.read_string(node, "on", rule.on); !s.ok()) return s.error();
-  if (rule.on.empty()) return r.error_at(node["on"], "rule `" + rule.id + "`: key `on` must not be empty");
+  if (rule.on.empty())
+    return r.error_at(node["on"], "rule `" + rule.id + "`: key `on` must not be empty");
   if (Status s = read_when(r, node, rule); !s.ok()) return s.error();
   int64_t score = 0;
   if (Status s = r.read_int(node, "score", score); !s.ok()) return s.error();
-  if (score < -1000000 || score > 1000000) return r.error_at(node["score"], "rule `" + rule.id + "`: score out of range");
+  if (score < -1000000 || score > 1000000)
+    return r.error_at(node["score"], "rule `" + rule.id + "`: score out of range");
   rule.score = static_cast<int>(score);
   if (Status s = read_effect(r, node, rule); !s.ok()) return s.error();
   if (!node["score"] && !node["effect"]) {
@@ -105,7 +115,8 @@ Status read_thresholds(const Reader& r, const YAML::Node& root, Policy& policy) 
   if (Status s = r.read_positive_int(node, "deny", policy.deny_threshold); !s.ok()) return s;
   if (policy.step_up_threshold >= policy.deny_threshold) {
     return r.error_at(node, "thresholds: step_up (" + std::to_string(policy.step_up_threshold) +
-                                ") must be below deny (" + std::to_string(policy.deny_threshold) + ")");
+                                ") must be below deny (" + std::to_string(policy.deny_threshold) +
+                                ")");
   }
   return {};
 }
@@ -118,15 +129,20 @@ Status read_header(const Reader& r, const YAML::Node& root, Policy& policy) {
   if (Status s = r.read_mode(root, policy.mode); !s.ok()) return s;
   std::string on_error;
   if (Status s = r.read_string(root, "on_error", on_error); !s.ok()) return s;
-  if (on_error == "allow") policy.on_error = OnError::kAllow;
-  else if (on_error == "deny" || on_error.empty()) policy.on_error = OnError::kDeny;
-  else return r.error_at(root["on_error"], "key `on_error`: must be deny or allow");
+  if (on_error == "allow")
+    policy.on_error = OnError::kAllow;
+  else if (on_error == "deny" || on_error.empty())
+    policy.on_error = OnError::kDeny;
+  else
+    return r.error_at(root["on_error"], "key `on_error`: must be deny or allow");
   if (Status s = read_thresholds(r, root, policy); !s.ok()) return s;
   if (Status s = r.read_requirement(root, "step_up", policy.step_up); !s.ok()) return s;
-  if (Status s = r.read_bool(root, "allow_self_approval", policy.allow_self_approval); !s.ok()) return s;
+  if (Status s = r.read_bool(root, "allow_self_approval", policy.allow_self_approval); !s.ok())
+    return s;
   if (Status s = r.read_duration(root, "grant_ttl", policy.grant_ttl); !s.ok()) return s;
   if (Status s = r.read_duration(root, "challenge_ttl", policy.challenge_ttl); !s.ok()) return s;
-  if (Status s = r.read_duration(root, "velocity_window", policy.velocity_window); !s.ok()) return s;
+  if (Status s = r.read_duration(root, "velocity_window", policy.velocity_window); !s.ok())
+    return s;
   return r.read_string(root, "timezone", policy.timezone);
 }
 
@@ -155,10 +171,13 @@ Status read_sections(const Reader& r, const YAML::Node& root, Policy& policy) {
 
 Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
   if (!root.IsDefined() || root.IsNull()) return r.error_at(root, "the policy is empty");
-  if (Status s = r.check_map(root, "policy",
+  if (Status s = r.check_map(
+          root, "policy",
           {"version", "name", "mode", "on_error", "thresholds", "step_up", "allow_self_approval",
            "grant_ttl", "challenge_ttl", "timezone", "business_hours", "velocity_window",
-           "approvers", "git", "ci", "agents", "audit", "rules"}); !s.ok()) return s;
+           "approvers", "git", "ci", "agents", "audit", "rules"});
+      !s.ok())
+    return s;
   if (Status s = read_header(r, root, policy); !s.ok()) return s;
   if (Status s = read_sections(r, root, policy); !s.ok()) return s;
   return read_rules(r, root["rules"], policy);
@@ -168,14 +187,19 @@ Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
 
 const char* verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return "allow";
-    case Verdict::kStepUp: return "step_up";
-    case Verdict::kDeny: return "deny";
+    case Verdict::kAllow:
+      return "allow";
+    case Verdict::kStepUp:
+      return "step_up";
+    case Verdict::kDeny:
+      return "deny";
   }
   return "deny";
 }
 
-const char* method_name(StepUpMethod m) { return m == StepUpMethod::kApproval ? "approval" : "totp"; }
+const char* method_name(StepUpMethod m) {
+  return m == StepUpMethod::kApproval ? "approval" : "totp";
+}
 
 const Approver* Policy::find_approver(std::string_view id) const {
   for (const Approver& a : approvers) {
@@ -187,7 +211,8 @@ const Approver* Policy::find_approver(std::string_view id) const {
 Result<std::chrono::seconds> parse_duration(std::string_view text) {
   if (text == "0") return std::chrono::seconds(0);
   const auto bad = [&] {
-    return invalid_argument("bad duration \"" + std::string(text) + "\" (use e.g. 30s, 15m, 1h, 2d or 0)");
+    return invalid_argument("bad duration \"" + std::string(text) +
+                            "\" (use e.g. 30s, 15m, 1h, 2d or 0)");
   };
   if (text.size() < 2 || text.size() > 12) return bad();
   int64_t n = 0;
@@ -196,15 +221,21 @@ Result<std::chrono::seconds> parse_duration(std::string_view text) {
     n = n * 10 + (c - '0');
   }
   switch (text.back()) {
-    case 's': return std::chrono::seconds(n);
-    case 'm': return std::chrono::seconds(n * 60);
-    case 'h': return std::chrono::seconds(n * 3600);
-    case 'd': return std::chrono::seconds(n * 86400);
-    default: return bad();
+    case 's':
+      return std::chrono::seconds(n);
+    case 'm':
+      return std::chrono::seconds(n * 60);
+    case 'h':
+      return std::chrono::seconds(n * 3600);
+    case 'd':
+      return std::chrono::seconds(n * 86400);
+    default:
+      return bad();
   }
 }
 
-Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view text, const std::string& name) {
+Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view text,
+                                                       const std::string& name) {
   Reader reader(name);
   auto policy = std::make_shared<Policy>();
   policy->source_path = name;

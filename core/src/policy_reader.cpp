@@ -7,11 +7,16 @@ namespace {
 
 const char* node_kind(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    default: return "nothing";
+    case YAML::NodeType::Null:
+      return "null";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
   }
 }
 
@@ -29,8 +34,8 @@ std::string join(std::initializer_list<std::string_view> items) {
 Error Reader::error_at(const YAML::Mark& mark, const std::string& message) const {
   const int line = mark.line < 0 ? 0 : mark.line + 1;
   const int column = mark.column < 0 ? 0 : mark.column + 1;
-  return invalid_argument(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                          ": " + message);
+  return invalid_argument(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                          message);
 }
 
 Error Reader::error_at(const YAML::Node& node, const std::string& message) const {
@@ -50,7 +55,8 @@ Status Reader::check_map(const YAML::Node& node, std::string_view section,
   std::set<std::string, std::less<>> seen;
   for (const auto& entry : node) {
     const YAML::Node& key = entry.first;
-    if (!key.IsScalar()) return error_at(key, "keys in `" + std::string(section) + "` must be strings");
+    if (!key.IsScalar())
+      return error_at(key, "keys in `" + std::string(section) + "` must be strings");
     const std::string& name = key.Scalar();
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
@@ -68,7 +74,8 @@ Status Reader::check_map(const YAML::Node& node, std::string_view section,
 Status Reader::read_string(const YAML::Node& map, const char* key, std::string& out) const {
   const YAML::Node v = map[key];
   if (!v) return {};
-  if (!v.IsScalar()) return error_at(v, std::string("key `") + key + "`: must be a string, not " + node_kind(v));
+  if (!v.IsScalar())
+    return error_at(v, std::string("key `") + key + "`: must be a string, not " + node_kind(v));
   out = v.Scalar();
   return {};
 }
@@ -113,7 +120,8 @@ Status Reader::read_duration(const YAML::Node& map, const char* key,
                              std::chrono::seconds& out) const {
   const YAML::Node v = map[key];
   if (!v) return {};
-  if (!v.IsScalar()) return error_at(v, std::string("key `") + key + "`: must be a duration like 15m");
+  if (!v.IsScalar())
+    return error_at(v, std::string("key `") + key + "`: must be a duration like 15m");
   Result<std::chrono::seconds> d = parse_duration(v.Scalar());
   if (!d.ok()) return error_at(v, std::string("key `") + key + "`: " + d.error().message);
   out = *d;
@@ -124,10 +132,12 @@ Status Reader::read_string_list(const YAML::Node& map, const char* key,
                                 std::vector<std::string>& out) const {
   const YAML::Node v = map[key];
   if (!v) return {};
-  if (!v.IsSequence()) return error_at(v, std::string("key `") + key + "`: must be a list of strings");
+  if (!v.IsSequence())
+    return error_at(v, std::string("key `") + key + "`: must be a list of strings");
   std::vector<std::string> items;
   for (const YAML::Node& item : v) {
-    if (!item.IsScalar()) return error_at(item, std::string("key `") + key + "`: items must be strings");
+    if (!item.IsScalar())
+      return error_at(item, std::string("key `") + key + "`: items must be strings");
     items.push_back(item.Scalar());
   }
   out = std::move(items);
@@ -137,22 +147,29 @@ Status Reader::read_string_list(const YAML::Node& map, const char* key,
 Status Reader::read_mode(const YAML::Node& map, Mode& out) const {
   std::string text;
   if (Status s = read_string(map, "mode", text); !s.ok() || text.empty()) return s;
-  if (text == "enforce") out = Mode::kEnforce;
-  else if (text == "shadow") out = Mode::kShadow;
-  else return error_at(map["mode"], "key `mode`: must be enforce or shadow, not \"" + text + "\"");
+  if (text == "enforce")
+    out = Mode::kEnforce;
+  else if (text == "shadow")
+    out = Mode::kShadow;
+  else
+    return error_at(map["mode"], "key `mode`: must be enforce or shadow, not \"" + text + "\"");
   return {};
 }
 
-Status Reader::read_requirement(const YAML::Node& map, const char* section, Requirement& out) const {
+Status Reader::read_requirement(const YAML::Node& map, const char* section,
+                                Requirement& out) const {
   const YAML::Node node = map[section];
   if (!node) return {};
   if (Status s = check_map(node, section, {"method", "max_age", "approvers"}); !s.ok()) return s;
   std::string method;
   if (Status s = read_string(node, "method", method); !s.ok()) return s;
-  if (method == "totp") out.method = StepUpMethod::kTotp;
-  else if (method == "approval") out.method = StepUpMethod::kApproval;
+  if (method == "totp")
+    out.method = StepUpMethod::kTotp;
+  else if (method == "approval")
+    out.method = StepUpMethod::kApproval;
   else if (!method.empty()) {
-    return error_at(node["method"], "key `method`: must be totp or approval, not \"" + method + "\"");
+    return error_at(node["method"],
+                    "key `method`: must be totp or approval, not \"" + method + "\"");
   }
   if (Status s = read_duration(node, "max_age", out.max_age); !s.ok()) return s;
   return read_positive_int(node, "approvers", out.approvers);

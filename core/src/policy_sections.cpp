@@ -22,7 +22,8 @@ Status read_hour(const Reader& r, const YAML::Node& node, const char* key, int& 
   std::string text;
   if (Status s = r.read_string(node, key, text); !s.ok() || text.empty()) return s;
   Result<int> hour = parse_hour(text);
-  if (!hour.ok()) return r.error_at(node[key], std::string("key `") + key + "`: " + hour.error().message);
+  if (!hour.ok())
+    return r.error_at(node[key], std::string("key `") + key + "`: " + hour.error().message);
   out = *hour;
   return {};
 }
@@ -44,8 +45,9 @@ Status read_business_hours(const Reader& r, const YAML::Node& node, BusinessHour
     int found = -1;
     for (int d = 0; d < 7; ++d) found = days[i] == kDays[d] ? d : found;
     if (found < 0) {
-      return r.error_at(node["days"][i], "key `days`: unknown day `" + days[i] +
-                                             "` (expected one of: mon, tue, wed, thu, fri, sat, sun)");
+      return r.error_at(node["days"][i],
+                        "key `days`: unknown day `" + days[i] +
+                            "` (expected one of: mon, tue, wed, thu, fri, sat, sun)");
     }
     out.weekdays.push_back(found);
   }
@@ -55,14 +57,16 @@ Status read_business_hours(const Reader& r, const YAML::Node& node, BusinessHour
 Status read_approvers(const Reader& r, const YAML::Node& node, std::vector<Approver>& out) {
   if (!node.IsSequence()) return r.error_at(node, "`approvers` must be a list");
   for (const YAML::Node& item : node) {
-    if (Status s = r.check_map(item, "approvers", {"id", "public_key", "require_totp"}); !s.ok()) return s;
+    if (Status s = r.check_map(item, "approvers", {"id", "public_key", "require_totp"}); !s.ok())
+      return s;
     Approver a;
     if (Status s = r.read_string(item, "id", a.id); !s.ok()) return s;
     if (Status s = r.read_string(item, "public_key", a.public_key); !s.ok()) return s;
     if (Status s = r.read_bool(item, "require_totp", a.require_totp); !s.ok()) return s;
     if (a.id.empty()) return r.error_at(item, "approver: `id` is required");
     if (a.public_key.rfind("ed25519:", 0) != 0) {
-      return r.error_at(item, "approver `" + a.id + "`: `public_key` must be \"ed25519:\" + base64url");
+      return r.error_at(item,
+                        "approver `" + a.id + "`: `public_key` must be \"ed25519:\" + base64url");
     }
     for (const Approver& other : out) {
       if (other.id == a.id) return r.error_at(item, "duplicate approver id `" + a.id + "`");
@@ -73,52 +77,68 @@ Status read_approvers(const Reader& r, const YAML::Node& node, std::vector<Appro
 }
 
 Status read_git(const Reader& r, const YAML::Node& node, GitSettings& out) {
-  if (Status s = r.check_map(node, "git", {"protected_refs", "large_file_bytes", "secrets",
-                                            "model_extensions", "ci_config_paths"});
+  if (Status s = r.check_map(
+          node, "git",
+          {"protected_refs", "large_file_bytes", "secrets", "model_extensions", "ci_config_paths"});
       !s.ok()) {
     return s;
   }
   if (Status s = r.read_string_list(node, "protected_refs", out.protected_refs); !s.ok()) return s;
   if (Status s = r.read_int(node, "large_file_bytes", out.large_file_bytes); !s.ok()) return s;
-  if (out.large_file_bytes <= 0) return r.error_at(node["large_file_bytes"], "key `large_file_bytes`: must be positive");
-  if (Status s = r.read_string_list(node, "model_extensions", out.model_extensions); !s.ok()) return s;
-  if (Status s = r.read_string_list(node, "ci_config_paths", out.ci_config_paths); !s.ok()) return s;
+  if (out.large_file_bytes <= 0)
+    return r.error_at(node["large_file_bytes"], "key `large_file_bytes`: must be positive");
+  if (Status s = r.read_string_list(node, "model_extensions", out.model_extensions); !s.ok())
+    return s;
+  if (Status s = r.read_string_list(node, "ci_config_paths", out.ci_config_paths); !s.ok())
+    return s;
   const YAML::Node secrets = node["secrets"];
   if (!secrets) return {};
-  if (Status s = r.check_map(secrets, "git.secrets", {"allow_paths", "allow_rules"}); !s.ok()) return s;
-  if (Status s = r.read_string_list(secrets, "allow_paths", out.secrets_allow_paths); !s.ok()) return s;
+  if (Status s = r.check_map(secrets, "git.secrets", {"allow_paths", "allow_rules"}); !s.ok())
+    return s;
+  if (Status s = r.read_string_list(secrets, "allow_paths", out.secrets_allow_paths); !s.ok())
+    return s;
   return r.read_string_list(secrets, "allow_rules", out.secrets_allow_rules);
 }
 
 Status read_ci(const Reader& r, const YAML::Node& node, CiSettings& out) {
-  if (Status s = r.check_map(node, "ci", {"production_environments", "deployers",
-                                           "default_branches", "change_window"});
+  if (Status s = r.check_map(
+          node, "ci",
+          {"production_environments", "deployers", "default_branches", "change_window"});
       !s.ok()) {
     return s;
   }
-  if (Status s = r.read_string_list(node, "production_environments", out.production_environments); !s.ok()) return s;
+  if (Status s = r.read_string_list(node, "production_environments", out.production_environments);
+      !s.ok())
+    return s;
   if (Status s = r.read_string_list(node, "deployers", out.deployers); !s.ok()) return s;
-  if (Status s = r.read_string_list(node, "default_branches", out.default_branches); !s.ok()) return s;
+  if (Status s = r.read_string_list(node, "default_branches", out.default_branches); !s.ok())
+    return s;
   return r.read_string(node, "change_window", out.change_window);
 }
 
 Status read_agents(const Reader& r, const YAML::Node& node, AgentSettings& out) {
-  if (Status s = r.check_map(node, "agents", {"workspaces", "sensitive_paths", "known_hosts",
-                                               "step_up_response", "hold", "max_body_bytes"});
+  if (Status s = r.check_map(node, "agents",
+                             {"workspaces", "sensitive_paths", "known_hosts", "step_up_response",
+                              "hold", "max_body_bytes"});
       !s.ok()) {
     return s;
   }
   if (Status s = r.read_string_list(node, "workspaces", out.workspaces); !s.ok()) return s;
-  if (Status s = r.read_string_list(node, "sensitive_paths", out.sensitive_paths); !s.ok()) return s;
+  if (Status s = r.read_string_list(node, "sensitive_paths", out.sensitive_paths); !s.ok())
+    return s;
   if (Status s = r.read_string_list(node, "known_hosts", out.known_hosts); !s.ok()) return s;
   if (Status s = r.read_duration(node, "hold", out.hold); !s.ok()) return s;
   if (Status s = r.read_int(node, "max_body_bytes", out.max_body_bytes); !s.ok()) return s;
-  if (out.max_body_bytes <= 0) return r.error_at(node["max_body_bytes"], "key `max_body_bytes`: must be positive");
+  if (out.max_body_bytes <= 0)
+    return r.error_at(node["max_body_bytes"], "key `max_body_bytes`: must be positive");
   std::string response;
   if (Status s = r.read_string(node, "step_up_response", response); !s.ok()) return s;
-  if (response == "hold") out.step_up_response = HoldMode::kHold;
-  else if (response == "instruct") out.step_up_response = HoldMode::kInstruct;
-  else if (response == "ask") out.step_up_response = HoldMode::kAsk;
+  if (response == "hold")
+    out.step_up_response = HoldMode::kHold;
+  else if (response == "instruct")
+    out.step_up_response = HoldMode::kInstruct;
+  else if (response == "ask")
+    out.step_up_response = HoldMode::kAsk;
   else if (!response.empty()) {
     return r.error_at(node["step_up_response"],
                       "key `step_up_response`: must be hold, instruct or ask");

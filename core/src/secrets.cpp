@@ -35,7 +35,9 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
 }
 
 // AWS documents its example credentials with "EXAMPLE" in them; they are not secrets.
-bool not_aws_example(std::string_view value) { return !contains_ci(value, "EXAMPLE"); }
+bool not_aws_example(std::string_view value) {
+  return !contains_ci(value, "EXAMPLE");
+}
 
 bool aws_secret_value(std::string_view value) {
   return not_aws_example(value) && shannon_entropy(value) >= 3.5;
@@ -48,9 +50,9 @@ bool openai_value(std::string_view value) {
 
 /// Words that mark a value as a placeholder rather than a credential.
 constexpr std::array<std::string_view, 18> kPlaceholderWords = {
-    "changeme", "change_me", "placeholder", "example", "dummy",   "redacted", "your_",
-    "your-",    "<",         "xxxx",        "****",    "${",      "{{",       "%(",
-    "todo",     "fixme",     "sample",      "replace"};
+    "changeme", "change_me", "placeholder", "example", "dummy",  "redacted",
+    "your_",    "your-",     "<",           "xxxx",    "****",   "${",
+    "{{",       "%(",        "todo",        "fixme",   "sample", "replace"};
 
 bool is_placeholder(std::string_view value) {
   if (value.front() == '$' || value.front() == '%') return true;  // variable reference
@@ -73,13 +75,13 @@ bool generic_unquoted_value(std::string_view value) {
   return digit && alpha && generic_value(value);
 }
 
-#define SG_KEYWORDS                                                                    \
+#define SG_KEYWORDS                                                              \
   "password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|" \
   "private[_-]?key|credentials?"
 
 const std::array<RuleSpec, 14> kRules = {{
-    {"aws-access-key-id", "AWS access key id (AKIA/ASIA...)",
-     R"(\b((?:AKIA|ASIA)[0-9A-Z]{16})\b)", not_aws_example},
+    {"aws-access-key-id", "AWS access key id (AKIA/ASIA...)", R"(\b((?:AKIA|ASIA)[0-9A-Z]{16})\b)",
+     not_aws_example},
     {"aws-secret-access-key", "AWS secret access key in an assignment",
      R"((?i:aws)[A-Za-z0-9_.\-]{0,20}(?i:secret|sk)[A-Za-z0-9_.\-]{0,20}["']?\s*(?::=|=>|=|:)\s*["']?([A-Za-z0-9/+=]{40})(?:[^A-Za-z0-9/+=]|$))",
      aws_secret_value},
@@ -103,23 +105,23 @@ const std::array<RuleSpec, 14> kRules = {{
      R"(\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}))", openai_value},
     {"jwt", "JSON Web Token (eyJ...eyJ...)",
      R"(\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*))", nullptr},
-    {"generic-secret-assignment",
-     "password/secret/token/api_key assigned a high-entropy literal",
-     R"((?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS R"()[A-Za-z0-9_.\-]*)["']?\s*(?::=|=>|==|=|:)\s*["']([^"'\s]{8,200})["'])",
+    {"generic-secret-assignment", "password/secret/token/api_key assigned a high-entropy literal",
+     R"((?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS
+     R"()[A-Za-z0-9_.\-]*)["']?\s*(?::=|=>|==|=|:)\s*["']([^"'\s]{8,200})["'])",
      generic_value},
     // Unquoted (.env, YAML, properties): the whole rest of the line is the value, and it must
     // mix letters and digits so `token = make_token` style code is not taken for a secret.
-    {"generic-secret-assignment",
-     "password/secret/token/api_key assigned a high-entropy literal",
-     R"(^\s*(?:export\s+)?(?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS R"()[A-Za-z0-9_.\-]*)\s*(?:=|:)\s*([^"'\s$%{}()\[\],;<>]{8,200})\s*$)",
+    {"generic-secret-assignment", "password/secret/token/api_key assigned a high-entropy literal",
+     R"(^\s*(?:export\s+)?(?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS
+     R"()[A-Za-z0-9_.\-]*)\s*(?:=|:)\s*([^"'\s$%{}()\[\],;<>]{8,200})\s*$)",
      generic_unquoted_value},
 }};
 
 // Every rule needs one of these literals on the line; one DFA pass over the whole buffer finds
 // the few lines worth running the rules on.
-const char* const kPrefilter =
-    "(?i:" SG_KEYWORDS "|aws)|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|"
-    "hooks\\.slack\\.com|PRIVATE KEY|AIza|sk-|eyJ";
+const char* const kPrefilter = "(?i:" SG_KEYWORDS
+                               "|aws)|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|"
+                               "hooks\\.slack\\.com|PRIVATE KEY|AIza|sk-|eyJ";
 
 struct CompiledRule {
   const RuleSpec* spec;
@@ -211,8 +213,9 @@ void scan_line(std::string_view line, int line_number, const SecretScanOptions& 
       std::string_view v(value.data(), value.size());
       if (rule.spec->check != nullptr && !rule.spec->check(v)) continue;
       int column = static_cast<int>(value.data() - line.data()) + 1;
-      bool duplicate = std::any_of(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
-                                   [&](const SecretFinding& f) { return overlaps(f, column, v.size()); });
+      bool duplicate =
+          std::any_of(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+                      [&](const SecretFinding& f) { return overlaps(f, column, v.size()); });
       if (duplicate) continue;
       out.push_back({rule.spec->id, line_number, column, v.size()});
     }
@@ -227,16 +230,15 @@ std::vector<SecretFinding> scan_impl(std::string_view text, const SecretScanOpti
   std::size_t counted_to = 0;
   int line_number = 1;
   re2::StringPiece hit;
-  while (pos < text.size() &&
-         filter.Match(all, pos, text.size(), RE2::UNANCHORED, &hit, 1)) {
+  while (pos < text.size() && filter.Match(all, pos, text.size(), RE2::UNANCHORED, &hit, 1)) {
     auto hit_at = static_cast<std::size_t>(hit.data() - text.data());
     std::size_t begin = text.rfind('\n', hit_at);
     begin = begin == std::string_view::npos ? 0 : begin + 1;
     std::size_t end = text.find('\n', hit_at);
     if (end == std::string_view::npos) end = text.size();
-    line_number += static_cast<int>(
-        std::count(text.begin() + static_cast<std::ptrdiff_t>(counted_to),
-                   text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
+    line_number +=
+        static_cast<int>(std::count(text.begin() + static_cast<std::ptrdiff_t>(counted_to),
+                                    text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
     counted_to = begin;
     std::string_view line = text.substr(begin, end - begin);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -249,7 +251,9 @@ std::vector<SecretFinding> scan_impl(std::string_view text, const SecretScanOpti
 
 }  // namespace
 
-const std::vector<SecretRuleInfo>& secret_rules() { return rule_infos(); }
+const std::vector<SecretRuleInfo>& secret_rules() {
+  return rule_infos();
+}
 
 std::vector<SecretFinding> scan_secrets(std::string_view text, const SecretScanOptions& options) {
   return scan_impl(text, options);
@@ -271,11 +275,12 @@ std::string redact_text(std::string_view text) {
   };
   std::vector<Span> spans;
   for (const SecretFinding& f : findings) {
-    std::size_t begin = line_starts[static_cast<std::size_t>(f.line - 1)] +
-                        static_cast<std::size_t>(f.column - 1);
+    std::size_t begin =
+        line_starts[static_cast<std::size_t>(f.line - 1)] + static_cast<std::size_t>(f.column - 1);
     spans.push_back({begin, begin + f.length, &f.rule_id});
   }
-  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.begin < b.begin; });
   std::string out;
   out.reserve(text.size());
   std::size_t at = 0;

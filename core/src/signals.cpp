@@ -31,15 +31,19 @@ constexpr Row kSignals[] = {
      "the actor holds a live elevation (recent step-up) on this device"},
     // git: pre-push / pre-receive
     {"commits", T::kInt, "git", "git.push git.receive", "new commits the push sends"},
-    {"force", T::kBool, "git", "git.push git.receive", "a non-fast-forward update (history rewrite)"},
+    {"force", T::kBool, "git", "git.push git.receive",
+     "a non-fast-forward update (history rewrite)"},
     {"delete", T::kBool, "git", "git.push git.receive", "the ref is being deleted"},
-    {"new_branch", T::kBool, "git", "git.push git.receive", "the ref does not exist on the remote yet"},
+    {"new_branch", T::kBool, "git", "git.push git.receive",
+     "the ref does not exist on the remote yet"},
     {"tag", T::kBool, "git", "git.push git.receive", "the ref is a tag (refs/tags/...)"},
     {"protected", T::kBool, "git", "git.push git.receive", "the ref matches git.protected_refs"},
     {"ref", T::kString, "git", "git.push git.receive", "full ref name, e.g. refs/heads/main"},
-    {"files_changed", T::kInt, "git", "git.push git.receive", "files changed across the new commits"},
+    {"files_changed", T::kInt, "git", "git.push git.receive",
+     "files changed across the new commits"},
     {"lines_added", T::kInt, "git", "git.push git.receive", "lines added across the new commits"},
-    {"lines_deleted", T::kInt, "git", "git.push git.receive", "lines deleted across the new commits"},
+    {"lines_deleted", T::kInt, "git", "git.push git.receive",
+     "lines deleted across the new commits"},
     {"paths", T::kStringList, "git", "git.push git.receive", "paths changed by the new commits"},
     {"secrets", T::kStringList, "git", "git.push git.receive",
      "ids of the secret-scanning rules that matched added lines (after allow lists)"},
@@ -56,7 +60,8 @@ constexpr Row kSignals[] = {
      "author emails of new commits that are not the pusher's"},
     {"remote", T::kString, "git", "git.push git.receive", "remote name or URL pushed to"},
     // ci: deployment gate (model.deploy) and CI context (every kind run in CI)
-    {"production", T::kBool, "ci", "model.deploy", "target environment is in ci.production_environments"},
+    {"production", T::kBool, "ci", "model.deploy",
+     "target environment is in ci.production_environments"},
     {"environment", T::kString, "ci", "model.deploy", "target environment name"},
     {"metric_regressions", T::kStringList, "ci", "model.deploy",
      "metrics worse than the baseline beyond their tolerance"},
@@ -81,19 +86,22 @@ constexpr Row kSignals[] = {
     {"server", T::kString, "tool", "tool.call", "MCP server (upstream) name"},
     {"destructive", T::kBool, "tool", "tool.call",
      "the call matches a destructive pattern (rm -rf, DROP TABLE, force push...)"},
-    {"destructive_patterns", T::kStringList, "tool", "tool.call", "ids of the destructive patterns matched"},
+    {"destructive_patterns", T::kStringList, "tool", "tool.call",
+     "ids of the destructive patterns matched"},
     {"shell_command", T::kString, "tool", "tool.call", "the shell command, for shell-like tools"},
     {"paths", T::kStringList, "tool", "tool.call", "file paths found in the arguments (absolute)"},
     {"outside_workspace", T::kStringList, "tool", "tool.call",
      "paths written or read outside agents.workspaces"},
-    {"sensitive_paths", T::kStringList, "tool", "tool.call", "paths matching agents.sensitive_paths"},
+    {"sensitive_paths", T::kStringList, "tool", "tool.call",
+     "paths matching agents.sensitive_paths"},
     {"network_hosts", T::kStringList, "tool", "tool.call", "hosts found in URLs in the arguments"},
     {"new_host", T::kBool, "tool", "tool.call",
      "a network host not in agents.known_hosts and not seen before"},
     {"secrets_in_args", T::kStringList, "tool", "tool.call",
      "ids of secret-scanning rules matching the arguments"},
     {"args_bytes", T::kInt, "tool", "tool.call", "size of the arguments as JSON, in bytes"},
-    {"rate", T::kInt, "tool", "tool.call", "calls of this tool by this actor within velocity_window"},
+    {"rate", T::kInt, "tool", "tool.call",
+     "calls of this tool by this actor within velocity_window"},
 };
 
 std::vector<std::string> split_kinds(const char* kinds) {
@@ -121,24 +129,35 @@ bool kinds_overlap(std::string_view a, std::string_view b) {
 
 const char* signal_type_name(SignalType type) {
   switch (type) {
-    case T::kBool: return "bool";
-    case T::kInt: return "int";
-    case T::kDouble: return "double";
-    case T::kString: return "string";
-    case T::kStringList: return "list<string>";
-    case T::kList: return "list";
+    case T::kBool:
+      return "bool";
+    case T::kInt:
+      return "int";
+    case T::kDouble:
+      return "double";
+    case T::kString:
+      return "string";
+    case T::kStringList:
+      return "list<string>";
+    case T::kList:
+      return "list";
   }
   return "list";
 }
 
 Value default_signal_value(SignalType type) {
   switch (type) {
-    case T::kBool: return Value(false);
-    case T::kInt: return Value(0);
-    case T::kDouble: return Value(0.0);
-    case T::kString: return Value(std::string());
+    case T::kBool:
+      return Value(false);
+    case T::kInt:
+      return Value(0);
+    case T::kDouble:
+      return Value(0.0);
+    case T::kString:
+      return Value(std::string());
     case T::kStringList:
-    case T::kList: return Value(List{});
+    case T::kList:
+      return Value(List{});
   }
   return Value();
 }
@@ -154,7 +173,9 @@ const SignalRegistry& SignalRegistry::builtin() {
   return registry;
 }
 
-void SignalRegistry::add(SignalSpec spec) { specs_.push_back(std::move(spec)); }
+void SignalRegistry::add(SignalSpec spec) {
+  specs_.push_back(std::move(spec));
+}
 
 const SignalSpec* SignalRegistry::find(std::string_view name) const {
   for (const SignalSpec& s : specs_) {

@@ -166,9 +166,9 @@ class StepUpSteps {
     }
     auto consumed = store_.consume_challenge(c.id);
     if (!consumed || !*consumed) {
-      audit("challenge", false, c.decided_by,
-            consumed ? "approval already used (each approval works once)"
-                     : consumed.error().message);
+      audit(
+          "challenge", false, c.decided_by,
+          consumed ? "approval already used (each approval works once)" : consumed.error().message);
       return false;
     }
     audit("challenge", true, c.decided_by, "");
@@ -203,8 +203,9 @@ class StepUpSteps {
       return false;
     }
     if (!enrollment->active) {
-      audit("totp", false, actor, "the TOTP enrollment of `" + actor +
-                                      "` is not activated (run `stepgate enroll --activate`)");
+      audit("totp", false, actor,
+            "the TOTP enrollment of `" + actor +
+                "` is not activated (run `stepgate enroll --activate`)");
       return false;
     }
     io.notice("stepgate: " + a_.request.action.kind + " on " + a_.request.action.resource +
@@ -264,7 +265,8 @@ class StepUpSteps {
     const std::string& token = a_.result.challenge_token;
     std::string retry = r.retry_command.empty() ? "<the same command>" : r.retry_command;
     int n = std::max(1, a_.requirement.approvers);
-    std::string grant_var = n > 1 ? "STEPGATE_GRANT=\"<grant1> <grant2>...\"" : "STEPGATE_GRANT=<grant>";
+    std::string grant_var =
+        n > 1 ? "STEPGATE_GRANT=\"<grant1> <grant2>...\"" : "STEPGATE_GRANT=<grant>";
     std::string text;
     if (a_.requirement.method == StepUpMethod::kApproval) {
       text = "This action needs approval from " + std::to_string(n) + " approver" +

@@ -22,10 +22,14 @@ namespace stepgate {
 
 const char* challenge_state_name(ChallengeState s) {
   switch (s) {
-    case ChallengeState::kPending: return "pending";
-    case ChallengeState::kApproved: return "approved";
-    case ChallengeState::kDenied: return "denied";
-    case ChallengeState::kExpired: return "expired";
+    case ChallengeState::kPending:
+      return "pending";
+    case ChallengeState::kApproved:
+      return "approved";
+    case ChallengeState::kDenied:
+      return "denied";
+    case ChallengeState::kExpired:
+      return "expired";
   }
   return "pending";
 }
@@ -35,9 +39,9 @@ namespace {
 constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kActionLogRetention = 31 * 86400;  // longest velocity window we keep
-constexpr int64_t kFailureRetention = 86400;       // longest TOTP failure window we keep
+constexpr int64_t kFailureRetention = 86400;         // longest TOTP failure window we keep
 constexpr int64_t kJtiPurgeGrace = 3600;             // clock skew allowance before purging
-constexpr unsigned kPurgeEvery = 32;                  // opportunistic purge frequency
+constexpr unsigned kPurgeEvery = 32;                 // opportunistic purge frequency
 
 // Version 1 of the schema. Later versions append to kMigrations; never edit a shipped entry.
 constexpr const char* kMigrationV1 = R"sql(
@@ -71,7 +75,9 @@ constexpr const char* kChallengeColumns =
     "id, token, action_digest, summary_json, state, decided_by, comment, grant_token, created_at, "
     "expires_at";
 
-UnixTime wall_clock_now() { return static_cast<UnixTime>(std::time(nullptr)); }
+UnixTime wall_clock_now() {
+  return static_cast<UnixTime>(std::time(nullptr));
+}
 
 ChallengeState parse_state(std::string_view s) {
   if (s == "approved") return ChallengeState::kApproved;
@@ -146,7 +152,8 @@ struct Db {
 
   [[nodiscard]] Error error(std::string_view what) const {
     return make_error(ErrorCode::kUnavailable, "state store " + path + ": " + std::string(what) +
-                                                   ": " + (db ? sqlite3_errmsg(db) : "no database"));
+                                                   ": " +
+                                                   (db ? sqlite3_errmsg(db) : "no database"));
   }
 
   Result<sqlite3_stmt*> prepare(std::string_view sql) {
@@ -269,12 +276,14 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
   return std::unique_ptr<StateStore>(new StateStore(std::move(impl)));
 }
 
-int StateStore::schema_version() const { return impl_->version; }
+int StateStore::schema_version() const {
+  return impl_->version;
+}
 
 // The member functions below share one shape: lock, borrow a cached statement, bind, step.
-#define STEPGATE_PREPARE(var, sql)            \
-  auto var##_p = impl_->prepare(sql);         \
-  if (!var##_p.ok()) return var##_p.error();  \
+#define STEPGATE_PREPARE(var, sql)           \
+  auto var##_p = impl_->prepare(sql);        \
+  if (!var##_p.ok()) return var##_p.error(); \
   Stmt var(*var##_p)
 
 Result<bool> StateStore::consume_jti(const std::string& jti, UnixTime expires_at) {
@@ -299,9 +308,10 @@ Result<bool> StateStore::use_totp_step(const std::string& actor, int64_t step) {
   std::lock_guard lock(impl_->mu);
   Transaction tx(*impl_);
   if (Status s = tx.begin(); !s.ok()) return s.error();
-  STEPGATE_PREPARE(up,
-                   "INSERT INTO totp_steps(actor, last_step) VALUES(?, ?) ON CONFLICT(actor) DO "
-                   "UPDATE SET last_step = excluded.last_step WHERE excluded.last_step > totp_steps.last_step");
+  STEPGATE_PREPARE(
+      up,
+      "INSERT INTO totp_steps(actor, last_step) VALUES(?, ?) ON CONFLICT(actor) DO "
+      "UPDATE SET last_step = excluded.last_step WHERE excluded.last_step > totp_steps.last_step");
   up.bind(1, actor).bind(2, step);
   auto changed = impl_->run(up);
   if (!changed.ok()) return changed.error();
@@ -413,9 +423,10 @@ Result<int> StateStore::drop_elevations(const std::string& actor) {
 
 Status StateStore::put_challenge(const ChallengeRecord& c) {
   std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(up, "INSERT OR REPLACE INTO challenges(id, token, action_digest, summary_json, "
-                       "state, decided_by, comment, grant_token, created_at, expires_at, "
-                       "consumed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+  STEPGATE_PREPARE(up,
+                   "INSERT OR REPLACE INTO challenges(id, token, action_digest, summary_json, "
+                   "state, decided_by, comment, grant_token, created_at, expires_at, "
+                   "consumed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
   up.bind(1, c.id).bind(2, c.token).bind(3, c.action_digest).bind(4, c.summary_json);
   up.bind(5, std::string(challenge_state_name(c.state))).bind(6, c.decided_by).bind(7, c.comment);
   up.bind(8, c.grant).bind(9, c.created_at).bind(10, c.expires_at);
@@ -472,8 +483,8 @@ Result<std::vector<ChallengeRecord>> StateStore::list_challenges(ChallengeState 
 }
 
 Result<bool> StateStore::decide_challenge(const std::string& id, ChallengeState state,
-                                          const std::string& decided_by,
-                                          const std::string& comment, const std::string& grant) {
+                                          const std::string& decided_by, const std::string& comment,
+                                          const std::string& grant) {
   if (state == ChallengeState::kPending) {
     return invalid_argument("a challenge can only be decided as approved, denied or expired");
   }
@@ -546,8 +557,8 @@ Result<bool> StateStore::is_device_known(const std::string& actor, const std::st
 
 Result<bool> StateStore::mark_device_known(const std::string& actor, const std::string& device) {
   std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(ins,
-                   "INSERT OR IGNORE INTO known_devices(actor, device, first_seen) VALUES(?, ?, ?)");
+  STEPGATE_PREPARE(
+      ins, "INSERT OR IGNORE INTO known_devices(actor, device, first_seen) VALUES(?, ?, ?)");
   ins.bind(1, actor).bind(2, device).bind(3, wall_clock_now());
   auto changed = impl_->run(ins);
   if (!changed.ok()) return changed.error();

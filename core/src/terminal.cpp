@@ -104,7 +104,9 @@ Result<std::string> TerminalStepUpIo::prompt_secret(const std::string& prompt,
   return line;
 }
 
-void TerminalStepUpIo::notice(const std::string& text) { std::cerr << text << "\n"; }
+void TerminalStepUpIo::notice(const std::string& text) {
+  std::cerr << text << "\n";
+}
 
 Result<std::string> NoTerminalStepUpIo::prompt_secret(const std::string&, std::chrono::seconds) {
   return make_error(ErrorCode::kUnavailable, "no terminal to ask for the code");

@@ -144,9 +144,9 @@ Result<TotpEnrollment> load_totp_enrollment(const std::string& secrets_dir,
   auto text = read_secret_file(path);
   if (!text) {
     if (text.error().code == ErrorCode::kNotFound) {
-      return make_error(ErrorCode::kNotFound, "no TOTP enrolled for `" + actor +
-                                                  "` (run `stepgate enroll --actor " + actor +
-                                                  "`)");
+      return make_error(
+          ErrorCode::kNotFound,
+          "no TOTP enrolled for `" + actor + "` (run `stepgate enroll --actor " + actor + "`)");
     }
     // A loose file mode is a configuration problem to fix (exit 2), not a refused proof.
     if (text.error().code == ErrorCode::kPermissionDenied) {
@@ -155,8 +155,9 @@ Result<TotpEnrollment> load_totp_enrollment(const std::string& secrets_dir,
     return text.error();
   }
   auto value = parse_json(*text);
-  if (!value) return invalid_argument(path + ": corrupt TOTP enrollment: " +
-                                      value.error().message + " (run `stepgate enroll` again)");
+  if (!value)
+    return invalid_argument(path + ": corrupt TOTP enrollment: " + value.error().message +
+                            " (run `stepgate enroll` again)");
   auto e = enrollment_from_value(*value, path);
   if (e && e->actor != actor) {
     return invalid_argument(path + ": corrupt TOTP enrollment: it names actor `" + e->actor + "`");

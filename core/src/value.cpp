@@ -49,13 +49,20 @@ bool operator==(const Value& a, const Value& b) {
 
 const char* Value::type_name(Type t) {
   switch (t) {
-    case Type::kNull: return "null";
-    case Type::kBool: return "bool";
-    case Type::kInt: return "int";
-    case Type::kDouble: return "double";
-    case Type::kString: return "string";
-    case Type::kList: return "list";
-    case Type::kMap: return "map";
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "bool";
+    case Type::kInt:
+      return "int";
+    case Type::kDouble:
+      return "double";
+    case Type::kString:
+      return "string";
+    case Type::kList:
+      return "list";
+    case Type::kMap:
+      return "map";
   }
   return "null";
 }

@@ -18,7 +18,8 @@ const std::string kFixtures = std::string(STEPGATE_SOURCE_DIR) + "/tests/agents/
 const std::string kPolicy = std::string(STEPGATE_SOURCE_DIR) + "/policies/agent-tools.yaml";
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
   return text;
@@ -101,12 +102,13 @@ TEST_CASE("parse_claude_hook_event reads a PreToolUse event and refuses bad inpu
     const char* text;
     const char* message_part;
   };
-  for (const Case& c : {Case{"not json", "hook event"}, Case{"[1,2]", "JSON object"},
-                        Case{R"({"tool_name":"Bash"})", "hook_event_name"},
-                        Case{R"({"hook_event_name":"PreToolUse"})", "tool_name"},
-                        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"})",
-                             "tool_input"},
-                        Case{R"({"hook_event_name":7})", "hook_event_name"}}) {
+  for (const Case& c :
+       {Case{"not json", "hook event"}, Case{"[1,2]", "JSON object"},
+        Case{R"({"tool_name":"Bash"})", "hook_event_name"},
+        Case{R"({"hook_event_name":"PreToolUse"})", "tool_name"},
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"})",
+             "tool_input"},
+        Case{R"({"hook_event_name":7})", "hook_event_name"}}) {
     CAPTURE(c.text);
     Result<ClaudeHookEvent> bad = parse_claude_hook_event(c.text);
     REQUIRE_FALSE(bad.ok());
@@ -120,7 +122,8 @@ TEST_CASE("parse_claude_hook_event reads a PreToolUse event and refuses bad inpu
 
 TEST_CASE("tool_call_from_claude_event maps Claude's tools to tool calls") {
   HookEnv env;
-  ToolCall bash = tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("bash_git_push_force")));
+  ToolCall bash =
+      tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("bash_git_push_force")));
   CHECK(bash.server.empty());
   CHECK(bash.tool == "Bash");
   CHECK(bash.client == "claude-code");
@@ -128,12 +131,14 @@ TEST_CASE("tool_call_from_claude_event maps Claude's tools to tool calls") {
   CHECK(bash.cwd == env.cwd);
   CHECK(to_json(bash.arguments) == R"({"command":"git push --force origin main"})");
 
-  ToolCall mcp = tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("mcp_github_create_issue")));
+  ToolCall mcp =
+      tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("mcp_github_create_issue")));
   CHECK(mcp.server == "github");
   CHECK(mcp.tool == "create_issue");
   CHECK(mcp.arguments.get_string("repo") == "octo-app");
 
-  ToolCall write = tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("write_env_secret")));
+  ToolCall write =
+      tool_call_from_claude_event(*parse_claude_hook_event(env.fixture("write_env_secret")));
   CHECK(write.tool == "Write");
   CHECK(write.arguments.get_string("file_path") == env.cwd + "/.env");
 
@@ -167,13 +172,13 @@ TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
     const char* decision;  // "" = no decision printed (allowed)
     const char* reason_part;
   };
-  for (const Case& c : {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
-                        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
-                        Case{"session_start", "", ""},
-                        Case{"bash_rm_rf", "deny", "stepgate approve sgc1."},
-                        Case{"bash_git_push_force", "deny", "git-force-push"},
-                        Case{"write_env_secret", "deny", "secrets-in-args"},
-                        Case{"read_ssh_key", "deny", "ssh-private-key"}}) {
+  for (const Case& c :
+       {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
+        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
+        Case{"session_start", "", ""}, Case{"bash_rm_rf", "deny", "stepgate approve sgc1."},
+        Case{"bash_git_push_force", "deny", "git-force-push"},
+        Case{"write_env_secret", "deny", "secrets-in-args"},
+        Case{"read_ssh_key", "deny", "ssh-private-key"}}) {
     CAPTURE(c.fixture);
     HookRun run = run_hook(env.fixture(c.fixture));
     CHECK(run.exit_code == 0);

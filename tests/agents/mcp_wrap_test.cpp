@@ -48,7 +48,8 @@ struct WrapEnv {
   }
   [[nodiscard]] std::string call(int id, const std::string& tool, const std::string& args) const {
     return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
-           R"(,"method":"tools/call","params":{"name":")" + tool + R"(","arguments":)" + args + "}}";
+           R"(,"method":"tools/call","params":{"name":")" + tool + R"(","arguments":)" + args +
+           "}}";
   }
 };
 
@@ -96,7 +97,8 @@ TEST_CASE("error responses keep the request id's type") {
   CHECK(result.get_bool("isError"));
   CHECK(result.find("content")->as_list().at(0).get_string("text") == "no \"way\"");
 
-  Result<Value> internal = parse_json(internal_error_response("12", "MCP server exited with code 3"));
+  Result<Value> internal =
+      parse_json(internal_error_response("12", "MCP server exited with code 3"));
   REQUIRE(internal.ok());
   CHECK(internal->get_int("id") == 12);
   CHECK(internal->find("error")->get_int("code") == -32603);
@@ -126,19 +128,22 @@ TEST_CASE("ClientPump forwards allowed traffic unchanged and answers refused too
   const std::string note = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
   CHECK(pump.handle_line(note).forward == note);
 
-  const std::string read = env.call(1, "read_text_file", R"({"path":")" + env.workspace + R"(/notes.txt"})");
+  const std::string read =
+      env.call(1, "read_text_file", R"({"path":")" + env.workspace + R"(/notes.txt"})");
   r = pump.handle_line(read);
   CHECK(r.forward == read);
   CHECK(r.reply.empty());
 
-  const std::string write_env = env.call(2, "write_file", R"({"path":")" + env.workspace + R"(/.env","content":"A=1"})");
+  const std::string write_env =
+      env.call(2, "write_file", R"({"path":")" + env.workspace + R"(/.env","content":"A=1"})");
   r = pump.handle_line(write_env);
   CHECK(r.forward.empty());
   Result<Value> reply = parse_json(r.reply);
   REQUIRE(reply.ok());
   CHECK(reply->get_int("id") == 2);
   CHECK(reply->find("result")->get_bool("isError"));
-  const std::string text = reply->find("result")->find("content")->as_list().at(0).get_string("text");
+  const std::string text =
+      reply->find("result")->find("content")->as_list().at(0).get_string("text");
   CHECK(text.find("sensitive-paths") != std::string::npos);
   CHECK(text.find("stepgate approve sgc1.") != std::string::npos);
   CHECK(text.find("http://127.0.0.1:8750") != std::string::npos);
@@ -151,7 +156,8 @@ TEST_CASE("ClientPump splits a batch: allowed members go on, refused ones are an
   WrapEnv env;
   ClientPump pump = env.pump();
   const std::string ok = env.call(1, "list_directory", R"({"path":")" + env.workspace + R"("})");
-  const std::string bad = env.call(2, "read_text_file", R"({"path":")" + env.root + R"(/.ssh/id_rsa"})");
+  const std::string bad =
+      env.call(2, "read_text_file", R"({"path":")" + env.root + R"(/.ssh/id_rsa"})");
   ClientLineResult r = pump.handle_line("[" + ok + "," + bad + "]");
   Result<Value> forwarded = parse_json(r.forward);
   REQUIRE(forwarded.ok());

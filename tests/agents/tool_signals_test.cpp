@@ -93,11 +93,12 @@ TEST_CASE("paths: keys, path-looking strings, shell words; workspace and sensiti
       nullptr, 0);
   CHECK(strings(*s.find("paths")) ==
         std::vector<std::string>{"/home/alice/.ssh/id_rsa", "/work/project/README.md"});
-  CHECK(strings(*s.find("outside_workspace")) == std::vector<std::string>{"/home/alice/.ssh/id_rsa"});
+  CHECK(strings(*s.find("outside_workspace")) ==
+        std::vector<std::string>{"/home/alice/.ssh/id_rsa"});
   CHECK(has(*s.find("sensitive_paths"), "/home/alice/.ssh/id_rsa"));
 
-  Value shell = collect_tool_signals(call_of("bash", R"({"command":"cat /etc/passwd"})"), policy,
-                                     nullptr, 0);
+  Value shell =
+      collect_tool_signals(call_of("bash", R"({"command":"cat /etc/passwd"})"), policy, nullptr, 0);
   CHECK(shell.get_string("shell_command") == "cat /etc/passwd");
   CHECK(has(*shell.find("outside_workspace"), "/etc/passwd"));
   CHECK(has(*shell.find("sensitive_paths"), "/etc/passwd"));
@@ -114,9 +115,11 @@ TEST_CASE("paths: keys, path-looking strings, shell words; workspace and sensiti
 TEST_CASE("hosts, new hosts, secrets, size") {
   Policy policy = test_policy();
   Value s = collect_tool_signals(
-      call_of("fetch", R"({"url":"https://user@Evil.Example:8443/x","also":"see https://github.com/a"})"),
+      call_of("fetch",
+              R"({"url":"https://user@Evil.Example:8443/x","also":"see https://github.com/a"})"),
       policy, nullptr, 0);
-  CHECK(strings(*s.find("network_hosts")) == std::vector<std::string>{"evil.example", "github.com"});
+  CHECK(strings(*s.find("network_hosts")) ==
+        std::vector<std::string>{"evil.example", "github.com"});
   CHECK(s.get_bool("new_host"));
   Value known = collect_tool_signals(
       call_of("fetch", R"({"url":"https://registry.npmjs.org/left-pad"})"), policy, nullptr, 0);
@@ -125,8 +128,15 @@ TEST_CASE("hosts, new hosts, secrets, size") {
   Value secret = collect_tool_signals(
       call_of("echo", R"({"message":"key AKIAIOSFODNN7EXAMPLF here"})"), policy, nullptr, 0);
   CHECK_FALSE(secret.find("secrets_in_args")->as_list().empty());
-  CHECK(s.get_int("args_bytes") == static_cast<int64_t>(to_json(call_of("fetch",
-      R"({"url":"https://user@Evil.Example:8443/x","also":"see https://github.com/a"})").arguments).size()));
+  CHECK(
+      s.get_int("args_bytes") ==
+      static_cast<int64_t>(
+          to_json(
+              call_of(
+                  "fetch",
+                  R"({"url":"https://user@Evil.Example:8443/x","also":"see https://github.com/a"})")
+                  .arguments)
+              .size()));
 }
 
 TEST_CASE("make_tool_action keeps client and session out of the digest") {

@@ -20,9 +20,12 @@ const std::string kSha(64, 'a');
 
 std::string manifest_text(const std::string& evaluation = "") {
   return "model: {name: fraud, version: \"1.4.0\"}\n"
-         "artifact: {uri: \"s3://models/fraud.onnx\", sha256: " + kSha + ", size_bytes: 1000}\n"
+         "artifact: {uri: \"s3://models/fraud.onnx\", sha256: " +
+         kSha +
+         ", size_bytes: 1000}\n"
          "target: {environment: production, endpoint: \"https://infer.example\"}\n"
-         "previous: {version: \"1.3.0\", size_bytes: 800}\n" + evaluation;
+         "previous: {version: \"1.3.0\", size_bytes: 800}\n" +
+         evaluation;
 }
 
 const std::string kEvaluation =
@@ -63,10 +66,12 @@ TEST_CASE("malformed manifests name the field and position") {
   const Case cases[] = {
       {manifest_text() + "evaluation:\n  metrics:\n    accuracy: {direction: up}\n",
        "m.yaml:7:27: field `evaluation.metrics.accuracy.direction`: expected `higher` or `lower`"},
-      {manifest_text() + "evaluation:\n  metrics:\n    accuracy: {direction: higher, tolerance: 1}\n",
+      {manifest_text() +
+           "evaluation:\n  metrics:\n    accuracy: {direction: higher, tolerance: 1}\n",
        "field `evaluation.metrics.accuracy.tolerance`: unknown field"},
       {manifest_text() + "extra: 1\n", "m.yaml:5:1: field `extra`: unknown field"},
-      {"model: {name: fraud, version: 1.4}\n", "field `model.version`: expected a string, got number"},
+      {"model: {name: fraud, version: 1.4}\n",
+       "field `model.version`: expected a string, got number"},
       {manifest_text() + "evaluation: {candidate: {accuracy: high}}\n",
        "field `evaluation.candidate.accuracy`: expected a number, got string"},
       {"model: {name: [a]}\n", "field `model.name`: expected a string, got list"},
@@ -81,8 +86,8 @@ TEST_CASE("malformed manifests name the field and position") {
       {"model: {name: a, version: b}\nartifact: {uri: u, sha256: " + kSha +
            ", size_bytes: 1.5}\ntarget: {environment: x}\n",
        "field `artifact.size_bytes`: expected a non-negative integer"},
-      {manifest_text() +
-           "evaluation:\n  metrics:\n    a: {direction: lower, tolerance_pct: 1, tolerance_abs: 2}\n",
+      {manifest_text() + "evaluation:\n  metrics:\n    a: {direction: lower, tolerance_pct: 1, "
+                         "tolerance_abs: 2}\n",
        "not both"},
   };
   for (const Case& c : cases) {

@@ -9,9 +9,11 @@ namespace {
 
 TEST_CASE("canonical JSON sorts keys and the digest is stable") {
   Action a{"git.push", "alice", "origin main", Map{{"z", Value(1)}, {"a", Value("x")}}};
-  CHECK(canonical_json(a) ==
-        R"({"actor":"alice","attributes":{"a":"x","z":1},"kind":"git.push","resource":"origin main"})");
-  auto parsed = parse_action(R"({"resource":"origin main","attributes":{"z":1,"a":"x"},"actor":"alice","kind":"git.push"})");
+  CHECK(
+      canonical_json(a) ==
+      R"({"actor":"alice","attributes":{"a":"x","z":1},"kind":"git.push","resource":"origin main"})");
+  auto parsed = parse_action(
+      R"({"resource":"origin main","attributes":{"z":1,"a":"x"},"actor":"alice","kind":"git.push"})");
   REQUIRE(parsed.ok());
   CHECK(action_digest(*parsed) == action_digest(a));
   CHECK(action_digest(a).size() == 64);
@@ -47,7 +49,8 @@ TEST_CASE("parse_action names the bad field") {
 }
 
 TEST_CASE("kinds") {
-  for (const char* k : {"git.push", "model.deploy", "tool.call", "db.migrate", "deploy", "a1.b_c-d"}) {
+  for (const char* k :
+       {"git.push", "model.deploy", "tool.call", "db.migrate", "deploy", "a1.b_c-d"}) {
     CHECK(is_valid_kind(k));
   }
   for (const char* k : {"", ".git", "git.", "Git.push", "git push", "1git.push", "git.*"}) {

@@ -76,8 +76,9 @@ void write_log(const std::string& path, int n) {
 /// A record built independently of the writer, from the format audit.h documents: canonical JSON
 /// of the record without "hash", then the hash as the last key.
 std::string forge_line(int64_t seq, const std::string& prev) {
-  Value rec = Map{{"seq", seq}, {"prev", prev}, {"type", "decision"},
-                  {"time", "2024-01-01T00:00:00.000Z"}, {"verdict", "allow"}, {"forged", true}};
+  Value rec = Map{{"seq", seq},         {"prev", prev},
+                  {"type", "decision"}, {"time", "2024-01-01T00:00:00.000Z"},
+                  {"verdict", "allow"}, {"forged", true}};
   std::string canonical = to_json(rec);
   std::string hash = sha256_hex(prev + canonical);
   canonical.pop_back();
@@ -139,10 +140,16 @@ TEST_CASE("audit: values with quotes, backslashes, brackets and non-ASCII text v
   {
     auto log = AuditLog::open(path, {.fsync = false});
     REQUIRE(log.ok());
-    const char* tricky[] = {"a\"b", "ends with \\", "\\\"", "}{][,:", "caf\xc3\xa9 \xe2\x9c\x93",
-                            "tab\tnew\nline", "\"seq\":99,\"prev\":\"x\""};
+    const char* tricky[] = {"a\"b",
+                            "ends with \\",
+                            "\\\"",
+                            "}{][,:",
+                            "caf\xc3\xa9 \xe2\x9c\x93",
+                            "tab\tnew\nline",
+                            "\"seq\":99,\"prev\":\"x\""};
     for (const char* t : tricky) {
-      Value fields = Map{{"s", t}, {"nested", List{Value(Map{{"k", t}}), Value(1.5), Value(nullptr)}}};
+      Value fields =
+          Map{{"s", t}, {"nested", List{Value(Map{{"k", t}}), Value(1.5), Value(nullptr)}}};
       REQUIRE((*log)->append("decision", fields).ok());
     }
   }
@@ -175,8 +182,8 @@ struct TamperCase {
 
 TEST_CASE("audit: every kind of tampering is found at the first bad line") {
   const std::vector<TamperCase> cases = {
-      {"edit a field",
-       [](auto& l) { l[4].replace(l[4].find("\"i\":5"), 5, "\"i\":6"); }, 5, "edited (hash mismatch)"},
+      {"edit a field", [](auto& l) { l[4].replace(l[4].find("\"i\":5"), 5, "\"i\":6"); }, 5,
+       "edited (hash mismatch)"},
       {"edit a verdict", [](auto& l) { l[2].replace(l[2].find("deny"), 4, "allo"); }, 3,
        "edited (hash mismatch)"},
       {"delete a middle record", [](auto& l) { l.erase(l.begin() + 4); }, 5,
@@ -251,7 +258,8 @@ TEST_CASE("audit: a log cut in the middle of a line reports the torn line") {
   CHECK(report.records == 6);
 }
 
-TEST_CASE("audit: after a torn last line, append starts a fresh line chained to the last good one") {
+TEST_CASE(
+    "audit: after a torn last line, append starts a fresh line chained to the last good one") {
   TempDir dir;
   std::string path = dir.path + "/audit.jsonl";
   write_log(path, 6);
@@ -354,7 +362,10 @@ TEST_CASE("audit: read_audit_log filters by kind, verdict, type and time") {
     Map deploy{{"kind", "model.deploy"}, {"actor", "ci"}};
     REQUIRE((*log)->append("decision", decision_fields(1)).ok());  // allow git.push
     REQUIRE((*log)->append("decision", decision_fields(3)).ok());  // deny git.push
-    REQUIRE((*log)->append("decision", Map{{"action", deploy}, {"decision", Map{{"verdict", "step_up"}}}}).ok());
+    REQUIRE(
+        (*log)
+            ->append("decision", Map{{"action", deploy}, {"decision", Map{{"verdict", "step_up"}}}})
+            .ok());
     REQUIRE((*log)->append("stepup", Map{{"actor", "alice"}, {"method", "totp"}}).ok());
   }
   auto count = [&](const AuditFilter& f) {
@@ -412,7 +423,9 @@ TEST_CASE("audit: 4 processes x 500 appends lose nothing and keep one chain") {
       auto log = AuditLog::open(path, {.fsync = false});
       if (!log.ok()) _exit(10);
       for (int i = 0; i < kEach; ++i) {
-        if (!(*log)->append("decision", Map{{"pid", static_cast<int64_t>(getpid())}, {"n", i}}).ok()) {
+        if (!(*log)
+                 ->append("decision", Map{{"pid", static_cast<int64_t>(getpid())}, {"n", i}})
+                 .ok()) {
           _exit(11);
         }
       }

@@ -13,7 +13,9 @@ Bytes from_hex(std::string_view hex) {
   return out;
 }
 
-Bytes to_bytes(std::string_view s) { return {s.begin(), s.end()}; }
+Bytes to_bytes(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 TEST_CASE("crypto: SHA-256 and HMAC known answers") {
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -31,11 +33,11 @@ TEST_CASE("crypto: base64url round trip and strict decoding") {
     CHECK(std::string(decoded->begin(), decoded->end()) == s);
   }
   CHECK(base64url_encode(std::string_view("\xfb\xff")) == "-_8");
-  CHECK_FALSE(base64url_decode("Zm9v=").ok());     // padding
-  CHECK_FALSE(base64url_decode("Zm+v").ok());      // standard alphabet
-  CHECK_FALSE(base64url_decode("Zm9vY").ok());     // impossible length
-  CHECK_FALSE(base64url_decode("Zm9vYg!").ok());   // junk
-  CHECK_FALSE(base64url_decode("Zh").ok());        // non-zero trailing bits
+  CHECK_FALSE(base64url_decode("Zm9v=").ok());    // padding
+  CHECK_FALSE(base64url_decode("Zm+v").ok());     // standard alphabet
+  CHECK_FALSE(base64url_decode("Zm9vY").ok());    // impossible length
+  CHECK_FALSE(base64url_decode("Zm9vYg!").ok());  // junk
+  CHECK_FALSE(base64url_decode("Zh").ok());       // non-zero trailing bits
 }
 
 TEST_CASE("crypto: base32 RFC 4648 vectors") {

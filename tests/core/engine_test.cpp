@@ -41,18 +41,55 @@ std::vector<Case> cases() {
   return {
       {"nothing matches", "git.push", {}, Verdict::kAllow, 0, {}},
       {"one score under threshold", "git.push", {{"commits", 11}}, Verdict::kAllow, 30, {"s30"}},
-      {"scores sum to step_up", "git.push", {{"commits", 11}, {"files_changed", 11}}, Verdict::kStepUp, 55, {"s30", "s25"}},
-      {"scores sum to deny", "git.push", {{"commits", 11}, {"files_changed", 11}, {"lines_added", 5000}},
-       Verdict::kDeny, 115, {"s30", "s25", "s60"}},
-      {"negative score lowers", "git.push", {{"lines_added", 5000}, {"elevated", true}}, Verdict::kAllow, 20, {"s60", "neg"}},
-      {"effect floor with no score", "git.push", {{"force", true}}, Verdict::kStepUp, 0, {"floor-step"}},
-      {"deny floor beats step_up floor", "git.push", {{"force", true}, {"secrets", List{Value("aws")}}},
-       Verdict::kDeny, 5, {"floor-step", "floor-deny"}},
-      {"threshold beats a lower floor", "git.push", {{"force", true}, {"lines_added", 5000}, {"commits", 11}, {"files_changed", 11}},
-       Verdict::kDeny, 115, {"s30", "s25", "s60", "floor-step"}},
-      {"shadow rule reported, not counted", "git.push", {{"off_hours", true}}, Verdict::kAllow, 0, {"shadowed"}},
+      {"scores sum to step_up",
+       "git.push",
+       {{"commits", 11}, {"files_changed", 11}},
+       Verdict::kStepUp,
+       55,
+       {"s30", "s25"}},
+      {"scores sum to deny",
+       "git.push",
+       {{"commits", 11}, {"files_changed", 11}, {"lines_added", 5000}},
+       Verdict::kDeny,
+       115,
+       {"s30", "s25", "s60"}},
+      {"negative score lowers",
+       "git.push",
+       {{"lines_added", 5000}, {"elevated", true}},
+       Verdict::kAllow,
+       20,
+       {"s60", "neg"}},
+      {"effect floor with no score",
+       "git.push",
+       {{"force", true}},
+       Verdict::kStepUp,
+       0,
+       {"floor-step"}},
+      {"deny floor beats step_up floor",
+       "git.push",
+       {{"force", true}, {"secrets", List{Value("aws")}}},
+       Verdict::kDeny,
+       5,
+       {"floor-step", "floor-deny"}},
+      {"threshold beats a lower floor",
+       "git.push",
+       {{"force", true}, {"lines_added", 5000}, {"commits", 11}, {"files_changed", 11}},
+       Verdict::kDeny,
+       115,
+       {"s30", "s25", "s60", "floor-step"}},
+      {"shadow rule reported, not counted",
+       "git.push",
+       {{"off_hours", true}},
+       Verdict::kAllow,
+       0,
+       {"shadowed"}},
       {"on glob: exact kind only", "git.receive", {{"lines_added", 5000}}, Verdict::kAllow, 0, {}},
-      {"on glob: other kinds skip git rules", "tool.call", {{"commits", 11}}, Verdict::kStepUp, 70, {"tool-only"}},
+      {"on glob: other kinds skip git rules",
+       "tool.call",
+       {{"commits", 11}},
+       Verdict::kStepUp,
+       70,
+       {"tool-only"}},
   };
 }
 
@@ -88,7 +125,8 @@ TEST_CASE("engine: table of decisions") {
 
 TEST_CASE("engine: a rule that errors does not match and is reported") {
   const Engine engine(load(kPolicy));
-  const Decision d = engine.evaluate(Action{"git.push", "a", "r", Map{}}, with_defaults("git.push", {}));
+  const Decision d =
+      engine.evaluate(Action{"git.push", "a", "r", Map{}}, with_defaults("git.push", {}));
   REQUIRE(d.errors.size() == 1);
   CHECK(d.errors[0].rule_id == "type-error");
   CHECK_FALSE(d.errors[0].message.empty());
@@ -98,12 +136,14 @@ TEST_CASE("engine: a rule that errors does not match and is reported") {
 TEST_CASE("engine: requirement merges the matching step-up rules, else policy defaults") {
   const Engine engine(load(kPolicy));
   Action action{"git.push", "a", "r", Map{}};
-  const Decision both = engine.evaluate(action, with_defaults("git.push", {{"force", true}, {"tag", true}}));
+  const Decision both =
+      engine.evaluate(action, with_defaults("git.push", {{"force", true}, {"tag", true}}));
   REQUIRE(both.requirement.has_value());
   CHECK(both.requirement->method == StepUpMethod::kApproval);
   CHECK(both.requirement->approvers == 2);
   CHECK(both.requirement->max_age == std::chrono::minutes(5));
-  const Decision by_score = engine.evaluate(action, with_defaults("git.push", {{"commits", 11}, {"files_changed", 11}}));
+  const Decision by_score =
+      engine.evaluate(action, with_defaults("git.push", {{"commits", 11}, {"files_changed", 11}}));
   REQUIRE(by_score.requirement.has_value());
   CHECK(by_score.requirement->method == StepUpMethod::kTotp);
   CHECK(by_score.requirement->max_age == std::chrono::minutes(15));
@@ -122,20 +162,24 @@ TEST_CASE("engine: a shadow policy allows and reports what it would have done") 
 
 TEST_CASE("engine: messages render signals, action fields and lists") {
   const Engine engine(load(kPolicy));
-  const Decision d = engine.evaluate(Action{"git.push", "a", "r", Map{}}, with_defaults("git.push", {{"commits", 12}}));
+  const Decision d = engine.evaluate(Action{"git.push", "a", "r", Map{}},
+                                     with_defaults("git.push", {{"commits", 12}}));
   REQUIRE(d.reasons.size() == 1);
   CHECK(d.reasons[0].message == "12 commits on refs/heads/main");
   Action action{"git.push", "bob", "origin main", Map{{"remote", Value("origin")}}};
-  const Value signals(Map{{"paths", Value(List{Value("a"), Value("b")})}, {"n", Value(3)}, {"f", Value(true)}});
-  CHECK(render_message("{paths} by {action.actor} to {action.attributes.remote}: {signals.n} {f} {missing}",
-                       action, signals) == "a, b by bob to origin: 3 true {missing}");
+  const Value signals(
+      Map{{"paths", Value(List{Value("a"), Value("b")})}, {"n", Value(3)}, {"f", Value(true)}});
+  CHECK(render_message(
+            "{paths} by {action.actor} to {action.attributes.remote}: {signals.n} {f} {missing}",
+            action, signals) == "a, b by bob to origin: 3 true {missing}");
   CHECK(render_message("no placeholders", action, signals) == "no placeholders");
   CHECK(render_message("open { brace", action, signals) == "open { brace");
 }
 
 TEST_CASE("decision_to_value carries verdict, reasons and requirement") {
   const Engine engine(load(kPolicy));
-  const Decision d = engine.evaluate(Action{"git.push", "a", "r", Map{}}, with_defaults("git.push", {{"force", true}}));
+  const Decision d = engine.evaluate(Action{"git.push", "a", "r", Map{}},
+                                     with_defaults("git.push", {{"force", true}}));
   const Value v = decision_to_value(d);
   CHECK(v.get_string("verdict") == "step_up");
   REQUIRE(v.find("requirement") != nullptr);
@@ -161,8 +205,8 @@ TEST_CASE("engine: dynamic signal access still sees every signal") {
   CHECK(d.verdict == Verdict::kDeny);
   CHECK(d.reasons.size() == 2);
   CHECK(d.errors.empty());
-  const Decision custom = engine.evaluate(Action{"db.migrate", "a", "r", Map{}},
-                                          Value(Map{{"elevated", Value(true)}}));
+  const Decision custom =
+      engine.evaluate(Action{"db.migrate", "a", "r", Map{}}, Value(Map{{"elevated", Value(true)}}));
   CHECK(custom.verdict == Verdict::kStepUp);
 }
 

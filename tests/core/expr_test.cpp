@@ -42,7 +42,9 @@ constexpr Case kCases[] = {
     {"\"double\"", "\"double\""},
     {"'single'", "\"single\""},
     {R"("a\nb\t\"c\"")", R"("a\nb\t\"c\"")"},
-    {R"('\u00e9\x41\101')", "\"\xC3\xA9" "AA\""},
+    {R"('\u00e9\x41\101')",
+     "\"\xC3\xA9"
+     "AA\""},
     {R"(r"\d+")", R"("\\d+")"},
     {"[1, 'a', true]", R"([1,"a",true])"},
     {"[]", "[]"},

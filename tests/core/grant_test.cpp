@@ -31,7 +31,9 @@ struct GrantFixture {
   Grant claims(const Signer& s) const {
     return Grant{kDigest, s.id, "alice", kNow, kNow + 600, *random_id(), "sha256:rev", "approve"};
   }
-  std::string sign(const Grant& g, const Signer& s) const { return *sign_grant(g, s.keys.private_key); }
+  std::string sign(const Grant& g, const Signer& s) const {
+    return *sign_grant(g, s.keys.private_key);
+  }
   std::string sign(const Signer& s) const { return sign(claims(s), s); }
 
   Result<Grant> verify(const std::string& token, const std::string& digest = kDigest,
@@ -57,7 +59,9 @@ std::string part(const std::string& token, int index) {
   return token.substr(start, end == std::string::npos ? std::string::npos : end - start);
 }
 
-std::string b64(const std::string& json) { return base64url_encode(json); }
+std::string b64(const std::string& json) {
+  return base64url_encode(json);
+}
 
 TEST_CASE_FIXTURE(GrantFixture, "grant: a good grant verifies and carries its claims") {
   auto g = verify(sign(carol));
@@ -80,7 +84,8 @@ TEST_CASE_FIXTURE(GrantFixture, "grant: attacks are refused, each with its own m
   // Tampered payload: same signature, the digest swapped.
   Grant other = claims(carol);
   other.action_digest = kOtherDigest;
-  std::string forged_payload = part(good, 0) + "." + part(sign(other, carol), 1) + "." + part(good, 2);
+  std::string forged_payload =
+      part(good, 0) + "." + part(sign(other, carol), 1) + "." + part(good, 2);
   CHECK(contains(refusal(forged_payload, kOtherDigest), "signature does not verify") ==
         "signature does not verify");
 
@@ -109,7 +114,8 @@ TEST_CASE_FIXTURE(GrantFixture, "grant: attacks are refused, each with its own m
   CHECK(contains(refusal(good + ".x"), "malformed") == "malformed");
   CHECK(contains(refusal("a.b.c"), "malformed") == "malformed");
   CHECK(contains(refusal(""), "malformed") == "malformed");
-  CHECK(contains(refusal("!!!." + part(good, 1) + "." + part(good, 2)), "malformed") == "malformed");
+  CHECK(contains(refusal("!!!." + part(good, 1) + "." + part(good, 2)), "malformed") ==
+        "malformed");
 }
 
 TEST_CASE_FIXTURE(GrantFixture, "grant: future iat, self-approval and refusals") {

@@ -73,8 +73,12 @@ TEST_CASE("canonical key order does not depend on insertion order") {
 }
 
 TEST_CASE("invalid UTF-8 is replaced, not thrown") {
-  std::string out = to_json(Value(std::string("a\xFF" "b")));
-  CHECK(out == "\"a\xEF\xBF\xBD" "b\"");
+  std::string out =
+      to_json(Value(std::string("a\xFF"
+                                "b")));
+  CHECK(out ==
+        "\"a\xEF\xBF\xBD"
+        "b\"");
 }
 
 TEST_CASE("deep nesting is refused without a crash") {
@@ -117,14 +121,10 @@ struct Malformed {
 };
 
 constexpr Malformed kMalformed[] = {
-    {"", "line 1, column 1"},
-    {"[1, 2", "line 1, column"},
-    {"{\"a\" 1}", "line 1, column 6"},
-    {"[1,\n 2,\n x]", "line 3, column 2"},
-    {"{\n  \"a\": tru\n}", "line 2"},
-    {"[1] [2]", "line 1, column 5"},
-    {"\"unterminated", "line 1"},
-    {"{\"a\":1,}", "line 1, column 8"},
+    {"", "line 1, column 1"},          {"[1, 2", "line 1, column"},
+    {"{\"a\" 1}", "line 1, column 6"}, {"[1,\n 2,\n x]", "line 3, column 2"},
+    {"{\n  \"a\": tru\n}", "line 2"},  {"[1] [2]", "line 1, column 5"},
+    {"\"unterminated", "line 1"},      {"{\"a\":1,}", "line 1, column 8"},
 };
 
 TEST_CASE("malformed json names line and column") {

@@ -61,41 +61,50 @@ TEST_CASE("a well-formed policy loads with every setting") {
 struct BadCase {
   const char* name;
   const char* text;
-  const char* where;    // "LINE:COL"
-  const char* fragment; // must appear in the message
+  const char* where;     // "LINE:COL"
+  const char* fragment;  // must appear in the message
 };
 
 const BadCase kBad[] = {
     {"bad yaml", "rules: [\n  - id: a\n  when: x\n", "", "p.yaml:"},
     {"unclosed flow list", "name: x\nrules: [a, b\n", "", "p.yaml:"},
-    {"unknown top-level key", "name: x\nthreshold: {}\n", "2:1", "unknown key `threshold` in `policy`"},
-    {"unknown section key", "git:\n  protected: [main]\n", "2:3", "unknown key `protected` in `git`"},
-    {"unknown nested key", "git:\n  secrets:\n    allow: []\n", "3:5", "unknown key `allow` in `git.secrets`"},
-    {"unknown rule key", "rules:\n  - id: a\n    when: 'true'\n    score: 1\n    severity: high\n", "5:5",
-     "unknown key `severity` in `rules[]`"},
+    {"unknown top-level key", "name: x\nthreshold: {}\n", "2:1",
+     "unknown key `threshold` in `policy`"},
+    {"unknown section key", "git:\n  protected: [main]\n", "2:3",
+     "unknown key `protected` in `git`"},
+    {"unknown nested key", "git:\n  secrets:\n    allow: []\n", "3:5",
+     "unknown key `allow` in `git.secrets`"},
+    {"unknown rule key", "rules:\n  - id: a\n    when: 'true'\n    score: 1\n    severity: high\n",
+     "5:5", "unknown key `severity` in `rules[]`"},
     {"expected keys listed", "audit:\n  file: x\n", "2:3", "(expected one of: path)"},
     {"wrong type: list for string", "name: [a]\n", "1:7", "key `name`: must be a string"},
     {"wrong type: bool", "allow_self_approval: sometimes\n", "1:22", "must be true or false"},
     {"wrong type: rules not a list", "rules: {a: 1}\n", "1:8", "`rules` must be a list"},
-    {"wrong type: score", "rules:\n  - id: a\n    when: 'true'\n    score: high\n", "4:12", "key `score`: must be an integer"},
-    {"duplicate rule id", "rules:\n  - {id: a, when: 'true', score: 1}\n  - {id: a, when: 'true', score: 2}\n",
-     "3:10", "duplicate rule id `a`"},
+    {"wrong type: score", "rules:\n  - id: a\n    when: 'true'\n    score: high\n", "4:12",
+     "key `score`: must be an integer"},
+    {"duplicate rule id",
+     "rules:\n  - {id: a, when: 'true', score: 1}\n  - {id: a, when: 'true', score: 2}\n", "3:10",
+     "duplicate rule id `a`"},
     {"duplicate key", "name: a\nname: b\n", "2:1", "duplicate key `name`"},
-    {"threshold not positive", "thresholds: {step_up: 0, deny: 10}\n", "1:23", "must be a positive integer"},
+    {"threshold not positive", "thresholds: {step_up: 0, deny: 10}\n", "1:23",
+     "must be a positive integer"},
     {"threshold order", "thresholds: {step_up: 100, deny: 50}\n", "1:13", "must be below deny"},
     {"bad duration", "grant_ttl: 15 minutes\n", "1:12", "bad duration"},
     {"bad duration unit", "step_up: {max_age: 5w}\n", "1:20", "key `max_age`: bad duration"},
     {"bad expression", "rules:\n  - id: r1\n    when: signals.force &&\n    score: 1\n", "3:11",
      "rule `r1`: when: column"},
     {"missing when", "rules:\n  - id: r1\n    score: 1\n", "2:5", "key `when` is required"},
-    {"neither score nor effect", "rules:\n  - id: r1\n    when: 'true'\n", "2:5", "needs `score`, `effect` or both"},
-    {"bad effect", "rules:\n  - {id: r1, when: 'true', effect: block}\n", "2:36", "must be step_up or deny"},
+    {"neither score nor effect", "rules:\n  - id: r1\n    when: 'true'\n", "2:5",
+     "needs `score`, `effect` or both"},
+    {"bad effect", "rules:\n  - {id: r1, when: 'true', effect: block}\n", "2:36",
+     "must be step_up or deny"},
     {"bad mode", "mode: loud\n", "1:7", "must be enforce or shadow"},
     {"bad method", "step_up: {method: sms}\n", "1:19", "must be totp or approval"},
     {"bad day", "business_hours: {days: [mon, funday]}\n", "1:30", "unknown day `funday`"},
     {"bad hour", "business_hours: {start: \"9am\"}\n", "1:25", "HH:00"},
     {"bad version", "version: 2\n", "1:10", "only version 1"},
-    {"bad placeholder", "rules:\n  - {id: r1, when: 'true', score: 1, message: \"x {a b}\"}\n", "2:47", "bad placeholder"},
+    {"bad placeholder", "rules:\n  - {id: r1, when: 'true', score: 1, message: \"x {a b}\"}\n",
+     "2:47", "bad placeholder"},
     {"empty policy", "", "", "the policy is empty"},
 };
 
@@ -114,7 +123,8 @@ TEST_CASE("malformed policies are refused with file:line:column and the key") {
 }
 
 TEST_CASE("JSON policies load too, with positions") {
-  auto ok = load_policy_text(R"({"name": "j", "rules": [{"id": "a", "when": "signals.force", "score": 5}]})", "p.json");
+  auto ok = load_policy_text(
+      R"({"name": "j", "rules": [{"id": "a", "when": "signals.force", "score": 5}]})", "p.json");
   REQUIRE(ok.ok());
   CHECK((*ok)->rules.size() == 1);
   auto bad = load_policy_text("{\n  \"name\": \"j\",\n  \"nope\": 1\n}", "p.json");
@@ -142,14 +152,16 @@ TEST_CASE("lint flags signals not provided for a rule's kinds and unknown identi
   - {id: typo, on: "*", when: signals.forse, score: 1}
   - {id: ident, on: "*", when: request.x == 1, score: 1}
   - {id: msg, on: git.push, when: "true", score: 1, message: "{nosuch}"}
-)", "p.yaml");
+)",
+                                 "p.yaml");
   REQUIRE(policy.ok());
   const auto findings = lint_policy(**policy);
   std::string all;
   for (const auto& f : findings) all += f.rule_id + ": " + f.message + "\n";
   CAPTURE(all);
   CHECK(findings.size() == 4);
-  CHECK(all.find("wrong-kind: rule `wrong-kind`: signals.force is not provided for `tool.call`") != std::string::npos);
+  CHECK(all.find("wrong-kind: rule `wrong-kind`: signals.force is not provided for `tool.call`") !=
+        std::string::npos);
   CHECK(all.find("signals.forse is not provided by any collector") != std::string::npos);
   CHECK(all.find("unknown identifier `request`") != std::string::npos);
   CHECK(all.find("{nosuch}") != std::string::npos);

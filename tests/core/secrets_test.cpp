@@ -39,18 +39,21 @@ std::vector<Positive> true_positives() {
       {"github-token", cat({"pat=", "github_pat_", "11ABCDEFG0123456789_abcdefghijKLMNOP"})},
       {"gitlab-token", cat({"private-token: ", "glpat-", "x7Kd9Lm2Qp4Rs6Tv8Wz0"})},
       {"slack-token", cat({"SLACK=", "xoxb-", "123456789012-1234567890123-AbCdEfGhIjKl"})},
-      {"slack-webhook",
-       cat({"url: https://hooks.slack", ".com/services/", "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"})},
+      {"slack-webhook", cat({"url: https://hooks.slack", ".com/services/",
+                             "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"})},
       {"private-key", cat({"-----BEGIN ", "RSA PRIVATE KEY", "-----"})},
       {"private-key", cat({"-----BEGIN ", "OPENSSH PRIVATE KEY", "-----"})},
       {"private-key", cat({"-----BEGIN ", "PRIVATE KEY", "-----"})},
       {"google-api-key", cat({"key: ", "AIza", "SyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"})},
-      {"openai-api-key", cat({"OPENAI_API_KEY=", "sk-", "proj-", "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"})},
+      {"openai-api-key",
+       cat({"OPENAI_API_KEY=", "sk-", "proj-", "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"})},
       {"openai-api-key", cat({"client = OpenAI(api_key=os.getenv('X') or '", "sk-",
                               "T3BlbkFJq8Zr3Lm7Tn2Vx9Kp4Wb6Yc", "')"})},
-      {"anthropic-api-key", cat({"ANTHROPIC_API_KEY=", "sk-ant-", "api03-Xk9Lm2Qp4Rs6Tv8Wz0Ab3Cd"})},
-      {"jwt", cat({"Authorization: Bearer ", "eyJhbGciOiJIUzI1NiJ9", ".",
-                   "eyJzdWIiOiIxMjM0NTY3ODkwIn0", ".", "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"})},
+      {"anthropic-api-key",
+       cat({"ANTHROPIC_API_KEY=", "sk-ant-", "api03-Xk9Lm2Qp4Rs6Tv8Wz0Ab3Cd"})},
+      {"jwt",
+       cat({"Authorization: Bearer ", "eyJhbGciOiJIUzI1NiJ9", ".", "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+            ".", "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"})},
       {"generic-secret-assignment", cat({"db_password = \"", "Tr0ub4dor&3xQ", "\""})},
       {"generic-secret-assignment", cat({"  client_secret: '", "9fK2mQ7zR4tW1xYb", "'"})},
       {"generic-secret-assignment", cat({"API_KEY=", "f9Kq2LmZ8vR4tW1x"})},
@@ -127,7 +130,8 @@ TEST_CASE("secrets: the stepgate:allow marker and allow_rules") {
 TEST_CASE("secrets: line and column numbers, CRLF, several findings") {
   std::string key = cat({"AKIA", "Q3EGRTY5LWJ7NXZP"});
   std::string gh = cat({"ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"});
-  std::string text = "line one\r\nline two\r\n  id = " + key + "\r\nok\n" + gh + " and " + key + "\n";
+  std::string text =
+      "line one\r\nline two\r\n  id = " + key + "\r\nok\n" + gh + " and " + key + "\n";
   auto findings = scan_secrets(text);
   REQUIRE(findings.size() == 3);
   CHECK(findings[0].rule_id == "aws-access-key-id");
@@ -141,11 +145,14 @@ TEST_CASE("secrets: line and column numbers, CRLF, several findings") {
 
 TEST_CASE("secrets: redact_text replaces every secret and nothing else") {
   std::string key = cat({"AKIA", "Q3EGRTY5LWJ7NXZP"});
-  std::string jwt = cat({"eyJhbGciOiJIUzI1NiJ9", ".", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", ".", "sig_abc"});
-  std::string text = "a=" + key + "\nplain text\nAuthorization: Bearer " + jwt + " # stepgate:allow\n";
+  std::string jwt =
+      cat({"eyJhbGciOiJIUzI1NiJ9", ".", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", ".", "sig_abc"});
+  std::string text =
+      "a=" + key + "\nplain text\nAuthorization: Bearer " + jwt + " # stepgate:allow\n";
   std::string out = redact_text(text);
-  CHECK(out == "a=[REDACTED:aws-access-key-id]\nplain text\nAuthorization: Bearer "
-               "[REDACTED:jwt] # stepgate:allow\n");
+  CHECK(out ==
+        "a=[REDACTED:aws-access-key-id]\nplain text\nAuthorization: Bearer "
+        "[REDACTED:jwt] # stepgate:allow\n");
   CHECK(redact_text("nothing secret here") == "nothing secret here");
   CHECK(redact_text("") == "");
 }

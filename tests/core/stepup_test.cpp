@@ -73,7 +73,8 @@ struct StepUpFixture {
   }
 
   std::string grant(const std::string& approver, const Ed25519KeyPair& keys) {
-    Grant g{action_digest(action), approver, "alice", kNow, kNow + 600, *random_id(), "", "approve"};
+    Grant g{action_digest(action), approver, "alice",  kNow, kNow + 600,
+            *random_id(),          "",       "approve"};
     return *sign_grant(g, keys.private_key);
   }
 
@@ -172,7 +173,8 @@ TEST_CASE_FIXTURE(StepUpFixture, "stepup: max_age 0 asks every time") {
   CHECK_FALSE(satisfy(later).satisfied);
 }
 
-TEST_CASE_FIXTURE(StepUpFixture, "stepup: three wrong codes leave it unsatisfied, with instructions") {
+TEST_CASE_FIXTURE(StepUpFixture,
+                  "stepup: three wrong codes leave it unsatisfied, with instructions") {
   REQUIRE(store != nullptr);
   std::string right = totp_code(totp.key, kNow, totp.params);
   std::string wrong = right == "000000" ? "111111" : "000000";
@@ -181,7 +183,8 @@ TEST_CASE_FIXTURE(StepUpFixture, "stepup: three wrong codes leave it unsatisfied
   CHECK_FALSE(result.satisfied);
   CHECK(io.prompts == 3);
   CHECK(any_contains(result.problems, "wrong code"));
-  CHECK(result.instructions.find("stepgate approve " + result.challenge_token) != std::string::npos);
+  CHECK(result.instructions.find("stepgate approve " + result.challenge_token) !=
+        std::string::npos);
   CHECK(result.challenge.signals == Value(Map{{"force", true}}));  // only what the rule reads
 }
 
@@ -233,7 +236,8 @@ TEST_CASE_FIXTURE(StepUpFixture, "stepup: an approved challenge in the store wor
 }
 
 TEST_CASE("stepup: grants split from one environment value") {
-  CHECK(split_grants(" a.b.c, d.e.f\ng.h.i ") == std::vector<std::string>{"a.b.c", "d.e.f", "g.h.i"});
+  CHECK(split_grants(" a.b.c, d.e.f\ng.h.i ") ==
+        std::vector<std::string>{"a.b.c", "d.e.f", "g.h.i"});
   CHECK(split_grants("").empty());
 }
 

@@ -14,7 +14,8 @@ namespace stepgate::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "stepgate-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "stepgate-test-XXXXXX").string();
     char* made = mkdtemp(pattern.data());
     path_ = made != nullptr ? made : "";
   }

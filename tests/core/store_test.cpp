@@ -40,7 +40,9 @@ T must(Result<T> r) {
   return std::move(*r);
 }
 
-void must(Status s) { REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message)); }
+void must(Status s) {
+  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+}
 
 TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened") {
   TempDir dir;
@@ -162,7 +164,8 @@ TEST_CASE("store: challenge lifecycle pending -> approved -> consumed once") {
   CHECK(must(store->list_challenges(ChallengeState::kPending, 1700)).empty());
 
   CHECK_FALSE(must(store->consume_challenge("c1")));  // not approved yet
-  CHECK(must(store->decide_challenge("c1", ChallengeState::kApproved, "approver-1", "ok", "g.r.s")));
+  CHECK(
+      must(store->decide_challenge("c1", ChallengeState::kApproved, "approver-1", "ok", "g.r.s")));
   CHECK_FALSE(must(store->decide_challenge("c1", ChallengeState::kDenied, "mallory", "", "")));
   got = must(store->get_challenge("c1"));
   CHECK(got->state == ChallengeState::kApproved);
@@ -276,10 +279,11 @@ TEST_CASE("store: 4 processes racing on 200 jtis consume each exactly once") {
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
   }
-  CHECK(won.size() == kJtis);  // no jti won twice...
+  CHECK(won.size() == kJtis);                                    // no jti won twice...
   CHECK(std::set<int>(won.begin(), won.end()).size() == kJtis);  // ...and none lost
   auto store = open_store(path);
-  for (int i = 0; i < kJtis; ++i) CHECK_FALSE(must(store->consume_jti("jti-" + std::to_string(i), 2000000000)));
+  for (int i = 0; i < kJtis; ++i)
+    CHECK_FALSE(must(store->consume_jti("jti-" + std::to_string(i), 2000000000)));
 }
 
 }  // namespace

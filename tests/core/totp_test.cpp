@@ -10,7 +10,9 @@
 namespace stepgate {
 namespace {
 
-Bytes seed(std::string_view s) { return {s.begin(), s.end()}; }
+Bytes seed(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 const Bytes kSeed20 = seed("12345678901234567890");
 const Bytes kSeed32 = seed("12345678901234567890123456789012");
@@ -162,7 +164,8 @@ TEST_CASE("totp: enrollment files round trip, refuse loose modes and report corr
 }
 
 TEST_CASE("totp: principal ids are safe file names") {
-  for (const char* ok : {"alice", "a.b-c_d@example.com", "ci-bot"}) CHECK(is_valid_principal_id(ok));
+  for (const char* ok : {"alice", "a.b-c_d@example.com", "ci-bot"})
+    CHECK(is_valid_principal_id(ok));
   for (const char* bad : {"", ".hidden", "../x", "a/b", "a b", "a\nb"}) {
     CHECK_FALSE(is_valid_principal_id(bad));
   }

@@ -18,7 +18,8 @@ const stepgate::Value& activation() {
                 "secrets": [{"rule": "aws", "path": "a/b.env"}], "nothing": null,
                 "paths": ["src/a.cc", "models/m.onnx", "", "Grüße"],
                 "tags": {"env": "prod", "team": "ml"}, "nums": [0, 1, 2, 3, 4]}
-  })").value();
+  })")
+                                           .value();
   return value;
 }
 

@@ -34,7 +34,8 @@ TEST_CASE("parse_pre_push: valid input") {
            kB + "\n",
        2, false, false},
       {"sha-256 ids",
-       "refs/heads/main " + std::string(64, 'b') + " refs/heads/main " + std::string(64, 'a') + "\n",
+       "refs/heads/main " + std::string(64, 'b') + " refs/heads/main " + std::string(64, 'a') +
+           "\n",
        1, false, false},
       {"HEAD as local ref", "HEAD " + kB + " refs/heads/main " + kA + "\n", 1, false, false},
   };

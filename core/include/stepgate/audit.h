@@ -61,7 +61,7 @@ struct AuditVerifyReport {
   bool ok = true;
   uint64_t records = 0;
   uint64_t first_bad_line = 0;  // 1-based line of the first bad record, 0 when ok
-  std::string problem;           // what is wrong with it (edited, dropped, inserted, reordered...)
+  std::string problem;          // what is wrong with it (edited, dropped, inserted, reordered...)
 };
 
 /// Verifies the whole chain, stopping at the first bad line with one of: "edited (hash

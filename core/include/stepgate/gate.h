@@ -20,7 +20,8 @@ struct GateOptions {
   std::string cwd = ".";
   Paths paths = Paths::from_environment();
   AuditOptions audit_options;
-  std::string front_end;  // "git", "ci", "shim", "claude", "mcp-wrap", "cli": written to the audit log
+  std::string
+      front_end;  // "git", "ci", "shim", "claude", "mcp-wrap", "cli": written to the audit log
 };
 
 struct GateRequest {
@@ -36,9 +37,9 @@ struct GateRequest {
 struct GateOutcome {
   Decision decision;
   Verdict final_verdict = Verdict::kAllow;  // after step-up and shadow mode
-  StepUpResult step_up;                      // when decision.verdict == kStepUp
-  Value signals = Map{};                     // all signals the engine saw
-  int exit_code = 0;                         // 0 allow, 1 deny, 3 step-up not satisfied
+  StepUpResult step_up;                     // when decision.verdict == kStepUp
+  Value signals = Map{};                    // all signals the engine saw
+  int exit_code = 0;                        // 0 allow, 1 deny, 3 step-up not satisfied
 };
 
 class Gate {

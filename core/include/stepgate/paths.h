@@ -12,9 +12,9 @@ namespace stepgate {
 using EnvFn = std::string (*)(const char* name);  // "" when unset
 
 /// The directories stepgate uses:
-///  config  = $STEPGATE_CONFIG_DIR | $STEPGATE_HOME/config | $XDG_CONFIG_HOME/stepgate | ~/.config/stepgate
-///  state   = $STEPGATE_STATE_DIR  | $STEPGATE_HOME/state  | $XDG_STATE_HOME/stepgate  | ~/.local/state/stepgate
-///  secrets = $STEPGATE_SECRETS_DIR | config
+///  config  = $STEPGATE_CONFIG_DIR | $STEPGATE_HOME/config | $XDG_CONFIG_HOME/stepgate |
+///  ~/.config/stepgate state   = $STEPGATE_STATE_DIR  | $STEPGATE_HOME/state  |
+///  $XDG_STATE_HOME/stepgate  | ~/.local/state/stepgate secrets = $STEPGATE_SECRETS_DIR | config
 ///  state.db = state/state.db ; audit = $STEPGATE_AUDIT | state/audit.jsonl
 struct Paths {
   std::string config_dir;

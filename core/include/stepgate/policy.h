@@ -23,7 +23,7 @@ enum class StepUpMethod { kTotp, kApproval };
 /// front-ends treat it as kInstruct.
 enum class HoldMode { kHold, kInstruct, kAsk };
 
-const char* verdict_name(Verdict v);    // "allow", "step_up", "deny"
+const char* verdict_name(Verdict v);      // "allow", "step_up", "deny"
 const char* method_name(StepUpMethod m);  // "totp", "approval"
 
 /// What a held action needs: how to prove it, how many approvers, how long the proof lasts.
@@ -53,13 +53,13 @@ struct Rule {
 
 struct Approver {
   std::string id;
-  std::string public_key;  // "ed25519:" + base64url of the raw 32-byte key
+  std::string public_key;     // "ed25519:" + base64url of the raw 32-byte key
   bool require_totp = false;  // `stepgate approve` also asks for this approver's own TOTP
 };
 
 struct BusinessHours {
-  int start_hour = 9;  // inclusive, local time
-  int end_hour = 18;   // exclusive
+  int start_hour = 9;                           // inclusive, local time
+  int end_hour = 18;                            // exclusive
   std::vector<int> weekdays = {1, 2, 3, 4, 5};  // 0 = Sunday
 };
 
@@ -87,10 +87,9 @@ struct CiSettings {
 /// Settings for the agent front-ends.
 struct AgentSettings {
   std::vector<std::string> workspaces;  // paths; empty: the shim's working directory
-  std::vector<std::string> sensitive_paths = {"**/.env",     "**/.env.*", "~/.ssh/**",
-                                              "**/*.pem",    "**/*.key",  "**/id_rsa*",
-                                              "**/id_ed25519*", "/etc/**", "~/.aws/**",
-                                              "~/.config/stepgate/**"};
+  std::vector<std::string> sensitive_paths = {
+      "**/.env",    "**/.env.*",      "~/.ssh/**", "**/*.pem",  "**/*.key",
+      "**/id_rsa*", "**/id_ed25519*", "/etc/**",   "~/.aws/**", "~/.config/stepgate/**"};
   std::vector<std::string> known_hosts;
   HoldMode step_up_response = HoldMode::kInstruct;
   std::chrono::seconds hold{120};
@@ -111,8 +110,8 @@ struct Policy {
   int deny_threshold = 100;
   Requirement step_up;  // defaults for every rule
   bool allow_self_approval = false;
-  std::chrono::seconds grant_ttl{3600};       // how long a grant from `approve` is valid
-  std::chrono::seconds challenge_ttl{3600};   // how long a challenge can be approved
+  std::chrono::seconds grant_ttl{3600};      // how long a grant from `approve` is valid
+  std::chrono::seconds challenge_ttl{3600};  // how long a challenge can be approved
   std::string timezone = "UTC";              // IANA name
   BusinessHours business_hours;
   std::chrono::seconds velocity_window{600};

@@ -11,9 +11,9 @@
 namespace stepgate {
 
 struct SecretFinding {
-  std::string rule_id;  // e.g. "aws-access-key-id"
-  int line = 0;         // 1-based line within the scanned text (0 when scanning a single value)
-  int column = 0;       // 1-based byte column of the match start
+  std::string rule_id;     // e.g. "aws-access-key-id"
+  int line = 0;            // 1-based line within the scanned text (0 when scanning a single value)
+  int column = 0;          // 1-based byte column of the match start
   std::size_t length = 0;  // match length (so callers can redact; never log the match itself)
 };
 
@@ -30,7 +30,8 @@ struct SecretRuleInfo {
 const std::vector<SecretRuleInfo>& secret_rules();
 
 /// Scans text line by line; returns one finding per match (line numbers relative to `text`).
-std::vector<SecretFinding> scan_secrets(std::string_view text, const SecretScanOptions& options = {});
+std::vector<SecretFinding> scan_secrets(std::string_view text,
+                                        const SecretScanOptions& options = {});
 
 /// Replaces every secret match in `text` with "[REDACTED:rule-id]".
 std::string redact_text(std::string_view text);

@@ -74,11 +74,12 @@ struct Grant {
   int64_t iat = 0;
   int64_t exp = 0;
   std::string jti;
-  std::string policy_revision;  // "rev"
+  std::string policy_revision;       // "rev"
   std::string decision = "approve";  // or "deny"
 };
 
-/// Signs the claims as a compact JWS with alg EdDSA (header {"alg":"EdDSA","typ":"stepgate-grant+jwt","kid":approver}).
+/// Signs the claims as a compact JWS with alg EdDSA (header
+/// {"alg":"EdDSA","typ":"stepgate-grant+jwt","kid":approver}).
 Result<std::string> sign_grant(const Grant& grant, const Bytes& private_key);
 
 /// Checks a grant against the policy and the action now being evaluated: well-formed, signed by
@@ -163,8 +164,8 @@ struct StepUpRequest {
   std::string device;
   std::vector<std::string> grants;  // from STEPGATE_GRANT, --grant, a file, an HTTP header
   bool allow_interactive = true;
-  std::string server_url;           // where an inbox runs, for the instructions
-  std::string retry_command;        // how to re-run the held action ("git push"), for instructions
+  std::string server_url;     // where an inbox runs, for the instructions
+  std::string retry_command;  // how to re-run the held action ("git push"), for instructions
   UnixTime now = 0;
 };
 

@@ -30,13 +30,13 @@ const char* challenge_state_name(ChallengeState s);
 /// A pending action waiting for approval, as registered with the store (shim, CI --wait).
 struct ChallengeRecord {
   std::string id;
-  std::string token;          // the encoded challenge string
+  std::string token;  // the encoded challenge string
   std::string action_digest;
-  std::string summary_json;   // what the inbox shows (kind, resource, args, reasons, score)
+  std::string summary_json;  // what the inbox shows (kind, resource, args, reasons, score)
   ChallengeState state = ChallengeState::kPending;
-  std::string decided_by;     // approver id or actor who proved with TOTP
+  std::string decided_by;  // approver id or actor who proved with TOTP
   std::string comment;
-  std::string grant;          // the grant issued on approval (may be empty for TOTP approvals)
+  std::string grant;  // the grant issued on approval (may be empty for TOTP approvals)
   UnixTime created_at = 0;
   UnixTime expires_at = 0;
 };

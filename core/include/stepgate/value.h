@@ -20,17 +20,17 @@ class Value {
   enum class Type { kNull, kBool, kInt, kDouble, kString, kList, kMap };
 
   Value() = default;
-  Value(std::nullptr_t) {}                                 // NOLINT
-  Value(bool b) : v_(b) {}                                 // NOLINT
-  Value(int i) : v_(static_cast<int64_t>(i)) {}            // NOLINT
-  Value(int64_t i) : v_(i) {}                              // NOLINT
-  Value(uint64_t i) : v_(static_cast<int64_t>(i)) {}       // NOLINT
-  Value(double d) : v_(d) {}                               // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}             // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}               // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}        // NOLINT
-  Value(List l) : v_(std::move(l)) {}                      // NOLINT
-  Value(Map m) : v_(std::move(m)) {}                       // NOLINT
+  Value(std::nullptr_t) {}                            // NOLINT
+  Value(bool b) : v_(b) {}                            // NOLINT
+  Value(int i) : v_(static_cast<int64_t>(i)) {}       // NOLINT
+  Value(int64_t i) : v_(i) {}                         // NOLINT
+  Value(uint64_t i) : v_(static_cast<int64_t>(i)) {}  // NOLINT
+  Value(double d) : v_(d) {}                          // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}        // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}          // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}   // NOLINT
+  Value(List l) : v_(std::move(l)) {}                 // NOLINT
+  Value(Map m) : v_(std::move(m)) {}                  // NOLINT
 
   [[nodiscard]] Type type() const { return static_cast<Type>(v_.index()); }
   [[nodiscard]] bool is_null() const { return type() == Type::kNull; }
