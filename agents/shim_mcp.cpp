@@ -127,17 +127,53 @@ struct CallGate {
     return answer;
   }
 
+  [[nodiscard]] bool holds(const ToolGateAnswer& answer) const {
+    return !answer.forward && !answer.challenge_token.empty() &&
+           context.hold_mode() == HoldMode::kHold && context.hold().count() > 0;
+  }
+
   std::optional<std::string> check(const json& m) const {
     ToolCall call = tool_call(m);
     ToolGateAnswer answer = run(call);
-    if (!answer.forward && !answer.challenge_token.empty() &&
-        context.hold_mode() == HoldMode::kHold && context.hold().count() > 0) {
-      answer = hold(call, std::move(answer));
-    }
+    if (holds(answer)) answer = hold(call, std::move(answer));
     if (answer.forward) return std::nullopt;
     return tool_error_result(m["id"], answer.text);
   }
 };
+
+/// The client's progress token for a tools/call, when it sent one and accepts an event stream.
+std::optional<json> progress_token(const json& m, const httplib::Request& req) {
+  if (req.get_header_value("Accept").find("text/event-stream") == std::string::npos) {
+    return std::nullopt;
+  }
+  if (!m.contains("params") || !m["params"].is_object()) return std::nullopt;
+  const json& params = m["params"];
+  if (!params.contains("_meta") || !params["_meta"].is_object()) return std::nullopt;
+  const json& meta = params["_meta"];
+  auto token = meta.find("progressToken");
+  if (token == meta.end() || !(token->is_string() || token->is_number_integer())) {
+    return std::nullopt;
+  }
+  return *token;
+}
+
+std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
+
+/// The upstream's answer as events on the held call's stream (JSON bodies become one event).
+std::string as_events(const UpstreamReply& reply) {
+  auto type = reply.headers.find("Content-Type");
+  if (type != reply.headers.end() && type->second.find("text/event-stream") != std::string::npos) {
+    return reply.body;
+  }
+  return sse_event(reply.body);
+}
+
+/// Hold mode for a client that sent a progressToken: answer with an event stream at once, send
+/// notifications/progress while the inbox decides (so the client's timeout keeps resetting),
+/// then the upstream's answer (approved) or the refusal, on the same stream.
+void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
+                 httplib::Response& res, const json& m, json token, ToolCall call,
+                 ToolGateAnswer first);
 
 ForwardRequest make_forward(const Upstream& upstream, const httplib::Request& req,
                             std::string body) {
@@ -147,6 +183,61 @@ ForwardRequest make_forward(const Upstream& upstream, const httplib::Request& re
   f.headers = forwardable_request_headers(req);
   f.body = std::move(body);
   return f;
+}
+
+void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
+                 httplib::Response& res, const json& m, json token, ToolCall call,
+                 ToolGateAnswer first) {
+  ForwardRequest forward = make_forward(upstream, req, req.body);
+  const json id = m["id"];
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [&context, &upstream, &req, forward, id, token, call = std::move(call),
+       first = std::move(first)](size_t /*offset*/, httplib::DataSink& sink) {
+        CallGate gate{context, upstream, req};
+        const auto deadline = std::chrono::steady_clock::now() + context.hold();
+        int beat = 0;
+        auto say = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
+        std::string outcome;
+        while (std::chrono::steady_clock::now() < deadline && outcome.empty()) {
+          json note = {{"jsonrpc", "2.0"},
+                       {"method", "notifications/progress"},
+                       {"params",
+                        {{"progressToken", token},
+                         {"progress", beat++},
+                         {"message", "waiting for approval of challenge " + first.challenge_id}}}};
+          if (!say(sse_event(note.dump()))) return false;  // the client went away
+          for (int i = 0; i < 4; ++i) {
+            std::this_thread::sleep_for(kHoldPoll);
+            auto record = context.gate->store().get_challenge(first.challenge_id);
+            if (!record.ok() || !record->has_value()) {
+              outcome = "gone";
+              break;
+            }
+            if ((*record)->state != ChallengeState::kPending) {
+              outcome = "decided";
+              break;
+            }
+          }
+        }
+        ToolGateAnswer answer = outcome == "decided" ? gate.run(call) : first;
+        if (answer.forward) {
+          auto reply = forward_buffered(context, forward);
+          say(reply.ok() ? as_events(*reply)
+                         : sse_event(jsonrpc_error(id.dump(), -32603, reply.error().message)));
+        } else {
+          std::string text = answer.text;
+          if (outcome.empty()) {
+            text += "\n(stepgate held this call for " + std::to_string(context.hold().count()) +
+                    " s without a decision.)";
+          }
+          say(sse_event(tool_error_result(id, text)));
+        }
+        sink.done();
+        return true;
+      });
 }
 
 void remember_initialize(ShimContext& context, const json& m, const httplib::Response& res) {
@@ -228,6 +319,22 @@ void handle_post(ShimContext& context, const Upstream& upstream, const httplib::
     return;
   }
   CallGate gate{context, upstream, req};
+  if (!batch && is_tool_call(body)) {
+    if (auto token = progress_token(body, req)) {
+      ToolCall call = gate.tool_call(body);
+      ToolGateAnswer answer = gate.run(call);
+      if (gate.holds(answer)) {
+        stream_hold(context, upstream, req, res, body, *token, std::move(call), std::move(answer));
+        return;
+      }
+      if (!answer.forward) {
+        answer_json(res, 200, tool_error_result(body["id"], answer.text));
+        return;
+      }
+      forward_to_upstream(context, make_forward(upstream, req, req.body), res, id_text(body));
+      return;
+    }
+  }
   std::vector<std::optional<std::string>> local(batch ? body.size() : 1);
   bool any_local = false;
   for (std::size_t i = 0; i < local.size(); ++i) {

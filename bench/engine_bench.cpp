@@ -13,7 +13,7 @@ namespace stepgate {
 namespace {
 
 std::shared_ptr<const Policy> load_pack(const char* name) {
-  const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "policies";
+  const auto dir = std::filesystem::path(STEPGATE_SOURCE_DIR) / "policies";
   auto policy = load_policy_file((dir / name).string());
   if (!policy.ok()) throw std::runtime_error(policy.error().message);
   return *policy;

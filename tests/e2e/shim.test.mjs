@@ -349,3 +349,38 @@ test("the approvals page escapes arguments and approves with a TOTP code",
     assert.notEqual(done.isError, true, textOf(done));
     assert.match(textOf(done), /needs-approval <script>/);
   });
+
+// ---- hold mode: the call stays open, kept alive by progress notifications ----------------------
+
+test("hold mode keeps a call open with progress notifications until it is approved", async () => {
+  const holdPolicy = path.join(home, "hold.yaml");
+  writeFileSync(holdPolicy, POLICY.replace("step_up_response: instruct",
+    "step_up_response: hold\n  hold: 30s"));
+  const shim = await startProcess(bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
+    "--policy", holdPolicy], { env }, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const holdUrl = shim.match[1];
+  const client = await connect(`${holdUrl}/mcp`, "hold-e2e");
+  try {
+    const call = { name: "get-sum", arguments: { a: 40, b: 2 } };
+    const progress = [];
+    let approving = null;
+    const result = await client.callTool(call, undefined, {
+      resetTimeoutOnProgress: true,
+      onprogress: (p) => {
+        progress.push(p);
+        const id = p.message?.match(/challenge ([a-z0-9]+)/)?.[1];
+        if (id && !approving) {
+          approving = nextCode().then((code) =>
+            postJson(`${holdUrl}/v1/approvals/${id}/approve`, { approver: "alice", code }));
+        }
+      },
+    });
+    const approved = await approving;
+    assert.equal(approved.status, 200, approved.text);
+    assert.ok(progress.length >= 1, "at least one progress notification while held");
+    assert.deepEqual(result, await direct.callTool(call));
+  } finally {
+    await client.close().catch(() => {});
+    shim.child.kill("SIGTERM");
+  }
+});
