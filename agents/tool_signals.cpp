@@ -252,7 +252,22 @@ void match_patterns(const std::vector<Pattern>& patterns, const std::string& tex
   }
 }
 
+/// Whether `text` holds one of `words` (ASCII case-insensitive). A cheap test that spares the
+/// regex compile and scan for the common harmless call: hooks are fresh processes, and compiling
+/// the pattern tables costs more than the rest of the decision.
+bool mentions_any(std::string_view text, std::initializer_list<std::string_view> words) {
+  const std::string low = lower(text);
+  return std::any_of(words.begin(), words.end(),
+                     [&](std::string_view w) { return low.find(w) != std::string::npos; });
+}
+
+bool may_be_destructive_shell(std::string_view command) {
+  return mentions_any(command, {"rm", "git", "kubectl", "terraform", "mkfs", "dd", "chmod", "curl",
+                                "wget", "/dev/"});
+}
+
 void match_sql(const std::string& text, List& ids) {
+  if (!mentions_any(text, {"drop", "truncate", "delete"})) return;
   for (const auto& p : sql_patterns()) {
     if (std::string_view(p.id) == "sql-delete-without-where") {
       re2::StringPiece input(text);
@@ -275,6 +290,7 @@ bool host_is_known(const std::string& host, const Policy& policy) {
 List find_hosts(const std::vector<const std::string*>& strings, const Value& args) {
   List hosts;
   for (const auto* s : strings) {
+    if (s->find("://") == std::string::npos) continue;
     re2::StringPiece input(*s);
     std::string host;
     while (RE2::FindAndConsume(&input, url_host(), &host)) add_unique(hosts, lower(host));
@@ -343,7 +359,9 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   }
 
   List destructive;
-  if (!shell.empty()) match_patterns(shell_patterns(), shell, destructive);
+  if (!shell.empty() && may_be_destructive_shell(shell)) {
+    match_patterns(shell_patterns(), shell, destructive);
+  }
   for (const auto* s : strings) match_sql(*s, destructive);
   if (is_delete_tool(tool)) add_unique(destructive, "tool-delete");
   if (is_write_tool(tool) && !outside.empty()) add_unique(destructive, "write-outside-workspace");
