@@ -532,7 +532,11 @@ Status StateStore::record_action(const std::string& kind, const std::string& act
 Result<int> StateStore::count_actions(const std::string& kind, const std::string& actor,
                                       UnixTime since) {
   std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(q, "SELECT COUNT(*) FROM action_log WHERE kind = ? AND actor = ? AND at >= ?");
+  // Capped: a count walks the rows in the window, and past a few thousand actions a burst is a
+  // burst; the cap keeps a busy shim's per-call cost flat (documented in store.h).
+  STEPGATE_PREPARE(q,
+                   "SELECT COUNT(*) FROM (SELECT 1 FROM action_log WHERE kind = ? AND actor = ? "
+                   "AND at >= ? LIMIT 10000)");
   q.bind(1, kind).bind(2, actor).bind(3, since);
   if (q.step() != SQLITE_ROW) return impl_->error("count actions");
   return static_cast<int>(q.int_at(0));

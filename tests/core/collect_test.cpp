@@ -30,19 +30,11 @@ struct TempDir {
 struct ScopedEnv {
   std::string name;
   std::optional<std::string> saved;
-  ScopedEnv(const char* n, std::optional<std::string> value) : name(n) {
+  ScopedEnv(const char* n, const std::optional<std::string>& value) : name(n) {
     if (const char* old = std::getenv(n)) saved = old;
-    if (value)
-      setenv(n, value->c_str(), 1);
-    else
-      unsetenv(n);
+    value ? setenv(n, value->c_str(), 1) : unsetenv(n);
   }
-  ~ScopedEnv() {
-    if (saved)
-      setenv(name.c_str(), saved->c_str(), 1);
-    else
-      unsetenv(name.c_str());
-  }
+  ~ScopedEnv() { saved ? setenv(name.c_str(), saved->c_str(), 1) : unsetenv(name.c_str()); }
 };
 
 std::unique_ptr<StateStore> open_store(const TempDir& dir) {
@@ -52,7 +44,7 @@ std::unique_ptr<StateStore> open_store(const TempDir& dir) {
 }
 
 // Calendar anchors (UTC): 2024-07-01 was a Monday, 2024-01-15 a Monday.
-constexpr UnixTime kMonJul1Noon = 1719835200;  // 2024-07-01 12:00:00 UTC
+constexpr UnixTime kMonJul1Noon = 1719835200;   // 2024-07-01 12:00:00 UTC
 constexpr UnixTime kMonJan15Noon = 1705320000;  // 2024-01-15 12:00:00 UTC
 constexpr UnixTime kHour = 3600;
 constexpr UnixTime kDay = 86400;
@@ -80,17 +72,16 @@ TEST_CASE("collect: local_time in UTC and IANA zones at fixed instants") {
       {kMonJul1Noon, "UTC", 12, 0, 1},
       {kMonJul1Noon, "", 12, 0, 1},
       {kMonJul1Noon, "Etc/UTC", 12, 0, 1},
-      {kMonJul1Noon, "Europe/Paris", 14, 0, 1},       // CEST, UTC+2
-      {kMonJan15Noon, "Europe/Paris", 13, 0, 1},      // CET, UTC+1
-      {kMonJul1Noon, "America/New_York", 8, 0, 1},    // EDT, UTC-4
-      {kMonJan15Noon, "America/New_York", 7, 0, 1},   // EST, UTC-5
+      {kMonJul1Noon, "Europe/Paris", 14, 0, 1},                   // CEST, UTC+2
+      {kMonJan15Noon, "Europe/Paris", 13, 0, 1},                  // CET, UTC+1
+      {kMonJul1Noon, "America/New_York", 8, 0, 1},                // EDT, UTC-4
+      {kMonJan15Noon, "America/New_York", 7, 0, 1},               // EST, UTC-5
       {kMonJul1Noon - 10 * kHour, "America/New_York", 22, 0, 0},  // previous day, Sunday
-      {kMonJul1Noon, "Asia/Kolkata", 17, 30, 1},      // IST, UTC+5:30
-      {kMonJan15Noon + 7 * kHour, "Asia/Kolkata", 0, 30, 2},  // next day, Tuesday
+      {kMonJul1Noon, "Asia/Kolkata", 17, 30, 1},                  // IST, UTC+5:30
+      {kMonJan15Noon + 7 * kHour, "Asia/Kolkata", 0, 30, 2},      // next day, Tuesday
   };
   for (const Row& row : rows) {
-    CAPTURE(row.t);
-    CAPTURE(row.zone);
+    INFO(row.t << " " << row.zone);
     Result<LocalTime> local = local_time(row.t, row.zone);
     REQUIRE_MESSAGE(local.ok(), (local.ok() ? "" : local.error().message));
     CHECK(local->hour == row.hour);
@@ -110,62 +101,48 @@ TEST_CASE("collect: unknown or unsafe timezones are errors, and collection fails
   Policy policy;
   policy.timezone = "Mars/Olympus_Mons";
   Value signals;
-  CHECK_FALSE(collect_common_signals(push_by("alice"), policy, {kMonJul1Noon, "d", nullptr},
-                                     signals)
-                  .ok());
+  CHECK_FALSE(
+      collect_common_signals(push_by("alice"), policy, {kMonJul1Noon, "d", nullptr}, signals).ok());
 }
 
-TEST_CASE("collect: hour, weekday and off_hours against business hours (UTC policy)") {
-  Policy policy;  // defaults: UTC, 09:00-18:00, Monday to Friday
-  struct Row {
-    UnixTime now;
-    int hour, weekday;
-    bool off;
-  };
-  const Row rows[] = {
-      {kMonJul1Noon, 12, 1, false},
-      {kMonJul1Noon - 3 * kHour, 9, 1, false},       // start is inclusive
-      {kMonJul1Noon - 3 * kHour - 60, 8, 1, true},   // 08:59
-      {kMonJul1Noon + 6 * kHour - 60, 17, 1, false},  // 17:59
-      {kMonJul1Noon + 6 * kHour, 18, 1, true},       // end is exclusive
-      {kMonJul1Noon + 4 * kDay, 12, 5, false},       // Friday
-      {kMonJul1Noon + 5 * kDay, 12, 6, true},        // Saturday
-      {kMonJul1Noon + 6 * kDay, 12, 0, true},        // Sunday
-  };
-  for (const Row& row : rows) {
-    CAPTURE(row.now);
-    Value s = collect(policy, row.now);
-    CHECK(s.get_int("hour", -1) == row.hour);
-    CHECK(s.get_int("weekday", -1) == row.weekday);
-    REQUIRE(s.find("off_hours") != nullptr);
-    CHECK(s.find("off_hours")->as_bool() == row.off);
-  }
-}
-
-TEST_CASE("collect: business hours and timezone from a loaded policy") {
+TEST_CASE("collect: hour, weekday and off_hours against business hours") {
+  const Policy utc;  // defaults: UTC, 09:00-18:00, Monday to Friday
   auto loaded = load_policy_text(
       "version: 1\nname: t\ntimezone: Europe/Paris\n"
       "business_hours:\n  start: \"08:00\"\n  end: \"12:00\"\n  days: [sat]\nrules: []\n",
       "t.yaml");
   REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message));
-  const Policy& policy = **loaded;
+  const Policy& paris = **loaded;  // Saturday 08:00-12:00 Paris time
+  const UnixTime mon = kMonJul1Noon, sat = kMonJul1Noon + 5 * kDay;
   struct Row {
+    const Policy* policy;
     UnixTime now;
-    int hour;
+    int hour, weekday;
     bool off;
   };
-  const UnixTime sat = kMonJul1Noon + 5 * kDay;  // Saturday 12:00 UTC = 14:00 Paris
+  // clang-format off
   const Row rows[] = {
-      {sat, 14, true},               // after 12:00 Paris
-      {sat - 4 * kHour, 10, false},  // Saturday 10:00 Paris
-      {sat - 6 * kHour, 8, false},   // 08:00 Paris, start inclusive
-      {kMonJul1Noon - 4 * kHour, 10, true},  // Monday is not a business day here
+      {&utc, mon, 12, 1, false},
+      {&utc, mon - 3 * kHour, 9, 1, false},        // start is inclusive
+      {&utc, mon - 3 * kHour - 60, 8, 1, true},    // 08:59
+      {&utc, mon + 6 * kHour - 60, 17, 1, false},  // 17:59
+      {&utc, mon + 6 * kHour, 18, 1, true},        // end is exclusive
+      {&utc, mon + 4 * kDay, 12, 5, false},        // Friday
+      {&utc, sat, 12, 6, true},                    // Saturday
+      {&utc, mon + 6 * kDay, 12, 0, true},         // Sunday
+      {&paris, sat, 14, 6, true},                  // 14:00 Paris, after the end
+      {&paris, sat - 4 * kHour, 10, 6, false},     // 10:00 Paris
+      {&paris, sat - 6 * kHour, 8, 6, false},      // 08:00 Paris, start inclusive
+      {&paris, mon - 4 * kHour, 10, 1, true},      // 10:00 Monday: not a business day there
   };
+  // clang-format on
   for (const Row& row : rows) {
-    CAPTURE(row.now);
-    Value s = collect(policy, row.now);
+    INFO(row.policy->timezone << " " << row.now);
+    Value s = collect(*row.policy, row.now);
     CHECK(s.get_int("hour", -1) == row.hour);
-    CHECK(s.get_bool("off_hours", !row.off) == row.off);
+    CHECK(s.get_int("weekday", -1) == row.weekday);
+    REQUIRE(s.find("off_hours") != nullptr);
+    CHECK(s.find("off_hours")->as_bool() == row.off);
   }
 }
 
@@ -188,22 +165,23 @@ TEST_CASE("collect: actor and device; no store leaves state-backed signals to th
 TEST_CASE("collect: device_known is false until the store marks the device known") {
   TempDir dir;
   auto store = open_store(dir);
-  Policy policy;
-  CHECK(collect(policy, kMonJul1Noon, store.get(), "dev-1").get_bool("device_known", true) ==
-        false);
+  const Policy policy;
+  auto known = [&](const char* device, const char* actor) {
+    return collect(policy, kMonJul1Noon, store.get(), device, actor).get_bool("device_known", true);
+  };
+  CHECK_FALSE(known("dev-1", "alice"));
   REQUIRE(store->mark_device_known("alice", "dev-1").ok());
-  CHECK(collect(policy, kMonJul1Noon, store.get(), "dev-1").get_bool("device_known") == true);
-  CHECK(collect(policy, kMonJul1Noon, store.get(), "dev-2").get_bool("device_known", true) ==
-        false);
-  CHECK(collect(policy, kMonJul1Noon, store.get(), "dev-1", "bob").get_bool("device_known", true) ==
-        false);
+  CHECK(known("dev-1", "alice"));
+  CHECK_FALSE(known("dev-2", "alice"));
+  CHECK_FALSE(known("dev-1", "bob"));
 }
 
 TEST_CASE("collect: velocity counts this actor's actions of this kind within the window") {
   TempDir dir;
   auto store = open_store(dir);
   const UnixTime now = kMonJul1Noon;
-  for (UnixTime ago : {7200, 700, 500, 10}) REQUIRE(store->record_action("git.push", "alice", now - ago).ok());
+  for (UnixTime ago : {7200, 700, 500, 10})
+    REQUIRE(store->record_action("git.push", "alice", now - ago).ok());
   REQUIRE(store->record_action("tool.call", "alice", now - 5).ok());
   REQUIRE(store->record_action("git.push", "bob", now - 5).ok());
   struct Row {
@@ -234,28 +212,24 @@ TEST_CASE("collect: elevated while a live elevation exists for this actor and de
     bool elevated;
   };
   const Row rows[] = {
-      {now, "dev-1", "alice", true},         {now + 799, "dev-1", "alice", true},
+      {now, "dev-1", "alice", true},        {now + 799, "dev-1", "alice", true},
       {now + 900, "dev-1", "alice", false},  // expired
-      {now, "dev-2", "alice", false},        {now, "dev-1", "bob", false},
+      {now, "dev-2", "alice", false},       {now, "dev-1", "bob", false},
   };
   for (const Row& row : rows) {
-    CAPTURE(row.at);
-    CAPTURE(row.device);
-    CAPTURE(row.actor);
-    CHECK(collect(policy, row.at, store.get(), row.device, row.actor).get_bool("elevated", !row.elevated) ==
-          row.elevated);
+    INFO(row.at << " " << row.device << " " << row.actor);
+    CHECK(collect(policy, row.at, store.get(), row.device, row.actor)
+              .get_bool("elevated", !row.elevated) == row.elevated);
   }
 }
 
 Value::Type value_type_for(SignalType type) {
-  switch (type) {
-    case SignalType::kBool: return Value::Type::kBool;
-    case SignalType::kInt: return Value::Type::kInt;
-    case SignalType::kDouble: return Value::Type::kDouble;
-    case SignalType::kString: return Value::Type::kString;
-    case SignalType::kStringList:
-    case SignalType::kList: return Value::Type::kList;
-  }
+  const std::pair<SignalType, Value::Type> table[] = {
+      {SignalType::kBool, Value::Type::kBool},       {SignalType::kInt, Value::Type::kInt},
+      {SignalType::kDouble, Value::Type::kDouble},   {SignalType::kString, Value::Type::kString},
+      {SignalType::kStringList, Value::Type::kList}, {SignalType::kList, Value::Type::kList}};
+  for (const auto& [signal, value] : table)
+    if (signal == type) return value;
   return Value::Type::kNull;
 }
 
@@ -275,7 +249,7 @@ TEST_CASE("collect: fill_signal_defaults adds every declared git.push signal, ke
   CHECK(signals.get_int("commits") == 7);
   CHECK(signals.get_string("custom") == "x");
   CHECK(signals.get_bool("delete", true) == false);
-  CHECK(signals.find("tool") == nullptr);  // tool.call only
+  CHECK(signals.find("tool") == nullptr);        // tool.call only
   CHECK(signals.find("production") == nullptr);  // model.deploy only
   Value not_a_map;
   fill_signal_defaults("git.push", not_a_map);

@@ -45,9 +45,14 @@ struct ScopedEnv {
   }
 };
 
-const char* const kPathVars[] = {"HOME",           "STEPGATE_HOME",       "XDG_CONFIG_HOME",
-                                 "XDG_STATE_HOME", "STEPGATE_CONFIG_DIR", "STEPGATE_STATE_DIR",
-                                 "STEPGATE_SECRETS_DIR", "STEPGATE_AUDIT"};
+const char* const kPathVars[] = {"HOME",
+                                 "STEPGATE_HOME",
+                                 "XDG_CONFIG_HOME",
+                                 "XDG_STATE_HOME",
+                                 "STEPGATE_CONFIG_DIR",
+                                 "STEPGATE_STATE_DIR",
+                                 "STEPGATE_SECRETS_DIR",
+                                 "STEPGATE_AUDIT"};
 
 // Sets every path variable at once: values[i] for kPathVars[i] (nullptr unsets).
 struct PathEnv {
@@ -55,8 +60,8 @@ struct PathEnv {
   explicit PathEnv(const std::vector<const char*>& values) {
     for (std::size_t i = 0; i < std::size(kPathVars); ++i) {
       const char* v = i < values.size() ? values[i] : nullptr;
-      vars.push_back(std::make_unique<ScopedEnv>(
-          kPathVars[i], v ? std::optional<std::string>(v) : std::nullopt));
+      vars.push_back(std::make_unique<ScopedEnv>(kPathVars[i],
+                                                 v ? std::optional<std::string>(v) : std::nullopt));
     }
   }
 };
@@ -75,27 +80,29 @@ mode_t mode_of(const std::string& path) {
 TEST_CASE("paths: from_environment precedence (overrides, STEPGATE_HOME, XDG, HOME)") {
   struct Row {
     const char* what;
-    std::vector<const char*> env;  // HOME, SG_HOME, XDG_CONFIG, XDG_STATE, CONFIG, STATE, SECRETS, AUDIT
+    std::vector<const char*> env;  // values for kPathVars, in order
     const char *config, *state, *secrets, *audit;
   };
+  // clang-format off
   const Row rows[] = {
-      {"HOME only", {"/h"}, "/h/.config/stepgate", "/h/.local/state/stepgate",
-       "/h/.config/stepgate", "/h/.local/state/stepgate/audit.jsonl"},
-      {"XDG dirs", {"/h", nullptr, "/xc", "/xs"}, "/xc/stepgate", "/xs/stepgate", "/xc/stepgate",
-       "/xs/stepgate/audit.jsonl"},
-      {"STEPGATE_HOME beats XDG", {"/h", "/sg", "/xc", "/xs"}, "/sg/config", "/sg/state",
-       "/sg/config", "/sg/state/audit.jsonl"},
+      {"HOME only", {"/h"},
+       "/h/.config/stepgate", "/h/.local/state/stepgate", "/h/.config/stepgate", "/h/.local/state/stepgate/audit.jsonl"},
+      {"XDG dirs", {"/h", nullptr, "/xc", "/xs"},
+       "/xc/stepgate", "/xs/stepgate", "/xc/stepgate", "/xs/stepgate/audit.jsonl"},
+      {"STEPGATE_HOME beats XDG", {"/h", "/sg", "/xc", "/xs"},
+       "/sg/config", "/sg/state", "/sg/config", "/sg/state/audit.jsonl"},
       {"per-dir overrides beat all", {"/h", "/sg", "/xc", "/xs", "/c", "/s", "/k", "/a.jsonl"},
        "/c", "/s", "/k", "/a.jsonl"},
-      {"config override only", {"/h", "/sg", nullptr, nullptr, "/c"}, "/c", "/sg/state", "/c",
-       "/sg/state/audit.jsonl"},
-      {"state override only", {"/h", nullptr, "/xc", nullptr, nullptr, "/s"}, "/xc/stepgate", "/s",
-       "/xc/stepgate", "/s/audit.jsonl"},
+      {"config override only", {"/h", "/sg", nullptr, nullptr, "/c"},
+       "/c", "/sg/state", "/c", "/sg/state/audit.jsonl"},
+      {"state override only", {"/h", nullptr, "/xc", nullptr, nullptr, "/s"},
+       "/xc/stepgate", "/s", "/xc/stepgate", "/s/audit.jsonl"},
       {"secrets and audit only", {"/h", "/sg", nullptr, nullptr, nullptr, nullptr, "/k", "/a"},
        "/sg/config", "/sg/state", "/k", "/a"},
-      {"empty values count as unset", {"/h", "", "", "", "", "", "", ""}, "/h/.config/stepgate",
-       "/h/.local/state/stepgate", "/h/.config/stepgate", "/h/.local/state/stepgate/audit.jsonl"},
+      {"empty values count as unset", {"/h", "", "", "", "", "", "", ""},
+       "/h/.config/stepgate", "/h/.local/state/stepgate", "/h/.config/stepgate", "/h/.local/state/stepgate/audit.jsonl"},
   };
+  // clang-format on
   for (const Row& row : rows) {
     CAPTURE(row.what);
     PathEnv env(row.env);
@@ -199,7 +206,7 @@ TEST_CASE("paths: read_secret_file refuses group/other access with a chmod hint"
     mode_t mode;
     bool accepted;
   };
-  const Row rows[] = {{0600, true}, {0400, true},  {0644, false}, {0640, false},
+  const Row rows[] = {{0600, true},  {0400, true},  {0644, false}, {0640, false},
                       {0604, false}, {0660, false}, {0602, false}, {0610, false}};
   for (const Row& row : rows) {
     CAPTURE(row.mode);
@@ -225,7 +232,7 @@ TEST_CASE("paths: read_file honours its size limit") {
     std::size_t size, limit;
     bool ok;
   };
-  const Row rows[] = {{0, 0, true},           {100, 100, true},         {100, 99, false},
+  const Row rows[] = {{0, 0, true},           {100, 100, true},        {100, 99, false},
                       {200000, 200000, true}, {200000, 150000, false}, {200000, 70000, false}};
   for (const Row& row : rows) {
     CAPTURE(row.size);
