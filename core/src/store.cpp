@@ -536,7 +536,7 @@ Result<int> StateStore::count_actions(const std::string& kind, const std::string
   // burst; the cap keeps a busy shim's per-call cost flat (documented in store.h).
   STEPGATE_PREPARE(q,
                    "SELECT COUNT(*) FROM (SELECT 1 FROM action_log WHERE kind = ? AND actor = ? "
-                   "AND at >= ? LIMIT 10000)");
+                   "AND at >= ? LIMIT 1000)");
   q.bind(1, kind).bind(2, actor).bind(3, since);
   if (q.step() != SQLITE_ROW) return impl_->error("count actions");
   return static_cast<int>(q.int_at(0));

@@ -84,7 +84,7 @@ class StateStore {
   Result<bool> consume_challenge(const std::string& id);
 
   // Velocity: record an action, count those of a kind by an actor since a time. Counts saturate
-  // at 10,000 so the cost of a count stays bounded under a flood.
+  // at 1,000 so the cost of a count stays bounded under a flood.
   Status record_action(const std::string& kind, const std::string& actor, UnixTime at);
   Result<int> count_actions(const std::string& kind, const std::string& actor, UnixTime since);
 
