@@ -410,6 +410,8 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   gate_options.policy_path = options.policy_path;
   gate_options.cwd = context.io.cwd;
   gate_options.front_end = "mcp-wrap";
+  // A long-running process: fsyncs are batched (at most 50 ms of decisions at risk on a crash).
+  gate_options.audit_options.fsync_batch_ms = 50;
   Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
   if (!opened.ok()) return fail(opened.error().message);
   Gate& gate = **opened;
