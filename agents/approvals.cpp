@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shim_upstream.h"
+#include "tool_gate.h"
 #include "stepgate/collect.h"
 #include "stepgate/stepup.h"
 
@@ -227,6 +228,16 @@ void api_decide(ShimContext& context, const httplib::Request& req, httplib::Resp
   if (!action.ok()) return reply_error(res, 400, action.error().message);
   Gate& gate = *context.gate;
   Value signals = Map{};
+  if (action->kind == "tool.call") {
+    // An agent framework asking directly gets the same tool signals as a proxied call.
+    ToolCall call;
+    call.server = action->attributes.get_string("server");
+    call.tool = action->attributes.get_string("tool");
+    if (const Value* args = action->attributes.find("arguments"); args != nullptr && args->is_map()) {
+      call.arguments = *args;
+    }
+    signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now());
+  }
   CollectContext collect{unix_now(), device_fingerprint(), &gate.store()};
   if (Status s = collect_common_signals(*action, gate.policy(), collect, signals); !s.ok()) {
     return reply_error(res, 500, s.error().message);

@@ -350,6 +350,23 @@ test("the approvals page escapes arguments and approves with a TOTP code",
     assert.match(textOf(done), /needs-approval <script>/);
   });
 
+// ---- POST /v1/decide: the engine for agent frameworks that call it directly ---------------------
+
+test("POST /v1/decide evaluates an action JSON with the same tool signals", async () => {
+  const action = { kind: "tool.call", actor: "alice", resource: "default/get-env",
+    attributes: { server: "default", tool: "get-env", arguments: {} } };
+  let r = await postJson(`${shimUrl}/v1/decide`, action);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.verdict, "deny");
+  assert.ok(r.json.reasons.some((x) => x.rule === "no-env"), r.text);
+  r = await postJson(`${shimUrl}/v1/decide`, { ...action, resource: "default/echo",
+    attributes: { server: "default", tool: "echo", arguments: { message: "hi" } } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.verdict, "allow");
+  r = await postJson(`${shimUrl}/v1/decide`, "{not json");
+  assert.equal(r.status, 400);
+});
+
 // ---- hold mode: the call stays open, kept alive by progress notifications ----------------------
 
 test("hold mode keeps a call open with progress notifications until it is approved", async () => {
