@@ -208,6 +208,18 @@ std::string self_path() {
   return std::string(buffer, static_cast<std::size_t>(n));
 }
 
+/// The command Claude Code should run: the lean `stepgate-claude-hook` beside this binary when it
+/// is installed (it loads neither libgit2 nor cpp-httplib, and runs before every tool call), else
+/// `stepgate agent-hook claude`.
+std::string lean_hook_command(const std::string& self) {
+  if (self.size() >= 20 && self.compare(self.size() - 20, 20, "stepgate-claude-hook") == 0) {
+    return self;
+  }
+  const std::string lean = self.substr(0, self.rfind('/') + 1) + "stepgate-claude-hook";
+  if (access(lean.c_str(), X_OK) == 0) return lean;
+  return self + " agent-hook claude";
+}
+
 Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const ClaudeHookEvent& event,
                                    const std::string& fallback_cwd) {
   GateOptions gate_options;
@@ -229,7 +241,7 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
 
 void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) {
   if (options.print_config) {
-    std::string command = self_path() + " agent-hook claude";
+    std::string command = lean_hook_command(self_path());
     if (!options.policy_path.empty()) command += " --policy " + options.policy_path;
     *context.io.out << claude_settings_json(command) << "\n";
     context.exit_code = 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Whole-process latency of `stepgate agent-hook claude` on a Bash PreToolUse event (`ls -la`,
-# allowed) beside /bin/true, with hyperfine. Target: median <= 5 ms.
+# Whole-process latency of the Claude Code hook on a Bash PreToolUse event (`ls -la`, allowed)
+# beside /bin/true, with hyperfine: the lean `stepgate-claude-hook` binary (what
+# `--print-config` installs) and `stepgate agent-hook claude`. Target: median <= 5 ms.
 #   bench/claude_hook_bench.sh [path/to/stepgate] [runs]
 set -euo pipefail
 
@@ -22,6 +23,7 @@ out=$("$BIN" agent-hook claude --policy "$POLICY" <"$WORK/event.json")
 # hyperfine subtracts the shell's own start-up, which both commands pay for the redirection.
 hyperfine --warmup 20 --runs "$RUNS" --export-json "$WORK/result.json" \
   -n true "/bin/true <'$WORK/event.json'" \
+  -n lean-hook "'$(dirname "$BIN")/stepgate-claude-hook' --policy '$POLICY' <'$WORK/event.json'" \
   -n hook "'$BIN' agent-hook claude --policy '$POLICY' <'$WORK/event.json'"
 
 jq -r '.results[] | "\(.command): median \(.median * 1000 | . * 100 | round / 100) ms, mean \(.mean * 1000 | . * 100 | round / 100) ms, p95-ish max \(.max * 1000 | . * 100 | round / 100) ms"' \

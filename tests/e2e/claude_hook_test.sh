@@ -81,9 +81,30 @@ if [[ $RC -eq 2 && ! -s $WORK/out && $(cat "$WORK/err") == stepgate:* ]]; then p
 hook bash_ls "$WORK/no-such-policy.yaml"
 if [[ $RC -eq 2 && -z $OUT ]]; then pass "missing policy -> exit 2"; else fail "missing policy: rc=$RC out=$OUT"; fi
 
-# --print-config: valid settings.json naming this binary.
+# The lean binary (what --print-config installs when it sits beside stepgate) decides the same.
+LEAN="$(dirname "$BIN")/stepgate-claude-hook"
+if [[ -x $LEAN ]]; then
+  for f in bash_ls read_ssh_key; do
+    hook "$f" "$POLICY"; want="$RC:$(decision)"
+    set +e
+    OUT=$(event "$f" | "$LEAN" --policy "$POLICY" 2>"$WORK/err"); RC=$?
+    set -e
+    if [[ "$RC:$(decision)" == "$want" ]]; then pass "lean hook agrees on $f ($want)"; else fail "lean hook on $f: $RC:$(decision) vs $want"; fi
+  done
+  set +e
+  echo '{not json' | "$LEAN" --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"; RC=$?
+  "$LEAN" --bogus </dev/null >/dev/null 2>&1; RC2=$?
+  set -e
+  if [[ $RC -eq 2 && ! -s $WORK/out && $RC2 -eq 2 ]]; then pass "lean hook: malformed input or argument -> exit 2"; else fail "lean hook errors: rc=$RC rc2=$RC2"; fi
+  EXPECTED_CMD=$(readlink -f "$LEAN")
+else
+  fail "stepgate-claude-hook is not built beside $BIN"
+  EXPECTED_CMD="$(readlink -f "$BIN") agent-hook claude"
+fi
+
+# --print-config: valid settings.json naming the hook binary.
 CONFIG=$("$BIN" agent-hook claude --print-config)
-if jq -e --arg cmd "$(readlink -f "$BIN") agent-hook claude" \
+if jq -e --arg cmd "$EXPECTED_CMD" \
     '.hooks.PreToolUse[0].matcher == "*" and .hooks.PreToolUse[0].hooks[0].command == $cmd' >/dev/null <<<"$CONFIG"; then
   pass "--print-config"
 else
