@@ -75,7 +75,7 @@ Gate::Gate(std::shared_ptr<const Policy> policy, std::unique_ptr<StateStore> sto
 Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
   auto path = find_policy_path(options.policy_path, options.cwd);
   if (!path.ok()) return path.error();
-  auto policy = load_policy_file(*path);
+  auto policy = load_policy_file_cached(*path, options.paths.state_dir + "/policy-cache");
   if (!policy.ok()) return policy.error();
   if (Status s = ensure_private_dir(options.paths.state_dir); !s.ok()) return s.error();
   auto store = StateStore::open(options.paths.state_db);

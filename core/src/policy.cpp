@@ -4,8 +4,11 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "policy_yaml.h"
 #include "stepgate/crypto.h"
+#include "stepgate/paths.h"
 #include "stepgate/signals.h"
 
 namespace stepgate {
@@ -183,7 +186,97 @@ Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
   return read_rules(r, root["rules"], policy);
 }
 
+// ---- The parsed-policy cache ---------------------------------------------------------------------
+// yaml-cpp's scanner is most of what loading a policy costs (~6 million instructions for a pack),
+// and hooks are fresh processes. The loader reads only scalars, sequences and maps, so a valid
+// document can be kept as JSON (scalars as strings, key order kept) and rebuilt as a YAML::Node
+// tree without scanning; the policy is then built and its expressions compiled as usual.
+
+using CacheJson = nlohmann::ordered_json;
+
+CacheJson to_cache(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return node.Scalar();
+    case YAML::NodeType::Sequence: {
+      CacheJson out = CacheJson::array();
+      for (const auto& item : node) out.push_back(to_cache(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      CacheJson out = CacheJson::object();
+      for (const auto& kv : node) out[kv.first.Scalar()] = to_cache(kv.second);
+      return out;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+YAML::Node from_cache(const CacheJson& j) {
+  if (j.is_string()) return YAML::Node(j.get<std::string>());
+  if (j.is_array()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& item : j) out.push_back(from_cache(item));
+    return out;
+  }
+  if (j.is_object()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& [k, v] : j.items()) out[k] = from_cache(v);
+    return out;
+  }
+  return YAML::Node(YAML::NodeType::Null);
+}
+
+/// The cached tree for this revision, or an undefined node when there is none (or it is bad).
+YAML::Node read_cached_tree(const std::string& cache_path) {
+  auto text = read_file(cache_path, 8 * 1024 * 1024);
+  if (!text.ok()) return YAML::Node(YAML::NodeType::Undefined);
+  CacheJson j = CacheJson::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return YAML::Node(YAML::NodeType::Undefined);
+  return from_cache(j);
+}
+
 }  // namespace
+
+Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string& path,
+                                                              const std::string& cache_dir) {
+  auto text = read_file(path, 8 * 1024 * 1024);
+  if (!text.ok()) {
+    if (text.error().code == ErrorCode::kNotFound) {
+      return make_error(ErrorCode::kNotFound, path + ": cannot read the policy file");
+    }
+    return text.error();
+  }
+  if (cache_dir.empty() || !env_or_empty("STEPGATE_NO_POLICY_CACHE").empty()) {
+    return load_policy_text(*text, path);
+  }
+  const std::string digest = sha256_hex(*text);
+  const std::string cache_path = cache_dir + "/" + digest + ".json";
+  try {
+    if (YAML::Node root = read_cached_tree(cache_path); root.IsDefined()) {
+      Reader reader(path);
+      auto policy = std::make_shared<Policy>();
+      policy->source_path = path;
+      policy->revision = "sha256:" + digest;
+      if (build_policy(reader, root, *policy).ok()) {
+        return std::shared_ptr<const Policy>(std::move(policy));
+      }
+    }
+  } catch (const std::exception&) {
+    // A damaged cache entry: parse the file itself below.
+  }
+  auto loaded = load_policy_text(*text, path);
+  if (!loaded.ok()) return loaded;
+  try {
+    // Only a document that built a valid policy is cached; a failed write costs the next run time.
+    const std::string tree = to_cache(YAML::Load(*text)).dump();
+    if (ensure_private_dir(cache_dir).ok()) (void)write_secret_file(cache_path, tree);
+  } catch (const std::exception&) {
+  }
+  return loaded;
+}
+
 
 const char* verdict_name(Verdict v) {
   switch (v) {

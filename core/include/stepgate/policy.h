@@ -131,6 +131,12 @@ struct Policy {
 /// expressions that do not compile are errors "FILE:LINE:COLUMN: key `k`: what is wrong".
 Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path);
 
+/// Same, keeping the parsed document in `cache_dir` keyed by the file's SHA-256, so later loads of
+/// the same bytes skip the YAML scanner (hooks are fresh processes). Errors are always reported
+/// from a full parse. $STEPGATE_NO_POLICY_CACHE turns the cache off.
+Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string& path,
+                                                              const std::string& cache_dir);
+
 /// Same, from text; `name` is used in messages in place of a path.
 Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view text,
                                                        const std::string& name);
