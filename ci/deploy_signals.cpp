@@ -140,26 +140,15 @@ EvaluationResult compare_evaluation(const Manifest& m) {
 Result<std::string> sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(ErrorCode::kNotFound, "cannot open artifact " + path);
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    return make_error(ErrorCode::kInternal, "SHA-256 unavailable");
-  }
+  Sha256Stream hash;
   std::vector<char> buffer(1 << 16);
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    std::streamsize n = in.gcount();
-    if (n > 0 && EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n)) != 1) {
-      return make_error(ErrorCode::kInternal, "SHA-256 update failed");
-    }
+    const std::streamsize n = in.gcount();
+    if (n > 0) hash.update(std::string_view(buffer.data(), static_cast<size_t>(n)));
   }
   if (in.bad()) return make_error(ErrorCode::kUnavailable, "error reading artifact " + path);
-  Bytes digest(EVP_MAX_MD_SIZE);
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest.data(), &len) != 1) {
-    return make_error(ErrorCode::kInternal, "SHA-256 final failed");
-  }
-  digest.resize(len);
-  return hex_encode(digest);
+  return hash.hex_final();
 }
 
 Status add_manifest_signals(const Manifest& m, const CiSettings& settings, const std::string& cwd,

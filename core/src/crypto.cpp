@@ -72,6 +72,25 @@ Bytes sha256(std::string_view data) {
   return out;
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static_assert(sizeof(SHA256_CTX) <= 128, "Sha256Stream::state_ too small");
+
+Sha256Stream::Sha256Stream() { SHA256_Init(reinterpret_cast<SHA256_CTX*>(state_)); }
+
+Sha256Stream::~Sha256Stream() { OPENSSL_cleanse(state_, sizeof state_); }
+
+void Sha256Stream::update(std::string_view data) {
+  SHA256_Update(reinterpret_cast<SHA256_CTX*>(state_), data.data(), data.size());
+}
+
+std::string Sha256Stream::hex_final() {
+  Bytes out(SHA256_DIGEST_LENGTH);
+  SHA256_Final(out.data(), reinterpret_cast<SHA256_CTX*>(state_));
+  return hex_encode(out);
+}
+#pragma GCC diagnostic pop
+
 std::string sha256_hex(std::string_view data) {
   return hex_encode(sha256(data));
 }

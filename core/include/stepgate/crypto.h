@@ -18,6 +18,21 @@ enum class HashAlg { kSha1, kSha256, kSha512 };
 Bytes sha256(std::string_view data);
 std::string sha256_hex(std::string_view data);
 
+/// Incremental SHA-256 for data read in pieces (artifacts, large files).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void update(std::string_view data);
+  /// The digest in lowercase hex; the stream is finished afterwards.
+  std::string hex_final();
+
+ private:
+  alignas(16) unsigned char state_[128];  // an OpenSSL SHA256_CTX (112 bytes)
+};
+
 /// HMAC(key, data) with the given hash.
 Bytes hmac(HashAlg alg, const Bytes& key, std::string_view data);
 
