@@ -9,22 +9,14 @@
 
 #include "stepgate/signals.h"
 
+#include "test_util.h"
+
 namespace stepgate {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-collect-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 // Sets (or unsets, with nullopt) an environment variable for a scope, then restores it.
 struct ScopedEnv {
@@ -38,7 +30,7 @@ struct ScopedEnv {
 };
 
 std::unique_ptr<StateStore> open_store(const TempDir& dir) {
-  auto s = StateStore::open(dir.path + "/state.db");
+  auto s = StateStore::open(dir.path() + "/state.db");
   REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
   return std::move(*s);
 }

@@ -3,7 +3,7 @@
 
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"
-#include "stepup_test_util.h"
+#include "test_util.h"
 
 namespace stepgate {
 namespace {

@@ -9,22 +9,14 @@
 #include <optional>
 #include <vector>
 
+#include "test_util.h"
+
 namespace stepgate {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-paths-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 // Sets (or unsets, with nullopt) an environment variable for a scope, then restores it.
 struct ScopedEnv {
@@ -117,19 +109,19 @@ TEST_CASE("paths: from_environment precedence (overrides, STEPGATE_HOME, XDG, HO
 
 TEST_CASE("paths: find_policy_path order") {
   TempDir dir;
-  const std::string repo = dir.path + "/repo";
+  const std::string repo = dir.path() + "/repo";
   const std::string nested = repo + "/a/b/c";
-  const std::string elsewhere = dir.path + "/elsewhere/x";
-  const std::string sg_home = dir.path + "/home";
+  const std::string elsewhere = dir.path() + "/elsewhere/x";
+  const std::string sg_home = dir.path() + "/home";
   const std::string repo_policy = repo + "/.stepgate/policy.yaml";
-  const std::string env_policy = dir.path + "/env-policy.yaml";
-  const std::string explicit_policy = dir.path + "/explicit.yaml";
+  const std::string env_policy = dir.path() + "/env-policy.yaml";
+  const std::string explicit_policy = dir.path() + "/explicit.yaml";
   const std::string config_policy = sg_home + "/config/policy.yaml";
   fs::create_directories(nested);
   fs::create_directories(elsewhere);
   for (const std::string& p : {repo_policy, env_policy, explicit_policy})
     write_text(p, "version: 1\n");
-  const std::string missing = dir.path + "/missing.yaml";
+  const std::string missing = dir.path() + "/missing.yaml";
 
   struct Row {
     const char* what;
@@ -168,9 +160,9 @@ TEST_CASE("paths: find_policy_path order") {
 
 TEST_CASE("paths: ensure_private_dir creates 0700 directories, parents included") {
   TempDir dir;
-  const std::string leaf = dir.path + "/a/b/c";
+  const std::string leaf = dir.path() + "/a/b/c";
   REQUIRE(ensure_private_dir(leaf).ok());
-  for (const std::string& p : {dir.path + "/a", dir.path + "/a/b", leaf}) {
+  for (const std::string& p : {dir.path() + "/a", dir.path() + "/a/b", leaf}) {
     CAPTURE(p);
     CHECK(fs::is_directory(p));
     CHECK(mode_of(p) == 0700);
@@ -180,27 +172,27 @@ TEST_CASE("paths: ensure_private_dir creates 0700 directories, parents included"
 
 TEST_CASE("paths: write_secret_file is 0600 in a 0700 dir and read_secret_file round-trips") {
   TempDir dir;
-  const std::string path = dir.path + "/secrets/totp.key";
+  const std::string path = dir.path() + "/secrets/totp.key";
   const std::string contents[] = {"JBSWY3DPEHPK3PXP", std::string("a\0b\nc", 5), "",
                                   std::string(100000, 'x'), "second write replaces"};
   for (const std::string& text : contents) {
     CAPTURE(text.size());
     REQUIRE(write_secret_file(path, text).ok());
     CHECK(mode_of(path) == 0600);
-    CHECK(mode_of(dir.path + "/secrets") == 0700);
+    CHECK(mode_of(dir.path() + "/secrets") == 0700);
     Result<std::string> back = read_secret_file(path);
     REQUIRE_MESSAGE(back.ok(), (back.ok() ? "" : back.error().message));
     CHECK(*back == text);
   }
   std::vector<std::string> leftovers;
-  for (const auto& e : fs::directory_iterator(dir.path + "/secrets"))
+  for (const auto& e : fs::directory_iterator(dir.path() + "/secrets"))
     leftovers.push_back(e.path().filename().string());
   CHECK(leftovers == std::vector<std::string>{"totp.key"});  // no temp files left
 }
 
 TEST_CASE("paths: read_secret_file refuses group/other access with a chmod hint") {
   TempDir dir;
-  const std::string path = dir.path + "/secret";
+  const std::string path = dir.path() + "/secret";
   write_text(path, "s3cret");
   struct Row {
     mode_t mode;
@@ -221,7 +213,7 @@ TEST_CASE("paths: read_secret_file refuses group/other access with a chmod hint"
       CHECK(r.error().message.find("s3cret") == std::string::npos);
     }
   }
-  Result<std::string> missing = read_secret_file(dir.path + "/none");
+  Result<std::string> missing = read_secret_file(dir.path() + "/none");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::kNotFound);
 }
@@ -237,7 +229,7 @@ TEST_CASE("paths: read_file honours its size limit") {
   for (const Row& row : rows) {
     CAPTURE(row.size);
     CAPTURE(row.limit);
-    const std::string path = dir.path + "/f" + std::to_string(row.size);
+    const std::string path = dir.path() + "/f" + std::to_string(row.size);
     write_text(path, std::string(row.size, 'z'));
     Result<std::string> r = read_file(path, row.limit);
     REQUIRE(r.ok() == row.ok);
@@ -246,7 +238,7 @@ TEST_CASE("paths: read_file honours its size limit") {
     else
       CHECK(r.error().code == ErrorCode::kResourceExhausted);
   }
-  Result<std::string> missing = read_file(dir.path + "/none");
+  Result<std::string> missing = read_file(dir.path() + "/none");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::kNotFound);
 }

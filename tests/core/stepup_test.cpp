@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "stepgate/stepup.h"
-#include "stepup_test_util.h"
+#include "test_util.h"
 
 namespace stepgate {
 namespace {

@@ -11,22 +11,14 @@
 #include <set>
 #include <thread>
 
+#include "test_util.h"
+
 namespace stepgate {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-store-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 std::unique_ptr<StateStore> open_store(const std::string& path) {
   auto s = StateStore::open(path);
@@ -46,7 +38,7 @@ void must(Status s) {
 
 TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened") {
   TempDir dir;
-  std::string path = dir.path + "/state/state.db";
+  std::string path = dir.path() + "/state/state.db";
   {
     auto store = open_store(path);
     CHECK(store->schema_version() == 1);
@@ -55,7 +47,7 @@ TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened")
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
-  REQUIRE(::stat((dir.path + "/state").c_str(), &st) == 0);
+  REQUIRE(::stat((dir.path() + "/state").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0700);
   auto again = open_store(path);  // migration is idempotent; data persists
   CHECK(again->schema_version() == 1);
@@ -64,7 +56,7 @@ TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened")
 
 TEST_CASE("store: a path that cannot be opened is kUnavailable") {
   TempDir dir;
-  std::string file = dir.path + "/plain";
+  std::string file = dir.path() + "/plain";
   REQUIRE(fs::create_directory(file));  // a directory where the database should be
   auto s = StateStore::open(file);
   REQUIRE_FALSE(s.ok());
@@ -73,7 +65,7 @@ TEST_CASE("store: a path that cannot be opened is kUnavailable") {
 
 TEST_CASE("store: a jti is consumed once, even an expired one") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   CHECK(must(store->consume_jti("a", 2000000000)));
   CHECK_FALSE(must(store->consume_jti("a", 2000000000)));
   CHECK(must(store->consume_jti("b", 2000000000)));
@@ -86,7 +78,7 @@ TEST_CASE("store: a jti is consumed once, even an expired one") {
 
 TEST_CASE("store: TOTP steps cannot be replayed, nor older steps used") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   CHECK(must(store->use_totp_step("alice", 100)));
   CHECK_FALSE(must(store->use_totp_step("alice", 100)));
   CHECK_FALSE(must(store->use_totp_step("alice", 99)));
@@ -96,7 +88,7 @@ TEST_CASE("store: TOTP steps cannot be replayed, nor older steps used") {
 
 TEST_CASE("store: TOTP failures and lockouts") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   CHECK(must(store->totp_failures_since("alice", 0)) == 0);
   must(store->record_totp_failure("alice", 1000));
   must(store->record_totp_failure("alice", 1010));
@@ -117,7 +109,7 @@ TEST_CASE("store: TOTP failures and lockouts") {
 
 TEST_CASE("store: elevations expire and can be dropped") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   must(store->add_elevation({"alice", "laptop", 1000, 1300, "totp"}));
   must(store->add_elevation({"bob", "ci", 1000, 2000, "approval"}));
   auto found = must(store->find_elevation("alice", "laptop", 1200));
@@ -150,7 +142,7 @@ ChallengeRecord challenge(const std::string& id, const std::string& digest, Unix
 
 TEST_CASE("store: challenge lifecycle pending -> approved -> consumed once") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   must(store->put_challenge(challenge("c1", "d1", 1000)));
   auto got = must(store->get_challenge("c1"));
   REQUIRE(got.has_value());
@@ -186,7 +178,7 @@ TEST_CASE("store: challenge lifecycle pending -> approved -> consumed once") {
 
 TEST_CASE("store: find_challenge_by_digest returns the newest unexpired one") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   must(store->put_challenge(challenge("old", "d", 1000)));
   must(store->put_challenge(challenge("new", "d", 1100)));
   CHECK(must(store->find_challenge_by_digest("d", 1200))->id == "new");
@@ -196,7 +188,7 @@ TEST_CASE("store: find_challenge_by_digest returns the newest unexpired one") {
 
 TEST_CASE("store: velocity counts per kind and actor in a window") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   for (int i = 0; i < 5; ++i) must(store->record_action("git.push", "alice", 1000 + i * 60));
   must(store->record_action("git.push", "bob", 1100));
   must(store->record_action("model.deploy", "alice", 1100));
@@ -209,7 +201,7 @@ TEST_CASE("store: velocity counts per kind and actor in a window") {
 
 TEST_CASE("store: known devices and seen keys report novelty once") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   CHECK_FALSE(must(store->is_device_known("alice", "laptop")));
   CHECK(must(store->mark_device_known("alice", "laptop")));
   CHECK_FALSE(must(store->mark_device_known("alice", "laptop")));
@@ -224,7 +216,7 @@ TEST_CASE("store: known devices and seen keys report novelty once") {
 
 TEST_CASE("store: threads sharing one store consume each jti once") {
   TempDir dir;
-  auto store = open_store(dir.path + "/state.db");
+  auto store = open_store(dir.path() + "/state.db");
   std::atomic<int> won{0};
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
@@ -244,7 +236,7 @@ TEST_CASE("store: threads sharing one store consume each jti once") {
 
 TEST_CASE("store: 4 processes racing on 200 jtis consume each exactly once") {
   TempDir dir;
-  std::string path = dir.path + "/state.db";
+  std::string path = dir.path() + "/state.db";
   open_store(path);  // create and migrate before the race
   constexpr int kProcs = 4;
   constexpr int kJtis = 200;

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the step-up tests: a temporary directory and a real state store in it.
+// Helpers shared by the core tests: a temporary directory and a real state store in it.
 #include <stdlib.h>
 
 #include <filesystem>
