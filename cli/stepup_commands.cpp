@@ -16,6 +16,7 @@
 #include "command.h"
 #include "stepgate/action.h"
 #include "stepgate/audit.h"
+#include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"
@@ -25,19 +26,6 @@
 namespace stepgate {
 
 namespace {
-
-UnixTime now_seconds() {
-  return static_cast<UnixTime>(std::time(nullptr));
-}
-
-std::string rfc3339(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 /// $STEPGATE_ACTOR, else the OS user name.
 std::string default_principal(const char* first_env = nullptr) {
@@ -129,7 +117,7 @@ int activate_enrollment(const EnrollOptions& o, CommandContext& context, const P
   }
   auto store = open_store(paths);
   if (!store) return report_error(context, store.error());
-  auto check = verify_totp(**store, enrollment, code, now_seconds());
+  auto check = verify_totp(**store, enrollment, code, unix_now());
   if (!check) return report_error(context, check.error());
   audit_event(context, paths, nullptr, "enroll",
               Map{{"actor", enrollment.actor},
@@ -237,7 +225,7 @@ int run_totp_verify(TotpVerifyOptions o, CommandContext& context) {
   if (o.code.empty()) o.code = read_answer(context, "TOTP code: ", true);
   auto store = open_store(paths);
   if (!store) return report_error(context, store.error());
-  auto check = verify_totp(**store, *enrollment, o.code, now_seconds());
+  auto check = verify_totp(**store, *enrollment, o.code, unix_now());
   if (!check) return report_error(context, check.error());
   bool ok = *check == TotpCheck::kOk;
   audit_event(context, paths, nullptr, "stepup",
@@ -334,7 +322,7 @@ void describe_challenge(const Challenge& c, std::ostream& err) {
     }
   }
   err << "  digest:    " << c.action_digest << "\n"
-      << "  expires:   " << rfc3339(c.expires_at) << "\n";
+      << "  expires:   " << format_rfc3339(c.expires_at) << "\n";
 }
 
 // With a policy: the approver must be listed with this key, not approve themselves (unless
@@ -368,7 +356,7 @@ Status check_approver(const ApproveOptions& o, CommandContext& context, const Po
   if (code.empty()) code = read_answer(context, "Your TOTP code (" + o.approver + "): ", true);
   auto store = open_store(paths);
   if (!store) return store.error();
-  auto check = verify_totp(**store, *enrollment, code, now_seconds());
+  auto check = verify_totp(**store, *enrollment, code, unix_now());
   if (!check) return check.error();
   if (*check != TotpCheck::kOk) {
     return make_error(ErrorCode::kPermissionDenied,
@@ -406,10 +394,11 @@ int run_approve(ApproveOptions o, CommandContext& context) {
   auto challenge = decode_challenge(o.challenge);
   if (!challenge) return report_error(context, challenge.error());
   const Challenge& c = *challenge;
-  UnixTime now = now_seconds();
+  UnixTime now = unix_now();
   if (c.expires_at <= now) {
-    return report_error(context, invalid_argument("challenge expired at " + rfc3339(c.expires_at) +
-                                                  "; retry the action"));
+    return report_error(context,
+                        invalid_argument("challenge expired at " + format_rfc3339(c.expires_at) +
+                                         "; retry the action"));
   }
   if (o.approver.empty()) o.approver = default_principal("STEPGATE_APPROVER");
   if (Status ok = check_id(o.approver, "approver"); !ok) return report_error(context, ok.error());
@@ -452,7 +441,7 @@ int run_approve(ApproveOptions o, CommandContext& context) {
                   {"expires_at", g.exp}});
   *context.io.out << *token << "\n";
   *context.io.err << (o.deny ? "Refused" : "Approved") << "; the grant is valid until "
-                  << rfc3339(g.exp) << " for this one action.\n";
+                  << format_rfc3339(g.exp) << " for this one action.\n";
   return 0;
 }
 
@@ -491,11 +480,10 @@ int run_grant_verify(const GrantVerifyOptions& o, CommandContext& context) {
     return report_error(context, invalid_argument("no policy found (pass --policy): the approvers "
                                                   "and their keys come from it"));
   }
-  auto grant =
-      verify_grant(o.grant, **policy, action_digest(*action), action->actor, now_seconds());
+  auto grant = verify_grant(o.grant, **policy, action_digest(*action), action->actor, unix_now());
   if (!grant) return report_error(context, grant.error());
   *context.io.out << "valid: approved by " << grant->approver << " for " << action->kind << " on "
-                  << action->resource << " until " << rfc3339(grant->exp) << "\n";
+                  << action->resource << " until " << format_rfc3339(grant->exp) << "\n";
   return 0;
 }
 
@@ -528,12 +516,12 @@ int run_elevation(const ElevationOptions& o, CommandContext& context) {
     *context.io.out << "dropped " << *dropped << " elevation(s)\n";
     return 0;
   }
-  auto list = (*store)->list_elevations(now_seconds());
+  auto list = (*store)->list_elevations(unix_now());
   if (!list) return report_error(context, list.error());
   for (const Elevation& e : *list) {
     if (!o.actor.empty() && e.actor != o.actor) continue;
     *context.io.out << e.actor << "\t" << (e.device.empty() ? "-" : e.device) << "\t" << e.method
-                    << "\tuntil " << rfc3339(e.expires_at) << "\n";
+                    << "\tuntil " << format_rfc3339(e.expires_at) << "\n";
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // Approver grants: compact JWS (EdDSA / Ed25519) bound to one action digest, and approver keys.
 #include <ctime>
 
+#include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"
 
@@ -18,15 +19,6 @@ Error refused(std::string message) {
 }
 Error malformed(const std::string& what) {
   return invalid_argument("malformed grant: " + what);
-}
-
-std::string rfc3339(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string bytes_to_string(const Bytes& b) {
@@ -157,9 +149,10 @@ Result<Grant> verify_grant(std::string_view token, const Policy& policy,
     return refused("grant is for a different action (digest " + grant->action_digest.substr(0, 12) +
                    "..., this action is " + action_digest.substr(0, 12) + "...)");
   }
-  if (grant->exp <= now) return refused("grant expired at " + rfc3339(grant->exp));
+  if (grant->exp <= now) return refused("grant expired at " + format_rfc3339(grant->exp));
   if (grant->iat > now + kClockSkew) {
-    return refused("grant is issued in the future (" + rfc3339(grant->iat) + "); check the clocks");
+    return refused("grant is issued in the future (" + format_rfc3339(grant->iat) +
+                   "); check the clocks");
   }
   if (who == actor && !policy.allow_self_approval) {
     return refused("`" + who + "` cannot approve their own action (allow_self_approval is off)");

@@ -69,7 +69,11 @@ class Gate {
   std::string front_end_;
 };
 
-/// Unix time now (STEPGATE_NOW overrides it, for tests of time-dependent signals).
+/// Unix time now (STEPGATE_NOW overrides it, for tests of time-dependent signals). Every
+/// command takes its clock from here, so grants, challenges and signals agree on "now".
 UnixTime unix_now();
+
+/// "2026-11-23T18:21:55Z" (UTC, seconds).
+std::string format_rfc3339(UnixTime t);
 
 }  // namespace stepgate
