@@ -412,6 +412,7 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   gate_options.front_end = "mcp-wrap";
   // A long-running process: fsyncs are batched (at most 50 ms of decisions at risk on a crash).
   gate_options.audit_options.fsync_batch_ms = 50;
+  gate_options.store_options.cache_ms = 1000;  // see StoreOptions: signals fresh within 1 s
   Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
   if (!opened.ok()) return fail(opened.error().message);
   Gate& gate = **opened;

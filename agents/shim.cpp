@@ -8,18 +8,18 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <condition_variable>
 #include <csignal>
-#include <deque>
 #include <ostream>
 #include <sstream>
-#include <thread>
 
 #include "shim_upstream.h"
 #include "stepgate/crypto.h"
+#include "worker_pool.h"
 
 namespace stepgate {
 namespace {
+
+constexpr int kStoreCacheMs = 1000;  // StoreOptions: per-call lookups from memory, fresh within 1 s
 
 httplib::Server* g_server = nullptr;  // for the signal handler
 
@@ -28,54 +28,15 @@ void stop_on_signal(int) {
 }
 
 /// httplib serves one connection per task for the connection's whole keep-alive life, and MCP
-/// clients hold event streams open: a fixed pool starves. This one grows when every worker is
-/// busy, up to `max_threads`.
-class ElasticPool : public httplib::TaskQueue {
+/// clients hold event streams open: a fixed pool starves, so the listener's pool grows.
+class ElasticQueue : public httplib::TaskQueue {
  public:
-  explicit ElasticPool(std::size_t max_threads) : max_threads_(max_threads) {}
-
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock lock(mu_);
-    jobs_.push_back(std::move(fn));
-    if (idle_ < jobs_.size() && threads_.size() < max_threads_) {
-      threads_.emplace_back([this] { work(); });
-    }
-    lock.unlock();
-    cv_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
+  explicit ElasticQueue(std::size_t max_threads) : pool_(max_threads) {}
+  void enqueue(std::function<void()> fn) override { pool_.enqueue(std::move(fn)); }
+  void shutdown() override { pool_.shutdown(); }
 
  private:
-  void work() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      ++idle_;
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      --idle_;
-      if (jobs_.empty()) return;  // stopping
-      auto fn = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      fn();
-      lock.lock();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  std::size_t idle_ = 0;
-  std::size_t max_threads_;
-  bool stopping_ = false;
+  WorkerPool pool_;
 };
 
 bool is_valid_upstream_name(const std::string& name) {
@@ -86,7 +47,7 @@ bool is_valid_upstream_name(const std::string& name) {
 void configure_server(httplib::Server& server, ShimContext& context) {
   const auto& agents = context.gate->policy().agents;
   server.new_task_queue = [threads = context.options.threads] {
-    return new ElasticPool(static_cast<std::size_t>(threads));
+    return new ElasticQueue(static_cast<std::size_t>(threads));
   };
   server.set_payload_max_length(static_cast<size_t>(agents.max_body_bytes));
   server.set_read_timeout(10, 0);
@@ -219,6 +180,7 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   if (options.upstreams.empty()) return invalid_argument("shim needs at least one --upstream");
   options.gate.front_end = "shim";
   options.gate.audit_options.fsync_batch_ms = 50;
+  options.gate.store_options.cache_ms = kStoreCacheMs;
   auto gate = Gate::open(options.gate);
   if (!gate.ok()) return gate.error();
   auto csrf = random_id(20);

@@ -11,14 +11,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
+
+#include "worker_pool.h"
 
 namespace stepgate {
 namespace {
 
 constexpr time_t kConnectTimeoutSeconds = 2;
 constexpr std::size_t kMaxIdlePerUpstream = 64;
+constexpr std::size_t kMaxExchangeThreads = 1024;  // as many as the listener has connections
 
 /// httplib writes headers and body separately: without TCP_NODELAY, Nagle and delayed ACKs add
 /// 40 ms to each exchange.
@@ -118,9 +120,16 @@ void run_exchange(const std::shared_ptr<Exchange>& x, ForwardRequest request) {
   if (result) pool().release(*request.upstream, std::move(client));
 }
 
+/// The threads that read upstream responses while handlers pass them on. Lives for the process:
+/// a stream's reader may outlast the handler that started it.
+WorkerPool& exchange_workers() {
+  static auto* workers = new WorkerPool(kMaxExchangeThreads);
+  return *workers;
+}
+
 std::shared_ptr<Exchange> start_exchange(const ForwardRequest& request) {
   auto x = std::make_shared<Exchange>();
-  std::thread([x, request]() { run_exchange(x, request); }).detach();
+  exchange_workers().enqueue([x, request]() { run_exchange(x, request); });
   return x;
 }
 

@@ -133,9 +133,8 @@ struct AuditLog::Impl {
   std::string path;
   AuditOptions options;
   int fd = -1;
-  std::mutex mu;  // guards fd, dirty, last_sync_ms within this process
+  std::mutex mu;  // guards fd and dirty within this process
   bool dirty = false;
-  int64_t last_sync_ms = 0;
   // The tail this process last wrote: when the file size still matches, no other process has
   // appended since, and the tail need not be read back (the hot path in the shim).
   off_t cached_size = -1;
@@ -181,25 +180,34 @@ struct AuditLog::Impl {
     if (!dirty || fd < 0) return {};
     if (::fsync(fd) != 0) return io_error(path, "fsync");
     dirty = false;
-    last_sync_ms = now_ms();
     return {};
   }
 
-  /// After a write: fsync now, or leave it to the batch (at most fsync_batch_ms later).
+  /// After a write: fsync now, or leave it to the flusher thread (at most fsync_batch_ms later).
   Status after_write() {
     dirty = true;
-    if (!options.fsync) return {};
-    if (options.fsync_batch_ms <= 0 || now_ms() - last_sync_ms >= options.fsync_batch_ms) {
-      return sync_locked();
-    }
-    return {};
+    if (!options.fsync || flusher.joinable()) return {};
+    return sync_locked();
   }
 
+  /// The batch: every fsync_batch_ms, fsync what was written. The fsync runs on a duplicate of
+  /// the descriptor with the mutex released, so appenders never wait for the disk.
   void flush_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
       wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms));
-      (void)sync_locked();
+      if (!dirty || fd < 0) continue;
+      const int copy = ::dup(fd);
+      if (copy < 0) continue;
+      dirty = false;
+      lock.unlock();
+      if (::fdatasync(copy) != 0) {
+        lock.lock();
+        dirty = true;  // try again next round
+      } else {
+        lock.lock();
+      }
+      ::close(copy);
     }
   }
 };
@@ -216,7 +224,6 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path, AuditO
   impl->path = path;
   impl->options = options;
   if (Status s = impl->open_file(); !s.ok()) return s.error();
-  impl->last_sync_ms = now_ms();
   if (options.fsync && options.fsync_batch_ms > 0) {
     impl->flusher = std::thread([p = impl.get()] { p->flush_loop(); });
   }

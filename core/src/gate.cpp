@@ -88,7 +88,7 @@ Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
   auto policy = load_policy_file_cached(*path, options.paths.state_dir + "/policy-cache");
   if (!policy.ok()) return policy.error();
   if (Status s = ensure_private_dir(options.paths.state_dir); !s.ok()) return s.error();
-  auto store = StateStore::open(options.paths.state_db);
+  auto store = StateStore::open(options.paths.state_db, options.store_options);
   if (!store.ok()) return store.error();
   const std::string audit_path =
       (*policy)->audit.path.empty() ? options.paths.audit_log : (*policy)->audit.path;

@@ -6,17 +6,16 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <map>
-#include <mutex>
 
 #include "stepgate/paths.h"
+#include "store_db.h"
 
 // Threading: one SQLite connection per StateStore, guarded by a mutex. The shim's threads share
 // one store; every operation is short (one or two statements), so serialising them in-process costs
 // little, while cross-process safety comes from SQLite's own locking (WAL + busy_timeout +
-// BEGIN IMMEDIATE for every check-and-set).
+// BEGIN IMMEDIATE for every check-and-set). Elevations, velocity, devices and seen keys, and the
+// in-memory cache in front of them, are in store_activity.cpp.
 
 namespace stepgate {
 
@@ -36,12 +35,16 @@ const char* challenge_state_name(ChallengeState s) {
 
 namespace {
 
+using store_detail::Db;
+using store_detail::kPurgeEvery;
+using store_detail::Stmt;
+using store_detail::Transaction;
+using store_detail::wall_clock_now;
+
 constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 5000;
-constexpr int64_t kActionLogRetention = 31 * 86400;  // longest velocity window we keep
-constexpr int64_t kFailureRetention = 86400;         // longest TOTP failure window we keep
-constexpr int64_t kJtiPurgeGrace = 3600;             // clock skew allowance before purging
-constexpr unsigned kPurgeEvery = 32;                 // opportunistic purge frequency
+constexpr int64_t kFailureRetention = 86400;  // longest TOTP failure window we keep
+constexpr int64_t kJtiPurgeGrace = 3600;      // clock skew allowance before purging
 
 // Version 1 of the schema. Later versions append to kMigrations; never edit a shipped entry.
 constexpr const char* kMigrationV1 = R"sql(
@@ -75,47 +78,12 @@ constexpr const char* kChallengeColumns =
     "id, token, action_digest, summary_json, state, decided_by, comment, grant_token, created_at, "
     "expires_at";
 
-UnixTime wall_clock_now() {
-  return static_cast<UnixTime>(std::time(nullptr));
-}
-
 ChallengeState parse_state(std::string_view s) {
   if (s == "approved") return ChallengeState::kApproved;
   if (s == "denied") return ChallengeState::kDenied;
   if (s == "expired") return ChallengeState::kExpired;
   return ChallengeState::kPending;
 }
-
-/// A prepared statement borrowed from the cache: reset and unbound when the borrow ends.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  ~Stmt() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  /// SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(s_); }
-  [[nodiscard]] int64_t int_at(int i) const { return sqlite3_column_int64(s_, i); }
-  [[nodiscard]] std::string text_at(int i) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i))) : "";
-  }
-
- private:
-  sqlite3_stmt* s_;
-};
 
 ChallengeRecord read_challenge(const Stmt& s) {
   ChallengeRecord c;
@@ -131,82 +99,6 @@ ChallengeRecord read_challenge(const Stmt& s) {
   c.expires_at = s.int_at(9);
   return c;
 }
-
-}  // namespace
-
-namespace {
-
-/// The connection and its statement cache (StateStore::Impl is this, named for the helpers).
-struct Db {
-  sqlite3* db = nullptr;
-  std::string path;
-  int version = 0;
-  unsigned writes = 0;  // drives the opportunistic purges
-  std::mutex mu;        // guards db and the statement cache
-  std::map<std::string, sqlite3_stmt*, std::less<>> cache;
-
-  ~Db() {
-    for (auto& [sql, s] : cache) sqlite3_finalize(s);
-    if (db) sqlite3_close_v2(db);
-  }
-
-  [[nodiscard]] Error error(std::string_view what) const {
-    return make_error(ErrorCode::kUnavailable, "state store " + path + ": " + std::string(what) +
-                                                   ": " +
-                                                   (db ? sqlite3_errmsg(db) : "no database"));
-  }
-
-  Result<sqlite3_stmt*> prepare(std::string_view sql) {
-    if (auto it = cache.find(sql); it != cache.end()) return it->second;
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                           &s, nullptr) != SQLITE_OK) {
-      return error("prepare");
-    }
-    cache.emplace(std::string(sql), s);
-    return s;
-  }
-
-  Status exec(const char* sql) {
-    char* msg = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) == SQLITE_OK) return {};
-    std::string text = msg ? msg : sqlite3_errmsg(db);
-    sqlite3_free(msg);
-    return make_error(ErrorCode::kUnavailable, "state store " + path + ": " + text);
-  }
-
-  /// Runs a statement that returns no rows; the number of rows it changed.
-  Result<int> run(Stmt& s) {
-    if (s.step() != SQLITE_DONE) return error("write");
-    return sqlite3_changes(db);
-  }
-};
-
-/// BEGIN IMMEDIATE ... COMMIT (rolled back unless committed): takes the write lock up front, so a
-/// check-and-set cannot interleave with another process's.
-class Transaction {
- public:
-  explicit Transaction(Db& impl) : impl_(impl) {}
-  ~Transaction() {
-    if (open_) (void)impl_.exec("ROLLBACK");
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  Status begin() {
-    Status s = impl_.exec("BEGIN IMMEDIATE");
-    open_ = s.ok();
-    return s;
-  }
-  Status commit() {
-    Status s = impl_.exec("COMMIT");
-    if (s.ok()) open_ = false;
-    return s;
-  }
-
- private:
-  Db& impl_;
-  bool open_ = false;
-};
 
 Status create_private_file(const std::string& path) {
   auto parent = std::filesystem::path(path).parent_path();
@@ -251,15 +143,19 @@ Status migrate(Db& impl) {
 
 }  // namespace
 
-struct StateStore::Impl : Db {};
-
 StateStore::StateStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-StateStore::~StateStore() = default;
 
-Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
+StateStore::~StateStore() {
+  std::lock_guard lock(impl_->mu);
+  (void)impl_->flush_pending_locked();  // best effort: velocity records are a signal only
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path,
+                                                     StoreOptions options) {
   if (Status s = create_private_file(path); !s.ok()) return s.error();
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  impl->options = options;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;  // our mutex guards the connection
   if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) {
     return impl->error("open");
@@ -279,12 +175,6 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
 int StateStore::schema_version() const {
   return impl_->version;
 }
-
-// The member functions below share one shape: lock, borrow a cached statement, bind, step.
-#define STEPGATE_PREPARE(var, sql)           \
-  auto var##_p = impl_->prepare(sql);        \
-  if (!var##_p.ok()) return var##_p.error(); \
-  Stmt var(*var##_p)
 
 Result<bool> StateStore::consume_jti(const std::string& jti, UnixTime expires_at) {
   std::lock_guard lock(impl_->mu);
@@ -368,57 +258,6 @@ Status StateStore::clear_totp_failures(const std::string& actor) {
   unlock.bind(1, actor);
   if (auto r = impl_->run(unlock); !r.ok()) return r.error();
   return tx.commit();
-}
-
-Status StateStore::add_elevation(const Elevation& e) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(up,
-                   "INSERT OR REPLACE INTO elevations(actor, device, granted_at, expires_at, "
-                   "method) VALUES(?, ?, ?, ?, ?)");
-  up.bind(1, e.actor).bind(2, e.device).bind(3, e.granted_at).bind(4, e.expires_at);
-  up.bind(5, e.method);
-  if (auto r = impl_->run(up); !r.ok()) return r.error();
-  return {};
-}
-
-namespace {
-Elevation read_elevation(const Stmt& s) {
-  return Elevation{s.text_at(0), s.text_at(1), s.int_at(2), s.int_at(3), s.text_at(4)};
-}
-}  // namespace
-
-Result<std::optional<Elevation>> StateStore::find_elevation(const std::string& actor,
-                                                            const std::string& device,
-                                                            UnixTime now) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(q,
-                   "SELECT actor, device, granted_at, expires_at, method FROM elevations WHERE "
-                   "actor = ? AND device = ? AND expires_at > ? AND granted_at <= ?");
-  q.bind(1, actor).bind(2, device).bind(3, now).bind(4, now);
-  int rc = q.step();
-  if (rc == SQLITE_DONE) return std::optional<Elevation>{};
-  if (rc != SQLITE_ROW) return impl_->error("read elevation");
-  return std::optional<Elevation>{read_elevation(q)};
-}
-
-Result<std::vector<Elevation>> StateStore::list_elevations(UnixTime now) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(q,
-                   "SELECT actor, device, granted_at, expires_at, method FROM elevations WHERE "
-                   "expires_at > ? ORDER BY actor, device");
-  q.bind(1, now);
-  std::vector<Elevation> out;
-  int rc = SQLITE_ROW;
-  while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_elevation(q));
-  if (rc != SQLITE_DONE) return impl_->error("list elevations");
-  return out;
-}
-
-Result<int> StateStore::drop_elevations(const std::string& actor) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(del, "DELETE FROM elevations WHERE ?1 = '' OR actor = ?1");
-  del.bind(1, actor);
-  return impl_->run(del);
 }
 
 Status StateStore::put_challenge(const ChallengeRecord& c) {
@@ -513,75 +352,6 @@ Result<bool> StateStore::consume_challenge(const std::string& id) {
   auto changed = impl_->run(up);
   if (!changed.ok()) return changed.error();
   if (Status s = tx.commit(); !s.ok()) return s.error();
-  return *changed == 1;
-}
-
-Status StateStore::record_action(const std::string& kind, const std::string& actor, UnixTime at) {
-  std::lock_guard lock(impl_->mu);
-  if (++impl_->writes % kPurgeEvery == 0) {
-    STEPGATE_PREPARE(purge, "DELETE FROM action_log WHERE at < ?");
-    purge.bind(1, at - kActionLogRetention);
-    if (auto r = impl_->run(purge); !r.ok()) return r.error();
-  }
-  STEPGATE_PREPARE(ins, "INSERT INTO action_log(kind, actor, at) VALUES(?, ?, ?)");
-  ins.bind(1, kind).bind(2, actor).bind(3, at);
-  if (auto r = impl_->run(ins); !r.ok()) return r.error();
-  return {};
-}
-
-Result<int> StateStore::count_actions(const std::string& kind, const std::string& actor,
-                                      UnixTime since) {
-  std::lock_guard lock(impl_->mu);
-  // Capped: a count walks the rows in the window, and past a few thousand actions a burst is a
-  // burst; the cap keeps a busy shim's per-call cost flat (documented in store.h).
-  STEPGATE_PREPARE(q,
-                   "SELECT COUNT(*) FROM (SELECT 1 FROM action_log WHERE kind = ? AND actor = ? "
-                   "AND at >= ? LIMIT 1000)");
-  q.bind(1, kind).bind(2, actor).bind(3, since);
-  if (q.step() != SQLITE_ROW) return impl_->error("count actions");
-  return static_cast<int>(q.int_at(0));
-}
-
-namespace {
-/// SELECT 1 ... → whether a row exists.
-Result<bool> exists(Db& impl, Stmt& q) {
-  int rc = q.step();
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return impl.error("read");
-}
-}  // namespace
-
-Result<bool> StateStore::is_device_known(const std::string& actor, const std::string& device) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(q, "SELECT 1 FROM known_devices WHERE actor = ? AND device = ?");
-  q.bind(1, actor).bind(2, device);
-  return exists(*impl_, q);
-}
-
-Result<bool> StateStore::mark_device_known(const std::string& actor, const std::string& device) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(
-      ins, "INSERT OR IGNORE INTO known_devices(actor, device, first_seen) VALUES(?, ?, ?)");
-  ins.bind(1, actor).bind(2, device).bind(3, wall_clock_now());
-  auto changed = impl_->run(ins);
-  if (!changed.ok()) return changed.error();
-  return *changed == 1;
-}
-
-Result<bool> StateStore::has_seen(const std::string& ns, const std::string& key) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(q, "SELECT 1 FROM seen WHERE ns = ? AND key = ?");
-  q.bind(1, ns).bind(2, key);
-  return exists(*impl_, q);
-}
-
-Result<bool> StateStore::mark_seen(const std::string& ns, const std::string& key) {
-  std::lock_guard lock(impl_->mu);
-  STEPGATE_PREPARE(ins, "INSERT OR IGNORE INTO seen(ns, key, first_seen) VALUES(?, ?, ?)");
-  ins.bind(1, ns).bind(2, key).bind(3, wall_clock_now());
-  auto changed = impl_->run(ins);
-  if (!changed.ok()) return changed.error();
   return *changed == 1;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -20,8 +21,8 @@ namespace fs = std::filesystem;
 
 using testing::TempDir;
 
-std::unique_ptr<StateStore> open_store(const std::string& path) {
-  auto s = StateStore::open(path);
+std::unique_ptr<StateStore> open_store(const std::string& path, StoreOptions options = {}) {
+  auto s = StateStore::open(path, options);
   REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
   return std::move(*s);
 }
@@ -186,9 +187,21 @@ TEST_CASE("store: find_challenge_by_digest returns the newest unexpired one") {
   CHECK_FALSE(must(store->find_challenge_by_digest("other", 1200)).has_value());
 }
 
+/// Per-action lookups behave alike with and without the long-running processes' cache.
+StoreOptions both_modes() {
+  StoreOptions options;
+  SUBCASE("uncached") {
+    options.cache_ms = 0;
+  }
+  SUBCASE("cached") {
+    options.cache_ms = 60000;
+  }
+  return options;
+}
+
 TEST_CASE("store: velocity counts per kind and actor in a window") {
   TempDir dir;
-  auto store = open_store(dir.path() + "/state.db");
+  auto store = open_store(dir.path() + "/state.db", both_modes());
   for (int i = 0; i < 5; ++i) must(store->record_action("git.push", "alice", 1000 + i * 60));
   must(store->record_action("git.push", "bob", 1100));
   must(store->record_action("model.deploy", "alice", 1100));
@@ -201,7 +214,7 @@ TEST_CASE("store: velocity counts per kind and actor in a window") {
 
 TEST_CASE("store: known devices and seen keys report novelty once") {
   TempDir dir;
-  auto store = open_store(dir.path() + "/state.db");
+  auto store = open_store(dir.path() + "/state.db", both_modes());
   CHECK_FALSE(must(store->is_device_known("alice", "laptop")));
   CHECK(must(store->mark_device_known("alice", "laptop")));
   CHECK_FALSE(must(store->mark_device_known("alice", "laptop")));
@@ -212,6 +225,57 @@ TEST_CASE("store: known devices and seen keys report novelty once") {
   CHECK_FALSE(must(store->mark_seen("host", "example.com")));
   CHECK(must(store->has_seen("host", "example.com")));
   CHECK_FALSE(must(store->has_seen("url", "example.com")));
+}
+
+TEST_CASE("store: the cache counts its own records at once and other processes' after its TTL") {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  auto shim = open_store(path, StoreOptions{200});
+  auto hook = open_store(path);  // another process: no cache
+  must(hook->record_action("tool.call", "alice", 1000));
+  CHECK(must(shim->count_actions("tool.call", "alice", 900)) == 1);
+  for (int i = 0; i < 3; ++i) must(shim->record_action("tool.call", "alice", 1001 + i));
+  CHECK(must(shim->count_actions("tool.call", "alice", 900)) == 4);  // own records: at once
+  must(hook->record_action("tool.call", "alice", 1005));
+  CHECK(must(shim->count_actions("tool.call", "alice", 900)) == 4);  // not yet seen...
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(must(shim->count_actions("tool.call", "alice", 900)) == 5);   // ...seen after the TTL
+  CHECK(must(hook->count_actions("tool.call", "alice", 900)) == 5);   // and the shim's were written
+  CHECK(must(shim->count_actions("tool.call", "alice", 1002)) == 3);  // a window that moved on
+}
+
+TEST_CASE("store: buffered records reach the database on flush and on close") {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  auto other = open_store(path);
+  {
+    auto shim = open_store(path, StoreOptions{60000});
+    CHECK(must(shim->count_actions("tool.call", "bob", 0)) == 0);
+    must(shim->record_action("tool.call", "bob", 10));
+    CHECK(must(other->count_actions("tool.call", "bob", 0)) == 0);  // buffered
+    must(shim->flush());
+    CHECK(must(other->count_actions("tool.call", "bob", 0)) == 1);
+    must(shim->record_action("tool.call", "bob", 11));
+  }
+  CHECK(must(other->count_actions("tool.call", "bob", 0)) == 2);
+}
+
+TEST_CASE("store: cached elevations: own changes at once, another process's after the TTL") {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  auto shim = open_store(path, StoreOptions{200});
+  auto cli = open_store(path);
+  CHECK_FALSE(must(shim->find_elevation("alice", "laptop", 1000)).has_value());
+  must(shim->add_elevation(Elevation{"alice", "laptop", 1000, 1900, "totp"}));
+  CHECK(must(shim->find_elevation("alice", "laptop", 1000)).has_value());
+  CHECK_FALSE(must(shim->find_elevation("alice", "laptop", 1900)).has_value());  // expired
+  CHECK(must(cli->drop_elevations("alice")) == 1);
+  CHECK(must(shim->find_elevation("alice", "laptop", 1000)).has_value());  // within the TTL
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK_FALSE(must(shim->find_elevation("alice", "laptop", 1000)).has_value());
+  must(cli->add_elevation(Elevation{"alice", "laptop", 1000, 1900, "totp"}));
+  must(shim->drop_elevations(""));
+  CHECK_FALSE(must(shim->find_elevation("alice", "laptop", 1000)).has_value());
 }
 
 TEST_CASE("store: threads sharing one store consume each jti once") {

@@ -20,6 +20,7 @@ struct GateOptions {
   std::string cwd = ".";
   Paths paths = Paths::from_environment();
   AuditOptions audit_options;
+  StoreOptions store_options;  // long-running front-ends cache the per-call lookups
   std::string
       front_end;  // "git", "ci", "shim", "claude", "mcp-wrap", "cli": written to the audit log
 };

@@ -41,15 +41,34 @@ struct ChallengeRecord {
   UnixTime expires_at = 0;
 };
 
+/// How a store trades freshness for speed.
+struct StoreOptions {
+  /// 0 (one-shot processes: hooks, CLI): every call is a round trip to SQLite. > 0 (long-running
+  /// processes: the shim, mcp-wrap): the per-action lookups are answered from memory, so an
+  /// allowed call costs no SQLite statement in the steady state:
+  /// - known devices and seen keys: a "yes" is remembered (they are never forgotten);
+  /// - elevations: an answer is reused for cache_ms (this store's own add/drop clear it), so an
+  ///   elevation granted or dropped by another process is seen within cache_ms;
+  /// - velocity: record_action buffers rows and writes them in one transaction every cache_ms
+  ///   (or 256 rows, or on flush/destruction); count_actions is the database's count at most
+  ///   cache_ms old plus this process's records since, so other processes' actions are counted
+  ///   within cache_ms.
+  int cache_ms = 0;
+};
+
 class StateStore {
  public:
   /// Opens (creating with mode 0600 and migrating) the database. kUnavailable on failure.
-  static Result<std::unique_ptr<StateStore>> open(const std::string& path);
+  static Result<std::unique_ptr<StateStore>> open(const std::string& path,
+                                                  StoreOptions options = {});
   ~StateStore();
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
   [[nodiscard]] int schema_version() const;
+
+  /// Writes buffered velocity records (StoreOptions::cache_ms); a no-op when nothing is buffered.
+  Status flush();
 
   // Grants: a jti can be consumed once. Returns false when it was already used.
   Result<bool> consume_jti(const std::string& jti, UnixTime expires_at);

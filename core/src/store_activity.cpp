@@ -1,0 +1,243 @@
+// The state store's per-action lookups: elevations, velocity counts, known devices and seen keys,
+// and (StoreOptions::cache_ms) the in-memory cache a long-running process answers them from.
+#include <algorithm>
+
+#include "store_db.h"
+
+namespace stepgate {
+namespace {
+
+using store_detail::ActivityCache;
+using store_detail::Db;
+using store_detail::kPurgeEvery;
+using store_detail::Stmt;
+using store_detail::Transaction;
+using store_detail::wall_clock_now;
+
+constexpr int64_t kActionLogRetention = 31 * 86400;  // longest velocity window we keep
+constexpr int64_t kCountCap = 1000;                  // counts saturate here (see store.h)
+constexpr std::size_t kMaxPending = 256;             // buffered action records before a flush
+
+Elevation read_elevation(const Stmt& s) {
+  return Elevation{s.text_at(0), s.text_at(1), s.int_at(2), s.int_at(3), s.text_at(4)};
+}
+
+/// SELECT 1 ... → whether a row exists.
+Result<bool> exists(Db& impl, Stmt& q) {
+  int rc = q.step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return impl.error("read");
+}
+
+#define STEPGATE_PREPARE_IN(impl, var, sql)  \
+  auto var##_p = (impl).prepare(sql);        \
+  if (!var##_p.ok()) return var##_p.error(); \
+  Stmt var(*var##_p)
+
+Result<std::optional<Elevation>> query_elevation(Db& impl, const std::string& actor,
+                                                 const std::string& device, UnixTime now) {
+  STEPGATE_PREPARE_IN(impl, q,
+                      "SELECT actor, device, granted_at, expires_at, method FROM elevations WHERE "
+                      "actor = ? AND device = ? AND expires_at > ? AND granted_at <= ?");
+  q.bind(1, actor).bind(2, device).bind(3, now).bind(4, now);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return std::optional<Elevation>{};
+  if (rc != SQLITE_ROW) return impl.error("read elevation");
+  return std::optional<Elevation>{read_elevation(q)};
+}
+
+Status insert_action(Db& impl, const std::string& kind, const std::string& actor, UnixTime at) {
+  if (++impl.writes % kPurgeEvery == 0) {
+    STEPGATE_PREPARE_IN(impl, purge, "DELETE FROM action_log WHERE at < ?");
+    purge.bind(1, at - kActionLogRetention);
+    if (auto r = impl.run(purge); !r.ok()) return r.error();
+  }
+  STEPGATE_PREPARE_IN(impl, ins, "INSERT INTO action_log(kind, actor, at) VALUES(?, ?, ?)");
+  ins.bind(1, kind).bind(2, actor).bind(3, at);
+  if (auto r = impl.run(ins); !r.ok()) return r.error();
+  return {};
+}
+
+Result<int> query_count(Db& impl, const std::string& kind, const std::string& actor,
+                        UnixTime since) {
+  // Capped: a count walks the rows in the window, and past a few thousand actions a burst is a
+  // burst; the cap keeps a busy shim's per-call cost flat (documented in store.h).
+  STEPGATE_PREPARE_IN(impl, q,
+                      "SELECT COUNT(*) FROM (SELECT 1 FROM action_log WHERE kind = ? AND actor = ? "
+                      "AND at >= ? LIMIT 1000)");
+  q.bind(1, kind).bind(2, actor).bind(3, since);
+  if (q.step() != SQLITE_ROW) return impl.error("count actions");
+  return static_cast<int>(q.int_at(0));
+}
+
+Result<bool> insert_or_ignore(Db& impl, const char* sql, const std::string& a,
+                              const std::string& b) {
+  STEPGATE_PREPARE_IN(impl, ins, sql);
+  ins.bind(1, a).bind(2, b).bind(3, wall_clock_now());
+  auto changed = impl.run(ins);
+  if (!changed.ok()) return changed.error();
+  return *changed == 1;
+}
+
+#undef STEPGATE_PREPARE_IN
+
+/// A cached count is stale once the TTL has passed or the caller's window has moved past what a
+/// refresh a TTL ago could have seen.
+bool is_fresh(const ActivityCache::Count& c, UnixTime since, std::chrono::milliseconds ttl) {
+  const auto age = ActivityCache::Clock::now() - c.refreshed;
+  const auto ttl_seconds = std::chrono::duration_cast<std::chrono::seconds>(ttl).count() + 1;
+  return age < ttl && since >= c.since && since - c.since <= ttl_seconds;
+}
+
+}  // namespace
+
+Status StateStore::Impl::flush_pending_locked() {
+  cache.last_flush = store_detail::ActivityCache::Clock::now();
+  if (cache.pending.empty()) return {};
+  Transaction tx(*this);
+  if (Status s = tx.begin(); !s.ok()) return s;
+  for (const auto& a : cache.pending) {
+    if (Status s = insert_action(*this, a.kind, a.actor, a.at); !s.ok()) return s;
+  }
+  if (Status s = tx.commit(); !s.ok()) return s;
+  cache.pending.clear();
+  return {};
+}
+
+Status StateStore::flush() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->flush_pending_locked();
+}
+
+Status StateStore::add_elevation(const Elevation& e) {
+  std::lock_guard lock(impl_->mu);
+  impl_->cache.elevations.erase({e.actor, e.device});
+  STEPGATE_PREPARE(up,
+                   "INSERT OR REPLACE INTO elevations(actor, device, granted_at, expires_at, "
+                   "method) VALUES(?, ?, ?, ?, ?)");
+  up.bind(1, e.actor).bind(2, e.device).bind(3, e.granted_at).bind(4, e.expires_at);
+  up.bind(5, e.method);
+  if (auto r = impl_->run(up); !r.ok()) return r.error();
+  return {};
+}
+
+Result<std::optional<Elevation>> StateStore::find_elevation(const std::string& actor,
+                                                            const std::string& device,
+                                                            UnixTime now) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->caching()) return query_elevation(*impl_, actor, device, now);
+  auto& cached = impl_->cache.elevations[{actor, device}];
+  const auto clock_now = ActivityCache::Clock::now();
+  if (cached.fetched.time_since_epoch().count() == 0 ||
+      clock_now - cached.fetched >= impl_->ttl()) {
+    auto fresh = query_elevation(*impl_, actor, device, now);
+    if (!fresh.ok()) return fresh.error();
+    cached.elevation = *fresh;
+    cached.fetched = clock_now;
+  }
+  const auto& e = cached.elevation;
+  if (e && e->expires_at > now && e->granted_at <= now) return e;
+  return std::optional<Elevation>{};
+}
+
+Result<std::vector<Elevation>> StateStore::list_elevations(UnixTime now) {
+  std::lock_guard lock(impl_->mu);
+  STEPGATE_PREPARE(q,
+                   "SELECT actor, device, granted_at, expires_at, method FROM elevations WHERE "
+                   "expires_at > ? ORDER BY actor, device");
+  q.bind(1, now);
+  std::vector<Elevation> out;
+  int rc = SQLITE_ROW;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_elevation(q));
+  if (rc != SQLITE_DONE) return impl_->error("list elevations");
+  return out;
+}
+
+Result<int> StateStore::drop_elevations(const std::string& actor) {
+  std::lock_guard lock(impl_->mu);
+  impl_->cache.elevations.clear();
+  STEPGATE_PREPARE(del, "DELETE FROM elevations WHERE ?1 = '' OR actor = ?1");
+  del.bind(1, actor);
+  return impl_->run(del);
+}
+
+Status StateStore::record_action(const std::string& kind, const std::string& actor, UnixTime at) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->caching()) return insert_action(*impl_, kind, actor, at);
+  ActivityCache& cache = impl_->cache;
+  cache.pending.push_back({kind, actor, at});
+  if (auto it = cache.counts.find({kind, actor}); it != cache.counts.end()) {
+    auto& local = it->second.local;
+    if (static_cast<int64_t>(local.size()) < kCountCap) local.push_back(at);
+  }
+  if (cache.pending.size() >= kMaxPending ||
+      ActivityCache::Clock::now() - cache.last_flush >= impl_->ttl()) {
+    return impl_->flush_pending_locked();
+  }
+  return {};
+}
+
+Result<int> StateStore::count_actions(const std::string& kind, const std::string& actor,
+                                      UnixTime since) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->caching()) return query_count(*impl_, kind, actor, since);
+  ActivityCache& cache = impl_->cache;
+  auto [it, added] = cache.counts.try_emplace({kind, actor});
+  ActivityCache::Count& c = it->second;
+  if (added || !is_fresh(c, since, impl_->ttl())) {
+    // The database must hold this process's own records before it is counted again.
+    if (Status s = impl_->flush_pending_locked(); !s.ok()) return s.error();
+    auto stored = query_count(*impl_, kind, actor, since);
+    if (!stored.ok()) return stored.error();
+    c.refreshed = ActivityCache::Clock::now();
+    c.since = since;
+    c.stored = *stored;
+    c.local.clear();
+  }
+  const auto local =
+      std::count_if(c.local.begin(), c.local.end(), [since](UnixTime at) { return at >= since; });
+  return static_cast<int>(std::min<int64_t>(c.stored + local, kCountCap));
+}
+
+Result<bool> StateStore::is_device_known(const std::string& actor, const std::string& device) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->caching() && impl_->cache.known_devices.count({actor, device}) != 0) return true;
+  STEPGATE_PREPARE(q, "SELECT 1 FROM known_devices WHERE actor = ? AND device = ?");
+  q.bind(1, actor).bind(2, device);
+  auto known = exists(*impl_, q);
+  if (known.ok() && *known && impl_->caching()) impl_->cache.known_devices.emplace(actor, device);
+  return known;
+}
+
+Result<bool> StateStore::mark_device_known(const std::string& actor, const std::string& device) {
+  std::lock_guard lock(impl_->mu);
+  auto added = insert_or_ignore(
+      *impl_, "INSERT OR IGNORE INTO known_devices(actor, device, first_seen) VALUES(?, ?, ?)",
+      actor, device);
+  if (added.ok() && impl_->caching()) impl_->cache.known_devices.emplace(actor, device);
+  return added;
+}
+
+Result<bool> StateStore::has_seen(const std::string& ns, const std::string& key) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->caching() && impl_->cache.seen.count({ns, key}) != 0) return true;
+  STEPGATE_PREPARE(q, "SELECT 1 FROM seen WHERE ns = ? AND key = ?");
+  q.bind(1, ns).bind(2, key);
+  auto seen = exists(*impl_, q);
+  if (seen.ok() && *seen && impl_->caching()) impl_->cache.seen.emplace(ns, key);
+  return seen;
+}
+
+Result<bool> StateStore::mark_seen(const std::string& ns, const std::string& key) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->caching() && impl_->cache.seen.count({ns, key}) != 0) return false;
+  auto added = insert_or_ignore(
+      *impl_, "INSERT OR IGNORE INTO seen(ns, key, first_seen) VALUES(?, ?, ?)", ns, key);
+  if (added.ok() && impl_->caching()) impl_->cache.seen.emplace(ns, key);
+  return added;
+}
+
+#undef STEPGATE_PREPARE
+
+}  // namespace stepgate
