@@ -1,22 +1,15 @@
 // stepgate-claude-hook: `stepgate agent-hook claude` in a binary of its own. Claude Code runs the
 // hook before every tool call, so it links only the engine and the tool-call gate: no libgit2,
 // no cpp-httplib (whose OpenSSL initialisation alone costs more than a decision), no CLI11.
-#include <unistd.h>
-
 #include <iostream>
 #include <string>
 #include <string_view>
 
 #include "claude_hook.h"
+#include "process_io.h"
 
 int main(int argc, char** argv) {
-  stepgate::CommandContext context;
-  context.io.in = &std::cin;
-  context.io.out = &std::cout;
-  context.io.err = &std::cerr;
-  context.io.err_is_tty = isatty(STDERR_FILENO) != 0;
-  char cwd[4096];
-  context.io.cwd = getcwd(cwd, sizeof cwd) != nullptr ? cwd : ".";
+  stepgate::CommandContext context{stepgate::process_io()};
   stepgate::ClaudeHookOptions options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

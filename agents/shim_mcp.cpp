@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "mcp_headers.h"
 #include "shim.h"
 #include "shim_upstream.h"
 #include "stepgate/stepup.h"
@@ -157,7 +158,9 @@ std::optional<json> progress_token(const json& m, const httplib::Request& req) {
   return *token;
 }
 
-std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
+std::string sse_event(const std::string& data) {
+  return "event: message\ndata: " + data + "\n\n";
+}
 
 /// The upstream's answer as events on the held call's stream (JSON bodies become one event).
 std::string as_events(const UpstreamReply& reply) {
@@ -193,13 +196,14 @@ void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream",
-      [&context, &upstream, &req, forward, id, token, call = std::move(call),
-       first = std::move(first)](size_t /*offset*/, httplib::DataSink& sink) {
+      "text/event-stream", [&context, &upstream, &req, forward, id, token, call = std::move(call),
+                            first = std::move(first)](size_t /*offset*/, httplib::DataSink& sink) {
         CallGate gate{context, upstream, req};
         const auto deadline = std::chrono::steady_clock::now() + context.hold();
         int beat = 0;
-        auto say = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
+        auto say = [&sink](const std::string& text) {
+          return sink.write(text.data(), text.size());
+        };
         std::string outcome;
         while (std::chrono::steady_clock::now() < deadline && outcome.empty()) {
           json note = {{"jsonrpc", "2.0"},
@@ -306,6 +310,13 @@ void handle_batch(ShimContext& context, const Upstream& upstream, const httplib:
   answer_json(res, 200, json(answers).dump());
 }
 
+RoutingHeaders routing_headers(const httplib::Request& req) {
+  RoutingHeaders h;
+  if (req.has_header("Mcp-Method")) h.method = req.get_header_value("Mcp-Method");
+  if (req.has_header("Mcp-Name")) h.name = req.get_header_value("Mcp-Name");
+  return h;
+}
+
 void handle_post(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
                  httplib::Response& res) {
   json body = json::parse(req.body, nullptr, false);
@@ -316,6 +327,10 @@ void handle_post(ShimContext& context, const Upstream& upstream, const httplib::
   const bool batch = body.is_array();
   if ((batch && body.empty()) || (!batch && !is_valid_message(body))) {
     answer_json(res, 400, jsonrpc_error(id_text(body), -32600, "Invalid Request"));
+    return;
+  }
+  if (auto why = routing_header_mismatch(body, routing_headers(req))) {
+    answer_json(res, 400, jsonrpc_error(id_text(body), -32600, "Invalid Request: " + *why));
     return;
   }
   CallGate gate{context, upstream, req};

@@ -7,10 +7,13 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "worker_pool.h"
@@ -191,6 +194,16 @@ httplib::Headers forwardable_request_headers(const httplib::Request& req) {
   for (const char* name : {"Mcp-Session-Id", "MCP-Protocol-Version", "Accept", "Content-Type",
                            "Last-Event-ID", "Authorization", "Mcp-Method", "Mcp-Name"}) {
     if (req.has_header(name)) out.emplace(name, req.get_header_value(name));
+  }
+  // Mcp-Param-*: tool arguments a server's schema asks to mirror in headers (2026-07-28).
+  constexpr std::string_view kParam = "mcp-param-";
+  for (const auto& [name, value] : req.headers) {
+    if (name.size() > kParam.size() &&
+        std::equal(kParam.begin(), kParam.end(), name.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      out.emplace(name, value);
+    }
   }
   return out;
 }

@@ -8,17 +8,6 @@
 
 namespace stepgate {
 
-CommandIo process_io() {
-  CommandIo io;
-  io.in = &std::cin;
-  io.out = &std::cout;
-  io.err = &std::cerr;
-  io.err_is_tty = isatty(STDERR_FILENO) != 0;
-  std::error_code ec;
-  io.cwd = std::filesystem::current_path(ec).string();
-  return io;
-}
-
 int run_cli(int argc, char** argv, CommandContext& context) {
   CLI::App app{"stepgate: step-up confirmation in front of risky actions", "stepgate"};
   app.require_subcommand(1);

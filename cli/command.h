@@ -29,9 +29,6 @@ struct CommandContext {
   int exit_code = 0;
 };
 
-/// stdin/stdout/stderr of this process.
-CommandIo process_io();
-
 /// Prints "stepgate: MESSAGE" on stderr and returns the exit code for the error (2 or 1).
 /// Inline so front-end libraries can use it without linking the CLI library.
 inline int report_error(CommandContext& context, const Error& error) {

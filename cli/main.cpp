@@ -1,4 +1,5 @@
 #include "command.h"
+#include "process_io.h"
 
 int main(int argc, char** argv) {
   stepgate::CommandContext context{stepgate::process_io()};

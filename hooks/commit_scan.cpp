@@ -15,9 +15,9 @@ template <class T, void (*Free)(T*)>
 struct GitFree {
   void operator()(T* p) const { Free(p); }
 };
+using BlobPtr = std::unique_ptr<git_blob, GitFree<git_blob, git_blob_free>>;
 using CommitPtr = std::unique_ptr<git_commit, GitFree<git_commit, git_commit_free>>;
 using TreePtr = std::unique_ptr<git_tree, GitFree<git_tree, git_tree_free>>;
-using DiffPtr = std::unique_ptr<git_diff, GitFree<git_diff, git_diff_free>>;
 using PatchPtr = std::unique_ptr<git_patch, GitFree<git_patch, git_patch_free>>;
 
 std::string lower(std::string text) {
@@ -47,7 +47,37 @@ bool is_signed(git_commit* commit) {
   return found;
 }
 
+bool is_blob_mode(uint32_t mode) {
+  return mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE ||
+         mode == GIT_FILEMODE_LINK;
+}
+
+/// Lines as git counts them: every '\n', plus an unterminated last line.
+int64_t count_lines(std::string_view text) {
+  if (text.empty()) return 0;
+  const auto newlines = std::count(text.begin(), text.end(), '\n');
+  return newlines + (text.back() == '\n' ? 0 : 1);
+}
+
+std::string_view blob_text(git_blob* blob) {
+  return {static_cast<const char*>(git_blob_rawcontent(blob)),
+          static_cast<std::size_t>(git_blob_rawsize(blob))};
+}
+
 }  // namespace
+
+void CommitScan::merge(CommitScan&& other) {
+  paths.merge(other.paths);
+  lines_added += other.lines_added;
+  lines_deleted += other.lines_deleted;
+  findings.merge(other.findings);
+  large_files.merge(other.large_files);
+  model_artifacts.merge(other.model_artifacts);
+  ci_config_changed = ci_config_changed || other.ci_config_changed;
+  unsigned_commits += other.unsigned_commits;
+  foreign_authors.merge(other.foreign_authors);
+  truncated = truncated || other.truncated;
+}
 
 CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
                              std::string pusher_email, std::size_t max_scanned_bytes)
@@ -81,62 +111,93 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   TreePtr tree(tree_raw);
   TreePtr parent_tree;
   if (git_commit_parentcount(commit.get()) > 0) {
+    git_tree* pt = nullptr;
     git_commit* parent = nullptr;
     if (git_commit_parent(&parent, commit.get(), 0) == 0) {
       CommitPtr parent_commit(parent);
-      git_tree* pt = nullptr;
       if (git_commit_tree(&pt, parent_commit.get()) == 0) parent_tree.reset(pt);
     }
+  }
+  changes_.clear();
+  if (Status s = diff_trees(repo_, parent_tree.get(), tree.get(), changes_); !s.ok()) return s;
+  for (const FileChange& change : changes_) scan_change(change);
+  return {};
+}
+
+bool CommitScanner::is_large(const git_oid& id) {
+  if (odb_ == nullptr || settings_.large_file_bytes <= 0) return false;
+  std::size_t size = 0;
+  git_object_t type = GIT_OBJECT_INVALID;
+  if (git_odb_read_header(&size, &type, odb_, &id) != 0) return false;
+  return static_cast<int64_t>(size) >= settings_.large_file_bytes;
+}
+
+void CommitScanner::scan_change(const FileChange& change) {
+  const bool deleted = change.new_mode == 0;
+  const std::string& path = change.path;
+  scan_.paths.insert(path);
+  if (matches_any(settings_.ci_config_paths, path)) scan_.ci_config_changed = true;
+  if (!deleted && has_extension(settings_.model_extensions, path)) {
+    scan_.model_artifacts.insert(path);
+  }
+  const bool old_blob = is_blob_mode(change.old_mode);
+  const bool new_blob = is_blob_mode(change.new_mode);
+  if (!old_blob && !new_blob) return;  // submodule pointers: no lines
+  if (new_blob && is_large(change.new_id)) {
+    scan_.large_files.insert(path);
+    return;  // not read into memory or scanned line by line
+  }
+  if (!new_blob && is_large(change.old_id)) return;  // a large file deleted: its lines uncounted
+  if (old_blob && new_blob && git_oid_equal(&change.old_id, &change.new_id)) return;  // mode only
+  git_blob* raw_old = nullptr;
+  git_blob* raw_new = nullptr;
+  if (old_blob && git_blob_lookup(&raw_old, repo_, &change.old_id) != 0) return;
+  BlobPtr before(raw_old);
+  if (new_blob && git_blob_lookup(&raw_new, repo_, &change.new_id) != 0) return;
+  BlobPtr after(raw_new);
+  const bool scan_secrets_here = new_blob && !matches_any(settings_.secrets_allow_paths, path);
+  if (!before || !after) {
+    scan_whole_blob(after ? after.get() : before.get(), after != nullptr, path, scan_secrets_here);
+    return;
   }
   git_diff_options options = GIT_DIFF_OPTIONS_INIT;
   options.context_lines = 0;
   options.interhunk_lines = 0;
-  git_diff* diff = nullptr;
-  if (git_diff_tree_to_tree(&diff, repo_, parent_tree.get(), tree.get(), &options) != 0) {
-    return make_error(ErrorCode::kInternal, last_git_error("diffing a pushed commit"));
-  }
-  DiffPtr owned(diff);
-  return scan_diff(owned.get());
-}
-
-Status CommitScanner::scan_diff(git_diff* diff) {
-  const std::size_t count = git_diff_num_deltas(diff);
-  for (std::size_t i = 0; i < count; ++i) scan_delta(diff, i);
-  return {};
-}
-
-bool CommitScanner::is_large(const git_diff_delta& delta) {
-  if (odb_ == nullptr || settings_.large_file_bytes <= 0) return false;
-  std::size_t size = 0;
-  git_object_t type = GIT_OBJECT_INVALID;
-  if (git_odb_read_header(&size, &type, odb_, &delta.new_file.id) != 0) return false;
-  return static_cast<int64_t>(size) >= settings_.large_file_bytes;
-}
-
-void CommitScanner::scan_delta(git_diff* diff, std::size_t index) {
-  const git_diff_delta* delta = git_diff_get_delta(diff, index);
-  const bool deleted = delta->status == GIT_DELTA_DELETED;
-  const char* raw_path = deleted ? delta->old_file.path : delta->new_file.path;
-  const std::string path = raw_path != nullptr ? raw_path : "";
-  scan_.paths.insert(path);
-  if (matches_any(settings_.ci_config_paths, path)) scan_.ci_config_changed = true;
-  if (deleted) {
-    // Deleted lines still count; the blob is read only to count them.
-  } else {
-    if (has_extension(settings_.model_extensions, path)) scan_.model_artifacts.insert(path);
-    if (is_large(*delta)) {
-      scan_.large_files.insert(path);
-      return;  // not read into memory or scanned line by line
-    }
-  }
-  if (delta->old_file.mode == GIT_FILEMODE_COMMIT || delta->new_file.mode == GIT_FILEMODE_COMMIT) {
-    return;  // submodule pointer: no lines
-  }
   git_patch* patch = nullptr;
-  if (git_patch_from_diff(&patch, diff, index) != 0 || patch == nullptr) return;
+  // Empty paths: libgit2 then skips the .gitattributes lookup for a diff driver (with no path it
+  // would look up the attributes of a file named "file"). Binary files are still detected.
+  if (git_patch_from_blobs(&patch, before.get(), "", after.get(), "", &options) != 0 ||
+      patch == nullptr) {
+    return;
+  }
   PatchPtr owned(patch);
-  const bool allowed_path = matches_any(settings_.secrets_allow_paths, path);
-  scan_patch(owned.get(), path, !deleted && !allowed_path);
+  scan_patch(owned.get(), path, scan_secrets_here);
+}
+
+/// A file added (every line is added: scanned as it is, no diff needed) or deleted (counted).
+void CommitScanner::scan_whole_blob(git_blob* blob, bool added, const std::string& path,
+                                    bool scan_secrets_here) {
+  if (git_blob_is_binary(blob) != 0) return;
+  const std::string_view text = blob_text(blob);
+  if (!added) {
+    scan_.lines_deleted += count_lines(text);
+    return;
+  }
+  scan_.lines_added += count_lines(text);
+  if (scan_secrets_here) scan_added_text(text, path);
+}
+
+void CommitScanner::scan_added_text(std::string_view text, const std::string& path) {
+  if (text.size() > budget_) {
+    scan_.truncated = true;
+    return;
+  }
+  budget_ -= text.size();
+  SecretScanOptions options;
+  options.allow_rules = settings_.secrets_allow_rules;
+  for (const SecretFinding& f : scan_secrets(text, options)) {
+    scan_.findings.emplace(f.rule_id, path, f.line);
+  }
 }
 
 void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here) {

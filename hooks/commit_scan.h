@@ -1,6 +1,6 @@
 #pragma once
-// Per-commit part of the git signals: diff each commit against its first parent and accumulate
-// what changed. Internal to hooks/ (libgit2 types appear here, never in core/include).
+// Per-commit part of the git signals: compare each commit's tree with its first parent's and
+// accumulate what changed. Internal to hooks/ (libgit2 types appear here, never in core/include).
 
 #include <git2.h>
 
@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
@@ -26,7 +27,24 @@ struct CommitScan {
   int64_t unsigned_commits = 0;
   std::set<std::string> foreign_authors;
   bool truncated = false;  // the byte budget ran out: later added lines were not scanned
+
+  /// Adds another scan of other commits of the same push (a parallel worker's).
+  void merge(CommitScan&& other);
 };
+
+/// One file a commit changed, found by walking the two trees (mode 0: absent on that side).
+struct FileChange {
+  std::string path;
+  git_oid old_id{};
+  git_oid new_id{};
+  uint32_t old_mode = 0;
+  uint32_t new_mode = 0;
+};
+
+/// The files that differ between two trees (either may be null: an empty tree), in tree order.
+/// Identical subtrees are skipped by id, so the cost follows what changed, not the tree's size.
+Status diff_trees(git_repository* repo, const git_tree* old_tree, const git_tree* new_tree,
+                  std::vector<FileChange>& out);
 
 class CommitScanner {
  public:
@@ -36,15 +54,17 @@ class CommitScanner {
   CommitScanner(const CommitScanner&) = delete;
   CommitScanner& operator=(const CommitScanner&) = delete;
 
-  /// Adds one commit: its signature, author and its diff against its first parent.
+  /// Adds one commit: its signature, author and what it changed against its first parent.
   Status scan(const git_oid& commit_id);
   [[nodiscard]] const CommitScan& result() const { return scan_; }
+  CommitScan take_result() { return std::move(scan_); }
 
  private:
-  Status scan_diff(git_diff* diff);
-  void scan_delta(git_diff* diff, std::size_t index);
-  void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets);
-  bool is_large(const git_diff_delta& delta);
+  void scan_change(const FileChange& change);
+  void scan_whole_blob(git_blob* blob, bool added, const std::string& path, bool scan_secrets_here);
+  void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here);
+  void scan_added_text(std::string_view text, const std::string& path);
+  bool is_large(const git_oid& id);
 
   git_repository* repo_;
   git_odb* odb_ = nullptr;
@@ -52,6 +72,7 @@ class CommitScanner {
   std::string pusher_email_;
   std::size_t budget_;
   CommitScan scan_;
+  std::vector<FileChange> changes_;  // one commit's, reused
   std::string added_;                // added lines of one file, '\n'-joined
   std::vector<int> added_line_nos_;  // their line numbers in the new file
 };

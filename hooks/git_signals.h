@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "commit_scan.h"
 #include "push_parser.h"
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
@@ -27,7 +28,7 @@ struct PushScanOptions {
 /// Limits on the work one push may cause (a huge push still gets a verdict in bounded time).
 struct PushScanLimits {
   std::size_t max_diffed_commits = 50000;
-  std::size_t max_scanned_bytes = std::size_t{512} << 20;
+  std::size_t max_scanned_bytes = std::size_t{512} << 20;  // split evenly between scan threads
   std::size_t max_listed_paths = 1000;
 };
 
@@ -63,9 +64,23 @@ class GitRepo {
   bool is_bare() const;
 
  private:
-  explicit GitRepo(git_repository* repo) : repo_(repo) {}
+  GitRepo(git_repository* repo, std::string opened_at)
+      : repo_(repo), opened_at_(std::move(opened_at)) {}
+  /// Another handle on the same repository, opened the same way (for a second scan thread).
+  Result<std::unique_ptr<GitRepo>> reopen() const;
+  Result<CommitScan> scan_commits(const git_oid* commits, std::size_t count,
+                                  const GitSettings& settings, const PushScanOptions& options,
+                                  const PushScanLimits& limits);
+  Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
+                                const GitSettings& settings, const std::string& pusher,
+                                std::size_t budget);
+
   git_repository* repo_;
+  std::string opened_at_;  // "" when opened from git's environment
 };
+
+/// Initialises libgit2 once per process (GitRepo::open does it).
+void init_libgit2();
 
 /// libgit2's last error as one line.
 std::string last_git_error(const char* what);

@@ -27,6 +27,8 @@ std::string sh_quote(const std::string& text) {
   return out + "'";
 }
 
+constexpr const char* kLeanHookBinary = "stepgate-git-hook";
+
 std::string self_binary() {
   std::error_code ec;
   fs::path p = fs::read_symlink("/proc/self/exe", ec);
@@ -93,6 +95,13 @@ Status rename_file(const std::string& from, const std::string& to) {
                     "cannot rename " + from + " to " + to + ": " + std::strerror(errno));
 }
 
+/// stepgate-git-hook next to `binary`, when it is there: the same hook in a binary that starts
+/// faster (see hooks/git_hook_main.cpp).
+std::string lean_hook_binary(const std::string& binary) {
+  const fs::path lean = fs::path(binary).parent_path() / kLeanHookBinary;
+  return ::access(lean.c_str(), X_OK) == 0 ? lean.string() : std::string();
+}
+
 }  // namespace
 
 std::string hook_script(const std::string& hook, const std::string& binary) {
@@ -101,8 +110,10 @@ std::string hook_script(const std::string& hook, const std::string& binary) {
       std::string(kMarker) + " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n";
   s += "# and restores the hook that was here before, kept as " + hook +
        std::string(kChainedSuffix) + " and run first.\n";
-  s += "exec " + sh_quote(binary) + " hook " + hook + " --chained \"$0" +
-       std::string(kChainedSuffix) + "\" -- \"$@\"\n";
+  const std::string lean = lean_hook_binary(binary);
+  const std::string command = lean.empty() ? sh_quote(binary) + " hook " : sh_quote(lean) + " ";
+  s +=
+      "exec " + command + hook + " --chained \"$0" + std::string(kChainedSuffix) + "\" -- \"$@\"\n";
   return s;
 }
 

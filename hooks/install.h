@@ -19,7 +19,8 @@ int run_hooks_install(const InstallOptions& options, CommandContext& context);
 /// Removes the script and restores the chained hook, if any. Exit 0, or 2.
 int run_hooks_uninstall(const InstallOptions& options, CommandContext& context);
 
-/// The script installed for `hook`, calling `binary` (absolute path) with exec and argv.
+/// The script installed for `hook`, calling `binary` (absolute path) with exec and argv, or the
+/// lean stepgate-git-hook beside it when there is one.
 std::string hook_script(const std::string& hook, const std::string& binary);
 /// True when `contents` is a script written by hook_script().
 bool is_stepgate_script(const std::string& contents);

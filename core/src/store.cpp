@@ -43,6 +43,7 @@ using store_detail::wall_clock_now;
 
 constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 5000;
+constexpr int kWalFramesMax = 64;             // see keep_wal_short
 constexpr int64_t kFailureRetention = 86400;  // longest TOTP failure window we keep
 constexpr int64_t kJtiPurgeGrace = 3600;      // clock skew allowance before purging
 
@@ -98,6 +99,18 @@ ChallengeRecord read_challenge(const Stmt& s) {
   c.created_at = s.int_at(8);
   c.expires_at = s.int_at(9);
   return c;
+}
+
+/// Replaces SQLite's auto-checkpoint (a PASSIVE checkpoint every 1,000 pages). The first process
+/// to open the database after the last one closed rebuilds the WAL index by reading every valid
+/// frame, and every hook run is such a process; a passive checkpoint copies frames back but leaves
+/// them valid. So once the WAL holds kWalFramesMax frames, checkpoint and truncate it: hooks then
+/// read a few frames at open for the price of a checkpoint every dozen runs.
+int keep_wal_short(void* /*unused*/, sqlite3* db, const char* schema, int frames) {
+  if (frames >= kWalFramesMax) {
+    (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
+  return SQLITE_OK;
 }
 
 Status create_private_file(const std::string& path) {
@@ -164,6 +177,7 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path,
   // Short-lived processes (hooks) must not pay a checkpoint and its fsyncs on every close; the
   // WAL is checkpointed automatically as it grows.
   sqlite3_db_config(impl->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  sqlite3_wal_hook(impl->db, keep_wal_short, nullptr);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                              "PRAGMA foreign_keys=ON", "PRAGMA trusted_schema=OFF"}) {
     if (Status s = impl->exec(pragma); !s.ok()) return s.error();

@@ -54,6 +54,10 @@ check "install writes an executable hook" test -x .git/hooks/pre-push
 before=$(sha256sum .git/hooks/pre-push)
 "$BIN" hooks install > /dev/null
 check "second install is a no-op" test "$before" = "$(sha256sum .git/hooks/pre-push)"
+LEAN="$(dirname "$BIN")/stepgate-git-hook"
+if [ -x "$LEAN" ]; then
+  check "the installed hook runs the lean stepgate-git-hook" grep -q "stepgate-git-hook' pre-push" .git/hooks/pre-push
+fi
 
 check "fast-forward push to main is allowed" git push -q origin main
 echo more >> README.md && git commit -qam second && git push -q origin main
@@ -129,6 +133,16 @@ echo "not a ref line" | "$BIN" hook pre-push origin url 2> "$TMP/bad.err"; rc=$?
 set -e
 check "malformed stdin exits 2" test "$rc" = 2
 check "malformed stdin names the line" grep -q 'stdin line 1' "$TMP/bad.err"
+if [ -x "$LEAN" ]; then
+  set +e
+  echo "not a ref line" | "$LEAN" pre-push origin url 2> "$TMP/lean-bad.err"; rc=$?
+  "$LEAN" pre-push --bogus < /dev/null 2> "$TMP/lean-args.err"; args_rc=$?
+  set -e
+  check "lean hook: malformed stdin exits 2 and names the line" test "$rc" = 2
+  check "lean hook: malformed stdin message" grep -q 'stdin line 1' "$TMP/lean-bad.err"
+  check "lean hook: an unknown option exits 2 with the usage" test "$args_rc" = 2
+  check "lean hook: usage printed" grep -q 'usage: stepgate-git-hook' "$TMP/lean-args.err"
+fi
 mkdir -p "$TMP/nopolicy" && cd "$TMP/nopolicy" && git init -q . && git commit -q --allow-empty -m x
 set +e
 echo "refs/heads/main $(git rev-parse HEAD) refs/heads/main $(printf '0%.0s' {1..40})" |

@@ -1,0 +1,53 @@
+// stepgate-git-hook: `stepgate hook pre-push|pre-receive` in a binary of its own, which the
+// installed hook scripts run when it sits next to `stepgate`. git waits for it on every push, so
+// it links only the engine and the git front-end: no cpp-httplib (whose OpenSSL initialisation
+// alone costs a millisecond), no QR code or CI code, and the C++ runtime and OpenSSL statically.
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "hook_run.h"
+#include "process_io.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: stepgate-git-hook pre-push [--chained FILE] [--policy FILE] [--] [REMOTE [URL]]\n"
+    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n";
+
+/// The same arguments `stepgate hook pre-push|pre-receive` takes; false on anything else.
+bool parse(int argc, char** argv, stepgate::HookOptions& options) {
+  if (argc < 2) return false;
+  const std::string_view kind = argv[1];
+  if (kind != "pre-push" && kind != "pre-receive") return false;
+  options.kind =
+      kind == "pre-push" ? stepgate::HookKind::kPrePush : stepgate::HookKind::kPreReceive;
+  int positional = 0;
+  bool options_done = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (!options_done && arg == "--") {
+      options_done = true;
+    } else if (!options_done && (arg == "--chained" || arg == "--policy") && i + 1 < argc) {
+      (arg == "--chained" ? options.chained : options.policy_path) = argv[++i];
+    } else if ((options_done || arg.empty() || arg[0] != '-') &&
+               options.kind == stepgate::HookKind::kPrePush && positional < 2) {
+      (positional++ == 0 ? options.remote : options.url) = argv[i];
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  stepgate::HookOptions options;
+  if (!parse(argc, argv, options)) {
+    std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;
+    return 2;  // git treats any non-zero exit as a refused push: fail closed
+  }
+  stepgate::CommandContext context{stepgate::process_io()};
+  return stepgate::run_hook(options, context);
+}

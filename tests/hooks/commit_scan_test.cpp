@@ -1,0 +1,182 @@
+// The tree walk and the per-commit scan against git itself: a real repository built with the git
+// CLI, each commit's changed paths compared with `git diff --name-only`, line counts with
+// `git diff --numstat`.
+#include "commit_scan.h"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../core/test_util.h"
+#include "git_signals.h"
+#include "subprocess.h"
+
+namespace stepgate {
+namespace {
+
+using testing::TempDir;
+
+class Repo {
+ public:
+  Repo() {
+    git({"init", "-q", "-b", "main", dir_.path()});
+    git({"config", "user.email", "dev@example.com"});
+    git({"config", "user.name", "Dev"});
+    git({"config", "commit.gpgsign", "false"});
+  }
+
+  std::string git(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"git"};
+    if (args.front() != "init") argv.insert(argv.end(), {"-C", dir_.path()});
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessOptions options;
+    options.env = {{"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir_.path()}};
+    auto r = run_process(argv, options);
+    REQUIRE(r.ok());
+    REQUIRE_MESSAGE(r->exit_code == 0, r->err);
+    return r->out;
+  }
+
+  void write(const std::string& path, const std::string& text) {
+    const auto full = std::filesystem::path(dir_.path()) / path;
+    std::filesystem::create_directories(full.parent_path());
+    std::ofstream(full, std::ios::binary) << text;
+  }
+
+  std::string commit(const std::string& message) {
+    git({"add", "-A"});
+    git({"commit", "-q", "--allow-empty", "-m", message});
+    std::string sha = git({"rev-parse", "HEAD"});
+    return sha.substr(0, 40);
+  }
+
+  [[nodiscard]] const std::string& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+};
+
+std::set<std::string> lines_of(const std::string& text) {
+  std::set<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.insert(line);
+  }
+  return out;
+}
+
+/// git's own added/deleted totals for a commit (binary files count nothing).
+std::pair<int64_t, int64_t> numstat(Repo& repo, const std::string& sha) {
+  int64_t added = 0;
+  int64_t deleted = 0;
+  std::istringstream in(repo.git({"diff", "--no-renames", "--numstat", sha + "^", sha}));
+  for (std::string a, d, path; in >> a >> d >> path;) {
+    if (a != "-") added += std::stoll(a);
+    if (d != "-") deleted += std::stoll(d);
+  }
+  return {added, deleted};
+}
+
+struct Scanned {
+  std::set<std::string> paths;
+  CommitScan scan;
+};
+
+Scanned scan_commit(const std::string& repo_path, const std::string& sha) {
+  init_libgit2();
+  git_repository* repo = nullptr;
+  REQUIRE(git_repository_open(&repo, repo_path.c_str()) == 0);
+  git_oid oid;
+  REQUIRE(git_oid_fromstr(&oid, sha.c_str()) == 0);
+  git_commit* commit = nullptr;
+  REQUIRE(git_commit_lookup(&commit, repo, &oid) == 0);
+  git_commit* parent = nullptr;
+  REQUIRE(git_commit_parent(&parent, commit, 0) == 0);
+  git_tree* tree = nullptr;
+  git_tree* parent_tree = nullptr;
+  REQUIRE(git_commit_tree(&tree, commit) == 0);
+  REQUIRE(git_commit_tree(&parent_tree, parent) == 0);
+  Scanned out;
+  std::vector<FileChange> changes;
+  REQUIRE(diff_trees(repo, parent_tree, tree, changes).ok());
+  for (const auto& c : changes) out.paths.insert(c.path);
+  GitSettings settings;
+  {
+    CommitScanner scanner(repo, settings, "dev@example.com", std::size_t{1} << 20);
+    REQUIRE(scanner.scan(oid).ok());
+    out.scan = scanner.take_result();
+  }
+  git_tree_free(tree);
+  git_tree_free(parent_tree);
+  git_commit_free(parent);
+  git_commit_free(commit);
+  git_repository_free(repo);
+  return out;
+}
+
+void check_against_git(Repo& repo, const std::string& sha) {
+  CAPTURE(sha);
+  Scanned s = scan_commit(repo.path(), sha);
+  CHECK(s.paths == lines_of(repo.git({"diff", "--no-renames", "--name-only", sha + "^", sha})));
+  CHECK(s.scan.paths == s.paths);
+  auto [added, deleted] = numstat(repo, sha);
+  CHECK(s.scan.lines_added == added);
+  CHECK(s.scan.lines_deleted == deleted);
+}
+
+TEST_CASE("commit scan: changed paths and line counts agree with git diff") {
+  Repo repo;
+  repo.write("a.txt", "one\ntwo\nthree\n");
+  repo.write("dir/b.txt", "b1\nb2\n");
+  repo.write("dir/sub/c.txt", "c\n");
+  repo.write("dir-x.txt", "sorts between dir and dir/ in git's order\n");
+  repo.write("swap", "a file that becomes a directory\n");
+  repo.write("bin.dat", std::string("\x00\x01\x02 binary\n", 11));
+  repo.write("no-newline.txt", "last line has no newline");
+  repo.commit("base");
+
+  SUBCASE("modify, add, delete, nested") {
+    repo.write("a.txt", "one\n2\nthree\nfour\nfive\n");
+    std::filesystem::remove(std::filesystem::path(repo.path()) / "dir/b.txt");
+    repo.write("dir/sub/deeper/d.txt", "d1\nd2\nd3\n");
+    repo.write("new.txt", "x\ny");
+    check_against_git(repo, repo.commit("change"));
+  }
+  SUBCASE("file becomes a directory; binary changed; unterminated line extended") {
+    std::filesystem::remove(std::filesystem::path(repo.path()) / "swap");
+    repo.write("swap/inside.txt", "now a directory\n");
+    repo.write("bin.dat", std::string("\x00\x03 other\n", 9));
+    repo.write("no-newline.txt", "last line has no newline\nnow it has\n");
+    check_against_git(repo, repo.commit("swap"));
+  }
+  SUBCASE("a directory deleted whole, a mode change, a rename seen as delete + add") {
+    std::filesystem::remove_all(std::filesystem::path(repo.path()) / "dir");
+    repo.git({"update-index", "--chmod=+x", "a.txt"});
+    repo.git({"mv", "dir-x.txt", "renamed.txt"});
+    check_against_git(repo, repo.commit("delete"));
+  }
+  SUBCASE("no change") {
+    check_against_git(repo, repo.commit("empty"));
+  }
+}
+
+TEST_CASE("commit scan: secrets in added files and in added lines, with their line numbers") {
+  Repo repo;
+  repo.write("config.py", "debug = True\n");
+  repo.commit("base");
+  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: not a secret here
+  repo.write("config.py", "debug = True\nAWS = \"" + key + "\"\n");
+  repo.write("keys/new.env", "A=1\nB=2\nKEY=" + key + "\n");
+  const std::string sha = repo.commit("oops");
+  Scanned s = scan_commit(repo.path(), sha);
+  std::set<std::pair<std::string, int>> where;
+  for (const auto& [rule, file, line] : s.scan.findings) where.emplace(file, line);
+  CHECK(where == std::set<std::pair<std::string, int>>{{"config.py", 2}, {"keys/new.env", 3}});
+}
+
+}  // namespace
+}  // namespace stepgate
