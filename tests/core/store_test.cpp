@@ -106,6 +106,12 @@ TEST_CASE("store: TOTP failures and lockouts") {
   CHECK(must(store->totp_failures_since("alice", 0)) == 0);
   CHECK(must(store->lockout_until("alice")) == 0);
   CHECK(must(store->totp_failures_since("bob", 0)) == 1);
+  // A fresh step ends bob's failure streak; a replayed one changes nothing.
+  CHECK(must(store->use_totp_step("bob", 7)));
+  CHECK(must(store->totp_failures_since("bob", 0)) == 0);
+  must(store->record_totp_failure("bob", 1030));
+  CHECK_FALSE(must(store->use_totp_step("bob", 7)));
+  CHECK(must(store->totp_failures_since("bob", 0)) == 1);
 }
 
 TEST_CASE("store: elevations expire and can be dropped") {

@@ -73,8 +73,8 @@ class StateStore {
   // Grants: a jti can be consumed once. Returns false when it was already used.
   Result<bool> consume_jti(const std::string& jti, UnixTime expires_at);
 
-  // TOTP: records that `actor` used time-step `step`; false if that step (or a later one) was
-  // already used (replay).
+  // TOTP: records that `actor` used time-step `step` and clears their failures; false (and
+  // nothing changed) if that step or a later one was already used (replay).
   Result<bool> use_totp_step(const std::string& actor, int64_t step);
   Status record_totp_failure(const std::string& actor, UnixTime now);
   Result<int> totp_failures_since(const std::string& actor, UnixTime since);
