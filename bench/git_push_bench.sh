@@ -109,8 +109,9 @@ for size in 100 10000; do
   done
 done
 
+HOOK_EXEC=$(grep '^exec ' "$TMP/work-stepgate/.git/hooks/pre-push" | cut -d' ' -f2)
 mkdir -p "$(dirname "$OUT")"
-python3 - "$TMP/samples" "$N" "$N_LARGE" <<'PY' | tee "$OUT"
+python3 - "$TMP/samples" "$N" "$N_LARGE" "$HOOK_EXEC" <<'PY' | tee "$OUT"
 import statistics, sys, platform, subprocess
 samples = {}
 for line in open(sys.argv[1]):
@@ -123,6 +124,12 @@ git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdou
 print(f"git push of N new commits to a local bare remote; medians (N runs: {sys.argv[2]} for 100, "
       f"{sys.argv[3]} for 10000 commits); {git}; {platform.machine()}")
 print(f"{'hook':<22}{'commits':>8}{'median ms':>12}{'added ms':>11}{'x no hook':>11}{'x stepgate':>12}")
+import time
+spawn = []
+for _ in range(50):
+    t = time.perf_counter(); subprocess.run(["/bin/true"]); spawn.append((time.perf_counter() - t) * 1000)
+print(f"stepgate's installed hook runs {sys.argv[4]}; /bin/true from Python on this machine now: "
+      f"median {statistics.median(spawn):.2f} ms (how fast processes start here)")
 for size in (100, 10000):
     base = statistics.median(samples[("none", size)])
     sg = statistics.median(samples[("stepgate", size)])
