@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "shim_upstream.h"
-#include "tool_gate.h"
 #include "stepgate/collect.h"
 #include "stepgate/stepup.h"
+#include "tool_gate.h"
 
 namespace stepgate {
 namespace {
@@ -101,6 +101,14 @@ Result<Proven> check_proof(ShimContext& context, const Challenge& challenge, boo
   }
   auto who = check_totp(context, challenge, proof);
   if (!who.ok()) return who.error();
+  // The authority key signs for whoever passed TOTP: without this check an approver listed in
+  // the policy would turn their own TOTP into a grant for their own action.
+  if (needs_grant && *who == challenge.actor && !policy.allow_self_approval) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      "`" + *who +
+                          "` cannot approve their own action (allow_self_approval is off); ask "
+                          "another approver");
+  }
   Proven proven{*who, ""};
   if (approve && !context.options.authority_key.empty()) {
     auto grant = authority_grant(context, challenge);
@@ -233,7 +241,8 @@ void api_decide(ShimContext& context, const httplib::Request& req, httplib::Resp
     ToolCall call;
     call.server = action->attributes.get_string("server");
     call.tool = action->attributes.get_string("tool");
-    if (const Value* args = action->attributes.find("arguments"); args != nullptr && args->is_map()) {
+    if (const Value* args = action->attributes.find("arguments");
+        args != nullptr && args->is_map()) {
       call.arguments = *args;
     }
     signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now());
@@ -255,6 +264,24 @@ void api_decide(ShimContext& context, const httplib::Request& req, httplib::Resp
 }
 
 }  // namespace
+
+Status check_authority_key(const Gate& gate, const std::string& id) {
+  const Policy& policy = gate.policy();
+  const Approver* approver = policy.find_approver(id);
+  if (approver == nullptr) {
+    return invalid_argument("--authority-key `" + id + "` is not an approver in " +
+                            policy.source_path + " (add it under approvers: with its public_key)");
+  }
+  auto key = load_approver_key(gate.paths().secrets_dir, id);
+  if (!key.ok()) return invalid_argument("--authority-key: " + key.error().message);
+  auto listed = parse_public_key(approver->public_key);
+  auto mine = ed25519_public_from_private(*key);
+  if (!listed.ok() || !mine.ok() || *listed != *mine) {
+    return invalid_argument("--authority-key: the key of `" + id +
+                            "` does not match its public_key in " + policy.source_path);
+  }
+  return {};
+}
 
 ApprovalOutcome decide_approval(ShimContext& context, const std::string& id, bool approve,
                                 const ApprovalProof& proof, const std::string& comment) {

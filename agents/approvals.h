@@ -29,6 +29,10 @@ struct ApprovalOutcome {
   std::string state;  // the challenge's state afterwards
 };
 
+/// Checks --authority-key before the shim starts: `id` is an approver in the policy and its key
+/// (secrets_dir/keys/ID.key) matches the listed public_key. kInvalidArgument says what to fix.
+Status check_authority_key(const Gate& gate, const std::string& id);
+
 /// Approves (`approve` true) or denies a pending challenge after checking the proof.
 ApprovalOutcome decide_approval(ShimContext& context, const std::string& id, bool approve,
                                 const ApprovalProof& proof, const std::string& comment);

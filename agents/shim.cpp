@@ -12,6 +12,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "approvals.h"
 #include "shim_upstream.h"
 #include "stepgate/crypto.h"
 #include "worker_pool.h"
@@ -183,6 +184,10 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   options.gate.store_options.cache_ms = kStoreCacheMs;
   auto gate = Gate::open(options.gate);
   if (!gate.ok()) return gate.error();
+  if (!options.authority_key.empty()) {
+    // Found now rather than at the first approval, when a human is waiting on it.
+    if (Status s = check_authority_key(**gate, options.authority_key); !s.ok()) return s;
+  }
   auto csrf = random_id(20);
   if (!csrf.ok()) return csrf.error();
 
