@@ -47,7 +47,7 @@ Value action_to_value(const Action& action) {
   m.emplace("attributes", action.attributes.is_null() ? Value(Map{}) : action.attributes);
   m.emplace("kind", Value(action.kind));
   m.emplace("resource", Value(action.resource));
-  return Value(std::move(m));
+  return {std::move(m)};
 }
 
 std::string canonical_json(const Action& action) {

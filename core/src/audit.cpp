@@ -23,7 +23,8 @@ namespace {
 using namespace audit_detail;
 
 constexpr std::size_t kTailChunk = 4096;
-constexpr std::size_t kMaxTailBytes = 16 * 1024 * 1024;  // the longest last line we look back over
+// The longest last line we look back over.
+constexpr std::size_t kMaxTailBytes = std::size_t{16} * 1024 * 1024;
 constexpr int kMaxTornLines = 8;  // torn lines skipped looking for the last good record
 
 int64_t now_ms() {
@@ -73,7 +74,8 @@ Result<Tail> read_tail(int fd, off_t size, const std::string& path) {
     std::size_t nl = std::string::npos;
     while ((nl = buf.rfind('\n')) == std::string::npos && buf_start > 0) {
       if (static_cast<std::size_t>(size - buf_start) > kMaxTailBytes) break;
-      off_t from = buf_start > static_cast<off_t>(kTailChunk) ? buf_start - kTailChunk : 0;
+      const auto chunk_size = static_cast<off_t>(kTailChunk);
+      off_t from = buf_start > chunk_size ? buf_start - chunk_size : 0;
       std::string chunk;
       if (!pread_all(fd, chunk, from, buf_start)) return io_error(path, "read");
       buf.insert(0, chunk);
@@ -112,8 +114,9 @@ Status write_all(int fd, std::string_view data, const std::string& path) {
 class FileLock {
  public:
   explicit FileLock(int fd) : fd_(fd) {
-    while ((ok_ = ::flock(fd_, LOCK_EX) == 0) == false && errno == EINTR) {
-    }
+    do {
+      ok_ = ::flock(fd_, LOCK_EX) == 0;
+    } while (!ok_ && errno == EINTR);
   }
   ~FileLock() {
     if (ok_) ::flock(fd_, LOCK_UN);

@@ -13,7 +13,7 @@ inline constexpr std::string_view kZeroHash =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// `,"hash":"` + 64 hex + `"}`: how every complete line ends.
-inline constexpr std::string_view kHashKey = ",\"hash\":\"";
+inline constexpr std::string_view kHashKey = R"(,"hash":")";
 inline constexpr std::size_t kHashSuffixSize = kHashKey.size() + 64 + 2;
 
 /// What a line holds, as views into the line (no Value tree is built).

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -13,10 +14,8 @@ namespace stepgate::audit_detail {
 namespace {
 
 bool is_lower_hex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  return std::ranges::all_of(
+      s, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 /// Scans the object body `{"k":v,...` (no closing brace) key by key, skipping values without
@@ -74,7 +73,7 @@ class BodyScanner {
     while (from < s_.size()) {
       const void* q = std::memchr(s_.data() + from, '"', s_.size() - from);
       if (q == nullptr) return false;
-      std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - s_.data());
+      auto at = static_cast<std::size_t>(static_cast<const char*>(q) - s_.data());
       std::size_t backslashes = 0;
       while (at - backslashes > open + 1 && s_[at - backslashes - 1] == '\\') ++backslashes;
       if (backslashes % 2 == 0) {
@@ -162,7 +161,7 @@ std::string chain_hash(std::string_view prev, std::string_view body) {
 #pragma GCC diagnostic pop
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex(64, '0');
-  for (unsigned i = 0; i < 32; ++i) {
+  for (std::size_t i = 0; i < 32; ++i) {
     hex[2 * i] = kHex[digest[i] >> 4];
     hex[2 * i + 1] = kHex[digest[i] & 15];
   }
@@ -170,7 +169,7 @@ std::string chain_hash(std::string_view prev, std::string_view body) {
 }
 
 std::string format_time_ms(int64_t unix_ms) {
-  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  auto secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -193,7 +192,7 @@ bool parse_time(std::string_view text, int64_t& unix_seconds) {
     int hh = 0;
     int mm = 0;
     if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2) return false;
-    offset = (*rest == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+    offset = (*rest == '+' ? 1 : -1) * (int64_t{hh} * 3600 + int64_t{mm} * 60);
     rest += 6;
   } else if (*rest == 'Z' || *rest == 'z') {
     ++rest;

@@ -28,8 +28,8 @@ std::string normalize_key(std::string_view key) {
   for (std::size_t i = 0; i < key.size(); ++i) {
     char c = key[i];
     // camelCase → snake_case, so "accessToken" is "access_token".
-    if (std::isupper(static_cast<unsigned char>(c)) && i > 0 &&
-        std::islower(static_cast<unsigned char>(key[i - 1]))) {
+    if (std::isupper(static_cast<unsigned char>(c)) != 0 && i > 0 &&
+        std::islower(static_cast<unsigned char>(key[i - 1])) != 0) {
       k += '_';
     }
     k += (c == '-' || c == '.' || c == ' ')

@@ -51,9 +51,9 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   ~MappedFile() {
-    if (data_) ::munmap(const_cast<char*>(data_), size_);
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
   }
-  [[nodiscard]] std::string_view text() const { return {data_ ? data_ : "", size_}; }
+  [[nodiscard]] std::string_view text() const { return {data_ != nullptr ? data_ : "", size_}; }
 
  private:
   const char* data_ = nullptr;
@@ -132,7 +132,7 @@ class ChainChecker {
 
 /// The record's action kind: action.kind, else a top-level kind.
 std::string record_kind(const Value& record) {
-  if (const Value* action = record.find("action"); action && action->is_map()) {
+  if (const Value* action = record.find("action"); action != nullptr && action->is_map()) {
     return action->get_string("kind");
   }
   return record.get_string("kind");
@@ -140,8 +140,10 @@ std::string record_kind(const Value& record) {
 
 /// The record's verdict: top-level, else decision.verdict.
 std::string record_verdict(const Value& record) {
-  if (const Value* v = record.find("verdict"); v && v->is_string()) return v->as_string();
-  if (const Value* d = record.find("decision"); d && d->is_map()) return d->get_string("verdict");
+  if (const Value* v = record.find("verdict"); v != nullptr && v->is_string())
+    return v->as_string();
+  if (const Value* d = record.find("decision"); d != nullptr && d->is_map())
+    return d->get_string("verdict");
   return "";
 }
 

@@ -10,10 +10,10 @@ namespace stepgate {
 namespace {
 
 constexpr std::string_view kPrefix = "sgc1.";
-constexpr std::size_t kMaxTokenBytes = 64 * 1024;
+constexpr std::size_t kMaxTokenBytes = std::size_t{64} * 1024;
 constexpr std::size_t kChecksumBytes = 12;
 // Attributes larger than this are left out of the token (the inbox keeps the full view).
-constexpr std::size_t kMaxAttributesJson = 4 * 1024;
+constexpr std::size_t kMaxAttributesJson = std::size_t{4} * 1024;
 
 std::string checksum(std::string_view body) {
   Bytes digest = sha256(body);

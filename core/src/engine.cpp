@@ -93,7 +93,7 @@ Value make_activation(const Group& g, const Action& action, const Value& signals
     }
     bindings.emplace("signals", Value(std::move(subset)));
   }
-  return Value(std::move(bindings));
+  return {std::move(bindings)};
 }
 
 void append_rendered(const Value& v, std::string& out) {
@@ -173,7 +173,7 @@ Value requirement_to_value(const Requirement& r) {
   m.emplace("method", Value(method_name(r.method)));
   m.emplace("approvers", Value(r.approvers));
   m.emplace("max_age", Value(static_cast<int64_t>(r.max_age.count())));
-  return Value(std::move(m));
+  return {std::move(m)};
 }
 
 }  // namespace
@@ -289,7 +289,7 @@ Value decision_to_value(const Decision& decision) {
   out.emplace("action_digest", Value(decision.action_digest));
   out.emplace("shadow", Value(decision.shadow));
   out.emplace("would_be", Value(verdict_name(decision.would_be)));
-  return Value(std::move(out));
+  return {std::move(out)};
 }
 
 }  // namespace stepgate

@@ -17,7 +17,7 @@
 namespace stepgate::expr_detail {
 
 /// Limits that keep hostile input from exhausting the stack or the CPU.
-constexpr std::size_t kMaxSourceBytes = 64 * 1024;
+constexpr std::size_t kMaxSourceBytes = std::size_t{64} * 1024;
 constexpr int kMaxNesting = 64;     // parentheses, brackets, calls, unary operators
 constexpr int kMaxTreeDepth = 256;  // operator chains such as a + b + c + ...
 constexpr int kMaxLocals = kMaxNesting;
@@ -117,8 +117,11 @@ class Ev {
   /// The owned value, for moving parts out of it (only when is_owned()).
   Value& owned() { return owned_; }
   [[nodiscard]] const std::string& error() const { return error_; }
-  /// The value, copied when borrowed.
-  Value take() && { return state_ == State::kBorrowed ? *ptr_ : std::move(owned_); }
+  /// The value, copied when borrowed. (Not a ?: — its `const Value` result would copy owned_.)
+  Value take() && {
+    if (state_ == State::kBorrowed) return *ptr_;
+    return std::move(owned_);
+  }
 
  private:
   enum class State : uint8_t { kBorrowed, kOwned, kError };
@@ -139,8 +142,8 @@ struct Frame {
 Ev eval(const Node& node, Frame& frame);
 
 /// Operators and functions on evaluated operands (expr_ops.cpp).
-Ev apply_binary(Kind kind, const Node& node, Ev left, Ev right);
-Ev apply_call(const Node& node, Ev receiver, const Value* arg);
+Ev apply_binary(Kind kind, const Node& node, Ev left, const Ev& right);
+Ev apply_call(const Node& node, const Ev& receiver, const Value* arg);
 Ev type_error(std::string_view what, const Value& a, const Value& b);
 
 }  // namespace stepgate::expr_detail

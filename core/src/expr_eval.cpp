@@ -142,11 +142,10 @@ Ev filter(const Node& n, Frame& f) {
 Ev call(const Node& n, Frame& f) {
   Ev receiver = eval(*n.args[0], f);
   if (receiver.is_error()) return receiver;
-  if (n.kind == Kind::kSize || n.kind == Kind::kMatches)
-    return apply_call(n, std::move(receiver), nullptr);
+  if (n.kind == Kind::kSize || n.kind == Kind::kMatches) return apply_call(n, receiver, nullptr);
   Ev arg = eval(*n.args[1], f);
   if (arg.is_error()) return arg;
-  return apply_call(n, std::move(receiver), &arg.value());
+  return apply_call(n, receiver, &arg.value());
 }
 
 Ev binary(const Node& n, Frame& f) {
@@ -154,7 +153,7 @@ Ev binary(const Node& n, Frame& f) {
   if (left.is_error()) return left;
   Ev right = eval(*n.args[1], f);
   if (right.is_error()) return right;
-  return apply_binary(n.kind, n, std::move(left), std::move(right));
+  return apply_binary(n.kind, n, std::move(left), right);
 }
 
 Ev list(const Node& n, Frame& f) {

@@ -8,10 +8,10 @@ namespace stepgate::expr_detail {
 namespace {
 
 bool is_ident_start(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+  return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_';
 }
 bool is_ident_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
 }
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -183,7 +183,7 @@ std::string at_column(std::size_t pos, std::string_view message) {
 }
 
 bool next_token(std::string_view src, std::size_t& pos, Token& tok, std::string& error) {
-  while (pos < src.size() && std::isspace(static_cast<unsigned char>(src[pos]))) ++pos;
+  while (pos < src.size() && std::isspace(static_cast<unsigned char>(src[pos])) != 0) ++pos;
   tok.pos = pos;
   if (pos >= src.size()) {
     tok.kind = Tok::kEnd;
@@ -205,7 +205,7 @@ bool next_token(std::string_view src, std::size_t& pos, Token& tok, std::string&
   std::size_t n = punct_length(src.substr(pos));
   if (n == 0) {
     if (c == '=') return error = at_column(pos, "unexpected '=' (use '==')"), false;
-    error = at_column(pos, std::isprint(static_cast<unsigned char>(c))
+    error = at_column(pos, std::isprint(static_cast<unsigned char>(c)) != 0
                                ? "unexpected character '" + std::string(1, c) + "'"
                                : std::string("unexpected character"));
     return false;

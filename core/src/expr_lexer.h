@@ -20,7 +20,7 @@ struct Token {
 
 /// Reads the token starting at or after `pos` (skipping whitespace) and advances `pos`.
 /// On a lexical error returns false and sets `error` to "column N: message".
-bool next_token(std::string_view source, std::size_t& pos, Token& token, std::string& error);
+bool next_token(std::string_view src, std::size_t& pos, Token& tok, std::string& error);
 
 /// "column N: message" for a byte offset.
 std::string at_column(std::size_t pos, std::string_view message);

@@ -1,4 +1,5 @@
 // Operators and functions of the expression language, on already-evaluated operands.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -85,24 +86,25 @@ Ev double_arith(Kind kind, double a, double b) {
   }
 }
 
-Ev concat(Ev left, Ev right) {
+Ev concat(Ev left, const Ev& right) {
   const Value& a = left.value();
   const Value& b = right.value();
   if (a.is_string()) return Ev::own(Value(a.as_string() + b.as_string()));
-  List out = left.is_owned() ? std::move(left.owned().as_list()) : a.as_list();
+  // Both arms non-const List, so the owned list is moved rather than copied.
+  List out = left.is_owned() ? std::move(left.owned().as_list()) : List(a.as_list());
   const List& tail = b.as_list();
   out.insert(out.end(), tail.begin(), tail.end());
   return Ev::own(Value(std::move(out)));
 }
 
-Ev arith(Kind kind, Ev left, Ev right) {
+Ev arith(Kind kind, Ev left, const Ev& right) {
   const Value& a = left.value();
   const Value& b = right.value();
   if (a.is_int() && b.is_int()) return int_arith(kind, a.as_int(), b.as_int());
   if (a.is_number() && b.is_number()) return double_arith(kind, a.as_number(), b.as_number());
   bool same = a.type() == b.type();
   if (kind == Kind::kAdd && same && (a.is_string() || a.is_list())) {
-    return concat(std::move(left), std::move(right));
+    return concat(std::move(left), right);
   }
   return type_error(op_name(kind), a, b);
 }
@@ -140,15 +142,12 @@ Ev relation(Kind kind, const Value& a, const Value& b) {
 }
 
 bool list_contains(const List& list, const Value& v) {
-  for (const Value& item : list) {
-    if (item == v) return true;
-  }
-  return false;
+  return std::ranges::find(list, v) != list.end();
 }
 
 Ev membership(const Node& node, const Value& needle, const Value& haystack) {
   if (node.set) {
-    if (needle.is_string()) return Ev::own(Value(node.set->strings.count(needle.as_string()) > 0));
+    if (needle.is_string()) return Ev::own(Value(node.set->strings.contains(needle.as_string())));
     for (const Value* v : node.set->others) {
       if (*v == needle) return Ev::own(Value(true));
     }
@@ -218,7 +217,7 @@ Ev type_error(std::string_view what, const Value& a, const Value& b) {
                   type_of(b));
 }
 
-Ev apply_binary(Kind kind, const Node& node, Ev left, Ev right) {
+Ev apply_binary(Kind kind, const Node& node, Ev left, const Ev& right) {
   const Value& a = left.value();
   const Value& b = right.value();
   switch (kind) {
@@ -234,11 +233,11 @@ Ev apply_binary(Kind kind, const Node& node, Ev left, Ev right) {
     case Kind::kIn:
       return membership(node, a, b);
     default:
-      return arith(kind, std::move(left), std::move(right));
+      return arith(kind, std::move(left), right);
   }
 }
 
-Ev apply_call(const Node& node, Ev receiver, const Value* arg) {
+Ev apply_call(const Node& node, const Ev& receiver, const Value* arg) {
   const Value& r = receiver.value();
   if (node.kind == Kind::kSize) return size_of(r);
   if (node.kind == Kind::kMatches) {

@@ -87,7 +87,7 @@ class Parser {
     v.push_back(std::move(a));
     return v;
   }
-  void note(std::vector<std::string>& list, std::string_view name) {
+  static void note(std::vector<std::string>& list, std::string_view name) {
     if (std::find(list.begin(), list.end(), name) == list.end()) list.emplace_back(name);
   }
   [[nodiscard]] static bool is_signals(const Node& n) {

@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view kPublicKeyPrefix = "ed25519:";
 constexpr std::string_view kGrantType = "stepgate-grant+jwt";
 constexpr int64_t kClockSkew = 60;
-constexpr std::size_t kMaxGrantBytes = 16 * 1024;
+constexpr std::size_t kMaxGrantBytes = std::size_t{16} * 1024;
 
 Error refused(std::string message) {
   return make_error(ErrorCode::kPermissionDenied, std::move(message));

@@ -166,13 +166,27 @@ void write_string(std::string& out, const std::string& s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -202,7 +216,7 @@ void write(std::string& out, const Value& v, int indent, int level) {
   auto newline = [&](int lvl) {
     if (indent < 0) return;
     out += '\n';
-    out.append(static_cast<std::size_t>(indent * lvl), ' ');
+    out.append(static_cast<std::size_t>(indent) * static_cast<std::size_t>(lvl), ' ');
   };
   switch (v.type()) {
     case Value::Type::kNull:

@@ -112,7 +112,7 @@ Result<std::string> read_secret_file(const std::string& path) {
     return make_error(ErrorCode::kPermissionDenied,
                       path + ": readable or writable by group/others; run: chmod 600 " + path);
   }
-  return read_file(path, 1024 * 1024);
+  return read_file(path, std::size_t{1024} * 1024);
 }
 
 Status write_secret_file(const std::string& path, const std::string& contents) {

@@ -16,6 +16,8 @@ namespace {
 
 using policy_detail::Reader;
 
+constexpr std::size_t kMaxPolicyBytes = std::size_t{8} * 1024 * 1024;  // 8 MiB
+
 // Placeholders are {name} or {a.b.c} with lower-case names, digits, '_' and '.'.
 Status check_placeholders(const std::string& message) {
   for (std::size_t i = 0; i < message.size(); ++i) {
@@ -186,7 +188,7 @@ Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
   return read_rules(r, root["rules"], policy);
 }
 
-// ---- The parsed-policy cache ---------------------------------------------------------------------
+// ---- The parsed-policy cache --------------------------------------------------------------------
 // yaml-cpp's scanner is most of what loading a policy costs (~6 million instructions for a pack),
 // and hooks are fresh processes. The loader reads only scalars, sequences and maps, so a valid
 // document can be kept as JSON (scalars as strings, key order kept) and rebuilt as a YAML::Node
@@ -230,7 +232,7 @@ YAML::Node from_cache(const CacheJson& j) {
 
 /// The cached tree for this revision, or an undefined node when there is none (or it is bad).
 YAML::Node read_cached_tree(const std::string& cache_path) {
-  auto text = read_file(cache_path, 8 * 1024 * 1024);
+  auto text = read_file(cache_path, kMaxPolicyBytes);
   if (!text.ok()) return YAML::Node(YAML::NodeType::Undefined);
   CacheJson j = CacheJson::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return YAML::Node(YAML::NodeType::Undefined);
@@ -241,7 +243,7 @@ YAML::Node read_cached_tree(const std::string& cache_path) {
 
 Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string& path,
                                                               const std::string& cache_dir) {
-  auto text = read_file(path, 8 * 1024 * 1024);
+  auto text = read_file(path, kMaxPolicyBytes);
   if (!text.ok()) {
     if (text.error().code == ErrorCode::kNotFound) {
       return make_error(ErrorCode::kNotFound, path + ": cannot read the policy file");
@@ -276,7 +278,6 @@ Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string&
   }
   return loaded;
 }
-
 
 const char* verdict_name(Verdict v) {
   switch (v) {
@@ -351,7 +352,7 @@ Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path) 
   std::ostringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
-  if (text.size() > 8 * 1024 * 1024) {
+  if (text.size() > kMaxPolicyBytes) {
     return make_error(ErrorCode::kResourceExhausted, path + ": policy file larger than 8 MiB");
   }
   return load_policy_text(text, path);

@@ -9,7 +9,7 @@ constexpr std::string_view kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", 
 // "09:00" -> 9; minutes must be 00 (business hours are whole hours). "24:00" is the end of day.
 Result<int> parse_hour(std::string_view text) {
   if (text.size() != 5 || text[2] != ':' || text.substr(3) != "00") {
-    return invalid_argument("must be a whole hour \"HH:00\", not \"" + std::string(text) + "\"");
+    return invalid_argument(R"(must be a whole hour "HH:00", not ")" + std::string(text) + "\"");
   }
   const auto digit = [](char c) { return c >= '0' && c <= '9'; };
   if (!digit(text[0]) || !digit(text[1])) return invalid_argument("must be \"HH:00\"");

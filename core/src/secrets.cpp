@@ -26,12 +26,11 @@ struct RuleSpec {
 };
 
 bool contains_ci(std::string_view haystack, std::string_view needle) {
-  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                        [](char a, char b) {
-                          return std::tolower(static_cast<unsigned char>(a)) ==
-                                 std::tolower(static_cast<unsigned char>(b));
-                        });
-  return it != haystack.end();
+  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                     [](char a, char b) {
+                       return std::tolower(static_cast<unsigned char>(a)) ==
+                              std::tolower(static_cast<unsigned char>(b));
+                     }) != haystack.end();
 }
 
 // AWS documents its example credentials with "EXAMPLE" in them; they are not secrets.
@@ -207,7 +206,7 @@ void scan_line(std::string_view line, int line_number, const SecretScanOptions& 
     while (pos < line.size() && rule.re->Match(re2::StringPiece(line.data(), line.size()), pos,
                                                line.size(), RE2::UNANCHORED, groups.data(), 2)) {
       re2::StringPiece value = groups[1];
-      std::size_t end = static_cast<std::size_t>(groups[0].end() - line.data());
+      auto end = static_cast<std::size_t>(groups[0].end() - line.data());
       pos = std::max(end, pos + 1);
       if (value.data() == nullptr || value.empty()) continue;
       std::string_view v(value.data(), value.size());
@@ -298,7 +297,7 @@ double shannon_entropy(std::string_view text) {
   if (text.empty()) return 0.0;
   std::array<std::size_t, 256> counts{};
   for (char c : text) ++counts[static_cast<unsigned char>(c)];
-  double total = static_cast<double>(text.size());
+  auto total = static_cast<double>(text.size());
   double bits = 0.0;
   for (std::size_t count : counts) {
     if (count == 0) continue;

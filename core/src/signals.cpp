@@ -148,18 +148,18 @@ const char* signal_type_name(SignalType type) {
 Value default_signal_value(SignalType type) {
   switch (type) {
     case T::kBool:
-      return Value(false);
+      return {false};
     case T::kInt:
-      return Value(0);
+      return {0};
     case T::kDouble:
-      return Value(0.0);
+      return {0.0};
     case T::kString:
-      return Value(std::string());
+      return {std::string()};
     case T::kStringList:
     case T::kList:
-      return Value(List{});
+      return {List{}};
   }
-  return Value();
+  return {};
 }
 
 const SignalRegistry& SignalRegistry::builtin() {

@@ -87,7 +87,7 @@ class StepUpSteps {
       audit(method, false, "", grant.error().message);
       return false;
     }
-    if (pending_.count(grant->approver) != 0 || a_.approvers.count(grant->approver) != 0) {
+    if (pending_.contains(grant->approver) || a_.approvers.contains(grant->approver)) {
       audit(method, false, grant->approver,
             "a second grant from `" + grant->approver +
                 "` does not count: approvers must be distinct");
@@ -143,7 +143,7 @@ class StepUpSteps {
 
   bool enough_pending() const {
     int count = static_cast<int>(a_.approvers.size());
-    for (const auto& entry : pending_) count += a_.approvers.count(entry.first) == 0 ? 1 : 0;
+    for (const auto& entry : pending_) count += a_.approvers.contains(entry.first) ? 0 : 1;
     return count >= std::max(1, a_.requirement.approvers);
   }
 

@@ -14,9 +14,9 @@ using store_detail::Stmt;
 using store_detail::Transaction;
 using store_detail::wall_clock_now;
 
-constexpr int64_t kActionLogRetention = 31 * 86400;  // longest velocity window we keep
-constexpr int64_t kCountCap = 1000;                  // counts saturate here (see store.h)
-constexpr std::size_t kMaxPending = 256;             // buffered action records before a flush
+constexpr int64_t kActionLogRetention = int64_t{31} * 86400;  // longest velocity window we keep
+constexpr int64_t kCountCap = 1000;                           // counts saturate here (see store.h)
+constexpr std::size_t kMaxPending = 256;  // buffered action records before a flush
 
 Elevation read_elevation(const Stmt& s) {
   return Elevation{s.text_at(0), s.text_at(1), s.int_at(2), s.int_at(3), s.text_at(4)};
@@ -202,7 +202,7 @@ Result<int> StateStore::count_actions(const std::string& kind, const std::string
 
 Result<bool> StateStore::is_device_known(const std::string& actor, const std::string& device) {
   std::lock_guard lock(impl_->mu);
-  if (impl_->caching() && impl_->cache.known_devices.count({actor, device}) != 0) return true;
+  if (impl_->caching() && impl_->cache.known_devices.contains({actor, device})) return true;
   STEPGATE_PREPARE(q, "SELECT 1 FROM known_devices WHERE actor = ? AND device = ?");
   q.bind(1, actor).bind(2, device);
   auto known = exists(*impl_, q);
@@ -221,7 +221,7 @@ Result<bool> StateStore::mark_device_known(const std::string& actor, const std::
 
 Result<bool> StateStore::has_seen(const std::string& ns, const std::string& key) {
   std::lock_guard lock(impl_->mu);
-  if (impl_->caching() && impl_->cache.seen.count({ns, key}) != 0) return true;
+  if (impl_->caching() && impl_->cache.seen.contains({ns, key})) return true;
   STEPGATE_PREPARE(q, "SELECT 1 FROM seen WHERE ns = ? AND key = ?");
   q.bind(1, ns).bind(2, key);
   auto seen = exists(*impl_, q);
@@ -231,7 +231,7 @@ Result<bool> StateStore::has_seen(const std::string& ns, const std::string& key)
 
 Result<bool> StateStore::mark_seen(const std::string& ns, const std::string& key) {
   std::lock_guard lock(impl_->mu);
-  if (impl_->caching() && impl_->cache.seen.count({ns, key}) != 0) return false;
+  if (impl_->caching() && impl_->cache.seen.contains({ns, key})) return false;
   auto added = insert_or_ignore(
       *impl_, "INSERT OR IGNORE INTO seen(ns, key, first_seen) VALUES(?, ?, ?)", ns, key);
   if (added.ok() && impl_->caching()) impl_->cache.seen.emplace(ns, key);

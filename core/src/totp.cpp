@@ -1,5 +1,6 @@
 // TOTP (RFC 4226 / RFC 6238): codes, otpauth URIs, enrollment files and verification with replay
 // protection and lockout.
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 
@@ -44,7 +45,7 @@ std::string percent_encode(std::string_view text) {
   std::string out;
   for (char ch : text) {
     auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
       out.push_back(ch);
       continue;
     }
@@ -97,11 +98,10 @@ bool all_digits(std::string_view code) {
 
 bool is_valid_principal_id(std::string_view id) {
   if (id.empty() || id.size() > 128 || id.front() == '.') return false;
-  for (char ch : id) {
+  return std::ranges::all_of(id, [](char ch) {
     auto c = static_cast<unsigned char>(ch);
-    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '@' || c == '-')) return false;
-  }
-  return true;
+    return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '@' || c == '-';
+  });
 }
 
 std::string hotp_code(const Bytes& key, uint64_t counter, int digits, HashAlg alg) {

@@ -12,7 +12,7 @@ namespace stepgate {
 
 /// Limits applied while parsing untrusted JSON.
 struct JsonLimits {
-  std::size_t max_bytes = 16 * 1024 * 1024;  // 16 MiB
+  std::size_t max_bytes = std::size_t{16} * 1024 * 1024;  // 16 MiB
   int max_depth = 64;
 };
 

@@ -41,7 +41,8 @@ Result<std::string> read_secret_file(const std::string& path);
 Status write_secret_file(const std::string& path, const std::string& contents);
 
 /// Reads a whole file (with a size limit, kResourceExhausted past it).
-Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 64 * 1024 * 1024);
+Result<std::string> read_file(const std::string& path,
+                              std::size_t max_bytes = std::size_t{64} * 1024 * 1024);
 
 /// Getenv that returns "" when unset.
 std::string env_or_empty(const char* name);

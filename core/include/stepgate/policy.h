@@ -67,7 +67,7 @@ struct BusinessHours {
 struct GitSettings {
   std::vector<std::string> protected_refs = {"refs/heads/main", "refs/heads/master",
                                              "refs/heads/release/**", "refs/tags/**"};
-  int64_t large_file_bytes = 5 * 1024 * 1024;
+  int64_t large_file_bytes = int64_t{5} * 1024 * 1024;
   std::vector<std::string> secrets_allow_paths;  // globs
   std::vector<std::string> secrets_allow_rules;  // rule ids
   std::vector<std::string> model_extensions = {".safetensors", ".onnx", ".pt",  ".pth",
@@ -93,7 +93,7 @@ struct AgentSettings {
   std::vector<std::string> known_hosts;
   HoldMode step_up_response = HoldMode::kInstruct;
   std::chrono::seconds hold{120};
-  int64_t max_body_bytes = 4 * 1024 * 1024;
+  int64_t max_body_bytes = int64_t{4} * 1024 * 1024;
 };
 
 struct AuditSettings {
