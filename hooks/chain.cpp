@@ -1,16 +1,17 @@
 #include "chain.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
-extern char** environ;
+// POSIX leaves declaring environ to the program; glibc declares it only under _GNU_SOURCE.
+extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace stepgate {
 namespace {
@@ -67,8 +68,8 @@ Result<int> run_chained_hook(const std::string& path, const std::vector<std::str
     return make_error(ErrorCode::kFailedPrecondition,
                       "cannot run chained hook " + path + ": " + std::strerror(rc));
   }
-  struct sigaction ignore {
-  }, previous{};
+  struct sigaction ignore = {};
+  struct sigaction previous = {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, &previous);
   write_all(fds[1], input);

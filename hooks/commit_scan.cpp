@@ -148,7 +148,8 @@ void CommitScanner::scan_change(const FileChange& change) {
     return;  // not read into memory or scanned line by line
   }
   if (!new_blob && is_large(change.old_id)) return;  // a large file deleted: its lines uncounted
-  if (old_blob && new_blob && git_oid_equal(&change.old_id, &change.new_id)) return;  // mode only
+  if (old_blob && new_blob && git_oid_equal(&change.old_id, &change.new_id) != 0)
+    return;  // mode only
   git_blob* raw_old = nullptr;
   git_blob* raw_new = nullptr;
   if (old_blob && git_blob_lookup(&raw_old, repo_, &change.old_id) != 0) return;

@@ -40,7 +40,7 @@ std::string verdict_label(const Style& style, Verdict v) {
 
 std::string read_all(std::istream* in) {
   if (in == nullptr) return "";
-  return std::string(std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>());
+  return {std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>()};
 }
 
 std::string first_non_empty(std::initializer_list<std::string> values) {

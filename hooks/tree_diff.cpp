@@ -98,7 +98,7 @@ class TreeWalk {
 
   /// The same name (and kind) in both trees.
   Status both(const git_tree_entry* a, const git_tree_entry* b, const std::string& prefix) {
-    if (git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)) &&
+    if (git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)) != 0 &&
         git_tree_entry_filemode(a) == git_tree_entry_filemode(b)) {
       return {};
     }
