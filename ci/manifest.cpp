@@ -24,7 +24,7 @@ bool is_null_text(const std::string& s) {
 
 bool is_bool_text(const std::string& s) {
   static const std::set<std::string> kBools = {"true", "True", "TRUE", "false", "False", "FALSE"};
-  return kBools.count(s) > 0;
+  return kBools.contains(s);
 }
 
 std::optional<double> number_text(const std::string& s) {
@@ -321,7 +321,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
 }
 
 Result<Manifest> load_manifest(const std::string& path, const std::string& name) {
-  auto text = read_file(path, 4 * 1024 * 1024);
+  auto text = read_file(path, std::size_t{4} * 1024 * 1024);
   if (!text) return invalid_argument("cannot read manifest " + name + ": " + text.error().message);
   return parse_manifest(*text, name);
 }

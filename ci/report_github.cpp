@@ -127,7 +127,7 @@ std::vector<std::string> secrets_to_mask(const std::vector<std::string>& values)
       size_t index = f.line > 0 ? static_cast<size_t>(f.line - 1) : 0;
       if (index >= lines.size() || f.column < 1) continue;
       std::string_view line = lines[index];
-      size_t col = static_cast<size_t>(f.column - 1);
+      auto col = static_cast<size_t>(f.column - 1);
       if (col >= line.size()) continue;
       found.insert(std::string(line.substr(col, f.length)));
     }

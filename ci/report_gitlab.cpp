@@ -99,6 +99,7 @@ std::string junit_xml(const GateReport& r) {
   const size_t tests = r.reasons.size() + 1;
   const std::string classname = xml_escape("stepgate." + r.kind);
   std::ostringstream x;
+  // NOLINTBEGIN(modernize-raw-string-literal): one quoting style for all the XML written here
   x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   x << "<testsuites name=\"stepgate\" tests=\"" << tests << "\" failures=\"" << failures << "\">\n";
   x << "  <testsuite name=\"" << xml_escape("stepgate " + r.kind + " " + r.resource)
@@ -123,6 +124,7 @@ std::string junit_xml(const GateReport& r) {
     }
     x << "</testcase>\n";
   }
+  // NOLINTEND(modernize-raw-string-literal)
   x << "  </testsuite>\n</testsuites>\n";
   return x.str();
 }
