@@ -106,11 +106,11 @@ void print_text(std::ostream& out, const Value& r) {
   const Value* action = r.find("action");
   const Value* decision = r.find("decision");
   std::string verdict = r.get_string("verdict");
-  if (verdict.empty() && decision) verdict = decision->get_string("verdict");
+  if (verdict.empty() && decision != nullptr) verdict = decision->get_string("verdict");
   std::string final_verdict = r.get_string("final_verdict");  // after step-up, shadow mode
   if (!final_verdict.empty() && final_verdict != verdict) verdict += "->" + final_verdict;
   if (!verdict.empty()) out << ' ' << verdict;
-  const Value& a = action && action->is_map() ? *action : r;
+  const Value& a = action != nullptr && action->is_map() ? *action : r;
   for (const char* key : {"kind", "actor", "resource"}) {
     std::string v = a.get_string(key);
     if (!v.empty()) out << ' ' << key << '=' << v;

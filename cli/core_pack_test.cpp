@@ -29,23 +29,23 @@ Value to_value(const YAML::Node& node) {
   if (node.IsSequence()) {
     List list;
     for (const YAML::Node& item : node) list.push_back(to_value(item));
-    return Value(std::move(list));
+    return {std::move(list)};
   }
   if (node.IsMap()) {
     Map map;
     for (const auto& entry : node) map[entry.first.Scalar()] = to_value(entry.second);
-    return Value(std::move(map));
+    return {std::move(map)};
   }
-  if (!node.IsScalar()) return Value();
+  if (!node.IsScalar()) return {};
   const std::string& s = node.Scalar();
-  if (node.Tag() == "!") return Value(s);
-  if (s == "true" || s == "false") return Value(s == "true");
-  if (s == "null" || s == "~") return Value();
+  if (node.Tag() == "!") return {s};
+  if (s == "true" || s == "false") return {s == "true"};
+  if (s == "null" || s == "~") return {};
   static const std::regex kInt("-?[0-9]{1,18}");
   static const std::regex kDouble("-?[0-9]+\\.[0-9]+([eE][-+]?[0-9]+)?");
-  if (std::regex_match(s, kInt)) return Value(static_cast<int64_t>(std::stoll(s)));
-  if (std::regex_match(s, kDouble)) return Value(std::stod(s));
-  return Value(s);
+  if (std::regex_match(s, kInt)) return {static_cast<int64_t>(std::stoll(s))};
+  if (std::regex_match(s, kDouble)) return {std::stod(s)};
+  return {s};
 }
 
 // Common signals a case does not set: a known device, during business hours, first action.

@@ -3,12 +3,12 @@
 // Every step runs the real `stepgate` binary (and real git) as a child process.
 
 #include <httplib.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -59,7 +59,7 @@ class Demo {
   void check(bool ok, const std::string& what);
   void section(const std::string& title) { out_ << "\n== " << title << " ==\n"; }
   std::string approve(const std::string& output);
-  void write(const fs::path& p, const std::string& text);
+  static void write(const fs::path& p, const std::string& text);
   void setup_policies();
   void git_part();
   void ci_part();

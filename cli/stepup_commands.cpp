@@ -470,7 +470,7 @@ struct GrantVerifyOptions {
 };
 
 int run_grant_verify(const GrantVerifyOptions& o, CommandContext& context) {
-  auto text = read_file(o.action_file, 16 * 1024 * 1024);
+  auto text = read_file(o.action_file, std::size_t{16} * 1024 * 1024);
   if (!text) return report_error(context, text.error());
   auto action = parse_action(*text);
   if (!action) return report_error(context, action.error());

@@ -11,7 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
-extern char** environ;
+// POSIX leaves declaring environ to the program; glibc declares it only under _GNU_SOURCE.
+extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace stepgate {
 namespace {
@@ -28,7 +29,7 @@ std::vector<std::string> build_env(const ProcessOptions& options) {
   for (const auto& [k, v] : options.env) vars[k] = v;
   std::vector<std::string> out;
   out.reserve(vars.size());
-  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : vars) out.emplace_back(k).append("=").append(v);
   return out;
 }
 
@@ -95,7 +96,9 @@ std::string self_executable() {
 Result<ProcessResult> run_process(const std::vector<std::string>& argv,
                                   const ProcessOptions& options) {
   if (argv.empty()) return invalid_argument("run_process: empty argv");
-  std::array<int, 2> in{}, out{}, err{};
+  std::array<int, 2> in{};
+  std::array<int, 2> out{};
+  std::array<int, 2> err{};
   if (pipe2(in.data(), O_CLOEXEC) != 0 || pipe2(out.data(), O_CLOEXEC) != 0 ||
       pipe2(err.data(), O_CLOEXEC) != 0) {
     return spawn_error(argv[0], errno);
