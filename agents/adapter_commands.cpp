@@ -33,6 +33,9 @@ void setup_mcp_wrap(CLI::App& app, CommandContext& context) {
   wrap->add_option("--policy", options->policy_path, "Policy file (default: found per DESIGN)");
   wrap->add_flag("--register-challenges", options->register_challenges,
                  "POST each new challenge to SERVER/v1/challenges");
+  wrap->add_option("--hold", options->hold,
+                   "Hold calls needing approval open this long (e.g. 2m) instead of answering at "
+                   "once (default: the policy's agents.step_up_response and agents.hold; 0: off)");
   wrap->add_option("command", options->command, "The MCP server command and its arguments")
       ->required();
   wrap->callback([options, &context] { run_mcp_wrap(*options, context); });

@@ -1,27 +1,21 @@
 #include "mcp_wrap.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <httplib.h>
-#include <atomic>
-#include <cerrno>
+#include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "claude_hook.h"
+#include "mcp_wrap_hold.h"
+#include "mcp_wrap_process.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/stepup.h"
-
-extern char** environ;
 
 namespace stepgate {
 
@@ -131,20 +125,51 @@ ClientPump::ClientPump(std::string server_name, std::string session, std::string
       server_url_(std::move(server_url)),
       pending_(pending) {}
 
+namespace {
+
+/// Where one client message goes.
+enum class Route { kForward, kReply, kDrop };  // kDrop: held (answered later) or cancelled
+
+struct Routed {
+  Route route = Route::kForward;
+  json reply;  // kReply: the refusal, a response object
+};
+
+}  // namespace
+
 struct ClientPump::Impl {
-  /// Gates one message; returns the refusal (a response object) or null when it may go on.
-  static json gate_message(ClientPump& pump, const json& message) {
-    if (!message.is_object()) return nullptr;
+  /// Gates one message. `raw` is its text as received (empty inside a batch).
+  static Routed route_message(ClientPump& pump, const json& message, std::string_view raw) {
+    if (!message.is_object()) return {};
     const auto method = message.find("method");
-    if (method == message.end() || !method->is_string()) return nullptr;
+    if (method == message.end() || !method->is_string()) return {};
     if (*method == "initialize") remember_client(pump, message);
-    if (*method != "tools/call") return nullptr;
+    if (*method == "notifications/cancelled" && cancels_held(pump, message)) {
+      return {Route::kDrop, nullptr};  // the server never saw that request
+    }
+    if (*method != "tools/call") return {};
     ToolCall call = tool_call(pump, message);
     ToolGateAnswer answer = pump.gate_(call);
-    if (answer.forward) return nullptr;
+    if (answer.forward) return {};
     const std::string id = message.contains("id") ? message["id"].dump() : "null";
+    if (pump.holder_ != nullptr && message.contains("id")) {
+      HeldCall held{id, raw.empty() ? message.dump() : std::string(raw), progress_token(message),
+                    call, answer};
+      if (pump.holder_->hold(std::move(held))) return {Route::kDrop, nullptr};
+    }
     std::string text = agent_refusal_text(call, answer, pump.server_url_);
-    return json::parse(tool_error_result(id, text));
+    return {Route::kReply, json::parse(tool_error_result(id, text))};
+  }
+
+  static bool cancels_held(ClientPump& pump, const json& message) {
+    const json* id = find_path(message, {"params", "requestId"});
+    return pump.holder_ != nullptr && id != nullptr && pump.holder_->cancel(id->dump());
+  }
+
+  static std::string progress_token(const json& message) {
+    const json* token = find_path(message, {"params", "_meta", "progressToken"});
+    if (token == nullptr || !(token->is_string() || token->is_number_integer())) return {};
+    return token->dump();
   }
 
   static void remember_client(ClientPump& pump, const json& message) {
@@ -187,23 +212,25 @@ struct ClientPump::Impl {
   static ClientLineResult handle_batch(ClientPump& pump, std::string_view line, json& batch) {
     json forwarded = json::array();
     json replies = json::array();
+    const std::size_t size = batch.size();
     for (json& message : batch) {
-      json refusal = gate_message(pump, message);
-      if (refusal.is_null()) {
+      Routed routed = route_message(pump, message, {});
+      if (routed.route == Route::kForward) {
         note_forwarded(pump, message);
         forwarded.push_back(std::move(message));
-      } else if (message.contains("id")) {
-        replies.push_back(std::move(refusal));
+      } else if (routed.route == Route::kReply && message.contains("id")) {
+        replies.push_back(std::move(routed.reply));
       }
     }
     ClientLineResult result;
-    if (replies.empty()) {
+    if (forwarded.size() == size) {
       result.forward = std::string(line);
       return result;
     }
     if (!forwarded.empty())
       result.forward = forwarded.dump(-1, ' ', false, json::error_handler_t::replace);
-    result.reply = replies.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (!replies.empty())
+      result.reply = replies.dump(-1, ' ', false, json::error_handler_t::replace);
     return result;
   }
 };
@@ -212,170 +239,18 @@ ClientLineResult ClientPump::handle_line(std::string_view line) {
   json message = parse_or_discarded(line);
   if (message.is_discarded()) return {std::string(line), {}};  // the server reports the error
   if (message.is_array() && !message.empty()) return Impl::handle_batch(*this, line, message);
-  json refusal = Impl::gate_message(*this, message);
-  if (refusal.is_null()) {
+  Routed routed = Impl::route_message(*this, message, line);
+  if (routed.route == Route::kForward) {
     Impl::note_forwarded(*this, message);
     return {std::string(line), {}};
   }
-  if (!message.contains("id")) return {};  // a notification gets no answer
-  return {{}, refusal.dump(-1, ' ', false, json::error_handler_t::replace)};
+  if (routed.route == Route::kDrop || !message.contains("id")) return {};  // notifications: none
+  return {{}, routed.reply.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
-// ---- The process ------------------------------------------------------------------------------
+// ---- The wrapper -------------------------------------------------------------------------------
 
 namespace {
-
-std::atomic<pid_t> g_child{0};
-
-void forward_signal(int sig) {
-  const pid_t child = g_child.load();
-  if (child > 0) kill(child, sig);
-}
-
-constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
-
-/// Writes everything (retrying short writes and EINTR); false when the peer is gone.
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-/// Our stdout, shared by both directions: one whole line per locked write.
-class ClientOut {
- public:
-  bool write_lines(std::string_view bytes) {
-    std::lock_guard lock(mutex_);
-    return write_all(STDOUT_FILENO, bytes);
-  }
-
- private:
-  std::mutex mutex_;
-};
-
-struct Child {
-  pid_t pid = -1;
-  int to_child = -1;    // its stdin
-  int from_child = -1;  // its stdout
-};
-
-Result<Child> spawn_child(const std::vector<std::string>& command) {
-  int in_pipe[2];
-  int out_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) != 0) return make_error(ErrorCode::kInternal, "pipe failed");
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    close(in_pipe[0]);
-    close(in_pipe[1]);
-    return make_error(ErrorCode::kInternal, "pipe failed");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  for (int sig : kForwardedSignals) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> argv;
-  for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  Child child;
-  const int rc = posix_spawnp(&child.pid, argv[0], &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(in_pipe[0]);
-  close(out_pipe[1]);
-  if (rc != 0) {
-    close(in_pipe[1]);
-    close(out_pipe[0]);
-    return invalid_argument("cannot run `" + command[0] + "`: " + std::strerror(rc));
-  }
-  child.to_child = in_pipe[1];
-  child.from_child = out_pipe[0];
-  return child;
-}
-
-int wait_exit_code(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return 1;
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
-}
-
-/// Child stdout -> our stdout, unchanged; answered request ids leave the pending set.
-void pump_server(int from_child, ClientOut& out, PendingRequests& pending) {
-  LineSplitter lines;
-  char buffer[64 * 1024];
-  std::string batch;
-  std::string line;
-  for (;;) {
-    const ssize_t n = read(from_child, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    lines.feed({buffer, static_cast<std::size_t>(n)});
-    batch.clear();
-    while (lines.next_line(line)) {
-      if (!pending.empty()) {
-        for (const std::string& id : response_ids(line)) pending.remove(id);
-      }
-      batch.append(line).push_back('\n');
-    }
-    if (!batch.empty()) out.write_lines(batch);
-  }
-  const std::string rest = lines.take_rest();
-  if (!rest.empty()) out.write_lines(rest + "\n");
-}
-
-/// Our stdin -> child stdin through the gate, until EOF or `stop_fd` becomes readable.
-void pump_client(ClientPump& pump, int to_child, int stop_fd, ClientOut& out) {
-  LineSplitter lines;
-  char buffer[64 * 1024];
-  std::string forward;
-  std::string line;
-  bool child_open = true;
-  auto handle = [&](std::string_view text) {
-    ClientLineResult result = pump.handle_line(text);
-    if (!result.forward.empty()) forward.append(result.forward).push_back('\n');
-    if (!result.reply.empty()) {
-      // Keep order: what was forwarded before this line goes first.
-      if (child_open && !forward.empty()) child_open = write_all(to_child, forward);
-      forward.clear();
-      out.write_lines(result.reply + "\n");
-    }
-  };
-  for (;;) {
-    pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (fds[1].revents != 0) return;
-    const ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) break;
-    lines.feed({buffer, static_cast<std::size_t>(n)});
-    forward.clear();
-    while (lines.next_line(line)) {
-      if (!line.empty()) handle(line);
-    }
-    if (child_open && !forward.empty()) child_open = write_all(to_child, forward);
-  }
-  forward.clear();
-  const std::string rest = lines.take_rest();
-  if (!rest.empty()) handle(rest);
-  if (child_open && !forward.empty()) write_all(to_child, forward);
-}
 
 void register_challenge(const std::string& server_url, const std::string& token) {
   httplib::Client client(server_url);
@@ -395,6 +270,80 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+/// Hold mode's settings from the policy and --hold (as the shim reads them); timeout 0: off.
+Result<HoldSettings> hold_settings(const McpWrapOptions& options, const Policy& policy) {
+  HoldSettings settings;
+  settings.server_url = options.server_url;
+  std::chrono::seconds hold = policy.agents.hold;
+  bool on = policy.agents.step_up_response == HoldMode::kHold;
+  if (!options.hold.empty()) {
+    auto parsed = parse_duration(options.hold);
+    if (!parsed.ok()) return parsed.error();
+    hold = *parsed;
+    on = hold.count() > 0;
+  }
+  if (on) settings.timeout = hold;
+  return settings;
+}
+
+/// Answers for calls still held when the wrapper stops.
+HeldCalls::Farewell farewell(const std::string& why) {
+  return [why](const HeldCall& held) { return internal_error_response(held.id_json, why); };
+}
+
+Result<std::unique_ptr<Gate>> open_gate(const McpWrapOptions& options, const std::string& cwd) {
+  GateOptions gate_options;
+  gate_options.policy_path = options.policy_path;
+  gate_options.cwd = cwd;
+  gate_options.front_end = "mcp-wrap";
+  // A long-running process: fsyncs are batched (at most 50 ms of decisions at risk on a crash).
+  gate_options.audit_options.fsync_batch_ms = 50;
+  gate_options.store_options.cache_ms = 1000;  // see StoreOptions: signals fresh within 1 s
+  return Gate::open(gate_options);
+}
+
+/// Held calls write to the client and the server through the same locked pipes as the pumps.
+HoldSinks hold_sinks(ClientOut& out, ServerIn& server_in, PendingRequests& pending) {
+  HoldSinks sinks;
+  sinks.to_client = [&out](const std::string& line) { out.write_lines(line + "\n"); };
+  sinks.to_server = [&server_in, &pending](const HeldCall& held) {
+    pending.add(held.id_json);
+    if (server_in.write_lines(held.message + "\n")) return true;
+    pending.remove(held.id_json);
+    return false;
+  };
+  sinks.notice = [](const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); };
+  return sinks;
+}
+
+/// Copies both ways until the server exits; returns its exit code. Every request still open
+/// then (forwarded or held) is answered with an error.
+int serve(const Child& child, ClientPump& pump, HeldCalls& held, ClientOut& out,
+          ServerIn& server_in, PendingRequests& pending) {
+  int stop[2];
+  if (pipe2(stop, O_CLOEXEC) != 0) stop[0] = stop[1] = -1;
+  std::thread client_thread([&] {
+    if (pump_client(pump, server_in, stop[0], out)) {
+      held.stop(farewell("stepgate: the client closed its input while this call was held"));
+    }
+    server_in.close_input();  // our stdin ended (or the server is gone): the server sees EOF
+  });
+  pump_server(child.from_child, out, pending);
+  const int code = wait_exit_code(child.pid);
+  forward_signals_to(0);
+  if (stop[1] >= 0) write_all(stop[1], "x");
+  client_thread.join();
+  const std::string message = "MCP server exited with code " + std::to_string(code);
+  held.stop(farewell(message));
+  close(child.from_child);
+  if (stop[0] >= 0) close(stop[0]);
+  if (stop[1] >= 0) close(stop[1]);
+  for (const std::string& id : pending.take_all()) {
+    out.write_lines(internal_error_response(id, message) + "\n");
+  }
+  return code;
+}
+
 }  // namespace
 
 void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
@@ -406,20 +355,17 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   if (options.command.empty()) {
     return fail("mcp-wrap: no server command given (stepgate mcp-wrap -- COMMAND ARGS...)");
   }
-  GateOptions gate_options;
-  gate_options.policy_path = options.policy_path;
-  gate_options.cwd = context.io.cwd;
-  gate_options.front_end = "mcp-wrap";
-  // A long-running process: fsyncs are batched (at most 50 ms of decisions at risk on a crash).
-  gate_options.audit_options.fsync_batch_ms = 50;
-  gate_options.store_options.cache_ms = 1000;  // see StoreOptions: signals fresh within 1 s
-  Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
+  Result<std::unique_ptr<Gate>> opened = open_gate(options, context.io.cwd);
   if (!opened.ok()) return fail(opened.error().message);
   Gate& gate = **opened;
+  Result<HoldSettings> settings = hold_settings(options, gate.policy());
+  if (!settings.ok()) return fail("--hold: " + settings.error().message);
   const std::string actor = agent_actor();
   const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
-  ToolCallGate gate_fn = [&](const ToolCall& call) {
-    ToolGateAnswer answer = gate_tool_call(gate, call, actor, grants, options.server_url);
+  ToolRecheck recheck = [&](const ToolCall& call, const std::vector<std::string>& extra) {
+    std::vector<std::string> all = grants;
+    all.insert(all.end(), extra.begin(), extra.end());
+    ToolGateAnswer answer = gate_tool_call(gate, call, actor, all, options.server_url);
     if (options.register_challenges && !options.server_url.empty() &&
         !answer.challenge_token.empty()) {
       register_challenge(options.server_url, answer.challenge_token);
@@ -430,38 +376,18 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   signal(SIGPIPE, SIG_IGN);
   Result<Child> child = spawn_child(options.command);
   if (!child.ok()) return fail(child.error().message);
-  g_child.store(child->pid);
-  struct sigaction action {};
-  action.sa_handler = forward_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  for (int sig : kForwardedSignals) sigaction(sig, &action, nullptr);
-
-  int stop[2];
-  if (pipe2(stop, O_CLOEXEC) != 0) stop[0] = stop[1] = -1;
+  forward_signals_to(child->pid);
   PendingRequests pending;
   ClientOut out;
+  ServerIn server_in(child->to_child);  // closes it
   const std::string name = options.name.empty() ? basename_of(options.command[0]) : options.name;
-  ClientPump pump(name, "mcp-wrap:" + std::to_string(getpid()), context.io.cwd, gate_fn,
-                  options.server_url, pending);
-  std::thread client_thread([&] {
-    pump_client(pump, child->to_child, stop[0], out);
-    close(child->to_child);  // our stdin ended (or the server is gone): the server sees EOF
-    child->to_child = -1;
-  });
-  pump_server(child->from_child, out, pending);
-  const int code = wait_exit_code(child->pid);
-  g_child.store(0);
-  if (stop[1] >= 0) write_all(stop[1], "x");
-  client_thread.join();
-  close(child->from_child);
-  if (stop[0] >= 0) close(stop[0]);
-  if (stop[1] >= 0) close(stop[1]);
-  const std::string message = "MCP server exited with code " + std::to_string(code);
-  for (const std::string& id : pending.take_all()) {
-    out.write_lines(internal_error_response(id, message) + "\n");
-  }
-  context.exit_code = code;
+  ClientPump pump(
+      name, "mcp-wrap:" + std::to_string(getpid()), context.io.cwd,
+      [&recheck](const ToolCall& call) { return recheck(call, {}); }, options.server_url, pending);
+  HeldCalls held(*settings, store_challenge_poll(gate.store(), options.server_url), recheck,
+                 hold_sinks(out, server_in, pending));
+  if (settings->timeout.count() > 0) pump.set_holder(&held);
+  context.exit_code = serve(*child, pump, held, out, server_in, pending);
 }
 
 }  // namespace stepgate

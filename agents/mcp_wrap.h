@@ -2,7 +2,8 @@
 // `stepgate mcp-wrap -- COMMAND ARGS...`: a stdio MCP server wrapper. The client launches stepgate
 // in place of the server; stepgate launches the server (argv, no shell) and copies
 // newline-delimited JSON-RPC both ways, gating each tools/call on the way in. A refused call is
-// answered by the wrapper with an isError tool result and never reaches the server.
+// answered by the wrapper with an isError tool result and never reaches the server; in hold mode
+// a call that needs approval stays open until the inbox decides (mcp_wrap_hold.h).
 
 #include <functional>
 #include <mutex>
@@ -48,6 +49,26 @@ class PendingRequests {
   std::set<std::string> ids_;
 };
 
+/// A tools/call the wrapper holds open until the inbox decides (agents.step_up_response: hold).
+struct HeldCall {
+  std::string id_json;              // the request id, as JSON text
+  std::string message;              // the request, forwarded unchanged once approved
+  std::string progress_token_json;  // params._meta.progressToken as JSON text; empty: none
+  ToolCall call;
+  ToolGateAnswer answer;  // the first answer: challenge id and token, the text for a refusal
+};
+
+/// Takes over tools/call requests that wait for approval (see mcp_wrap_hold.h).
+class CallHolder {
+ public:
+  virtual ~CallHolder() = default;
+  /// True when it took the call over (and answers it later); false: answer it now.
+  virtual bool hold(HeldCall call) = 0;
+  /// True when `id_json` names a call it holds, which is then dropped unanswered (the client
+  /// sent notifications/cancelled for it).
+  virtual bool cancel(const std::string& id_json) = 0;
+};
+
 /// What to do with one line from the client.
 struct ClientLineResult {
   std::string forward;  // bytes (without '\n') to send to the server; empty: nothing
@@ -63,6 +84,9 @@ class ClientPump {
 
   ClientLineResult handle_line(std::string_view line);
   [[nodiscard]] const std::string& client_name() const { return client_name_; }
+  /// Hold mode: calls needing approval go to `holder` (not owned; null: answered at once), and
+  /// notifications/cancelled for a held call stops there.
+  void set_holder(CallHolder* holder) { holder_ = holder; }
 
  private:
   struct Impl;
@@ -73,6 +97,7 @@ class ClientPump {
   std::string server_url_;
   PendingRequests& pending_;
   std::string client_name_;
+  CallHolder* holder_ = nullptr;
   friend struct Impl;
 };
 
@@ -90,6 +115,7 @@ struct McpWrapOptions {
   std::string server_url;  // an inbox for approvals (printed in refusals)
   std::string policy_path;
   bool register_challenges = false;  // POST each new challenge to server_url/v1/challenges
+  std::string hold;                  // --hold DURATION: overrides agents.hold (and turns hold on)
   std::vector<std::string> command;  // COMMAND ARGS...
 };
 
