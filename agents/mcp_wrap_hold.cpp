@@ -48,7 +48,7 @@ bool HeldCalls::hold(HeldCall call) {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
     reap_locked();
-    if (entries_.count(call.id_json) != 0) return false;  // a reused id is answered at once
+    if (entries_.contains(call.id_json)) return false;  // a reused id is answered at once
     auto entry = std::make_shared<Entry>();
     entry->held = std::move(call);
     entries_[entry->held.id_json] = entry;
@@ -164,7 +164,7 @@ void HeldCalls::finish(const HeldCall& held, const HoldPoll& outcome) {
   }
 }
 
-void HeldCalls::send_progress(const HeldCall& held, int beat) {
+void HeldCalls::send_progress(const HeldCall& held, int beat) const {
   json note = {{"jsonrpc", "2.0"},
                {"method", "notifications/progress"},
                {"params",

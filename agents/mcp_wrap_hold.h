@@ -70,7 +70,7 @@ class HeldCalls : public CallHolder {
   void wait(const std::shared_ptr<Entry>& entry);
   HoldPoll wait_for_decision(const std::shared_ptr<Entry>& entry, bool& gone);
   void finish(const HeldCall& held, const HoldPoll& outcome);
-  void send_progress(const HeldCall& held, int beat);
+  void send_progress(const HeldCall& held, int beat) const;
   void reap_locked();
 
   HoldSettings settings_;

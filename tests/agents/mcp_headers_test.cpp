@@ -41,8 +41,7 @@ TEST_CASE("routing headers are checked against the body they mirror") {
       {"base64 name", kCall, "tools/call", "=?base64?ZWNobw==?=", nullptr},
       {"base64 other name", kCall, "tools/call", "=?base64?Z2V0LWVudg==?=", "get-env"},
       {"broken base64", kCall, "tools/call", "=?base64?***?=", "base64"},
-      {"batch", "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", "ping", std::nullopt,
-       "batch"},
+      {"batch", R"([{"jsonrpc":"2.0","id":1,"method":"ping"}])", "ping", std::nullopt, "batch"},
       {"a response", R"({"jsonrpc":"2.0","id":1,"result":{}})", "ping", std::nullopt, "Mcp-Method"},
   };
   for (const HeaderCase& c : cases) {

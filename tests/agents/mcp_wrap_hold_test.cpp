@@ -1,9 +1,8 @@
 #include "mcp_wrap_hold.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
-
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -98,9 +97,9 @@ struct HoldEnv {
       Result<Value> v = parse_json(line);
       if (v.ok() && v->find("method") == nullptr && v->get_int("id") == id) return *v;
     }
-    return Value();
+    return {};
   }
-  std::string pending_challenge() {
+  [[nodiscard]] std::string pending_challenge() const {
     auto list = gate->store().list_challenges(ChallengeState::kPending, unix_now());
     return list.ok() && !list->empty() ? list->back().id : std::string();
   }
