@@ -1,12 +1,12 @@
 #include "stepgate/audit.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -82,7 +82,7 @@ std::string forge_line(int64_t seq, const std::string& prev) {
   std::string canonical = to_json(rec);
   std::string hash = sha256_hex(prev + canonical);
   canonical.pop_back();
-  return canonical + ",\"hash\":\"" + hash + "\"}";
+  return canonical + R"(,"hash":")" + hash + "\"}";
 }
 
 std::string field(const std::string& line, const std::string& key) {
@@ -140,13 +140,9 @@ TEST_CASE("audit: values with quotes, backslashes, brackets and non-ASCII text v
   {
     auto log = AuditLog::open(path, {.fsync = false});
     REQUIRE(log.ok());
-    const char* tricky[] = {"a\"b",
-                            "ends with \\",
-                            "\\\"",
-                            "}{][,:",
-                            "caf\xc3\xa9 \xe2\x9c\x93",
-                            "tab\tnew\nline",
-                            "\"seq\":99,\"prev\":\"x\""};
+    const char* tricky[] = {
+        "a\"b",           "ends with \\",          "\\\"", "}{][,:", "caf\xc3\xa9 \xe2\x9c\x93",
+        "tab\tnew\nline", R"("seq":99,"prev":"x")"};
     for (const char* t : tricky) {
       Value fields =
           Map{{"s", t}, {"nested", List{Value(Map{{"k", t}}), Value(1.5), Value(nullptr)}}};
@@ -379,7 +375,7 @@ TEST_CASE("audit: read_audit_log filters by kind, verdict, type and time") {
   CHECK(count(filter("", "deny", "", 0, 0)) == 1);
   CHECK(count(filter("", "step_up", "", 0, 0)) == 1);
   CHECK(count(filter("", "", "stepup", 0, 0)) == 1);
-  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  auto now = static_cast<int64_t>(std::time(nullptr));
   CHECK(count(filter("", "", "", now - 60, 0)) == 4);
   CHECK(count(filter("", "", "", now + 3600, 0)) == 0);
   CHECK(count(filter("", "", "", 0, now - 3600)) == 0);
@@ -394,6 +390,7 @@ TEST_CASE("audit: threads of one process and batched fsync keep the chain") {
     REQUIRE(log.ok());
     std::vector<std::thread> threads;
     std::atomic<int> failures{0};
+    threads.reserve(4);
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < 100; ++i) {

@@ -61,7 +61,7 @@ TEST_CASE("challenge: damaged tokens are refused") {
       {"altered checksum", altered_sum},
       {"wrong prefix", "sgc2." + token.substr(5)},
       {"empty", ""},
-      {"oversize", "sgc1." + std::string(70 * 1024, 'A') + ".AAAA"},
+      {"oversize", "sgc1." + std::string(std::size_t{70} * 1024, 'A') + ".AAAA"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);

@@ -1,9 +1,9 @@
 #include "stepgate/collect.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -105,7 +105,8 @@ TEST_CASE("collect: hour, weekday and off_hours against business hours") {
       "t.yaml");
   REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message));
   const Policy& paris = **loaded;  // Saturday 08:00-12:00 Paris time
-  const UnixTime mon = kMonJul1Noon, sat = kMonJul1Noon + 5 * kDay;
+  const UnixTime mon = kMonJul1Noon;
+  const UnixTime sat = kMonJul1Noon + 5 * kDay;
   struct Row {
     const Policy* policy;
     UnixTime now;

@@ -28,13 +28,13 @@ struct GrantFixture {
                         {"dave", format_public_key(dave.keys.public_key), false}};
   }
 
-  Grant claims(const Signer& s) const {
+  static Grant claims(const Signer& s) {
     return Grant{kDigest, s.id, "alice", kNow, kNow + 600, *random_id(), "sha256:rev", "approve"};
   }
-  std::string sign(const Grant& g, const Signer& s) const {
+  static std::string sign(const Grant& g, const Signer& s) {
     return *sign_grant(g, s.keys.private_key);
   }
-  std::string sign(const Signer& s) const { return sign(claims(s), s); }
+  static std::string sign(const Signer& s) { return sign(claims(s), s); }
 
   Result<Grant> verify(const std::string& token, const std::string& digest = kDigest,
                        UnixTime now = kNow) const {

@@ -1,9 +1,9 @@
 #include "stepgate/paths.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -52,8 +52,8 @@ struct PathEnv {
   explicit PathEnv(const std::vector<const char*>& values) {
     for (std::size_t i = 0; i < std::size(kPathVars); ++i) {
       const char* v = i < values.size() ? values[i] : nullptr;
-      vars.push_back(std::make_unique<ScopedEnv>(kPathVars[i],
-                                                 v ? std::optional<std::string>(v) : std::nullopt));
+      vars.push_back(std::make_unique<ScopedEnv>(
+          kPathVars[i], v != nullptr ? std::optional<std::string>(v) : std::nullopt));
     }
   }
 };

@@ -1,8 +1,8 @@
 // The parsed-policy cache: a cached load builds the same policy, a damaged entry falls back to
 // the file, and a changed file never meets a stale entry.
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -33,8 +33,8 @@ const std::string kPack = std::string(STEPGATE_SOURCE_DIR) + "/policies/git.yaml
 
 Decision decide(const Policy& policy, bool force) {
   Action a{"git.push", "alice", "origin:refs/heads/main", Map{{"ref", "refs/heads/main"}}};
-  Value signals = Map{{"force", force}, {"protected", true}, {"delete", false},
-                      {"ref", "refs/heads/main"}};
+  Value signals =
+      Map{{"force", force}, {"protected", true}, {"delete", false}, {"ref", "refs/heads/main"}};
   return Engine(std::make_shared<Policy>(policy)).evaluate(a, signals);
 }
 
@@ -67,7 +67,7 @@ TEST_CASE("a damaged cache entry falls back to the file") {
   CacheDir dir;
   REQUIRE(load_policy_file_cached(kPack, dir.cache()).ok());
   for (const auto& entry : fs::directory_iterator(dir.cache())) {
-    std::ofstream(entry.path()) << "{\"rules\": [ {\"id\": ";  // truncated JSON
+    std::ofstream(entry.path()) << R"({"rules": [ {"id": )";  // truncated JSON
   }
   auto again = load_policy_file_cached(kPack, dir.cache());
   REQUIRE(again.ok());

@@ -19,6 +19,7 @@ std::string cat(std::initializer_list<std::string_view> parts) {
 
 std::vector<std::string> rule_ids(const std::vector<SecretFinding>& findings) {
   std::vector<std::string> ids;
+  ids.reserve(findings.size());
   for (const SecretFinding& f : findings) ids.push_back(f.rule_id);
   return ids;
 }
@@ -57,7 +58,7 @@ std::vector<Positive> true_positives() {
       {"generic-secret-assignment", cat({"db_password = \"", "Tr0ub4dor&3xQ", "\""})},
       {"generic-secret-assignment", cat({"  client_secret: '", "9fK2mQ7zR4tW1xYb", "'"})},
       {"generic-secret-assignment", cat({"API_KEY=", "f9Kq2LmZ8vR4tW1x"})},
-      {"generic-secret-assignment", cat({"\"auth_token\": \"", "a8F3k9Q2z7L1m4X6", "\","})},
+      {"generic-secret-assignment", cat({R"("auth_token": ")", "a8F3k9Q2z7L1m4X6", "\","})},
   };
 }
 
@@ -139,6 +140,7 @@ TEST_CASE("secrets: line and column numbers, CRLF, several findings") {
   CHECK(findings[0].column == 8);
   CHECK(findings[0].length == key.size());
   std::vector<int> lines;
+  lines.reserve(findings.size());
   for (const auto& f : findings) lines.push_back(f.line);
   CHECK(std::count(lines.begin(), lines.end(), 5) == 2);
 }

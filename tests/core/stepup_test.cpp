@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <fstream>
 #include <sstream>
@@ -58,7 +59,7 @@ struct StepUpFixture {
     REQUIRE(save_totp_enrollment(paths.secrets_dir, totp).ok());
   }
 
-  StepUpRequest request(StepUpMethod method, int approvers = 1, int max_age = 900) {
+  StepUpRequest request(StepUpMethod method, int approvers = 1, int max_age = 900) const {
     StepUpRequest r;
     r.action = action;
     r.decision.verdict = Verdict::kStepUp;
@@ -72,7 +73,7 @@ struct StepUpFixture {
     return r;
   }
 
-  std::string grant(const std::string& approver, const Ed25519KeyPair& keys) {
+  std::string grant(const std::string& approver, const Ed25519KeyPair& keys) const {
     Grant g{action_digest(action), approver, "alice",  kNow, kNow + 600,
             *random_id(),          "",       "approve"};
     return *sign_grant(g, keys.private_key);
@@ -92,10 +93,8 @@ struct StepUpFixture {
 };
 
 bool any_contains(const std::vector<std::string>& items, const std::string& part) {
-  for (const auto& item : items) {
-    if (item.find(part) != std::string::npos) return true;
-  }
-  return false;
+  return std::ranges::any_of(
+      items, [&](const std::string& item) { return item.find(part) != std::string::npos; });
 }
 
 TEST_CASE_FIXTURE(StepUpFixture, "stepup: a grant satisfies approval once; a replay is refused") {

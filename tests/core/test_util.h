@@ -1,6 +1,6 @@
 #pragma once
 // Helpers shared by the core tests: a temporary directory and a real state store in it.
-#include <stdlib.h>
+#include <cstdlib>
 
 #include <filesystem>
 #include <memory>

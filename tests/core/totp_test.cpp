@@ -73,13 +73,16 @@ struct VerifyFixture {
   std::unique_ptr<StateStore> store = testing::open_test_store(dir);
   TotpEnrollment enrollment{"alice", kSeed20, {HashAlg::kSha1, 6, 30}, true};
   static constexpr UnixTime kNow = 1700000000;
+  static constexpr UnixTime kMinute = 60;
 
+  // Records the attempt in the store: logically non-const.
+  // NOLINTNEXTLINE(readability-make-member-function-const)
   TotpCheck check(std::string_view code, UnixTime now = kNow) {
     auto r = verify_totp(*store, enrollment, code, now);
     REQUIRE(r.ok());
     return *r;
   }
-  std::string code_at(int64_t steps, UnixTime now = kNow) {
+  std::string code_at(int64_t steps, UnixTime now = kNow) const {
     return totp_code(enrollment.key, now + steps * 30, enrollment.params);
   }
 };
@@ -105,18 +108,19 @@ TEST_CASE_FIXTURE(VerifyFixture, "totp: a used code, or an older step, is refuse
 TEST_CASE_FIXTURE(VerifyFixture, "totp: 5 failures in 10 minutes lock out, and the lock expires") {
   REQUIRE(store != nullptr);
   std::string wrong = code_at(0) == "000000" ? "111111" : "000000";
-  for (int i = 0; i < 5; ++i) CHECK(check(wrong, kNow + i * 60) == TotpCheck::kWrong);
-  UnixTime t = kNow + 5 * 60;
+  for (int i = 0; i < 5; ++i) CHECK(check(wrong, kNow + i * kMinute) == TotpCheck::kWrong);
+  UnixTime t = kNow + 5 * kMinute;
   CHECK(check(code_at(0, t), t) == TotpCheck::kLockedOut);  // even the right code
-  UnixTime later = kNow + 4 * 60 + 600;
+  UnixTime later = kNow + 4 * kMinute + 600;
   CHECK(check(code_at(0, later), later) == TotpCheck::kOk);
 }
 
 TEST_CASE_FIXTURE(VerifyFixture, "totp: failures spread beyond 10 minutes do not lock out") {
   REQUIRE(store != nullptr);
   std::string wrong = code_at(0) == "000000" ? "111111" : "000000";
-  for (int i = 0; i < 6; ++i) CHECK(check(wrong, kNow + i * 200) == TotpCheck::kWrong);
-  UnixTime t = kNow + 6 * 200;
+  constexpr UnixTime kGap = 200;  // six failures 200 s apart span more than 10 minutes
+  for (int i = 0; i < 6; ++i) CHECK(check(wrong, kNow + i * kGap) == TotpCheck::kWrong);
+  UnixTime t = kNow + 6 * kGap;
   CHECK(check(code_at(0, t), t) == TotpCheck::kOk);
 }
 
