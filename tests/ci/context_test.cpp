@@ -72,9 +72,11 @@ TEST_CASE("generic CI and no CI take the actor from STEPGATE_ACTOR or USER") {
 TEST_CASE("change windows") {
   // 2025-01-07 is a Tuesday.
   const UnixTime tue_1000 = 1736244000;
-  const UnixTime tue_1700 = tue_1000 + 7 * 3600;
-  const UnixTime fri_1000 = tue_1000 + 3 * 86400;
-  const UnixTime sat_0100 = fri_1000 + 15 * 3600;
+  constexpr UnixTime kHour = 3600;
+  constexpr UnixTime kDay = 24 * kHour;
+  const UnixTime tue_1700 = tue_1000 + 7 * kHour;
+  const UnixTime fri_1000 = tue_1000 + 3 * kDay;
+  const UnixTime sat_0100 = fri_1000 + 15 * kHour;
   struct Case {
     const char* spec;
     UnixTime at;

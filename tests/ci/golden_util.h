@@ -16,7 +16,8 @@ inline std::string golden_path(const std::string& name) {
 
 inline void check_golden(const std::string& name, const std::string& actual) {
   const std::string path = golden_path(name);
-  if (const char* update = std::getenv("STEPGATE_UPDATE_GOLDEN"); update && *update == '1') {
+  if (const char* update = std::getenv("STEPGATE_UPDATE_GOLDEN");
+      update != nullptr && *update == '1') {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
   }
   std::ifstream in(path, std::ios::binary);
