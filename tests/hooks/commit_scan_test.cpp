@@ -29,12 +29,13 @@ class Repo {
     git({"config", "commit.gpgsign", "false"});
   }
 
-  std::string git(const std::vector<std::string>& args) {
+  std::string git(const std::vector<std::string>& args, const std::string& input = "") {
     std::vector<std::string> argv{"git"};
     if (args.front() != "init") argv.insert(argv.end(), {"-C", dir_.path()});
     argv.insert(argv.end(), args.begin(), args.end());
     ProcessOptions options;
     options.env = {{"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir_.path()}};
+    options.input = input;
     auto r = run_process(argv, options);
     REQUIRE(r.ok());
     REQUIRE_MESSAGE(r->exit_code == 0, r->err);
@@ -176,6 +177,81 @@ TEST_CASE("commit scan: secrets in added files and in added lines, with their li
   std::set<std::pair<std::string, int>> where;
   for (const auto& [rule, file, line] : s.scan.findings) where.emplace(file, line);
   CHECK(where == std::set<std::pair<std::string, int>>{{"config.py", 2}, {"keys/new.env", 3}});
+}
+
+/// A fast-import stream of `count` commits on refs/heads/long: each rewrites src/fN.txt; commit
+/// 10 has another author; commit 30 adds a key file that commit 31 deletes again; commit
+/// `count - 30` adds a key to config/prod.env.
+std::string long_history(int count, const std::string& key) {
+  std::string out;
+  auto data = [&out](const std::string& text) {
+    out += "data " + std::to_string(text.size()) + "\n" + text + "\n";
+  };
+  for (int i = 1; i <= count; ++i) {
+    const std::string who = i == 10 ? "Other <other@example.com>" : "Dev <dev@example.com>";
+    const std::string when = std::to_string(1700000000 + i) + " +0000\n";
+    out += "commit refs/heads/long\nmark :" + std::to_string(i) + "\n";
+    out += "author " + who + " " + when + "committer " + who + " " + when;
+    data("change " + std::to_string(i) + "\n");
+    if (i > 1) out += "from :" + std::to_string(i - 1) + "\n";
+    out += "M 644 inline src/f" + std::to_string(i % 7) + ".txt\n";
+    data("first " + std::to_string(i) + "\nsecond " + std::to_string(i * 3) + "\nthird\n");
+    if (i == 30) {
+      out += "M 644 inline keys/old.env\n";
+      data("KEY=" + key + "\n");
+    }
+    if (i == 31) out += "D keys/old.env\n";
+    if (i == count - 30) {
+      out += "M 644 inline config/prod.env\n";
+      data("REGION=eu\nAWS_KEY=" + key + "\n");
+    }
+  }
+  return out;
+}
+
+TEST_CASE("git signals: a push long enough for two scan threads reports what git reports") {
+  Repo repo;
+  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: not a secret here
+  const int count = 450;  // above the two-thread threshold (400)
+  repo.git({"fast-import", "--quiet"}, long_history(count, key));
+  const std::string tip = repo.git({"rev-parse", "refs/heads/long"}).substr(0, 40);
+
+  auto opened = GitRepo::open_at(repo.path());
+  REQUIRE(opened.ok());
+  GitSettings settings;
+  PushScanOptions options;
+  options.settings = &settings;
+  options.pusher_email = "dev@example.com";
+  options.remote = "origin";
+  RefUpdate update{"refs/heads/long", tip, "refs/heads/long", std::string(40, '0'), 1};
+  PushSignals out;
+  REQUIRE((*opened)->collect(update, options, out).ok());
+  const Value& s = out.signals;
+  CHECK_FALSE(out.truncated);
+
+  CHECK(s.get_int("commits") == std::stoll(repo.git({"rev-list", "--count", tip})));
+  int64_t added = 0;
+  int64_t deleted = 0;
+  std::istringstream numstat(repo.git({"log", "--no-renames", "--numstat", "--format=", tip}));
+  for (std::string a, d, path; numstat >> a >> d >> path;) {
+    added += std::stoll(a);
+    deleted += std::stoll(d);
+  }
+  CHECK(s.get_int("lines_added") == added);
+  CHECK(s.get_int("lines_deleted") == deleted);
+  const auto paths = lines_of(repo.git({"log", "--no-renames", "--name-only", "--format=", tip}));
+  CHECK(s.get_int("files_changed") == static_cast<int64_t>(paths.size()));
+
+  std::set<std::pair<std::string, int64_t>> where;
+  for (const Value& f : s.find("secret_findings")->as_list()) {
+    where.emplace(f.find("file")->as_string(), f.get_int("line"));
+  }
+  // One finding in each half of the range: the first thread's (later deleted) and the second's.
+  CHECK(where ==
+        std::set<std::pair<std::string, int64_t>>{{"keys/old.env", 1}, {"config/prod.env", 2}});
+  const List& foreign = s.find("foreign_authors")->as_list();
+  REQUIRE(foreign.size() == 1);
+  CHECK(foreign.front().as_string().find("other@example.com") != std::string::npos);
 }
 
 }  // namespace
