@@ -264,6 +264,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   s["protected"] = matches_any(settings.protected_refs, ref);
   s["force"] = false;
   s["commits"] = int64_t{0};
+  s["scan_incomplete"] = false;
   if (update.is_delete()) {
     put_scan(s, CommitScan{}, limits);
     return {};
@@ -281,6 +282,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   if (!scan.ok()) return scan.error();
   put_scan(s, *scan, limits);
   out.truncated = range->commits.size() > diffed || scan->truncated;
+  s["scan_incomplete"] = out.truncated;
   return {};
 }
 

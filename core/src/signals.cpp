@@ -59,6 +59,9 @@ constexpr Row kSignals[] = {
     {"foreign_authors", T::kStringList, "git", "git.push git.receive",
      "author emails of new commits that are not the pusher's"},
     {"remote", T::kString, "git", "git.push git.receive", "remote name or URL pushed to"},
+    {"scan_incomplete", T::kBool, "git", "git.push git.receive",
+     "the push exceeded the scan limits: some commits were not diffed or some added lines not "
+     "scanned for secrets"},
     // ci: deployment gate (model.deploy) and CI context (every kind run in CI)
     {"production", T::kBool, "ci", "model.deploy",
      "target environment is in ci.production_environments"},

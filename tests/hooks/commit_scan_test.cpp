@@ -252,6 +252,34 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
   const List& foreign = s.find("foreign_authors")->as_list();
   REQUIRE(foreign.size() == 1);
   CHECK(foreign.front().as_string().find("other@example.com") != std::string::npos);
+  CHECK_FALSE(s.find("scan_incomplete")->as_bool());
+}
+
+TEST_CASE("git signals: a push past the scan limits is marked scan_incomplete") {
+  Repo repo;
+  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: not a secret here
+  repo.git({"fast-import", "--quiet"}, long_history(40, key));
+  const std::string tip = repo.git({"rev-parse", "refs/heads/long"}).substr(0, 40);
+  auto opened = GitRepo::open_at(repo.path());
+  REQUIRE(opened.ok());
+  GitSettings settings;
+  PushScanOptions options;
+  options.settings = &settings;
+  options.pusher_email = "dev@example.com";
+  RefUpdate update{"refs/heads/long", tip, "refs/heads/long", std::string(40, '0'), 1};
+  auto scan_with = [&](const PushScanLimits& limits) {
+    PushSignals out;
+    REQUIRE((*opened)->collect(update, options, out, limits).ok());
+    CHECK(out.truncated == out.signals.find("scan_incomplete")->as_bool());
+    return out.signals.find("scan_incomplete")->as_bool();
+  };
+  CHECK_FALSE(scan_with(PushScanLimits{}));
+  PushScanLimits few_commits;
+  few_commits.max_diffed_commits = 10;
+  CHECK(scan_with(few_commits));
+  PushScanLimits few_bytes;
+  few_bytes.max_scanned_bytes = 64;
+  CHECK(scan_with(few_bytes));
 }
 
 }  // namespace
