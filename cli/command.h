@@ -36,13 +36,14 @@ inline int report_error(CommandContext& context, const Error& error) {
   return exit_code_for(error);
 }
 
-void register_core_commands(CLI::App& app, CommandContext& context);    // cli/core_commands.cpp
-void register_audit_commands(CLI::App& app, CommandContext& context);   // cli/audit_commands.cpp
-void register_stepup_commands(CLI::App& app, CommandContext& context);  // cli/stepup_commands.cpp
-void register_demo_command(CLI::App& app, CommandContext& context);     // cli/demo.cpp
-void register_hooks_commands(CLI::App& app, CommandContext& context);   // hooks/commands.cpp
-void register_ci_commands(CLI::App& app, CommandContext& context);      // ci/commands.cpp
-void register_shim_commands(CLI::App& app, CommandContext& context);    // agents/shim_commands.cpp
+void register_core_commands(CLI::App& app, CommandContext& context);     // cli/core_commands.cpp
+void register_audit_commands(CLI::App& app, CommandContext& context);    // cli/audit_commands.cpp
+void register_stepup_commands(CLI::App& app, CommandContext& context);   // cli/stepup_commands.cpp
+void register_approve_commands(CLI::App& app, CommandContext& context);  // cli/approve_commands.cpp
+void register_demo_command(CLI::App& app, CommandContext& context);      // cli/demo.cpp
+void register_hooks_commands(CLI::App& app, CommandContext& context);    // hooks/commands.cpp
+void register_ci_commands(CLI::App& app, CommandContext& context);       // ci/commands.cpp
+void register_shim_commands(CLI::App& app, CommandContext& context);     // agents/shim_commands.cpp
 void register_adapter_commands(CLI::App& app,
                                CommandContext& context);  // agents/adapter_commands.cpp
 
