@@ -205,7 +205,7 @@ std::string self_path() {
   char buffer[4096];
   const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
   if (n <= 0) return "stepgate";
-  return std::string(buffer, static_cast<std::size_t>(n));
+  return {buffer, static_cast<std::size_t>(n)};
 }
 
 /// The command Claude Code should run: the lean `stepgate-claude-hook` beside this binary when it
@@ -215,7 +215,7 @@ std::string lean_hook_command(const std::string& self) {
   if (self.size() >= 20 && self.compare(self.size() - 20, 20, "stepgate-claude-hook") == 0) {
     return self;
   }
-  const std::string lean = self.substr(0, self.rfind('/') + 1) + "stepgate-claude-hook";
+  std::string lean = self.substr(0, self.rfind('/') + 1) + "stepgate-claude-hook";
   if (access(lean.c_str(), X_OK) == 0) return lean;
   return self + " agent-hook claude";
 }

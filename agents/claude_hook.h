@@ -27,7 +27,7 @@ struct ClaudeHookEvent {
 };
 
 /// Largest event accepted on stdin (Write events carry whole files).
-inline constexpr std::size_t kMaxClaudeEventBytes = 8 * 1024 * 1024;
+inline constexpr std::size_t kMaxClaudeEventBytes = std::size_t{8} * 1024 * 1024;
 
 /// Parses an event (size and depth limited). kInvalidArgument when it is not JSON, not an object,
 /// lacks hook_event_name, or (for PreToolUse) lacks tool_name or has a non-object tool_input.

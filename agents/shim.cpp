@@ -163,7 +163,8 @@ Result<Upstream> parse_upstream(const std::string& text, const std::string& defa
     return invalid_argument("upstream name `" + name + "` must be 1-64 of [A-Za-z0-9_.-]");
   }
   static const RE2 kUrl(R"((https?://[^/\s]+)(/[^\s]*)?)");
-  std::string origin, path;
+  std::string origin;
+  std::string path;
   if (!RE2::FullMatch(url, kUrl, &origin, &path)) {
     return invalid_argument("upstream `" + url + "` is not an http:// or https:// URL");
   }

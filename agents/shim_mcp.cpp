@@ -24,17 +24,17 @@ constexpr auto kHoldPoll = std::chrono::milliseconds(250);
 Value to_value(const json& j) {
   switch (j.type()) {
     case json::value_t::null:
-      return Value();
+      return {};
     case json::value_t::boolean:
-      return Value(j.get<bool>());
+      return {j.get<bool>()};
     case json::value_t::number_integer:
-      return Value(j.get<int64_t>());
+      return {j.get<int64_t>()};
     case json::value_t::number_unsigned:
-      return Value(j.get<uint64_t>());
+      return {j.get<uint64_t>()};
     case json::value_t::number_float:
-      return Value(j.get<double>());
+      return {j.get<double>()};
     case json::value_t::string:
-      return Value(j.get_ref<const std::string&>());
+      return {j.get_ref<const std::string&>()};
     case json::value_t::array: {
       List list;
       list.reserve(j.size());
@@ -47,7 +47,7 @@ Value to_value(const json& j) {
       return map;
     }
     default:
-      return Value();
+      return {};
   }
 }
 
@@ -192,7 +192,7 @@ void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::
                  httplib::Response& res, const json& m, json token, ToolCall call,
                  ToolGateAnswer first) {
   ForwardRequest forward = make_forward(upstream, req, req.body);
-  const json id = m["id"];
+  const json& id = m["id"];
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(

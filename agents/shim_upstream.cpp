@@ -231,9 +231,9 @@ bool forward_to_upstream(ShimContext& context, const ForwardRequest& request,
   }
   auto type = x->headers.find("Content-Type");
   if (type != x->headers.end()) {
-    res.set_content(std::move(x->pending), type->second);
+    res.set_content(x->pending, type->second);
   } else if (!x->pending.empty()) {
-    res.set_content(std::move(x->pending), "application/json");
+    res.set_content(x->pending, "application/json");
   }
   return true;
 }

@@ -342,7 +342,9 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   for (const auto& word : shell_words(shell)) {
     if (looks_like_path(word)) raw.push_back(word);
   }
-  List paths, outside, sensitive;
+  List paths;
+  List outside;
+  List sensitive;
   for (const auto& r : raw) add_unique(paths, normalize_path(r, base));
   const auto workspaces = workspaces_for(call, policy, base);
   for (const auto& p : paths) {

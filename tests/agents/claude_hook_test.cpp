@@ -1,8 +1,8 @@
 #include "claude_hook.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -190,7 +190,7 @@ TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
 
 TEST_CASE("run_claude_hook fails closed with exit 2") {
   HookEnv env;
-  HookRun garbage = run_hook("{\"hook_event_name\": \"PreToolUse\", ");
+  HookRun garbage = run_hook(R"({"hook_event_name": "PreToolUse", )");
   CHECK(garbage.exit_code == 2);
   CHECK(garbage.out.empty());
   CHECK(garbage.err.rfind("stepgate: ", 0) == 0);

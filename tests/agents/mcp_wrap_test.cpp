@@ -1,8 +1,8 @@
 #include "mcp_wrap.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "stepgate/gate.h"
@@ -44,14 +44,15 @@ struct WrapEnv {
     ToolCallGate fn = [this](const ToolCall& call) {
       return gate_tool_call(*gate, call, "dev", {}, "http://127.0.0.1:8750");
     };
-    return ClientPump("fs", "test-session", workspace, fn, "http://127.0.0.1:8750", pending);
-  }
-  [[nodiscard]] std::string call(int id, const std::string& tool, const std::string& args) const {
-    return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
-           R"(,"method":"tools/call","params":{"name":")" + tool + R"(","arguments":)" + args +
-           "}}";
+    return {"fs", "test-session", workspace, fn, "http://127.0.0.1:8750", pending};
   }
 };
+
+/// A JSON-RPC `tools/call` request line.
+std::string tools_call(int id, const std::string& tool, const std::string& args) {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+         R"(,"method":"tools/call","params":{"name":")" + tool + R"(","arguments":)" + args + "}}";
+}
 
 }  // namespace
 
@@ -64,7 +65,7 @@ TEST_CASE("LineSplitter returns whole lines across partial reads") {
   REQUIRE(lines.next_line(line));
   CHECK(line == "{\"a\":1}");
   CHECK_FALSE(lines.next_line(line));
-  const std::string big(300 * 1024, 'x');
+  const std::string big(std::size_t{300} * 1024, 'x');
   lines.feed(":2}\n" + big);
   REQUIRE(lines.next_line(line));
   CHECK(line == "{\"b\":2}");
@@ -129,13 +130,13 @@ TEST_CASE("ClientPump forwards allowed traffic unchanged and answers refused too
   CHECK(pump.handle_line(note).forward == note);
 
   const std::string read =
-      env.call(1, "read_text_file", R"({"path":")" + env.workspace + R"(/notes.txt"})");
+      tools_call(1, "read_text_file", R"({"path":")" + env.workspace + R"(/notes.txt"})");
   r = pump.handle_line(read);
   CHECK(r.forward == read);
   CHECK(r.reply.empty());
 
   const std::string write_env =
-      env.call(2, "write_file", R"({"path":")" + env.workspace + R"(/.env","content":"A=1"})");
+      tools_call(2, "write_file", R"({"path":")" + env.workspace + R"(/.env","content":"A=1"})");
   r = pump.handle_line(write_env);
   CHECK(r.forward.empty());
   Result<Value> reply = parse_json(r.reply);
@@ -155,9 +156,9 @@ TEST_CASE("ClientPump forwards allowed traffic unchanged and answers refused too
 TEST_CASE("ClientPump splits a batch: allowed members go on, refused ones are answered") {
   WrapEnv env;
   ClientPump pump = env.pump();
-  const std::string ok = env.call(1, "list_directory", R"({"path":")" + env.workspace + R"("})");
+  const std::string ok = tools_call(1, "list_directory", R"({"path":")" + env.workspace + R"("})");
   const std::string bad =
-      env.call(2, "read_text_file", R"({"path":")" + env.root + R"(/.ssh/id_rsa"})");
+      tools_call(2, "read_text_file", R"({"path":")" + env.root + R"(/.ssh/id_rsa"})");
   ClientLineResult r = pump.handle_line("[" + ok + "," + bad + "]");
   Result<Value> forwarded = parse_json(r.forward);
   REQUIRE(forwarded.ok());
@@ -169,7 +170,8 @@ TEST_CASE("ClientPump splits a batch: allowed members go on, refused ones are an
   CHECK(replies->as_list()[0].get_int("id") == 2);
   CHECK(env.pending.take_all() == std::vector<std::string>{"1"});
 
-  const std::string both = "[" + ok + "," + env.call(3, "list_directory", R"({"path":"."})") + "]";
+  const std::string both =
+      "[" + ok + "," + tools_call(3, "list_directory", R"({"path":"."})") + "]";
   r = pump.handle_line(both);
   CHECK(r.forward == both);
   CHECK(r.reply.empty());

@@ -39,10 +39,7 @@ std::vector<std::string> strings(const Value& list) {
 }
 
 bool has(const Value& list, const std::string& s) {
-  for (const auto& v : list.as_list()) {
-    if (v.as_string() == s) return true;
-  }
-  return false;
+  return std::ranges::any_of(list.as_list(), [&s](const Value& v) { return v.as_string() == s; });
 }
 
 TEST_CASE("destructive patterns in shell commands and SQL") {
