@@ -143,7 +143,12 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   if (!action.ok()) return action.error();
   Result<std::string> path = find_policy_path(o.policy, context.io.cwd);
   if (!path.ok()) return path.error();
-  Result<std::shared_ptr<const Policy>> policy = load_policy_file(*path);
+  // The parsed-policy cache the gate keeps, when stepgate already has a state directory here
+  // (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
+  const std::string state_dir = Paths::from_environment().state_dir;
+  std::error_code ec;
+  const std::string cache_dir = fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
+  Result<std::shared_ptr<const Policy>> policy = load_policy_file_cached(*path, cache_dir);
   if (!policy.ok()) return policy.error();
   Result<Value> signals = load_signals_file(o.signals);
   if (!signals.ok()) return signals.error();

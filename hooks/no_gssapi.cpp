@@ -1,11 +1,10 @@
-// The lean git hook's stand-ins for GSSAPI. Debian's libgit2 links MIT Kerberos for HTTP
-// "Negotiate" authentication, which pulls seven shared libraries (libgssapi_krb5, libkrb5,
-// libk5crypto...) into every process that links libgit2, and they cost more to load and relocate
-// than the hook spends diffing a typical push. stepgate-git-hook only reads the local object
-// database and never opens a network transport through libgit2, so it links these answers
-// instead: every call fails (GSS_S_FAILURE), which libgit2 reports as Negotiate authentication
-// being unavailable, that is, fail closed. Only stepgate-git-hook links this file; `stepgate` and
-// the tests use the real library.
+// Stand-ins for GSSAPI, linked into every executable that links libgit2 statically (see
+// CMakeLists.txt). Debian's libgit2 links MIT Kerberos for HTTP "Negotiate" authentication,
+// which pulls seven shared libraries (libgssapi_krb5, libkrb5, libk5crypto...) into every process
+// that links libgit2, and they cost more to load and relocate than the git hook spends diffing a
+// typical push. stepgate only reads local repositories with libgit2 and never opens a network
+// transport through it, so it links these answers instead: every call fails (GSS_S_FAILURE),
+// which libgit2 reports as Negotiate authentication being unavailable, that is, fail closed.
 #include <cstdint>
 
 namespace {
