@@ -191,7 +191,8 @@ std::string long_history(int count, const std::string& key) {
     const std::string who = i == 10 ? "Other <other@example.com>" : "Dev <dev@example.com>";
     const std::string when = std::to_string(1700000000 + i) + " +0000\n";
     out += "commit refs/heads/long\nmark :" + std::to_string(i) + "\n";
-    out += "author " + who + " " + when + "committer " + who + " " + when;
+    for (const char* role : {"author ", "committer "})
+      out.append(role).append(who).append(" ").append(when);
     data("change " + std::to_string(i) + "\n");
     if (i > 1) out += "from :" + std::to_string(i - 1) + "\n";
     out += "M 644 inline src/f" + std::to_string(i % 7) + ".txt\n";
