@@ -224,7 +224,8 @@ YAML::Node from_cache(const CacheJson& j) {
   }
   if (j.is_object()) {
     YAML::Node out(YAML::NodeType::Map);
-    for (const auto& [k, v] : j.items()) out[k] = from_cache(v);
+    // Keys of a JSON object are unique: append them instead of out[k], which searches the map.
+    for (const auto& [k, v] : j.items()) out.force_insert(k, from_cache(v));
     return out;
   }
   return YAML::Node(YAML::NodeType::Null);
