@@ -51,7 +51,9 @@ void configure_server(httplib::Server& server, ShimContext& context) {
     return new ElasticQueue(static_cast<std::size_t>(threads));
   };
   server.set_payload_max_length(static_cast<size_t>(agents.max_body_bytes));
-  server.set_read_timeout(10, 0);
+  // Per read, as cpp-httplib counts it: a client that stalls mid-request is cut off; one that
+  // trickles a byte per interval is bounded by the worker-thread cap instead.
+  server.set_read_timeout(static_cast<time_t>(context.options.client_timeout.count()), 0);
   server.set_write_timeout(30, 0);
   server.set_keep_alive_max_count(100000);
   server.set_keep_alive_timeout(5);

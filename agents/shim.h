@@ -34,11 +34,12 @@ Result<Upstream> parse_upstream(const std::string& text, const std::string& defa
 struct ShimOptions {
   std::string listen_host = "127.0.0.1";
   int listen_port = 8787;
-  std::vector<Upstream> upstreams;         // the first is also mounted at /mcp
-  std::string actor;                       // who the agent acts for (the human)
-  std::string authority_key;               // approver id whose key signs grants for TOTP approvals
-  std::chrono::seconds hold_override{-1};  // --hold: overrides agents.hold when >= 0
-  int threads = 1024;                      // most worker threads (one per open connection)
+  std::vector<Upstream> upstreams;          // the first is also mounted at /mcp
+  std::string actor;                        // who the agent acts for (the human)
+  std::string authority_key;                // approver id whose key signs grants for TOTP approvals
+  std::chrono::seconds hold_override{-1};   // --hold: overrides agents.hold when >= 0
+  int threads = 1024;                       // most worker threads (one per open connection)
+  std::chrono::seconds client_timeout{10};  // a request's next bytes must come within this
   GateOptions gate;
 };
 

@@ -22,6 +22,7 @@ struct ShimCommandOptions {
   std::string authority_key;
   std::string policy;
   std::string actor;
+  std::string client_timeout = "10s";
   int threads = 1024;
 };
 
@@ -67,6 +68,10 @@ Result<ShimOptions> make_options(const ShimCommandOptions& o, const CommandConte
     if (!hold.ok()) return hold.error();
     options.hold_override = *hold;
   }
+  auto client_timeout = parse_duration(o.client_timeout);
+  if (!client_timeout.ok()) return client_timeout.error();
+  if (client_timeout->count() < 1) return invalid_argument("--client-timeout must be at least 1s");
+  options.client_timeout = *client_timeout;
   options.actor = o.actor.empty() ? default_actor() : o.actor;
   options.authority_key = o.authority_key;
   options.threads = o.threads;
@@ -103,6 +108,9 @@ void setup_shim(CLI::App& app, CommandContext& context) {
   sub->add_option("--policy", o->policy, "Policy file (default: found per DESIGN.md)");
   sub->add_option("--actor", o->actor,
                   "Who the agent acts for (default: $STEPGATE_ACTOR or the user)");
+  sub->add_option("--client-timeout", o->client_timeout,
+                  "Close a connection whose client sends nothing for this long in the middle of "
+                  "a request (slow clients; default 10s)");
   sub->add_option("--threads", o->threads, "Most worker threads (default 1024)")
       ->check(CLI::Range(2, 4096));
   sub->callback([o, &context] { context.exit_code = run_shim_command(*o, context); });

@@ -297,6 +297,36 @@ test("an unreachable upstream is a clear JSON-RPC error", async () => {
   assert.match(r.json.error.message, /upstream unavailable/);
 });
 
+test("a client that stalls mid-request is cut off after --client-timeout", async () => {
+  const bad = await run(["shim", "--upstream", upstreamUrl, "--client-timeout", "0s",
+    "--policy", path.join(home, "policy.yaml")]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--client-timeout must be at least 1s/);
+
+  const shim = await startProcess(bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
+    "--client-timeout", "1s", "--policy", path.join(home, "policy.yaml")], { env },
+    /listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+  const port = Number(shim.match[2]);
+  // Headers complete, body promised but only begun: the shim must not wait for the rest forever
+  // (the default is 10 s; give it eight before calling it a hang).
+  const closed = await new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1", () => {
+      socket.write("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+        "Accept: application/json, text/event-stream\r\nContent-Length: 200\r\n\r\n{\"jsonrpc\"");
+    });
+    const timer = setTimeout(() => { socket.destroy(); resolve(false); }, 8000);
+    socket.on("data", () => {});
+    socket.on("error", () => {});
+    socket.on("close", () => { clearTimeout(timer); resolve(true); });
+  });
+  assert.ok(closed, "the stalled connection was still open after 8 s");
+  // The shim still serves well-behaved clients afterwards.
+  const ok = await postJson(`${shim.match[1]}/mcp`, { jsonrpc: "2.0", id: 9, method: "ping" }, MCP_HEADERS);
+  assert.notEqual(ok.status, 403);
+  assert.ok(ok.status < 500, `status ${ok.status}`);
+  shim.child.kill("SIGTERM");
+});
+
 test("200 concurrent calls (20 clients x 10) all come back", async () => {
   const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(`${shimUrl}/mcp`, `c${i}`)));
   const results = await Promise.all(clients.flatMap((c, i) => Array.from({ length: 10 }, (_, j) =>
