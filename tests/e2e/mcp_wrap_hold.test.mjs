@@ -4,7 +4,7 @@
 // or refused through a running shim's inbox API on the same state store.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +12,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { OathCodes, stepgateRunner, textOf } from "./helpers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sourceDir = process.env.SOURCE_DIR || path.resolve(here, "../..");
@@ -22,6 +23,8 @@ const env = { ...process.env, STEPGATE_HOME: path.join(root, "sg"), HOME: root, 
 delete env.STEPGATE_GRANT;
 const policyPath = path.join(root, "hold.yaml");
 const children = [];
+const run = stepgateRunner(bin, env);
+const codes = new OathCodes();
 
 const policyText = (carolKey) => `
 version: 1
@@ -45,38 +48,6 @@ rules:
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-function run(args) {
-  return new Promise((resolve) => {
-    const child = execFile(bin, args, { env }, (error, stdout, stderr) =>
-      resolve({ code: error ? error.code : 0, stdout, stderr }));
-    child.stdin.end();
-  });
-}
-
-// oathtool codes for 1-second steps; each step is used once per actor (replays are refused).
-const secrets = {};
-const lastStep = {};
-async function codeFor(actor) {
-  for (;;) {
-    const now = Math.floor(Date.now() / 1000);
-    const step = Math.max(now, (lastStep[actor] ?? 0) + 1);
-    if (step <= now + 1) {
-      lastStep[actor] = step;
-      return execFileSync("oathtool", ["--totp", "-s", "1s", "-N", `@${step}`, "-b", secrets[actor]],
-        { encoding: "utf8" }).trim();
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function enroll(actor) {
-  const enrolled = await run(["enroll", "--actor", actor, "--no-qr", "--period", "1"]);
-  assert.equal(enrolled.code, 0, enrolled.stderr);
-  secrets[actor] = enrolled.stdout.match(/secret=([A-Z2-7]+)/)[1];
-  const activated = await run(["enroll", "--actor", actor, "--activate", "--code", await codeFor(actor)]);
-  assert.equal(activated.code, 0, activated.stderr);
-}
-
 const until = async (predicate, what, ms = 15000) => {
   const end = Date.now() + ms;
   while (!predicate()) {
@@ -97,7 +68,6 @@ async function connectWrapped(extra = []) {
   return { client, stderr: () => err };
 }
 
-const textOf = (result) => result.content.map((c) => c.text ?? "").join("\n");
 
 // ---- set-up -----------------------------------------------------------------------------------
 
@@ -107,8 +77,8 @@ before(async () => {
   const keygen = await run(["keygen", "--approver", "carol"]);
   assert.equal(keygen.code, 0, keygen.stderr);
   writeFileSync(policyPath, policyText(keygen.stdout.split("\n")[0].trim()));
-  await enroll("carol");
-  await enroll("alice");
+  await codes.enroll(run, "carol");
+  await codes.enroll(run, "alice");
   direct = new Client({ name: "direct", version: "1.0.0" });
   await direct.connect(new StdioClientTransport({ command: "node", args: [everything], stderr: "ignore" }));
 });
@@ -145,7 +115,7 @@ test("a held call streams progress, other calls overtake it, and `stepgate appro
     assert.match(stderr(), new RegExp(`challenge ${id}`));
     await until(() => progress.length >= 2, "a second progress notification");
     const approved = await run(["approve", token, "--approver", "carol", "--yes", "--policy", policyPath,
-      "--totp", await codeFor("carol")]);
+      "--totp", await codes.codeFor("carol")]);
     assert.equal(approved.code, 0, approved.stderr);
     assert.match(approved.stderr, /The waiting action has been told/);
 
@@ -189,7 +159,7 @@ test("a held call refused in a running shim's inbox is answered with the refusal
     assert.ok(listed.some((a) => a.id === id), "the inbox lists the held call's challenge");
     const res = await fetch(`${shimUrl}/v1/approvals/${id}/deny`, { method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ approver: "alice", code: await codeFor("alice"), comment: "not now" }) });
+      body: JSON.stringify({ approver: "alice", code: await codes.codeFor("alice"), comment: "not now" }) });
     assert.equal(res.status, 200, await res.text());
     const refused = await held;
     assert.equal(refused.isError, true);

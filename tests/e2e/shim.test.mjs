@@ -2,7 +2,6 @@
 // MCP SDK client, fetch and headless Chromium (playwright-core).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -11,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { challengeIdOf, freePort, startProcess, stepgateRunner, textOf } from "./helpers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sourceDir = process.env.SOURCE_DIR || path.resolve(here, "../..");
@@ -18,6 +18,7 @@ const bin = process.env.STEPGATE_BIN || path.join(sourceDir, "build/stepgate");
 const home = mkdtempSync(path.join(os.tmpdir(), "stepgate-shim-"));
 const env = { ...process.env, STEPGATE_HOME: home, STEPGATE_ACTOR: "alice", HOME: home };
 const children = [];
+const run = stepgateRunner(bin, env);
 
 const POLICY = `
 version: 1
@@ -45,40 +46,6 @@ rules:
 `;
 
 // ---- helpers ----------------------------------------------------------------------------------
-
-function run(args, input = "") {
-  return new Promise((resolve) => {
-    const child = execFile(bin, args, { env }, (error, stdout, stderr) =>
-      resolve({ code: error ? error.code : 0, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startProcess(cmd, args, options, readyPattern) {
-  const child = spawn(cmd, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const onData = (data) => {
-      output += data;
-      const m = output.match(readyPattern);
-      if (m) resolve({ child, match: m });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${cmd} exited (${code}): ${output}`)));
-  });
-}
 
 function base32Decode(text) {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -125,8 +92,6 @@ async function connect(url, name = "shim-e2e") {
   return client;
 }
 
-const textOf = (result) => result.content.map((c) => c.text).join("\n");
-const challengeIdOf = (result) => textOf(result).match(/\(challenge ([a-z0-9]+)\)/)?.[1];
 
 async function postJson(url, body, headers = {}) {
   const res = await fetch(url, {
@@ -155,11 +120,11 @@ before(async () => {
   assert.equal(activated.code, 0, activated.stderr);
 
   const port = await freePort();
-  await startProcess("node", [path.join(here, "node_modules/.bin/mcp-server-everything"), "streamableHttp"],
+  await startProcess(children, "node", [path.join(here, "node_modules/.bin/mcp-server-everything"), "streamableHttp"],
     { env: { ...process.env, PORT: String(port) }, cwd: here }, /listening on port/);
   upstreamUrl = `http://127.0.0.1:${port}/mcp`;
   const downPort = await freePort();  // nothing listens there
-  const shim = await startProcess(bin, ["shim", "--upstream", upstreamUrl, "--upstream",
+  const shim = await startProcess(children, bin, ["shim", "--upstream", upstreamUrl, "--upstream",
     `down=http://127.0.0.1:${downPort}/mcp`, "--listen", "127.0.0.1:0",
     "--policy", path.join(home, "policy.yaml")], { env }, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
   shimUrl = shim.match[1];
@@ -303,7 +268,7 @@ test("a client that stalls mid-request is cut off after --client-timeout", async
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--client-timeout must be at least 1s/);
 
-  const shim = await startProcess(bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
+  const shim = await startProcess(children, bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
     "--client-timeout", "1s", "--policy", path.join(home, "policy.yaml")], { env },
     /listening on (http:\/\/127\.0\.0\.1:(\d+))/);
   const port = Number(shim.match[2]);
@@ -404,7 +369,7 @@ test("hold mode keeps a call open with progress notifications until it is approv
   const holdPolicy = path.join(home, "hold.yaml");
   writeFileSync(holdPolicy, POLICY.replace("step_up_response: instruct",
     "step_up_response: hold\n  hold: 30s"));
-  const shim = await startProcess(bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
+  const shim = await startProcess(children, bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
     "--policy", holdPolicy], { env }, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
   const holdUrl = shim.match[1];
   const client = await connect(`${holdUrl}/mcp`, "hold-e2e");

@@ -3,14 +3,13 @@
 // approver's key; the grant is checked with `stepgate grant verify` and by the gate itself.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { OathCodes, challengeIdOf, freePort, startProcess, stepgateRunner, textOf } from "./helpers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sourceDir = process.env.SOURCE_DIR || path.resolve(here, "../..");
@@ -20,6 +19,8 @@ const env = { ...process.env, STEPGATE_HOME: home, STEPGATE_ACTOR: "alice", HOME
 delete env.STEPGATE_GRANT;
 const policyPath = path.join(home, "policy.yaml");
 const children = [];
+const run = stepgateRunner(bin, env);
+const codes = new OathCodes();
 
 // alice is the actor and also a listed approver (so the self-approval check has work to do);
 // bob approves others' actions; carol's key is the shim's authority key.
@@ -46,65 +47,6 @@ rules:
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-function run(args, extraEnv = {}) {
-  return new Promise((resolve) => {
-    const child = execFile(bin, args, { env: { ...env, ...extraEnv } }, (error, stdout, stderr) =>
-      resolve({ code: error ? error.code : 0, stdout, stderr }));
-    child.stdin.end();  // nothing to answer: a prompt sees end of input at once
-  });
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/// Starts a process; resolves when its output matches `ready`, rejects when it exits first.
-function startProcess(cmd, args, options, ready) {
-  const child = spawn(cmd, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const onData = (data) => {
-      output += data;
-      const m = output.match(ready);
-      if (m) resolve({ child, match: m });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(Object.assign(new Error(output), { code, output })));
-  });
-}
-
-// oathtool codes for 1-second steps; each step is used once per actor (replays are refused).
-const secrets = {};
-const lastStep = {};
-async function codeFor(actor) {
-  for (;;) {
-    const now = Math.floor(Date.now() / 1000);
-    const step = Math.max(now, (lastStep[actor] ?? 0) + 1);
-    if (step <= now + 1) {
-      lastStep[actor] = step;
-      return execFileSync("oathtool", ["--totp", "-s", "1s", "-N", `@${step}`, "-b", secrets[actor]],
-        { encoding: "utf8" }).trim();
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function enroll(actor) {
-  const enrolled = await run(["enroll", "--actor", actor, "--no-qr", "--period", "1"]);
-  assert.equal(enrolled.code, 0, enrolled.stderr);
-  secrets[actor] = enrolled.stdout.match(/secret=([A-Z2-7]+)/)[1];
-  const activated = await run(["enroll", "--actor", actor, "--activate", "--code", await codeFor(actor)]);
-  assert.equal(activated.code, 0, activated.stderr);
-}
-
 async function keygen(id) {
   const r = await run(["keygen", "--approver", id]);
   assert.equal(r.code, 0, r.stderr);
@@ -126,8 +68,6 @@ async function postJson(url, body) {
   return { status: res.status, json, text };
 }
 
-const textOf = (result) => result.content.map((c) => c.text).join("\n");
-const challengeIdOf = (result) => textOf(result).match(/\(challenge ([a-z0-9]+)\)/)?.[1];
 const jwsPart = (token, i) => JSON.parse(Buffer.from(token.split(".")[i], "base64url").toString());
 
 /// The tool.call action the shim builds for a call to the default upstream, as a file.
@@ -145,13 +85,13 @@ let upstreamUrl, shimUrl, direct, viaShim, keys;
 before(async () => {
   keys = { carol: await keygen("carol"), bob: await keygen("bob"), alice: await keygen("alice") };
   writeFileSync(policyPath, policyText(keys));
-  await enroll("alice");
-  await enroll("bob");
+  await codes.enroll(run, "alice");
+  await codes.enroll(run, "bob");
   const port = await freePort();
-  await startProcess("node", [path.join(here, "node_modules/.bin/mcp-server-everything"), "streamableHttp"],
+  await startProcess(children, "node", [path.join(here, "node_modules/.bin/mcp-server-everything"), "streamableHttp"],
     { env: { ...process.env, PORT: String(port) }, cwd: here }, /listening on port/);
   upstreamUrl = `http://127.0.0.1:${port}/mcp`;
-  const shim = await startProcess(bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
+  const shim = await startProcess(children, bin, ["shim", "--upstream", upstreamUrl, "--listen", "127.0.0.1:0",
     "--policy", policyPath, "--authority-key", "carol"], { env },
   /listening on (http:\/\/127\.0\.0\.1:\d+)/);
   shimUrl = shim.match[1];
@@ -176,7 +116,7 @@ test("a TOTP approval mints a grant signed with the authority key, and stepgate 
   const id = challengeIdOf(held);
   assert.ok(id, textOf(held));
 
-  const r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "alice", code: await codeFor("alice") });
+  const r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "alice", code: await codes.codeFor("alice") });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.state, "approved");
   const grant = r.json.grant;
@@ -227,14 +167,14 @@ test("an approval-method call: a listed approver's TOTP mints the grant the gate
   assert.ok(id, textOf(held));
 
   // alice is a listed approver, but this is her own action: her TOTP does not become a grant.
-  let r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "alice", code: await codeFor("alice") });
+  let r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "alice", code: await codes.codeFor("alice") });
   assert.equal(r.status, 403, r.text);
   assert.match(r.json.error, /cannot approve their own action/);
   const still = await viaShim.callTool(call);
   assert.equal(still.isError, true);
   assert.equal(challengeIdOf(still), id);
 
-  r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "bob", code: await codeFor("bob") });
+  r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "bob", code: await codes.codeFor("bob") });
   assert.equal(r.status, 200, r.text);
   assert.equal(jwsPart(r.json.grant, 0).kid, "carol");
   assert.equal(r.json.decided_by, "bob");
@@ -242,7 +182,7 @@ test("an approval-method call: a listed approver's TOTP mints the grant the gate
 });
 
 test("--authority-key must name a listed approver whose key matches", async () => {
-  const start = (id, policy = policyPath) => startProcess(bin, ["shim", "--upstream", upstreamUrl,
+  const start = (id, policy = policyPath) => startProcess(children, bin, ["shim", "--upstream", upstreamUrl,
     "--listen", "127.0.0.1:0", "--policy", policy, "--authority-key", id], { env },
   /listening on/).then(({ child }) => { child.kill("SIGTERM"); return { code: 0, output: "" }; }, (e) => e);
 

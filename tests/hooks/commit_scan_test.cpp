@@ -210,13 +210,11 @@ std::string long_history(int count, const std::string& key) {
   return out;
 }
 
-TEST_CASE("git signals: a push long enough for two scan threads reports what git reports") {
-  Repo repo;
-  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: not a secret here
-  const int count = 450;  // above the two-thread threshold (400)
-  repo.git({"fast-import", "--quiet"}, long_history(count, key));
-  const std::string tip = repo.git({"rev-parse", "refs/heads/long"}).substr(0, 40);
+const std::string kAwsKey = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: no secret here
 
+/// The signals of pushing refs/heads/long (made by long_history) as a new branch.
+PushSignals push_long_branch(Repo& repo, const PushScanLimits& limits = {}) {
+  const std::string tip = repo.git({"rev-parse", "refs/heads/long"}).substr(0, 40);
   auto opened = GitRepo::open_at(repo.path());
   REQUIRE(opened.ok());
   GitSettings settings;
@@ -226,10 +224,20 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
   options.remote = "origin";
   RefUpdate update{"refs/heads/long", tip, "refs/heads/long", std::string(40, '0'), 1};
   PushSignals out;
-  REQUIRE((*opened)->collect(update, options, out).ok());
+  REQUIRE((*opened)->collect(update, options, out, limits).ok());
+  CHECK(out.truncated == out.signals.find("scan_incomplete")->as_bool());
+  return out;
+}
+
+TEST_CASE("git signals: a push long enough for two scan threads reports what git reports") {
+  Repo repo;
+  const int count = 450;  // above the two-thread threshold (400)
+  repo.git({"fast-import", "--quiet"}, long_history(count, kAwsKey));
+  const PushSignals out = push_long_branch(repo);
   const Value& s = out.signals;
   CHECK_FALSE(out.truncated);
 
+  const std::string tip = "refs/heads/long";
   CHECK(s.get_int("commits") == std::stoll(repo.git({"rev-list", "--count", tip})));
   int64_t added = 0;
   int64_t deleted = 0;
@@ -253,34 +261,18 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
   const List& foreign = s.find("foreign_authors")->as_list();
   REQUIRE(foreign.size() == 1);
   CHECK(foreign.front().as_string().find("other@example.com") != std::string::npos);
-  CHECK_FALSE(s.find("scan_incomplete")->as_bool());
 }
 
 TEST_CASE("git signals: a push past the scan limits is marked scan_incomplete") {
   Repo repo;
-  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: not a secret here
-  repo.git({"fast-import", "--quiet"}, long_history(40, key));
-  const std::string tip = repo.git({"rev-parse", "refs/heads/long"}).substr(0, 40);
-  auto opened = GitRepo::open_at(repo.path());
-  REQUIRE(opened.ok());
-  GitSettings settings;
-  PushScanOptions options;
-  options.settings = &settings;
-  options.pusher_email = "dev@example.com";
-  RefUpdate update{"refs/heads/long", tip, "refs/heads/long", std::string(40, '0'), 1};
-  auto scan_with = [&](const PushScanLimits& limits) {
-    PushSignals out;
-    REQUIRE((*opened)->collect(update, options, out, limits).ok());
-    CHECK(out.truncated == out.signals.find("scan_incomplete")->as_bool());
-    return out.signals.find("scan_incomplete")->as_bool();
-  };
-  CHECK_FALSE(scan_with(PushScanLimits{}));
+  repo.git({"fast-import", "--quiet"}, long_history(40, kAwsKey));
+  CHECK_FALSE(push_long_branch(repo).truncated);
   PushScanLimits few_commits;
   few_commits.max_diffed_commits = 10;
-  CHECK(scan_with(few_commits));
+  CHECK(push_long_branch(repo, few_commits).truncated);
   PushScanLimits few_bytes;
   few_bytes.max_scanned_bytes = 64;
-  CHECK(scan_with(few_bytes));
+  CHECK(push_long_branch(repo, few_bytes).truncated);
 }
 
 }  // namespace
