@@ -1,8 +1,5 @@
 #include "claude_hook.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <istream>
 #include <iterator>
 #include <ostream>
@@ -97,19 +94,6 @@ std::string agent_refusal_text(const ToolCall& call, const ToolGateAnswer& answe
   // Step-up that cannot be asked for (an approver refused it, or no challenge could be made).
   return "stepgate refused this " + describe_call(call) + " call: " +
          (answer.text.empty() ? std::string("step-up could not be satisfied") : answer.text);
-}
-
-std::string agent_actor() {
-  std::string actor = env_or_empty("STEPGATE_ACTOR");
-  if (!actor.empty()) return actor;
-  const uid_t uid = getuid();
-  struct passwd entry {};
-  struct passwd* found = nullptr;
-  char buffer[4096];
-  if (getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr) {
-    return found->pw_name;
-  }
-  return "uid:" + std::to_string(uid);
 }
 
 Result<ClaudeHookEvent> parse_claude_hook_event(std::string_view text) {
@@ -233,7 +217,7 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
   std::string server_url = options.server_url;
   if (server_url.empty()) server_url = env_or_empty("STEPGATE_SERVER");
   const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
-  ToolGateAnswer answer = gate_tool_call(**gate, call, agent_actor(), grants, server_url);
+  ToolGateAnswer answer = gate_tool_call(**gate, call, default_actor(), grants, server_url);
   return claude_hook_reply(call, answer, (*gate)->policy().agents.step_up_response, server_url);
 }
 

@@ -71,7 +71,4 @@ void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context);
 std::string agent_refusal_text(const ToolCall& call, const ToolGateAnswer& answer,
                                const std::string& server_url);
 
-/// $STEPGATE_ACTOR, else the OS user name, else "uid:N".
-std::string agent_actor();
-
 }  // namespace stepgate

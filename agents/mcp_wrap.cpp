@@ -360,7 +360,7 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   Gate& gate = **opened;
   Result<HoldSettings> settings = hold_settings(options, gate.policy());
   if (!settings.ok()) return fail("--hold: " + settings.error().message);
-  const std::string actor = agent_actor();
+  const std::string actor = default_actor();
   const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
   ToolRecheck recheck = [&](const ToolCall& call, const std::vector<std::string>& extra) {
     std::vector<std::string> all = grants;

@@ -1,6 +1,4 @@
 // `stepgate shim`: the HTTP MCP proxy with the approvals inbox.
-#include <pwd.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <memory>
@@ -25,15 +23,6 @@ struct ShimCommandOptions {
   std::string client_timeout = "10s";
   int threads = 1024;
 };
-
-std::string default_actor() {
-  std::string actor = env_or_empty("STEPGATE_ACTOR");
-  if (!actor.empty()) return actor;
-  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
-    return pw->pw_name;
-  }
-  return env_or_empty("USER");
-}
 
 Status parse_listen(const std::string& text, ShimOptions& options) {
   auto colon = text.rfind(':');

@@ -1,8 +1,5 @@
 #include "stepup_support.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <iostream>
 
 #include "stepgate/audit.h"
@@ -16,12 +13,7 @@ std::string default_principal(const char* first_env) {
     std::string v = env_or_empty(first_env);
     if (!v.empty()) return v;
   }
-  std::string actor = env_or_empty("STEPGATE_ACTOR");
-  if (!actor.empty()) return actor;
-  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
-    return pw->pw_name;
-  }
-  return env_or_empty("USER");
+  return default_actor();
 }
 
 Status check_id(const std::string& id, const char* what) {

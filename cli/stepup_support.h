@@ -13,7 +13,7 @@
 
 namespace stepgate::stepup_cli {
 
-/// $first_env when set, else $STEPGATE_ACTOR, else the OS user name.
+/// $first_env when set, else default_actor() ($STEPGATE_ACTOR, else the OS user name).
 std::string default_principal(const char* first_env = nullptr);
 
 /// kInvalidArgument naming `what` unless id is a valid actor/approver id.

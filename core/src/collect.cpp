@@ -1,6 +1,5 @@
 #include "stepgate/collect.h"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,12 +21,6 @@ std::string first_line_of(const char* path) {
   std::string line;
   std::getline(in, line);
   return line;
-}
-
-std::string os_user() {
-  if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_name != nullptr)
-    return pw->pw_name;
-  return std::to_string(getuid());
 }
 
 bool is_known_zone(const std::string& tz) {
@@ -95,7 +88,7 @@ static std::string compute_device_fingerprint() {
     gethostname(host, sizeof host - 1);
     machine = host;
   }
-  return sha256_hex(machine + "\n" + os_user()).substr(0, 16);
+  return sha256_hex(machine + "\n" + os_user_name()).substr(0, 16);
 }
 
 Result<LocalTime> local_time(UnixTime t, const std::string& timezone) {

@@ -1,6 +1,7 @@
 #include "stepgate/paths.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,24 @@ Status write_all(int fd, const std::string& contents) {
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
+}
+
+std::string os_user_name() {
+  const uid_t uid = ::geteuid();
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (::getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr &&
+      found->pw_name != nullptr && found->pw_name[0] != '\0') {
+    return found->pw_name;
+  }
+  std::string user = env_or_empty("USER");
+  return user.empty() ? "uid:" + std::to_string(uid) : user;
+}
+
+std::string default_actor() {
+  std::string actor = env_or_empty("STEPGATE_ACTOR");
+  return actor.empty() ? os_user_name() : actor;
 }
 
 Paths Paths::from_environment() {

@@ -1,7 +1,9 @@
 #include "stepgate/paths.h"
 
 #include <doctest/doctest.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -105,6 +107,21 @@ TEST_CASE("paths: from_environment precedence (overrides, STEPGATE_HOME, XDG, HO
     CHECK(p.state_db == std::string(row.state) + "/state.db");
     CHECK(p.audit_log == row.audit);
   }
+}
+
+TEST_CASE("paths: default_actor is $STEPGATE_ACTOR, else the OS user") {
+  {
+    ScopedEnv actor("STEPGATE_ACTOR", "ci-bot");
+    CHECK(default_actor() == "ci-bot");
+  }
+  ScopedEnv actor("STEPGATE_ACTOR", std::nullopt);
+  ScopedEnv user("USER", "not-the-passwd-name");
+  const std::string os = os_user_name();
+  CHECK(default_actor() == os);
+  // The test runs as a user in the password database: its name wins over $USER.
+  const passwd* pw = getpwuid(geteuid());
+  REQUIRE(pw != nullptr);
+  CHECK(os == pw->pw_name);
 }
 
 TEST_CASE("paths: find_policy_path order") {

@@ -47,4 +47,11 @@ Result<std::string> read_file(const std::string& path,
 /// Getenv that returns "" when unset.
 std::string env_or_empty(const char* name);
 
+/// The user this process runs as: the password database's name for the effective uid, else
+/// $USER, else "uid:N".
+std::string os_user_name();
+
+/// Who acts when nothing more specific says so: $STEPGATE_ACTOR, else os_user_name().
+std::string default_actor();
+
 }  // namespace stepgate
