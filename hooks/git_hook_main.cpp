@@ -13,11 +13,31 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: stepgate-git-hook pre-push [--chained FILE] [--policy FILE] [--] [REMOTE [URL]]\n"
-    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n";
+    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n"
+    "       stepgate-git-hook --as-hook HOOK-PATH [REMOTE [URL]]  (as a hook's #! interpreter)\n";
+
+/// `#!/path/stepgate-git-hook --as-hook` at the top of an installed hook: the kernel runs us with
+/// the hook's path and git's arguments after it. The hook's file name says which hook it is, and
+/// the hook kept from before sits beside it. git's arguments are taken as they are (no options).
+bool parse_as_hook(int argc, char** argv, stepgate::HookOptions& options) {
+  if (argc < 3) return false;
+  const std::string path = argv[2];
+  const std::string_view name = std::string_view(path).substr(path.rfind('/') + 1);
+  if (name != "pre-push" && name != "pre-receive") return false;
+  options.kind =
+      name == "pre-push" ? stepgate::HookKind::kPrePush : stepgate::HookKind::kPreReceive;
+  options.chained = path + std::string(stepgate::kChainedSuffix);
+  const int rest = argc - 3;
+  if (options.kind == stepgate::HookKind::kPreReceive ? rest != 0 : rest > 2) return false;
+  if (rest >= 1) options.remote = argv[3];
+  if (rest >= 2) options.url = argv[4];
+  return true;
+}
 
 /// The same arguments `stepgate hook pre-push|pre-receive` takes; false on anything else.
 bool parse(int argc, char** argv, stepgate::HookOptions& options) {
   if (argc < 2) return false;
+  if (argv[1] == stepgate::kAsHookArg) return parse_as_hook(argc, argv, options);
   const std::string_view kind = argv[1];
   if (kind != "pre-push" && kind != "pre-receive") return false;
   options.kind =

@@ -235,6 +235,23 @@ std::string GitRepo::config_string(const char* key) const {
   return value;
 }
 
+Status GitRepo::set_local_config(const char* key, const std::string& value) {
+  git_config* raw = nullptr;
+  if (git_repository_config(&raw, repo_) != 0) {
+    return make_error(ErrorCode::kUnavailable, last_git_error("reading the repository config"));
+  }
+  ConfigPtr config(raw);
+  git_config* level = nullptr;
+  if (git_config_open_level(&level, config.get(), GIT_CONFIG_LEVEL_LOCAL) != 0) {
+    return make_error(ErrorCode::kUnavailable, last_git_error("opening the repository config"));
+  }
+  ConfigPtr local(level);
+  if (git_config_set_string(local.get(), key, value.c_str()) != 0) {
+    return make_error(ErrorCode::kUnavailable, last_git_error(key));
+  }
+  return {};
+}
+
 std::string GitRepo::git_dir() const {
   return git_repository_path(repo_);
 }

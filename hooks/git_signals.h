@@ -57,6 +57,8 @@ class GitRepo {
 
   /// A config value (repository, then global/system), "" when unset.
   std::string config_string(const char* key) const;
+  /// Sets a value in the repository's own config file (.git/config, or config when bare).
+  Status set_local_config(const char* key, const std::string& value);
   /// The .git directory (with a trailing '/').
   std::string git_dir() const;
   /// The work tree (with a trailing '/'), "" for a bare repository.

@@ -50,14 +50,19 @@ std::string first_non_empty(std::initializer_list<std::string> values) {
   return "";
 }
 
-/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (client side), else the transport's
-/// user, else $USER.
+/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (client side), else the user the
+/// server's transport authenticated, else the OS user.
 std::string hook_actor(const GitRepo& repo, HookKind kind) {
-  std::string email = kind == HookKind::kPrePush ? repo.config_string("user.email") : "";
-  // Server side the transport knows the pusher: REMOTE_USER (smart HTTP), GL_USERNAME (GitLab).
-  return first_non_empty({env_or_empty("STEPGATE_ACTOR"), email, env_or_empty("REMOTE_USER"),
-                          env_or_empty("GL_USERNAME"), env_or_empty("USER"),
-                          env_or_empty("LOGNAME"), "unknown"});
+  if (std::string actor = env_or_empty("STEPGATE_ACTOR"); !actor.empty()) return actor;
+  if (kind == HookKind::kPrePush) {
+    if (std::string email = repo.config_string("user.email"); !email.empty()) return email;
+    return os_user_name();
+  }
+  // REMOTE_USER: git-http-backend behind an authenticating web server; GL_USERNAME: GitLab;
+  // GITEA_PUSHER_NAME: Gitea and Forgejo; GITHUB_USER_LOGIN: GitHub Enterprise Server.
+  return first_non_empty({env_or_empty("REMOTE_USER"), env_or_empty("GL_USERNAME"),
+                          env_or_empty("GITEA_PUSHER_NAME"), env_or_empty("GITHUB_USER_LOGIN"),
+                          os_user_name()});
 }
 
 std::string strip_slash(std::string path) {
@@ -239,10 +244,13 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     request.signals = std::move(signals.signals);
     request.grants = grants;
     request.allow_interactive = !no_tty;
-    request.retry_command = o.kind == HookKind::kPrePush
-                                ? "git push"
-                                : "git push -o stepgate-grant=<grant>  (the server reads the grant "
-                                  "from the push option, not from the variable)";
+    if (o.kind == HookKind::kPrePush) {
+      request.retry_command = "git push";
+    } else {
+      // The server never sees the pusher's environment: grants come as push options.
+      request.grant_retry = "git push -o stepgate-grant=<grant>";
+      request.totp_retry_possible = false;
+    }
     GateOutcome out = (*gate)->run(request, io);
     print_outcome(*context.io.err, style, u, out);
     exit_code = worse(exit_code, out.exit_code);

@@ -3,6 +3,7 @@
 // every ref update, print one verdict per ref, and exit 0 only when every ref may go.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "command.h"
@@ -10,6 +11,12 @@
 namespace stepgate {
 
 enum class HookKind { kPrePush, kPreReceive };
+
+/// The hook that was in place before `stepgate hooks install`, renamed <hook> + this suffix.
+constexpr std::string_view kChainedSuffix = ".stepgate-chained";
+/// The argument an installed hook's `#!/path/stepgate-git-hook --as-hook` line passes: the kernel
+/// then appends the hook's own path and git's arguments (hooks/git_hook_main.cpp).
+constexpr std::string_view kAsHookArg = "--as-hook";
 
 struct HookOptions {
   HookKind kind = HookKind::kPrePush;

@@ -1,6 +1,6 @@
 #pragma once
 // `stepgate hooks install` / `stepgate hooks uninstall`: put a small script in the repository's
-// hooks directory (core.hooksPath respected) that execs this binary; a hook already there is kept
+// hooks directory (core.hooksPath respected) that runs this binary; a hook already there is kept
 // as <hook>.stepgate-chained, run first, and restored byte for byte by uninstall.
 
 #include <string>
@@ -19,8 +19,10 @@ int run_hooks_install(const InstallOptions& options, CommandContext& context);
 /// Removes the script and restores the chained hook, if any. Exit 0, or 2.
 int run_hooks_uninstall(const InstallOptions& options, CommandContext& context);
 
-/// The script installed for `hook`, calling `binary` (absolute path) with exec and argv, or the
-/// lean stepgate-git-hook beside it when there is one.
+/// The script installed for `hook`. When the lean stepgate-git-hook sits beside `binary` (absolute
+/// path) and its path fits a `#!` line, that binary is the script's interpreter
+/// (`#!/path/stepgate-git-hook --as-hook`); otherwise a /bin/sh script execs it (or `binary hook`)
+/// with argv, never a command string.
 std::string hook_script(const std::string& hook, const std::string& binary);
 /// True when `contents` is a script written by hook_script().
 bool is_stepgate_script(const std::string& contents);

@@ -127,6 +127,8 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     sr.allow_interactive = request.allow_interactive;
     sr.server_url = request.server_url;
     sr.retry_command = request.retry_command;
+    sr.grant_retry = request.grant_retry;
+    sr.totp_retry_possible = request.totp_retry_possible;
     sr.now = now;
     out.step_up = step_up.satisfy(sr, io);
     if (out.step_up.satisfied) out.final_verdict = Verdict::kAllow;

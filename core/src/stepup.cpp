@@ -263,21 +263,33 @@ class StepUpSteps {
   std::string instructions() const {
     const StepUpRequest& r = a_.request;
     const std::string& token = a_.result.challenge_token;
-    std::string retry = r.retry_command.empty() ? "<the same command>" : r.retry_command;
-    int n = std::max(1, a_.requirement.approvers);
-    std::string grant_var =
-        n > 1 ? "STEPGATE_GRANT=\"<grant1> <grant2>...\"" : "STEPGATE_GRANT=<grant>";
+    const int n = std::max(1, a_.requirement.approvers);
+    std::string retry;
+    if (!r.grant_retry.empty()) {
+      retry = r.grant_retry;
+      const std::string several = "<grant1>,<grant2>...";
+      for (std::size_t at = retry.find("<grant>"); n > 1 && at != std::string::npos;
+           at = retry.find("<grant>", at + several.size())) {
+        retry.replace(at, 7, several);
+      }
+    } else {
+      retry = (n > 1 ? "STEPGATE_GRANT=\"<grant1> <grant2>...\" " : "STEPGATE_GRANT=<grant> ") +
+              (r.retry_command.empty() ? std::string("<the same command>") : r.retry_command);
+    }
     std::string text;
     if (a_.requirement.method == StepUpMethod::kApproval) {
       text = "This action needs approval from " + std::to_string(n) + " approver" +
              (n > 1 ? "s (each a different person)" : "") + ".\n";
-    } else {
+    } else if (r.totp_retry_possible) {
       text = "This action needs a TOTP code from " + r.action.actor +
              "'s authenticator: run it again from a terminal to be asked for the code.\n"
              "Or have an approver approve it.\n";
+    } else {
+      text = "This action needs a TOTP code from " + r.action.actor +
+             "'s authenticator, which cannot be asked for here: have an approver approve it.\n";
     }
     text += "An approver runs:\n  stepgate approve " + token + "\n";
-    text += "then retry with the grant it prints:\n  " + grant_var + " " + retry + "\n";
+    text += "then retry with the grant it prints:\n  " + retry + "\n";
     if (!r.server_url.empty()) text += "or approve at " + r.server_url + "/approvals\n";
     return text;
   }

@@ -187,6 +187,27 @@ TEST_CASE_FIXTURE(StepUpFixture,
   CHECK(result.challenge.signals == Value(Map{{"force", true}}));  // only what the rule reads
 }
 
+TEST_CASE_FIXTURE(StepUpFixture,
+                  "stepup: a server-side front-end names only approvers and its own retry") {
+  REQUIRE(store != nullptr);
+  io.terminal = false;
+  auto r = request(StepUpMethod::kTotp);
+  r.grant_retry = "git push -o stepgate-grant=<grant>";
+  r.totp_retry_possible = false;
+  auto result = satisfy(r);
+  CHECK_FALSE(result.satisfied);
+  CHECK(result.instructions.find("cannot be asked for here") != std::string::npos);
+  CHECK(result.instructions.find("from a terminal") == std::string::npos);
+  CHECK(result.instructions.find("  git push -o stepgate-grant=<grant>\n") != std::string::npos);
+  CHECK(result.instructions.find("STEPGATE_GRANT") == std::string::npos);
+
+  SUBCASE("two approvers: the placeholder becomes a list") {
+    r.decision.requirement->approvers = 2;
+    auto two = satisfy(r);
+    CHECK(two.instructions.find("stepgate-grant=<grant1>,<grant2>...") != std::string::npos);
+  }
+}
+
 TEST_CASE_FIXTURE(StepUpFixture, "stepup: no terminal gives a challenge and the commands to run") {
   REQUIRE(store != nullptr);
   io.terminal = false;

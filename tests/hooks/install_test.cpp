@@ -195,5 +195,58 @@ TEST_CASE("hooks install: core.hooksPath, and pre-receive by default in a bare r
   }
 }
 
+TEST_CASE("hooks install: the lean binary is the hook's #! interpreter when its path allows") {
+  TempDir dir;
+  auto lean_beside = [](const std::string& bin_dir) {
+    fs::create_directories(bin_dir);
+    write(bin_dir + "/stepgate-git-hook", "#!/bin/sh\n", fs::perms::owner_all);
+    return bin_dir + "/stepgate";
+  };
+
+  SUBCASE("a plain absolute path: #!/path/stepgate-git-hook --as-hook, no shell") {
+    const std::string binary = lean_beside(dir.path() + "/bin");
+    const std::string script = hook_script("pre-receive", binary);
+    CHECK(script.rfind("#!" + dir.path() + "/bin/stepgate-git-hook --as-hook\n", 0) == 0);
+    CHECK(is_stepgate_script(script));
+    CHECK(script.find("pre-receive.stepgate-chained") != std::string::npos);
+    CHECK(script.find("exec") == std::string::npos);
+  }
+  SUBCASE("a path with a space: a /bin/sh script execs the quoted lean binary") {
+    const std::string binary = lean_beside(dir.path() + "/my bin");
+    const std::string script = hook_script("pre-push", binary);
+    CHECK(script.rfind("#!/bin/sh\n", 0) == 0);
+    CHECK(script.find("exec '" + dir.path() + "/my bin/stepgate-git-hook' pre-push --chained") !=
+          std::string::npos);
+  }
+  SUBCASE("a path too long for every kernel's #! line: a /bin/sh script") {
+    const std::string binary = lean_beside(dir.path() + "/" + std::string(120, 'd'));
+    CHECK(hook_script("pre-push", binary).rfind("#!/bin/sh\n", 0) == 0);
+  }
+  SUBCASE("no lean binary: the sh script runs `stepgate hook`") {
+    const std::string script = hook_script("pre-push", dir.path() + "/nolean/stepgate");
+    CHECK(script.find("exec '" + dir.path() + "/nolean/stepgate' hook pre-push --chained") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("hooks install: pre-receive turns on push options, which carry grants") {
+  TempDir dir;
+  git(dir.path(), {"init", "-q", "--bare"});
+  const Run r = run(true, dir.path());
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("set receive.advertisePushOptions true") != std::string::npos);
+  std::string config = read(dir.path() + "/config");
+  CHECK(config.find("advertisePushOptions = true") != std::string::npos);
+
+  SUBCASE("a value an admin set to false is left alone, with a warning") {
+    REQUIRE(run(false, dir.path()).code == 0);
+    git(dir.path(), {"config", "receive.advertisePushOptions", "false"});
+    const Run again = run(true, dir.path());
+    CHECK(again.code == 0);
+    CHECK(again.err.find("receive.advertisePushOptions is `false`") != std::string::npos);
+    CHECK(read(dir.path() + "/config").find("advertisePushOptions = false") != std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace stepgate

@@ -32,6 +32,8 @@ struct GateRequest {
   bool allow_interactive = false;
   std::string server_url;
   std::string retry_command;  // how the user re-runs the held action ("git push"), for instructions
+  std::string grant_retry;    // see StepUpRequest
+  bool totp_retry_possible = true;
   bool record_velocity = true;
 };
 

@@ -166,6 +166,12 @@ struct StepUpRequest {
   bool allow_interactive = true;
   std::string server_url;     // where an inbox runs, for the instructions
   std::string retry_command;  // how to re-run the held action ("git push"), for instructions
+  /// How to re-run it with a grant, `<grant>` standing for it; "" = STEPGATE_GRANT=<grant> before
+  /// retry_command. Server-side hooks read grants from push options, not the environment.
+  std::string grant_retry;
+  /// False where no later run can ask for a TOTP code either (server-side hooks): the
+  /// instructions then name only approvers.
+  bool totp_retry_possible = true;
   UnixTime now = 0;
 };
 
