@@ -249,7 +249,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     } else {
       // The server never sees the pusher's environment: grants come as push options.
       request.grant_retry = "git push -o stepgate-grant=<grant>";
-      request.totp_retry_possible = false;
+      request.approvals_only = true;
     }
     GateOutcome out = (*gate)->run(request, io);
     print_outcome(*context.io.err, style, u, out);

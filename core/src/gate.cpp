@@ -128,7 +128,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     sr.server_url = request.server_url;
     sr.retry_command = request.retry_command;
     sr.grant_retry = request.grant_retry;
-    sr.totp_retry_possible = request.totp_retry_possible;
+    sr.approvals_only = request.approvals_only;
     sr.now = now;
     out.step_up = step_up.satisfy(sr, io);
     if (out.step_up.satisfied) out.final_verdict = Verdict::kAllow;

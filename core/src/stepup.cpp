@@ -177,7 +177,7 @@ class StepUpSteps {
   }
 
   bool try_elevation() {
-    if (a_.requirement.max_age.count() <= 0) return false;
+    if (a_.requirement.max_age.count() <= 0 || a_.request.approvals_only) return false;
     // An approval is bound to one action: an earlier step-up never stands in for it.
     if (a_.requirement.method == StepUpMethod::kApproval) return false;
     const std::string& actor = a_.request.action.actor;
@@ -194,7 +194,10 @@ class StepUpSteps {
   }
 
   bool try_totp(StepUpIo& io) {
-    if (a_.requirement.method != StepUpMethod::kTotp || !a_.request.allow_interactive) return false;
+    if (a_.requirement.method != StepUpMethod::kTotp || !a_.request.allow_interactive ||
+        a_.request.approvals_only) {
+      return false;
+    }
     if (!io.has_terminal()) return false;
     const std::string& actor = a_.request.action.actor;
     auto enrollment = load_totp_enrollment(paths_.secrets_dir, actor);
@@ -280,7 +283,7 @@ class StepUpSteps {
     if (a_.requirement.method == StepUpMethod::kApproval) {
       text = "This action needs approval from " + std::to_string(n) + " approver" +
              (n > 1 ? "s (each a different person)" : "") + ".\n";
-    } else if (r.totp_retry_possible) {
+    } else if (!r.approvals_only) {
       text = "This action needs a TOTP code from " + r.action.actor +
              "'s authenticator: run it again from a terminal to be asked for the code.\n"
              "Or have an approver approve it.\n";

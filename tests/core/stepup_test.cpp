@@ -193,7 +193,7 @@ TEST_CASE_FIXTURE(StepUpFixture,
   io.terminal = false;
   auto r = request(StepUpMethod::kTotp);
   r.grant_retry = "git push -o stepgate-grant=<grant>";
-  r.totp_retry_possible = false;
+  r.approvals_only = true;
   auto result = satisfy(r);
   CHECK_FALSE(result.satisfied);
   CHECK(result.instructions.find("cannot be asked for here") != std::string::npos);
@@ -201,6 +201,20 @@ TEST_CASE_FIXTURE(StepUpFixture,
   CHECK(result.instructions.find("  git push -o stepgate-grant=<grant>\n") != std::string::npos);
   CHECK(result.instructions.find("STEPGATE_GRANT") == std::string::npos);
 
+  SUBCASE("neither an elevation nor a terminal satisfies it; a grant does") {
+    REQUIRE(store->add_elevation(Elevation{"alice", "laptop", kNow, kNow + 900, "totp"}).ok());
+    io.terminal = true;
+    io.answers = {totp_code(totp.key, kNow, totp.params)};
+    CHECK_FALSE(satisfy(r).satisfied);
+    CHECK(io.prompts == 0);
+    r.approvals_only = false;
+    CHECK(satisfy(r).method == "elevation");  // the same request from a laptop
+    r.approvals_only = true;
+    r.grants = {grant("carol", carol)};
+    auto granted = satisfy(r);
+    CHECK(granted.satisfied);
+    CHECK(granted.method == "grant");
+  }
   SUBCASE("two approvers: the placeholder becomes a list") {
     r.decision.requirement->approvers = 2;
     auto two = satisfy(r);

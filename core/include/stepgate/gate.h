@@ -33,7 +33,7 @@ struct GateRequest {
   std::string server_url;
   std::string retry_command;  // how the user re-runs the held action ("git push"), for instructions
   std::string grant_retry;    // see StepUpRequest
-  bool totp_retry_possible = true;
+  bool approvals_only = false;  // see StepUpRequest
   bool record_velocity = true;
 };
 

@@ -169,9 +169,10 @@ struct StepUpRequest {
   /// How to re-run it with a grant, `<grant>` standing for it; "" = STEPGATE_GRANT=<grant> before
   /// retry_command. Server-side hooks read grants from push options, not the environment.
   std::string grant_retry;
-  /// False where no later run can ask for a TOTP code either (server-side hooks): the
-  /// instructions then name only approvers.
-  bool totp_retry_possible = true;
+  /// Server side (pre-receive): only approvals satisfy a step-up (grants offered, or a challenge
+  /// approved in this store), never an elevation or a prompt, and the instructions name only
+  /// approvers (no later run can ask for a code either).
+  bool approvals_only = false;
   UnixTime now = 0;
 };
 
