@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What a pre-push hook costs: medians over N pushes of 100 and of 10,000 new commits to a local
 # bare remote, with no hook, the stepgate hook (shipped git.yaml pack) as `stepgate hooks install`
-# writes it (the lean binary as the hook's #! interpreter), the same hook behind a /bin/sh script
-# (the fallback, and what installs wrote before), a lefthook no-op pre-push and a pre-commit no-op
+# writes it (a /bin/sh script exec'ing the lean binary), the same hook installed with --direct
+# (the lean binary as the hook's #! interpreter), a lefthook no-op pre-push and a pre-commit no-op
 # pre-push hook. Configurations run interleaved, round by round, so machine
 # noise hits them alike. Writes bench/results/git_push.txt.
 #
@@ -58,7 +58,7 @@ out.write(b"reset refs/heads/bench100\nfrom :100\n")
 PY
 git fast-import --quiet < "$TMP/stream"
 
-CONFIGS=(none stepgate stepgate-sh lefthook pre-commit)
+CONFIGS=(none stepgate stepgate-direct lefthook pre-commit)
 for cfg in "${CONFIGS[@]}"; do
   git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
   git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
@@ -70,12 +70,10 @@ done
 
 (cd "$TMP/work-stepgate" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
   echo .stepgate >> .git/info/exclude && "$BIN" hooks install > /dev/null)
-LEAN=$(head -1 "$TMP/work-stepgate/.git/hooks/pre-push" | sed -e 's/^#!//' -e 's/ --as-hook$//')
-[ -x "$LEAN" ] || { echo "the installed hook does not name the lean binary: $LEAN" >&2; exit 2; }
-(cd "$TMP/work-stepgate-sh" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude &&
-  printf '#!/bin/sh\nexec %s pre-push --chained "$0.stepgate-chained" -- "$@"\n' "'$LEAN'" > .git/hooks/pre-push &&
-  chmod 755 .git/hooks/pre-push)
+(cd "$TMP/work-stepgate-direct" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
+  echo .stepgate >> .git/info/exclude && "$BIN" hooks install --direct > /dev/null)
+grep -q -- '--as-hook' "$TMP/work-stepgate-direct/.git/hooks/pre-push" ||
+  { echo "hooks install --direct did not make the lean binary the interpreter" >&2; exit 2; }
 (cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
   echo lefthook.yml >> .git/info/exclude && "$LEFTHOOK" install > /dev/null)
 (cd "$TMP/work-pre-commit" && cat > .pre-commit-config.yaml <<'YAML'
@@ -117,17 +115,17 @@ for size in 100 10000; do
   done
 done
 
-HOOK_EXEC=$(head -1 "$TMP/work-stepgate/.git/hooks/pre-push")
+HOOK_EXEC=$(grep '^exec ' "$TMP/work-stepgate/.git/hooks/pre-push" | cut -d' ' -f2)
 
-# The hook alone, as git starts it, on the 100-commit ref line: the installed #! hook against the
-# same binary behind /bin/sh, with /bin/true beside them (hyperfine, interleaving its own runs).
+# The hook alone, as git starts it, on the 100-commit ref line: the installed /bin/sh hook and the
+# --direct one, with /bin/true beside them.
 if command -v hyperfine > /dev/null; then
   cd "$TMP/work-stepgate"
   zeros=0000000000000000000000000000000000000000
   echo "refs/heads/bench100 $(git rev-parse bench100) refs/heads/bench $zeros" > "$TMP/ref100.txt"
   hyperfine -N --warmup 10 --runs "${HOOK_RUNS:-200}" --export-json "$TMP/hook.json" \
-    -n "installed #! hook" "sh -c '.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
-    -n "/bin/sh hook" "sh -c '$TMP/work-stepgate-sh/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
+    -n "/bin/sh hook (default)" "sh -c '.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
+    -n "direct #! hook" "sh -c '$TMP/work-stepgate-direct/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
     -n "/bin/true" "sh -c '/bin/true < $TMP/ref100.txt'" > /dev/null
   jq -r '.results[] | "hook alone, 100 commits, \(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' \
     "$TMP/hook.json" > "$TMP/hook.txt"
@@ -139,8 +137,8 @@ samples = {}
 for line in open(sys.argv[1]):
     cfg, size, us = line.split()
     samples.setdefault((cfg, int(size)), []).append(int(us) / 1000.0)
-configs = ["none", "stepgate", "stepgate-sh", "lefthook", "pre-commit"]
-labels = {"none": "no hook", "stepgate": "stepgate (git.yaml)", "stepgate-sh": "stepgate via /bin/sh",
+configs = ["none", "stepgate", "stepgate-direct", "lefthook", "pre-commit"]
+labels = {"none": "no hook", "stepgate": "stepgate (git.yaml)", "stepgate-direct": "stepgate --direct",
           "lefthook": "lefthook no-op", "pre-commit": "pre-commit no-op"}
 git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
 print(f"git push of N new commits to a local bare remote; medians (N runs: {sys.argv[2]} for 100, "
@@ -150,7 +148,7 @@ import time
 spawn = []
 for _ in range(50):
     t = time.perf_counter(); subprocess.run(["/bin/true"]); spawn.append((time.perf_counter() - t) * 1000)
-print(f"stepgate's installed hook starts with {sys.argv[4]}; /bin/true from Python on this machine now: "
+print(f"stepgate's installed hook runs {sys.argv[4]}; /bin/true from Python on this machine now: "
       f"median {statistics.median(spawn):.2f} ms (how fast processes start here)")
 for size in (100, 10000):
     base = statistics.median(samples[("none", size)])

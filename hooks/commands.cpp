@@ -38,7 +38,12 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
                   : hooks.add_subcommand("uninstall", "Remove it and restore the previous hook");
   sub->add_option("--hook", o->hook, "pre-push (default) or pre-receive (default when bare)")
       ->check(CLI::IsMember({"pre-push", "pre-receive"}));
-  if (install) sub->add_flag("--force", o->force, "Rewrite an installed stepgate script");
+  if (install) {
+    sub->add_flag("--force", o->force, "Rewrite an installed stepgate script");
+    sub->add_flag(
+        "--direct", o->direct,
+        "Make stepgate-git-hook the hook's #! interpreter (no /bin/sh; see hooks/README.md)");
+  }
   sub->callback([o, &context, install] {
     context.exit_code = install ? run_hooks_install(*o, context) : run_hooks_uninstall(*o, context);
   });

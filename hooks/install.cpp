@@ -135,16 +135,18 @@ bool shebang_safe(const std::string& path) {
 
 }  // namespace
 
-std::string hook_script(const std::string& hook, const std::string& binary) {
+std::string hook_script(const std::string& hook, const std::string& binary, bool direct) {
   const std::string comment =
       std::string(kMarker) +
       " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n" +
       "# and restores the hook that was here before, kept as " + hook +
       std::string(kChainedSuffix) + " and run first.\n";
   const std::string lean = lean_hook_binary(binary);
-  if (!lean.empty() && shebang_safe(lean)) {
+  if (direct && !lean.empty() && shebang_safe(lean)) {
     // The lean binary is the script's interpreter: git's exec of the hook starts it directly,
-    // with no /bin/sh in between (2 ms of a push on a slow machine; bench/README.md).
+    // with no /bin/sh in between (2 ms of a push on a slow machine; bench/README.md). Not the
+    // default: should the binary go away, git 2.39 cannot start the hook and then waits for
+    // its transport's child forever, where the sh script fails with "not found".
     return "#!" + lean + " " + std::string(kAsHookArg) + "\n" + comment;
   }
   const std::string command = lean.empty() ? sh_quote(binary) + " hook " : sh_quote(lean) + " ";
@@ -167,9 +169,13 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   if (exists(target->path)) {
     auto current = read_file(target->path, 1 << 20);
     if (current.ok() && is_stepgate_script(*current)) {
-      if (!o.force || *current == hook_script(target->hook, binary)) {
+      const bool same = *current == hook_script(target->hook, binary, o.direct);
+      if (!o.force || same) {
         *context.io.out << "stepgate " << target->hook << " hook already installed at "
-                        << target->path << "\n";
+                        << target->path
+                        << (same ? ""
+                                 : " (it differs from what this install would write: add --force)")
+                        << "\n";
         if (target->hook == "pre-receive") enable_push_options(*target->repo, context);
         return 0;
       }
@@ -182,7 +188,8 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
       *context.io.out << "kept the existing hook as " << target->chained << " (runs first)\n";
     }
   }
-  if (Status s = write_executable(target->path, hook_script(target->hook, binary)); !s.ok()) {
+  if (Status s = write_executable(target->path, hook_script(target->hook, binary, o.direct));
+      !s.ok()) {
     return report_error(context, s.error());
   }
   *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path

@@ -12,6 +12,7 @@ namespace stepgate {
 struct InstallOptions {
   std::string hook;    // "pre-push" | "pre-receive"; "" = pre-receive in a bare repo, else pre-push
   bool force = false;  // rewrite a stepgate script already installed (e.g. the binary moved)
+  bool direct = false;  // the lean binary as the hook's #! interpreter, when its path allows
 };
 
 /// Installs; a second install is a no-op. Exit 0, or 2 with one "stepgate: ..." line.
@@ -19,11 +20,11 @@ int run_hooks_install(const InstallOptions& options, CommandContext& context);
 /// Removes the script and restores the chained hook, if any. Exit 0, or 2.
 int run_hooks_uninstall(const InstallOptions& options, CommandContext& context);
 
-/// The script installed for `hook`. When the lean stepgate-git-hook sits beside `binary` (absolute
-/// path) and its path fits a `#!` line, that binary is the script's interpreter
-/// (`#!/path/stepgate-git-hook --as-hook`); otherwise a /bin/sh script execs it (or `binary hook`)
-/// with argv, never a command string.
-std::string hook_script(const std::string& hook, const std::string& binary);
+/// The script installed for `hook`: a /bin/sh script that execs the lean stepgate-git-hook beside
+/// `binary` (absolute path), or `binary hook` without it, with argv, never a command string. With
+/// `direct`, when the lean binary is there and its path fits a `#!` line, that binary is the
+/// script's interpreter instead (`#!/path/stepgate-git-hook --as-hook`).
+std::string hook_script(const std::string& hook, const std::string& binary, bool direct = false);
 /// True when `contents` is a script written by hook_script().
 bool is_stepgate_script(const std::string& contents);
 

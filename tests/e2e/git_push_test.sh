@@ -30,8 +30,9 @@ before=$(sha256sum .git/hooks/pre-push)
 check "second install is a no-op" test "$before" = "$(sha256sum .git/hooks/pre-push)"
 LEAN="$(dirname "$BIN")/stepgate-git-hook"
 if [ -x "$LEAN" ]; then
-  check "the installed hook's interpreter is the lean stepgate-git-hook" \
-    test "$(head -1 .git/hooks/pre-push)" = "#!$LEAN --as-hook"
+  check "the installed hook is a /bin/sh script" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
+  check "the installed hook execs the lean stepgate-git-hook" \
+    grep -q "^exec '$LEAN' pre-push --chained" .git/hooks/pre-push
 fi
 
 check "fast-forward push to main is allowed" git push -q origin main
@@ -151,13 +152,27 @@ fi
 "$BIN" hooks uninstall > /dev/null
 check "uninstall with no previous hook removes the script" test ! -e .githooks/pre-push
 
-# ---- a binary whose path cannot be a #! line: a /bin/sh script execs it instead ---------------
+# ---- --direct: the lean binary as the hook's #! interpreter, unless its path cannot be one -----
 if [ -x "$LEAN" ]; then
+  new_repo direct
+  "$BIN" hooks install --direct > /dev/null
+  check "--direct: the hook's interpreter is the lean binary" \
+    test "$(head -1 .git/hooks/pre-push)" = "#!$LEAN --as-hook"
+  check "--direct: a fast-forward goes through" git push -q origin main
+  git commit -q --amend -m "rewritten first"
+  if git push --force origin main 2> "$TMP/direct.err"; then fail "--direct: a force push is held"; else
+    check "--direct: a force push is held" grep -q 'step-up required' "$TMP/direct.err"
+  fi
+  "$BIN" hooks install > "$TMP/reinstall.out"
+  check "installing the other form asks for --force" grep -q 'add --force' "$TMP/reinstall.out"
+  "$BIN" hooks install --force > /dev/null
+  check "--force rewrites it as the /bin/sh script" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
+
   mkdir -p "$TMP/with space"
   cp "$BIN" "$LEAN" "$TMP/with space/"
   new_repo spaced
-  "$TMP/with space/stepgate" hooks install > /dev/null
-  check "a path with a space gets a /bin/sh hook" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
+  "$TMP/with space/stepgate" hooks install --direct > /dev/null
+  check "a path with a space gets a /bin/sh hook even with --direct" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
   check "the sh hook execs the lean binary by its quoted path" \
     grep -q "exec '$TMP/with space/stepgate-git-hook' pre-push" .git/hooks/pre-push
   check "the sh hook lets a fast-forward through" git push -q origin main

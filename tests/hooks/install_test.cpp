@@ -195,7 +195,7 @@ TEST_CASE("hooks install: core.hooksPath, and pre-receive by default in a bare r
   }
 }
 
-TEST_CASE("hooks install: the lean binary is the hook's #! interpreter when its path allows") {
+TEST_CASE("hooks install --direct: the lean binary is the hook's #! interpreter when it can be") {
   TempDir dir;
   auto lean_beside = [](const std::string& bin_dir) {
     fs::create_directories(bin_dir);
@@ -205,25 +205,30 @@ TEST_CASE("hooks install: the lean binary is the hook's #! interpreter when its 
 
   SUBCASE("a plain absolute path: #!/path/stepgate-git-hook --as-hook, no shell") {
     const std::string binary = lean_beside(dir.path() + "/bin");
-    const std::string script = hook_script("pre-receive", binary);
+    const std::string script = hook_script("pre-receive", binary, true);
     CHECK(script.rfind("#!" + dir.path() + "/bin/stepgate-git-hook --as-hook\n", 0) == 0);
     CHECK(is_stepgate_script(script));
     CHECK(script.find("pre-receive.stepgate-chained") != std::string::npos);
     CHECK(script.find("exec") == std::string::npos);
+    // Without --direct: the /bin/sh script, which fails cleanly should the binary go away.
+    const std::string sh = hook_script("pre-receive", binary);
+    CHECK(sh.rfind("#!/bin/sh\n", 0) == 0);
+    CHECK(sh.find("exec '" + dir.path() + "/bin/stepgate-git-hook' pre-receive --chained") !=
+          std::string::npos);
   }
   SUBCASE("a path with a space: a /bin/sh script execs the quoted lean binary") {
     const std::string binary = lean_beside(dir.path() + "/my bin");
-    const std::string script = hook_script("pre-push", binary);
+    const std::string script = hook_script("pre-push", binary, true);
     CHECK(script.rfind("#!/bin/sh\n", 0) == 0);
     CHECK(script.find("exec '" + dir.path() + "/my bin/stepgate-git-hook' pre-push --chained") !=
           std::string::npos);
   }
   SUBCASE("a path too long for every kernel's #! line: a /bin/sh script") {
     const std::string binary = lean_beside(dir.path() + "/" + std::string(120, 'd'));
-    CHECK(hook_script("pre-push", binary).rfind("#!/bin/sh\n", 0) == 0);
+    CHECK(hook_script("pre-push", binary, true).rfind("#!/bin/sh\n", 0) == 0);
   }
   SUBCASE("no lean binary: the sh script runs `stepgate hook`") {
-    const std::string script = hook_script("pre-push", dir.path() + "/nolean/stepgate");
+    const std::string script = hook_script("pre-push", dir.path() + "/nolean/stepgate", true);
     CHECK(script.find("exec '" + dir.path() + "/nolean/stepgate' hook pre-push --chained") !=
           std::string::npos);
   }
