@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@ struct GitFree {
 using RevwalkPtr = std::unique_ptr<git_revwalk, GitFree<git_revwalk, git_revwalk_free>>;
 using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
 using ConfigPtr = std::unique_ptr<git_config, GitFree<git_config, git_config_free>>;
+using RemotePtr = std::unique_ptr<git_remote, GitFree<git_remote, git_remote_free>>;
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -233,6 +235,43 @@ std::string GitRepo::config_string(const char* key) const {
   const char* value = nullptr;
   if (git_config_get_string(&value, config.get(), key) != 0 || value == nullptr) return "";
   return value;
+}
+
+std::string GitRepo::configured_remote(const std::string& remote, const std::string& url) const {
+  git_strarray names{};
+  if (git_remote_list(&names, repo_) != 0) return "";
+  // A local path (no scheme, no scp-like host:) compares by where it points, from the directory
+  // git runs the hook in: "../repo.git" in the config and "/abs/repo.git" on the command line
+  // are the same remote.
+  auto trimmed = [](std::string_view u) {
+    std::string text(u);
+    const auto colon = text.find(':');
+    const bool local = text.find("://") == std::string::npos &&
+                       (colon == std::string::npos || text.find('/') < colon);
+    if (local && !text.empty()) {
+      std::error_code ec;
+      auto canonical = std::filesystem::weakly_canonical(text, ec);
+      if (!ec) text = canonical.string();
+    }
+    while (text.size() > 1 && text.back() == '/') text.pop_back();
+    return text;
+  };
+  std::string found;
+  for (std::size_t i = 0; i < names.count && found.empty(); ++i) {
+    const std::string name = names.strings[i];
+    if (name == remote) {
+      found = name;
+      break;
+    }
+    git_remote* raw = nullptr;
+    if (url.empty() || git_remote_lookup(&raw, repo_, name.c_str()) != 0) continue;
+    RemotePtr r(raw);
+    for (const char* candidate : {git_remote_url(r.get()), git_remote_pushurl(r.get())}) {
+      if (candidate != nullptr && trimmed(candidate) == trimmed(url)) found = name;
+    }
+  }
+  git_strarray_dispose(&names);
+  return found;
 }
 
 Status GitRepo::set_local_config(const char* key, const std::string& value) {

@@ -57,6 +57,10 @@ class GitRepo {
 
   /// A config value (repository, then global/system), "" when unset.
   std::string config_string(const char* key) const;
+  /// The configured remote `git push` is talking to: `remote` itself when it names one, else the
+  /// first remote whose url or pushurl is `url` (a push to a URL); "" when none is. Its tracking
+  /// refs tell which commits the other side already has.
+  std::string configured_remote(const std::string& remote, const std::string& url) const;
   /// Sets a value in the repository's own config file (.git/config, or config when bare).
   Status set_local_config(const char* key, const std::string& value);
   /// The .git directory (with a trailing '/').

@@ -221,7 +221,9 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   PushScanOptions scan;
   scan.settings = &(*gate)->policy().git;
   scan.pusher_email = first_non_empty({(*repo)->config_string("user.email"), actor});
-  scan.remote = o.kind == HookKind::kPrePush ? o.remote : "";
+  // Pushing to a URL that a configured remote points at: that remote's tracking refs say what
+  // the other side already has. To an unknown URL, a new branch's whole history is scanned.
+  scan.remote = o.kind == HookKind::kPrePush ? (*repo)->configured_remote(o.remote, o.url) : "";
   scan.hide_all_refs = o.kind == HookKind::kPreReceive;
   const Style style = make_style(context);
   const std::vector<std::string> grants = hook_grants(o.kind);

@@ -24,13 +24,15 @@ check() { # check NAME CONDITION...
 challenge_in() { grep -o 'sgc1\.[A-Za-z0-9._-]*' "$1" | sed -n 1p; }
 
 # write_git_policy FILE APPROVER_KEY: the shipped pack with business hours around the clock (so
-# no verdict depends on when the test runs: off-hours pushes to protected refs score 30) and
-# approver bob.
+# no verdict depends on when the test runs: off-hours pushes to protected refs score 30), the
+# velocity burst lifted (a suite pushes more than 20 times in ten minutes, and the order of its
+# sections must not change verdicts; the pack's own tests cover the rule) and approver bob.
 write_git_policy() {
   sed -e 's/start: "08:00"/start: "00:00"/; s/end: "19:00"/end: "24:00"/' \
     -e 's/days: \[mon, tue, wed, thu, fri\]/days: [mon, tue, wed, thu, fri, sat, sun]/' \
+    -e 's/signals.velocity > 20/signals.velocity > 100000/' \
     "$SRC/policies/git.yaml" > "$1"
-  grep -q 'end: "24:00"' "$1"
+  grep -q 'end: "24:00"' "$1" && grep -q 'velocity > 100000' "$1"
   printf 'approvers:\n  - id: bob\n    public_key: %s\n' "$2" >> "$1"
 }
 

@@ -68,6 +68,22 @@ git push -q origin main
 check_secret_push_denied
 check "the secret branch did not reach the remote" test "$(remote_tip secrets feature)" = none
 
+# ---- a push to a URL: the remote configured with that URL says what the other side has --------
+new_repo byurl
+old_key="AKIA$(printf 'Q3EGRTY5LWJ7NXZO')"
+printf 'aws_access_key_id = %s\n' "$old_key" > legacy.ini  # pushed (and rotated) before stepgate
+git add legacy.ini && git commit -qm legacy && git push -q origin main
+"$BIN" hooks install > /dev/null
+git checkout -q -b topic && echo topic > topic.txt && git add topic.txt && git commit -qm topic
+check "a new branch pushed to origin's URL is allowed (history already there)" \
+  git push -q "$TMP/byurl.git" topic
+git clone -q --bare "$TMP/byurl.git" "$TMP/unknown.git"
+if git push "$TMP/unknown.git" topic:refs/heads/other 2> "$TMP/unknown.err"; then
+  fail "to a URL no remote has, the whole history is scanned"
+else
+  check "to a URL no remote has, the whole history is scanned" grep -q 'secrets-in-push' "$TMP/unknown.err"
+fi
+
 # ---- several refs in one push -------------------------------------------------------------------
 cd "$TMP/main1"
 git checkout -q -b harmless && echo x > x.txt && git add x.txt && git commit -qm harmless
