@@ -17,7 +17,7 @@ N=${N:-15}
 N_LARGE=${N_LARGE:-$N}
 # lefthook comes from bench/peers (npm install there, pinned in its package.json).
 if [ ! -x "$SRC/bench/peers/node_modules/.bin/lefthook" ]; then
-  (cd "$SRC/bench/peers" && LEFTHOOK=0 npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+  (cd "$SRC/bench/peers" && npm install --ignore-scripts --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
 fi
 LEFTHOOK=$SRC/bench/peers/node_modules/.bin/lefthook
 OUT=$HERE/results/git_push.txt

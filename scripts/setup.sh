@@ -10,14 +10,14 @@ packages=(
   libclang-rt-14-dev
   libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libcli11-dev doctest-dev
   libssl-dev libsqlite3-dev libre2-dev libyaml-cpp-dev libqrencode-dev libbenchmark-dev
-  oathtool curl chromium
+  oathtool curl chromium pre-commit
 )
 # Node.js and npm: any install will do (the machine may carry NodeSource's); Debian's otherwise.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)
 fi
 if [ "${STEPGATE_BENCH_PEERS:-0}" = 1 ]; then
-  packages+=(nginx-light wrk hyperfine pre-commit)
+  packages+=(nginx-light wrk hyperfine)
 fi
 
 missing=()
@@ -38,6 +38,6 @@ fi
 if [ "${1:-}" != "--no-node" ] && [ -f tests/e2e/package.json ]; then
   if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
     echo "setup: npm ci in tests/e2e" >&2
-    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    (cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   fi
 fi
