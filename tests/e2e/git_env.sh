@@ -54,6 +54,20 @@ check_secret_push_denied() {
   check "the secret is not in the audit log" bash -c "! grep -rq '$fake_key' '$STEPGATE_HOME'"
 }
 
+# new_repo NAME: a work repo with a bare remote, the git.yaml pack plus approver bob ($BOB_KEY),
+# one commit; the shell is left in it.
+new_repo() {
+  local name=$1
+  git init -q --bare "$TMP/$name.git"
+  git init -q "$TMP/$name"
+  cd "$TMP/$name"
+  git remote add origin "../$name.git"
+  mkdir -p .stepgate
+  write_git_policy .stepgate/policy.yaml "$BOB_KEY"
+  echo "hello" > README.md
+  git add -A && git commit -qm "first"
+}
+
 # finish NAME: the suite's exit status.
 finish() {
   if [ "$FAILED" -ne 0 ]; then echo "$1: FAILED"; exit 1; fi

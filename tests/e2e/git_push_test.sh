@@ -6,19 +6,6 @@ set -euo pipefail
 
 BOB_KEY=$("$BIN" keygen --approver bob 2> /dev/null | sed -n 1p)
 
-# new_repo NAME: a work repo with a bare remote, the git.yaml pack plus approver bob, one commit.
-new_repo() {
-  local name=$1
-  git init -q --bare "$TMP/$name.git"
-  git init -q "$TMP/$name"
-  cd "$TMP/$name"
-  git remote add origin "../$name.git"
-  mkdir -p .stepgate
-  write_git_policy .stepgate/policy.yaml "$BOB_KEY"
-  echo "hello" > README.md
-  git add -A && git commit -qm "first"
-}
-
 remote_tip() { git --git-dir="$TMP/$1.git" rev-parse -q --verify "$2" 2>/dev/null || echo none; }
 
 # ---- install, fast-forward, force push with step-up, replay -----------------------------------

@@ -16,15 +16,10 @@ command -v pre-commit > /dev/null || { echo "pre-commit is not installed: run sc
 BOB_KEY=$("$BIN" keygen --approver bob 2> /dev/null | sed -n 1p)
 remote_tip() { git --git-dir="$TMP/$1.git" rev-parse -q --verify "$2" 2>/dev/null || echo none; }
 
-# managed_repo NAME: a work repo with a bare remote, the pack, main pushed without any hook.
+# managed_repo NAME: new_repo with main pushed before any hook is there.
 managed_repo() {
-  git init -q --bare "$TMP/$1.git"
-  git init -q "$TMP/$1"
-  cd "$TMP/$1"
-  git remote add origin "../$1.git"
-  mkdir -p .stepgate
-  write_git_policy .stepgate/policy.yaml "$BOB_KEY"
-  echo hello > README.md && git add -A && git commit -qm first && git push -q origin main
+  new_repo "$1"
+  git push -q origin main
 }
 
 # gates NAME: with the manager's hook in place, a fast-forward goes through and a force push to
