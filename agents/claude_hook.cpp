@@ -197,11 +197,11 @@ std::string self_path() {
 /// `stepgate agent-hook claude`.
 std::string lean_hook_command(const std::string& self) {
   if (self.size() >= 20 && self.compare(self.size() - 20, 20, "stepgate-claude-hook") == 0) {
-    return self;
+    return shell_quote(self);
   }
   std::string lean = self.substr(0, self.rfind('/') + 1) + "stepgate-claude-hook";
-  if (access(lean.c_str(), X_OK) == 0) return lean;
-  return self + " agent-hook claude";
+  if (access(lean.c_str(), X_OK) == 0) return shell_quote(lean);
+  return shell_quote(self) + " agent-hook claude";
 }
 
 Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const ClaudeHookEvent& event,
@@ -226,7 +226,9 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
 void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) {
   if (options.print_config) {
     std::string command = lean_hook_command(self_path());
-    if (!options.policy_path.empty()) command += " --policy " + options.policy_path;
+    // Claude Code runs the command through a shell: a path with a blank must stay one word, or
+    // the hook would not start and Claude Code would let the tool run.
+    if (!options.policy_path.empty()) command += " --policy " + shell_quote(options.policy_path);
     *context.io.out << claude_settings_json(command) << "\n";
     context.exit_code = 0;
     return;

@@ -22,13 +22,6 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kMarker = "# stepgate-managed hook";
 
-/// Quotes for /bin/sh: the whole text in single quotes, each ' as '\''.
-std::string sh_quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 constexpr const char* kLeanHookBinary = "stepgate-git-hook";
 
 std::string self_binary() {
@@ -149,7 +142,8 @@ std::string hook_script(const std::string& hook, const std::string& binary, bool
     // its transport's child forever, where the sh script fails with "not found".
     return "#!" + lean + " " + std::string(kAsHookArg) + "\n" + comment;
   }
-  const std::string command = lean.empty() ? sh_quote(binary) + " hook " : sh_quote(lean) + " ";
+  const std::string command =
+      lean.empty() ? shell_quote(binary, true) + " hook " : shell_quote(lean, true) + " ";
   return "#!/bin/sh\n" + comment + "exec " + command + hook + " --chained \"$0" +
          std::string(kChainedSuffix) + "\" -- \"$@\"\n";
 }

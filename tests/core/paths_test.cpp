@@ -124,6 +124,16 @@ TEST_CASE("paths: default_actor is $STEPGATE_ACTOR, else the OS user") {
   CHECK(os == pw->pw_name);
 }
 
+TEST_CASE("paths: shell_quote keeps plain words and quotes the rest as one word") {
+  CHECK(shell_quote("/usr/local/bin/stepgate-claude-hook") ==
+        "/usr/local/bin/stepgate-claude-hook");
+  CHECK(shell_quote("/home/me/my tools/hook") == "'/home/me/my tools/hook'");
+  CHECK(shell_quote("it's") == "'it'\\''s'");
+  CHECK(shell_quote("$(rm -rf ~)") == "'$(rm -rf ~)'");
+  CHECK(shell_quote("") == "''");
+  CHECK(shell_quote("/plain", true) == "'/plain'");
+}
+
 TEST_CASE("paths: find_policy_path order") {
   TempDir dir;
   const std::string repo = dir.path() + "/repo";

@@ -111,5 +111,24 @@ else
   fail "--print-config: $CONFIG"
 fi
 
+# Claude Code runs the configured command through a shell: from a directory with a blank in its
+# name (and a policy path with one), the printed command must still start the hook and deny the
+# SSH key read. A hook that cannot start is a non-blocking error to Claude Code: the tool would run.
+if [[ -x $LEAN ]]; then
+  mkdir -p "$WORK/my tools" "$WORK/my policies"
+  cp "$BIN" "$LEAN" "$WORK/my tools/"
+  cp "$POLICY" "$WORK/my policies/policy.yaml"
+  CMD=$("$WORK/my tools/stepgate" agent-hook claude --print-config --policy "$WORK/my policies/policy.yaml" |
+    jq -r '.hooks.PreToolUse[0].hooks[0].command')
+  set +e
+  OUT=$(event read_ssh_key | sh -c "$CMD" 2>"$WORK/err"); RC=$?
+  set -e
+  if [[ $RC -eq 0 && $(decision) == deny ]]; then
+    pass "--print-config quotes paths with blanks (the command runs through sh and denies)"
+  else
+    fail "--print-config with blanks: command [$CMD] rc=$RC out=$OUT err=$(cat "$WORK/err")"
+  fi
+fi
+
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all claude hook cases passed"

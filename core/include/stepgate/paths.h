@@ -3,6 +3,7 @@
 /// them all (tests set it so they never touch the real home directory).
 
 #include <string>
+#include <string_view>
 
 #include "stepgate/result.h"
 
@@ -50,6 +51,11 @@ std::string env_or_empty(const char* name);
 /// The user this process runs as: the password database's name for the effective uid, else
 /// $USER, else "uid:N".
 std::string os_user_name();
+
+/// `text` as one word for a POSIX shell: in single quotes (each ' as '\'') when it holds anything
+/// but letters, digits and `_-./:=@%+,`, or always with `always`. For the commands stepgate
+/// writes for others to run (hook scripts, settings.json); stepgate itself never runs a shell.
+std::string shell_quote(std::string_view text, bool always = false);
 
 /// Who acts when nothing more specific says so: $STEPGATE_ACTOR, else os_user_name().
 std::string default_actor();
