@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # End to end: stepgate under the hook managers people already use, configured exactly as
-# hooks/README.md and .pre-commit-hooks.yaml say: lefthook and husky (from the npm registry) and
-# pre-commit (Debian). Each must let a fast-forward through and hold a force push to main.
+# hooks/README.md and .pre-commit-hooks.yaml say: lefthook (its linux-x64 binary package) and
+# husky from the npm registry, and pre-commit (Debian). Each must let a fast-forward through and
+# hold a force push to main.
 set -euo pipefail
 
 . "$(dirname "$0")/git_env.sh"
 E2E=$(cd "$(dirname "$0")" && pwd)
 export PATH="$(dirname "$BIN"):$PATH"  # the snippets call `stepgate` from PATH
 export PRE_COMMIT_HOME="$TMP/pre-commit-cache"
-for tool in "$E2E/node_modules/.bin/lefthook" "$E2E/node_modules/.bin/husky"; do
+# lefthook's binary package: the `lefthook` wrapper lists every platform's binary as optional, and
+# `npm ci` refuses a lock without one the registry lacks. (Not $LEFTHOOK: lefthook reads that.)
+LH="$E2E/node_modules/lefthook-linux-x64/bin/lefthook"
+for tool in "$LH" "$E2E/node_modules/.bin/husky"; do
   [ -x "$tool" ] || { echo "missing $tool: run scripts/setup.sh (npm ci in tests/e2e)"; exit 1; }
 done
 command -v pre-commit > /dev/null || { echo "pre-commit is not installed: run scripts/setup.sh"; exit 1; }
@@ -47,7 +51,7 @@ pre-push:
       use_stdin: true
 EOF
 echo lefthook.yml >> .git/info/exclude
-"$E2E/node_modules/.bin/lefthook" install > /dev/null
+"$LH" install > /dev/null
 check "lefthook: its pre-push hook is installed" grep -q lefthook .git/hooks/pre-push
 gates lefthook
 
