@@ -30,7 +30,6 @@ struct GitFree {
 using RevwalkPtr = std::unique_ptr<git_revwalk, GitFree<git_revwalk, git_revwalk_free>>;
 using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
 using ConfigPtr = std::unique_ptr<git_config, GitFree<git_config, git_config_free>>;
-using RemotePtr = std::unique_ptr<git_remote, GitFree<git_remote, git_remote_free>>;
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -238,12 +237,10 @@ std::string GitRepo::config_string(const char* key) const {
 }
 
 std::string GitRepo::configured_remote(const std::string& remote, const std::string& url) const {
-  git_strarray names{};
-  if (git_remote_list(&names, repo_) != 0) return "";
   // A local path (no scheme, no scp-like host:) compares by where it points, from the directory
   // git runs the hook in: "../repo.git" in the config and "/abs/repo.git" on the command line
   // are the same remote.
-  auto trimmed = [](std::string_view u) {
+  auto normalized = [](std::string_view u) {
     std::string text(u);
     const auto colon = text.find(':');
     const bool local = text.find("://") == std::string::npos &&
@@ -256,22 +253,29 @@ std::string GitRepo::configured_remote(const std::string& remote, const std::str
     while (text.size() > 1 && text.back() == '/') text.pop_back();
     return text;
   };
-  std::string found;
-  for (std::size_t i = 0; i < names.count && found.empty(); ++i) {
-    const std::string name = names.strings[i];
-    if (name == remote) {
-      found = name;
-      break;
-    }
-    git_remote* raw = nullptr;
-    if (url.empty() || git_remote_lookup(&raw, repo_, name.c_str()) != 0) continue;
-    RemotePtr r(raw);
-    for (const char* candidate : {git_remote_url(r.get()), git_remote_pushurl(r.get())}) {
-      if (candidate != nullptr && trimmed(candidate) == trimmed(url)) found = name;
-    }
+  // The remote.<name>.url / .pushurl entries, read with a plain config iterator: libgit2's remote
+  // API and its regex-matching iterators leak PCRE2 match data on every entry that does not match.
+  git_config* raw = nullptr;
+  if (git_repository_config_snapshot(&raw, repo_) != 0) return "";
+  ConfigPtr config(raw);
+  git_config_iterator* it = nullptr;
+  if (git_config_iterator_new(&it, config.get()) != 0) return "";
+  const std::string wanted = url.empty() ? std::string() : normalized(url);
+  std::string by_url;
+  bool named = false;
+  git_config_entry* entry = nullptr;
+  while (!named && git_config_next(&entry, it) == 0) {
+    const std::string_view key = entry->name;  // lower-cased section and variable names
+    if (!starts_with(key, "remote.") || entry->value == nullptr) continue;
+    const std::size_t dot = key.rfind('.');
+    const std::string_view variable = key.substr(dot + 1);
+    if (dot <= 7 || (variable != "url" && variable != "pushurl")) continue;
+    const std::string name(key.substr(7, dot - 7));
+    if (name == remote) named = true;
+    if (by_url.empty() && !wanted.empty() && normalized(entry->value) == wanted) by_url = name;
   }
-  git_strarray_dispose(&names);
-  return found;
+  git_config_iterator_free(it);
+  return named ? remote : by_url;
 }
 
 Status GitRepo::set_local_config(const char* key, const std::string& value) {
