@@ -236,6 +236,15 @@ std::string GitRepo::config_string(const char* key) const {
   return value;
 }
 
+std::optional<bool> GitRepo::config_bool(const char* key) const {
+  git_config* raw = nullptr;
+  if (git_repository_config_snapshot(&raw, repo_) != 0) return std::nullopt;
+  ConfigPtr config(raw);
+  int value = 0;
+  if (git_config_get_bool(&value, config.get(), key) != 0) return std::nullopt;
+  return value != 0;
+}
+
 std::string GitRepo::configured_remote(const std::string& remote, const std::string& url) const {
   // A local path (no scheme, no scp-like host:) compares by where it points, from the directory
   // git runs the hook in: "../repo.git" in the config and "/abs/repo.git" on the command line

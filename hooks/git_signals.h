@@ -4,6 +4,7 @@
 // artifacts, CI configuration, signatures, authors).
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ class GitRepo {
   /// first remote whose url or pushurl is `url` (a push to a URL); "" when none is. Its tracking
   /// refs tell which commits the other side already has.
   std::string configured_remote(const std::string& remote, const std::string& url) const;
+  /// A boolean config value as git reads it (true/yes/on/1, false/no/off/0, any case);
+  /// nullopt when unset or not a boolean.
+  std::optional<bool> config_bool(const char* key) const;
   /// Sets a value in the repository's own config file (.git/config, or config when bare).
   Status set_local_config(const char* key, const std::string& value);
   /// The .git directory (with a trailing '/').

@@ -50,14 +50,11 @@ std::string first_non_empty(std::initializer_list<std::string> values) {
   return "";
 }
 
-/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (client side), else the user the
-/// server's transport authenticated, else the OS user.
-std::string hook_actor(const GitRepo& repo, HookKind kind) {
+/// Who is pushing: $STEPGATE_ACTOR, else git's user.email (`email`, client side), else the user
+/// the server's transport authenticated, else the OS user.
+std::string hook_actor(const std::string& email, HookKind kind) {
   if (std::string actor = env_or_empty("STEPGATE_ACTOR"); !actor.empty()) return actor;
-  if (kind == HookKind::kPrePush) {
-    if (std::string email = repo.config_string("user.email"); !email.empty()) return email;
-    return os_user_name();
-  }
+  if (kind == HookKind::kPrePush) return email.empty() ? os_user_name() : email;
   // REMOTE_USER: git-http-backend behind an authenticating web server; GL_USERNAME: GitLab;
   // GITEA_PUSHER_NAME: Gitea and Forgejo; GITHUB_USER_LOGIN: GitHub Enterprise Server.
   return first_non_empty({env_or_empty("REMOTE_USER"), env_or_empty("GL_USERNAME"),
@@ -216,11 +213,12 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   TerminalStepUpIo terminal;
   NoTerminalStepUpIo headless;
   StepUpIo& io = no_tty ? static_cast<StepUpIo&>(headless) : terminal;
-  const std::string actor = hook_actor(**repo, o.kind);
+  const std::string email = (*repo)->config_string("user.email");
+  const std::string actor = hook_actor(email, o.kind);
   const std::string repo_path = strip_slash((*repo)->git_dir());
   PushScanOptions scan;
   scan.settings = &(*gate)->policy().git;
-  scan.pusher_email = first_non_empty({(*repo)->config_string("user.email"), actor});
+  scan.pusher_email = first_non_empty({email, actor});
   // Pushing to a URL that a configured remote points at: that remote's tracking refs say what
   // the other side already has. To an unknown URL, a new branch's whole history is scanned.
   scan.remote = o.kind == HookKind::kPrePush ? (*repo)->configured_remote(o.remote, o.url) : "";

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "git_signals.h"
@@ -86,7 +87,8 @@ Result<Target> resolve_target(const InstallOptions& o, CommandContext& context) 
 void enable_push_options(GitRepo& repo, CommandContext& context) {
   constexpr const char* kKey = "receive.advertisePushOptions";
   const std::string current = repo.config_string(kKey);
-  if (current.empty()) {
+  const std::optional<bool> on = repo.config_bool(kKey);
+  if (current.empty() && !on) {
     if (Status s = repo.set_local_config(kKey, "true"); !s.ok()) {
       *context.io.err << "stepgate: warning: could not set " << kKey << ": " << s.error().message
                       << "; pushers cannot pass grants with `git push -o` until it is true\n";
@@ -94,7 +96,7 @@ void enable_push_options(GitRepo& repo, CommandContext& context) {
     }
     *context.io.out << "set " << kKey << " true, so pushers can pass grants with "
                     << "`git push -o stepgate-grant=<grant>`\n";
-  } else if (current != "true" && current != "yes" && current != "on" && current != "1") {
+  } else if (on != true) {
     *context.io.err << "stepgate: warning: " << kKey << " is `" << current
                     << "`: pushers cannot pass grants with `git push -o` until it is true\n";
   }

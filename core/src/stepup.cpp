@@ -270,10 +270,11 @@ class StepUpSteps {
     std::string retry;
     if (!r.grant_retry.empty()) {
       retry = r.grant_retry;
-      const std::string several = "<grant1>,<grant2>...";
-      for (std::size_t at = retry.find("<grant>"); n > 1 && at != std::string::npos;
-           at = retry.find("<grant>", at + several.size())) {
-        retry.replace(at, 7, several);
+      constexpr std::string_view kOne = "<grant>";
+      constexpr std::string_view kSeveral = "<grant1>,<grant2>...";
+      for (std::size_t at = retry.find(kOne); n > 1 && at != std::string::npos;
+           at = retry.find(kOne, at + kSeveral.size())) {
+        retry.replace(at, kOne.size(), kSeveral);
       }
     } else {
       retry = (n > 1 ? "STEPGATE_GRANT=\"<grant1> <grant2>...\" " : "STEPGATE_GRANT=<grant> ") +

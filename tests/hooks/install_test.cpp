@@ -243,6 +243,14 @@ TEST_CASE("hooks install: pre-receive turns on push options, which carry grants"
   std::string config = read(dir.path() + "/config");
   CHECK(config.find("advertisePushOptions = true") != std::string::npos);
 
+  SUBCASE("a true value in any spelling git accepts is left as it is, without a warning") {
+    REQUIRE(run(false, dir.path()).code == 0);
+    git(dir.path(), {"config", "receive.advertisePushOptions", "YES"});
+    const Run again = run(true, dir.path());
+    CHECK(again.code == 0);
+    CHECK(again.err.empty());
+    CHECK(again.out.find("set receive.advertisePushOptions") == std::string::npos);
+  }
   SUBCASE("a value an admin set to false is left alone, with a warning") {
     REQUIRE(run(false, dir.path()).code == 0);
     git(dir.path(), {"config", "receive.advertisePushOptions", "false"});
