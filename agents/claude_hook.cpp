@@ -192,14 +192,20 @@ std::string self_path() {
   return {buffer, static_cast<std::size_t>(n)};
 }
 
-/// The command Claude Code should run: the lean `stepgate-claude-hook` beside this binary when it
-/// is installed (it loads neither libgit2 nor cpp-httplib, and runs before every tool call), else
-/// `stepgate agent-hook claude`.
-std::string lean_hook_command(const std::string& self) {
+/// The command Claude Code should run: with `daemon`, the `stepgate-hook` client beside this
+/// binary (it asks `stepgate daemon`, and runs the lean hook itself when no daemon answers); else
+/// the lean `stepgate-claude-hook` beside this binary when it is installed (it loads neither
+/// libgit2 nor cpp-httplib, and runs before every tool call), else `stepgate agent-hook claude`.
+std::string lean_hook_command(const std::string& self, bool daemon) {
+  const std::string dir = self.substr(0, self.rfind('/') + 1);
+  if (daemon) {
+    const std::string client = dir + "stepgate-hook";
+    if (access(client.c_str(), X_OK) == 0) return shell_quote(client) + " claude";
+  }
   if (self.size() >= 20 && self.compare(self.size() - 20, 20, "stepgate-claude-hook") == 0) {
     return shell_quote(self);
   }
-  std::string lean = self.substr(0, self.rfind('/') + 1) + "stepgate-claude-hook";
+  std::string lean = dir + "stepgate-claude-hook";
   if (access(lean.c_str(), X_OK) == 0) return shell_quote(lean);
   return shell_quote(self) + " agent-hook claude";
 }
@@ -210,22 +216,32 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
   gate_options.policy_path = options.policy_path;
   gate_options.cwd = event.cwd.empty() ? fallback_cwd : event.cwd;
   gate_options.front_end = "claude";
-  Result<std::unique_ptr<Gate>> gate = Gate::open(gate_options);
-  if (!gate.ok()) return gate.error();
+  std::unique_ptr<Gate> owned;
+  Gate* gate = nullptr;
+  if (options.gates != nullptr) {
+    Result<Gate*> pooled = options.gates->get(gate_options);
+    if (!pooled.ok()) return pooled.error();
+    gate = *pooled;
+  } else {
+    Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
+    if (!opened.ok()) return opened.error();
+    owned = std::move(opened).value();
+    gate = owned.get();
+  }
   ToolCall call = tool_call_from_claude_event(event);
   if (call.cwd.empty()) call.cwd = gate_options.cwd;
   std::string server_url = options.server_url;
   if (server_url.empty()) server_url = env_or_empty("STEPGATE_SERVER");
   const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
-  ToolGateAnswer answer = gate_tool_call(**gate, call, default_actor(), grants, server_url);
-  return claude_hook_reply(call, answer, (*gate)->policy().agents.step_up_response, server_url);
+  ToolGateAnswer answer = gate_tool_call(*gate, call, default_actor(), grants, server_url);
+  return claude_hook_reply(call, answer, gate->policy().agents.step_up_response, server_url);
 }
 
 }  // namespace
 
 void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) {
   if (options.print_config) {
-    std::string command = lean_hook_command(self_path());
+    std::string command = lean_hook_command(self_path(), options.daemon);
     // Claude Code runs the command through a shell: a path with a blank must stay one word, or
     // the hook would not start and Claude Code would let the tool run.
     if (!options.policy_path.empty()) command += " --policy " + shell_quote(options.policy_path);

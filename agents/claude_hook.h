@@ -60,6 +60,8 @@ struct ClaudeHookOptions {
   std::string policy_path;
   std::string server_url;  // an inbox to point approvers at ($STEPGATE_SERVER when empty)
   bool print_config = false;
+  bool daemon = false;  // --print-config: install the `stepgate-hook` client (stepgate daemon)
+  GatePool* gates = nullptr;  // the daemon's open gates; null: open one for this call
 };
 
 /// Runs the hook on context.io.in; sets context.exit_code (0, or 2 on any error: fail closed).

@@ -1,11 +1,15 @@
 #include "stepgate/gate.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <utility>
 
 #include "stepgate/collect.h"
+#include "stepgate/crypto.h"
 
 namespace stepgate {
 namespace {
@@ -166,6 +170,97 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   }
   out.exit_code = exit_code_for_verdict(out.final_verdict);
   return out;
+}
+
+// ---- GatePool -----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::size_t kMaxPooledGates = 8;
+constexpr std::size_t kMaxPooledPolicyBytes = std::size_t{8} * 1024 * 1024;
+
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+
+/// The file's identity, or a zero id when it does not exist (then nothing matches it).
+FileId file_id(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
+
+bool same_paths(const Paths& a, const Paths& b) {
+  return a.config_dir == b.config_dir && a.state_dir == b.state_dir &&
+         a.secrets_dir == b.secrets_dir && a.state_db == b.state_db && a.audit_log == b.audit_log;
+}
+
+std::string audit_path_of(const Gate& gate) {
+  const std::string& configured = gate.policy().audit.path;
+  return configured.empty() ? gate.paths().audit_log : configured;
+}
+
+}  // namespace
+
+struct GatePool::Entry {
+  std::string policy_path;  // absolute
+  Paths paths;
+  std::string front_end;
+  AuditOptions audit_options;
+  int cache_ms = 0;
+  FileId state_db;
+  FileId audit_log;
+  std::unique_ptr<Gate> gate;
+
+  [[nodiscard]] bool serves(const std::string& path, const GateOptions& o) const {
+    return policy_path == path && same_paths(paths, o.paths) && front_end == o.front_end &&
+           cache_ms == o.store_options.cache_ms && audit_options.fsync == o.audit_options.fsync &&
+           audit_options.fsync_batch_ms == o.audit_options.fsync_batch_ms;
+  }
+  /// Still the policy bytes it loaded, and still the store and log files it opened (a deleted
+  /// or replaced state directory must not swallow records).
+  [[nodiscard]] bool fresh(const std::string& revision) const {
+    if (state_db == FileId{} || audit_log == FileId{}) return false;
+    return gate->policy().revision == revision && file_id(paths.state_db) == state_db &&
+           file_id(audit_path_of(*gate)) == audit_log;
+  }
+};
+
+Result<Gate*> GatePool::get(const GateOptions& options) {
+  auto found = find_policy_path(options.policy_path, options.cwd);
+  if (!found.ok()) return found.error();
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(*found, ec).string();
+  std::string revision;
+  if (auto text = read_file(path, kMaxPooledPolicyBytes); text.ok()) {
+    revision = "sha256:" + sha256_hex(*text);
+  }
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (!(*it)->serves(path, options)) continue;
+    std::shared_ptr<Entry> entry = *it;
+    entries_.erase(it);
+    if (revision.empty() || !entry->fresh(revision)) break;  // reopen below
+    entries_.push_back(entry);
+    return entry->gate.get();
+  }
+  GateOptions exact = options;
+  exact.policy_path = path;
+  auto gate = Gate::open(exact);
+  if (!gate.ok()) return gate.error();
+  auto entry = std::make_shared<Entry>();
+  entry->policy_path = path;
+  entry->paths = options.paths;
+  entry->front_end = options.front_end;
+  entry->audit_options = options.audit_options;
+  entry->cache_ms = options.store_options.cache_ms;
+  entry->state_db = file_id(options.paths.state_db);
+  entry->gate = std::move(gate).value();
+  entry->audit_log = file_id(audit_path_of(*entry->gate));
+  if (entries_.size() >= kMaxPooledGates) entries_.erase(entries_.begin());
+  entries_.push_back(entry);
+  return entry->gate.get();
 }
 
 }  // namespace stepgate

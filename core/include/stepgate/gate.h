@@ -72,6 +72,20 @@ class Gate {
   std::string front_end_;
 };
 
+/// Gates kept open between requests by a long-running front-end (the hook daemon), so a request
+/// costs no policy load and no SQLite open. get() hands back the gate opened for the same policy
+/// file, paths and front-end while the policy file still has the same bytes and the state store
+/// and audit log are still the files it opened; otherwise it opens a fresh one. Not thread-safe.
+class GatePool {
+ public:
+  Result<Gate*> get(const GateOptions& options);
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry;
+  std::vector<std::shared_ptr<Entry>> entries_;  // most recently used last
+};
+
 /// Unix time now (STEPGATE_NOW overrides it, for tests of time-dependent signals). Every
 /// command takes its clock from here, so grants, challenges and signals agree on "now".
 UnixTime unix_now();

@@ -1,0 +1,146 @@
+// stepgate-hook: a hook command that hands the call to a running `stepgate daemon`, which keeps
+// the policy, the state store and the audit log open, so a tool call costs one small process and
+// one socket round trip instead of starting the engine. A static binary with no engine in it.
+//
+//   stepgate-hook claude [--policy FILE] [--server URL]
+//
+// With no daemon (or one that is not this installation's `stepgate`, or one that fails), it runs
+// the in-process hook beside it (`stepgate-claude-hook`) with the same arguments and the same
+// stdin: the call is always decided, never waved through.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "hookd_protocol.h"
+
+extern char** environ;
+
+namespace {
+
+namespace hookd = stepgate::hookd;
+
+constexpr std::size_t kMaxInputBytes = std::size_t{8} * 1024 * 1024;  // = kMaxClaudeEventBytes
+constexpr int kReplyTimeoutSeconds = 120;  // a held call may wait on SQLite; then run it here
+
+std::string self_dir() {
+  char buffer[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) return {};
+  std::string path(buffer, static_cast<std::size_t>(n));
+  return path.substr(0, path.rfind('/') + 1);
+}
+
+void say(const std::string& text) {
+  (void)hookd::write_all(STDERR_FILENO, "stepgate-hook: " + text + "\n");
+}
+
+/// Runs the in-process hook with our arguments. `consumed` holds stdin when it was already read.
+[[noreturn]] void run_locally(const std::string& dir, char** argv, const std::string* consumed) {
+  const std::string lean = dir + "stepgate-claude-hook";
+  if (consumed != nullptr) {
+    const int fd = memfd_create("stepgate-hook-input", MFD_CLOEXEC);
+    if (fd < 0 || !hookd::write_all(fd, *consumed) || lseek(fd, 0, SEEK_SET) != 0 ||
+        dup2(fd, STDIN_FILENO) < 0) {
+      say(std::string("cannot pass the event on: ") + std::strerror(errno));
+      _exit(2);
+    }
+  }
+  std::vector<char*> args{const_cast<char*>(lean.c_str())};
+  for (char** a = argv + 2; *a != nullptr; ++a) args.push_back(*a);
+  args.push_back(nullptr);
+  execv(lean.c_str(), args.data());
+  say("cannot run " + lean + ": " + std::strerror(errno));
+  _exit(2);  // Claude Code blocks the call on exit 2: fail closed
+}
+
+/// True when the process at the other end is this user's and runs this installation's stepgate.
+bool trusted_peer(int fd, const std::string& dir) {
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != geteuid()) {
+    return false;
+  }
+  struct stat daemon_exe {};
+  struct stat ours {};
+  const std::string exe = "/proc/" + std::to_string(peer.pid) + "/exe";
+  return stat(exe.c_str(), &daemon_exe) == 0 && stat((dir + "stepgate").c_str(), &ours) == 0 &&
+         daemon_exe.st_dev == ours.st_dev && daemon_exe.st_ino == ours.st_ino;
+}
+
+int connect_daemon(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return -1;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool read_input(std::string& input) {
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n == 0) return true;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    input.append(buffer, static_cast<std::size_t>(n));
+    if (input.size() > kMaxInputBytes) return true;  // the daemon names the limit
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "claude") != 0) {
+    say("usage: stepgate-hook claude [--policy FILE] [--server URL]");
+    return 2;
+  }
+  // A daemon that closes the socket early must not kill us with SIGPIPE: Claude Code would read
+  // that exit status as a non-blocking error and run the tool.
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  const std::string dir = self_dir();
+  const int fd = connect_daemon(hookd::default_socket_path());
+  if (fd < 0 || !trusted_peer(fd, dir)) run_locally(dir, argv, nullptr);
+
+  hookd::Request request;
+  for (int i = 1; i < argc; ++i) request.args.emplace_back(argv[i]);
+  for (char** e = environ; *e != nullptr; ++e) request.env.emplace_back(*e);
+  char cwd[PATH_MAX];
+  request.cwd = getcwd(cwd, sizeof cwd) != nullptr ? cwd : ".";
+  if (!read_input(request.input)) {
+    say(std::string("cannot read the event: ") + std::strerror(errno));
+    return 2;
+  }
+  timeval timeout{kReplyTimeoutSeconds, 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string body;
+  hookd::Response response;
+  if (!hookd::write_all(fd, hookd::encode(request)) || !hookd::read_frame(fd, body) ||
+      !hookd::decode(body, response)) {
+    run_locally(dir, argv, &request.input);  // the daemon went away: decide here
+  }
+  close(fd);
+  if (!hookd::write_all(STDOUT_FILENO, response.out) ||
+      !hookd::write_all(STDERR_FILENO, response.err)) {
+    return 2;
+  }
+  return response.exit_code;
+}

@@ -1,0 +1,265 @@
+#include "hookd.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+#include "claude_hook.h"
+#include "stepgate/paths.h"
+
+extern char** environ;
+
+namespace stepgate {
+namespace {
+
+constexpr int kSocketTimeoutSeconds = 10;  // a client that stalls mid-frame is dropped
+constexpr int kPollMs = 1000;
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_stop_signal(int /*signal*/) {
+  g_stop = 1;
+}
+
+/// Replaces the process environment with `env` for the lifetime of the scope, then restores it.
+class EnvScope {
+ public:
+  explicit EnvScope(const std::vector<std::string>& env) {
+    for (char** e = environ; *e != nullptr; ++e) saved_.emplace_back(*e);
+    apply(env);
+    ::setenv("STEPGATE_NO_TTY", "1", 1);  // the daemon has no terminal of the client's to ask on
+    ::tzset();
+  }
+  ~EnvScope() {
+    apply(saved_);
+    ::tzset();
+  }
+  EnvScope(const EnvScope&) = delete;
+  EnvScope& operator=(const EnvScope&) = delete;
+
+ private:
+  static void apply(const std::vector<std::string>& env) {
+    ::clearenv();
+    for (const std::string& entry : env) {
+      const std::size_t eq = entry.find('=');
+      if (eq == std::string::npos || eq == 0) continue;
+      ::setenv(entry.substr(0, eq).c_str(), entry.c_str() + eq + 1, 1);
+    }
+  }
+  std::vector<std::string> saved_;
+};
+
+/// Enters `dir` for the lifetime of the scope; ok() is false when it cannot.
+class CwdScope {
+ public:
+  explicit CwdScope(const std::string& dir)
+      : saved_(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    ok_ = saved_ >= 0 && ::chdir(dir.c_str()) == 0;
+  }
+  ~CwdScope() {
+    if (saved_ >= 0) {
+      (void)::fchdir(saved_);
+      ::close(saved_);
+    }
+  }
+  CwdScope(const CwdScope&) = delete;
+  CwdScope& operator=(const CwdScope&) = delete;
+  [[nodiscard]] bool ok() const { return ok_; }
+
+ private:
+  int saved_;
+  bool ok_ = false;
+};
+
+hookd::Response failure(const std::string& message) {
+  return {2, "", "stepgate: " + message + "\n"};
+}
+
+/// The same arguments stepgate-claude-hook takes, less --print-config.
+bool parse_claude_args(const std::vector<std::string>& args, ClaudeHookOptions& options,
+                       std::string& why) {
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if ((arg == "--policy" || arg == "--server") && i + 1 < args.size()) {
+      (arg == "--policy" ? options.policy_path : options.server_url) = args[++i];
+    } else {
+      why = "unknown argument " + arg +
+            " (usage: stepgate-hook claude [--policy FILE] [--server URL])";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool same_uid(int fd) {
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == ::geteuid();
+}
+
+/// The socket's directory must be ours and closed to others: another user who could create or
+/// replace the socket could answer for the gate.
+Status check_socket_dir(const std::string& dir) {
+  if (Status s = ensure_private_dir(dir); !s.ok()) return s;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "socket directory " + dir + " is not a directory");
+  }
+  if (st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "socket directory " + dir +
+                          " must be yours and closed to others (chown it, then chmod 700 " + dir +
+                          ")");
+  }
+  return {};
+}
+
+int connect_to(const sockaddr_un& addr) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+Result<int> listen_on(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    return make_error(ErrorCode::kInvalidArgument, "socket path " + path + " is longer than " +
+                                                       std::to_string(sizeof addr.sun_path - 1) +
+                                                       " bytes");
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (Status s = check_socket_dir(std::filesystem::path(path).parent_path().string()); !s.ok()) {
+    return s.error();
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return make_error(ErrorCode::kFailedPrecondition, path + " exists and is not a socket");
+    }
+    if (const int live = connect_to(addr); live >= 0) {
+      ::close(live);
+      return make_error(ErrorCode::kFailedPrecondition, "a daemon is already listening on " + path);
+    }
+    ::unlink(path.c_str());  // left by a daemon that did not exit cleanly
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return make_error(ErrorCode::kUnavailable, std::string("socket: ") + std::strerror(errno));
+  const mode_t old_mask = ::umask(077);
+  const int bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(fd, 64) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return make_error(ErrorCode::kUnavailable, "listen on " + path + ": " + why);
+  }
+  return fd;
+}
+
+void serve_connection(int fd, GatePool& pool) {
+  if (!same_uid(fd)) return;  // another user's process: no answer
+  timeval timeout{kSocketTimeoutSeconds, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  std::string body;
+  if (!hookd::read_frame(fd, body)) return;  // over the limit or cut short: the client decides
+  hookd::Request request;
+  const hookd::Response response = hookd::decode(body, request)
+                                       ? serve_hook_request(request, pool)
+                                       : failure("malformed hook daemon request");
+  (void)hookd::write_all(fd, hookd::encode(response));
+}
+
+}  // namespace
+
+hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool) {
+  if (request.args.empty() || request.args[0] != "claude") {
+    return failure("the hook daemon serves `claude` requests only");
+  }
+  ClaudeHookOptions options;
+  std::string why;
+  if (!parse_claude_args(request.args, options, why)) return failure(why);
+  options.gates = &pool;
+  EnvScope env(request.env);
+  CwdScope cwd(request.cwd);
+  if (!cwd.ok()) return failure("cannot enter the working directory " + request.cwd);
+  std::istringstream in(request.input);
+  std::ostringstream out;
+  std::ostringstream err;
+  CommandContext context;
+  context.io.in = &in;
+  context.io.out = &out;
+  context.io.err = &err;
+  context.io.cwd = request.cwd;
+  try {
+    run_claude_hook(options, context);
+  } catch (const std::exception& e) {
+    return failure(std::string("internal error: ") + e.what());
+  }
+  return {context.exit_code, out.str(), err.str()};
+}
+
+void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) {
+  const std::string path =
+      options.socket_path.empty() ? hookd::default_socket_path() : options.socket_path;
+  Result<int> listener = listen_on(path);
+  if (!listener.ok()) {
+    context.exit_code = report_error(context, listener.error());
+    return;
+  }
+  struct sigaction stop {};
+  stop.sa_handler = on_stop_signal;  // no SA_RESTART: poll() returns at once
+  ::sigaction(SIGTERM, &stop, nullptr);
+  ::sigaction(SIGINT, &stop, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  struct stat ours {};
+  ::lstat(path.c_str(), &ours);
+  *context.io.err << "stepgate daemon: listening on " << path << "\n";
+  context.io.err->flush();
+
+  GatePool pool;
+  std::time_t last_request = std::time(nullptr);
+  while (g_stop == 0) {
+    pollfd p{*listener, POLLIN, 0};
+    const int ready = ::poll(&p, 1, kPollMs);
+    if (ready > 0) {
+      const int fd = ::accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        serve_connection(fd, pool);
+        ::close(fd);
+      }
+      last_request = std::time(nullptr);
+    } else if (options.idle_exit.count() > 0 &&
+               std::time(nullptr) - last_request >= options.idle_exit.count()) {
+      break;
+    }
+  }
+  ::close(*listener);
+  struct stat now {};
+  // Remove the socket only if it is still ours (a newer daemon may have replaced a stale one).
+  if (::lstat(path.c_str(), &now) == 0 && now.st_ino == ours.st_ino && now.st_dev == ours.st_dev) {
+    ::unlink(path.c_str());
+  }
+  context.exit_code = 0;
+}
+
+}  // namespace stepgate
