@@ -24,7 +24,6 @@
 
 #include "hookd_protocol.h"
 
-extern char** environ;
 
 namespace {
 

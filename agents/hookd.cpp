@@ -21,7 +21,6 @@
 #include "claude_hook.h"
 #include "stepgate/paths.h"
 
-extern char** environ;
 
 namespace stepgate {
 namespace {

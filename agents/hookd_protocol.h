@@ -79,7 +79,7 @@ class Cursor {
   bool ok_ = true;
 };
 
-inline std::string framed(std::string body) {
+inline std::string framed(const std::string& body) {
   std::string out;
   put_u32(out, static_cast<uint32_t>(body.size()));
   return out + body;
@@ -96,7 +96,7 @@ inline std::string encode(const Request& r) {
   for (const auto& e : r.env) detail::put_str(body, e);
   detail::put_str(body, r.cwd);
   detail::put_str(body, r.input);
-  return detail::framed(std::move(body));
+  return detail::framed(body);
 }
 
 inline std::string encode(const Response& r) {
@@ -104,7 +104,7 @@ inline std::string encode(const Response& r) {
   detail::put_u32(body, static_cast<uint32_t>(r.exit_code));
   detail::put_str(body, r.out);
   detail::put_str(body, r.err);
-  return detail::framed(std::move(body));
+  return detail::framed(body);
 }
 
 /// Decodes a frame body (without its length prefix); false when it is malformed or over a limit.

@@ -5,22 +5,10 @@ set -euo pipefail
 
 BIN=${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}
 SRC=${SOURCE_DIR:?SOURCE_DIR must point at the source tree}
-FIXTURES="$SRC/tests/agents/fixtures/claude"
 WORK=$(mktemp -d /tmp/sg-claude-e2e-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-export STEPGATE_HOME="$WORK/sg" HOME="$WORK/home" STEPGATE_ACTOR=dev
-unset STEPGATE_GRANT STEPGATE_SERVER STEPGATE_POLICY
-mkdir -p "$HOME" "$WORK/project/src"
-
-failures=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
-
-# A fixture with its placeholders filled; the fake AWS key is assembled here, never committed.
-event() {
-  sed -e "s#__CWD__#$WORK/project#g" -e "s#__HOME__#$HOME#g" \
-      -e "s#__FAKE_AWS_KEY__#AKIA""QX7R2M4T9W3Y6B8N#g" "$FIXTURES/$1.json"
-}
+# shellcheck source=claude_env.sh
+source "$SRC/tests/e2e/claude_env.sh"
 
 # hook FIXTURE POLICY -> sets OUT, ERR, RC
 hook() {
@@ -31,12 +19,6 @@ hook() {
   ERR=$(cat "$WORK/err")
 }
 
-decision() { grep -o '"permissionDecision":"[a-z]*"' <<<"$OUT" | cut -d'"' -f4 || true; }
-
-# Approver key and a policy that lists the approver.
-PUB=$("$BIN" keygen --approver alice 2>/dev/null | grep -o 'ed25519:[A-Za-z0-9_-]*' | head -1)
-POLICY="$WORK/policy.yaml"
-{ cat "$SRC/policies/agent-tools.yaml"; printf 'approvers:\n  - id: alice\n    public_key: "%s"\n' "$PUB"; } >"$POLICY"
 
 for f in bash_ls edit_source webfetch mcp_github_create_issue unknown_tool session_start; do
   hook "$f" "$POLICY"

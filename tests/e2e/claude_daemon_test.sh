@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# End-to-end: `stepgate daemon` and the `stepgate-hook` client on the Claude Code fixtures. The
+# client asks the daemon, which keeps the gate open; with no daemon, an untrusted listener or a
+# daemon that went away, the client decides in-process with the lean hook beside it. Each request
+# must be decided in the client's own environment and directory, and see policy edits at once.
+set -euo pipefail
+
+BIN=${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}
+SRC=${SOURCE_DIR:?SOURCE_DIR must point at the source tree}
+BUILD=$(dirname "$BIN")
+WORK=$(mktemp -d /tmp/sg-daemon-e2e-XXXXXX)
+DAEMON_PID=
+cleanup() {
+  [[ -n $DAEMON_PID ]] && kill "$DAEMON_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+export STEPGATE_DAEMON_SOCKET="$WORK/run/hookd.sock"
+# shellcheck source=claude_env.sh
+source "$SRC/tests/e2e/claude_env.sh"
+
+# Only the client and stepgate: with no daemon answering there is no lean hook to fall back on,
+# so every decision these make must have come from the daemon.
+mkdir -p "$WORK/bin" "$WORK/run"
+chmod 700 "$WORK/run"
+cp "$BIN" "$BUILD/stepgate-hook" "$WORK/bin/"
+CLIENT="$WORK/bin/stepgate-hook"
+
+# client FIXTURE POLICY [CLIENT] -> OUT, ERR, RC
+client() {
+  set +e
+  OUT=$(event "$1" | "${3:-$CLIENT}" claude --policy "$2" 2>"$WORK/err")
+  RC=$?
+  set -e
+  ERR=$(cat "$WORK/err")
+}
+
+start_daemon() {  # STEPGATE_BINARY
+  "$1" daemon 2>"$WORK/daemon.err" &
+  DAEMON_PID=$!
+  for _ in $(seq 100); do [[ -S $STEPGATE_DAEMON_SOCKET ]] && return 0; sleep 0.05; done
+  fail "daemon did not start: $(cat "$WORK/daemon.err")"
+}
+stop_daemon() {
+  kill "$DAEMON_PID"
+  set +e
+  wait "$DAEMON_PID"
+  DAEMON_RC=$?
+  set -e
+  DAEMON_PID=
+}
+
+
+# No daemon and no lean hook beside the client: fail closed (exit 2), never allow.
+client bash_ls "$POLICY"
+if [[ $RC -eq 2 && -z $OUT && $ERR == *stepgate-claude-hook* ]]; then
+  pass "no daemon and no local hook -> exit 2 (fail closed)"
+else
+  fail "no daemon, no local hook: rc=$RC out=$OUT err=$ERR"
+fi
+
+start_daemon "$WORK/bin/stepgate"
+if [[ $(stat -c %a "$STEPGATE_DAEMON_SOCKET") == 600 || $(stat -c %a "$STEPGATE_DAEMON_SOCKET") == 700 ]]; then
+  pass "socket is private ($(stat -c %a "$STEPGATE_DAEMON_SOCKET"))"
+else
+  fail "socket mode $(stat -c %a "$STEPGATE_DAEMON_SOCKET")"
+fi
+
+for f in bash_ls edit_source webfetch session_start; do
+  client "$f" "$POLICY"
+  if [[ $RC -eq 0 && -z $OUT ]]; then pass "daemon: $f allowed"; else fail "daemon: $f: rc=$RC out=$OUT err=$ERR"; fi
+done
+for pair in read_ssh_key:ssh-private-key write_env_secret:secrets-in-args; do
+  client "${pair%%:*}" "$POLICY"
+  if [[ $RC -eq 0 && $(decision) == deny && $OUT == *"${pair#*:}"* ]]; then
+    pass "daemon: ${pair%%:*} denied"
+  else
+    fail "daemon: ${pair%%:*}: rc=$RC out=$OUT err=$ERR"
+  fi
+done
+
+# Held, approved, and the identical call passes with the grant in the client's environment.
+client bash_rm_rf "$POLICY"
+TOKEN=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //' -e 's/\.$//')
+if [[ $(decision) == deny && -n $TOKEN ]]; then pass "daemon: rm -rf held with a challenge"; else fail "daemon: rm -rf: $OUT"; fi
+GRANT=$("$BIN" approve --yes --approver alice --policy "$POLICY" "$TOKEN" 2>/dev/null | tail -1)
+STEPGATE_GRANT="$GRANT" client bash_rm_rf "$POLICY"
+if [[ $RC -eq 0 && -z $OUT ]]; then pass "daemon: STEPGATE_GRANT from the client's environment lets the call pass"; else fail "daemon: grant retry: rc=$RC out=$OUT err=$ERR"; fi
+client bash_rm_rf "$POLICY"
+if [[ $(decision) == deny ]]; then pass "daemon: the grant did not stay behind in the daemon's environment"; else fail "daemon: grant leaked: $OUT"; fi
+STEPGATE_GRANT="$GRANT" client bash_rm_rf "$POLICY"
+if [[ $OUT == *"already used"* || $(decision) == deny ]]; then pass "daemon: the grant replayed is refused"; else fail "daemon: replay: rc=$RC out=$OUT"; fi
+
+# Fail closed through the daemon: malformed event, missing policy, unknown argument.
+set +e
+printf '{"hook_event_name": "PreToolUse", "tool_name": ' | "$CLIENT" claude --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"; RC=$?
+set -e
+if [[ $RC -eq 2 && ! -s $WORK/out && $(cat "$WORK/err") == stepgate:* ]]; then pass "daemon: malformed JSON -> exit 2"; else fail "daemon: malformed JSON: rc=$RC err=$(cat "$WORK/err")"; fi
+client bash_ls "$WORK/no-such-policy.yaml"
+if [[ $RC -eq 2 && -z $OUT ]]; then pass "daemon: missing policy -> exit 2"; else fail "daemon: missing policy: rc=$RC out=$OUT"; fi
+set +e
+"$CLIENT" claude --bogus </dev/null >/dev/null 2>"$WORK/err"; RC=$?
+set -e
+if [[ $RC -eq 2 && $(cat "$WORK/err") == *"unknown argument --bogus"* ]]; then pass "daemon: unknown argument -> exit 2"; else fail "daemon: bogus arg: rc=$RC"; fi
+
+# A policy edit is seen by the next call (the daemon reloads when the bytes change).
+cp "$POLICY" "$WORK/policy-edit.yaml"
+client bash_ls "$WORK/policy-edit.yaml"
+first="$RC:$OUT"
+cat >"$WORK/rule.yaml" <<'EOF'
+  - id: no-ls
+    on: tool.call
+    when: signals.shell_command.contains("ls -la")
+    effect: deny
+    message: "ls is off today"
+EOF
+sed -i "/^rules:/r $WORK/rule.yaml" "$WORK/policy-edit.yaml"
+client bash_ls "$WORK/policy-edit.yaml"
+if [[ $first == "0:" && $(decision) == deny && $OUT == *"ls is off today"* ]]; then
+  pass "daemon: a policy edit applies to the next call"
+else
+  fail "daemon: policy edit: before=[$first] after rc=$RC out=$OUT err=$ERR"
+fi
+
+# A relative --policy is read from the client's directory.
+mkdir -p "$WORK/a" "$WORK/b"
+cp "$POLICY" "$WORK/a/p.yaml"
+cp "$WORK/policy-edit.yaml" "$WORK/b/p.yaml"
+(cd "$WORK/a" && client bash_ls p.yaml && echo "$RC:$(decision)" >"$WORK/ra")
+(cd "$WORK/b" && client bash_ls p.yaml && echo "$RC:$(decision)" >"$WORK/rb")
+if [[ $(cat "$WORK/ra") == "0:" && $(cat "$WORK/rb") == "0:deny" ]]; then
+  pass "daemon: relative --policy resolved in the client's directory"
+else
+  fail "daemon: relative policy: a=$(cat "$WORK/ra") b=$(cat "$WORK/rb")"
+fi
+
+# State follows the client's environment, and a deleted state directory is recreated, not lost.
+STEPGATE_HOME="$WORK/other" client bash_ls "$POLICY"
+if [[ $RC -eq 0 && -s $WORK/other/state/audit.jsonl ]]; then pass "daemon: STEPGATE_HOME of the client is used"; else fail "daemon: other home: rc=$RC"; fi
+rm -rf "$WORK/other"
+STEPGATE_HOME="$WORK/other" client read_ssh_key "$POLICY"
+if [[ $(decision) == deny && -s $WORK/other/state/audit.jsonl ]] && "$BIN" audit verify --path "$WORK/other/state/audit.jsonl" >/dev/null 2>&1; then
+  pass "daemon: a deleted state directory is recreated and the record lands there"
+else
+  fail "daemon: deleted state: out=$OUT $(ls -la "$WORK/other/state" 2>&1)"
+fi
+if "$BIN" audit verify >/dev/null 2>"$WORK/err"; then pass "daemon: audit chain verifies"; else fail "audit verify: $(cat "$WORK/err")"; fi
+
+# One daemon per socket.
+set +e
+"$WORK/bin/stepgate" daemon 2>"$WORK/err"; RC=$?
+set -e
+if [[ $RC -eq 2 && $(cat "$WORK/err") == *"already listening"* ]]; then pass "a second daemon on the same socket is refused"; else fail "second daemon: rc=$RC $(cat "$WORK/err")"; fi
+
+stop_daemon
+if [[ $DAEMON_RC -eq 0 && ! -e $STEPGATE_DAEMON_SOCKET ]]; then pass "SIGTERM: daemon exits 0 and removes its socket"; else fail "stop: rc=$DAEMON_RC $(ls -la "$WORK/run")"; fi
+
+# A listener that is not this installation's stepgate is not trusted: the client decides itself
+# (with the lean hook beside it in the build directory) and the fake "allow" is never used.
+python3 - "$STEPGATE_DAEMON_SOCKET" <<'EOF' &
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+body = b"SGR1" + struct.pack("<I", 0) + struct.pack("<I", 0) + struct.pack("<I", 0)
+for _ in range(2):
+    c, _ = s.accept()
+    c.settimeout(2)
+    try:
+        c.recv(1 << 20)
+    except OSError:
+        pass
+    try:
+        c.sendall(struct.pack("<I", len(body)) + body)
+    except OSError:
+        pass  # the client hung up at once: it did not trust us
+    c.close()
+EOF
+FAKE_PID=$!
+for _ in $(seq 100); do [[ -S $STEPGATE_DAEMON_SOCKET ]] && break; sleep 0.05; done
+client read_ssh_key "$POLICY" "$BUILD/stepgate-hook"
+if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "an untrusted listener is ignored (decided in-process: deny)"; else fail "fake daemon obeyed: rc=$RC out=$OUT err=$ERR"; fi
+kill "$FAKE_PID" 2>/dev/null || true
+wait "$FAKE_PID" 2>/dev/null || true
+rm -f "$STEPGATE_DAEMON_SOCKET"
+
+# No daemon, lean hook beside the client: the same decisions in-process.
+client read_ssh_key "$POLICY" "$BUILD/stepgate-hook"
+if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "no daemon: decided in-process (deny)"; else fail "fallback: rc=$RC out=$OUT err=$ERR"; fi
+
+# A socket directory open to others is refused.
+chmod 755 "$WORK/run"
+set +e
+"$BIN" daemon 2>"$WORK/err"; RC=$?
+set -e
+if [[ $RC -eq 2 && $(cat "$WORK/err") == *"chmod 700"* ]]; then pass "socket directory open to others -> refused"; else fail "open dir: rc=$RC $(cat "$WORK/err")"; fi
+chmod 700 "$WORK/run"
+
+# --print-config --daemon names the client.
+CMD=$("$WORK/bin/stepgate" agent-hook claude --print-config --daemon | jq -r '.hooks.PreToolUse[0].hooks[0].command')
+if [[ $CMD == "$WORK/bin/stepgate-hook claude" ]]; then pass "--print-config --daemon installs the client"; else fail "--print-config --daemon: $CMD"; fi
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "all daemon cases passed"
