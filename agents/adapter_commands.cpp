@@ -1,11 +1,10 @@
-// The agent adapters' subcommands: `agent-hook claude` (a Claude Code PreToolUse hook),
-// `mcp-wrap` (a stdio MCP server wrapper) and `daemon` (warm gates for the `stepgate-hook` client).
+// The agent adapters' subcommands: `agent-hook claude` (a Claude Code PreToolUse hook) and
+// `mcp-wrap` (a stdio MCP server wrapper).
 #include <CLI/CLI.hpp>
 #include <memory>
 
 #include "claude_hook.h"
 #include "command.h"
-#include "hookd.h"
 #include "mcp_wrap.h"
 
 namespace stepgate {
@@ -45,36 +44,11 @@ void setup_mcp_wrap(CLI::App& app, CommandContext& context) {
   wrap->callback([options, &context] { run_mcp_wrap(*options, context); });
 }
 
-void setup_daemon(CLI::App& app, CommandContext& context) {
-  struct Args {
-    HookDaemonOptions options;
-    std::string idle_exit = "0";
-  };
-  auto args = std::make_shared<Args>();
-  CLI::App* daemon = app.add_subcommand(
-      "daemon", "Keep gates open and answer the `stepgate-hook` client (runs in the foreground)");
-  daemon->add_option("--socket", args->options.socket_path,
-                     "Unix socket (default: $STEPGATE_DAEMON_SOCKET, else "
-                     "$XDG_RUNTIME_DIR/stepgate/hookd.sock, else /tmp/stepgate-UID/hookd.sock)");
-  daemon->add_option("--idle-exit", args->idle_exit,
-                     "Exit after this long without a request, e.g. 30m (default 0: never)");
-  daemon->callback([args, &context] {
-    auto idle = parse_duration(args->idle_exit);
-    if (!idle.ok()) {
-      context.exit_code = report_error(context, idle.error());
-      return;
-    }
-    args->options.idle_exit = *idle;
-    run_hook_daemon(args->options, context);
-  });
-}
-
 }  // namespace
 
 void register_adapter_commands(CLI::App& app, CommandContext& context) {
   setup_agent_hook(app, context);
   setup_mcp_wrap(app, context);
-  setup_daemon(app, context);
 }
 
 }  // namespace stepgate

@@ -1,12 +1,15 @@
 // stepgate-hook: a hook command that hands the call to a running `stepgate daemon`, which keeps
-// the policy, the state store and the audit log open, so a tool call costs one small process and
-// one socket round trip instead of starting the engine. A static binary with no engine in it.
+// the policy, the state store and the audit log open, so a tool call or a push costs one small
+// process and one socket round trip instead of starting the engine. A static binary with no
+// engine in it.
 //
-//   stepgate-hook claude [--policy FILE] [--server URL]
+//   stepgate-hook claude [--policy FILE] [--server URL]          (stepgate-claude-hook's arguments)
+//   stepgate-hook pre-push|pre-receive ...   |   --as-hook ...   (stepgate-git-hook's arguments)
 //
 // With no daemon (or one that is not this installation's `stepgate`, or one that fails), it runs
-// the in-process hook beside it (`stepgate-claude-hook`) with the same arguments and the same
-// stdin: the call is always decided, never waved through.
+// the in-process hook beside it with the same arguments and the same stdin: the call is always
+// decided, never waved through. It also runs it for what the daemon cannot do: a chained hook
+// (which needs our stdin and terminal), and a held push when a terminal could answer the prompt.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -18,19 +21,31 @@
 #include <climits>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "hookd_protocol.h"
 
-
 namespace {
 
 namespace hookd = stepgate::hookd;
 
-constexpr std::size_t kMaxInputBytes = std::size_t{8} * 1024 * 1024;  // = kMaxClaudeEventBytes
-constexpr int kReplyTimeoutSeconds = 120;  // a held call may wait on SQLite; then run it here
+// Larger stdin (an 8 MiB Claude Code event is the hook's own limit; a push of ~80,000 refs) is
+// handed to the in-process hook whole, never cut short.
+constexpr std::size_t kMaxInputBytes = std::size_t{8} * 1024 * 1024;
+constexpr int kReplyTimeoutSeconds = 120;  // the daemon may wait on SQLite; then decide here
+constexpr int kStepUpNotSatisfied = 3;
+constexpr const char* kChainedSuffix = ".stepgate-chained";  // = hooks/hook_run.h
+
+/// Which hook, and what runs it in-process.
+struct Hook {
+  bool git = false;
+  std::string local;        // the lean binary beside us
+  int local_args_from = 2;  // argv index its arguments start at
+  bool may_prompt = false;  // pre-push: the in-process hook asks for a TOTP code on a terminal
+};
 
 std::string self_dir() {
   char buffer[PATH_MAX];
@@ -45,8 +60,8 @@ void say(const std::string& text) {
 }
 
 /// Runs the in-process hook with our arguments. `consumed` holds stdin when it was already read.
-[[noreturn]] void run_locally(const std::string& dir, char** argv, const std::string* consumed) {
-  const std::string lean = dir + "stepgate-claude-hook";
+[[noreturn]] void run_locally(const Hook& hook, char** argv, const std::string* consumed) {
+  const std::string& lean = hook.local;
   if (consumed != nullptr) {
     const int fd = memfd_create("stepgate-hook-input", MFD_CLOEXEC);
     if (fd < 0 || !hookd::write_all(fd, *consumed) || lseek(fd, 0, SEEK_SET) != 0 ||
@@ -56,7 +71,7 @@ void say(const std::string& text) {
     }
   }
   std::vector<char*> args{const_cast<char*>(lean.c_str())};
-  for (char** a = argv + 2; *a != nullptr; ++a) args.push_back(*a);
+  for (char** a = argv + hook.local_args_from; *a != nullptr; ++a) args.push_back(*a);
   args.push_back(nullptr);
   execv(lean.c_str(), args.data());
   say("cannot run " + lean + ": " + std::strerror(errno));
@@ -101,42 +116,87 @@ bool read_input(std::string& input) {
       return false;
     }
     input.append(buffer, static_cast<std::size_t>(n));
-    if (input.size() > kMaxInputBytes) return true;  // the daemon names the limit
   }
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+/// True when the git hook would run a chained hook: it gets our stdin and terminal, so it runs
+/// here. `--chained FILE` before `--`, or for `--as-hook PATH` the file PATH.stepgate-chained.
+bool chains(char** argv) {
+  if (std::strcmp(argv[1], "--as-hook") == 0) {
+    return argv[2] != nullptr && exists(std::string(argv[2]) + kChainedSuffix);
+  }
+  for (char** a = argv + 2; *a != nullptr && std::strcmp(*a, "--") != 0; ++a) {
+    if (std::strcmp(*a, "--chained") == 0 && a[1] != nullptr) return exists(a[1]);
+  }
+  return false;
+}
+
+/// True when a step-up prompt could reach the person pushing (what the in-process hook checks).
+bool terminal_reachable() {
+  const char* no_tty = std::getenv("STEPGATE_NO_TTY");
+  if (no_tty != nullptr && std::strcmp(no_tty, "1") == 0) return false;
+  const int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "claude") != 0) {
-    say("usage: stepgate-hook claude [--policy FILE] [--server URL]");
+  Hook hook;
+  const std::string dir = self_dir();
+  if (argc >= 2 && std::strcmp(argv[1], "claude") == 0) {
+    hook.local = dir + "stepgate-claude-hook";
+  } else if (argc >= 2 &&
+             (std::strcmp(argv[1], "pre-push") == 0 || std::strcmp(argv[1], "pre-receive") == 0 ||
+              std::strcmp(argv[1], "--as-hook") == 0)) {
+    hook = {true, dir + "stepgate-git-hook", 1, std::strcmp(argv[1], "pre-push") == 0};
+    if (std::strcmp(argv[1], "--as-hook") == 0 && argc >= 3) {
+      const std::string path = argv[2];
+      hook.may_prompt = path.size() >= 9 && path.compare(path.size() - 9, 9, "/pre-push") == 0;
+    }
+  } else {
+    say("usage: stepgate-hook claude [--policy FILE] [--server URL]\n"
+        "       stepgate-hook pre-push|pre-receive|--as-hook ...  (stepgate-git-hook's arguments)");
     return 2;
   }
   // A daemon that closes the socket early must not kill us with SIGPIPE: Claude Code would read
   // that exit status as a non-blocking error and run the tool.
   (void)std::signal(SIGPIPE, SIG_IGN);
-  const std::string dir = self_dir();
+  if (hook.git && chains(argv)) run_locally(hook, argv, nullptr);
   const int fd = connect_daemon(hookd::default_socket_path());
-  if (fd < 0 || !trusted_peer(fd, dir)) run_locally(dir, argv, nullptr);
+  if (fd < 0 || !trusted_peer(fd, dir)) run_locally(hook, argv, nullptr);
 
   hookd::Request request;
+  if (isatty(STDERR_FILENO) != 0) request.flags |= hookd::kStderrIsTerminal;
   for (int i = 1; i < argc; ++i) request.args.emplace_back(argv[i]);
   for (char** e = environ; *e != nullptr; ++e) request.env.emplace_back(*e);
   char cwd[PATH_MAX];
   request.cwd = getcwd(cwd, sizeof cwd) != nullptr ? cwd : ".";
   if (!read_input(request.input)) {
-    say(std::string("cannot read the event: ") + std::strerror(errno));
+    say(std::string("cannot read stdin: ") + std::strerror(errno));
     return 2;
   }
+  if (request.input.size() > kMaxInputBytes) run_locally(hook, argv, &request.input);
   timeval timeout{kReplyTimeoutSeconds, 0};
   (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string body;
   hookd::Response response;
   if (!hookd::write_all(fd, hookd::encode(request)) || !hookd::read_frame(fd, body) ||
       !hookd::decode(body, response)) {
-    run_locally(dir, argv, &request.input);  // the daemon went away: decide here
+    run_locally(hook, argv, &request.input);  // the daemon went away: decide here
   }
   close(fd);
+  // The daemon has no terminal: a held push that a prompt here could satisfy is asked again here.
+  if (hook.may_prompt && response.exit_code == kStepUpNotSatisfied && terminal_reachable()) {
+    run_locally(hook, argv, &request.input);
+  }
   if (!hookd::write_all(STDOUT_FILENO, response.out) ||
       !hookd::write_all(STDERR_FILENO, response.err)) {
     return 2;

@@ -2,7 +2,7 @@
 // The hook daemon's wire format, shared by `stepgate daemon` and the `stepgate-hook` client and
 // kept free of the engine, so the client stays a small static binary. One request and one
 // response per connection over a Unix stream socket, each a frame: a u32 body length, then
-//   request body:  "SGH1" u32:nargs {str} u32:nenv {str} str:cwd str:stdin
+//   request body:  "SGH1" u32:flags u32:nargs {str} u32:nenv {str} str:cwd str:stdin
 //   response body: "SGR1" u32:exit_code str:stdout str:stderr
 // where str is a u32 length and the bytes; integers are little-endian.
 
@@ -22,8 +22,12 @@ inline constexpr std::size_t kMaxFrameBytes = std::size_t{9} * 1024 * 1024;
 inline constexpr std::size_t kMaxArgs = 64;
 inline constexpr std::size_t kMaxEnv = 4096;
 
+/// Request flags.
+inline constexpr uint32_t kStderrIsTerminal = 1;  // the client's stderr is a terminal (colour)
+
 struct Request {
-  std::vector<std::string> args;  // the hook kind first ("claude"), then its arguments
+  uint32_t flags = 0;
+  std::vector<std::string> args;  // the hook first ("claude", "pre-push"...), then its arguments
   std::vector<std::string> env;   // NAME=VALUE, the client's whole environment
   std::string cwd;
   std::string input;  // the client's stdin
@@ -90,6 +94,7 @@ inline std::string framed(const std::string& body) {
 /// The frame (length prefix included) for a request or a response.
 inline std::string encode(const Request& r) {
   std::string body = "SGH1";
+  detail::put_u32(body, r.flags);
   detail::put_u32(body, static_cast<uint32_t>(r.args.size()));
   for (const auto& a : r.args) detail::put_str(body, a);
   detail::put_u32(body, static_cast<uint32_t>(r.env.size()));
@@ -111,7 +116,7 @@ inline std::string encode(const Response& r) {
 inline bool decode(std::string_view body, Request& r) {
   detail::Cursor c(body);
   uint32_t n = 0;
-  if (!c.magic("SGH1") || !c.u32(n) || n == 0 || n > kMaxArgs) return false;
+  if (!c.magic("SGH1") || !c.u32(r.flags) || !c.u32(n) || n == 0 || n > kMaxArgs) return false;
   r.args.assign(n, {});
   for (auto& a : r.args) c.str(a);
   if (!c.u32(n) || n > kMaxEnv) return false;

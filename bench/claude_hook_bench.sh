@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-process latency of the Claude Code hook on a Bash PreToolUse event (`ls -la`, allowed)
-# beside /bin/true, with hyperfine: the lean `stepgate-claude-hook` binary (what
+# beside /bin/true, with hyperfine: the `stepgate-hook` client with `stepgate daemon` running
+# (what `--print-config --daemon` installs), the lean `stepgate-claude-hook` binary (what
 # `--print-config` installs) and `stepgate agent-hook claude`. Target: median <= 5 ms.
 #   bench/claude_hook_bench.sh [path/to/stepgate] [runs]
 set -euo pipefail
@@ -9,8 +10,10 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-${STEPGATE_BIN:-$SRC/build/stepgate}}
 RUNS=${2:-200}
 WORK=$(mktemp -d /tmp/sg-hook-bench-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+DAEMON_PID=
+trap '[[ -n $DAEMON_PID ]] && kill "$DAEMON_PID"; rm -rf "$WORK"' EXIT
 export STEPGATE_HOME="$WORK/sg" HOME="$WORK/home" STEPGATE_ACTOR=bench
+export STEPGATE_DAEMON_SOCKET="$WORK/run/hookd.sock"
 mkdir -p "$HOME" "$WORK/project"
 sed -e "s#__CWD__#$WORK/project#g" -e "s#__HOME__#$HOME#g" \
   "$SRC/tests/agents/fixtures/claude/bash_ls.json" >"$WORK/event.json"
@@ -24,9 +27,17 @@ grep -q 'signals.rate > 100000000' "$POLICY"
 out=$("$BIN" agent-hook claude --policy "$POLICY" <"$WORK/event.json")
 [[ -z $out ]] || { echo "unexpected hook output: $out" >&2; exit 1; }
 
+"$BIN" daemon 2>/dev/null &
+DAEMON_PID=$!
+for _ in $(seq 100); do [[ -S $STEPGATE_DAEMON_SOCKET ]] && break; sleep 0.05; done
+CLIENT="$(dirname "$BIN")/stepgate-hook"
+out=$("$CLIENT" claude --policy "$POLICY" <"$WORK/event.json")
+[[ -z $out ]] || { echo "unexpected client output: $out" >&2; exit 1; }
+
 # hyperfine subtracts the shell's own start-up, which both commands pay for the redirection.
 hyperfine --warmup 20 --runs "$RUNS" --export-json "$WORK/result.json" \
   -n true "/bin/true <'$WORK/event.json'" \
+  -n client-daemon "'$CLIENT' claude --policy '$POLICY' <'$WORK/event.json'" \
   -n lean-hook "'$(dirname "$BIN")/stepgate-claude-hook' --policy '$POLICY' <'$WORK/event.json'" \
   -n hook "'$BIN' agent-hook claude --policy '$POLICY' <'$WORK/event.json'"
 

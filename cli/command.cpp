@@ -20,6 +20,7 @@ int run_cli(int argc, char** argv, CommandContext& context) {
   register_ci_commands(app, context);
   register_shim_commands(app, context);
   register_adapter_commands(app, context);
+  register_daemon_command(app, context);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

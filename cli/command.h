@@ -46,6 +46,7 @@ void register_ci_commands(CLI::App& app, CommandContext& context);       // ci/c
 void register_shim_commands(CLI::App& app, CommandContext& context);     // agents/shim_commands.cpp
 void register_adapter_commands(CLI::App& app,
                                CommandContext& context);  // agents/adapter_commands.cpp
+void register_daemon_command(CLI::App& app, CommandContext& context);  // cli/daemon_command.cpp
 
 /// Runs the stepgate command line; returns the process exit code.
 int run_cli(int argc, char** argv, CommandContext& context);

@@ -43,6 +43,9 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
     sub->add_flag(
         "--direct", o->direct,
         "Make stepgate-git-hook the hook's #! interpreter (no /bin/sh; see hooks/README.md)");
+    sub->add_flag("--daemon", o->daemon,
+                  "Run the stepgate-hook client, which asks a running `stepgate daemon` and "
+                  "decides in-process when none answers");
   }
   sub->callback([o, &context, install] {
     context.exit_code = install ? run_hooks_install(*o, context) : run_hooks_uninstall(*o, context);

@@ -181,6 +181,51 @@ std::vector<std::string> hook_grants(HookKind kind) {
   return grants;
 }
 
+namespace {
+
+/// `#!/path/stepgate-git-hook --as-hook` at the top of an installed hook: the kernel runs us with
+/// the hook's path and git's arguments after it. The hook's file name says which hook it is, and
+/// the hook kept from before sits beside it. git's arguments are taken as they are (no options).
+bool parse_as_hook(const std::vector<std::string>& args, HookOptions& options) {
+  if (args.size() < 2) return false;
+  const std::string& path = args[1];
+  const std::string_view name = std::string_view(path).substr(path.rfind('/') + 1);
+  if (name != "pre-push" && name != "pre-receive") return false;
+  options.kind = name == "pre-push" ? HookKind::kPrePush : HookKind::kPreReceive;
+  options.chained = path + std::string(kChainedSuffix);
+  const std::size_t rest = args.size() - 2;
+  if (options.kind == HookKind::kPreReceive ? rest != 0 : rest > 2) return false;
+  if (rest >= 1) options.remote = args[2];
+  if (rest >= 2) options.url = args[3];
+  return true;
+}
+
+}  // namespace
+
+bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options) {
+  if (args.empty()) return false;
+  if (args[0] == kAsHookArg) return parse_as_hook(args, options);
+  const std::string_view kind = args[0];
+  if (kind != "pre-push" && kind != "pre-receive") return false;
+  options.kind = kind == "pre-push" ? HookKind::kPrePush : HookKind::kPreReceive;
+  int positional = 0;
+  bool options_done = false;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (!options_done && arg == "--") {
+      options_done = true;
+    } else if (!options_done && (arg == "--chained" || arg == "--policy") && i + 1 < args.size()) {
+      (arg == "--chained" ? options.chained : options.policy_path) = args[++i];
+    } else if ((options_done || arg.empty() || arg[0] != '-') &&
+               options.kind == HookKind::kPrePush && positional < 2) {
+      (positional++ == 0 ? options.remote : options.url) = args[i];
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 int run_hook(const HookOptions& options, CommandContext& context) {
   HookOptions o = options;
   std::string input = read_all(context.io.in);
@@ -204,8 +249,18 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   gate_options.policy_path = o.policy_path;
   gate_options.cwd = context.io.cwd;
   gate_options.front_end = "git";
-  auto gate = Gate::open(gate_options);
-  if (!gate.ok()) return open_failure(gate.error(), o, context);
+  std::unique_ptr<Gate> owned;
+  Gate* gate = nullptr;
+  if (o.gates != nullptr) {
+    auto pooled = o.gates->get(gate_options);
+    if (!pooled.ok()) return open_failure(pooled.error(), o, context);
+    gate = *pooled;
+  } else {
+    auto opened = Gate::open(gate_options);
+    if (!opened.ok()) return open_failure(opened.error(), o, context);
+    owned = std::move(opened).value();
+    gate = owned.get();
+  }
   auto repo = GitRepo::open(context.io.cwd);
   if (!repo.ok()) return open_failure(repo.error(), o, context);
 
@@ -217,7 +272,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   const std::string actor = hook_actor(email, o.kind);
   const std::string repo_path = strip_slash((*repo)->git_dir());
   PushScanOptions scan;
-  scan.settings = &(*gate)->policy().git;
+  scan.settings = &gate->policy().git;
   scan.pusher_email = first_non_empty({email, actor});
   // Pushing to a URL that a configured remote points at: that remote's tracking refs say what
   // the other side already has. To an unknown URL, a new branch's whole history is scanned.
@@ -251,7 +306,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
       request.grant_retry = "git push -o stepgate-grant=<grant>";
       request.approvals_only = true;
     }
-    GateOutcome out = (*gate)->run(request, io);
+    GateOutcome out = gate->run(request, io);
     print_outcome(*context.io.err, style, u, out);
     exit_code = worse(exit_code, out.exit_code);
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "command.h"
+#include "stepgate/gate.h"
 
 namespace stepgate {
 
@@ -20,11 +21,17 @@ constexpr std::string_view kAsHookArg = "--as-hook";
 
 struct HookOptions {
   HookKind kind = HookKind::kPrePush;
-  std::string remote;       // pre-push: the remote's name (or its URL when pushing to a URL)
-  std::string url;          // pre-push: the remote's URL
-  std::string chained;      // the previous hook to run first ("" = none)
-  std::string policy_path;  // --policy; "" = found per DESIGN.md
+  std::string remote;         // pre-push: the remote's name (or its URL when pushing to a URL)
+  std::string url;            // pre-push: the remote's URL
+  std::string chained;        // the previous hook to run first ("" = none)
+  std::string policy_path;    // --policy; "" = found per DESIGN.md
+  GatePool* gates = nullptr;  // the hook daemon's open gates; null: open one for this run
 };
+
+/// The arguments of `stepgate-git-hook` after the program name: `pre-push [--chained FILE]
+/// [--policy FILE] [--] [REMOTE [URL]]`, `pre-receive [--chained FILE] [--policy FILE]`, or
+/// `--as-hook HOOK-PATH [REMOTE [URL]]` (a hook's #! interpreter). False on anything else.
+bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options);
 
 /// Runs the hook. Exit codes: 0 every ref allowed, 1 a ref denied (or the chained hook failed),
 /// 2 bad stdin, unreadable repository or policy (fail closed), 3 a step-up not satisfied.

@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view kMarker = "# stepgate-managed hook";
 
 constexpr const char* kLeanHookBinary = "stepgate-git-hook";
+constexpr const char* kDaemonClientBinary = "stepgate-hook";  // asks `stepgate daemon`
 
 std::string self_binary() {
   std::error_code ec;
@@ -115,8 +116,8 @@ Status rename_file(const std::string& from, const std::string& to) {
 
 /// stepgate-git-hook next to `binary`, when it is there: the same hook in a binary that starts
 /// faster (see hooks/git_hook_main.cpp).
-std::string lean_hook_binary(const std::string& binary) {
-  const fs::path lean = fs::path(binary).parent_path() / kLeanHookBinary;
+std::string lean_hook_binary(const std::string& binary, const char* name = kLeanHookBinary) {
+  const fs::path lean = fs::path(binary).parent_path() / name;
   return ::access(lean.c_str(), X_OK) == 0 ? lean.string() : std::string();
 }
 
@@ -130,13 +131,18 @@ bool shebang_safe(const std::string& path) {
 
 }  // namespace
 
-std::string hook_script(const std::string& hook, const std::string& binary, bool direct) {
+std::string hook_script(const std::string& hook, const std::string& binary, bool direct,
+                        bool daemon) {
   const std::string comment =
       std::string(kMarker) +
       " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n" +
       "# and restores the hook that was here before, kept as " + hook +
       std::string(kChainedSuffix) + " and run first.\n";
-  const std::string lean = lean_hook_binary(binary);
+  std::string lean = lean_hook_binary(binary);
+  if (const std::string client = lean_hook_binary(binary, kDaemonClientBinary);
+      daemon && !lean.empty() && !client.empty()) {
+    lean = client;  // the client takes the lean hook's arguments and runs it when no daemon answers
+  }
   if (direct && !lean.empty() && shebang_safe(lean)) {
     // The lean binary is the script's interpreter: git's exec of the hook starts it directly,
     // with no /bin/sh in between (2 ms of a push on a slow machine; bench/README.md). Not the
@@ -165,7 +171,7 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   if (exists(target->path)) {
     auto current = read_file(target->path, 1 << 20);
     if (current.ok() && is_stepgate_script(*current)) {
-      const bool same = *current == hook_script(target->hook, binary, o.direct);
+      const bool same = *current == hook_script(target->hook, binary, o.direct, o.daemon);
       if (!o.force || same) {
         *context.io.out << "stepgate " << target->hook << " hook already installed at "
                         << target->path
@@ -184,12 +190,20 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
       *context.io.out << "kept the existing hook as " << target->chained << " (runs first)\n";
     }
   }
-  if (Status s = write_executable(target->path, hook_script(target->hook, binary, o.direct));
+  if (Status s =
+          write_executable(target->path, hook_script(target->hook, binary, o.direct, o.daemon));
       !s.ok()) {
     return report_error(context, s.error());
   }
   *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path
                   << "\n";
+  if (o.daemon && lean_hook_binary(binary, kDaemonClientBinary).empty()) {
+    *context.io.err << "stepgate: warning: no " << kDaemonClientBinary << " beside " << binary
+                    << ": the hook decides in-process\n";
+  } else if (o.daemon) {
+    *context.io.out << "the hook asks `stepgate daemon` when one is running, and decides "
+                       "in-process when none is\n";
+  }
   if (target->hook == "pre-receive") enable_push_options(*target->repo, context);
   return 0;
 }

@@ -13,6 +13,7 @@ struct InstallOptions {
   std::string hook;    // "pre-push" | "pre-receive"; "" = pre-receive in a bare repo, else pre-push
   bool force = false;  // rewrite a stepgate script already installed (e.g. the binary moved)
   bool direct = false;  // the lean binary as the hook's #! interpreter, when its path allows
+  bool daemon = false;  // run the stepgate-hook client, which asks `stepgate daemon` first
 };
 
 /// Installs; a second install is a no-op. Exit 0, or 2 with one "stepgate: ..." line.
@@ -24,7 +25,10 @@ int run_hooks_uninstall(const InstallOptions& options, CommandContext& context);
 /// `binary` (absolute path), or `binary hook` without it, with argv, never a command string. With
 /// `direct`, when the lean binary is there and its path fits a `#!` line, that binary is the
 /// script's interpreter instead (`#!/path/stepgate-git-hook --as-hook`).
-std::string hook_script(const std::string& hook, const std::string& binary, bool direct = false);
+/// With `daemon`, the `stepgate-hook` client beside it stands in for the lean binary (it takes
+/// the same arguments, asks a running `stepgate daemon`, and runs the lean binary otherwise).
+std::string hook_script(const std::string& hook, const std::string& binary, bool direct = false,
+                        bool daemon = false);
 /// True when `contents` is a script written by hook_script().
 bool is_stepgate_script(const std::string& contents);
 

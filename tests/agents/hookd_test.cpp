@@ -52,11 +52,13 @@ TEST_CASE("hookd protocol: requests and responses round-trip; bad frames are ref
   hookd::Request r;
   r.args = {"claude", "--policy", "p.yaml"};
   r.env = {"A=1", "EMPTY=", std::string("NUL=a\0b", 7)};
+  r.flags = hookd::kStderrIsTerminal;
   r.cwd = "/work dir";
   r.input = std::string(70000, 'x');
   const std::string frame = hookd::encode(r);
   hookd::Request back;
   REQUIRE(hookd::decode(std::string_view(frame).substr(4), back));
+  CHECK(back.flags == hookd::kStderrIsTerminal);
   CHECK(back.args == r.args);
   CHECK(back.env == r.env);
   CHECK(back.cwd == r.cwd);

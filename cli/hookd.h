@@ -1,8 +1,10 @@
 #pragma once
 // `stepgate daemon`: keeps gates open (policy loaded, state store and audit log open) and answers
-// hook requests from the `stepgate-hook` client over a Unix socket, so the hook that Claude Code
-// runs before every tool call costs one small process and one round trip. Each request is decided
-// exactly as the in-process hook would decide it, in the client's environment and directory.
+// hook requests from the `stepgate-hook` client over a Unix socket, so the hooks that Claude Code
+// runs before every tool call and git before every push cost one small process and one round
+// trip. Each request is decided exactly as the in-process hook would decide it, in the client's
+// environment and directory, but never with a terminal: the client runs a request that needs one
+// (a step-up it could prompt for, a chained hook) itself.
 
 #include <chrono>
 #include <string>

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "claude_hook.h"
+#include "hook_run.h"
 #include "stepgate/paths.h"
-
 
 namespace stepgate {
 namespace {
@@ -191,13 +191,23 @@ void serve_connection(int fd, GatePool& pool) {
 }  // namespace
 
 hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool) {
-  if (request.args.empty() || request.args[0] != "claude") {
-    return failure("the hook daemon serves `claude` requests only");
-  }
-  ClaudeHookOptions options;
+  if (request.args.empty()) return failure("malformed hook daemon request");
+  const std::string& hook = request.args[0];
+  const bool claude = hook == "claude";
+  ClaudeHookOptions claude_options;
+  HookOptions git_options;
   std::string why;
-  if (!parse_claude_args(request.args, options, why)) return failure(why);
-  options.gates = &pool;
+  if (claude) {
+    if (!parse_claude_args(request.args, claude_options, why)) return failure(why);
+    claude_options.gates = &pool;
+  } else if (hook == "pre-push" || hook == "pre-receive" || hook == kAsHookArg) {
+    if (!parse_hook_args(request.args, git_options)) {
+      return failure("bad arguments for the git hook");
+    }
+    git_options.gates = &pool;
+  } else {
+    return failure("the hook daemon serves claude, pre-push and pre-receive, not " + hook);
+  }
   EnvScope env(request.env);
   CwdScope cwd(request.cwd);
   if (!cwd.ok()) return failure("cannot enter the working directory " + request.cwd);
@@ -208,9 +218,14 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   context.io.in = &in;
   context.io.out = &out;
   context.io.err = &err;
+  context.io.err_is_tty = (request.flags & hookd::kStderrIsTerminal) != 0;
   context.io.cwd = request.cwd;
   try {
-    run_claude_hook(options, context);
+    if (claude) {
+      run_claude_hook(claude_options, context);
+    } else {
+      context.exit_code = run_hook(git_options, context);
+    }
   } catch (const std::exception& e) {
     return failure(std::string("internal error: ") + e.what());
   }

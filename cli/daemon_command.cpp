@@ -1,0 +1,36 @@
+// `stepgate daemon`: the hook daemon's command line (cli/hookd.h).
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "command.h"
+#include "hookd.h"
+#include "stepgate/policy.h"
+
+namespace stepgate {
+
+void register_daemon_command(CLI::App& app, CommandContext& context) {
+  struct Args {
+    HookDaemonOptions options;
+    std::string idle_exit = "0";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* daemon = app.add_subcommand(
+      "daemon", "Keep gates open and answer the `stepgate-hook` client (runs in the foreground)");
+  daemon->add_option("--socket", args->options.socket_path,
+                     "Unix socket (default: $STEPGATE_DAEMON_SOCKET, else "
+                     "$XDG_RUNTIME_DIR/stepgate/hookd.sock, else /tmp/stepgate-UID/hookd.sock)");
+  daemon->add_option("--idle-exit", args->idle_exit,
+                     "Exit after this long without a request, e.g. 30m (default 0: never)");
+  daemon->callback([args, &context] {
+    auto idle = parse_duration(args->idle_exit);
+    if (!idle.ok()) {
+      context.exit_code = report_error(context, idle.error());
+      return;
+    }
+    args->options.idle_exit = *idle;
+    run_hook_daemon(args->options, context);
+  });
+}
+
+}  // namespace stepgate

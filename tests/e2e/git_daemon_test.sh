@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End to end: hooks installed with `stepgate hooks install --daemon` run the stepgate-hook client,
+# which hands each push to a running `stepgate daemon`. Real git, real bare remotes, a real
+# server-side pre-receive with its quarantine. While the lean hook is taken away, a push can only
+# get through if the daemon decided it; with it back, a chained hook and a push with no daemon
+# are decided in-process.
+set -euo pipefail
+
+. "$(dirname "$0")/git_env.sh"
+
+export STEPGATE_DAEMON_SOCKET="$TMP/run/hookd.sock"
+mkdir -p "$TMP/run" "$TMP/bin"
+chmod 700 "$TMP/run"
+BUILD=$(dirname "$BIN")
+cp "$BIN" "$BUILD/stepgate-hook" "$BUILD/stepgate-git-hook" "$TMP/bin/"
+SG="$TMP/bin/stepgate"
+BOB_KEY=$("$SG" keygen --approver bob 2> /dev/null | sed -n 1p)
+remote_tip() { git --git-dir="$TMP/$1.git" rev-parse -q --verify "$2" 2>/dev/null || echo none; }
+
+DAEMON_PID=
+trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+"$SG" daemon 2> "$TMP/daemon.err" &
+DAEMON_PID=$!
+for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
+check "the daemon listens" test -S "$STEPGATE_DAEMON_SOCKET"
+
+# ---- pre-push through the daemon ----------------------------------------------------------------
+new_repo d1
+"$SG" hooks install --daemon > "$TMP/install.out"
+check "the installed hook runs the client" \
+  grep -q "^exec '$TMP/bin/stepgate-hook' pre-push --chained" .git/hooks/pre-push
+check "install says the hook asks the daemon" grep -q 'stepgate daemon' "$TMP/install.out"
+mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"  # from here on only the daemon can decide
+
+check "fast-forward push to main is allowed (by the daemon)" git push -q origin main
+echo more >> README.md && git commit -qam second && git push -q origin main
+old_tip=$(git rev-parse HEAD)
+git reset -q --hard HEAD~1 && echo other >> README.md && git commit -qam rewritten
+if git push --force origin main 2> "$TMP/force.err"; then fail "force push to main is held"; else
+  check "force push to main is held" grep -q 'step-up required' "$TMP/force.err"
+fi
+check "the remote was not rewritten" test "$(remote_tip d1 main)" = "$old_tip"
+challenge=$(challenge_in "$TMP/force.err")
+grant=$("$SG" approve --yes --approver bob "$challenge" 2> /dev/null)
+check "force push passes with the grant from the pusher's environment" \
+  env STEPGATE_GRANT="$grant" git push -q --force origin main
+git --git-dir="$TMP/d1.git" update-ref refs/heads/main "$old_tip"
+if STEPGATE_GRANT="$grant" git push --force origin main 2> "$TMP/replay.err"; then
+  fail "a replayed grant is refused"
+else
+  check "a replayed grant is refused (already used)" grep -q 'already used' "$TMP/replay.err"
+fi
+if git push origin :main 2> "$TMP/delete.err"; then fail "deleting main is denied"; else
+  check "deleting main is denied" test "$(remote_tip d1 main)" = "$old_tip"
+fi
+git reset -q --hard "$old_tip"
+check_secret_push_denied
+check "the secret branch did not reach the remote" test "$(remote_tip d1 feature)" = none
+check "the audit chain verifies" "$SG" audit verify
+
+# ---- pre-receive on a bare server through the daemon (pushed objects in quarantine) -----------
+git init -q --bare "$TMP/server.git"
+mkdir -p "$TMP/srvcfg"
+write_git_policy "$TMP/srvcfg/policy.yaml" "$BOB_KEY"
+mv "$TMP/bin/away" "$TMP/bin/stepgate-git-hook"
+(cd "$TMP/server.git" && "$SG" hooks install --daemon --hook pre-receive > /dev/null)
+mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"
+check "the server hook runs the client" grep -q "stepgate-hook' pre-receive" "$TMP/server.git/hooks/pre-receive"
+git init -q "$TMP/pusher" && cd "$TMP/pusher"
+git remote add origin "$TMP/server.git"
+echo one > a.txt && git add a.txt && git commit -qm one
+export STEPGATE_POLICY="$TMP/srvcfg/policy.yaml"
+check "a first push to the server is allowed (quarantined objects read by the daemon)" \
+  git push -q origin main
+echo two >> a.txt && git commit -qam two && git push -q origin main
+server_tip=$(remote_tip server main)
+git reset -q --hard HEAD~1 && echo three >> a.txt && git commit -qam three
+if git push --force origin main 2> "$TMP/srv-force.err"; then fail "server: force push held"; else
+  check "server: a force push to main is held" grep -q 'stepgate-grant' "$TMP/srv-force.err"
+fi
+check "server: main was not rewritten" test "$(remote_tip server main)" = "$server_tip"
+unset STEPGATE_POLICY
+
+# ---- in-process: a chained hook, and no daemon -----------------------------------------------
+mv "$TMP/bin/away" "$TMP/bin/stepgate-git-hook"
+new_repo chained
+printf '#!/bin/sh\necho chained-ran > "%s"\nexit 1\n' "$TMP/chained.marker" > .git/hooks/pre-push
+chmod +x .git/hooks/pre-push
+"$SG" hooks install --daemon > /dev/null
+if git push origin main 2> "$TMP/chained.err"; then fail "a failing chained hook blocks the push"; else
+  check "a failing chained hook blocks the push" grep -q 'chained hook' "$TMP/chained.err"
+fi
+check "the chained hook ran with the client's stdin and terminal" test -s "$TMP/chained.marker"
+
+kill "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+new_repo nodaemon
+"$SG" hooks install --daemon > /dev/null
+check "no daemon: a fast-forward is decided in-process" git push -q origin main
+git checkout -q -b topic
+echo x >> README.md && git commit -qam x
+git push -q origin topic
+git reset -q --hard HEAD~1 && echo y >> README.md && git commit -qam y
+check "no daemon: a force push to an unprotected branch is allowed" git push -q --force origin topic
+git checkout -q main
+git reset -q --hard HEAD && echo z >> README.md && git commit -qam z && git push -q origin main
+git reset -q --hard HEAD~1 && echo w >> README.md && git commit -qam w
+if git push --force origin main 2> "$TMP/nd-force.err"; then fail "no daemon: force push held"; else
+  check "no daemon: a force push to main is held in-process" grep -q 'step-up required' "$TMP/nd-force.err"
+fi
+
+finish git_daemon_test
