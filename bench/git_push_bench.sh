@@ -2,8 +2,9 @@
 # What a pre-push hook costs: medians over N pushes of 100 and of 10,000 new commits to a local
 # bare remote, with no hook, the stepgate hook (shipped git.yaml pack) as `stepgate hooks install`
 # writes it (a /bin/sh script exec'ing the lean binary), the same hook installed with --direct
-# (the lean binary as the hook's #! interpreter), a lefthook no-op pre-push and a pre-commit no-op
-# pre-push hook. Configurations run interleaved, round by round, so machine
+# (the lean binary as the hook's #! interpreter), the hook installed with --daemon (the
+# stepgate-hook client talking to a running `stepgate daemon`), a lefthook no-op pre-push and a
+# pre-commit no-op pre-push hook. Configurations run interleaved, round by round, so machine
 # noise hits them alike. Writes bench/results/git_push.txt.
 #
 #   STEPGATE_BIN=build/stepgate bench/git_push_bench.sh        (N=15, N_LARGE=N by default)
@@ -26,7 +27,8 @@ command -v pre-commit > /dev/null || { echo "pre-commit is not installed" >&2; e
 [ -x "$BIN" ] || { echo "stepgate binary not found at $BIN" >&2; exit 2; }
 
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+DAEMON_PID=
+trap '[ -z "$DAEMON_PID" ] || kill "$DAEMON_PID" 2> /dev/null; rm -rf "$TMP"' EXIT
 export HOME=$TMP STEPGATE_HOME=$TMP/stepgate STEPGATE_NO_TTY=1 NO_COLOR=1
 export PRE_COMMIT_HOME=$TMP/pre-commit-cache GIT_CONFIG_NOSYSTEM=1
 git config --global user.email bench@example.com
@@ -58,7 +60,7 @@ out.write(b"reset refs/heads/bench100\nfrom :100\n")
 PY
 git fast-import --quiet < "$TMP/stream"
 
-CONFIGS=(none stepgate stepgate-direct lefthook pre-commit)
+CONFIGS=(none stepgate stepgate-direct stepgate-daemon lefthook pre-commit)
 for cfg in "${CONFIGS[@]}"; do
   git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
   git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
@@ -72,6 +74,17 @@ done
   echo .stepgate >> .git/info/exclude && "$BIN" hooks install > /dev/null)
 (cd "$TMP/work-stepgate-direct" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
   echo .stepgate >> .git/info/exclude && "$BIN" hooks install --direct > /dev/null)
+# The daemon config: `stepgate daemon` keeps the gate open; the hook is the small stepgate-hook client.
+export STEPGATE_DAEMON_SOCKET=$TMP/run/hookd.sock
+mkdir -m 700 "$TMP/run"
+"$BIN" daemon > "$TMP/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
+[ -S "$STEPGATE_DAEMON_SOCKET" ] || { echo "stepgate daemon did not start:" >&2; cat "$TMP/daemon.log" >&2; exit 2; }
+(cd "$TMP/work-stepgate-daemon" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
+  echo .stepgate >> .git/info/exclude && "$BIN" hooks install --daemon > /dev/null)
+grep -q 'stepgate-hook' "$TMP/work-stepgate-daemon/.git/hooks/pre-push" ||
+  { echo "hooks install --daemon did not write the stepgate-hook client into the hook" >&2; exit 2; }
 grep -q -- '--as-hook' "$TMP/work-stepgate-direct/.git/hooks/pre-push" ||
   { echo "hooks install --direct did not make the lean binary the interpreter" >&2; exit 2; }
 (cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
@@ -126,6 +139,7 @@ if command -v hyperfine > /dev/null; then
   hyperfine -N --warmup 10 --runs "${HOOK_RUNS:-200}" --export-json "$TMP/hook.json" \
     -n "/bin/sh hook (default)" "sh -c '.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
     -n "direct #! hook" "sh -c '$TMP/work-stepgate-direct/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
+    -n "daemon client hook" "sh -c '$TMP/work-stepgate-daemon/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
     -n "/bin/true" "sh -c '/bin/true < $TMP/ref100.txt'" > /dev/null
   jq -r '.results[] | "hook alone, 100 commits, \(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' \
     "$TMP/hook.json" > "$TMP/hook.txt"
@@ -137,8 +151,9 @@ samples = {}
 for line in open(sys.argv[1]):
     cfg, size, us = line.split()
     samples.setdefault((cfg, int(size)), []).append(int(us) / 1000.0)
-configs = ["none", "stepgate", "stepgate-direct", "lefthook", "pre-commit"]
+configs = ["none", "stepgate", "stepgate-direct", "stepgate-daemon", "lefthook", "pre-commit"]
 labels = {"none": "no hook", "stepgate": "stepgate (git.yaml)", "stepgate-direct": "stepgate --direct",
+          "stepgate-daemon": "stepgate --daemon",
           "lefthook": "lefthook no-op", "pre-commit": "pre-commit no-op"}
 git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
 print(f"git push of N new commits to a local bare remote; medians (N runs: {sys.argv[2]} for 100, "
