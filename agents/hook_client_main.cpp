@@ -8,13 +8,16 @@
 //
 // With no daemon (or one that is not this installation's `stepgate`, or one that fails), it runs
 // the in-process hook beside it with the same arguments and the same stdin: the call is always
-// decided, never waved through. It also runs it for what the daemon cannot do: a chained hook
+// decided, never waved through. When no daemon is listening at all it also starts one, detached,
+// for the calls after this one (`stepgate daemon --idle-exit 30m`; STEPGATE_DAEMON_AUTOSTART=0
+// turns that off). It also runs it for what the daemon cannot do: a chained hook
 // (which needs our stdin and terminal), and a held push when a terminal could answer the prompt.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +41,7 @@ constexpr std::size_t kMaxInputBytes = std::size_t{8} * 1024 * 1024;
 constexpr int kReplyTimeoutSeconds = 120;  // the daemon may wait on SQLite; then decide here
 constexpr int kStepUpNotSatisfied = 3;
 constexpr const char* kChainedSuffix = ".stepgate-chained";  // = hooks/hook_run.h
+constexpr const char* kAutostartIdleExit = "30m";  // a started daemon goes away when unused
 
 /// Which hook, and what runs it in-process.
 struct Hook {
@@ -92,7 +96,10 @@ bool trusted_peer(int fd, const std::string& dir) {
          daemon_exe.st_dev == ours.st_dev && daemon_exe.st_ino == ours.st_ino;
 }
 
-int connect_daemon(const std::string& path) {
+/// Connects to the daemon's socket; -1 on failure, with `nobody` set when nothing listens there
+/// (no socket, or one left by a daemon that is gone).
+int connect_daemon(const std::string& path, bool& nobody) {
+  nobody = false;
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) return -1;
   addr.sun_family = AF_UNIX;
@@ -100,10 +107,73 @@ int connect_daemon(const std::string& path) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    nobody = errno == ENOENT || errno == ECONNREFUSED;
     close(fd);
     return -1;
   }
   return fd;
+}
+
+/// The variables a started daemon keeps: where it listens and where state lives. Each request
+/// brings the caller's whole environment anyway; this keeps grants, git's and the agent's
+/// variables out of a long-lived process.
+bool daemon_keeps(const char* entry) {
+  static constexpr const char* kKept[] = {"HOME=",          "PATH=",
+                                          "LANG=",          "TZ=",
+                                          "TMPDIR=",        "USER=",
+                                          "LOGNAME=",       "XDG_RUNTIME_DIR=",
+                                          "STEPGATE_HOME=", "STEPGATE_DAEMON_SOCKET="};
+  for (const char* k : kKept) {
+    if (std::strncmp(entry, k, std::strlen(k)) == 0) return true;
+  }
+  return std::strncmp(entry, "LC_", 3) == 0;
+}
+
+/// Starts `stepgate daemon` beside us, detached (its own session, stdin from /dev/null, output to
+/// hookd.log beside the socket), and does not wait for it: this call is decided here, the next
+/// ones by the daemon. Only into a directory that is ours and closed to others, as the daemon
+/// itself requires.
+void start_daemon(const std::string& dir, const std::string& socket_path) {
+  const char* autostart = std::getenv("STEPGATE_DAEMON_AUTOSTART");
+  if (autostart != nullptr && std::strcmp(autostart, "0") == 0) return;
+  if (socket_path.empty() || socket_path[0] != '/') return;
+  const std::string socket_dir = socket_path.substr(0, socket_path.rfind('/'));
+  if (socket_dir.empty() || (mkdir(socket_dir.c_str(), 0700) != 0 && errno != EEXIST)) return;
+  struct stat st {};
+  if (lstat(socket_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077) != 0) {
+    return;
+  }
+  const std::string exe = dir + "stepgate";
+  const std::string log = socket_dir + "/hookd.log";
+  if (access(exe.c_str(), X_OK) != 0) return;
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (daemon_keeps(*e)) env.push_back(*e);
+  }
+  env.push_back(nullptr);
+  const char* args[] = {exe.c_str(),   "daemon",           "--socket", socket_path.c_str(),
+                        "--idle-exit", kAutostartIdleExit, nullptr};
+  const pid_t child = fork();
+  if (child < 0) return;
+  if (child == 0) {
+    // The grandchild is the daemon: no parent waits on it, and it holds none of our pipes
+    // (Claude Code and git would wait for a hook's output to close).
+    if (setsid() < 0 || fork() != 0) _exit(0);
+    const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+        dup2(out >= 0 ? out : null, STDOUT_FILENO) < 0 ||
+        dup2(out >= 0 ? out : null, STDERR_FILENO) < 0 || chdir("/") != 0) {
+      _exit(0);
+    }
+    closefrom(3);
+    execve(exe.c_str(), const_cast<char* const*>(args), env.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 bool read_input(std::string& input) {
@@ -170,7 +240,10 @@ int main(int argc, char** argv) {
   // that exit status as a non-blocking error and run the tool.
   (void)std::signal(SIGPIPE, SIG_IGN);
   if (hook.git && chains(argv)) run_locally(hook, argv, nullptr);
-  const int fd = connect_daemon(hookd::default_socket_path());
+  const std::string socket_path = hookd::default_socket_path();
+  bool nobody = false;
+  const int fd = connect_daemon(socket_path, nobody);
+  if (fd < 0 && nobody) start_daemon(dir, socket_path);
   if (fd < 0 || !trusted_peer(fd, dir)) run_locally(hook, argv, nullptr);
 
   hookd::Request request;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What a pre-push hook costs: medians over N pushes of 100 and of 10,000 new commits to a local
-# bare remote, with no hook, the stepgate hook (shipped git.yaml pack) as `stepgate hooks install`
+# bare remote, with no hook, /bin/true as the hook (the floor), the stepgate hook (shipped git.yaml pack) as `stepgate hooks install`
 # writes it (a /bin/sh script exec'ing the lean binary), the same hook installed with --direct
 # (the lean binary as the hook's #! interpreter), the hook installed with --daemon (the
-# stepgate-hook client talking to a running `stepgate daemon`), a lefthook no-op pre-push and a
+# stepgate-hook client talking to a running `stepgate daemon`), both (--daemon --direct: the client
+# as the #! interpreter), a lefthook no-op pre-push and a
 # pre-commit no-op pre-push hook. Configurations run interleaved, round by round, so machine
 # noise hits them alike. Writes bench/results/git_push.txt.
 #
@@ -60,7 +61,7 @@ out.write(b"reset refs/heads/bench100\nfrom :100\n")
 PY
 git fast-import --quiet < "$TMP/stream"
 
-CONFIGS=(none stepgate stepgate-direct stepgate-daemon lefthook pre-commit)
+CONFIGS=(none true-hook stepgate stepgate-direct stepgate-daemon stepgate-daemon-direct lefthook pre-commit)
 for cfg in "${CONFIGS[@]}"; do
   git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
   git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
@@ -83,10 +84,16 @@ for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; d
 [ -S "$STEPGATE_DAEMON_SOCKET" ] || { echo "stepgate daemon did not start:" >&2; cat "$TMP/daemon.log" >&2; exit 2; }
 (cd "$TMP/work-stepgate-daemon" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
   echo .stepgate >> .git/info/exclude && "$BIN" hooks install --daemon > /dev/null)
+(cd "$TMP/work-stepgate-daemon-direct" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
+  echo .stepgate >> .git/info/exclude && "$BIN" hooks install --daemon --direct > /dev/null)
+grep -q '^#!.*stepgate-hook --as-hook' "$TMP/work-stepgate-daemon-direct/.git/hooks/pre-push" ||
+  { echo "hooks install --daemon --direct did not make the client the interpreter" >&2; exit 2; }
 grep -q 'stepgate-hook' "$TMP/work-stepgate-daemon/.git/hooks/pre-push" ||
   { echo "hooks install --daemon did not write the stepgate-hook client into the hook" >&2; exit 2; }
 grep -q -- '--as-hook' "$TMP/work-stepgate-direct/.git/hooks/pre-push" ||
   { echo "hooks install --direct did not make the lean binary the interpreter" >&2; exit 2; }
+# The floor: a hook that is /bin/true itself (what git's starting any hook costs).
+ln -s /bin/true "$TMP/work-true-hook/.git/hooks/pre-push"
 (cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
   echo lefthook.yml >> .git/info/exclude && "$LEFTHOOK" install > /dev/null)
 (cd "$TMP/work-pre-commit" && cat > .pre-commit-config.yaml <<'YAML'
@@ -140,6 +147,7 @@ if command -v hyperfine > /dev/null; then
     -n "/bin/sh hook (default)" "sh -c '.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
     -n "direct #! hook" "sh -c '$TMP/work-stepgate-direct/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
     -n "daemon client hook" "sh -c '$TMP/work-stepgate-daemon/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
+    -n "daemon client #! hook" "sh -c '$TMP/work-stepgate-daemon-direct/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
     -n "/bin/true" "sh -c '/bin/true < $TMP/ref100.txt'" > /dev/null
   jq -r '.results[] | "hook alone, 100 commits, \(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' \
     "$TMP/hook.json" > "$TMP/hook.txt"
@@ -151,9 +159,11 @@ samples = {}
 for line in open(sys.argv[1]):
     cfg, size, us = line.split()
     samples.setdefault((cfg, int(size)), []).append(int(us) / 1000.0)
-configs = ["none", "stepgate", "stepgate-direct", "stepgate-daemon", "lefthook", "pre-commit"]
-labels = {"none": "no hook", "stepgate": "stepgate (git.yaml)", "stepgate-direct": "stepgate --direct",
+configs = ["none", "true-hook", "stepgate", "stepgate-direct", "stepgate-daemon", "stepgate-daemon-direct",
+           "lefthook", "pre-commit"]
+labels = {"none": "no hook", "true-hook": "/bin/true as hook", "stepgate": "stepgate (git.yaml)", "stepgate-direct": "stepgate --direct",
           "stepgate-daemon": "stepgate --daemon",
+          "stepgate-daemon-direct": "--daemon --direct",
           "lefthook": "lefthook no-op", "pre-commit": "pre-commit no-op"}
 git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
 print(f"git push of N new commits to a local bare remote; medians (N runs: {sys.argv[2]} for 100, "

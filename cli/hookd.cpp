@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -137,7 +138,13 @@ int connect_to(const sockaddr_un& addr) {
   return fd;
 }
 
-Result<int> listen_on(const std::string& path) {
+/// The listening socket and the lock that makes it this daemon's alone.
+struct Listener {
+  int socket = -1;
+  int lock = -1;
+};
+
+Result<Listener> listen_on(const std::string& path) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) {
     return make_error(ErrorCode::kInvalidArgument, "socket path " + path + " is longer than " +
@@ -149,29 +156,47 @@ Result<int> listen_on(const std::string& path) {
   if (Status s = check_socket_dir(std::filesystem::path(path).parent_path().string()); !s.ok()) {
     return s.error();
   }
+  // One daemon per socket: two started at once (two hook calls each starting one) would both
+  // see no live socket, and the later would unlink the earlier's socket before it listens. The
+  // lock is held, by its open descriptor, for the daemon's lifetime.
+  const std::string lock_path = path + ".lock";
+  Listener l;
+  l.lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (l.lock < 0) {
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot open " + lock_path + ": " + std::strerror(errno));
+  }
+  auto fail = [&l](ErrorCode code, const std::string& message) {
+    ::close(l.lock);
+    return make_error(code, message);
+  };
+  if (::flock(l.lock, LOCK_EX | LOCK_NB) != 0) {
+    return fail(ErrorCode::kFailedPrecondition, "a daemon is already running on " + path);
+  }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return make_error(ErrorCode::kFailedPrecondition, path + " exists and is not a socket");
+      return fail(ErrorCode::kFailedPrecondition, path + " exists and is not a socket");
     }
     if (const int live = connect_to(addr); live >= 0) {
-      ::close(live);
-      return make_error(ErrorCode::kFailedPrecondition, "a daemon is already listening on " + path);
+      ::close(live);  // a daemon from before the lock file, or one that ignores it
+      return fail(ErrorCode::kFailedPrecondition, "a daemon is already listening on " + path);
     }
     ::unlink(path.c_str());  // left by a daemon that did not exit cleanly
   }
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return make_error(ErrorCode::kUnavailable, std::string("socket: ") + std::strerror(errno));
-  const mode_t old_mask = ::umask(077);
-  const int bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  ::umask(old_mask);
-  if (bound != 0 || ::listen(fd, 64) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    return make_error(ErrorCode::kUnavailable, "listen on " + path + ": " + why);
+  l.socket = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l.socket < 0) {
+    return fail(ErrorCode::kUnavailable, std::string("socket: ") + std::strerror(errno));
   }
-  return fd;
+  const mode_t old_mask = ::umask(077);
+  const int bound = ::bind(l.socket, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(l.socket, 64) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(l.socket);
+    return fail(ErrorCode::kUnavailable, "listen on " + path + ": " + why);
+  }
+  return l;
 }
 
 void serve_connection(int fd, GatePool& pool) {
@@ -235,7 +260,7 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
 void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) {
   const std::string path =
       options.socket_path.empty() ? hookd::default_socket_path() : options.socket_path;
-  Result<int> listener = listen_on(path);
+  Result<Listener> listener = listen_on(path);
   if (!listener.ok()) {
     context.exit_code = report_error(context, listener.error());
     return;
@@ -253,10 +278,10 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
   GatePool pool;
   std::time_t last_request = std::time(nullptr);
   while (g_stop == 0) {
-    pollfd p{*listener, POLLIN, 0};
+    pollfd p{listener->socket, POLLIN, 0};
     const int ready = ::poll(&p, 1, kPollMs);
     if (ready > 0) {
-      const int fd = ::accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
+      const int fd = ::accept4(listener->socket, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {
         serve_connection(fd, pool);
         ::close(fd);
@@ -267,12 +292,13 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
       break;
     }
   }
-  ::close(*listener);
+  ::close(listener->socket);
   struct stat now {};
   // Remove the socket only if it is still ours (a newer daemon may have replaced a stale one).
   if (::lstat(path.c_str(), &now) == 0 && now.st_ino == ours.st_ino && now.st_dev == ours.st_dev) {
     ::unlink(path.c_str());
   }
+  ::close(listener->lock);  // after the unlink: a daemon starting now finds no stale socket
   context.exit_code = 0;
 }
 

@@ -201,8 +201,8 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
     *context.io.err << "stepgate: warning: no " << kDaemonClientBinary << " beside " << binary
                     << ": the hook decides in-process\n";
   } else if (o.daemon) {
-    *context.io.out << "the hook asks `stepgate daemon` when one is running, and decides "
-                       "in-process when none is\n";
+    *context.io.out << "the hook asks `stepgate daemon`; when none is running it decides "
+                       "in-process and starts one (STEPGATE_DAEMON_AUTOSTART=0: never)\n";
   }
   if (target->hook == "pre-receive") enable_push_options(*target->repo, context);
   return 0;

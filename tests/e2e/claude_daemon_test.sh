@@ -12,10 +12,14 @@ WORK=$(mktemp -d /tmp/sg-daemon-e2e-XXXXXX)
 DAEMON_PID=
 cleanup() {
   [[ -n $DAEMON_PID ]] && kill "$DAEMON_PID" 2>/dev/null || true
+  pkill -f -- "--socket $WORK/" 2>/dev/null || true  # daemons the client started
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 export STEPGATE_DAEMON_SOCKET="$WORK/run/hookd.sock"
+# The client starts a daemon when none listens; the cases below start and stop their own, and
+# the autostart cases at the end turn this back on.
+export STEPGATE_DAEMON_AUTOSTART=0
 # shellcheck source=claude_env.sh
 source "$SRC/tests/e2e/claude_env.sh"
 
@@ -150,7 +154,7 @@ if "$BIN" audit verify >/dev/null 2>"$WORK/err"; then pass "daemon: audit chain 
 set +e
 "$WORK/bin/stepgate" daemon 2>"$WORK/err"; RC=$?
 set -e
-if [[ $RC -eq 2 && $(cat "$WORK/err") == *"already listening"* ]]; then pass "a second daemon on the same socket is refused"; else fail "second daemon: rc=$RC $(cat "$WORK/err")"; fi
+if [[ $RC -eq 2 && $(cat "$WORK/err") == *"already running"* ]]; then pass "a second daemon on the same socket is refused"; else fail "second daemon: rc=$RC $(cat "$WORK/err")"; fi
 
 stop_daemon
 if [[ $DAEMON_RC -eq 0 && ! -e $STEPGATE_DAEMON_SOCKET ]]; then pass "SIGTERM: daemon exits 0 and removes its socket"; else fail "stop: rc=$DAEMON_RC $(ls -la "$WORK/run")"; fi
@@ -198,6 +202,73 @@ chmod 700 "$WORK/run"
 # --print-config --daemon names the client.
 CMD=$("$WORK/bin/stepgate" agent-hook claude --print-config --daemon | jq -r '.hooks.PreToolUse[0].hooks[0].command')
 if [[ $CMD == "$WORK/bin/stepgate-hook claude" ]]; then pass "--print-config --daemon installs the client"; else fail "--print-config --daemon: $CMD"; fi
+
+# One daemon per socket even when two start at once (two hook calls each starting one): the
+# lock beside the socket decides, before any socket exists to find. Held here by flock(1), a
+# daemon must refuse although nothing listens yet.
+mkdir -m 700 "$WORK/race"
+flock -n "$WORK/race/hookd.sock.lock" sleep 5 &
+LOCK_PID=$!
+sleep 0.2
+set +e
+timeout 5 "$WORK/bin/stepgate" daemon --socket "$WORK/race/hookd.sock" 2>"$WORK/err"; RC=$?
+set -e
+if [[ $RC -eq 2 && $(cat "$WORK/err") == *"already running"* && ! -e $WORK/race/hookd.sock ]]; then
+  pass "a daemon starting while another holds the socket's lock is refused"
+else
+  fail "lock: rc=$RC $(cat "$WORK/err")"
+fi
+kill "$LOCK_PID" 2>/dev/null || true
+wait "$LOCK_PID" 2>/dev/null || true
+
+# Autostart: with no daemon listening, the client decides this call itself and starts one, in its
+# own session with none of the caller's pipes, variables or grants; the next call is the daemon's.
+# $WORK/bin has no lean hook, so the first call fails closed and the second can only pass if the
+# started daemon decided it.
+unset STEPGATE_DAEMON_AUTOSTART
+rm -f "$STEPGATE_DAEMON_SOCKET"
+START=$(date +%s%N)
+set +e
+OUT=$(event bash_ls | STEPGATE_GRANT=secret-grant-value GIT_DIR=/nowhere "$CLIENT" claude --policy "$POLICY" 2>"$WORK/err")
+RC=$?
+set -e
+ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
+if [[ $RC -eq 2 ]]; then pass "autostart: the first call, with no lean hook here, fails closed"; else fail "autostart first call: rc=$RC out=$OUT"; fi
+for _ in $(seq 100); do [[ -S $STEPGATE_DAEMON_SOCKET ]] && break; sleep 0.05; done
+AUTO_PID=$(pgrep -f -- "--socket $STEPGATE_DAEMON_SOCKET" || true)
+if [[ -n $AUTO_PID && -S $STEPGATE_DAEMON_SOCKET ]]; then pass "autostart: the client started a daemon (${ELAPSED_MS} ms for that call)"; else fail "autostart: no daemon: $(cat "$WORK/run/hookd.log" 2>&1)"; fi
+if [[ -n $AUTO_PID ]]; then
+  CMDLINE=$(tr '\0' ' ' < "/proc/$AUTO_PID/cmdline")
+  if [[ $CMDLINE == *"daemon --socket $STEPGATE_DAEMON_SOCKET --idle-exit 30m"* ]]; then pass "autostart: the daemon exits when idle (--idle-exit 30m)"; else fail "autostart cmdline: $CMDLINE"; fi
+  if ! tr '\0' '\n' < "/proc/$AUTO_PID/environ" | grep -q -e '^STEPGATE_GRANT=' -e '^GIT_DIR='; then
+    pass "autostart: the daemon keeps none of the caller's grants or git variables"
+  else
+    fail "autostart: environment leaked into the daemon"
+  fi
+  if [[ $(readlink "/proc/$AUTO_PID/fd/0") == /dev/null && $(readlink "/proc/$AUTO_PID/fd/2") == "$WORK/run/hookd.log" &&
+        $(ps -o sid= -p "$AUTO_PID") -ne $(ps -o sid= -p $$) ]]; then
+    pass "autostart: own session, stdin /dev/null, output to hookd.log"
+  else
+    fail "autostart: stdio $(ls -l "/proc/$AUTO_PID/fd" 2>&1)"
+  fi
+  if [[ $(stat -c %a "$WORK/run/hookd.log") == 600 ]]; then pass "autostart: hookd.log is 0600"; else fail "hookd.log mode $(stat -c %a "$WORK/run/hookd.log")"; fi
+fi
+client bash_ls "$POLICY"
+if [[ $RC -eq 0 && -z $OUT ]]; then pass "autostart: the next call is decided by the started daemon"; else fail "autostart second call: rc=$RC out=$OUT err=$ERR"; fi
+client read_ssh_key "$POLICY"
+if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "autostart: the started daemon denies what the pack denies"; else fail "autostart deny: rc=$RC out=$OUT"; fi
+[[ -z $AUTO_PID ]] || kill "$AUTO_PID"
+for _ in $(seq 100); do [[ -e $STEPGATE_DAEMON_SOCKET ]] || break; sleep 0.05; done
+# A socket directory open to others: no daemon is started there (it would refuse it anyway).
+chmod 755 "$WORK/run"
+client bash_ls "$POLICY"
+sleep 0.5
+if [[ $RC -eq 2 && ! -e $STEPGATE_DAEMON_SOCKET ]] && ! pgrep -f -- "--socket $STEPGATE_DAEMON_SOCKET" >/dev/null; then
+  pass "autostart: not into a socket directory open to others"
+else
+  fail "autostart open dir: rc=$RC $(ls -la "$WORK/run")"
+fi
+chmod 700 "$WORK/run"
 
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all daemon cases passed"

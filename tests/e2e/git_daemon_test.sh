@@ -9,6 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/git_env.sh"
 
 export STEPGATE_DAEMON_SOCKET="$TMP/run/hookd.sock"
+export STEPGATE_DAEMON_AUTOSTART=0  # this test starts its own daemon; autostart is tested last
 mkdir -p "$TMP/run" "$TMP/bin"
 chmod 700 "$TMP/run"
 BUILD=$(dirname "$BIN")
@@ -18,7 +19,7 @@ BOB_KEY=$("$SG" keygen --approver bob 2> /dev/null | sed -n 1p)
 remote_tip() { git --git-dir="$TMP/$1.git" rev-parse -q --verify "$2" 2>/dev/null || echo none; }
 
 DAEMON_PID=
-trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; pkill -f -- "--socket $TMP/" 2>/dev/null || true; rm -rf "$TMP"' EXIT
 "$SG" daemon 2> "$TMP/daemon.err" &
 DAEMON_PID=$!
 for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
@@ -109,5 +110,22 @@ git reset -q --hard HEAD~1 && echo w >> README.md && git commit -qam w
 if git push --force origin main 2> "$TMP/nd-force.err"; then fail "no daemon: force push held"; else
   check "no daemon: a force push to main is held in-process" grep -q 'step-up required' "$TMP/nd-force.err"
 fi
+
+# ---- autostart: the first push with no daemon starts one; the next push is the daemon's -------
+unset STEPGATE_DAEMON_AUTOSTART
+new_repo autostart
+"$SG" hooks install --daemon > /dev/null
+check "autostart: the first push is decided in-process" git push -q origin main
+for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
+check "autostart: the push started a daemon" pgrep -f -- "--socket $STEPGATE_DAEMON_SOCKET"
+mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"  # only the started daemon can decide now
+echo more >> README.md && git commit -qam more
+check "autostart: the next push is decided by the started daemon" git push -q origin main
+git reset -q --hard HEAD~1 && echo other >> README.md && git commit -qam rewritten
+if git push --force origin main 2> "$TMP/auto-force.err"; then fail "autostart: force push held"; else
+  check "autostart: the started daemon holds a force push to main" grep -q 'step-up required' "$TMP/auto-force.err"
+fi
+mv "$TMP/bin/away" "$TMP/bin/stepgate-git-hook"
+pkill -f -- "--socket $STEPGATE_DAEMON_SOCKET" || true
 
 finish git_daemon_test
