@@ -21,9 +21,10 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
                      "Approvals inbox URL to point at ($STEPGATE_SERVER)");
   claude->add_flag("--print-config", options->print_config,
                    "Print the settings.json block that installs this hook");
-  claude->add_flag("--daemon", options->daemon,
-                   "With --print-config: install the `stepgate-hook` client, which asks a running "
-                   "`stepgate daemon` and decides in-process when none answers");
+  claude->add_flag("--daemon,!--no-daemon", options->daemon,
+                   "With --print-config: install the `stepgate-hook` client, which asks "
+                   "`stepgate daemon` (starting one when none runs) and decides in-process when "
+                   "none answers (the default); --no-daemon: the in-process hook alone");
   claude->callback([options, &context] { run_claude_hook(*options, context); });
 }
 

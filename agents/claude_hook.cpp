@@ -192,8 +192,10 @@ std::string self_path() {
   return {buffer, static_cast<std::size_t>(n)};
 }
 
-/// The command Claude Code should run: with `daemon`, the `stepgate-hook` client beside this
-/// binary (it asks `stepgate daemon`, and runs the lean hook itself when no daemon answers); else
+/// The command Claude Code should run: with `daemon` (the default: Claude Code runs the hook before
+/// every tool call of a long session, which a daemon serves in a third of the time), the
+/// `stepgate-hook` client beside this binary (it asks `stepgate daemon`, starts one when none
+/// runs, and runs the lean hook itself when no daemon answers); else
 /// the lean `stepgate-claude-hook` beside this binary when it is installed (it loads neither
 /// libgit2 nor cpp-httplib, and runs before every tool call), else `stepgate agent-hook claude`.
 std::string lean_hook_command(const std::string& self, bool daemon) {

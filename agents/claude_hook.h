@@ -60,7 +60,7 @@ struct ClaudeHookOptions {
   std::string policy_path;
   std::string server_url;  // an inbox to point approvers at ($STEPGATE_SERVER when empty)
   bool print_config = false;
-  bool daemon = false;  // --print-config: install the `stepgate-hook` client (stepgate daemon)
+  bool daemon = true;  // --print-config: the `stepgate-hook` client (stepgate daemon); --no-daemon
   GatePool* gates = nullptr;  // the daemon's open gates; null: open one for this call
 };
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -136,6 +137,33 @@ int connect_to(const sockaddr_un& addr) {
     return -1;
   }
   return fd;
+}
+
+/// The file this process runs (device and inode) and the path it was started from.
+struct ExeIdentity {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+ExeIdentity running_exe() {
+  ExeIdentity id;
+  char buffer[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  struct stat st {};
+  if (n > 0 && ::stat("/proc/self/exe", &st) == 0) {
+    id.path.assign(buffer, static_cast<std::size_t>(n));
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+  }
+  return id;
+}
+
+/// False once the path we were started from holds another file (an upgrade) or none.
+bool still_installed(const ExeIdentity& exe) {
+  if (exe.path.empty()) return true;  // no /proc: nothing to compare
+  struct stat st {};
+  return ::stat(exe.path.c_str(), &st) == 0 && st.st_dev == exe.dev && st.st_ino == exe.ino;
 }
 
 /// The listening socket and the lock that makes it this daemon's alone.
@@ -275,9 +303,12 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
   *context.io.err << "stepgate daemon: listening on " << path << "\n";
   context.io.err->flush();
 
+  // An upgrade replaces the binary: its clients no longer trust this daemon (another file than
+  // the `stepgate` beside them), so it steps aside for one started from the new binary.
+  const ExeIdentity exe = running_exe();
   GatePool pool;
   std::time_t last_request = std::time(nullptr);
-  while (g_stop == 0) {
+  while (g_stop == 0 && still_installed(exe)) {
     pollfd p{listener->socket, POLLIN, 0};
     const int ready = ::poll(&p, 1, kPollMs);
     if (ready > 0) {
@@ -291,6 +322,9 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
                std::time(nullptr) - last_request >= options.idle_exit.count()) {
       break;
     }
+  }
+  if (!still_installed(exe)) {
+    *context.io.err << "stepgate daemon: " << exe.path << " was replaced or removed; exiting\n";
   }
   ::close(listener->socket);
   struct stat now {};

@@ -257,7 +257,21 @@ client bash_ls "$POLICY"
 if [[ $RC -eq 0 && -z $OUT ]]; then pass "autostart: the next call is decided by the started daemon"; else fail "autostart second call: rc=$RC out=$OUT err=$ERR"; fi
 client read_ssh_key "$POLICY"
 if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "autostart: the started daemon denies what the pack denies"; else fail "autostart deny: rc=$RC out=$OUT"; fi
-[[ -z $AUTO_PID ]] || kill "$AUTO_PID"
+# An upgrade puts a new file at the daemon's path: the clients stop trusting the old daemon, so it
+# exits (and removes its socket), and the next call starts one from the new binary.
+cp "$WORK/bin/stepgate" "$WORK/bin/stepgate.new" && mv "$WORK/bin/stepgate.new" "$WORK/bin/stepgate"
+for _ in $(seq 60); do [[ -n $AUTO_PID ]] && kill -0 "$AUTO_PID" 2>/dev/null || break; sleep 0.05; done
+if [[ -n $AUTO_PID ]] && ! kill -0 "$AUTO_PID" 2>/dev/null && ! [[ -e $STEPGATE_DAEMON_SOCKET ]] &&
+   grep -q "was replaced" "$WORK/run/hookd.log"; then
+  pass "upgrade: the daemon of the replaced binary exits and removes its socket"
+else
+  fail "upgrade: old daemon still there: $(cat "$WORK/run/hookd.log")"
+fi
+client bash_ls "$POLICY"  # no daemon, no lean hook: fails closed, starts the new one
+for _ in $(seq 100); do [[ -S $STEPGATE_DAEMON_SOCKET ]] && break; sleep 0.05; done
+client read_ssh_key "$POLICY"
+if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "upgrade: the next call starts a daemon from the new binary, which decides"; else fail "upgrade restart: rc=$RC out=$OUT err=$ERR"; fi
+pkill -f -- "--socket $STEPGATE_DAEMON_SOCKET" || true
 for _ in $(seq 100); do [[ -e $STEPGATE_DAEMON_SOCKET ]] || break; sleep 0.05; done
 # A socket directory open to others: no daemon is started there (it would refuse it anyway).
 chmod 755 "$WORK/run"

@@ -63,7 +63,8 @@ if [[ $RC -eq 2 && ! -s $WORK/out && $(cat "$WORK/err") == stepgate:* ]]; then p
 hook bash_ls "$WORK/no-such-policy.yaml"
 if [[ $RC -eq 2 && -z $OUT ]]; then pass "missing policy -> exit 2"; else fail "missing policy: rc=$RC out=$OUT"; fi
 
-# The lean binary (what --print-config installs when it sits beside stepgate) decides the same.
+# The lean binary (what the client beside stepgate runs when no daemon answers, and what
+# --print-config --no-daemon installs) decides the same.
 LEAN="$(dirname "$BIN")/stepgate-claude-hook"
 if [[ -x $LEAN ]]; then
   for f in bash_ls read_ssh_key; do
@@ -84,11 +85,20 @@ else
   EXPECTED_CMD="$(readlink -f "$BIN") agent-hook claude"
 fi
 
-# --print-config: valid settings.json naming the hook binary.
-CONFIG=$("$BIN" agent-hook claude --print-config)
+# --print-config: valid settings.json naming the stepgate-hook client (it asks the daemon);
+# --no-daemon: the lean hook alone.
+CONFIG=$("$BIN" agent-hook claude --print-config --no-daemon)
 if jq -e --arg cmd "$EXPECTED_CMD" \
     '.hooks.PreToolUse[0].matcher == "*" and .hooks.PreToolUse[0].hooks[0].command == $cmd' >/dev/null <<<"$CONFIG"; then
-  pass "--print-config"
+  pass "--print-config --no-daemon names the lean hook"
+else
+  fail "--print-config --no-daemon: $CONFIG"
+fi
+CLIENT_CMD="$(readlink -f "$(dirname "$BIN")/stepgate-hook") claude"
+CONFIG=$("$BIN" agent-hook claude --print-config)
+if jq -e --arg cmd "$CLIENT_CMD" \
+    '.hooks.PreToolUse[0].matcher == "*" and .hooks.PreToolUse[0].hooks[0].command == $cmd' >/dev/null <<<"$CONFIG"; then
+  pass "--print-config names the stepgate-hook client"
 else
   fail "--print-config: $CONFIG"
 fi
@@ -98,15 +108,15 @@ fi
 # SSH key read. A hook that cannot start is a non-blocking error to Claude Code: the tool would run.
 if [[ -x $LEAN ]]; then
   mkdir -p "$WORK/my tools" "$WORK/my policies"
-  cp "$BIN" "$LEAN" "$WORK/my tools/"
+  cp "$BIN" "$LEAN" "$(dirname "$BIN")/stepgate-hook" "$WORK/my tools/"
   cp "$POLICY" "$WORK/my policies/policy.yaml"
   CMD=$("$WORK/my tools/stepgate" agent-hook claude --print-config --policy "$WORK/my policies/policy.yaml" |
     jq -r '.hooks.PreToolUse[0].hooks[0].command')
   set +e
   OUT=$(event read_ssh_key | sh -c "$CMD" 2>"$WORK/err"); RC=$?
   set -e
-  if [[ $RC -eq 0 && $(decision) == deny ]]; then
-    pass "--print-config quotes paths with blanks (the command runs through sh and denies)"
+  if [[ $CMD == *stepgate-hook* && $RC -eq 0 && $(decision) == deny ]]; then
+    pass "--print-config quotes paths with blanks (the client runs through sh, falls back and denies)"
   else
     fail "--print-config with blanks: command [$CMD] rc=$RC out=$OUT err=$(cat "$WORK/err")"
   fi
