@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Whole-process latency of the Claude Code hook on a Bash PreToolUse event (`ls -la`, allowed)
 # beside /bin/true, with hyperfine: the `stepgate-hook` client with `stepgate daemon` running
-# (what `--print-config --daemon` installs), the lean `stepgate-claude-hook` binary (what
-# `--print-config` installs) and `stepgate agent-hook claude`. Target: median <= 5 ms.
+# (what `--print-config` installs), the same client with no daemon and autostart off (its
+# in-process fallback), the lean `stepgate-claude-hook` binary (`--print-config --no-daemon`) and
+# `stepgate agent-hook claude`. Target: median <= 5 ms.
 #   bench/claude_hook_bench.sh [path/to/stepgate] [runs]
 set -euo pipefail
 
@@ -38,6 +39,7 @@ out=$("$CLIENT" claude --policy "$POLICY" <"$WORK/event.json")
 hyperfine --warmup 20 --runs "$RUNS" --export-json "$WORK/result.json" \
   -n true "/bin/true <'$WORK/event.json'" \
   -n client-daemon "'$CLIENT' claude --policy '$POLICY' <'$WORK/event.json'" \
+  -n client-no-daemon "STEPGATE_DAEMON_AUTOSTART=0 STEPGATE_DAEMON_SOCKET='$WORK/none/hookd.sock' '$CLIENT' claude --policy '$POLICY' <'$WORK/event.json'" \
   -n lean-hook "'$(dirname "$BIN")/stepgate-claude-hook' --policy '$POLICY' <'$WORK/event.json'" \
   -n hook "'$BIN' agent-hook claude --policy '$POLICY' <'$WORK/event.json'"
 
