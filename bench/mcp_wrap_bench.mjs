@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -13,8 +13,9 @@ const SRC = join(here, '..');
 const require = createRequire(join(SRC, 'tests', 'e2e', 'package.json'));
 const { Client } = await import(require.resolve('@modelcontextprotocol/sdk/client/index.js'));
 const { StdioClientTransport } = await import(require.resolve('@modelcontextprotocol/sdk/client/stdio.js'));
-
-const BIN = process.env.STEPGATE_BIN ?? join(SRC, 'build', 'stepgate');
+// Resolved here: the wrapper starts in a temporary directory, where a relative path is not found.
+// Resolved here: the wrapper is spawned from a temporary directory, where a relative path would not be found.
+const BIN = resolve(process.env.STEPGATE_BIN ?? join(SRC, 'build', 'stepgate'));
 const CALLS = Number(process.argv[2] ?? 2000);
 const root = mkdtempSync(join(tmpdir(), 'sg-wrap-bench-'));
 const env = { ...process.env, STEPGATE_HOME: join(root, 'sg'), HOME: root, STEPGATE_ACTOR: 'bench' };
