@@ -162,9 +162,12 @@ void start_daemon(const std::string& dir, const std::string& socket_path) {
     if (setsid() < 0 || fork() != 0) _exit(0);
     const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
-        dup2(out >= 0 ? out : null, STDOUT_FILENO) < 0 ||
-        dup2(out >= 0 ? out : null, STDERR_FILENO) < 0 || chdir("/") != 0) {
+    // dup2 onto itself (a descriptor git or Claude Code left closed) keeps close-on-exec: clear it.
+    auto place = [](int fd, int target) {
+      return fd == target ? fcntl(fd, F_SETFD, 0) == 0 : dup2(fd, target) == target;
+    };
+    if (null < 0 || !place(null, STDIN_FILENO) || !place(out >= 0 ? out : null, STDOUT_FILENO) ||
+        !place(out >= 0 ? out : null, STDERR_FILENO) || chdir("/") != 0) {
       _exit(0);
     }
     closefrom(3);
