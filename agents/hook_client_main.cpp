@@ -139,11 +139,7 @@ void start_daemon(const std::string& dir, const std::string& socket_path) {
   if (socket_path.empty() || socket_path[0] != '/') return;
   const std::string socket_dir = socket_path.substr(0, socket_path.rfind('/'));
   if (socket_dir.empty() || (mkdir(socket_dir.c_str(), 0700) != 0 && errno != EEXIST)) return;
-  struct stat st {};
-  if (lstat(socket_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-      (st.st_mode & 077) != 0) {
-    return;
-  }
+  if (!hookd::private_dir(socket_dir)) return;
   const std::string exe = dir + "stepgate";
   const std::string log = socket_dir + "/hookd.log";
   if (access(exe.c_str(), X_OK) != 0) return;

@@ -6,6 +6,7 @@
 //   response body: "SGR1" u32:exit_code str:stdout str:stderr
 // where str is a u32 length and the bytes; integers are little-endian.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -171,6 +172,15 @@ inline bool read_frame(int fd, std::string& body) {
 
 /// Where the daemon listens: $STEPGATE_DAEMON_SOCKET, else $XDG_RUNTIME_DIR/stepgate/hookd.sock,
 /// else /tmp/stepgate-UID/hookd.sock.
+/// True when `dir` is a directory of ours that nobody else can enter or write: what the socket's
+/// directory must be (another user who could replace the socket could answer for the gate). The
+/// daemon refuses to listen anywhere else, and the client starts no daemon anywhere else.
+inline bool private_dir(const std::string& dir) {
+  struct stat st {};
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+         (st.st_mode & 077) == 0;
+}
+
 inline std::string default_socket_path() {
   if (const char* s = std::getenv("STEPGATE_DAEMON_SOCKET"); s != nullptr && *s != '\0') return s;
   if (const char* r = std::getenv("XDG_RUNTIME_DIR"); r != nullptr && *r == '/') {

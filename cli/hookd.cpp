@@ -115,16 +115,12 @@ bool same_uid(int fd) {
 /// replace the socket could answer for the gate.
 Status check_socket_dir(const std::string& dir) {
   if (Status s = ensure_private_dir(dir); !s.ok()) return s;
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "socket directory " + dir + " is not a directory");
-  }
-  if (st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+  if (!hookd::private_dir(dir)) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "socket directory " + dir +
-                          " must be yours and closed to others (chown it, then chmod 700 " + dir +
-                          ")");
+                          " must be a directory of yours, closed to others (chown it, then "
+                          "chmod 700 " +
+                          dir + ")");
   }
   return {};
 }

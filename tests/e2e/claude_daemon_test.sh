@@ -152,7 +152,7 @@ if "$BIN" audit verify >/dev/null 2>"$WORK/err"; then pass "daemon: audit chain 
 
 # One daemon per socket.
 set +e
-"$WORK/bin/stepgate" daemon 2>"$WORK/err"; RC=$?
+timeout 5 "$WORK/bin/stepgate" daemon 2>"$WORK/err"; RC=$?
 set -e
 if [[ $RC -eq 2 && $(cat "$WORK/err") == *"already running"* ]]; then pass "a second daemon on the same socket is refused"; else fail "second daemon: rc=$RC $(cat "$WORK/err")"; fi
 
@@ -194,7 +194,7 @@ if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "no daemon: decided in-proc
 # A socket directory open to others is refused.
 chmod 755 "$WORK/run"
 set +e
-"$BIN" daemon 2>"$WORK/err"; RC=$?
+timeout 5 "$BIN" daemon 2>"$WORK/err"; RC=$?
 set -e
 if [[ $RC -eq 2 && $(cat "$WORK/err") == *"chmod 700"* ]]; then pass "socket directory open to others -> refused"; else fail "open dir: rc=$RC $(cat "$WORK/err")"; fi
 chmod 700 "$WORK/run"
