@@ -59,6 +59,10 @@ int64_t count_lines(std::string_view text) {
   return newlines + (text.back() == '\n' ? 0 : 1);
 }
 
+constexpr uint8_t kCiConfig = 1;
+constexpr uint8_t kSecretsAllowed = 2;
+constexpr uint8_t kModel = 4;
+
 std::string_view blob_text(git_blob* blob) {
   return {static_cast<const char*>(git_blob_rawcontent(blob)),
           static_cast<std::size_t>(git_blob_rawsize(blob))};
@@ -132,14 +136,23 @@ bool CommitScanner::is_large(const git_oid& id) {
   return static_cast<int64_t>(size) >= settings_.large_file_bytes;
 }
 
+uint8_t CommitScanner::path_flags(const std::string& path) {
+  if (auto found = path_flags_.find(path); found != path_flags_.end()) return found->second;
+  uint8_t flags = 0;
+  if (matches_any(settings_.ci_config_paths, path)) flags |= kCiConfig;
+  if (matches_any(settings_.secrets_allow_paths, path)) flags |= kSecretsAllowed;
+  if (has_extension(settings_.model_extensions, path)) flags |= kModel;
+  path_flags_.emplace(path, flags);
+  return flags;
+}
+
 void CommitScanner::scan_change(const FileChange& change) {
   const bool deleted = change.new_mode == 0;
   const std::string& path = change.path;
   scan_.paths.insert(path);
-  if (matches_any(settings_.ci_config_paths, path)) scan_.ci_config_changed = true;
-  if (!deleted && has_extension(settings_.model_extensions, path)) {
-    scan_.model_artifacts.insert(path);
-  }
+  const uint8_t flags = path_flags(path);
+  if ((flags & kCiConfig) != 0) scan_.ci_config_changed = true;
+  if (!deleted && (flags & kModel) != 0) scan_.model_artifacts.insert(path);
   const bool old_blob = is_blob_mode(change.old_mode);
   const bool new_blob = is_blob_mode(change.new_mode);
   if (!old_blob && !new_blob) return;  // submodule pointers: no lines
@@ -156,7 +169,7 @@ void CommitScanner::scan_change(const FileChange& change) {
   BlobPtr before(raw_old);
   if (new_blob && git_blob_lookup(&raw_new, repo_, &change.new_id) != 0) return;
   BlobPtr after(raw_new);
-  const bool scan_secrets_here = new_blob && !matches_any(settings_.secrets_allow_paths, path);
+  const bool scan_secrets_here = new_blob && (flags & kSecretsAllowed) == 0;
   if (!before || !after) {
     scan_whole_blob(after ? after.get() : before.get(), after != nullptr, path, scan_secrets_here);
     return;

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "stepgate/policy.h"
@@ -65,6 +66,9 @@ class CommitScanner {
   void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here);
   void scan_added_text(std::string_view text, const std::string& path);
   bool is_large(const git_oid& id);
+  /// What the policy's path settings say of `path` (kCiConfig | kSecretsAllowed | kModel),
+  /// worked out once per path: a push touches the same files over and over.
+  uint8_t path_flags(const std::string& path);
 
   git_repository* repo_;
   git_odb* odb_ = nullptr;
@@ -75,6 +79,7 @@ class CommitScanner {
   std::vector<FileChange> changes_;  // one commit's, reused
   std::string added_;                // added lines of one file, '\n'-joined
   std::vector<int> added_line_nos_;  // their line numbers in the new file
+  std::unordered_map<std::string, uint8_t> path_flags_;
 };
 
 }  // namespace stepgate

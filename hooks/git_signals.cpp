@@ -146,11 +146,17 @@ void put_scan(Value& s, const CommitScan& scan, const PushScanLimits& limits) {
 
 }  // namespace
 
+constexpr std::size_t kCachedBlobBytes = std::size_t{64} * 1024;
+
 void init_libgit2() {
   static const int once = [] {
     int rc = git_libgit2_init();
     // git does not re-hash every object it reads either; this halves libgit2's cost per push.
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+    // libgit2 caches no blobs by default, but a push reads most blobs twice: as the new side of
+    // one commit and as the old side of a later one that changes the file again. Small blobs
+    // stay in the repository's object cache (bounded by libgit2's 256 MiB total) for the scan.
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, kCachedBlobBytes);
     return rc;
   }();
   (void)once;

@@ -178,6 +178,7 @@ namespace {
 
 constexpr std::size_t kMaxPooledGates = 8;
 constexpr std::size_t kMaxPooledPolicyBytes = std::size_t{8} * 1024 * 1024;
+constexpr int kPooledFsyncBatchMs = 50;
 
 struct FileId {
   dev_t dev = 0;
@@ -247,6 +248,12 @@ Result<Gate*> GatePool::get(const GateOptions& options) {
   }
   GateOptions exact = options;
   exact.policy_path = path;
+  // A pooled gate lives as long as the daemon: its audit fsyncs are batched like the shim's, so
+  // no request waits for the disk (a record is written before the answer; only a kernel crash
+  // within kPooledFsyncBatchMs could lose it).
+  if (exact.audit_options.fsync && exact.audit_options.fsync_batch_ms == 0) {
+    exact.audit_options.fsync_batch_ms = kPooledFsyncBatchMs;
+  }
   auto gate = Gate::open(exact);
   if (!gate.ok()) return gate.error();
   auto entry = std::make_shared<Entry>();
