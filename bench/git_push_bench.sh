@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # What a pre-push hook costs: medians over N pushes of 100 and of 10,000 new commits to a local
-# bare remote, with no hook, /bin/true as the hook (the floor), the stepgate hook (shipped git.yaml pack) as `stepgate hooks install`
-# writes it (a /bin/sh script exec'ing the lean binary), the same hook installed with --direct
-# (the lean binary as the hook's #! interpreter), the hook installed with --daemon (the
-# stepgate-hook client talking to a running `stepgate daemon`), both (--daemon --direct: the client
-# as the #! interpreter), a lefthook no-op pre-push and a
-# pre-commit no-op pre-push hook. Configurations run interleaved, round by round, so machine
-# noise hits them alike. Writes bench/results/git_push.txt.
+# bare remote, with no hook, /bin/true as the hook (the floor), the stepgate hook (shipped git.yaml
+# pack) as `stepgate hooks install` writes it (a /bin/sh script exec'ing the stepgate-hook client,
+# which asks a `stepgate daemon` the script starts and stops), the same with --direct (the client
+# as the hook's #! interpreter), with --no-daemon (the lean binary deciding in-process: what the
+# first push after the daemon went idle costs, and the fallback), --no-daemon --direct, a lefthook
+# no-op pre-push and a pre-commit no-op pre-push hook. Configurations run interleaved, round by
+# round, so machine noise hits them alike. Writes bench/results/git_push.txt.
 #
 #   STEPGATE_BIN=build/stepgate bench/git_push_bench.sh        (N=15, N_LARGE=N by default)
 set -euo pipefail
@@ -61,7 +61,7 @@ out.write(b"reset refs/heads/bench100\nfrom :100\n")
 PY
 git fast-import --quiet < "$TMP/stream"
 
-CONFIGS=(none true-hook stepgate stepgate-direct stepgate-daemon stepgate-daemon-direct lefthook pre-commit)
+CONFIGS=(none true-hook stepgate stepgate-direct stepgate-lean stepgate-lean-direct lefthook pre-commit)
 for cfg in "${CONFIGS[@]}"; do
   git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
   git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
@@ -71,27 +71,31 @@ for cfg in "${CONFIGS[@]}"; do
   git -C "$TMP/work-$cfg" fetch -q origin
 done
 
-(cd "$TMP/work-stepgate" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude && "$BIN" hooks install > /dev/null)
-(cd "$TMP/work-stepgate-direct" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude && "$BIN" hooks install --direct > /dev/null)
-# The daemon config: `stepgate daemon` keeps the gate open; the hook is the small stepgate-hook client.
-export STEPGATE_DAEMON_SOCKET=$TMP/run/hookd.sock
+# `stepgate daemon` keeps the gate open for the default install's stepgate-hook client. Started
+# here (not by the first push) so the script can stop it; autostart stays off.
+export STEPGATE_DAEMON_SOCKET=$TMP/run/hookd.sock STEPGATE_DAEMON_AUTOSTART=0
 mkdir -m 700 "$TMP/run"
 "$BIN" daemon > "$TMP/daemon.log" 2>&1 &
 DAEMON_PID=$!
 for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
 [ -S "$STEPGATE_DAEMON_SOCKET" ] || { echo "stepgate daemon did not start:" >&2; cat "$TMP/daemon.log" >&2; exit 2; }
-(cd "$TMP/work-stepgate-daemon" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude && "$BIN" hooks install --daemon > /dev/null)
-(cd "$TMP/work-stepgate-daemon-direct" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude && "$BIN" hooks install --daemon --direct > /dev/null)
-grep -q '^#!.*stepgate-hook --as-hook' "$TMP/work-stepgate-daemon-direct/.git/hooks/pre-push" ||
-  { echo "hooks install --daemon --direct did not make the client the interpreter" >&2; exit 2; }
-grep -q 'stepgate-hook' "$TMP/work-stepgate-daemon/.git/hooks/pre-push" ||
-  { echo "hooks install --daemon did not write the stepgate-hook client into the hook" >&2; exit 2; }
-grep -q -- '--as-hook' "$TMP/work-stepgate-direct/.git/hooks/pre-push" ||
-  { echo "hooks install --direct did not make the lean binary the interpreter" >&2; exit 2; }
+install_stepgate() {  # install_stepgate CFG [hooks install options...]
+  local cfg=$1; shift
+  (cd "$TMP/work-$cfg" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
+    echo .stepgate >> .git/info/exclude && "$BIN" hooks install "$@" > /dev/null)
+}
+install_stepgate stepgate
+install_stepgate stepgate-direct --direct
+install_stepgate stepgate-lean --no-daemon
+install_stepgate stepgate-lean-direct --no-daemon --direct
+expect_hook() {  # expect_hook CFG PATTERN WHAT
+  grep -q -- "$2" "$TMP/work-$1/.git/hooks/pre-push" ||
+    { echo "hooks install did not write $3 ($1)" >&2; exit 2; }
+}
+expect_hook stepgate "^exec .*stepgate-hook' pre-push" "the stepgate-hook client into the sh hook"
+expect_hook stepgate-direct '^#!.*stepgate-hook --as-hook' "the client as the #! interpreter"
+expect_hook stepgate-lean "^exec .*stepgate-git-hook' pre-push" "the lean binary into the sh hook"
+expect_hook stepgate-lean-direct '^#!.*stepgate-git-hook --as-hook' "the lean binary as the #! interpreter"
 # The floor: a hook that is /bin/true itself (what git's starting any hook costs).
 ln -s /bin/true "$TMP/work-true-hook/.git/hooks/pre-push"
 (cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
@@ -137,17 +141,17 @@ done
 
 HOOK_EXEC=$(grep '^exec ' "$TMP/work-stepgate/.git/hooks/pre-push" | cut -d' ' -f2)
 
-# The hook alone, as git starts it, on the 100-commit ref line: the installed /bin/sh hook and the
-# --direct one, with /bin/true beside them.
+# The hook alone, as git starts it, on the 100-commit ref line, with /bin/true beside it.
 if command -v hyperfine > /dev/null; then
   cd "$TMP/work-stepgate"
   zeros=0000000000000000000000000000000000000000
   echo "refs/heads/bench100 $(git rev-parse bench100) refs/heads/bench $zeros" > "$TMP/ref100.txt"
+  hook() { echo "sh -c '$TMP/work-$1/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'"; }
   hyperfine -N --warmup 10 --runs "${HOOK_RUNS:-200}" --export-json "$TMP/hook.json" \
-    -n "/bin/sh hook (default)" "sh -c '.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
-    -n "direct #! hook" "sh -c '$TMP/work-stepgate-direct/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
-    -n "daemon client hook" "sh -c '$TMP/work-stepgate-daemon/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
-    -n "daemon client #! hook" "sh -c '$TMP/work-stepgate-daemon-direct/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'" \
+    -n "default (client, sh)" "$(hook stepgate)" \
+    -n "--direct (client #!)" "$(hook stepgate-direct)" \
+    -n "--no-daemon (lean, sh)" "$(hook stepgate-lean)" \
+    -n "--no-daemon --direct (lean #!)" "$(hook stepgate-lean-direct)" \
     -n "/bin/true" "sh -c '/bin/true < $TMP/ref100.txt'" > /dev/null
   jq -r '.results[] | "hook alone, 100 commits, \(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' \
     "$TMP/hook.json" > "$TMP/hook.txt"
@@ -159,11 +163,11 @@ samples = {}
 for line in open(sys.argv[1]):
     cfg, size, us = line.split()
     samples.setdefault((cfg, int(size)), []).append(int(us) / 1000.0)
-configs = ["none", "true-hook", "stepgate", "stepgate-direct", "stepgate-daemon", "stepgate-daemon-direct",
+configs = ["none", "true-hook", "stepgate", "stepgate-direct", "stepgate-lean", "stepgate-lean-direct",
            "lefthook", "pre-commit"]
-labels = {"none": "no hook", "true-hook": "/bin/true as hook", "stepgate": "stepgate (git.yaml)", "stepgate-direct": "stepgate --direct",
-          "stepgate-daemon": "stepgate --daemon",
-          "stepgate-daemon-direct": "--daemon --direct",
+labels = {"none": "no hook", "true-hook": "/bin/true as hook", "stepgate": "stepgate (default)",
+          "stepgate-direct": "stepgate --direct", "stepgate-lean": "stepgate --no-daemon",
+          "stepgate-lean-direct": "--no-daemon --direct",
           "lefthook": "lefthook no-op", "pre-commit": "pre-commit no-op"}
 git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
 print(f"git push of N new commits to a local bare remote; medians (N runs: {sys.argv[2]} for 100, "

@@ -44,7 +44,11 @@ class Demo {
                 {"GIT_COMMITTER_EMAIL", "dev@example.com"},
                 {"GIT_CONFIG_NOSYSTEM", "1"},
                 {"HOME", (root_ / "home").string()},
-                {"NO_COLOR", "1"}};
+                {"NO_COLOR", "1"},
+                // The pushes below are decided in-process: no `stepgate daemon` is started for
+                // them (one would outlive the demo), and none of the user's is asked.
+                {"STEPGATE_DAEMON_AUTOSTART", "0"},
+                {"STEPGATE_DAEMON_SOCKET", (root_ / "no-daemon" / "hookd.sock").string()}};
     env_.unset_env = {"STEPGATE_GRANT", "STEPGATE_POLICY", "STEPGATE_GRANT_FILE",
                       "GITHUB_ACTIONS", "GITLAB_CI",       "CI"};
   }

@@ -43,9 +43,14 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
     sub->add_flag(
         "--direct", o->direct,
         "Make stepgate-git-hook the hook's #! interpreter (no /bin/sh; see hooks/README.md)");
-    sub->add_flag("--daemon", o->daemon,
-                  "Run the stepgate-hook client, which asks a running `stepgate daemon` and "
-                  "decides in-process when none answers");
+    auto* daemon = sub->add_flag_callback(
+        "--daemon", [o] { o->daemon = true; },
+        "Run the stepgate-hook client, which asks `stepgate daemon` (starting one when none "
+        "runs) and decides in-process when none answers (the default for pre-push)");
+    auto* no_daemon = sub->add_flag_callback(
+        "--no-daemon", [o] { o->daemon = false; },
+        "Run the lean hook, which decides in-process every time (the default for pre-receive)");
+    daemon->excludes(no_daemon);
   }
   sub->callback([o, &context, install] {
     context.exit_code = install ? run_hooks_install(*o, context) : run_hooks_uninstall(*o, context);

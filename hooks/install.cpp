@@ -156,6 +156,10 @@ std::string hook_script(const std::string& hook, const std::string& binary, bool
          std::string(kChainedSuffix) + "\" -- \"$@\"\n";
 }
 
+bool install_with_daemon(const InstallOptions& options, const std::string& hook) {
+  return options.daemon.value_or(hook == "pre-push");
+}
+
 bool is_stepgate_script(const std::string& contents) {
   return contents.find(kMarker) != std::string::npos;
 }
@@ -166,12 +170,13 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   const std::string binary = self_binary();
   if (binary.empty())
     return report_error(context, invalid_argument("cannot resolve /proc/self/exe"));
+  const bool daemon = install_with_daemon(o, target->hook);
   std::error_code ec;
   fs::create_directories(fs::path(target->path).parent_path(), ec);
   if (exists(target->path)) {
     auto current = read_file(target->path, 1 << 20);
     if (current.ok() && is_stepgate_script(*current)) {
-      const bool same = *current == hook_script(target->hook, binary, o.direct, o.daemon);
+      const bool same = *current == hook_script(target->hook, binary, o.direct, daemon);
       if (!o.force || same) {
         *context.io.out << "stepgate " << target->hook << " hook already installed at "
                         << target->path
@@ -191,18 +196,20 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
     }
   }
   if (Status s =
-          write_executable(target->path, hook_script(target->hook, binary, o.direct, o.daemon));
+          write_executable(target->path, hook_script(target->hook, binary, o.direct, daemon));
       !s.ok()) {
     return report_error(context, s.error());
   }
   *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path
                   << "\n";
-  if (o.daemon && lean_hook_binary(binary, kDaemonClientBinary).empty()) {
+  const bool has_client = !lean_hook_binary(binary, kDaemonClientBinary).empty();
+  if (o.daemon == true && !has_client) {
     *context.io.err << "stepgate: warning: no " << kDaemonClientBinary << " beside " << binary
                     << ": the hook decides in-process\n";
-  } else if (o.daemon) {
+  } else if (daemon && has_client) {
     *context.io.out << "the hook asks `stepgate daemon`; when none is running it decides "
-                       "in-process and starts one (STEPGATE_DAEMON_AUTOSTART=0: never)\n";
+                       "in-process and starts one (STEPGATE_DAEMON_AUTOSTART=0: never; "
+                       "--no-daemon: a hook that always decides in-process)\n";
   }
   if (target->hook == "pre-receive") enable_push_options(*target->repo, context);
   return 0;

@@ -3,6 +3,7 @@
 // hooks directory (core.hooksPath respected) that runs this binary; a hook already there is kept
 // as <hook>.stepgate-chained, run first, and restored byte for byte by uninstall.
 
+#include <optional>
 #include <string>
 
 #include "command.h"
@@ -13,8 +14,14 @@ struct InstallOptions {
   std::string hook;    // "pre-push" | "pre-receive"; "" = pre-receive in a bare repo, else pre-push
   bool force = false;  // rewrite a stepgate script already installed (e.g. the binary moved)
   bool direct = false;  // the lean binary as the hook's #! interpreter, when its path allows
-  bool daemon = false;  // run the stepgate-hook client, which asks `stepgate daemon` first
+  /// Run the stepgate-hook client, which asks `stepgate daemon` first (and starts one): unset,
+  /// the client for pre-push (a developer's machine) and the lean hook for pre-receive (a server,
+  /// where an administrator runs the daemon as a service and installs with --daemon).
+  std::optional<bool> daemon;
 };
+
+/// Whether `hook` is installed with the daemon client, given what was asked for.
+bool install_with_daemon(const InstallOptions& options, const std::string& hook);
 
 /// Installs; a second install is a no-op. Exit 0, or 2 with one "stepgate: ..." line.
 int run_hooks_install(const InstallOptions& options, CommandContext& context);

@@ -16,10 +16,17 @@ before=$(sha256sum .git/hooks/pre-push)
 "$BIN" hooks install > /dev/null
 check "second install is a no-op" test "$before" = "$(sha256sum .git/hooks/pre-push)"
 LEAN="$(dirname "$BIN")/stepgate-git-hook"
-if [ -x "$LEAN" ]; then
+CLIENT="$(dirname "$BIN")/stepgate-hook"
+if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
   check "the installed hook is a /bin/sh script" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
-  check "the installed hook execs the lean stepgate-git-hook" \
+  # The client asks `stepgate daemon`; here none runs (tests never autostart one), so every push
+  # below is decided in-process by the lean hook the client runs.
+  check "by default the hook execs the stepgate-hook client" \
+    grep -q "^exec '$CLIENT' pre-push --chained" .git/hooks/pre-push
+  "$BIN" hooks install --force --no-daemon > /dev/null
+  check "--no-daemon: the hook execs the lean stepgate-git-hook" \
     grep -q "^exec '$LEAN' pre-push --chained" .git/hooks/pre-push
+  "$BIN" hooks install --force > /dev/null
 fi
 
 check "fast-forward push to main is allowed" git push -q origin main
@@ -158,7 +165,7 @@ check "uninstall with no previous hook removes the script" test ! -e .githooks/p
 # ---- --direct: the lean binary as the hook's #! interpreter, unless its path cannot be one -----
 if [ -x "$LEAN" ]; then
   new_repo direct
-  "$BIN" hooks install --direct > /dev/null
+  "$BIN" hooks install --direct --no-daemon > /dev/null
   check "--direct: the hook's interpreter is the lean binary" \
     test "$(head -1 .git/hooks/pre-push)" = "#!$LEAN --as-hook"
   check "--direct: a fast-forward goes through" git push -q origin main

@@ -234,6 +234,40 @@ TEST_CASE("hooks install --direct: the lean binary is the hook's #! interpreter 
   }
 }
 
+TEST_CASE(
+    "hooks install: the daemon client by default for pre-push, the lean hook for pre-receive") {
+  InstallOptions unset;
+  CHECK(install_with_daemon(unset, "pre-push"));
+  CHECK_FALSE(install_with_daemon(unset, "pre-receive"));
+  InstallOptions on;
+  on.daemon = true;
+  CHECK(install_with_daemon(on, "pre-receive"));
+  InstallOptions off;
+  off.daemon = false;
+  CHECK_FALSE(install_with_daemon(off, "pre-push"));
+
+  TempDir dir;
+  const std::string bin = dir.path() + "/bin";
+  fs::create_directories(bin);
+  write(bin + "/stepgate-git-hook", "#!/bin/sh\n", fs::perms::owner_all);
+  SUBCASE(
+      "with the client beside stepgate, the sh script execs it with the lean hook's arguments") {
+    write(bin + "/stepgate-hook", "#!/bin/sh\n", fs::perms::owner_all);
+    CHECK(hook_script("pre-push", bin + "/stepgate", false, true)
+              .find("exec '" + bin + "/stepgate-hook' pre-push --chained") != std::string::npos);
+    CHECK(hook_script("pre-push", bin + "/stepgate", true, true)
+              .rfind("#!" + bin + "/stepgate-hook --as-hook\n", 0) == 0);
+    CHECK(hook_script("pre-push", bin + "/stepgate", false, false)
+              .find("exec '" + bin + "/stepgate-git-hook' pre-push --chained") !=
+          std::string::npos);
+  }
+  SUBCASE("without the client, the lean hook") {
+    CHECK(hook_script("pre-push", bin + "/stepgate", false, true)
+              .find("exec '" + bin + "/stepgate-git-hook' pre-push --chained") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("hooks install: pre-receive turns on push options, which carry grants") {
   TempDir dir;
   git(dir.path(), {"init", "-q", "--bare"});
