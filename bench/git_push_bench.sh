@@ -148,10 +148,10 @@ if command -v hyperfine > /dev/null; then
   echo "refs/heads/bench100 $(git rev-parse bench100) refs/heads/bench $zeros" > "$TMP/ref100.txt"
   hook() { echo "sh -c '$TMP/work-$1/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'"; }
   hyperfine -N --warmup 10 --runs "${HOOK_RUNS:-200}" --export-json "$TMP/hook.json" \
-    -n "default (client, sh)" "$(hook stepgate)" \
-    -n "--direct (client #!)" "$(hook stepgate-direct)" \
-    -n "--no-daemon (lean, sh)" "$(hook stepgate-lean)" \
-    -n "--no-daemon --direct (lean #!)" "$(hook stepgate-lean-direct)" \
+    -n "default: client, sh" "$(hook stepgate)" \
+    -n "client as #! (--direct)" "$(hook stepgate-direct)" \
+    -n "lean, sh (--no-daemon)" "$(hook stepgate-lean)" \
+    -n "lean as #! (--no-daemon --direct)" "$(hook stepgate-lean-direct)" \
     -n "/bin/true" "sh -c '/bin/true < $TMP/ref100.txt'" > /dev/null
   jq -r '.results[] | "hook alone, 100 commits, \(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' \
     "$TMP/hook.json" > "$TMP/hook.txt"

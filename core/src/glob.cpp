@@ -69,6 +69,24 @@ bool nfa_match(std::string_view pattern, std::string_view text, uint8_t* current
   return current[pattern.size()] != 0;
 }
 
+/// A necessary condition, checked before the NFA: every run of literal bytes in the pattern
+/// (split at '*', '?' and '/', since `**/` may match nothing) appears in the text, in order. Most
+/// paths fail a pattern such as `**/testdata/**` here, in one search per run.
+bool literals_in_order(std::string_view pattern, std::string_view text) {
+  std::size_t at = 0;
+  std::size_t i = 0;
+  while (i < pattern.size()) {
+    const std::size_t end = std::min(pattern.find_first_of("*?/", i), pattern.size());
+    if (end > i) {
+      const std::size_t found = text.find(pattern.substr(i, end - i), at);
+      if (found == std::string_view::npos) return false;
+      at = found + (end - i);
+    }
+    i = end + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view text) {
@@ -81,6 +99,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
   std::string_view tail = text.substr(prefix.size());
   if (rest == "**") return true;
   if (rest == "*") return tail.find('/') == std::string_view::npos;
+  if (!literals_in_order(rest, tail)) return false;
 
   constexpr std::size_t kStackStates = 256;
   if (rest.size() + 1 <= kStackStates) {

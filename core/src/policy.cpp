@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
 #include "policy_yaml.h"
@@ -14,6 +15,7 @@
 namespace stepgate {
 namespace {
 
+using policy_detail::Node;
 using policy_detail::Reader;
 
 constexpr std::size_t kMaxPolicyBytes = std::size_t{8} * 1024 * 1024;  // 8 MiB
@@ -36,7 +38,7 @@ Status check_placeholders(const std::string& message) {
   return {};
 }
 
-Status read_effect(const Reader& r, const YAML::Node& node, Rule& rule) {
+Status read_effect(const Reader& r, const Node& node, Rule& rule) {
   std::string effect;
   if (Status s = r.read_string(node, "effect", effect); !s.ok() || effect.empty()) return s;
   if (effect == "step_up")
@@ -50,11 +52,11 @@ Status read_effect(const Reader& r, const YAML::Node& node, Rule& rule) {
   return {};
 }
 
-Status read_when(const Reader& r, const YAML::Node& node, Rule& rule) {
-  const YAML::Node when = node["when"];
+Status read_when(const Reader& r, const Node& node, Rule& rule) {
+  const Node& when = node["when"];
   if (!when) return r.error_at(node, "rule `" + rule.id + "`: key `when` is required");
-  if (!when.IsScalar()) return r.error_at(when, "rule `" + rule.id + "`: when: must be a string");
-  Result<Expression> compiled = Expression::compile(when.Scalar());
+  if (!when.is_scalar()) return r.error_at(when, "rule `" + rule.id + "`: when: must be a string");
+  Result<Expression> compiled = Expression::compile(when.text());
   if (!compiled.ok()) {
     return r.error_at(when, "rule `" + rule.id + "`: when: " + compiled.error().message);
   }
@@ -62,7 +64,7 @@ Status read_when(const Reader& r, const YAML::Node& node, Rule& rule) {
   return {};
 }
 
-Result<Rule> read_rule(const Reader& r, const YAML::Node& node, const Requirement& defaults) {
+Result<Rule> read_rule(const Reader& r, const Node& node, const Requirement& defaults) {
   if (Status s = r.check_map(node, "rules[]",
                              {"id", "on", "when", "score", "effect", "message", "mode", "step_up"});
       !s.ok())
@@ -97,11 +99,11 @@ Result<Rule> read_rule(const Reader& r, const YAML::Node& node, const Requiremen
   return rule;
 }
 
-Status read_rules(const Reader& r, const YAML::Node& node, Policy& policy) {
+Status read_rules(const Reader& r, const Node& node, Policy& policy) {
   if (!node) return {};
-  if (!node.IsSequence()) return r.error_at(node, "`rules` must be a list");
+  if (!node.is_sequence()) return r.error_at(node, "`rules` must be a list");
   std::set<std::string, std::less<>> ids;
-  for (const YAML::Node& item : node) {
+  for (const Node& item : node.items()) {
     Result<Rule> rule = read_rule(r, item, policy.step_up);
     if (!rule.ok()) return rule.error();
     if (!ids.insert(rule->id).second) {
@@ -112,8 +114,8 @@ Status read_rules(const Reader& r, const YAML::Node& node, Policy& policy) {
   return {};
 }
 
-Status read_thresholds(const Reader& r, const YAML::Node& root, Policy& policy) {
-  const YAML::Node node = root["thresholds"];
+Status read_thresholds(const Reader& r, const Node& root, Policy& policy) {
+  const Node& node = root["thresholds"];
   if (!node) return {};
   if (Status s = r.check_map(node, "thresholds", {"step_up", "deny"}); !s.ok()) return s;
   if (Status s = r.read_positive_int(node, "step_up", policy.step_up_threshold); !s.ok()) return s;
@@ -126,8 +128,8 @@ Status read_thresholds(const Reader& r, const YAML::Node& root, Policy& policy) 
   return {};
 }
 
-Status read_header(const Reader& r, const YAML::Node& root, Policy& policy) {
-  if (const YAML::Node v = root["version"]; v && !(v.IsScalar() && v.Scalar() == "1")) {
+Status read_header(const Reader& r, const Node& root, Policy& policy) {
+  if (const Node& v = root["version"]; v && !(v.is_scalar() && v.text() == "1")) {
     return r.error_at(v, "key `version`: only version 1 is supported");
   }
   if (Status s = r.read_string(root, "name", policy.name); !s.ok()) return s;
@@ -151,31 +153,31 @@ Status read_header(const Reader& r, const YAML::Node& root, Policy& policy) {
   return r.read_string(root, "timezone", policy.timezone);
 }
 
-Status read_sections(const Reader& r, const YAML::Node& root, Policy& policy) {
+Status read_sections(const Reader& r, const Node& root, Policy& policy) {
   using namespace policy_detail;
-  if (const YAML::Node n = root["business_hours"]; n) {
+  if (const Node& n = root["business_hours"]; n) {
     if (Status s = read_business_hours(r, n, policy.business_hours); !s.ok()) return s;
   }
-  if (const YAML::Node n = root["approvers"]; n) {
+  if (const Node& n = root["approvers"]; n) {
     if (Status s = read_approvers(r, n, policy.approvers); !s.ok()) return s;
   }
-  if (const YAML::Node n = root["git"]; n) {
+  if (const Node& n = root["git"]; n) {
     if (Status s = read_git(r, n, policy.git); !s.ok()) return s;
   }
-  if (const YAML::Node n = root["ci"]; n) {
+  if (const Node& n = root["ci"]; n) {
     if (Status s = read_ci(r, n, policy.ci); !s.ok()) return s;
   }
-  if (const YAML::Node n = root["agents"]; n) {
+  if (const Node& n = root["agents"]; n) {
     if (Status s = read_agents(r, n, policy.agents); !s.ok()) return s;
   }
-  if (const YAML::Node n = root["audit"]; n) {
+  if (const Node& n = root["audit"]; n) {
     if (Status s = read_audit(r, n, policy.audit); !s.ok()) return s;
   }
   return {};
 }
 
-Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
-  if (!root.IsDefined() || root.IsNull()) return r.error_at(root, "the policy is empty");
+Status build_policy(const Reader& r, const Node& root, Policy& policy) {
+  if (!root || root.kind() == Node::Kind::kNull) return r.error_at(root, "the policy is empty");
   if (Status s = r.check_map(
           root, "policy",
           {"version", "name", "mode", "on_error", "thresholds", "step_up", "allow_self_approval",
@@ -190,54 +192,60 @@ Status build_policy(const Reader& r, const YAML::Node& root, Policy& policy) {
 
 // ---- The parsed-policy cache --------------------------------------------------------------------
 // yaml-cpp's scanner is most of what loading a policy costs (~6 million instructions for a pack),
-// and hooks are fresh processes. The loader reads only scalars, sequences and maps, so a valid
-// document can be kept as JSON (scalars as strings, key order kept) and rebuilt as a YAML::Node
-// tree without scanning; the policy is then built and its expressions compiled as usual.
+// and hooks are fresh processes. The loader reads only scalars, lists and maps, so a valid
+// document is kept as JSON (scalars as strings, key order kept) and rebuilt as the loader's own
+// tree without yaml-cpp; the policy is then built and its expressions compiled as usual.
 
 using CacheJson = nlohmann::ordered_json;
 
-CacheJson to_cache(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return node.Scalar();
-    case YAML::NodeType::Sequence: {
+CacheJson to_cache(const Node& node) {
+  switch (node.kind()) {
+    case Node::Kind::kScalar:
+      return node.text();
+    case Node::Kind::kSequence: {
       CacheJson out = CacheJson::array();
-      for (const auto& item : node) out.push_back(to_cache(item));
+      for (const Node& item : node.items()) out.push_back(to_cache(item));
       return out;
     }
-    case YAML::NodeType::Map: {
+    case Node::Kind::kMap: {
       CacheJson out = CacheJson::object();
-      for (const auto& kv : node) out[kv.first.Scalar()] = to_cache(kv.second);
+      for (const Node::Entry& kv : node.entries()) out[kv.first.text()] = to_cache(kv.second);
       return out;
     }
-    default:
-      return nullptr;
+    case Node::Kind::kNull:
+    case Node::Kind::kUndefined:
+      break;
   }
+  return nullptr;
 }
 
-YAML::Node from_cache(const CacheJson& j) {
-  if (j.is_string()) return YAML::Node(j.get<std::string>());
+Node from_cache(const CacheJson& j) {
+  if (j.is_string()) return Node::scalar(j.get<std::string>());
   if (j.is_array()) {
-    YAML::Node out(YAML::NodeType::Sequence);
+    Node out(Node::Kind::kSequence);
     for (const auto& item : j) out.push_back(from_cache(item));
     return out;
   }
   if (j.is_object()) {
-    YAML::Node out(YAML::NodeType::Map);
-    // Keys of a JSON object are unique: append them instead of out[k], which searches the map.
-    for (const auto& [k, v] : j.items()) out.force_insert(k, from_cache(v));
+    Node out(Node::Kind::kMap);
+    for (const auto& [k, v] : j.items()) out.add(Node::scalar(k), from_cache(v));
     return out;
   }
-  return YAML::Node(YAML::NodeType::Null);
+  return Node(Node::Kind::kNull);
 }
 
 /// The cached tree for this revision, or an undefined node when there is none (or it is bad).
-YAML::Node read_cached_tree(const std::string& cache_path) {
+Node read_cached_tree(const std::string& cache_path) {
   auto text = read_file(cache_path, kMaxPolicyBytes);
-  if (!text.ok()) return YAML::Node(YAML::NodeType::Undefined);
+  if (!text.ok()) return {};
   CacheJson j = CacheJson::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return YAML::Node(YAML::NodeType::Undefined);
+  if (j.is_discarded() || !j.is_object()) return {};
   return from_cache(j);
+}
+
+/// The document's tree, parsed by yaml-cpp (the single place it runs; it throws on bad YAML).
+Node parse_document(std::string_view text) {
+  return Node::from_yaml(YAML::Load(std::string(text)));
 }
 
 }  // namespace
@@ -257,7 +265,7 @@ Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string&
   const std::string digest = sha256_hex(*text);
   const std::string cache_path = cache_dir + "/" + digest + ".json";
   try {
-    if (YAML::Node root = read_cached_tree(cache_path); root.IsDefined()) {
+    if (const Node root = read_cached_tree(cache_path); root.is_defined()) {
       Reader reader(path);
       auto policy = std::make_shared<Policy>();
       policy->source_path = path;
@@ -273,7 +281,7 @@ Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string&
   if (!loaded.ok()) return loaded;
   try {
     // Only a document that built a valid policy is cached; a failed write costs the next run time.
-    const std::string tree = to_cache(YAML::Load(*text)).dump();
+    const std::string tree = to_cache(parse_document(*text)).dump();
     if (ensure_private_dir(cache_dir).ok()) (void)write_secret_file(cache_path, tree);
   } catch (const std::exception&) {
   }
@@ -337,10 +345,10 @@ Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view text,
   policy->revision = "sha256:" + sha256_hex(text);
   // The single place yaml-cpp runs: every exception becomes an Error with file:line:column.
   try {
-    const YAML::Node root = YAML::Load(std::string(text));
+    const Node root = parse_document(text);
     if (Status s = build_policy(reader, root, *policy); !s.ok()) return s.error();
   } catch (const YAML::Exception& e) {
-    return reader.error_at(e.mark, e.msg);
+    return reader.error_at(e.mark.line, e.mark.column, e.msg);
   } catch (const std::exception& e) {
     return invalid_argument(name + ": " + e.what());
   }

@@ -1,3 +1,5 @@
+#include <yaml-cpp/yaml.h>
+
 #include <set>
 
 #include "policy_yaml.h"
@@ -5,19 +7,25 @@
 namespace stepgate::policy_detail {
 namespace {
 
-const char* node_kind(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
+const char* node_kind(const Node& node) {
+  switch (node.kind()) {
+    case Node::Kind::kNull:
       return "null";
-    case YAML::NodeType::Scalar:
+    case Node::Kind::kScalar:
       return "a scalar";
-    case YAML::NodeType::Sequence:
+    case Node::Kind::kSequence:
       return "a list";
-    case YAML::NodeType::Map:
+    case Node::Kind::kMap:
       return "a map";
-    default:
+    case Node::Kind::kUndefined:
       return "nothing";
   }
+  return "nothing";
+}
+
+const Node& undefined_node() {
+  static const Node undefined;
+  return undefined;
 }
 
 std::string join(std::initializer_list<std::string_view> items) {
@@ -31,33 +39,71 @@ std::string join(std::initializer_list<std::string_view> items) {
 
 }  // namespace
 
-Error Reader::error_at(const YAML::Mark& mark, const std::string& message) const {
-  const int line = mark.line < 0 ? 0 : mark.line + 1;
-  const int column = mark.column < 0 ? 0 : mark.column + 1;
-  return invalid_argument(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
-                          message);
+Node Node::scalar(std::string text, int line, int column) {
+  Node node(Kind::kScalar, line, column);
+  node.text_ = std::move(text);
+  return node;
 }
 
-Error Reader::error_at(const YAML::Node& node, const std::string& message) const {
-  return error_at(node.Mark(), message);
+Node Node::from_yaml(const YAML::Node& yaml) {
+  const YAML::Mark mark = yaml.Mark();
+  switch (yaml.Type()) {
+    case YAML::NodeType::Scalar:
+      return scalar(yaml.Scalar(), mark.line, mark.column);
+    case YAML::NodeType::Sequence: {
+      Node out(Kind::kSequence, mark.line, mark.column);
+      for (const YAML::Node& item : yaml) out.push_back(from_yaml(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      Node out(Kind::kMap, mark.line, mark.column);
+      for (const auto& kv : yaml) out.add(from_yaml(kv.first), from_yaml(kv.second));
+      return out;
+    }
+    case YAML::NodeType::Null:
+      return Node(Kind::kNull, mark.line, mark.column);
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return {};
 }
 
-SourceLocation Reader::location(const YAML::Node& node) {
-  const YAML::Mark m = node.Mark();
-  return SourceLocation{m.line < 0 ? 0 : m.line + 1, m.column < 0 ? 0 : m.column + 1};
+const Node& Node::operator[](std::string_view key) const {
+  for (const Entry& entry : entries_) {
+    if (entry.first.is_scalar() && entry.first.text_ == key) return entry.second;
+  }
+  return undefined_node();
 }
 
-Status Reader::check_map(const YAML::Node& node, std::string_view section,
+const Node& Node::operator[](std::size_t index) const {
+  return index < items_.size() ? items_[index] : undefined_node();
+}
+
+Error Reader::error_at(int line, int column, const std::string& message) const {
+  return invalid_argument(file_ + ":" + std::to_string(line < 0 ? 0 : line + 1) + ":" +
+                          std::to_string(column < 0 ? 0 : column + 1) + ": " + message);
+}
+
+Error Reader::error_at(const Node& node, const std::string& message) const {
+  return error_at(node.line(), node.column(), message);
+}
+
+SourceLocation Reader::location(const Node& node) {
+  return SourceLocation{node.line() < 0 ? 0 : node.line() + 1,
+                        node.column() < 0 ? 0 : node.column() + 1};
+}
+
+Status Reader::check_map(const Node& node, std::string_view section,
                          std::initializer_list<std::string_view> allowed) const {
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     return error_at(node, "`" + std::string(section) + "` must be a map, not " + node_kind(node));
   }
   std::set<std::string, std::less<>> seen;
-  for (const auto& entry : node) {
-    const YAML::Node& key = entry.first;
-    if (!key.IsScalar())
+  for (const Node::Entry& entry : node.entries()) {
+    const Node& key = entry.first;
+    if (!key.is_scalar())
       return error_at(key, "keys in `" + std::string(section) + "` must be strings");
-    const std::string& name = key.Scalar();
+    const std::string& name = key.text();
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
     if (!known) {
@@ -71,29 +117,29 @@ Status Reader::check_map(const YAML::Node& node, std::string_view section,
   return {};
 }
 
-Status Reader::read_string(const YAML::Node& map, const char* key, std::string& out) const {
-  const YAML::Node v = map[key];
+Status Reader::read_string(const Node& map, const char* key, std::string& out) const {
+  const Node& v = map[key];
   if (!v) return {};
-  if (!v.IsScalar())
+  if (!v.is_scalar())
     return error_at(v, std::string("key `") + key + "`: must be a string, not " + node_kind(v));
-  out = v.Scalar();
+  out = v.text();
   return {};
 }
 
-Status Reader::read_bool(const YAML::Node& map, const char* key, bool& out) const {
-  const YAML::Node v = map[key];
+Status Reader::read_bool(const Node& map, const char* key, bool& out) const {
+  const Node& v = map[key];
   if (!v) return {};
-  if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false")) {
-    out = v.Scalar() == "true";
+  if (v.is_scalar() && (v.text() == "true" || v.text() == "false")) {
+    out = v.text() == "true";
     return {};
   }
   return error_at(v, std::string("key `") + key + "`: must be true or false");
 }
 
-Status Reader::read_int(const YAML::Node& map, const char* key, int64_t& out) const {
-  const YAML::Node v = map[key];
+Status Reader::read_int(const Node& map, const char* key, int64_t& out) const {
+  const Node& v = map[key];
   if (!v) return {};
-  const std::string text = v.IsScalar() ? v.Scalar() : std::string();
+  const std::string text = v.is_scalar() ? v.text() : std::string();
   bool digits = !text.empty();
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -106,7 +152,7 @@ Status Reader::read_int(const YAML::Node& map, const char* key, int64_t& out) co
   return {};
 }
 
-Status Reader::read_positive_int(const YAML::Node& map, const char* key, int& out) const {
+Status Reader::read_positive_int(const Node& map, const char* key, int& out) const {
   int64_t value = out;
   if (Status s = read_int(map, key, value); !s.ok()) return s;
   if (value <= 0 || value > 1000000) {
@@ -116,35 +162,34 @@ Status Reader::read_positive_int(const YAML::Node& map, const char* key, int& ou
   return {};
 }
 
-Status Reader::read_duration(const YAML::Node& map, const char* key,
-                             std::chrono::seconds& out) const {
-  const YAML::Node v = map[key];
+Status Reader::read_duration(const Node& map, const char* key, std::chrono::seconds& out) const {
+  const Node& v = map[key];
   if (!v) return {};
-  if (!v.IsScalar())
+  if (!v.is_scalar())
     return error_at(v, std::string("key `") + key + "`: must be a duration like 15m");
-  Result<std::chrono::seconds> d = parse_duration(v.Scalar());
+  Result<std::chrono::seconds> d = parse_duration(v.text());
   if (!d.ok()) return error_at(v, std::string("key `") + key + "`: " + d.error().message);
   out = *d;
   return {};
 }
 
-Status Reader::read_string_list(const YAML::Node& map, const char* key,
+Status Reader::read_string_list(const Node& map, const char* key,
                                 std::vector<std::string>& out) const {
-  const YAML::Node v = map[key];
+  const Node& v = map[key];
   if (!v) return {};
-  if (!v.IsSequence())
+  if (!v.is_sequence())
     return error_at(v, std::string("key `") + key + "`: must be a list of strings");
   std::vector<std::string> items;
-  for (const YAML::Node& item : v) {
-    if (!item.IsScalar())
+  for (const Node& item : v.items()) {
+    if (!item.is_scalar())
       return error_at(item, std::string("key `") + key + "`: items must be strings");
-    items.push_back(item.Scalar());
+    items.push_back(item.text());
   }
   out = std::move(items);
   return {};
 }
 
-Status Reader::read_mode(const YAML::Node& map, Mode& out) const {
+Status Reader::read_mode(const Node& map, Mode& out) const {
   std::string text;
   if (Status s = read_string(map, "mode", text); !s.ok() || text.empty()) return s;
   if (text == "enforce")
@@ -156,9 +201,8 @@ Status Reader::read_mode(const YAML::Node& map, Mode& out) const {
   return {};
 }
 
-Status Reader::read_requirement(const YAML::Node& map, const char* section,
-                                Requirement& out) const {
-  const YAML::Node node = map[section];
+Status Reader::read_requirement(const Node& map, const char* section, Requirement& out) const {
+  const Node& node = map[section];
   if (!node) return {};
   if (Status s = check_map(node, section, {"method", "max_age", "approvers"}); !s.ok()) return s;
   std::string method;

@@ -18,7 +18,7 @@ Result<int> parse_hour(std::string_view text) {
   return hour;
 }
 
-Status read_hour(const Reader& r, const YAML::Node& node, const char* key, int& out) {
+Status read_hour(const Reader& r, const Node& node, const char* key, int& out) {
   std::string text;
   if (Status s = r.read_string(node, key, text); !s.ok() || text.empty()) return s;
   Result<int> hour = parse_hour(text);
@@ -30,7 +30,7 @@ Status read_hour(const Reader& r, const YAML::Node& node, const char* key, int& 
 
 }  // namespace
 
-Status read_business_hours(const Reader& r, const YAML::Node& node, BusinessHours& out) {
+Status read_business_hours(const Reader& r, const Node& node, BusinessHours& out) {
   if (Status s = r.check_map(node, "business_hours", {"start", "end", "days"}); !s.ok()) return s;
   if (Status s = read_hour(r, node, "start", out.start_hour); !s.ok()) return s;
   if (Status s = read_hour(r, node, "end", out.end_hour); !s.ok()) return s;
@@ -54,9 +54,9 @@ Status read_business_hours(const Reader& r, const YAML::Node& node, BusinessHour
   return {};
 }
 
-Status read_approvers(const Reader& r, const YAML::Node& node, std::vector<Approver>& out) {
-  if (!node.IsSequence()) return r.error_at(node, "`approvers` must be a list");
-  for (const YAML::Node& item : node) {
+Status read_approvers(const Reader& r, const Node& node, std::vector<Approver>& out) {
+  if (!node.is_sequence()) return r.error_at(node, "`approvers` must be a list");
+  for (const Node& item : node.items()) {
     if (Status s = r.check_map(item, "approvers", {"id", "public_key", "require_totp"}); !s.ok())
       return s;
     Approver a;
@@ -76,7 +76,7 @@ Status read_approvers(const Reader& r, const YAML::Node& node, std::vector<Appro
   return {};
 }
 
-Status read_git(const Reader& r, const YAML::Node& node, GitSettings& out) {
+Status read_git(const Reader& r, const Node& node, GitSettings& out) {
   if (Status s = r.check_map(
           node, "git",
           {"protected_refs", "large_file_bytes", "secrets", "model_extensions", "ci_config_paths"});
@@ -91,7 +91,7 @@ Status read_git(const Reader& r, const YAML::Node& node, GitSettings& out) {
     return s;
   if (Status s = r.read_string_list(node, "ci_config_paths", out.ci_config_paths); !s.ok())
     return s;
-  const YAML::Node secrets = node["secrets"];
+  const Node& secrets = node["secrets"];
   if (!secrets) return {};
   if (Status s = r.check_map(secrets, "git.secrets", {"allow_paths", "allow_rules"}); !s.ok())
     return s;
@@ -100,7 +100,7 @@ Status read_git(const Reader& r, const YAML::Node& node, GitSettings& out) {
   return r.read_string_list(secrets, "allow_rules", out.secrets_allow_rules);
 }
 
-Status read_ci(const Reader& r, const YAML::Node& node, CiSettings& out) {
+Status read_ci(const Reader& r, const Node& node, CiSettings& out) {
   if (Status s = r.check_map(
           node, "ci",
           {"production_environments", "deployers", "default_branches", "change_window"});
@@ -116,7 +116,7 @@ Status read_ci(const Reader& r, const YAML::Node& node, CiSettings& out) {
   return r.read_string(node, "change_window", out.change_window);
 }
 
-Status read_agents(const Reader& r, const YAML::Node& node, AgentSettings& out) {
+Status read_agents(const Reader& r, const Node& node, AgentSettings& out) {
   if (Status s = r.check_map(node, "agents",
                              {"workspaces", "sensitive_paths", "known_hosts", "step_up_response",
                               "hold", "max_body_bytes"});
@@ -146,7 +146,7 @@ Status read_agents(const Reader& r, const YAML::Node& node, AgentSettings& out) 
   return {};
 }
 
-Status read_audit(const Reader& r, const YAML::Node& node, AuditSettings& out) {
+Status read_audit(const Reader& r, const Node& node, AuditSettings& out) {
   if (Status s = r.check_map(node, "audit", {"path"}); !s.ok()) return s;
   return r.read_string(node, "path", out.path);
 }

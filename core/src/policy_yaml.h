@@ -1,45 +1,95 @@
 #pragma once
-// Private to the policy loader: a strict reader over yaml-cpp nodes whose errors carry
-// FILE:LINE:COLUMN. yaml-cpp types never leave core/src.
-
-#include <yaml-cpp/yaml.h>
+// Private to the policy loader: the policy document as a small tree of its own, and a strict
+// reader over it whose errors carry FILE:LINE:COLUMN. yaml-cpp parses the file once into this
+// tree (policy.cpp); the parsed-policy cache rebuilds the same tree from JSON without yaml-cpp,
+// which costs a fraction of building yaml-cpp nodes (each one a shared memory holder). yaml-cpp
+// types never leave core/src.
 
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace stepgate::policy_detail {
+
+/// One node of the document: a scalar (as written), a list, a map (key order kept, duplicate
+/// keys too, so the reader can name them), null, or undefined (a key that is not there). Line
+/// and column are 0-based as yaml-cpp gives them, -1 when unknown (a tree from the cache).
+class Node {
+ public:
+  enum class Kind : uint8_t { kUndefined, kNull, kScalar, kSequence, kMap };
+  using Entry = std::pair<Node, Node>;
+
+  Node() = default;
+  explicit Node(Kind kind, int line = -1, int column = -1)
+      : kind_(kind), line_(line), column_(column) {}
+  static Node scalar(std::string text, int line = -1, int column = -1);
+  /// The tree of a document yaml-cpp parsed, with positions.
+  static Node from_yaml(const YAML::Node& node);
+
+  [[nodiscard]] Kind kind() const { return kind_; }
+  [[nodiscard]] bool is_defined() const { return kind_ != Kind::kUndefined; }
+  [[nodiscard]] bool is_scalar() const { return kind_ == Kind::kScalar; }
+  [[nodiscard]] bool is_sequence() const { return kind_ == Kind::kSequence; }
+  [[nodiscard]] bool is_map() const { return kind_ == Kind::kMap; }
+  explicit operator bool() const { return is_defined(); }
+  /// The scalar's text ("" for any other kind).
+  [[nodiscard]] const std::string& text() const { return text_; }
+  [[nodiscard]] int line() const { return line_; }
+  [[nodiscard]] int column() const { return column_; }
+
+  /// A map's value under `key` (the first, should the key repeat); an undefined node when this
+  /// is not a map or has no such key.
+  const Node& operator[](std::string_view key) const;
+  /// A list's item; an undefined node when out of range or not a list.
+  const Node& operator[](std::size_t index) const;
+  [[nodiscard]] const std::vector<Node>& items() const { return items_; }
+  [[nodiscard]] const std::vector<Entry>& entries() const { return entries_; }
+  void push_back(Node item) { items_.push_back(std::move(item)); }
+  void add(Node key, Node value) { entries_.emplace_back(std::move(key), std::move(value)); }
+
+ private:
+  Kind kind_ = Kind::kUndefined;
+  std::string text_;
+  std::vector<Node> items_;
+  std::vector<Entry> entries_;
+  int line_ = -1;
+  int column_ = -1;
+};
 
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
-  /// "FILE:LINE:COL: message" at the node's position.
-  [[nodiscard]] Error error_at(const YAML::Node& node, const std::string& message) const;
-  [[nodiscard]] Error error_at(const YAML::Mark& mark, const std::string& message) const;
-  [[nodiscard]] static SourceLocation location(const YAML::Node& node);
+  /// "FILE:LINE:COL: message" at the node's position (0:0 when it has none).
+  [[nodiscard]] Error error_at(const Node& node, const std::string& message) const;
+  [[nodiscard]] Error error_at(int line, int column, const std::string& message) const;
+  [[nodiscard]] static SourceLocation location(const Node& node);
 
   /// Requires a map whose keys are all in `allowed` and unique.
-  Status check_map(const YAML::Node& node, std::string_view section,
+  Status check_map(const Node& node, std::string_view section,
                    std::initializer_list<std::string_view> allowed) const;
 
   // Typed readers; `key` names the value in messages. Each leaves `out` untouched when the key
   // is absent from `map`.
-  Status read_string(const YAML::Node& map, const char* key, std::string& out) const;
-  Status read_bool(const YAML::Node& map, const char* key, bool& out) const;
-  Status read_int(const YAML::Node& map, const char* key, int64_t& out) const;
-  Status read_positive_int(const YAML::Node& map, const char* key, int& out) const;
-  Status read_duration(const YAML::Node& map, const char* key, std::chrono::seconds& out) const;
-  Status read_string_list(const YAML::Node& map, const char* key,
-                          std::vector<std::string>& out) const;
-  Status read_mode(const YAML::Node& map, Mode& out) const;
-  Status read_requirement(const YAML::Node& map, const char* section, Requirement& out) const;
+  Status read_string(const Node& map, const char* key, std::string& out) const;
+  Status read_bool(const Node& map, const char* key, bool& out) const;
+  Status read_int(const Node& map, const char* key, int64_t& out) const;
+  Status read_positive_int(const Node& map, const char* key, int& out) const;
+  Status read_duration(const Node& map, const char* key, std::chrono::seconds& out) const;
+  Status read_string_list(const Node& map, const char* key, std::vector<std::string>& out) const;
+  Status read_mode(const Node& map, Mode& out) const;
+  Status read_requirement(const Node& map, const char* section, Requirement& out) const;
 
   [[nodiscard]] const std::string& file() const { return file_; }
 
@@ -48,11 +98,11 @@ class Reader {
 };
 
 // Sections (policy_sections.cpp).
-Status read_business_hours(const Reader& r, const YAML::Node& node, BusinessHours& out);
-Status read_approvers(const Reader& r, const YAML::Node& node, std::vector<Approver>& out);
-Status read_git(const Reader& r, const YAML::Node& node, GitSettings& out);
-Status read_ci(const Reader& r, const YAML::Node& node, CiSettings& out);
-Status read_agents(const Reader& r, const YAML::Node& node, AgentSettings& out);
-Status read_audit(const Reader& r, const YAML::Node& node, AuditSettings& out);
+Status read_business_hours(const Reader& r, const Node& node, BusinessHours& out);
+Status read_approvers(const Reader& r, const Node& node, std::vector<Approver>& out);
+Status read_git(const Reader& r, const Node& node, GitSettings& out);
+Status read_ci(const Reader& r, const Node& node, CiSettings& out);
+Status read_agents(const Reader& r, const Node& node, AgentSettings& out);
+Status read_audit(const Reader& r, const Node& node, AuditSettings& out);
 
 }  // namespace stepgate::policy_detail

@@ -122,6 +122,44 @@ const char* const kPrefilter = "(?i:" SG_KEYWORDS
                                "|aws)|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|"
                                "hooks\\.slack\\.com|PRIVATE KEY|AIza|sk-|eyJ";
 
+/// The prefilter's alternatives, each reduced to a lower-case literal it contains (matched here
+/// without case, which only widens the AKIA/ASIA/AIza/eyJ ones): `passw` (password, passwd),
+/// `key` (api_key, apikey, access-key, auth_key, private_key, PRIVATE KEY), `gh` (gh[pousr]_),
+/// `xox` (xox[baprs]-). Listed by first letter for may_contain_secret's one pass.
+bool anchor_at(std::string_view rest) {
+  auto starts = [&](std::string_view literal) {
+    if (rest.size() < literal.size()) return false;
+    for (std::size_t i = 0; i < literal.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(rest[i])) != literal[i]) return false;
+    }
+    return true;
+  };
+  switch (std::tolower(static_cast<unsigned char>(rest[0]))) {
+    case 'a':
+      return starts("aws") || starts("akia") || starts("asia") || starts("aiza");
+    case 'c':
+      return starts("credential");
+    case 'e':
+      return starts("eyj");
+    case 'g':
+      return starts("gh") || starts("github_pat_") || starts("glpat-");
+    case 'h':
+      return starts("hooks.slack.com");
+    case 'k':
+      return starts("key");
+    case 'p':
+      return starts("passw");
+    case 's':
+      return starts("secret") || starts("sk-");
+    case 't':
+      return starts("token");
+    case 'x':
+      return starts("xox");
+    default:
+      return false;
+  }
+}
+
 struct CompiledRule {
   const RuleSpec* spec;
   std::unique_ptr<RE2> re;
@@ -291,6 +329,13 @@ std::string redact_text(std::string_view text) {
   }
   out.append(text.substr(at));
   return out;
+}
+
+bool may_contain_secret(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (anchor_at(text.substr(i))) return true;
+  }
+  return false;
 }
 
 double shannon_entropy(std::string_view text) {

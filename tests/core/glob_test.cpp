@@ -67,6 +67,17 @@ constexpr GlobCase kGlobCases[] = {
     {"**/m*.onnx", "models/mx/y.onnx", false},
     {"a/**/b/*", "a/x/y/b/z", true},
     {"a/**/b/*", "a/x/y/b/z/w", false},
+    // literal runs must appear in order (checked before the NFA), split at `/` for `**/`
+    {"**/testdata/**", "testdata/x.json", true},
+    {"**/testdata/**", "pkg/testdata/x.json", true},
+    {"**/testdata/**", "pkg/test/data/x.json", false},
+    {"**/testdata/**", "pkg/testdatax/y", false},
+    {"*.example", ".env.example", true},
+    {"*.example", "example", false},
+    {"**/b*a*c", "x/bac", true},
+    {"**/b*a*c", "x/cab", false},
+    {"**/ab/ab", "ab/ab", true},
+    {"**/ab/ab", "x/abab", false},
 };
 
 TEST_CASE("glob table") {

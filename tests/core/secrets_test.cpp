@@ -77,6 +77,26 @@ TEST_CASE("secrets: every built-in rule finds its true positives") {
   }
 }
 
+TEST_CASE("secrets: may_contain_secret holds wherever a rule matches") {
+  // Every substring of every true positive: the quick check may say yes where no rule matches,
+  // never no where one does (it stands in for the scan in audit redaction).
+  for (const Positive& p : true_positives()) {
+    CAPTURE(p.line);
+    REQUIRE(may_contain_secret(p.line));
+    for (std::size_t begin = 0; begin < p.line.size(); ++begin) {
+      for (std::size_t end = begin + 8; end <= p.line.size(); ++end) {
+        const std::string_view piece = std::string_view(p.line).substr(begin, end - begin);
+        if (!scan_secrets(piece).empty()) CHECK(may_contain_secret(piece));
+      }
+    }
+  }
+  CHECK_FALSE(may_contain_secret("refs/heads/main"));
+  CHECK_FALSE(may_contain_secret("sha256:6f6f4aa02764f0aa0484d3e9d598cca2903a776ed5a9445e20e29"));
+  CHECK_FALSE(may_contain_secret("src/module_12.py"));
+  CHECK(may_contain_secret("My_Api_KEY"));
+  CHECK(may_contain_secret("x-TOKEN"));
+}
+
 TEST_CASE("secrets: every rule id is listed with a description") {
   for (const Positive& p : true_positives()) {
     const auto& rules = secret_rules();

@@ -36,6 +36,11 @@ std::vector<SecretFinding> scan_secrets(std::string_view text,
 /// Replaces every secret match in `text` with "[REDACTED:rule-id]".
 std::string redact_text(std::string_view text);
 
+/// A quick necessary condition for scan_secrets: false means no rule can match anywhere in
+/// `text` (it holds none of the literals every rule needs). For many short strings, such as the
+/// values of an audit record, this one pass replaces the regular-expression scan.
+bool may_contain_secret(std::string_view text);
+
 /// Shannon entropy in bits per character.
 double shannon_entropy(std::string_view text);
 
