@@ -45,7 +45,10 @@ export function startProcess(children, cmd, args, options, ready) {
 }
 
 /// TOTP codes with oathtool for actors enrolled with 1-second steps. Each step is handed out once
-/// per actor (stepgate refuses a replayed step), waiting for the next one when needed.
+/// per actor (stepgate refuses a replayed step), waiting for the next one when needed. The code is
+/// for the coming second when that step is free: stepgate takes one step of skew either way, so
+/// it stays valid for about two seconds, not one (a loaded machine, such as the ASan run, can take
+/// longer than one second between handing a code out and checking it).
 export class OathCodes {
   constructor() {
     this.secrets = {};
@@ -55,7 +58,7 @@ export class OathCodes {
   async codeFor(actor) {
     for (;;) {
       const now = Math.floor(Date.now() / 1000);
-      const step = Math.max(now, (this.lastStep[actor] ?? 0) + 1);
+      const step = Math.max(now + 1, (this.lastStep[actor] ?? 0) + 1);
       if (step <= now + 1) {
         this.lastStep[actor] = step;
         return execFileSync("oathtool",

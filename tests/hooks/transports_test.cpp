@@ -12,6 +12,7 @@
 namespace stepgate {
 namespace {
 
+#ifdef STEPGATE_WRAP_LIBGIT2_TRANSPORTS
 /// Connects an anonymous remote at `url` for fetching; the error message, "" on success.
 std::string connect_error(const std::string& dir, const std::string& url) {
   init_libgit2();
@@ -25,6 +26,7 @@ std::string connect_error(const std::string& dir, const std::string& url) {
   git_repository_free(repo);
   return message;
 }
+#endif
 
 TEST_CASE("libgit2 transports: HTTPS and SSH fail closed with stepgate's error") {
 #ifdef STEPGATE_WRAP_LIBGIT2_TRANSPORTS
