@@ -35,7 +35,7 @@ class Node {
       : kind_(kind), line_(line), column_(column) {}
   static Node scalar(std::string text, int line = -1, int column = -1);
   /// The tree of a document yaml-cpp parsed, with positions.
-  static Node from_yaml(const YAML::Node& node);
+  static Node from_yaml(const YAML::Node& yaml);
 
   [[nodiscard]] Kind kind() const { return kind_; }
   [[nodiscard]] bool is_defined() const { return kind_ != Kind::kUndefined; }

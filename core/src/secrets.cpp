@@ -128,11 +128,10 @@ const char* const kPrefilter = "(?i:" SG_KEYWORDS
 /// `xox` (xox[baprs]-). Listed by first letter for may_contain_secret's one pass.
 bool anchor_at(std::string_view rest) {
   auto starts = [&](std::string_view literal) {
-    if (rest.size() < literal.size()) return false;
-    for (std::size_t i = 0; i < literal.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(rest[i])) != literal[i]) return false;
-    }
-    return true;
+    return rest.size() >= literal.size() &&
+           std::equal(literal.begin(), literal.end(), rest.begin(), [](char want, char have) {
+             return std::tolower(static_cast<unsigned char>(have)) == want;
+           });
   };
   switch (std::tolower(static_cast<unsigned char>(rest[0]))) {
     case 'a':
