@@ -6,6 +6,8 @@
 // environment and directory, but never with a terminal: the client runs a request that needs one
 // (a step-up it could prompt for, a chained hook) itself.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 
@@ -22,6 +24,22 @@ struct HookDaemonOptions {
 
 /// Listens until SIGTERM or SIGINT (or idle_exit); sets context.exit_code (2 on a set-up error).
 void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context);
+
+/// What answers on a daemon socket: nothing, a daemon of this user running this very
+/// `stepgate` (as the client trusts), or anything else.
+struct DaemonPeer {
+  enum class State { kNone, kOurs, kForeign };
+  State state = State::kNone;
+  pid_t pid = 0;  // the listener's, when the kernel says (SO_PEERCRED)
+};
+DaemonPeer find_daemon(const std::string& path);
+
+/// `stepgate daemon --status`: exit 0 when this installation's daemon answers on `path`, else 1.
+int run_daemon_status(const std::string& path, CommandContext& context);
+/// `stepgate daemon --stop`: SIGTERM to this installation's daemon on `path`, and waits up to 5 s
+/// for it to exit (0; 1 if it does not). Nothing running: 0. Anything else listening: 2, left
+/// alone.
+int run_daemon_stop(const std::string& path, CommandContext& context);
 
 /// Answers one request with gates from `pool`. Runs in the request's environment and working
 /// directory for its duration (the daemon is single-threaded), with no terminal.

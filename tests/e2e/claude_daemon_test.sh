@@ -156,8 +156,33 @@ timeout 5 "$WORK/bin/stepgate" daemon 2>"$WORK/err"; RC=$?
 set -e
 if [[ $RC -eq 2 && $(cat "$WORK/err") == *"already running"* ]]; then pass "a second daemon on the same socket is refused"; else fail "second daemon: rc=$RC $(cat "$WORK/err")"; fi
 
-stop_daemon
-if [[ $DAEMON_RC -eq 0 && ! -e $STEPGATE_DAEMON_SOCKET ]]; then pass "SIGTERM: daemon exits 0 and removes its socket"; else fail "stop: rc=$DAEMON_RC $(ls -la "$WORK/run")"; fi
+# --status and --stop know this installation's daemon (the same file as the stepgate asking),
+# and leave any other alone: $BIN is another copy of stepgate than the daemon's.
+set +e
+"$WORK/bin/stepgate" daemon --status >"$WORK/status.out" 2>&1; RC=$?
+"$BIN" daemon --status >"$WORK/status-other.out" 2>&1; RC_OTHER=$?
+set -e
+if [[ $RC -eq 0 && $(cat "$WORK/status.out") == *"running (pid $DAEMON_PID)"* ]]; then pass "--status: running, with its pid"; else fail "--status: rc=$RC $(cat "$WORK/status.out")"; fi
+if [[ $RC_OTHER -eq 1 && $(cat "$WORK/status-other.out") == *"not this installation's"* ]]; then pass "--status from another stepgate: not its daemon (exit 1)"; else fail "--status other: rc=$RC_OTHER $(cat "$WORK/status-other.out")"; fi
+set +e
+"$BIN" daemon --stop >/dev/null 2>"$WORK/err"; RC=$?
+set -e
+if [[ $RC -eq 2 && $(cat "$WORK/err") == *"left alone"* ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then pass "--stop from another stepgate leaves the daemon running (exit 2)"; else fail "--stop other: rc=$RC $(cat "$WORK/err")"; fi
+set +e
+"$WORK/bin/stepgate" daemon --stop >"$WORK/stop.out" 2>&1; RC=$?
+wait "$DAEMON_PID"; DAEMON_RC=$?
+set -e
+DAEMON_PID=
+if [[ $RC -eq 0 && $DAEMON_RC -eq 0 && ! -e $STEPGATE_DAEMON_SOCKET && $(cat "$WORK/stop.out") == *stopped* ]]; then
+  pass "--stop: SIGTERM, the daemon exits 0 and removes its socket"
+else
+  fail "--stop: rc=$RC daemon rc=$DAEMON_RC $(cat "$WORK/stop.out") $(ls -la "$WORK/run")"
+fi
+set +e
+"$WORK/bin/stepgate" daemon --status >"$WORK/status.out" 2>&1; RC=$?
+"$WORK/bin/stepgate" daemon --stop >"$WORK/stop.out" 2>&1; RC_STOP=$?
+set -e
+if [[ $RC -eq 1 && $RC_STOP -eq 0 && $(cat "$WORK/status.out") == *"not running"* ]]; then pass "nothing running: --status exits 1, --stop is a no-op"; else fail "after stop: rc=$RC/$RC_STOP $(cat "$WORK/status.out")"; fi
 
 # A listener that is not this installation's stepgate is not trusted: the client decides itself
 # (with the lean hook beside it in the build directory) and the fake "allow" is never used.
@@ -166,7 +191,7 @@ import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1]); s.listen(4)
 body = b"SGR1" + struct.pack("<I", 0) + struct.pack("<I", 0) + struct.pack("<I", 0)
-for _ in range(2):
+for _ in range(4):
     c, _ = s.accept()
     c.settimeout(2)
     try:
@@ -183,6 +208,11 @@ FAKE_PID=$!
 for _ in $(seq 100); do [[ -S $STEPGATE_DAEMON_SOCKET ]] && break; sleep 0.05; done
 client read_ssh_key "$POLICY" "$BUILD/stepgate-hook"
 if [[ $RC -eq 0 && $(decision) == deny ]]; then pass "an untrusted listener is ignored (decided in-process: deny)"; else fail "fake daemon obeyed: rc=$RC out=$OUT err=$ERR"; fi
+set +e
+"$BIN" daemon --status >"$WORK/status.out" 2>&1; RC=$?
+"$BIN" daemon --stop >/dev/null 2>"$WORK/err"; RC_STOP=$?
+set -e
+if [[ $RC -eq 1 && $RC_STOP -eq 2 ]] && kill -0 "$FAKE_PID" 2>/dev/null; then pass "an untrusted listener: --status says not ours, --stop leaves it alone"; else fail "untrusted: rc=$RC/$RC_STOP $(cat "$WORK/status.out" "$WORK/err")"; fi
 kill "$FAKE_PID" 2>/dev/null || true
 wait "$FAKE_PID" 2>/dev/null || true
 rm -f "$STEPGATE_DAEMON_SOCKET"
