@@ -42,7 +42,8 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
     sub->add_flag("--force", o->force, "Rewrite an installed stepgate script");
     sub->add_flag(
         "--direct", o->direct,
-        "Make stepgate-git-hook the hook's #! interpreter (no /bin/sh; see hooks/README.md)");
+        "Make the hook's binary (the client; stepgate-git-hook with --no-daemon) its #! "
+        "interpreter (no /bin/sh; see hooks/README.md)");
     auto* daemon = sub->add_flag_callback(
         "--daemon", [o] { o->daemon = true; },
         "Run the stepgate-hook client, which asks `stepgate daemon` (starting one when none "
