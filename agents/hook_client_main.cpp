@@ -82,38 +82,6 @@ void say(const std::string& text) {
   _exit(2);  // Claude Code blocks the call on exit 2: fail closed
 }
 
-/// True when the process at the other end is this user's and runs this installation's stepgate.
-bool trusted_peer(int fd, const std::string& dir) {
-  ucred peer{};
-  socklen_t len = sizeof peer;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != geteuid()) {
-    return false;
-  }
-  struct stat daemon_exe {};
-  struct stat ours {};
-  const std::string exe = "/proc/" + std::to_string(peer.pid) + "/exe";
-  return stat(exe.c_str(), &daemon_exe) == 0 && stat((dir + "stepgate").c_str(), &ours) == 0 &&
-         daemon_exe.st_dev == ours.st_dev && daemon_exe.st_ino == ours.st_ino;
-}
-
-/// Connects to the daemon's socket; -1 on failure, with `nobody` set when nothing listens there
-/// (no socket, or one left by a daemon that is gone).
-int connect_daemon(const std::string& path, bool& nobody) {
-  nobody = false;
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return -1;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    nobody = errno == ENOENT || errno == ECONNREFUSED;
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /// The variables a started daemon keeps: where it listens and where state lives. Each request
 /// brings the caller's whole environment anyway; this keeps grants, git's and the agent's
 /// variables out of a long-lived process.
@@ -241,9 +209,10 @@ int main(int argc, char** argv) {
   if (hook.git && chains(argv)) run_locally(hook, argv, nullptr);
   const std::string socket_path = hookd::default_socket_path();
   bool nobody = false;
-  const int fd = connect_daemon(socket_path, nobody);
+  const int fd = hookd::connect_socket(socket_path, nobody);
   if (fd < 0 && nobody) start_daemon(dir, socket_path);
-  if (fd < 0 || !trusted_peer(fd, dir)) run_locally(hook, argv, nullptr);
+  // Only a daemon of this user running the `stepgate` beside us may answer for the gate.
+  if (fd < 0 || !hookd::peer_of(fd, dir + "stepgate").trusted) run_locally(hook, argv, nullptr);
 
   hookd::Request request;
   if (isatty(STDERR_FILENO) != 0) request.flags |= hookd::kStderrIsTerminal;

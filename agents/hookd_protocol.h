@@ -6,11 +6,15 @@
 //   response body: "SGR1" u32:exit_code str:stdout str:stderr
 // where str is a u32 length and the bytes; integers are little-endian.
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -179,6 +183,46 @@ inline bool private_dir(const std::string& dir) {
   struct stat st {};
   return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
          (st.st_mode & 077) == 0;
+}
+
+/// Connects to the daemon's socket at `path`; -1 on failure, with `nobody` set when nothing
+/// listens there (no socket, or one left by a daemon that is gone).
+inline int connect_socket(const std::string& path, bool& nobody) {
+  nobody = false;
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return -1;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    nobody = errno == ENOENT || errno == ECONNREFUSED;
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// Who listens at the other end of a connected daemon socket.
+struct Peer {
+  pid_t pid = 0;         // 0 when the kernel does not say
+  bool trusted = false;  // this user's, and running the file `exe` (same device and inode)
+};
+
+/// The one trust rule for a daemon: the peer (SO_PEERCRED) is this user's process and its
+/// /proc/PID/exe is the file `exe`, this installation's `stepgate`.
+inline Peer peer_of(int fd, const std::string& exe) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return {};
+  Peer peer{cred.pid, false};
+  struct stat theirs {};
+  struct stat ours {};
+  const std::string their_exe = "/proc/" + std::to_string(cred.pid) + "/exe";
+  peer.trusted = cred.uid == ::geteuid() && ::stat(their_exe.c_str(), &theirs) == 0 &&
+                 ::stat(exe.c_str(), &ours) == 0 && theirs.st_dev == ours.st_dev &&
+                 theirs.st_ino == ours.st_ino;
+  return peer;
 }
 
 inline std::string default_socket_path() {

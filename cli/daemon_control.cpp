@@ -1,9 +1,6 @@
 // `stepgate daemon --status` and `--stop`: what listens on the daemon's socket, and stopping it.
 // Since `hooks install` and `agent-hook claude --print-config` start a daemon on first use, a
 // user needs to see it and stop it without hunting for its pid.
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,13 +19,6 @@ namespace {
 constexpr auto kStopWait = std::chrono::seconds(5);
 constexpr auto kStopPoll = std::chrono::milliseconds(20);
 
-bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa {};
-  struct stat sb {};
-  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
-         sa.st_ino == sb.st_ino;
-}
-
 bool process_gone(pid_t pid) {
   return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
@@ -42,26 +32,14 @@ std::string describe_foreign(const DaemonPeer& peer) {
 
 DaemonPeer find_daemon(const std::string& path) {
   DaemonPeer peer;
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return peer;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool nobody = false;
+  const int fd = hookd::connect_socket(path, nobody);
   if (fd < 0) return peer;
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  const bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  const bool known = connected && ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+  // The client's own trust rule, against the file this `stepgate` runs.
+  const hookd::Peer who = hookd::peer_of(fd, "/proc/self/exe");
   ::close(fd);  // the daemon reads an empty request and drops it
-  if (!connected) return peer;
-  peer.state = DaemonPeer::State::kForeign;
-  if (!known) return peer;
-  peer.pid = cred.pid;
-  // Ours: this user's, running the same file as this `stepgate` (as the client checks).
-  if (cred.uid == ::geteuid() &&
-      same_file("/proc/" + std::to_string(cred.pid) + "/exe", "/proc/self/exe")) {
-    peer.state = DaemonPeer::State::kOurs;
-  }
+  peer.pid = who.pid;
+  peer.state = who.trusted ? DaemonPeer::State::kOurs : DaemonPeer::State::kForeign;
   return peer;
 }
 

@@ -125,16 +125,6 @@ Status check_socket_dir(const std::string& dir) {
   return {};
 }
 
-int connect_to(const sockaddr_un& addr) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /// The file this process runs (device and inode) and the path it was started from.
 struct ExeIdentity {
   std::string path;
@@ -202,7 +192,8 @@ Result<Listener> listen_on(const std::string& path) {
     if (!S_ISSOCK(st.st_mode)) {
       return fail(ErrorCode::kFailedPrecondition, path + " exists and is not a socket");
     }
-    if (const int live = connect_to(addr); live >= 0) {
+    bool nobody = false;
+    if (const int live = hookd::connect_socket(path, nobody); live >= 0) {
       ::close(live);  // a daemon from before the lock file, or one that ignores it
       return fail(ErrorCode::kFailedPrecondition, "a daemon is already listening on " + path);
     }

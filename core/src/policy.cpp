@@ -243,9 +243,41 @@ Node read_cached_tree(const std::string& cache_path) {
   return from_cache(j);
 }
 
-/// The document's tree, parsed by yaml-cpp (the single place it runs; it throws on bad YAML).
-Node parse_document(std::string_view text) {
-  return Node::from_yaml(YAML::Load(std::string(text)));
+/// The document's tree. The single place yaml-cpp runs: its exceptions become an Error with
+/// file:line:column.
+Result<Node> parse_document(const Reader& reader, std::string_view text) {
+  try {
+    return Node::from_yaml(YAML::Load(std::string(text)));
+  } catch (const YAML::Exception& e) {
+    return reader.error_at(e.mark.line, e.mark.column, e.msg);
+  } catch (const std::exception& e) {
+    return invalid_argument(reader.file() + ": " + e.what());
+  }
+}
+
+/// The policy a tree describes; `digest` is the SHA-256 (hex) of the file's bytes.
+Result<std::shared_ptr<const Policy>> policy_from_tree(const Reader& reader, const Node& root,
+                                                       const std::string& digest) {
+  auto policy = std::make_shared<Policy>();
+  policy->source_path = reader.file();
+  policy->revision = "sha256:" + digest;
+  if (Status s = build_policy(reader, root, *policy); !s.ok()) return s.error();
+  return std::shared_ptr<const Policy>(std::move(policy));
+}
+
+/// Parses `text` once and builds its policy; the parsed tree goes to `tree` when asked (the cache
+/// keeps it).
+Result<std::shared_ptr<const Policy>> load_parsed(const Reader& reader, std::string_view text,
+                                                  const std::string& digest, Node* tree) {
+  Result<Node> root = parse_document(reader, text);
+  if (!root.ok()) return root.error();
+  try {
+    auto policy = policy_from_tree(reader, *root, digest);
+    if (tree != nullptr) *tree = std::move(root).value();
+    return policy;
+  } catch (const std::exception& e) {
+    return invalid_argument(reader.file() + ": " + e.what());
+  }
 }
 
 }  // namespace
@@ -264,25 +296,21 @@ Result<std::shared_ptr<const Policy>> load_policy_file_cached(const std::string&
   }
   const std::string digest = sha256_hex(*text);
   const std::string cache_path = cache_dir + "/" + digest + ".json";
+  const Reader reader(path);
   try {
     if (const Node root = read_cached_tree(cache_path); root.is_defined()) {
-      Reader reader(path);
-      auto policy = std::make_shared<Policy>();
-      policy->source_path = path;
-      policy->revision = "sha256:" + digest;
-      if (build_policy(reader, root, *policy).ok()) {
-        return std::shared_ptr<const Policy>(std::move(policy));
-      }
+      if (auto policy = policy_from_tree(reader, root, digest); policy.ok()) return policy;
     }
   } catch (const std::exception&) {
     // A damaged cache entry: parse the file itself below.
   }
-  auto loaded = load_policy_text(*text, path);
+  Node tree;
+  auto loaded = load_parsed(reader, *text, digest, &tree);
   if (!loaded.ok()) return loaded;
   try {
     // Only a document that built a valid policy is cached; a failed write costs the next run time.
-    const std::string tree = to_cache(parse_document(*text)).dump();
-    if (ensure_private_dir(cache_dir).ok()) (void)write_secret_file(cache_path, tree);
+    const std::string cached = to_cache(tree).dump();
+    if (ensure_private_dir(cache_dir).ok()) (void)write_secret_file(cache_path, cached);
   } catch (const std::exception&) {
   }
   return loaded;
@@ -339,20 +367,7 @@ Result<std::chrono::seconds> parse_duration(std::string_view text) {
 
 Result<std::shared_ptr<const Policy>> load_policy_text(std::string_view text,
                                                        const std::string& name) {
-  Reader reader(name);
-  auto policy = std::make_shared<Policy>();
-  policy->source_path = name;
-  policy->revision = "sha256:" + sha256_hex(text);
-  // The single place yaml-cpp runs: every exception becomes an Error with file:line:column.
-  try {
-    const Node root = parse_document(text);
-    if (Status s = build_policy(reader, root, *policy); !s.ok()) return s.error();
-  } catch (const YAML::Exception& e) {
-    return reader.error_at(e.mark.line, e.mark.column, e.msg);
-  } catch (const std::exception& e) {
-    return invalid_argument(name + ": " + e.what());
-  }
-  return std::shared_ptr<const Policy>(std::move(policy));
+  return load_parsed(Reader(name), text, sha256_hex(text), nullptr);
 }
 
 Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path) {
