@@ -39,11 +39,15 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
   sub->add_option("--hook", o->hook, "pre-push (default) or pre-receive (default when bare)")
       ->check(CLI::IsMember({"pre-push", "pre-receive"}));
   if (install) {
-    sub->add_flag("--force", o->force, "Rewrite an installed stepgate script");
-    sub->add_flag(
-        "--direct", o->direct,
-        "Make the hook's binary (the client; stepgate-git-hook with --no-daemon) its #! "
-        "interpreter (no /bin/sh; see hooks/README.md)");
+    sub->add_flag("--force", o->force, "Rewrite an installed stepgate hook");
+    auto* script = sub->add_flag(
+        "--script", o->script,
+        "Write a /bin/sh script instead of the small executable hook (readable; ~3 ms slower)");
+    auto* direct =
+        sub->add_flag("--direct", o->direct,
+                      "Write a script whose #! interpreter is the hook's binary (the client; "
+                      "stepgate-git-hook with --no-daemon); see hooks/README.md");
+    script->excludes(direct);
     auto* daemon = sub->add_flag_callback(
         "--daemon", [o] { o->daemon = true; },
         "Run the stepgate-hook client, which asks `stepgate daemon` (starting one when none "

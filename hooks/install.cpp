@@ -13,6 +13,7 @@
 #include <ostream>
 
 #include "git_signals.h"
+#include "hook_exec.h"
 #include "hook_run.h"
 #include "stepgate/paths.h"
 
@@ -156,6 +157,36 @@ std::string hook_script(const std::string& hook, const std::string& binary, bool
          std::string(kChainedSuffix) + "\" -- \"$@\"\n";
 }
 
+std::string executable_hook(const std::string& binary, bool daemon) {
+  std::string image(hook_exec::image());
+  const std::string lean = lean_hook_binary(binary);
+  if (image.empty() || lean.empty()) return {};
+  const bool client = daemon && !lean_hook_binary(binary, kDaemonClientBinary).empty();
+  std::string dir = fs::path(lean).parent_path().string();
+  if (dir.empty() || dir[0] != '/') return {};
+  if (dir.back() != '/') dir += '/';
+  const std::string config =
+      std::string(1, client ? hook_exec::kModeDaemon : hook_exec::kModeLean) + dir + '\0';
+  const std::size_t at = image.find(hook_exec::kConfigMagic);
+  if (at == std::string::npos || image.find(hook_exec::kConfigMagic, at + 1) != std::string::npos ||
+      hook_exec::kConfigMagic.size() + config.size() > hook_exec::kConfigBytes ||
+      at + hook_exec::kConfigBytes > image.size()) {
+    return {};  // a directory too long for the block: the sh script
+  }
+  image.replace(at + hook_exec::kConfigMagic.size(), config.size(), config);
+  return image;
+}
+
+std::string hook_file(const std::string& hook, const std::string& binary,
+                      const InstallOptions& options, bool daemon) {
+  if (!options.script && !options.direct) {
+    if (std::string executable = executable_hook(binary, daemon); !executable.empty()) {
+      return executable;
+    }
+  }
+  return hook_script(hook, binary, options.direct, daemon);
+}
+
 bool install_with_daemon(const InstallOptions& options, const std::string& hook) {
   return options.daemon.value_or(hook == "pre-push");
 }
@@ -176,7 +207,7 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   if (exists(target->path)) {
     auto current = read_file(target->path, 1 << 20);
     if (current.ok() && is_stepgate_script(*current)) {
-      const bool same = *current == hook_script(target->hook, binary, o.direct, daemon);
+      const bool same = *current == hook_file(target->hook, binary, o, daemon);
       if (!o.force || same) {
         *context.io.out << "stepgate " << target->hook << " hook already installed at "
                         << target->path
@@ -195,13 +226,17 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
       *context.io.out << "kept the existing hook as " << target->chained << " (runs first)\n";
     }
   }
-  if (Status s =
-          write_executable(target->path, hook_script(target->hook, binary, o.direct, daemon));
-      !s.ok()) {
+  const std::string contents = hook_file(target->hook, binary, o, daemon);
+  if (Status s = write_executable(target->path, contents); !s.ok()) {
     return report_error(context, s.error());
   }
   *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path
                   << "\n";
+  if (contents.rfind("#!", 0) != 0) {
+    *context.io.out << "the hook is a small executable that runs the stepgate programs in "
+                    << fs::path(binary).parent_path().string()
+                    << " (faster than a script; --script writes a /bin/sh script instead)\n";
+  }
   const bool has_client = !lean_hook_binary(binary, kDaemonClientBinary).empty();
   if (o.daemon == true && !has_client) {
     *context.io.err << "stepgate: warning: no " << kDaemonClientBinary << " beside " << binary

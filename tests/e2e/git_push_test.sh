@@ -18,13 +18,19 @@ check "second install is a no-op" test "$before" = "$(sha256sum .git/hooks/pre-p
 LEAN="$(dirname "$BIN")/stepgate-git-hook"
 CLIENT="$(dirname "$BIN")/stepgate-hook"
 if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
-  check "the installed hook is a /bin/sh script" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
-  # The client asks `stepgate daemon`; here none runs (tests never autostart one), so every push
-  # below is decided in-process by the lean hook the client runs.
-  check "by default the hook execs the stepgate-hook client" \
-    grep -q "^exec '$CLIENT' pre-push --chained" .git/hooks/pre-push
+  # The executable hook (hooks/exec) asks `stepgate daemon`; here none runs (tests never autostart
+  # one), so every push below goes on to the client, which runs the lean hook in-process.
+  check "the installed hook is the executable hook" test "$(head -c 4 .git/hooks/pre-push | tr -d '\177')" = ELF
+  check "by default it asks the daemon through the programs beside stepgate" \
+    grep -aqF "stepgate-hook-exec-config-v1:d$(dirname "$BIN")/" .git/hooks/pre-push
   "$BIN" hooks install --force --no-daemon > /dev/null
-  check "--no-daemon: the hook execs the lean stepgate-git-hook" \
+  check "--no-daemon: it runs the lean stepgate-git-hook" \
+    grep -aqF "stepgate-hook-exec-config-v1:l$(dirname "$BIN")/" .git/hooks/pre-push
+  "$BIN" hooks install --force --script > /dev/null
+  check "--script: a /bin/sh script that execs the stepgate-hook client" \
+    grep -q "^exec '$CLIENT' pre-push --chained" .git/hooks/pre-push
+  "$BIN" hooks install --force --script --no-daemon > /dev/null
+  check "--script --no-daemon: the script execs the lean stepgate-git-hook" \
     grep -q "^exec '$LEAN' pre-push --chained" .git/hooks/pre-push
   "$BIN" hooks install --force > /dev/null
 fi
@@ -176,7 +182,8 @@ if [ -x "$LEAN" ]; then
   "$BIN" hooks install > "$TMP/reinstall.out"
   check "installing the other form asks for --force" grep -q 'add --force' "$TMP/reinstall.out"
   "$BIN" hooks install --force > /dev/null
-  check "--force rewrites it as the /bin/sh script" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
+  check "--force rewrites it as the executable hook" \
+    grep -aqF "stepgate-hook-exec-config-v1:d$(dirname "$BIN")/" .git/hooks/pre-push
 
   mkdir -p "$TMP/with space"
   cp "$BIN" "$LEAN" "$TMP/with space/"
@@ -190,6 +197,20 @@ if [ -x "$LEAN" ]; then
   if git push --force origin main 2> "$TMP/spaced.err"; then fail "the sh hook holds a force push"; else
     check "the sh hook holds a force push" grep -q 'step-up required' "$TMP/spaced.err"
   fi
+fi
+
+# ---- the programs the hook runs are gone: the push fails, names them, and git does not hang -----
+if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
+  mkdir -p "$TMP/gone"
+  cp "$BIN" "$LEAN" "$CLIENT" "$TMP/gone/"
+  new_repo gone
+  "$TMP/gone/stepgate" hooks install > /dev/null
+  rm "$TMP/gone/stepgate-hook" "$TMP/gone/stepgate-git-hook"
+  if timeout 60 git push origin main 2> "$TMP/gone.err"; then fail "a hook whose programs are gone blocks the push"; else
+    check "a hook whose programs are gone blocks the push, naming what is missing" \
+      grep -q "cannot run $TMP/gone/stepgate-hook: No such file or directory" "$TMP/gone.err"
+  fi
+  check "nothing reached the remote" test "$(remote_tip gone refs/heads/main)" = none
 fi
 
 finish git_push_test

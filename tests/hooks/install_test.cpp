@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/test_util.h"
+#include "hook_exec.h"
 #include "stepgate/paths.h"
 #include "subprocess.h"
 
@@ -265,6 +266,92 @@ TEST_CASE(
     CHECK(hook_script("pre-push", bin + "/stepgate", false, true)
               .find("exec '" + bin + "/stepgate-git-hook' pre-push --chained") !=
           std::string::npos);
+  }
+}
+
+TEST_CASE("hooks install: the executable hook, configured with the mode and the directory") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/bin";
+  fs::create_directories(bin);
+  // Stand-ins that show what the hook ran them with: their name, arguments and stdin.
+  const std::string show = "#!/bin/sh\necho \"$(basename \"$0\") $*\"; cat\nexit 7\n";
+  write(bin + "/stepgate-git-hook", show, fs::perms::owner_all);
+  if (hook_exec::image().empty()) {
+    CHECK(executable_hook(bin + "/stepgate", true).empty());
+    return;  // a platform with no image: the sh script, covered above
+  }
+  const auto config = [](const std::string& hook) {
+    const auto at = hook.find(hook_exec::kConfigMagic);
+    REQUIRE(at != std::string::npos);
+    return std::string(hook.c_str() + at + hook_exec::kConfigMagic.size());
+  };
+  // Runs the written hook as git does (argv[0] its path), with a daemon socket nobody listens on.
+  const auto run_hook = [&](const std::string& contents, const std::string& name) {
+    const std::string path = dir.path() + "/hooks/" + name;
+    write(path, contents, fs::perms::owner_all);
+    ProcessOptions options;
+    options.input = "refs/heads/main 1 refs/heads/main 2\n";
+    options.env = {{"STEPGATE_DAEMON_SOCKET", dir.path() + "/no-daemon.sock"}};
+    auto r = run_process({path, "origin", "../remote.git"}, options);
+    REQUIRE(r.ok());
+    return *r;
+  };
+  const std::string input_seen = "refs/heads/main 1 refs/heads/main 2\n";
+
+  SUBCASE("lean mode runs stepgate-git-hook --as-hook HOOK with git's arguments and stdin") {
+    const std::string hook = executable_hook(bin + "/stepgate", false);
+    CHECK(config(hook) == "l" + bin + "/");
+    CHECK(is_stepgate_script(hook));
+    CHECK(hook.rfind("\x7f"
+                     "ELF",
+                     0) == 0);
+    const ProcessResult r = run_hook(hook, "pre-push");
+    CHECK(r.exit_code == 7);
+    CHECK(r.out == "stepgate-git-hook --as-hook " + dir.path() + "/hooks/pre-push origin " +
+                       "../remote.git\n" + input_seen);
+  }
+  SUBCASE("daemon mode with no daemon listening hands the call, stdin unread, to the client") {
+    write(bin + "/stepgate-hook", show, fs::perms::owner_all);
+    const std::string hook = executable_hook(bin + "/stepgate", true);
+    CHECK(config(hook) == "d" + bin + "/");
+    const ProcessResult r = run_hook(hook, "pre-push");
+    CHECK(r.exit_code == 7);
+    CHECK(r.out == "stepgate-hook --as-hook " + dir.path() + "/hooks/pre-push origin " +
+                       "../remote.git\n" + input_seen);
+    SUBCASE("a chained hook beside it: the lean hook, which runs it first") {
+      write(dir.path() + "/hooks/pre-push.stepgate-chained", "#!/bin/sh\n", fs::perms::owner_all);
+      CHECK(run_hook(hook, "pre-push").out.rfind("stepgate-git-hook --as-hook", 0) == 0);
+    }
+  }
+  SUBCASE("daemon mode without the client beside stepgate: lean mode") {
+    CHECK(config(executable_hook(bin + "/stepgate", true)) == "l" + bin + "/");
+  }
+  SUBCASE("a program that is gone: exit 2 and its name, never a pass") {
+    write(bin + "/stepgate-hook", show, fs::perms::owner_all);
+    const std::string hook = executable_hook(bin + "/stepgate", true);
+    fs::remove(bin + "/stepgate-hook");
+    const ProcessResult r = run_hook(hook, "pre-push");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("stepgate: cannot run " + bin + "/stepgate-hook: No such file or directory") !=
+          std::string::npos);
+  }
+  SUBCASE("no lean binary, or a directory longer than the configuration block: none") {
+    CHECK(executable_hook(dir.path() + "/nolean/stepgate", true).empty());
+    const std::string deep = dir.path() + "/" + std::string(250, 'd') + "/" + std::string(250, 'e');
+    write(deep + "/stepgate-git-hook", show, fs::perms::owner_all);
+    CHECK(executable_hook(deep + "/stepgate", false).empty());
+    CHECK(hook_file("pre-push", deep + "/stepgate", {}, false).rfind("#!/bin/sh\n", 0) == 0);
+  }
+  SUBCASE("hook_file: the executable by default, the script with --script or --direct") {
+    CHECK(hook_file("pre-push", bin + "/stepgate", {}, false) ==
+          executable_hook(bin + "/stepgate", false));
+    InstallOptions script;
+    script.script = true;
+    CHECK(hook_file("pre-push", bin + "/stepgate", script, false).rfind("#!/bin/sh\n", 0) == 0);
+    InstallOptions direct;
+    direct.direct = true;
+    CHECK(hook_file("pre-push", bin + "/stepgate", direct, false)
+              .rfind("#!" + bin + "/stepgate-git-hook --as-hook\n", 0) == 0);
   }
 }
 
