@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <memory>
 
 #include "git_signals.h"
@@ -128,8 +129,27 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   return {};
 }
 
+std::size_t CommitScanner::OidHash::operator()(const git_oid& id) const noexcept {
+  std::size_t h = 0;
+  std::memcpy(&h, id.id, sizeof h);  // an object id is a hash already
+  return h;
+}
+
+bool CommitScanner::OidEqual::operator()(const git_oid& a, const git_oid& b) const noexcept {
+  return git_oid_equal(&a, &b) != 0;
+}
+
+void CommitScanner::remember_small(const git_blob* blob) {
+  if (blob != nullptr &&
+      (settings_.large_file_bytes <= 0 ||
+       static_cast<int64_t>(git_blob_rawsize(blob)) < settings_.large_file_bytes)) {
+    small_blobs_.insert(*git_blob_id(blob));
+  }
+}
+
 bool CommitScanner::is_large(const git_oid& id) {
   if (odb_ == nullptr || settings_.large_file_bytes <= 0) return false;
+  if (small_blobs_.contains(id)) return false;
   std::size_t size = 0;
   git_object_t type = GIT_OBJECT_INVALID;
   if (git_odb_read_header(&size, &type, odb_, &id) != 0) return false;
@@ -169,6 +189,8 @@ void CommitScanner::scan_change(const FileChange& change) {
   BlobPtr before(raw_old);
   if (new_blob && git_blob_lookup(&raw_new, repo_, &change.new_id) != 0) return;
   BlobPtr after(raw_new);
+  remember_small(before.get());
+  remember_small(after.get());
   const bool scan_secrets_here = new_blob && (flags & kSecretsAllowed) == 0;
   if (!before || !after) {
     scan_whole_blob(after ? after.get() : before.get(), after != nullptr, path, scan_secrets_here);

@@ -9,6 +9,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "stepgate/policy.h"
@@ -66,6 +67,10 @@ class CommitScanner {
   void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here);
   void scan_added_text(std::string_view text, const std::string& path);
   bool is_large(const git_oid& id);
+  /// Records a blob read whole and found under the large-file size: is_large() then needs no
+  /// header read, which walks the blob's delta chain. Scanned newest first, a commit's old blob
+  /// is usually the new blob of the next commit that touched the file.
+  void remember_small(const git_blob* blob);
   /// What the policy's path settings say of `path` (kCiConfig | kSecretsAllowed | kModel),
   /// worked out once per path: a push touches the same files over and over.
   uint8_t path_flags(const std::string& path);
@@ -80,6 +85,13 @@ class CommitScanner {
   std::string added_;                // added lines of one file, '\n'-joined
   std::vector<int> added_line_nos_;  // their line numbers in the new file
   std::unordered_map<std::string, uint8_t> path_flags_;
+  struct OidHash {
+    std::size_t operator()(const git_oid& id) const noexcept;
+  };
+  struct OidEqual {
+    bool operator()(const git_oid& a, const git_oid& b) const noexcept;
+  };
+  std::unordered_set<git_oid, OidHash, OidEqual> small_blobs_;
 };
 
 }  // namespace stepgate

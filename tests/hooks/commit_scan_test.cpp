@@ -179,6 +179,40 @@ TEST_CASE("commit scan: secrets in added files and in added lines, with their li
   CHECK(where == std::set<std::pair<std::string, int>>{{"config.py", 2}, {"keys/new.env", 3}});
 }
 
+TEST_CASE("commit scan: a large blob is large in every commit that writes it, whatever was read") {
+  // Scanned newest first, as a push is: commit three's two.bin is found large by its header;
+  // commit two reads the same blob whole (as one.bin's old content), which must not make it
+  // "known small" when commit one writes it again.
+  Repo repo;
+  repo.commit("base");
+  const std::string big(300, 'x');
+  repo.write("one.bin", big + "\n");
+  const std::string one = repo.commit("one");
+  repo.write("one.bin", "small\n");
+  const std::string two = repo.commit("two");
+  repo.write("two.bin", big + "\n");
+  const std::string three = repo.commit("three");
+  init_libgit2();
+  git_repository* repo_handle = nullptr;
+  REQUIRE(git_repository_open(&repo_handle, repo.path().c_str()) == 0);
+  GitSettings settings;
+  settings.large_file_bytes = 100;
+  CommitScan scan;
+  {
+    CommitScanner scanner(repo_handle, settings, "dev@example.com", std::size_t{1} << 20);
+    for (const std::string& sha : {three, two, one}) {
+      git_oid oid;
+      REQUIRE(git_oid_fromstr(&oid, sha.c_str()) == 0);
+      REQUIRE(scanner.scan(oid).ok());
+    }
+    scan = scanner.take_result();
+  }
+  git_repository_free(repo_handle);
+  CHECK(scan.large_files == std::set<std::string>{"one.bin", "two.bin"});
+  CHECK(scan.lines_added == 1);    // "small": large files' lines are not counted
+  CHECK(scan.lines_deleted == 1);  // commit two's one.bin: its old side is read whole
+}
+
 /// A fast-import stream of `count` commits on refs/heads/long: each rewrites src/fN.txt; commit
 /// 10 has another author; commit 30 adds a key file that commit 31 deletes again; commit
 /// `count - 30` adds a key to config/prod.env.
