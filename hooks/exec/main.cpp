@@ -277,6 +277,7 @@ int connect_daemon(const Call& c) {
 
 char* map(u64 bytes) {
   const i64 p = sys(__NR_mmap, 0, static_cast<i64>(bytes), kProtRw, kMapAnonPrivate, -1, 0);
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): mmap's answer is an address
   return p < 0 && p > -4096 ? nullptr : reinterpret_cast<char*>(p);
 }
 
@@ -354,7 +355,7 @@ struct Reply {
 
 /// Reads and decodes the response frame: "SGR1" exit code, stdout, stderr.
 bool receive(int fd, Reply& reply) {
-  char head[4];
+  char head[4] = {};
   if (!read_exact(fd, head, 4)) return false;
   const u64 n = get_u32(head);
   if (n < 16 || n > kMaxFrameBytes) return false;
@@ -443,6 +444,7 @@ extern "C" [[noreturn]] __attribute__((used)) void stepgate_hook_exec_start(i64*
   char** after_env = c.envp;
   while (*after_env != nullptr) ++after_env;
   for (auto* aux = reinterpret_cast<u64*>(after_env + 1); aux[0] != AT_NULL; aux += 2) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): the auxiliary vector holds an address
     if (aux[0] == AT_EXECFN) c.hook = reinterpret_cast<const char*>(aux[1]);  // git's path
   }
   const char* config = stepgate_hook_exec_config + kMagicBytes;
@@ -459,17 +461,17 @@ extern "C" [[noreturn]] __attribute__((used)) void stepgate_hook_exec_start(i64*
   run(c, "stepgate-git-hook");
 }
 
-// The compiler may emit calls to these for copies and zeroing.
+// The compiler may emit calls to these for copies and zeroing (string instructions: a loop here
+// could itself be turned into a call to them).
 extern "C" {
 __attribute__((used)) void* memset(void* dst, int value, u64 n) {
-  auto* d = static_cast<unsigned char*>(dst);
-  for (u64 i = 0; i < n; ++i) d[i] = static_cast<unsigned char>(value);
+  void* d = dst;
+  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(value) : "memory");
   return dst;
 }
 __attribute__((used)) void* memcpy(void* dst, const void* src, u64 n) {
-  auto* d = static_cast<unsigned char*>(dst);
-  const auto* s = static_cast<const unsigned char*>(src);
-  for (u64 i = 0; i < n; ++i) d[i] = s[i];
+  void* d = dst;
+  __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
   return dst;
 }
 }
