@@ -49,6 +49,7 @@ constexpr const char kChainedSuffix[] = ".stepgate-chained";
 
 // Kernel ABI values (x86-64).
 constexpr i64 kSigPipe = 13;
+constexpr i64 kSigDfl = 0;
 constexpr i64 kSigIgn = 1;
 constexpr i64 kSolSocket = 1;
 constexpr i64 kSoPeerCred = 17;
@@ -205,6 +206,13 @@ bool exists(const char* path) {
 
 /// Runs PROGRAM (beside `stepgate`) as `PROGRAM --as-hook HOOK git's arguments`. With `input`,
 /// that is the program's stdin (what this one already read of its own).
+/// SIGPIPE's disposition: ignored while talking to the daemon (a daemon that closes the socket
+/// early must not kill the hook), the default again for whatever this process execs.
+void sigpipe(i64 handler) {
+  const struct { i64 handler, flags, restorer, mask; } action{handler, 0, 0, 0};
+  sys(__NR_rt_sigaction, kSigPipe, arg(&action), 0, 8);
+}
+
 [[noreturn]] void run(const Call& c, const char* program, const char* input = nullptr,
                       u64 input_size = 0) {
   Text path;
@@ -223,6 +231,7 @@ bool exists(const char* path) {
     args[n++] = *a;
   }
   args[n] = nullptr;
+  sigpipe(kSigDfl);  // the program (and a chained hook it runs) starts as git started this one
   const i64 err = sys(__NR_execve, arg(path.data), arg(args), arg(c.envp));
   fail("cannot run", path.data, err);
 }
@@ -402,6 +411,7 @@ bool is_pre_push(const char* hook) {
   chained << c.hook << kChainedSuffix;
   // A chained hook needs our stdin and terminal: the lean hook runs it, then decides.
   if (chained.overflow || exists(chained.data)) run(c, "stepgate-git-hook");
+  sigpipe(kSigIgn);
   const int fd = connect_daemon(c);
   if (fd < 0) run(c, "stepgate-hook");  // it starts a daemon, or refuses a stranger, and decides
   const struct { i64 seconds, micros; } timeout{kReplyTimeoutSeconds, 0};
@@ -455,8 +465,6 @@ extern "C" [[noreturn]] __attribute__((used)) void stepgate_hook_exec_start(i64*
   if (n == 0 || c.dir[0] != '/' || c.dir[n - 1] != '/' || c.hook == nullptr) {
     fail("not configured:", c.hook != nullptr ? c.hook : "this hook", -8);
   }
-  const struct { i64 handler, flags, restorer, mask; } ignore{kSigIgn, 0, 0, 0};
-  sys(__NR_rt_sigaction, kSigPipe, arg(&ignore), 0, 8);
   if (c.mode == 'd') ask_daemon(c);
   run(c, "stepgate-git-hook");
 }

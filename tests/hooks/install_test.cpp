@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -274,7 +275,14 @@ TEST_CASE("hooks install: the executable hook, configured with the mode and the 
   const std::string bin = dir.path() + "/bin";
   fs::create_directories(bin);
   // Stand-ins that show what the hook ran them with: their name, arguments and stdin.
-  const std::string show = "#!/bin/sh\necho \"$(basename \"$0\") $*\"; cat\nexit 7\n";
+  // On stderr, the SIGPIPE disposition they start with (/proc's SigIgn mask).
+  const std::string show =
+      "#!/bin/sh\necho \"$(basename \"$0\") $*\"; cat\ngrep SigIgn /proc/$$/status >&2\nexit 7\n";
+  const auto ignores_sigpipe = [](const std::string& err) {
+    const auto at = err.find("SigIgn:");
+    REQUIRE(at != std::string::npos);
+    return (std::stoull(err.substr(at + 7), nullptr, 16) & (1ULL << (SIGPIPE - 1))) != 0;
+  };
   write(bin + "/stepgate-git-hook", show, fs::perms::owner_all);
   if (hook_exec::image().empty()) {
     CHECK(executable_hook(bin + "/stepgate", true).empty());
@@ -318,6 +326,8 @@ TEST_CASE("hooks install: the executable hook, configured with the mode and the 
     CHECK(r.exit_code == 7);
     CHECK(r.out == "stepgate-hook --as-hook " + dir.path() + "/hooks/pre-push origin " +
                        "../remote.git\n" + input_seen);
+    // It ignores SIGPIPE while it talks to a daemon, but what it runs starts with the default.
+    CHECK_FALSE(ignores_sigpipe(r.err));
     SUBCASE("a chained hook beside it: the lean hook, which runs it first") {
       write(dir.path() + "/hooks/pre-push.stepgate-chained", "#!/bin/sh\n", fs::perms::owner_all);
       CHECK(run_hook(hook, "pre-push").out.rfind("stepgate-git-hook --as-hook", 0) == 0);
