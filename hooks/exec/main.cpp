@@ -204,8 +204,6 @@ bool exists(const char* path) {
   return sys(__NR_newfstatat, AT_FDCWD, arg(path), arg(&st), 0) == 0;
 }
 
-/// Runs PROGRAM (beside `stepgate`) as `PROGRAM --as-hook HOOK git's arguments`. With `input`,
-/// that is the program's stdin (what this one already read of its own).
 /// SIGPIPE's disposition: ignored while talking to the daemon (a daemon that closes the socket
 /// early must not kill the hook), the default again for whatever this process execs.
 void sigpipe(i64 handler) {
@@ -213,6 +211,8 @@ void sigpipe(i64 handler) {
   sys(__NR_rt_sigaction, kSigPipe, arg(&action), 0, 8);
 }
 
+/// Runs PROGRAM (beside `stepgate`) as `PROGRAM --as-hook HOOK git's arguments`. With `input`,
+/// that is the program's stdin (what this one already read of its own).
 [[noreturn]] void run(const Call& c, const char* program, const char* input = nullptr,
                       u64 input_size = 0) {
   Text path;
