@@ -50,8 +50,8 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
     script->excludes(direct);
     auto* daemon = sub->add_flag_callback(
         "--daemon", [o] { o->daemon = true; },
-        "Run the stepgate-hook client, which asks `stepgate daemon` (starting one when none "
-        "runs) and decides in-process when none answers (the default for pre-push)");
+        "Ask `stepgate daemon` (the stepgate-hook client starts one when none runs, and the "
+        "push is decided in-process when none answers; the default for pre-push)");
     auto* no_daemon = sub->add_flag_callback(
         "--no-daemon", [o] { o->daemon = false; },
         "Run the lean hook, which decides in-process every time (the default for pre-receive)");
