@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 // POSIX leaves declaring environ to the program; glibc declares it only under _GNU_SOURCE.
@@ -47,6 +50,34 @@ int decode_status(int status) {
   return -1;
 }
 
+/// write(2) to a pipe whose reader may be gone (a child that exits without reading its input):
+/// EPIPE or a short count, without the SIGPIPE that would kill this process. SIGPIPE is blocked
+/// for this thread during the write, and one the write raised (Linux raises it for a short count
+/// too) is taken off before it is unblocked.
+ssize_t write_to_pipe(int fd, const char* data, std::size_t size) {
+  sigset_t pipe_signal;
+  sigset_t previous;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  const auto pipe_pending = [] {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  };
+  const bool was_pending = pipe_pending();
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  const ssize_t n = write(fd, data, size);
+  const int saved = errno;
+  if (!was_pending && pipe_pending()) {
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = saved;
+  return n;
+}
+
 /// Feeds `input` to fd_in and drains fd_out/fd_err until both close.
 void pump(int fd_in, int fd_out, int fd_err, const std::string& input, ProcessResult& result) {
   std::size_t written = 0;
@@ -70,7 +101,7 @@ void pump(int fd_in, int fd_out, int fd_err, const std::string& input, ProcessRe
       }
     }
     if (fd_in >= 0 && fds[2].revents != 0) {
-      ssize_t n = write(fd_in, input.data() + written, input.size() - written);
+      ssize_t n = write_to_pipe(fd_in, input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<std::size_t>(n);
       if (n < 0 || written == input.size()) {
         close(fd_in);
