@@ -2,17 +2,16 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
+
+#include "stepgate/paths.h"
 
 // POSIX leaves declaring environ to the program; glibc declares it only under _GNU_SOURCE.
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -48,34 +47,6 @@ int decode_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
-}
-
-/// write(2) to a pipe whose reader may be gone (a child that exits without reading its input):
-/// EPIPE or a short count, without the SIGPIPE that would kill this process. SIGPIPE is blocked
-/// for this thread during the write, and one the write raised (Linux raises it for a short count
-/// too) is taken off before it is unblocked.
-ssize_t write_to_pipe(int fd, const char* data, std::size_t size) {
-  sigset_t pipe_signal;
-  sigset_t previous;
-  sigemptyset(&pipe_signal);
-  sigaddset(&pipe_signal, SIGPIPE);
-  const auto pipe_pending = [] {
-    sigset_t pending;
-    sigemptyset(&pending);
-    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-  };
-  const bool was_pending = pipe_pending();
-  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
-  const ssize_t n = write(fd, data, size);
-  const int saved = errno;
-  if (!was_pending && pipe_pending()) {
-    const timespec now{0, 0};
-    while (sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  errno = saved;
-  return n;
 }
 
 /// Feeds `input` to fd_in and drains fd_out/fd_err until both close.

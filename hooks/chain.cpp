@@ -7,8 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
+
+#include "stepgate/paths.h"
 
 // POSIX leaves declaring environ to the program; glibc declares it only under _GNU_SOURCE.
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -20,7 +21,7 @@ namespace {
 void write_all(int fd, const std::string& input) {
   std::size_t done = 0;
   while (done < input.size()) {
-    ssize_t n = ::write(fd, input.data() + done, input.size() - done);
+    ssize_t n = write_to_pipe(fd, input.data() + done, input.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // EPIPE: the child stopped reading
     done += static_cast<std::size_t>(n);
@@ -68,13 +69,8 @@ Result<int> run_chained_hook(const std::string& path, const std::vector<std::str
     return make_error(ErrorCode::kFailedPrecondition,
                       "cannot run chained hook " + path + ": " + std::strerror(rc));
   }
-  struct sigaction ignore = {};
-  struct sigaction previous = {};
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGPIPE, &ignore, &previous);
   write_all(fds[1], input);
   ::close(fds[1]);
-  ::sigaction(SIGPIPE, &previous, nullptr);
   return wait_status(pid);
 }
 

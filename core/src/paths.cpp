@@ -1,6 +1,7 @@
 #include "stepgate/paths.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,8 +9,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <string_view>
 
@@ -193,6 +196,30 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   }
   ::close(fd);
   return out;
+}
+
+ssize_t write_to_pipe(int fd, const char* data, std::size_t size) {
+  sigset_t pipe_signal;
+  sigset_t previous;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  const auto pipe_pending = [] {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  };
+  const bool was_pending = pipe_pending();
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  const ssize_t n = write(fd, data, size);
+  const int saved = errno;
+  if (!was_pending && pipe_pending()) {
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = saved;
+  return n;
 }
 
 }  // namespace stepgate

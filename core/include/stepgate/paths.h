@@ -2,6 +2,9 @@
 /// Where stepgate keeps its files. Every path has an environment override; STEPGATE_HOME moves
 /// them all (tests set it so they never touch the real home directory).
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -44,6 +47,12 @@ Status write_secret_file(const std::string& path, const std::string& contents);
 /// Reads a whole file (with a size limit, kResourceExhausted past it).
 Result<std::string> read_file(const std::string& path,
                               std::size_t max_bytes = std::size_t{64} * 1024 * 1024);
+
+/// One write(2) to a pipe whose reader may be gone (a child that exits without reading its
+/// input): EPIPE or a short count, never the SIGPIPE that would kill this process. SIGPIPE is
+/// blocked for the calling thread during the write, and one the write raised (Linux raises it
+/// for a short count too) is taken off before it is unblocked; other threads are not touched.
+ssize_t write_to_pipe(int fd, const char* data, std::size_t size);
 
 /// Getenv that returns "" when unset.
 std::string env_or_empty(const char* name);
