@@ -21,9 +21,12 @@
 #include <linux/fcntl.h>
 #include <linux/memfd.h>
 
+#include "../hook_exec.h"  // the configuration block's layout, shared with the installer
+
 /// This executable's configuration, filled in by `stepgate hooks install` (hooks/hook_exec.h).
 extern "C" {
-__attribute__((used)) char stepgate_hook_exec_config[512] = "stepgate-hook-exec-config-v1:";
+__attribute__((used)) char stepgate_hook_exec_config[stepgate::hook_exec::kConfigBytes] =
+    "stepgate-hook-exec-config-v1:";
 }
 
 // `stepgate hooks uninstall` recognises its hooks by this line; `strings` shows it to people.
@@ -179,13 +182,15 @@ const char* errno_name(i64 err) {
   exit_with(2);
 }
 
-constexpr u64 kMagicBytes = sizeof "stepgate-hook-exec-config-v1:" - 1;
+constexpr u64 kMagicBytes = stepgate::hook_exec::kConfigMagic.size();
+static_assert(stepgate::hook_exec::kConfigMagic == "stepgate-hook-exec-config-v1:",
+              "the block's initial text is the installer's magic");
 
 struct Call {
   char** argv;  // git's
   char** envp;
-  const char* hook;  // this hook's path, as git ran it
-  char dir[512];     // the installation, ending in '/'
+  const char* hook;                             // this hook's path, as git ran it
+  char dir[stepgate::hook_exec::kConfigBytes];  // the installation, ending in '/'
   char mode;
 };
 
@@ -465,7 +470,7 @@ extern "C" [[noreturn]] __attribute__((used)) void stepgate_hook_exec_start(i64*
   if (n == 0 || c.dir[0] != '/' || c.dir[n - 1] != '/' || c.hook == nullptr) {
     fail("not configured:", c.hook != nullptr ? c.hook : "this hook", -8);
   }
-  if (c.mode == 'd') ask_daemon(c);
+  if (c.mode == stepgate::hook_exec::kModeDaemon) ask_daemon(c);
   run(c, "stepgate-git-hook");
 }
 
