@@ -35,10 +35,6 @@ namespace {
 
 namespace hookd = stepgate::hookd;
 
-// Larger stdin (an 8 MiB Claude Code event is the hook's own limit; a push of ~80,000 refs) is
-// handed to the in-process hook whole, never cut short.
-constexpr std::size_t kMaxInputBytes = std::size_t{8} * 1024 * 1024;
-constexpr int kReplyTimeoutSeconds = 120;  // the daemon may wait on SQLite; then decide here
 constexpr int kStepUpNotSatisfied = 3;
 constexpr const char* kChainedSuffix = ".stepgate-chained";  // = hooks/hook_run.h
 constexpr const char* kAutostartIdleExit = "30m";  // a started daemon goes away when unused
@@ -224,8 +220,8 @@ int main(int argc, char** argv) {
     say(std::string("cannot read stdin: ") + std::strerror(errno));
     return 2;
   }
-  if (request.input.size() > kMaxInputBytes) run_locally(hook, argv, &request.input);
-  timeval timeout{kReplyTimeoutSeconds, 0};
+  if (request.input.size() > hookd::kMaxInputBytes) run_locally(hook, argv, &request.input);
+  timeval timeout{hookd::kReplyTimeoutSeconds, 0};
   (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string body;
   hookd::Response response;

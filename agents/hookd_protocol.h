@@ -27,6 +27,12 @@ inline constexpr std::size_t kMaxFrameBytes = std::size_t{9} * 1024 * 1024;
 inline constexpr std::size_t kMaxArgs = 64;
 inline constexpr std::size_t kMaxEnv = 4096;
 
+/// What a client sends and waits for: stdin over this (a push of ~80,000 refs, or a Claude Code
+/// event's own limit) is handed to the in-process hook whole, never cut short; and a daemon that
+/// has not answered in this long (it may wait on SQLite) is given up on, the call decided there.
+inline constexpr std::size_t kMaxInputBytes = std::size_t{8} * 1024 * 1024;
+inline constexpr int kReplyTimeoutSeconds = 120;
+
 /// Request flags.
 inline constexpr uint32_t kStderrIsTerminal = 1;  // the client's stderr is a terminal (colour)
 

@@ -15,12 +15,12 @@
 //
 // Both are called as `<program> --as-hook <this hook's path> <git's arguments>`, the calling
 // convention of a hook whose #! line names them.
-#include <asm/stat.h>
 #include <asm/unistd.h>
 #include <linux/auxvec.h>
 #include <linux/fcntl.h>
 #include <linux/memfd.h>
 
+#include "../../agents/hookd_protocol.h"  // the wire format's limits (only constants used here)
 #include "../hook_exec.h"  // the configuration block's layout, shared with the installer
 
 /// This executable's configuration, filled in by `stepgate hooks install` (hooks/hook_exec.h).
@@ -42,12 +42,11 @@ using i64 = long;
 using u64 = unsigned long;
 using u32 = unsigned int;
 
-// Limits, as the stepgate-hook client has them (agents/hook_client_main.cpp, hookd_protocol.h).
-constexpr u64 kMaxInputBytes = u64{8} << 20;
-constexpr u64 kMaxFrameBytes = u64{9} << 20;
-constexpr i64 kReplyTimeoutSeconds = 120;
-constexpr int kStepUpNotSatisfied = 3;
-constexpr int kMaxArgs = 60;
+namespace hookd = stepgate::hookd;
+constexpr u64 kMaxInputBytes = hookd::kMaxInputBytes;
+constexpr u64 kMaxFrameBytes = hookd::kMaxFrameBytes;
+constexpr int kMaxArgs = static_cast<int>(hookd::kMaxArgs) - 4;  // the daemon's, less ours
+constexpr int kStepUpNotSatisfied = 3;  // the hooks' exit code for a held push
 constexpr const char kChainedSuffix[] = ".stepgate-chained";
 
 // Kernel ABI values (x86-64).
@@ -347,7 +346,7 @@ char* encode(const Call& c, const char* cwd, const char* input, u64 input_size, 
     u32 iflag, oflag, cflag, lflag;
     unsigned char line, cc[19];
   } term{};
-  put_u32(out, sys(__NR_ioctl, 2, kTcGets, arg(&term)) == 0 ? 1 : 0);  // kStderrIsTerminal
+  put_u32(out, sys(__NR_ioctl, 2, kTcGets, arg(&term)) == 0 ? hookd::kStderrIsTerminal : 0);
   put_u32(out, nargs);
   for (const char* a : lead) put_str(out, a, length(a));
   for (char** a = c.argv + 1; *a != nullptr; ++a) put_str(out, *a, length(*a));
@@ -419,7 +418,7 @@ bool is_pre_push(const char* hook) {
   sigpipe(kSigIgn);
   const int fd = connect_daemon(c);
   if (fd < 0) run(c, "stepgate-hook");  // it starts a daemon, or refuses a stranger, and decides
-  const struct { i64 seconds, micros; } timeout{kReplyTimeoutSeconds, 0};
+  const struct { i64 seconds, micros; } timeout{hookd::kReplyTimeoutSeconds, 0};
   sys(__NR_setsockopt, fd, kSolSocket, kSoRcvTimeo, arg(&timeout), sizeof timeout);
   char* input = map(kMaxInputBytes + 1);
   u64 input_size = 0;
@@ -477,11 +476,13 @@ extern "C" [[noreturn]] __attribute__((used)) void stepgate_hook_exec_start(i64*
 // The compiler may emit calls to these for copies and zeroing (string instructions: a loop here
 // could itself be turned into a call to them).
 extern "C" {
+// NOLINTNEXTLINE(readability-inconsistent-declaration-parameter-name): glibc names them __s...
 __attribute__((used)) void* memset(void* dst, int value, u64 n) {
   void* d = dst;
   __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(value) : "memory");
   return dst;
 }
+// NOLINTNEXTLINE(readability-inconsistent-declaration-parameter-name): glibc names them __s...
 __attribute__((used)) void* memcpy(void* dst, const void* src, u64 n) {
   void* d = dst;
   __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
