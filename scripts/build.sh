@@ -14,6 +14,11 @@ for a in "$@"; do
 done
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# ccache (when installed) lets several work trees of one checkout share their compiled objects.
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}"
+  args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S . -B "$build_dir" "${generator[@]}" "${args[@]}" >/dev/null
 else
