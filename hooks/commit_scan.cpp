@@ -24,6 +24,8 @@ using TreePtr = std::unique_ptr<git_tree, GitFree<git_tree, git_tree_free>>;
 using PatchPtr = std::unique_ptr<git_patch, GitFree<git_patch, git_patch_free>>;
 using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
 
+constexpr std::size_t kQuickCheckBytes = 4096;
+
 // git itself refuses to follow a longer chain of tags.
 constexpr int kMaxTagDepth = 10;
 
@@ -332,6 +334,9 @@ void CommitScanner::scan_text(std::string_view text, const std::string& where) {
     return;
   }
   budget_ -= text.size();
+  // Most texts here are short (a commit message): one plain pass rules them out for less than
+  // starting the regular-expression scan costs.
+  if (text.size() < kQuickCheckBytes && !may_contain_secret(text)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
   for (const SecretFinding& f : scan_secrets_windowed(text, options)) {
