@@ -156,9 +156,11 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   return {};
 }
 
-Status CommitScanner::scan_pushed_object(const git_oid& id) {
+Status CommitScanner::scan_pushed_object(const git_oid& id, std::string_view ref) {
   git_oid at = id;
-  std::string tag = "(unnamed)";
+  // A lightweight tag has no tag object to name it: the ref does.
+  constexpr std::string_view kTags = "refs/tags/";
+  std::string tag(ref.substr(0, kTags.size()) == kTags ? ref.substr(kTags.size()) : ref);
   for (int depth = 0; depth < kMaxTagDepth; ++depth) {
     git_object* raw = nullptr;
     if (git_object_lookup(&raw, repo_, &at, GIT_OBJECT_ANY) != 0) {

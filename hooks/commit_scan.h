@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,7 +67,8 @@ class CommitScanner {
   /// Adds what a ref's new object carries besides commits: the message of each annotated tag on
   /// the way to its target, and a tagged blob or tree whole. A commit adds nothing here (the
   /// commit walk scans it). kInternal when an object cannot be read.
-  Status scan_pushed_object(const git_oid& id);
+  /// Findings name the tag (`message of tag v1`, `tag v1`); `ref` names a lightweight one.
+  Status scan_pushed_object(const git_oid& id, std::string_view ref);
   [[nodiscard]] const CommitScan& result() const { return scan_; }
   CommitScan take_result() { return std::move(scan_); }
 

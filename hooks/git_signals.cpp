@@ -417,7 +417,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   if (git_oid tip; git_oid_fromstr(&tip, update.local_sha.c_str()) == 0) {
     CommitScanner tagged(repo_, settings, options.pusher_email, limits.max_scanned_bytes,
                          limits.max_file_scan_bytes);
-    if (Status st = tagged.scan_pushed_object(tip); !st.ok()) return st;
+    if (Status st = tagged.scan_pushed_object(tip, ref); !st.ok()) return st;
     scan->merge(tagged.take_result());
   }
   put_scan(s, *scan, limits);
