@@ -291,11 +291,11 @@ void CommitScanner::scan_change(const FileChange& change) {
   BlobPtr after(raw_new);
   remember_small(before.get());
   remember_small(after.get());
-  if (binary_like(before.get()) || binary_like(after.get())) {
-    if (scan_secrets_here) scan_binary(before.get(), after.get(), path);
-    return;
-  }
   if (!before || !after) {
+    if (binary_like(after ? after.get() : before.get())) {
+      if (scan_secrets_here) scan_binary(nullptr, after.get(), path);
+      return;
+    }
     scan_whole_blob(after ? after.get() : before.get(), after != nullptr, path, scan_secrets_here);
     if (scan_secrets_here) scan_nul_views(nullptr, after.get(), path);
     return;
@@ -311,16 +311,21 @@ void CommitScanner::scan_change(const FileChange& change) {
     return;
   }
   PatchPtr owned(patch);
+  // libgit2 has already tested both sides the way git does (a binary diff has no lines).
+  if ((git_patch_get_delta(owned.get())->flags & GIT_DIFF_FLAG_BINARY) != 0) {
+    if (scan_secrets_here) scan_binary(before.get(), after.get(), path);
+    return;
+  }
   scan_patch(owned.get(), path, scan_secrets_here);
   // A NUL past the first 8,000 bytes: git diffs the file as text, but UTF-16 further on is text
   // only once decoded.
   if (scan_secrets_here) scan_nul_views(before.get(), after.get(), path);
 }
 
-/// A file added (every line is added: scanned as it is, no diff needed) or deleted (counted).
+/// A text file added (every line is added: scanned as it is, no diff needed) or deleted
+/// (counted).
 void CommitScanner::scan_whole_blob(git_blob* blob, bool added, const std::string& path,
                                     bool scan_secrets_here) {
-  if (git_blob_is_binary(blob) != 0) return;
   const std::string_view text = blob_text(blob);
   if (!added) {
     scan_.lines_deleted += count_lines(text);
