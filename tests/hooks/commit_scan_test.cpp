@@ -345,6 +345,41 @@ TEST_CASE("commit scan: tokens where git sees no text lines are found") {
   }
 }
 
+TEST_CASE("git repo: symbolic refs are judged as their targets") {
+  Repo remote;
+  remote.commit("base");
+  remote.git({"symbolic-ref", "refs/heads/trunk", "refs/heads/main"});
+  remote.git({"symbolic-ref", "refs/heads/alias", "refs/heads/trunk"});
+  Repo local;
+  local.commit("base");
+  local.git({"update-ref", "refs/remotes/origin/main", "HEAD"});
+  local.git({"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"});
+  auto own = GitRepo::open_at(remote.path());
+  auto client = GitRepo::open_at(local.path());
+  REQUIRE(own.ok());
+  REQUIRE(client.ok());
+  struct Case {
+    std::string remote, url, ref, want;
+  };
+  const std::vector<Case> client_cases = {
+      {"origin", remote.path(), "refs/heads/trunk", "refs/heads/main"},
+      {"origin", "file://" + remote.path(), "refs/heads/alias", "refs/heads/main"},
+      {"origin", remote.path(), "refs/heads/feature", "refs/heads/feature"},
+      {"origin", "https://example.com/r.git", "refs/heads/HEAD", "refs/heads/main"},
+      {"origin", "git@example.com:r.git", "refs/heads/trunk", "refs/heads/trunk"},
+      {"other", "https://example.com/r.git", "refs/heads/HEAD", "refs/heads/HEAD"},
+  };
+  for (const Case& c : client_cases) {
+    CAPTURE(c.url);
+    CAPTURE(c.ref);
+    CHECK((*client)->resolve_remote_symbolic(c.remote, c.url, c.ref) == c.want);
+  }
+  CHECK((*own)->resolve_symbolic("refs/heads/trunk") == "refs/heads/main");
+  CHECK((*own)->resolve_symbolic("refs/heads/alias") == "refs/heads/main");
+  CHECK((*own)->resolve_symbolic("refs/heads/main") == "refs/heads/main");
+  CHECK((*own)->resolve_symbolic("refs/heads/absent") == "refs/heads/absent");
+}
+
 TEST_CASE("commit scan: a large blob is large in every commit that writes it, whatever was read") {
   // Scanned newest first, as a push is: commit three's two.bin is found large by its header;
   // commit two reads the same blob whole (as one.bin's old content), which must not make it
