@@ -104,10 +104,32 @@ PY
   git checkout -q main
 }
 
+# past_cap SIDE REMOTE_GIT: a file above the 64 MiB scan cap makes the scan incomplete: reported
+# on a feature branch (allowed), held for step-up on main.
+past_cap() {
+  local side=$1 remote=$2
+  git checkout -q -b huge main
+  python3 -c 'import sys; sys.stdout.buffer.write(b"0123456789abcdef" * (65 << 16))' > huge.dat
+  git add huge.dat && git commit -qm "a file above the scan cap"
+  git push origin huge 2> "$TMP/huge.err" || true
+  check "$side: past the cap, a feature branch push is reported as incompletely scanned" \
+    grep -q 'scan-incomplete-reported' "$TMP/huge.err"
+  check "$side: past the cap, a feature branch push still goes" test "$(tip_of "$remote" refs/heads/huge)" != none
+  if git push origin huge:main 2> "$TMP/huge-main.err"; then
+    fail "$side: past the cap, a push to main is held"
+  else
+    check "$side: past the cap, a push to main is held" grep -q 'scan-incomplete:' "$TMP/huge-main.err"
+  fi
+  check "$side: main did not move" test "$(tip_of "$remote" refs/heads/main)" = "$(git rev-parse main)"
+  git checkout -q main
+}
+
 cd "$TMP/cli"
 secret_cases client "$TMP/cli.git"
+past_cap client "$TMP/cli.git"
 cd "$TMP/work"
 secret_cases server "$TMP/srv.git"
+past_cap server "$TMP/srv.git"
 
 # ---- a force push through a symbolic ref is judged as a push to its target ----------------------
 # symref_force SIDE REMOTE_GIT: trunk -> main on the remote; rewriting main through trunk is held.
