@@ -7,7 +7,7 @@ namespace stepgate {
 namespace {
 
 // Enough pairs to tell the two byte orders apart without reading a large file twice.
-constexpr std::size_t kSniffBytes = 64 * 1024;
+constexpr std::size_t kSniffBytes = std::size_t{64} * 1024;
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {

@@ -86,7 +86,7 @@ bool binary_like(const git_blob* blob) {
 std::string short_id(const git_oid& id) {
   std::array<char, GIT_OID_HEXSZ + 1> hex{};
   git_oid_tostr(hex.data(), hex.size(), &id);
-  return std::string(hex.data(), 12);
+  return {hex.data(), 12};
 }
 
 }  // namespace

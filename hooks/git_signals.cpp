@@ -278,7 +278,7 @@ std::string GitRepo::resolve_remote_symbolic(const std::string& remote, const st
     git_repository* raw = nullptr;
     // No search upwards and no environment: exactly the repository the URL names.
     if (git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) == 0) {
-      const std::string target = follow_symbolic(raw, ref);
+      std::string target = follow_symbolic(raw, ref);
       git_repository_free(raw);
       return target;
     }
