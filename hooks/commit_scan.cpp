@@ -1,10 +1,12 @@
 #include "commit_scan.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <memory>
 
+#include "blob_text.h"
 #include "git_signals.h"
 #include "stepgate/glob.h"
 #include "stepgate/secrets.h"
@@ -20,6 +22,12 @@ using BlobPtr = std::unique_ptr<git_blob, GitFree<git_blob, git_blob_free>>;
 using CommitPtr = std::unique_ptr<git_commit, GitFree<git_commit, git_commit_free>>;
 using TreePtr = std::unique_ptr<git_tree, GitFree<git_tree, git_tree_free>>;
 using PatchPtr = std::unique_ptr<git_patch, GitFree<git_patch, git_patch_free>>;
+using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
+
+constexpr std::size_t kQuickCheckBytes = 4096;
+
+// git itself refuses to follow a longer chain of tags.
+constexpr int kMaxTagDepth = 10;
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -64,9 +72,21 @@ constexpr uint8_t kCiConfig = 1;
 constexpr uint8_t kSecretsAllowed = 2;
 constexpr uint8_t kModel = 4;
 
-std::string_view blob_text(git_blob* blob) {
+std::string_view blob_text(const git_blob* blob) {
+  if (blob == nullptr) return {};
   return {static_cast<const char*>(git_blob_rawcontent(blob)),
           static_cast<std::size_t>(git_blob_rawsize(blob))};
+}
+
+/// What git diffs as binary (a NUL or control bytes in the first 8,000 bytes): no lines.
+bool binary_like(const git_blob* blob) {
+  return blob != nullptr && git_blob_is_binary(blob) != 0;
+}
+
+std::string short_id(const git_oid& id) {
+  std::array<char, GIT_OID_HEXSZ + 1> hex{};
+  git_oid_tostr(hex.data(), hex.size(), &id);
+  return {hex.data(), 12};
 }
 
 }  // namespace
@@ -85,11 +105,13 @@ void CommitScan::merge(CommitScan&& other) {
 }
 
 CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
-                             std::string pusher_email, std::size_t max_scanned_bytes)
+                             std::string pusher_email, std::size_t max_scanned_bytes,
+                             std::size_t max_file_scan_bytes)
     : repo_(repo),
       settings_(settings),
       pusher_email_(lower(std::move(pusher_email))),
-      budget_(max_scanned_bytes) {
+      budget_(max_scanned_bytes),
+      max_file_scan_bytes_(max_file_scan_bytes) {
   if (git_repository_odb(&odb_, repo_) != 0) odb_ = nullptr;
 }
 
@@ -104,6 +126,10 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   }
   CommitPtr commit(raw);
   if (!is_signed(commit.get())) ++scan_.unsigned_commits;
+  // The message travels with the commit: a token pasted into it reaches the remote too.
+  if (const char* message = git_commit_message(commit.get()); message != nullptr) {
+    scan_text(message, "commit message of " + short_id(commit_id));
+  }
   const git_signature* author = git_commit_author(commit.get());
   if (author != nullptr && author->email != nullptr && !pusher_email_.empty()) {
     std::string email = lower(author->email);
@@ -126,7 +152,75 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   changes_.clear();
   if (Status s = diff_trees(repo_, parent_tree.get(), tree.get(), changes_); !s.ok()) return s;
   for (const FileChange& change : changes_) scan_change(change);
+  scan_names(changes_);
   return {};
+}
+
+Status CommitScanner::scan_pushed_object(const git_oid& id, std::string_view ref) {
+  git_oid at = id;
+  // A lightweight tag has no tag object to name it: the ref does.
+  constexpr std::string_view kTags = "refs/tags/";
+  std::string tag(ref.substr(0, kTags.size()) == kTags ? ref.substr(kTags.size()) : ref);
+  for (int depth = 0; depth < kMaxTagDepth; ++depth) {
+    git_object* raw = nullptr;
+    if (git_object_lookup(&raw, repo_, &at, GIT_OBJECT_ANY) != 0) {
+      return make_error(ErrorCode::kInternal, last_git_error("reading a pushed object"));
+    }
+    ObjectPtr object(raw);
+    const git_object_t type = git_object_type(object.get());
+    if (type == GIT_OBJECT_TAG) {
+      const auto* t = reinterpret_cast<const git_tag*>(object.get());
+      if (const char* name = git_tag_name(t); name != nullptr) tag = name;
+      if (const char* message = git_tag_message(t); message != nullptr) {
+        scan_text(message, "message of tag " + tag);
+      }
+      at = *git_tag_target_id(t);
+      continue;
+    }
+    if (type == GIT_OBJECT_BLOB) {
+      const auto* blob = reinterpret_cast<const git_blob*>(object.get());
+      if (binary_like(blob)) {
+        scan_binary(nullptr, blob, "tag " + tag);
+      } else {
+        scan_text(blob_text(blob), "tag " + tag);
+      }
+    } else if (type == GIT_OBJECT_TREE) {
+      changes_.clear();
+      const auto* tree = reinterpret_cast<const git_tree*>(object.get());
+      if (Status s = diff_trees(repo_, nullptr, tree, changes_); !s.ok()) return s;
+      for (const FileChange& change : changes_) scan_change(change);
+      scan_names(changes_);
+    }
+    return {};
+  }
+  return {};
+}
+
+void CommitScanner::scan_names(const std::vector<FileChange>& changes) {
+  // One line per name and per path component: the line-anchored rules (`token=...`) then see a
+  // component on its own, and a value spread over directories is still read whole.
+  std::string names;
+  std::vector<const std::string*> line_paths;
+  for (const FileChange& change : changes) {
+    if (change.old_mode != 0 || change.new_mode == 0) continue;
+    if ((path_flags(change.path) & kSecretsAllowed) != 0) continue;
+    names.append(change.path).push_back('\n');
+    line_paths.push_back(&change.path);
+    if (change.path.find('/') == std::string::npos) continue;
+    for (std::size_t at = 0; at <= change.path.size();) {
+      const std::size_t slash = std::min(change.path.find('/', at), change.path.size());
+      names.append(change.path, at, slash - at).push_back('\n');
+      line_paths.push_back(&change.path);
+      at = slash + 1;
+    }
+  }
+  if (names.empty() || !may_contain_secret(names)) return;
+  SecretScanOptions options;
+  options.allow_rules = settings_.secrets_allow_rules;
+  for (const SecretFinding& f : scan_secrets(names, options)) {
+    const auto at = static_cast<std::size_t>(f.line - 1);
+    if (at < line_paths.size()) scan_.findings.emplace(f.rule_id, *line_paths[at], 0);
+  }
 }
 
 std::size_t CommitScanner::OidHash::operator()(const git_oid& id) const noexcept {
@@ -147,13 +241,17 @@ void CommitScanner::remember_small(const git_blob* blob) {
   }
 }
 
+std::size_t CommitScanner::blob_size(const git_oid& id) {
+  std::size_t size = 0;
+  git_object_t type = GIT_OBJECT_INVALID;
+  if (odb_ == nullptr || git_odb_read_header(&size, &type, odb_, &id) != 0) return 0;
+  return size;
+}
+
 bool CommitScanner::is_large(const git_oid& id) {
   if (odb_ == nullptr || settings_.large_file_bytes <= 0) return false;
   if (small_blobs_.contains(id)) return false;
-  std::size_t size = 0;
-  git_object_t type = GIT_OBJECT_INVALID;
-  if (git_odb_read_header(&size, &type, odb_, &id) != 0) return false;
-  return static_cast<int64_t>(size) >= settings_.large_file_bytes;
+  return static_cast<int64_t>(blob_size(id)) >= settings_.large_file_bytes;
 }
 
 uint8_t CommitScanner::path_flags(const std::string& path) {
@@ -176,9 +274,11 @@ void CommitScanner::scan_change(const FileChange& change) {
   const bool old_blob = is_blob_mode(change.old_mode);
   const bool new_blob = is_blob_mode(change.new_mode);
   if (!old_blob && !new_blob) return;  // submodule pointers: no lines
+  const bool scan_secrets_here = new_blob && (flags & kSecretsAllowed) == 0;
   if (new_blob && is_large(change.new_id)) {
     scan_.large_files.insert(path);
-    return;  // not read into memory or scanned line by line
+    if (scan_secrets_here) scan_large(change.new_id, path);
+    return;  // not diffed or counted line by line
   }
   if (!new_blob && is_large(change.old_id)) return;  // a large file deleted: its lines uncounted
   if (old_blob && new_blob && git_oid_equal(&change.old_id, &change.new_id) != 0)
@@ -191,9 +291,13 @@ void CommitScanner::scan_change(const FileChange& change) {
   BlobPtr after(raw_new);
   remember_small(before.get());
   remember_small(after.get());
-  const bool scan_secrets_here = new_blob && (flags & kSecretsAllowed) == 0;
   if (!before || !after) {
+    if (binary_like(after ? after.get() : before.get())) {
+      if (scan_secrets_here) scan_binary(nullptr, after.get(), path);
+      return;
+    }
     scan_whole_blob(after ? after.get() : before.get(), after != nullptr, path, scan_secrets_here);
+    if (scan_secrets_here) scan_nul_views(nullptr, after.get(), path);
     return;
   }
   git_diff_options options = GIT_DIFF_OPTIONS_INIT;
@@ -207,36 +311,106 @@ void CommitScanner::scan_change(const FileChange& change) {
     return;
   }
   PatchPtr owned(patch);
+  // libgit2 has already tested both sides the way git does (a binary diff has no lines).
+  if ((git_patch_get_delta(owned.get())->flags & GIT_DIFF_FLAG_BINARY) != 0) {
+    if (scan_secrets_here) scan_binary(before.get(), after.get(), path);
+    return;
+  }
   scan_patch(owned.get(), path, scan_secrets_here);
+  // A NUL past the first 8,000 bytes: git diffs the file as text, but UTF-16 further on is text
+  // only once decoded.
+  if (scan_secrets_here) scan_nul_views(before.get(), after.get(), path);
 }
 
-/// A file added (every line is added: scanned as it is, no diff needed) or deleted (counted).
+/// A text file added (every line is added: scanned as it is, no diff needed) or deleted
+/// (counted).
 void CommitScanner::scan_whole_blob(git_blob* blob, bool added, const std::string& path,
                                     bool scan_secrets_here) {
-  if (git_blob_is_binary(blob) != 0) return;
   const std::string_view text = blob_text(blob);
   if (!added) {
     scan_.lines_deleted += count_lines(text);
     return;
   }
   scan_.lines_added += count_lines(text);
-  if (scan_secrets_here) scan_added_text(text, path);
+  if (scan_secrets_here) scan_text(text, path);
 }
 
-void CommitScanner::scan_added_text(std::string_view text, const std::string& path) {
+void CommitScanner::scan_text(std::string_view text, const std::string& where) {
   if (text.size() > budget_) {
     scan_.truncated = true;
     return;
   }
   budget_ -= text.size();
+  // Most texts here are short (a commit message): one plain pass rules them out for less than
+  // starting the regular-expression scan costs.
+  if (text.size() < kQuickCheckBytes && !may_contain_secret(text)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : scan_secrets(text, options)) {
-    scan_.findings.emplace(f.rule_id, path, f.line);
+  for (const SecretFinding& f : scan_secrets_windowed(text, options)) {
+    scan_.findings.emplace(f.rule_id, where, f.line);
   }
 }
 
-void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here) {
+void CommitScanner::scan_binary(const git_blob* before, const git_blob* after,
+                                const std::string& path) {
+  scan_added_view(blob_text(before), blob_text(after), path);
+  scan_nul_views(before, after, path);
+}
+
+void CommitScanner::scan_nul_views(const git_blob* before, const git_blob* after,
+                                   const std::string& path) {
+  const std::string_view was = blob_text(before);
+  const std::string_view now = blob_text(after);
+  if (!has_nul(now)) return;
+  scan_added_view(strip_nuls(was), strip_nuls(now), path);
+  if (const TextEncoding e = detect_encoding(now); e != TextEncoding::kBytes) {
+    scan_added_view(decode_text(was, e), decode_text(now, e), path);
+  }
+}
+
+void CommitScanner::scan_added_view(std::string_view was, std::string_view now,
+                                    const std::string& path) {
+  if (was.empty()) {
+    scan_text(now, path);
+    return;
+  }
+  git_diff_options options = GIT_DIFF_OPTIONS_INIT;
+  options.context_lines = 0;
+  options.interhunk_lines = 0;
+  options.flags = GIT_DIFF_FORCE_TEXT;
+  git_patch* patch = nullptr;
+  if (git_patch_from_buffers(&patch, was.data(), was.size(), "", now.data(), now.size(), "",
+                             &options) != 0 ||
+      patch == nullptr) {
+    scan_text(now, path);  // no diff: every line counts as added
+    return;
+  }
+  PatchPtr owned(patch);
+  scan_patch(owned.get(), path, true, false);
+}
+
+void CommitScanner::scan_large(const git_oid& id, const std::string& path) {
+  if (blob_size(id) > max_file_scan_bytes_) {
+    scan_.truncated = true;
+    return;
+  }
+  git_blob* raw = nullptr;
+  if (git_blob_lookup(&raw, repo_, &id) != 0) {
+    scan_.truncated = true;
+    return;
+  }
+  BlobPtr blob(raw);
+  const std::string_view now = blob_text(blob.get());
+  scan_text(now, path);
+  if (!has_nul(now)) return;
+  scan_text(strip_nuls(now), path);
+  if (const TextEncoding e = detect_encoding(now); e != TextEncoding::kBytes) {
+    scan_text(decode_text(now, e), path);
+  }
+}
+
+void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here,
+                               bool count_lines) {
   added_.clear();
   added_line_nos_.clear();
   const std::size_t hunks = git_patch_num_hunks(patch);
@@ -245,9 +419,9 @@ void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool s
     for (int l = 0; l < lines; ++l) {
       const git_diff_line* line = nullptr;
       if (git_patch_get_line_in_hunk(&line, patch, h, static_cast<std::size_t>(l)) != 0) continue;
-      if (line->origin == GIT_DIFF_LINE_DELETION) ++scan_.lines_deleted;
+      if (line->origin == GIT_DIFF_LINE_DELETION && count_lines) ++scan_.lines_deleted;
       if (line->origin != GIT_DIFF_LINE_ADDITION) continue;
-      ++scan_.lines_added;
+      if (count_lines) ++scan_.lines_added;
       if (!scan_secrets_here) continue;
       if (line->content_len > budget_) {
         scan_.truncated = true;
@@ -263,7 +437,7 @@ void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool s
   if (added_.empty()) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : scan_secrets(added_, options)) {
+  for (const SecretFinding& f : scan_secrets_windowed(added_, options)) {
     const auto at = static_cast<std::size_t>(f.line - 1);
     const int line_no = at < added_line_nos_.size() ? added_line_nos_[at] : 0;
     scan_.findings.emplace(f.rule_id, path, line_no);

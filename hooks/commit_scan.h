@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -48,24 +49,48 @@ struct FileChange {
 Status diff_trees(git_repository* repo, const git_tree* old_tree, const git_tree* new_tree,
                   std::vector<FileChange>& out);
 
+/// A file at or above git.large_file_bytes is still scanned for secrets, in windows, up to this
+/// size; past it the push is marked scan_incomplete.
+constexpr std::size_t kMaxFileScanBytes = std::size_t{64} << 20;
+
 class CommitScanner {
  public:
   CommitScanner(git_repository* repo, const GitSettings& settings, std::string pusher_email,
-                std::size_t max_scanned_bytes);
+                std::size_t max_scanned_bytes, std::size_t max_file_scan_bytes = kMaxFileScanBytes);
   ~CommitScanner();
   CommitScanner(const CommitScanner&) = delete;
   CommitScanner& operator=(const CommitScanner&) = delete;
 
-  /// Adds one commit: its signature, author and what it changed against its first parent.
+  /// Adds one commit: its signature, author, message, and what it changed against its first
+  /// parent (contents and the names of added files).
   Status scan(const git_oid& commit_id);
+  /// Adds what a ref's new object carries besides commits: the message of each annotated tag on
+  /// the way to its target, and a tagged blob or tree whole. A commit adds nothing here (the
+  /// commit walk scans it). kInternal when an object cannot be read.
+  /// Findings name the tag (`message of tag v1`, `tag v1`); `ref` names a lightweight one.
+  Status scan_pushed_object(const git_oid& id, std::string_view ref);
   [[nodiscard]] const CommitScan& result() const { return scan_; }
   CommitScan take_result() { return std::move(scan_); }
 
  private:
   void scan_change(const FileChange& change);
   void scan_whole_blob(git_blob* blob, bool added, const std::string& path, bool scan_secrets_here);
-  void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here);
-  void scan_added_text(std::string_view text, const std::string& path);
+  void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here,
+                  bool count_lines = true);
+  /// Scans `text` for secrets against the byte budget; findings name `where`.
+  void scan_text(std::string_view text, const std::string& where);
+  /// A file git calls binary (a NUL byte, so any UTF-16 file): no lines counted, as git counts
+  /// none, but its bytes as they are, without NULs and decoded from UTF-16 are each diffed
+  /// against the old file's and the added lines scanned.
+  void scan_binary(const git_blob* before, const git_blob* after, const std::string& path);
+  /// A new file holding a NUL: its bytes without NULs, and decoded when they look like UTF-16.
+  void scan_nul_views(const git_blob* before, const git_blob* after, const std::string& path);
+  void scan_added_view(std::string_view was, std::string_view now, const std::string& path);
+  /// A file at or above large_file_bytes: scanned whole (no diff) up to max_file_scan_bytes.
+  void scan_large(const git_oid& id, const std::string& path);
+  /// The names of the files a commit adds (a token can be a file name too): findings at line 0.
+  void scan_names(const std::vector<FileChange>& changes);
+  std::size_t blob_size(const git_oid& id);
   bool is_large(const git_oid& id);
   /// Records a blob read whole and found under the large-file size: is_large() then needs no
   /// header read, which walks the blob's delta chain. Scanned newest first, a commit's old blob
@@ -80,6 +105,7 @@ class CommitScanner {
   const GitSettings& settings_;
   std::string pusher_email_;
   std::size_t budget_;
+  std::size_t max_file_scan_bytes_;
   CommitScan scan_;
   std::vector<FileChange> changes_;  // one commit's, reused
   std::string added_;                // added lines of one file, '\n'-joined

@@ -198,8 +198,8 @@ GitRepo::~GitRepo() {
 
 Result<CommitScan> GitRepo::scan_range(const git_oid* commits, std::size_t count,
                                        const GitSettings& settings, const std::string& pusher,
-                                       std::size_t budget) {
-  CommitScanner scanner(repo_, settings, pusher, budget);
+                                       std::size_t budget, std::size_t max_file_scan_bytes) {
+  CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
   for (std::size_t i = 0; i < count; ++i) {
     if (Status st = scanner.scan(commits[i]); !st.ok()) return st.error();
   }
@@ -211,26 +211,84 @@ Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t cou
                                          const PushScanOptions& options,
                                          const PushScanLimits& limits) {
   const std::string& pusher = options.pusher_email;
+  const std::size_t file_cap = limits.max_file_scan_bytes;
   if (count < kParallelMinCommits || std::thread::hardware_concurrency() < 2) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes);
+    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap);
   }
   // Two threads, each with its own repository handle (libgit2 objects are not shared across
   // threads), each with half the commits and half the byte budget.
   // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
   auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
-  if (!second.ok()) return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes);
+  if (!second.ok()) {
+    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap);
+  }
   const std::size_t half = count / 2;
   const std::size_t budget = limits.max_scanned_bytes / 2;
   Result<CommitScan> later = CommitScan{};
   std::thread worker([&] {
-    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget);
+    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap);
   });
-  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget);
+  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap);
   worker.join();
   if (!first.ok()) return first.error();
   if (!later.ok()) return later.error();
   first->merge(std::move(*later));
   return first;
+}
+
+namespace {
+
+using ReferencePtr = std::unique_ptr<git_reference, GitFree<git_reference, git_reference_free>>;
+
+/// Follows `ref` through symbolic refs of `repo` (git stops after 5 levels too).
+std::string follow_symbolic(git_repository* repo, const std::string& ref) {
+  constexpr int kMaxSymrefDepth = 5;
+  std::string name = ref;
+  for (int depth = 0; depth < kMaxSymrefDepth; ++depth) {
+    git_reference* raw = nullptr;
+    if (git_reference_lookup(&raw, repo, name.c_str()) != 0) break;
+    ReferencePtr found(raw);
+    if (git_reference_type(found.get()) != GIT_REFERENCE_SYMBOLIC) break;
+    const char* target = git_reference_symbolic_target(found.get());
+    if (target == nullptr) break;
+    name = target;
+  }
+  return name;
+}
+
+/// The directory of a remote given as a local path or file:// URL, "" for a network remote.
+std::string local_remote_path(const std::string& url) {
+  constexpr std::string_view kFile = "file://";
+  if (starts_with(url, kFile)) return url.substr(kFile.size());
+  const auto colon = url.find(':');
+  const bool scp_like = colon != std::string::npos && url.find('/') > colon;
+  if (url.empty() || url.find("://") != std::string::npos || scp_like) return "";
+  return url;
+}
+
+}  // namespace
+
+std::string GitRepo::resolve_symbolic(const std::string& ref) const {
+  return follow_symbolic(repo_, ref);
+}
+
+std::string GitRepo::resolve_remote_symbolic(const std::string& remote, const std::string& url,
+                                             const std::string& ref) const {
+  if (const std::string path = local_remote_path(url); !path.empty()) {
+    git_repository* raw = nullptr;
+    // No search upwards and no environment: exactly the repository the URL names.
+    if (git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) == 0) {
+      std::string target = follow_symbolic(raw, ref);
+      git_repository_free(raw);
+      return target;
+    }
+  }
+  constexpr std::string_view kHeads = "refs/heads/";
+  if (!is_plain_remote_name(remote) || !starts_with(ref, kHeads)) return ref;
+  const std::string tracking = "refs/remotes/" + remote + "/";
+  const std::string target = follow_symbolic(repo_, tracking + ref.substr(kHeads.size()));
+  if (!starts_with(target, tracking)) return ref;
+  return std::string(kHeads) + target.substr(tracking.size());
 }
 
 std::string GitRepo::config_string(const char* key) const {
@@ -355,6 +413,13 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   const std::size_t diffed = std::min(range->commits.size(), limits.max_diffed_commits);
   auto scan = scan_commits(range->commits.data(), diffed, settings, options, limits);
   if (!scan.ok()) return scan.error();
+  // An annotated tag's message, or a tag of a blob or tree: content no commit carries.
+  if (git_oid tip; git_oid_fromstr(&tip, update.local_sha.c_str()) == 0) {
+    CommitScanner tagged(repo_, settings, options.pusher_email, limits.max_scanned_bytes,
+                         limits.max_file_scan_bytes);
+    if (Status st = tagged.scan_pushed_object(tip, ref); !st.ok()) return st;
+    scan->merge(tagged.take_result());
+  }
   put_scan(s, *scan, limits);
   out.truncated = range->commits.size() > diffed || scan->truncated;
   s["scan_incomplete"] = out.truncated;

@@ -31,6 +31,7 @@ struct PushScanLimits {
   std::size_t max_diffed_commits = 50000;
   std::size_t max_scanned_bytes = std::size_t{512} << 20;  // split evenly between scan threads
   std::size_t max_listed_paths = 1000;
+  std::size_t max_file_scan_bytes = kMaxFileScanBytes;  // one large file, scanned in windows
 };
 
 /// The signals of one ref update; `truncated` when a limit cut the diff/secret scan short.
@@ -56,6 +57,16 @@ class GitRepo {
   Status collect(const RefUpdate& update, const PushScanOptions& options, PushSignals& out,
                  const PushScanLimits& limits = {});
 
+  /// The ref a symbolic ref of this repository finally points at (refs/heads/trunk ->
+  /// refs/heads/main), followed as git does up to 5 levels; `ref` itself when it is not one.
+  /// pre-receive judges an update of an alias as an update of its target.
+  std::string resolve_symbolic(const std::string& ref) const;
+  /// The client's best knowledge of what `ref` is on the remote: for a remote that is a local
+  /// repository (a path or file:// URL) its own symbolic refs, else the symbolic tracking refs
+  /// of `remote` (refs/remotes/origin/HEAD -> refs/remotes/origin/main makes refs/heads/HEAD
+  /// refs/heads/main). `ref` itself when nothing says otherwise.
+  std::string resolve_remote_symbolic(const std::string& remote, const std::string& url,
+                                      const std::string& ref) const;
   /// A config value (repository, then global/system), "" when unset.
   std::string config_string(const char* key) const;
   /// The configured remote `git push` is talking to: `remote` itself when it names one, else the
@@ -83,7 +94,7 @@ class GitRepo {
                                   const PushScanLimits& limits);
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,
-                                std::size_t budget);
+                                std::size_t budget, std::size_t max_file_scan_bytes);
 
   git_repository* repo_;
   std::string opened_at_;  // "" when opened from git's environment

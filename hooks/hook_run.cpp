@@ -281,6 +281,12 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   const Style style = make_style(context);
   const std::vector<std::string> grants = hook_grants(o.kind);
 
+  // An update of a symbolic ref (trunk -> main) moves its target: judge the target.
+  for (RefUpdate& u : *updates) {
+    u.remote_ref = o.kind == HookKind::kPreReceive
+                       ? (*repo)->resolve_symbolic(u.remote_ref)
+                       : (*repo)->resolve_remote_symbolic(scan.remote, o.url, u.remote_ref);
+  }
   int exit_code = 0;
   for (const RefUpdate& u : *updates) {
     PushSignals signals;
@@ -299,6 +305,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     request.signals = std::move(signals.signals);
     request.grants = grants;
     request.allow_interactive = !no_tty;
+    request.record_velocity = &u == &updates->back();  // one push counts once, however many refs
     if (o.kind == HookKind::kPrePush) {
       request.retry_command = "git push";
     } else {

@@ -48,6 +48,11 @@ Result<std::vector<RefUpdate>> parse_lines(std::string_view text, const LinePars
     text = lf == std::string_view::npos ? std::string_view{} : text.substr(lf + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) return line_error(number, "empty line");
+    if (updates.size() >= kMaxRefUpdates) {
+      return line_error(number, "more than " + std::to_string(kMaxRefUpdates) +
+                                    " ref updates in one push (the limit on refs per push, "
+                                    "max_ref_updates); push fewer refs at a time");
+    }
     auto update = parse(line, number);
     if (!update.ok()) return update.error();
     update->line = number;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <tuple>
 
 namespace stepgate {
 namespace {
@@ -293,6 +294,55 @@ const std::vector<SecretRuleInfo>& secret_rules() {
 
 std::vector<SecretFinding> scan_secrets(std::string_view text, const SecretScanOptions& options) {
   return scan_impl(text, options);
+}
+
+std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
+                                                 const SecretScanOptions& options,
+                                                 std::size_t window, std::size_t overlap) {
+  if (overlap >= window) overlap = window / 2;
+  if (text.size() <= window) return scan_impl(text, options);
+  std::vector<SecretFinding> out;
+  // Newlines are counted once, front to back, up to each window's start.
+  std::size_t counted_to = 0;
+  int lines_before = 0;
+  std::size_t line_start = 0;  // where the line holding `counted_to` starts
+  for (std::size_t nominal = 0; nominal < text.size(); nominal += window - overlap) {
+    std::size_t begin = nominal;
+    // Start at the line start just before, when it is within the overlap: line-anchored rules
+    // then see the whole line.
+    const std::size_t near = nominal - std::min(nominal, overlap / 2);
+    if (const std::size_t nl = text.substr(near, nominal - near).rfind('\n');
+        nl != std::string_view::npos) {
+      begin = near + nl + 1;
+    }
+    begin = std::max(begin, counted_to);
+    for (const char* at = text.data() + counted_to;;) {
+      const auto left = static_cast<std::size_t>(text.data() + begin - at);
+      const char* nl = static_cast<const char*>(std::memchr(at, '\n', left));
+      if (nl == nullptr) break;
+      ++lines_before;
+      line_start = static_cast<std::size_t>(nl - text.data()) + 1;
+      at = nl + 1;
+    }
+    counted_to = begin;
+    const std::size_t end = std::min(text.size(), nominal + window);
+    const int column_shift = static_cast<int>(begin - line_start);
+    for (SecretFinding f : scan_impl(text.substr(begin, end - begin), options)) {
+      if (f.line == 1) f.column += column_shift;
+      f.line += lines_before;
+      out.push_back(std::move(f));
+    }
+    if (end == text.size()) break;
+  }
+  std::sort(out.begin(), out.end(), [](const SecretFinding& a, const SecretFinding& b) {
+    return std::tie(a.line, a.column, a.rule_id) < std::tie(b.line, b.column, b.rule_id);
+  });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const SecretFinding& a, const SecretFinding& b) {
+                          return a.line == b.line && a.column == b.column && a.rule_id == b.rule_id;
+                        }),
+            out.end());
+  return out;
 }
 
 std::string redact_text(std::string_view text) {

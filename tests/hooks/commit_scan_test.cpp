@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "../core/test_util.h"
+#include "blob_text.h"
 #include "git_signals.h"
+#include "stepgate/secrets.h"
 #include "subprocess.h"
 
 namespace stepgate {
@@ -177,6 +179,205 @@ TEST_CASE("commit scan: secrets in added files and in added lines, with their li
   std::set<std::pair<std::string, int>> where;
   for (const auto& [rule, file, line] : s.scan.findings) where.emplace(file, line);
   CHECK(where == std::set<std::pair<std::string, int>>{{"config.py", 2}, {"keys/new.env", 3}});
+}
+
+// ---- what git calls binary, large files, messages, tags and names -----------------------------
+
+std::string utf16(std::string_view ascii, bool little_endian, bool mark) {
+  std::string out = mark ? (little_endian ? "\xFF\xFE" : "\xFE\xFF") : "";
+  for (char c : ascii) {
+    out += little_endian ? std::string{c, '\0'} : std::string{'\0', c};
+  }
+  return out;
+}
+
+TEST_CASE("blob text: UTF-16 is recognised with or without a mark, and decoded") {
+  const std::string text = "key = value\nsecond line\n";
+  struct Case {
+    std::string bytes;
+    TextEncoding want;
+  };
+  const std::vector<Case> cases = {
+      {utf16(text, true, true), TextEncoding::kUtf16Le},
+      {utf16(text, false, true), TextEncoding::kUtf16Be},
+      {utf16(text, true, false), TextEncoding::kUtf16Le},
+      {utf16(text, false, false), TextEncoding::kUtf16Be},
+      {text, TextEncoding::kBytes},
+      {std::string("header\0rest of a text file\n", 27), TextEncoding::kBytes},
+      {std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10", 24), TextEncoding::kBytes},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.bytes.size());
+    CHECK(detect_encoding(c.bytes) == c.want);
+    if (c.want != TextEncoding::kBytes) CHECK(decode_text(c.bytes, c.want) == text);
+  }
+  // CJK around an ASCII token: no NUL outside the token, still little-endian UTF-16.
+  const std::string cjk = "\x41\x4E\x42\x4E";  // U+4E41 U+4E42
+  CHECK(detect_encoding(cjk + utf16("AKIA", true, false) + cjk) == TextEncoding::kUtf16Le);
+  CHECK(decode_text(std::string("\x3D\xD8\x00\xDE", 4), TextEncoding::kUtf16Le) ==
+        "\xF0\x9F\x98\x80");  // a surrogate pair: U+1F600
+  // A lone high surrogate and an odd trailing byte.
+  CHECK(decode_text(std::string("\x00\xD8 ", 3), TextEncoding::kUtf16Le) ==
+        "\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(strip_nuls(utf16("AKIA", false, false)) == "AKIA");
+}
+
+TEST_CASE("secret scan in windows: a token across a window edge is found once, where it is") {
+  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";
+  std::string text;
+  for (int i = 0; i < 40; ++i)
+    text += "an ordinary line of text, number " + std::to_string(i) + "\n";
+  const std::size_t window = 512;
+  for (std::size_t at : {std::size_t{500}, std::size_t{505}, std::size_t{1000}}) {
+    CAPTURE(at);
+    std::string t = text;
+    t.insert(at, " " + key + " ");
+    const auto whole = scan_secrets(t);
+    REQUIRE(whole.size() == 1);
+    const auto windowed = scan_secrets_windowed(t, {}, window, 64);
+    REQUIRE(windowed.size() == 1);
+    CHECK(windowed[0].line == whole[0].line);
+    CHECK(windowed[0].column == whole[0].column);
+  }
+  // One line longer than a window: no line start to align to, the token is still found.
+  std::string long_line(3000, 'x');
+  long_line.replace(1020, key.size() + 2, " " + key + " ");
+  const auto found = scan_secrets_windowed("first\n" + long_line + "\n", {}, window, 64);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].line == 2);
+  CHECK(found[0].column == 1022);
+}
+
+/// The findings (file, line) of scanning the commits of `ref` not in `base` (none when `base` is
+/// empty), and what the ref's own object carries.
+struct Findings {
+  std::set<std::pair<std::string, int>> where;
+  bool truncated = false;
+};
+
+Findings scan_push(Repo& repo, const std::string& base, const std::string& ref,
+                   const GitSettings& settings, std::size_t max_file = kMaxFileScanBytes) {
+  init_libgit2();
+  git_repository* handle = nullptr;
+  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
+  CommitScan scan;
+  {
+    CommitScanner scanner(handle, settings, "dev@example.com", std::size_t{256} << 20, max_file);
+    std::istringstream revs(base.empty() ? "" : repo.git({"rev-list", ref, "--not", base}));
+    for (std::string sha; revs >> sha;) {
+      git_oid oid;
+      REQUIRE(git_oid_fromstr(&oid, sha.c_str()) == 0);
+      REQUIRE(scanner.scan(oid).ok());
+    }
+    git_oid tip;
+    REQUIRE(git_oid_fromstr(&tip, repo.git({"rev-parse", ref}).substr(0, 40).c_str()) == 0);
+    REQUIRE(scanner.scan_pushed_object(tip, ref).ok());
+    scan = scanner.take_result();
+  }
+  git_repository_free(handle);
+  Findings out;
+  out.truncated = scan.truncated;
+  for (const auto& [rule, file, line] : scan.findings) out.where.emplace(file, line);
+  return out;
+}
+
+using Where = std::set<std::pair<std::string, int>>;
+
+TEST_CASE("commit scan: tokens where git sees no text lines are found") {
+  Repo repo;
+  repo.write("README", "hello\n");
+  const std::string base = repo.commit("base");
+  const std::string key = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";
+  const std::string line = "aws_access_key_id = " + key + "\n";
+  GitSettings settings;
+
+  SUBCASE("UTF-16 with and without a mark, added and modified") {
+    repo.write("le.ini", utf16("x = 1\n" + line, true, true));
+    repo.write("be.ini", utf16(line, false, false));
+    repo.write("old.ini", utf16("x = 1\n", true, false));
+    repo.commit("utf-16");
+    repo.write("old.ini", utf16("x = 1\ny = 2\n" + line, true, false));
+    repo.commit("a key added to a utf-16 file");
+    CHECK(scan_push(repo, base, "HEAD", settings).where ==
+          Where{{"le.ini", 2}, {"be.ini", 1}, {"old.ini", 3}});
+  }
+  SUBCASE("a key already in a binary file is not reported again when the file changes") {
+    repo.write("data.bin", std::string("\0\x01", 2) + line + "tail\n");
+    const std::string first = repo.commit("binary with a key");
+    repo.write("data.bin", std::string("\0\x01", 2) + line + "tail, changed\n");
+    CHECK(scan_push(repo, first, "HEAD", settings).where.empty());
+    CHECK(scan_push(repo, base, "HEAD", settings).where == Where{{"data.bin", 1}});
+  }
+  SUBCASE("a NUL byte past git's first 8,000 bytes, then UTF-16") {
+    repo.write("late.txt", std::string(9000, 'a') + "\n" + utf16(line, true, false));
+    repo.commit("late nul");
+    // UTF-16 starting at an odd offset: the bytes without NULs find it on its line; decoded
+    // from the file's start (out of step) it may be found once more, at another line.
+    CHECK(scan_push(repo, base, "HEAD", settings).where.contains({"late.txt", 2}));
+  }
+  SUBCASE("large files are scanned up to the cap, and past it the scan is incomplete") {
+    settings.large_file_bytes = 1000;
+    repo.write("big.log", std::string(1500, '.') + "\n" + line);
+    repo.commit("large");
+    const Findings within = scan_push(repo, base, "HEAD", settings, 4096);
+    CHECK(within.where == Where{{"big.log", 2}});
+    CHECK_FALSE(within.truncated);
+    repo.write("huge.log", std::string(5000, '.') + "\n");
+    repo.commit("past the cap");
+    CHECK(scan_push(repo, base, "HEAD", settings, 4096).truncated);
+  }
+  SUBCASE("commit messages, file names, tag messages, tagged blobs and trees") {
+    repo.write("token=" + key + "x9/readme.txt", "harmless\n");
+    const std::string named = repo.commit("a directory named after a key");
+    repo.git({"commit", "-q", "--allow-empty", "-m", "subject\n\nbody with " + key});
+    const std::string message = repo.git({"rev-parse", "--short=12", "HEAD"}).substr(0, 12);
+    CHECK(scan_push(repo, base, "HEAD", settings).where ==
+          Where{{"commit message of " + message, 3}, {"token=" + key + "x9/readme.txt", 0}});
+    repo.git({"tag", "-a", "v1", "-m", "notes\n" + key, named});
+    CHECK(scan_push(repo, "", "refs/tags/v1", settings).where == Where{{"message of tag v1", 2}});
+    const std::string blob = repo.git({"hash-object", "-w", "--stdin"}, line).substr(0, 40);
+    repo.git({"tag", "blobtag", blob});
+    CHECK(scan_push(repo, "", "refs/tags/blobtag", settings).where == Where{{"tag blobtag", 1}});
+    const std::string tree =
+        repo.git({"mktree"}, "100644 blob " + blob + "\tcreds.ini\n").substr(0, 40);
+    repo.git({"tag", "-a", "treetag", "-m", "a tree", tree});
+    CHECK(scan_push(repo, "", "refs/tags/treetag", settings).where == Where{{"creds.ini", 1}});
+  }
+}
+
+TEST_CASE("git repo: symbolic refs are judged as their targets") {
+  Repo remote;
+  remote.commit("base");
+  remote.git({"symbolic-ref", "refs/heads/trunk", "refs/heads/main"});
+  remote.git({"symbolic-ref", "refs/heads/alias", "refs/heads/trunk"});
+  Repo local;
+  local.commit("base");
+  local.git({"update-ref", "refs/remotes/origin/main", "HEAD"});
+  local.git({"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"});
+  auto own = GitRepo::open_at(remote.path());
+  auto client = GitRepo::open_at(local.path());
+  REQUIRE(own.ok());
+  REQUIRE(client.ok());
+  struct Case {
+    std::string remote, url, ref, want;
+  };
+  const std::vector<Case> client_cases = {
+      {"origin", remote.path(), "refs/heads/trunk", "refs/heads/main"},
+      {"origin", "file://" + remote.path(), "refs/heads/alias", "refs/heads/main"},
+      {"origin", remote.path(), "refs/heads/feature", "refs/heads/feature"},
+      {"origin", "https://example.com/r.git", "refs/heads/HEAD", "refs/heads/main"},
+      {"origin", "git@example.com:r.git", "refs/heads/trunk", "refs/heads/trunk"},
+      {"other", "https://example.com/r.git", "refs/heads/HEAD", "refs/heads/HEAD"},
+  };
+  for (const Case& c : client_cases) {
+    CAPTURE(c.url);
+    CAPTURE(c.ref);
+    CHECK((*client)->resolve_remote_symbolic(c.remote, c.url, c.ref) == c.want);
+  }
+  CHECK((*own)->resolve_symbolic("refs/heads/trunk") == "refs/heads/main");
+  CHECK((*own)->resolve_symbolic("refs/heads/alias") == "refs/heads/main");
+  CHECK((*own)->resolve_symbolic("refs/heads/main") == "refs/heads/main");
+  CHECK((*own)->resolve_symbolic("refs/heads/absent") == "refs/heads/absent");
 }
 
 TEST_CASE("commit scan: a large blob is large in every commit that writes it, whatever was read") {

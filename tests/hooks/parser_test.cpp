@@ -127,6 +127,29 @@ TEST_CASE("parse_pre_receive") {
   CHECK(parse_pre_receive("")->empty());
 }
 
+TEST_CASE("parsers: at most kMaxRefUpdates refs per push, and the refusal names the limit") {
+  std::string push;
+  std::string receive;
+  for (std::size_t i = 0; i < kMaxRefUpdates; ++i) {
+    const std::string ref = "refs/heads/b" + std::to_string(i);
+    push += ref + " " + kB + " " + ref + " " + kZ + "\n";
+    receive += kZ + " " + kB + " " + ref + "\n";
+  }
+  auto at_limit = parse_pre_push(push);
+  REQUIRE(at_limit.ok());
+  CHECK(at_limit->size() == kMaxRefUpdates);
+  REQUIRE(parse_pre_receive(receive).ok());
+  push += "refs/heads/x " + kB + " refs/heads/x " + kZ + "\n";
+  receive += kZ + " " + kB + " refs/heads/x\n";
+  for (const auto& over : {parse_pre_push(push), parse_pre_receive(receive)}) {
+    REQUIRE_FALSE(over.ok());
+    CHECK(over.error().code == ErrorCode::kInvalidArgument);
+    CHECK(over.error().message.find("stdin line 1001: more than 1000 ref updates in one push") ==
+          0);
+    CHECK(over.error().message.find("limit on refs per push") != std::string::npos);
+  }
+}
+
 TEST_CASE("object id helpers") {
   CHECK(is_hex_oid(kA));
   CHECK(is_hex_oid(std::string(64, 'F')));

@@ -33,6 +33,16 @@ const std::vector<SecretRuleInfo>& secret_rules();
 std::vector<SecretFinding> scan_secrets(std::string_view text,
                                         const SecretScanOptions& options = {});
 
+/// scan_secrets for text of any size: windows of `window` bytes, each starting `overlap` bytes
+/// before the previous one ended (at a line start when there is one that close), so the memory
+/// one call holds stays bounded and a match shorter than `overlap` that crosses a window edge is
+/// still found whole. Line numbers and columns are relative to `text`; a finding in an overlap is
+/// reported once.
+std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
+                                                 const SecretScanOptions& options = {},
+                                                 std::size_t window = std::size_t{1} << 20,
+                                                 std::size_t overlap = 4096);
+
 /// Replaces every secret match in `text` with "[REDACTED:rule-id]".
 std::string redact_text(std::string_view text);
 
