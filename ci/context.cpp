@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "stepgate/glob.h"
+#include "stepgate/paths.h"
 
 namespace stepgate::ci {
 namespace {

@@ -47,7 +47,7 @@ test("the action is a composite action whose outputs are the gate's", () => {
 
 test("every `ci gate` flag has an input, and the example uses only declared inputs", () => {
   const help = execFileSync(bin, ["ci", "gate", "--help"], { encoding: "utf8" });
-  const flags = [...help.matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]).filter((f) => f !== "--help");
+  const flags = [...help.matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]).filter((f) => f !== "--help" && f !== "--help-all");
   const inputs = new Set(Object.keys(action.inputs));
   const renamed = { "--attr": "attributes", "--attr-json": "attributes-json" };
   for (const flag of flags) {
@@ -79,7 +79,8 @@ test("the gate step denies a production deploy with a regression and sets the ou
   writeFileSync(path.join(work, "model.bin"), "weights-v1.4.0");
   writeFileSync(manifest, [
     "model: {name: fraud-detector, version: \"1.4.0\"}",
-    "artifact: {path: model.bin, uri: \"s3://models/fraud-detector/1.4.0.onnx\", size_bytes: 14}",
+    "artifact: {path: model.bin, uri: \"s3://models/fraud-detector/1.4.0.onnx\", size_bytes: 14,",
+    "           sha256: aa1380916831db1640cb75d31415c806226eb8ab86e0e7c56b48c03e3e0366da}",
     "target: {environment: production}",
     "evaluation:",
     "  candidate: {accuracy: 0.90}",
