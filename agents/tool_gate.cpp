@@ -12,7 +12,7 @@ std::string reasons_text(const Decision& decision) {
   std::string out;
   for (const auto& r : decision.reasons) {
     if (r.shadow) continue;
-    out += "\n- " + r.rule_id + ": " + r.message;
+    out += "\n- " + reason_text(r);
   }
   return out;
 }
@@ -20,7 +20,7 @@ std::string reasons_text(const Decision& decision) {
 Value reasons_list(const Decision& decision) {
   List out;
   for (const auto& r : decision.reasons) {
-    if (!r.shadow) out.emplace_back(r.rule_id + ": " + r.message);
+    if (!r.shadow) out.emplace_back(reason_text(r));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "stepgate/glob.h"
+#include "stepgate/paths.h"
 
 namespace stepgate::ci {
 namespace {
@@ -95,6 +96,7 @@ CiContext detect_ci_context(const Env& env) {
   if (c.actor.empty() && c.provider != Provider::kGithub && c.provider != Provider::kGitlab) {
     c.actor = env("STEPGATE_ACTOR");
     if (c.actor.empty()) c.actor = env("USER");
+    if (c.actor.empty()) c.actor = os_user_name();  // the account running the step
   }
   if (c.actor.empty()) c.actor = "unknown";
   return c;

@@ -111,7 +111,7 @@ std::string gate_annotation(const GateReport& report) {
   std::string title = std::string("stepgate: ") + verdict_headline(report.verdict);
   std::string message =
       report.kind + " " + report.resource + " (score " + std::to_string(report.score) + ")";
-  for (const Reason& r : report.reasons) message += "\n" + r.rule_id + ": " + r.message;
+  for (const Reason& r : report.reasons) message += "\n" + reason_text(r);
   if (report.verdict == Verdict::kStepUp && !report.challenge_id.empty()) {
     message += "\nchallenge " + report.challenge_id + ": see the job summary to approve";
   }

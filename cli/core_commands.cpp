@@ -126,13 +126,21 @@ void print_decision(const Decision& d, std::ostream& out) {
   out << "action_digest: " << d.action_digest << "\npolicy_revision: " << d.policy_revision << "\n";
 }
 
-Result<Value> load_signals_file(const std::string& path) {
-  if (path.empty()) return Value(Map{});
-  Result<std::string> text = read_file(path, kMaxActionBytes);
-  if (!text.ok()) return text.error();
-  Result<Value> v = parse_json(*text);
-  if (!v.ok()) return invalid_argument(path + ": " + v.error().message);
-  if (!v->is_map()) return invalid_argument(path + ": signals must be a JSON object");
+/// --signals: inline JSON (`{"force": true}`), `@FILE`, or a file name.
+Result<Value> load_signals_option(const std::string& option) {
+  if (option.empty()) return Value(Map{});
+  const bool inline_json = option.front() == '{';
+  const std::string path = option.front() == '@' ? option.substr(1) : option;
+  const std::string where = inline_json ? std::string("--signals") : path;
+  std::string text = option;
+  if (!inline_json) {
+    Result<std::string> file = read_file(path, kMaxActionBytes);
+    if (!file.ok()) return file.error();
+    text = std::move(*file);
+  }
+  Result<Value> v = parse_json(text);
+  if (!v.ok()) return invalid_argument(where + ": " + v.error().message);
+  if (!v->is_map()) return invalid_argument(where + ": signals must be a JSON object");
   return v;
 }
 
@@ -150,7 +158,7 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   const std::string cache_dir = fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
   Result<std::shared_ptr<const Policy>> policy = load_policy_file_cached(*path, cache_dir);
   if (!policy.ok()) return policy.error();
-  Result<Value> signals = load_signals_file(o.signals);
+  Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
   if (Status s = collect_for_eval(*action, **policy, *signals); !s.ok()) return s;
   const Engine engine(*policy);
@@ -225,9 +233,11 @@ void setup_eval(CLI::App& app, CommandContext& context) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand("eval", "Evaluate an action (JSON) against the policy");
   cmd->add_option("--action", o->action, "Action JSON file, or - for stdin");
-  cmd->add_option("--policy", o->policy, "Policy file (default: found per DESIGN.md)");
+  cmd->add_option("--policy", o->policy,
+                  "Policy file (default: the layers in effect; see `stepgate policy explain`)");
   cmd->add_option("--signals", o->signals,
-                  "JSON object of signals to add (they win over collected ones)");
+                  "Signals to add, as inline JSON ('{\"force\":true}'), @FILE or FILE (they win "
+                  "over collected ones)");
   cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([o, &context] {
     if (Status s = do_eval(*o, context); !s.ok())

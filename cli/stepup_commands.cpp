@@ -8,6 +8,7 @@
 #include "command.h"
 #include "stepgate/action.h"
 #include "stepgate/audit.h"
+#include "stepgate/crypto.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
@@ -185,12 +186,22 @@ void setup_totp(CLI::App& app, CommandContext& context) {
 struct KeygenOptions {
   std::string approver;
   bool force = false;
+  bool show = false;
 };
 
 int run_keygen(KeygenOptions o, CommandContext& context) {
   if (o.approver.empty()) o.approver = default_principal("STEPGATE_APPROVER");
   if (Status ok = check_id(o.approver, "approver"); !ok) return report_error(context, ok.error());
   Paths paths = Paths::from_environment();
+  if (o.show) {
+    auto existing = load_approver_key(paths.secrets_dir, o.approver);
+    if (!existing) return report_error(context, existing.error());
+    auto public_key = ed25519_public_from_private(*existing);
+    if (!public_key) return report_error(context, public_key.error());
+    const std::string pub = format_public_key(*public_key);
+    *context.io.out << pub << "\n- id: " << o.approver << "\n  public_key: " << pub << "\n";
+    return 0;
+  }
   if (load_approver_key(paths.secrets_dir, o.approver) && !o.force) {
     return report_error(context,
                         invalid_argument("approver `" + o.approver +
@@ -213,6 +224,8 @@ void setup_keygen(CLI::App& app, CommandContext& context) {
   auto* sub = app.add_subcommand("keygen", "Create an approver's Ed25519 signing key");
   sub->add_option("--approver", o->approver, "Approver id (default: $STEPGATE_ACTOR or user)");
   sub->add_flag("--force", o->force, "Replace an existing key");
+  sub->add_flag("--show", o->show, "Print the existing key's public half (creates nothing)")
+      ->excludes("--force");
   sub->callback([o, &context] { context.exit_code = run_keygen(*o, context); });
 }
 

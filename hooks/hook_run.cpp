@@ -98,7 +98,7 @@ void print_outcome(std::ostream& err, const Style& style, const RefUpdate& u,
   }
   err << "\n";
   for (const Reason& r : out.decision.reasons) {
-    err << "  - " << r.rule_id << ": " << r.message << (r.shadow ? " (shadow)" : "") << "\n";
+    err << "  - " << reason_text(r) << (r.shadow ? " (shadow)" : "") << "\n";
   }
   if (out.final_verdict != Verdict::kStepUp) return;
   for (const std::string& p : out.step_up.problems) err << "  ! " << p << "\n";

@@ -178,6 +178,10 @@ Value requirement_to_value(const Requirement& r) {
 
 }  // namespace
 
+std::string reason_text(const Reason& reason) {
+  return reason.message.empty() ? reason.rule_id : reason.rule_id + ": " + reason.message;
+}
+
 std::string render_message(const std::string& message, const Action& action, const Value& signals) {
   std::string out;
   out.reserve(message.size() + 32);

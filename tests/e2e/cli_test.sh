@@ -80,5 +80,23 @@ grep -q "1 failed" "$work/out" && pass "policy test counts the failure" || fail 
 expect_exit "policy test passes on the shipped packs" 0 "$BIN" policy test "$SRC/policies" || true
 expect_exit "version" 0 "$BIN" version || true
 
+# --signals takes inline JSON and @FILE as well as a file name.
+expect_exit "eval --signals inline JSON" 3 "$BIN" eval --action "$work/push.json" --policy "$pol" \
+  --signals '{"ref":"refs/heads/main","protected":true,"force":true}' || true
+expect_exit "eval --signals @FILE" 3 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "@$work/force.json" || true
+expect_exit "eval --signals bad inline JSON exits 2" 2 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals '{"force":' \
+  && expect_err "inline JSON error names the option" "stepgate: --signals:"
+
+# keygen --show prints the existing public key, the same one keygen printed.
+made="$("$BIN" keygen --approver shown 2>/dev/null | sed -n 1p)"
+expect_exit "keygen --show" 0 "$BIN" keygen --approver shown --show || true
+[ "$(sed -n 1p "$work/out")" = "$made" ] && pass "keygen --show prints the key keygen made" || fail "keygen --show" "$(cat "$work/out") vs $made"
+expect_exit "keygen --show without a key exits 2" 2 "$BIN" keygen --approver nobody-has-this --show || true
+
+# A rule without a message is named without a dangling colon.
+printf 'version: 1\nrules:\n  - {id: bare-rule, on: git.push, when: signals.force, effect: deny}\n' >"$work/bare.yaml"
+expect_exit "eval with a message-less rule" 1 "$BIN" eval --action "$work/push.json" --policy "$work/bare.yaml" --signals "$work/force.json" || true
+grep -q "bare-rule \[deny\]$" "$work/out" && pass "no dangling colon after a message-less rule" || fail "dangling colon" "$(cat "$work/out")"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

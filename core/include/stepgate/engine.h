@@ -25,6 +25,9 @@ struct Reason {
   bool shadow = false;  // the rule is in shadow mode: recorded, not enforced
 };
 
+/// "rule-id: message", or just "rule-id" when the rule has no message (no dangling colon).
+std::string reason_text(const Reason& reason);
+
 /// A rule whose expression ended in an error value (type mismatch...): it did not match.
 struct RuleError {
   std::string rule_id;

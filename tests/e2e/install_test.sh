@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# End-to-end: installing stepgate. `cmake --install` into a prefix, the generated man page and
+# shell completions, the CLI's --version and typo suggestions, and the Debian package built by
+# CPack, unpacked with dpkg into a scratch root, whose binaries then pass the core CLI suite.
+set -euo pipefail
+BIN="${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}"
+SRC="${SOURCE_DIR:?SOURCE_DIR must point at the source tree}"
+build="$(cd "$(dirname "$BIN")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+passes=0
+pass() { echo "PASS $1"; passes=$((passes + 1)); }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+check() {  # NAME CMD...: passes when CMD exits 0
+  local name="$1"; shift
+  if "$@" >"$work/out" 2>"$work/err"; then pass "$name"; else fail "$name" "$(head -c 400 "$work/err" "$work/out")"; fi
+}
+version="$(sed -n 's/^project(stepgate VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")"
+
+# --- the CLI helps ----------------------------------------------------------------------------
+check "--version prints the version" test "$("$BIN" --version)" = "stepgate $version"
+got=0; "$BIN" polcy lint >"$work/out" 2>"$work/err" || got=$?
+[ "$got" = 2 ] && grep -qF "unknown command 'polcy' for 'stepgate' (did you mean 'policy'?)" "$work/err" \
+  && pass "a mistyped command names the closest" || fail "a mistyped command names the closest" "exit $got: $(cat "$work/err")"
+got=0; "$BIN" policy lnit >"$work/out" 2>"$work/err" || got=$?
+[ "$got" = 2 ] && grep -qF "did you mean 'lint'?" "$work/err" \
+  && pass "a mistyped nested command names the closest" || fail "nested suggestion" "exit $got: $(cat "$work/err")"
+got=0; "$BIN" zzzzzzzz >"$work/out" 2>"$work/err" || got=$?
+[ "$got" = 2 ] && grep -qF "unknown command 'zzzzzzzz'" "$work/err" && ! grep -q "did you mean" "$work/err" \
+  && pass "no suggestion for a word far from every command" || fail "no far suggestion" "$(cat "$work/err")"
+
+# --- cmake --install into a prefix --------------------------------------------------------------
+prefix="$work/prefix"
+check "cmake --install exits 0" cmake --install "$build" --prefix "$prefix"
+for f in bin/stepgate bin/stepgate-git-hook bin/stepgate-claude-hook bin/stepgate-hook \
+         share/man/man1/stepgate.1.gz share/bash-completion/completions/stepgate \
+         share/zsh/vendor-completions/_stepgate share/fish/vendor_completions.d/stepgate.fish \
+         share/stepgate/policies/git.yaml share/stepgate/policies/agent-tools.yaml \
+         share/stepgate/policies/tests/git.yaml lib/systemd/system/stepgate-authority.service \
+         lib/systemd/user/stepgate-daemon.service share/doc/stepgate/README.md; do
+  [ -e "$prefix/$f" ] && pass "installs $f" || fail "installs $f" "missing"
+done
+check "installed stepgate runs" "$prefix/bin/stepgate" --version
+check "installed packs lint clean" "$prefix/bin/stepgate" policy lint "$prefix/share/stepgate/policies/git.yaml"
+
+# The man page names every listed command and renders without warnings.
+zcat "$prefix/share/man/man1/stepgate.1.gz" >"$work/stepgate.1"
+for cmd in "hooks install" "ci gate" "policy lint" "audit verify" "approve"; do
+  grep -qF ".SS \"stepgate $cmd\"" "$work/stepgate.1" && pass "man page has '$cmd'" || fail "man page has '$cmd'" "missing"
+done
+if command -v groff >/dev/null; then
+  groff -man -Tutf8 -ww -z "$work/stepgate.1" 2>"$work/groff.err" && [ ! -s "$work/groff.err" ] \
+    && pass "man page renders without warnings" || fail "man page renders" "$(head -c 400 "$work/groff.err")"
+fi
+
+# bash completion, driven as bash drives it.
+complete_words() {  # WORDS...: prints COMPREPLY for completing the last word
+  bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _stepgate; printf "%s\n" "${COMPREPLY[@]}"' \
+    bash "$prefix/share/bash-completion/completions/stepgate" "$@"
+}
+complete_words stepgate pol | grep -qx policy && pass "bash completes 'pol' to policy" || fail "bash completes pol" "$(complete_words stepgate pol)"
+complete_words stepgate policy l | grep -qx lint && pass "bash completes 'policy l' to lint" || fail "bash completes policy l" "$(complete_words stepgate policy l)"
+complete_words stepgate hooks install --d | grep -qx -- --daemon && pass "bash completes an option of a nested command" \
+  || fail "bash completes options" "$(complete_words stepgate hooks install --d)"
+bash -n "$prefix/share/bash-completion/completions/stepgate" && pass "bash completion parses" || fail "bash completion parses" ""
+if command -v zsh >/dev/null; then
+  zsh -n "$prefix/share/zsh/vendor-completions/_stepgate" && pass "zsh completion parses" || fail "zsh completion parses" ""
+fi
+if command -v fish >/dev/null; then
+  fish -n "$prefix/share/fish/vendor_completions.d/stepgate.fish" && pass "fish completion parses" || fail "fish completion parses" ""
+fi
+
+# --- the Debian package ------------------------------------------------------------------------
+if command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null; then
+  check "cpack builds the .deb" cmake --build "$build" --target package
+  deb="$(ls -t "$build"/stepgate_*.deb 2>/dev/null | head -n1)"
+  if [ -n "$deb" ]; then
+    dpkg-deb -f "$deb" Depends >"$work/depends"
+    for lib in libc6 libssl3 libcpp-httplib; do
+      grep -q "$lib" "$work/depends" && pass "Depends names $lib (dpkg-shlibdeps)" || fail "Depends names $lib" "$(cat "$work/depends")"
+    done
+    dpkg-deb -c "$deb" >"$work/contents"
+    grep -q '\./usr/bin/stepgate$' "$work/contents" && pass "package holds /usr/bin/stepgate" || fail "package holds /usr/bin/stepgate" ""
+    ! grep -q "$build" "$work/contents" && pass "package holds no build path" || fail "package holds no build path" ""
+    dpkg-deb -e "$deb" "$work/control"
+    ! ls "$work/control" | grep -qE '^(pre|post)(inst|rm)$' \
+      && pass "package has no maintainer scripts" || fail "package has no maintainer scripts" "$(ls "$work/control")"
+    # dpkg into a scratch root: the machine's own dpkg database is left alone.
+    root="$work/root"
+    mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
+    : >"$root/var/lib/dpkg/status"
+    check "dpkg -i installs the package" dpkg --root="$root" --force-not-root --force-depends --force-script-chrootless -i "$deb"
+    check "the installed binary reports the version" test "$("$root/usr/bin/stepgate" --version)" = "stepgate $version"
+    # The core CLI suite, run against the installed binaries.
+    if STEPGATE_BIN="$root/usr/bin/stepgate" bash "$SRC/tests/e2e/cli_test.sh" >"$work/cli.log" 2>&1; then
+      pass "the CLI e2e suite passes against the installed package"
+    else
+      fail "the CLI e2e suite against the installed package" "$(grep FAIL "$work/cli.log" | head -5)"
+    fi
+  else
+    fail "cpack builds the .deb" "no stepgate_*.deb in $build"
+  fi
+else
+  echo "SKIP the Debian package: dpkg-deb or dpkg-shlibdeps (dpkg-dev) is not installed"
+fi
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
