@@ -138,6 +138,10 @@ void ShellAnalyser::add_path(const ShellWord& word, const std::string& cwd, bool
                              bool recursive) {
   const std::string& text = word.text;
   if (text.empty() || text[0] == '-' || text.find("://") != std::string::npos) return;
+  if (out_.paths.size() >= kMaxShellPaths) {
+    add_unresolved("limit-paths");
+    return;
+  }
   ShellPath p;
   p.write = write;
   p.recursive = recursive;

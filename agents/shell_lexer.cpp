@@ -489,14 +489,21 @@ class Parser {
   }
 
  private:
-  bool brace_expansion_ahead() const {
-    for (std::size_t i = pos_ + 1; i < src_.size() && !is_meta(src_[i]); ++i) {
-      if (src_[i] == '}') return false;
-      if (src_[i] == ',' || (src_[i] == '.' && i + 1 < src_.size() && src_[i + 1] == '.')) {
-        return src_.find('}', i) != std::string_view::npos;
+  // Whether a `{` may open a brace expansion (`{rm,-rf,/}` is three words): a `,` or `..`
+  // follows before the word ends. Conservative, and linear: each stretch of text up to the next
+  // metacharacter is scanned once, however many `{` it holds.
+  bool brace_expansion_ahead() {
+    if (pos_ >= brace_scan_end_) {
+      brace_last_separator_ = std::string_view::npos;
+      std::size_t i = pos_ + 1;
+      for (; i < src_.size() && !is_meta(src_[i]); ++i) {
+        if (src_[i] == ',' || (src_[i] == '.' && i + 1 < src_.size() && src_[i + 1] == '.')) {
+          brace_last_separator_ = i;
+        }
       }
+      brace_scan_end_ = i;
     }
-    return false;
+    return brace_last_separator_ != std::string_view::npos && brace_last_separator_ > pos_;
   }
 
   void mark_unknown(ShellWord& word, std::string_view shown) {
@@ -623,11 +630,13 @@ class Parser {
       substitute(word, inner);
       return;
     }
-    if (inner.find("$(") != std::string::npos || inner.find('`') != std::string::npos ||
-        inner.find("<(") != std::string::npos) {
+    if ((inner.find("$(") != std::string::npos || inner.find('`') != std::string::npos ||
+         inner.find("<(") != std::string::npos) &&
+        nest()) {
       ShellWord ignored;
       Parser nested(inner, env_, depth_, out_);
       nested.lex_double_quoted(ignored, true);
+      --depth_;
     }
     mark_unknown(word, "${" + inner + "}");
   }
@@ -667,6 +676,8 @@ class Parser {
   ShellParse& out_;
   std::vector<PendingHeredoc> pending_;
   std::set<std::string> script_vars_;
+  std::size_t brace_scan_end_ = 0;
+  std::size_t brace_last_separator_ = std::string_view::npos;
 };
 
 }  // namespace

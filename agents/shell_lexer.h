@@ -20,6 +20,8 @@ inline constexpr std::size_t kMaxShellBytes = std::size_t{256} * 1024;
 inline constexpr int kMaxShellDepth = 16;
 /// Most simple commands in one tool call, unwrapped scripts included (`limit-commands`).
 inline constexpr std::size_t kMaxShellCommands = 512;
+/// Most paths collected from one tool call's command (`limit-paths`).
+inline constexpr std::size_t kMaxShellPaths = 4096;
 
 /// One word after quote removal. Expansions of variables the parser knows are substituted; an
 /// unknown one is left as `$NAME` and marks the word `unknown`.

@@ -102,7 +102,7 @@ constexpr Row kSignals[] = {
     {"shell_unresolved", T::kStringList, "tool", "tool.call",
      "why part of the shell command cannot be known before it runs: variable-program, eval, "
      "dynamic-script, dynamic-option, shell-reads-pipe, git-alias, unbalanced-quote, "
-     "unbalanced-paren, syntax-error, limit-size, limit-depth, limit-commands"},
+     "unbalanced-paren, syntax-error, limit-size, limit-depth, limit-commands, limit-paths"},
     {"stepgate_paths", T::kStringList, "tool", "tool.call",
      "paths in stepgate's own config, secrets or state directories (seeds, keys, state, audit), "
      "however spelled (cd, .., ~, $HOME, globs, a parent given to a recursive reader)"},

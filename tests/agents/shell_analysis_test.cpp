@@ -139,6 +139,7 @@ TEST_CASE("dangerous spellings are caught, ordinary commands are left alone") {
       {"echo $(ls", "", "unbalanced-paren"},
       {"echo 'rm -rf /' | bash", "", "shell-reads-pipe"},
       {"git -c alias.p='push --force' p", "", "git-alias"},
+      {"{rm,-rf,build}", "", "variable-program"},  // brace expansion: three words
       // ordinary commands
       {"rm build/x.o", "", ""},
       {"rm -f build/x.o", "", ""},
@@ -181,7 +182,8 @@ TEST_CASE("dangerous spellings are caught, ordinary commands are left alone") {
       {"x=$((1 + 2)); echo $x", "", ""},
   };
   for (const Case& c : cases) {
-    CAPTURE(c.command);
+    const std::string command = c.command;
+    CAPTURE(command);
     const ShellAnalysis a = analyse_shell(c.command, context());
     CAPTURE(joined(a.patterns));
     CAPTURE(joined(a.unresolved));
@@ -231,7 +233,8 @@ TEST_CASE("paths resolve against the call's directory, cd, ~ and $HOME") {
       {"dd if=/home/alice/disk of=out.img", "/work/project/out.img", true},
   };
   for (const Case& c : cases) {
-    CAPTURE(c.command);
+    const std::string command = c.command;
+    CAPTURE(command);
     const ShellAnalysis a = analyse_shell(c.command, context());
     CAPTURE(joined(paths_of(a, false)));
     CHECK(contains(paths_of(a, c.write), c.path));
@@ -261,6 +264,16 @@ TEST_CASE("the analysis is bounded: size, depth and command count") {
   for (std::size_t i = 0; i < kMaxShellCommands / 2 + 1; ++i) half += "true; ";
   CHECK(contains(analyse_shell(half + "sh -c '" + half + "'", context()).unresolved,
                  "limit-commands"));
+
+  std::string paths = "echo";
+  for (std::size_t i = 0; i <= kMaxShellPaths; ++i) paths += " /a";
+  CHECK(contains(analyse_shell(paths, context()).unresolved, "limit-paths"));
+
+  // A brace expansion padded past any look-ahead window is still seen; and a word of nothing
+  // but braces is scanned once, not once per brace.
+  const std::string padded = "{/bin/" + std::string(1000, '/') + "rm,-rf,/}";
+  CHECK(contains(analyse_shell(padded, context()).unresolved, "variable-program"));
+  CHECK(analyse_shell(std::string(kMaxShellBytes, '{'), context()).unresolved.empty());
 
   std::string big(kMaxShellBytes + 1, 'a');
   CHECK(contains(analyse_shell(big, context()).unresolved, "limit-size"));
