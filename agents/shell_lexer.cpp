@@ -204,12 +204,40 @@ class Parser {
   // ( list ) as a subshell; the redirections after it apply to the whole group.
   void parse_subshell(ShellCommand& cmd) {
     ++pos_;
-    if (!nest()) return;
-    enter();
-    parse_list(true);
-    leave();
-    --depth_;
+    run_nested_list();
     (void)cmd;
+  }
+
+  // At the start of a command inside `case ... in`: a pattern list `[(] P [| P]... )` is no
+  // command; `esac` closes the case. Anything else is an ordinary command (parsed again).
+  void skip_case_pattern() {
+    const std::size_t start = pos_;
+    const std::size_t steps = out_.steps.size();
+    const std::size_t commands = out_.commands;
+    skip_blanks();
+    if (peek() == '(') ++pos_;
+    for (bool first = true; !done(); first = false) {
+      skip_blanks();
+      const ShellWord word = lex_word();
+      if (out_.stopped) return;
+      if (first && !word.quoted && word.text == "esac") {
+        --case_depth_;
+        return;
+      }
+      skip_blanks();
+      if (peek() == '|' && peek(1) != '|') {
+        ++pos_;
+        continue;
+      }
+      if (peek() == ')' && !word.text.empty()) {
+        ++pos_;
+        return;
+      }
+      break;
+    }
+    pos_ = start;
+    out_.steps.resize(steps);
+    out_.commands = commands;
   }
 
   // (( arithmetic )) : skipped (its text runs no command in the forms agents write).
@@ -319,7 +347,9 @@ class Parser {
     // After `for`/`case`: the words are lexed (their $(...) runs) but are no command; after
     // `function`: the name.
     bool skip_words = false;
+    bool case_header = false;
     int skip_next = 0;
+    if (case_depth_ > 0) skip_case_pattern();
     while (!done()) {
       skip_blanks();
       if (done()) break;
@@ -355,7 +385,13 @@ class Parser {
       if (cmd.words.empty() && !skip_words && try_assignment(cmd)) continue;
       ShellWord word = lex_word();
       if (out_.stopped) return;
-      if (skip_words) continue;
+      if (skip_words) {
+        if (case_header && !word.quoted && word.text == "in") {
+          ++case_depth_;  // the patterns and commands of its arms follow
+          break;
+        }
+        continue;
+      }
       if (skip_next > 0) {
         --skip_next;
         continue;
@@ -364,6 +400,7 @@ class Parser {
         if (is_passthrough_word(word.text)) continue;
         if (word.text == "for" || word.text == "select" || word.text == "case") {
           skip_words = true;
+          case_header = word.text == "case";
           continue;
         }
         if (word.text == "function") {
@@ -573,10 +610,12 @@ class Parser {
 
   void run_nested_list() {
     if (!nest()) return;
+    const int case_depth = std::exchange(case_depth_, 0);  // `)` closes this list, no pattern
     enter();
     parse_list(true);
     leave();
     --depth_;
+    case_depth_ = case_depth;
   }
 
   void lex_process_substitution(ShellWord& word) {
@@ -676,6 +715,7 @@ class Parser {
   ShellParse& out_;
   std::vector<PendingHeredoc> pending_;
   std::set<std::string> script_vars_;
+  int case_depth_ = 0;  // open `case ... in` whose arms are being read
   std::size_t brace_scan_end_ = 0;
   std::size_t brace_last_separator_ = std::string_view::npos;
 };

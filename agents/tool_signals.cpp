@@ -318,10 +318,15 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
   std::vector<std::string> raw;
   collect_path_strings(call.arguments, false, raw);
   const bool writer = is_write_tool(tool) || is_delete_tool(tool);
+  // A search tool reads every file under the directory it is given (Claude's Grep on ~/.config
+  // prints the seeds' lines).
+  const bool recursive =
+      tool.find("grep") != std::string::npos || tool.find("search") != std::string::npos;
   for (const std::string& r : raw) {
     ShellPath p;
     p.path = normalize_path(r, base);
     p.write = writer;
+    p.recursive = recursive || (writer && is_delete_tool(tool));
     p.explicit_path = true;
     candidates.push_back(std::move(p));
   }

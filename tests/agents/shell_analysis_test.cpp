@@ -87,6 +87,8 @@ TEST_CASE("dangerous spellings are caught, ordinary commands are left alone") {
       {"if true; then rm -rf build; fi", "rm-recursive-force", ""},
       {"for d in a b; do rm -rf \"$d\"; done", "rm-recursive-force", ""},
       {"f() { rm -rf build; }; f", "rm-recursive-force", ""},
+      {"case $1 in start) echo go;; clean|wipe) rm -rf build;; esac", "rm-recursive-force", ""},
+      {"case x in\n  (a) ls ;;\n  *) \\rm -fr /tmp/y ;;\nesac\n", "rm-recursive-force", ""},
       {"echo $(rm -rf build)", "rm-recursive-force", ""},
       {"echo `rm -rf build`", "rm-recursive-force", ""},
       {"bash <<'EOF'\nrm -rf build\nEOF\n", "rm-recursive-force", ""},
@@ -180,6 +182,7 @@ TEST_CASE("dangerous spellings are caught, ordinary commands are left alone") {
       {"command -v rm", "", ""},
       {"[ -f x ] && echo yes", "", ""},
       {"x=$((1 + 2)); echo $x", "", ""},
+      {"case \"$1\" in -h|--help) echo usage;; *) make \"$1\";; esac; echo $(ls)", "", ""},
   };
   for (const Case& c : cases) {
     const std::string command = c.command;

@@ -290,6 +290,18 @@ TEST_CASE("reads of stepgate's secrets and writes of its files, however the path
       nullptr, 0);
   CHECK_FALSE(read.find("stepgate_paths")->as_list().empty());
   CHECK(read.find("stepgate_writes")->as_list().empty());
+  // A search tool given a parent directory reads everything under it.
+  ToolCall grep;
+  grep.tool = "Grep";
+  grep.arguments = Map{{"pattern", Value(".")}, {"path", Value("/home/alice/.config")}};
+  grep.cwd = "/work/project";
+  CHECK(strings(*collect_tool_signals(grep, test_policy(), nullptr, 0).find("stepgate_paths")) ==
+        std::vector<std::string>{"/home/alice/.config"});
+  grep.tool = "Read";
+  CHECK(collect_tool_signals(grep, test_policy(), nullptr, 0)
+            .find("stepgate_paths")
+            ->as_list()
+            .empty());
 }
 
 }  // namespace stepgate
