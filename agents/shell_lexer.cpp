@@ -241,14 +241,32 @@ class Parser {
   }
 
   // (( arithmetic )) : skipped (its text runs no command in the forms agents write).
+  // A parenthesised text that is no command list: `(( arithmetic ))`, `$(( ... ))`, an array
+  // `X=( ... )`. Skipped to the matching parenthesis; the command substitutions inside it still
+  // run, so they are parsed.
   void skip_arithmetic() {
+    const std::size_t start = pos_;
     int level = 0;
     while (!done()) {
       const char c = src_[pos_++];
       if (c == '(') ++level;
-      if (c == ')' && --level == 0) return;
+      if (c == ')' && --level == 0) {
+        parse_substitutions_in(src_.substr(start, pos_ - start));
+        return;
+      }
     }
     fail("unbalanced-paren");
+  }
+
+  void parse_substitutions_in(std::string_view text) {
+    if (text.find("$(") == std::string_view::npos && text.find('`') == std::string_view::npos) {
+      return;
+    }
+    if (!nest()) return;
+    ShellWord ignored;
+    Parser nested(text, env_, depth_, out_);
+    nested.lex_double_quoted(ignored, true);
+    --depth_;
   }
 
   bool at_redirect() const {
@@ -669,14 +687,7 @@ class Parser {
       substitute(word, inner);
       return;
     }
-    if ((inner.find("$(") != std::string::npos || inner.find('`') != std::string::npos ||
-         inner.find("<(") != std::string::npos) &&
-        nest()) {
-      ShellWord ignored;
-      Parser nested(inner, env_, depth_, out_);
-      nested.lex_double_quoted(ignored, true);
-      --depth_;
-    }
+    parse_substitutions_in(inner);
     mark_unknown(word, "${" + inner + "}");
   }
 

@@ -91,6 +91,8 @@ TEST_CASE("dangerous spellings are caught, ordinary commands are left alone") {
       {"case x in\n  (a) ls ;;\n  *) \\rm -fr /tmp/y ;;\nesac\n", "rm-recursive-force", ""},
       {"echo $(rm -rf build)", "rm-recursive-force", ""},
       {"echo `rm -rf build`", "rm-recursive-force", ""},
+      {"echo $(( $(rm -rf build) + 1 ))", "rm-recursive-force", ""},
+      {"X=(a $(rm -rf build)); echo ${X:-$(rm -rf y)}", "rm-recursive-force", ""},
       {"bash <<'EOF'\nrm -rf build\nEOF\n", "rm-recursive-force", ""},
       {"bash <<< 'rm -rf build'", "rm-recursive-force", ""},
       // find
