@@ -49,6 +49,11 @@ class ShellAnalyser {
   /// (rest.size() when none or when it handled the rest itself); -1 when `name` is no wrapper.
   long unwrap(const std::string& name, std::span<const ShellWord> rest, const ShellCommand& cmd,
               std::string& cwd, int depth);
+  long unwrap_command(std::span<const ShellWord> rest);
+  long unwrap_env(std::span<const ShellWord> rest, std::string& cwd, int depth);
+  long unwrap_sudo(const std::string& name, std::span<const ShellWord> rest, std::string& cwd);
+  long unwrap_script_runner(const std::string& name, std::span<const ShellWord> rest,
+                            const std::string& cwd, int depth);
   void run_shell(std::span<const ShellWord> rest, const ShellCommand& cmd, const std::string& cwd,
                  int depth);
 

@@ -42,7 +42,7 @@ bool is_assignment_word(const std::string& text) {
 /// The index of the first operand after a wrapper's options (POSIX: options end at the first
 /// operand, so `sudo rm -rf` stops at `rm`). Values of the options named are collected.
 std::size_t first_operand(std::span<const ShellWord> rest, std::string_view short_values,
-                          std::initializer_list<std::string_view> long_values,
+                          std::span<const std::string_view> long_values,
                           std::vector<std::pair<std::string, std::string>>* values = nullptr) {
   std::size_t i = 0;
   while (i < rest.size()) {
@@ -54,7 +54,8 @@ std::size_t first_operand(std::span<const ShellWord> rest, std::string_view shor
       const std::string name = t.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
       if (eq != std::string::npos) {
         if (values != nullptr) values->emplace_back("--" + name, t.substr(eq + 1));
-      } else if (is_one_of(name, long_values) && i + 1 < rest.size()) {
+      } else if (std::find(long_values.begin(), long_values.end(), name) != long_values.end() &&
+                 i + 1 < rest.size()) {
         if (values != nullptr) values->emplace_back("--" + name, rest[i + 1].text);
         ++i;
       }
@@ -75,6 +76,64 @@ std::size_t first_operand(std::span<const ShellWord> rest, std::string_view shor
     ++i;
   }
   return i;
+}
+
+/// A program that only runs another: its options (those taking a value named), then
+/// `operands_before` operands of its own (timeout's duration), then the program it runs.
+struct Wrapper {
+  std::string_view name;
+  std::string_view short_values;
+  std::span<const std::string_view> long_values;
+  std::size_t operands_before;
+};
+
+constexpr std::string_view kTimeLongValues[] = {"format", "output"};
+constexpr std::string_view kNiceLongValues[] = {"adjustment"};
+constexpr std::string_view kIoniceLongValues[] = {"class", "classdata"};
+constexpr std::string_view kStdbufLongValues[] = {"input", "output", "error"};
+constexpr std::string_view kChrootLongValues[] = {"userspec", "groups"};
+constexpr std::string_view kTimeoutLongValues[] = {"kill-after", "signal"};
+constexpr std::string_view kXargsLongValues[] = {"arg-file",  "delimiter", "max-args",
+                                                 "max-procs", "max-lines", "replace",
+                                                 "eof",       "max-chars", "process-slot-var"};
+constexpr std::string_view kEnvLongValues[] = {"unset", "chdir", "split-string"};
+constexpr std::string_view kSudoLongValues[] = {
+    "user", "group", "close-from", "chdir",           "host",  "prompt",
+    "role", "type",  "other-user", "command-timeout", "chroot"};
+constexpr std::string_view kWatchLongValues[] = {"interval", "equexit"};
+constexpr std::string_view kFlockLongValues[] = {"timeout", "conflict-exit-code"};
+
+constexpr Wrapper kWrappers[] = {
+    {"builtin", "", {}, 0},
+    {"nohup", "", {}, 0},
+    {"setsid", "", {}, 0},
+    {"chronic", "", {}, 0},
+    {"unbuffer", "", {}, 0},
+    {"nocache", "", {}, 0},
+    {"busybox", "", {}, 0},
+    {"catchsegv", "", {}, 0},
+    {"exec", "a", {}, 0},
+    {"doas", "uC", {}, 0},
+    {"time", "fo", kTimeLongValues, 0},
+    {"nice", "n", kNiceLongValues, 0},
+    {"ionice", "cnpPu", kIoniceLongValues, 0},
+    {"stdbuf", "ioe", kStdbufLongValues, 0},
+    {"chroot", "", kChrootLongValues, 1},
+    {"timeout", "ks", kTimeoutLongValues, 1},
+    {"xargs", "ILnPdEsa", kXargsLongValues, 0},
+};
+
+long skip_assignments(std::span<const ShellWord> rest, std::size_t i) {
+  while (i < rest.size() && is_assignment_word(rest[i].text)) ++i;
+  return static_cast<long>(i);
+}
+
+/// Whether one of `options` is `long_name` or a short cluster holding `letter` (`-e`, `-Ee`).
+bool has_short_option(std::span<const ShellWord> options, char letter, std::string_view long_name) {
+  return std::any_of(options.begin(), options.end(), [&](const ShellWord& w) {
+    return w.text == long_name || (w.text.size() > 1 && w.text[0] == '-' && w.text[1] != '-' &&
+                                   w.text.find(letter) != std::string::npos);
+  });
 }
 
 std::string value_of(const std::vector<std::pair<std::string, std::string>>& values,
@@ -249,116 +308,84 @@ void ShellAnalyser::run(std::span<const ShellWord> words, const ShellCommand& cm
 
 long ShellAnalyser::unwrap(const std::string& name, std::span<const ShellWord> rest,
                            const ShellCommand& cmd, std::string& cwd, int depth) {
-  const auto none = static_cast<long>(rest.size());
+  (void)cmd;
+  for (const Wrapper& w : kWrappers) {
+    if (w.name != name) continue;
+    const std::size_t i = first_operand(rest, w.short_values, w.long_values);
+    return static_cast<long>(std::min(i + w.operands_before, rest.size()));
+  }
+  if (name == "command") return unwrap_command(rest);
+  if (name == "env") return unwrap_env(rest, cwd, depth);
+  if (name == "sudo" || name == "sudoedit") return unwrap_sudo(name, rest, cwd);
+  if (name == "su" || name == "watch" || name == "flock") {
+    return unwrap_script_runner(name, rest, cwd, depth);
+  }
+  return -1;
+}
+
+long ShellAnalyser::unwrap_command(std::span<const ShellWord> rest) {
+  std::size_t i = 0;
+  for (; i < rest.size() && rest[i].text.size() > 1 && rest[i].text[0] == '-'; ++i) {
+    if (rest[i].text == "--") return static_cast<long>(i + 1);
+    if (rest[i].text.find_first_of("vV") != std::string::npos) {
+      return static_cast<long>(rest.size());  // `command -v`: a lookup, nothing runs
+    }
+  }
+  return static_cast<long>(i);
+}
+
+long ShellAnalyser::unwrap_env(std::span<const ShellWord> rest, std::string& cwd, int depth) {
   std::vector<std::pair<std::string, std::string>> values;
-  auto skip_assignments = [&](std::size_t i) {
-    while (i < rest.size() && is_assignment_word(rest[i].text)) ++i;
-    return static_cast<long>(i);
-  };
-  if (name == "command") {
-    std::size_t i = 0;
-    for (; i < rest.size() && rest[i].text.size() > 1 && rest[i].text[0] == '-'; ++i) {
-      if (rest[i].text == "--") return static_cast<long>(i + 1);
-      if (rest[i].text.find_first_of("vV") != std::string::npos) return none;  // a lookup
-    }
-    return static_cast<long>(i);
+  const std::size_t i = first_operand(rest, "uCS", kEnvLongValues, &values);
+  const std::string dir = value_of(values, {"-C", "--chdir"});
+  if (!dir.empty()) cwd = shell_normalize_path(dir, cwd);
+  if (has_option(values, {"-S", "--split-string"})) {  // env -S 'rm -rf x': split like a shell
+    script(value_of(values, {"-S", "--split-string"}) + " " + join_words(rest.subspan(i)), cwd,
+           depth + 1);
+    return static_cast<long>(rest.size());
   }
-  if (is_one_of(name, {"builtin", "nohup", "setsid", "chronic", "unbuffer", "nocache", "caffeinate",
-                       "busybox", "catchsegv"})) {
-    return static_cast<long>(first_operand(rest, "", {}));
-  }
-  if (name == "exec") return static_cast<long>(first_operand(rest, "a", {}));
-  if (name == "time") return static_cast<long>(first_operand(rest, "fo", {"format", "output"}));
-  if (name == "nice") return static_cast<long>(first_operand(rest, "n", {"adjustment"}));
-  if (name == "ionice") return static_cast<long>(first_operand(rest, "cnpPu", {"class"}));
-  if (name == "stdbuf") {
-    return static_cast<long>(first_operand(rest, "ioe", {"input", "output", "error"}));
-  }
-  if (name == "doas") return static_cast<long>(first_operand(rest, "uC", {}));
-  if (name == "chroot") {
-    const std::size_t root = first_operand(rest, "", {"userspec", "groups"});
-    return static_cast<long>(std::min(root + 1, rest.size()));
-  }
-  if (name == "timeout") {
-    const std::size_t duration = first_operand(rest, "ks", {"kill-after", "signal"});
-    return static_cast<long>(std::min(duration + 1, rest.size()));
-  }
-  if (name == "env") {
-    const std::size_t i = first_operand(rest, "uCS", {"unset", "chdir", "split-string"}, &values);
-    const std::string dir = value_of(values, {"-C", "--chdir"});
-    if (!dir.empty()) cwd = shell_normalize_path(dir, cwd);
-    if (has_option(values, {"-S", "--split-string"})) {
-      script(value_of(values, {"-S", "--split-string"}) + " " + join_words(rest.subspan(i)), cwd,
-             depth + 1);
-      return none;
-    }
-    return skip_assignments(i);
-  }
-  if (name == "sudo" || name == "sudoedit") {
-    const std::size_t i = first_operand(rest, "ugCDhprtUTR",
-                                        {"user", "group", "close-from", "chdir", "host", "prompt",
-                                         "role", "type", "other-user", "command-timeout", "chroot"},
-                                        &values);
-    const std::string dir = value_of(values, {"-D", "--chdir"});
-    if (!dir.empty()) cwd = shell_normalize_path(dir, cwd);
-    const bool edit =
-        name == "sudoedit" ||
-        std::any_of(rest.begin(), rest.begin() + static_cast<long>(i), [](const ShellWord& w) {
-          return w.text == "--edit" || (w.text.size() > 1 && w.text[0] == '-' && w.text[1] != '-' &&
-                                        w.text.find('e') != std::string::npos);
-        });
-    if (edit) {
-      for (std::size_t k = i; k < rest.size(); ++k) add_path(rest[k], cwd, true, false);
-      return none;
-    }
-    return skip_assignments(i);
-  }
-  if (name == "su") {
-    for (std::size_t k = 0; k + 1 < rest.size(); ++k) {
-      if (rest[k].text == "-c" || rest[k].text == "--command") {
-        if (rest[k + 1].unknown) {
-          add_unresolved("dynamic-script");
-        } else {
-          script(rest[k + 1].text, cwd, depth + 1);
-        }
-      }
-    }
-    return none;
-  }
-  if (name == "xargs") {
-    return static_cast<long>(
-        first_operand(rest, "ILnPdEsa",
-                      {"arg-file", "delimiter", "max-args", "max-procs", "max-lines", "replace",
-                       "eof", "max-chars", "process-slot-var"}));
-  }
-  if (name == "watch") {
-    const std::size_t i = first_operand(rest, "nq", {"interval", "equexit"});
-    const bool exec =
-        std::any_of(rest.begin(), rest.begin() + static_cast<long>(i), [](const ShellWord& w) {
-          return w.text == "--exec" || (w.text.size() > 1 && w.text[0] == '-' && w.text[1] != '-' &&
-                                        w.text.find('x') != std::string::npos);
-        });
-    if (exec) return static_cast<long>(i);
-    // watch hands its words, joined, to `sh -c`.
-    if (any_unknown(rest.subspan(i))) {
+  return skip_assignments(rest, i);
+}
+
+long ShellAnalyser::unwrap_sudo(const std::string& name, std::span<const ShellWord> rest,
+                                std::string& cwd) {
+  std::vector<std::pair<std::string, std::string>> values;
+  const std::size_t i = first_operand(rest, "ugCDhprtUTR", kSudoLongValues, &values);
+  const std::string dir = value_of(values, {"-D", "--chdir"});
+  if (!dir.empty()) cwd = shell_normalize_path(dir, cwd);
+  const bool edit = name == "sudoedit" || has_short_option(rest.first(i), 'e', "--edit");
+  if (!edit) return skip_assignments(rest, i);
+  for (std::size_t k = i; k < rest.size(); ++k) add_path(rest[k], cwd, true, false);
+  return static_cast<long>(rest.size());
+}
+
+// Programs that run a script given as one argument (`su -c`, `flock -c`) or as their words
+// joined (`watch`), through `sh -c`.
+long ShellAnalyser::unwrap_script_runner(const std::string& name, std::span<const ShellWord> rest,
+                                         const std::string& cwd, int depth) {
+  const auto none = static_cast<long>(rest.size());
+  auto run_script = [&](std::span<const ShellWord> words) {
+    if (any_unknown(words)) {
       add_unresolved("dynamic-script");
     } else {
-      script(join_words(rest.subspan(i)), cwd, depth + 1);
+      script(join_words(words), cwd, depth + 1);
     }
+  };
+  if (name == "watch") {
+    const std::size_t i = first_operand(rest, "nq", kWatchLongValues);
+    if (has_short_option(rest.first(i), 'x', "--exec")) return static_cast<long>(i);
+    run_script(rest.subspan(i));
     return none;
   }
-  if (name == "flock") {
-    for (std::size_t k = 0; k + 1 < rest.size(); ++k) {
-      if (rest[k].text == "-c" || rest[k].text == "--command") {
-        script(rest[k + 1].text, cwd, depth + 1);
-        return none;
-      }
+  for (std::size_t k = 0; k + 1 < rest.size(); ++k) {
+    if (rest[k].text == "-c" || rest[k].text == "--command") {
+      run_script(rest.subspan(k + 1, 1));
+      return none;
     }
-    const std::size_t file = first_operand(rest, "wE", {"timeout", "conflict-exit-code"});
-    return static_cast<long>(std::min(file + 1, rest.size()));
   }
-  (void)cmd;
-  return -1;
+  if (name == "su") return none;  // a login shell: nothing this text says
+  const std::size_t file = first_operand(rest, "wE", kFlockLongValues);
+  return static_cast<long>(std::min(file + 1, rest.size()));
 }
 
 void ShellAnalyser::stdin_script(const ShellCommand& cmd, const std::string& cwd, int depth,
