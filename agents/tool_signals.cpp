@@ -300,6 +300,19 @@ ShellContext shell_context(const std::string& base) {
   return context;
 }
 
+/// Paths whose symbolic links are followed per call (each costs a few stat calls).
+constexpr std::size_t kMaxResolvedPaths = 256;
+
+/// `p` with the symbolic links on the way resolved (`ln -s ~/.config/stepgate x` made earlier
+/// makes `x/totp/alice` a spelling of a seed); unchanged when nothing resolves.
+ShellPath through_symlinks(const ShellPath& p) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::weakly_canonical(p.path, ec);
+  ShellPath out = p;
+  if (!ec) out.path = real.string();
+  return out;
+}
+
 struct PathSignals {
   List paths;
   List outside;
@@ -334,8 +347,13 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
   if (candidates.empty()) return out;
   const std::vector<std::string> own = stepgate_dirs(home_dir());
   const auto workspaces = workspaces_for(call, policy, base);
+  std::size_t resolved = 0;
   for (const ShellPath& p : candidates) {
-    const StepgateReach reach = stepgate_reach(p, own);
+    StepgateReach reach = stepgate_reach(p, own);
+    if (reach == StepgateReach::kNone && !p.glob && !p.uncertain &&
+        resolved++ < kMaxResolvedPaths) {
+      reach = stepgate_reach(through_symlinks(p), own);
+    }
     if (reach == StepgateReach::kOwnFiles || (reach == StepgateReach::kAncestor && !p.write)) {
       add_unique(out.stepgate, p.path);
     }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -290,6 +291,21 @@ TEST_CASE("reads of stepgate's secrets and writes of its files, however the path
       nullptr, 0);
   CHECK_FALSE(read.find("stepgate_paths")->as_list().empty());
   CHECK(read.find("stepgate_writes")->as_list().empty());
+  // A symbolic link made earlier is one more spelling.
+  char dir_template[] = "/tmp/sg-shell-links-XXXXXX";
+  const std::string root = mkdtemp(dir_template);
+  const std::string real_home = root + "/home";
+  std::filesystem::create_directories(real_home + "/.config/stepgate/totp");
+  std::filesystem::create_directory_symlink(real_home + "/.config", root + "/link");
+  {
+    ScopedHome linked(real_home.c_str());
+    CHECK_FALSE(bash_signals("cat " + root + "/link/stepgate/totp/alice")
+                    .find("stepgate_paths")
+                    ->as_list()
+                    .empty());
+    CHECK(bash_signals("cat " + root + "/home/notes").find("stepgate_paths")->as_list().empty());
+  }
+  std::filesystem::remove_all(root);
   // A search tool given a parent directory reads everything under it.
   ToolCall grep;
   grep.tool = "Grep";
