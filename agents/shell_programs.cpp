@@ -297,6 +297,16 @@ void ShellAnalyser::classify(const std::string& name, std::span<const ShellWord>
     }
     return;
   }
+  // `alias x='rm -rf'` and `hash -p /bin/rm ls` rename programs for the calls that follow in the
+  // same (persistent) shell, where the text no longer shows them.
+  if (name == "alias" || (name == "hash" && parse_shell_args(rest, "p").has('p'))) {
+    add_unresolved("program-alias");
+    for (const ShellWord& w : rest) {
+      const std::size_t eq = w.text.find('=');
+      if (name == "alias" && eq != std::string::npos) script(w.text.substr(eq + 1), cwd, depth + 1);
+    }
+    return;
+  }
   if (name == "source" || name == ".") {
     if (!rest.empty() && rest[0].process_substitution) {
       if (pipeline_has_download()) add_pattern("pipe-to-shell");

@@ -101,7 +101,8 @@ constexpr Row kSignals[] = {
      "sudo, xargs, nice, timeout, find -exec..., wrappers included"},
     {"shell_unresolved", T::kStringList, "tool", "tool.call",
      "why part of the shell command cannot be known before it runs: variable-program, eval, "
-     "dynamic-script, dynamic-option, shell-reads-pipe, git-alias, unbalanced-quote, "
+     "dynamic-script, dynamic-option, shell-reads-pipe, git-alias, program-alias, "
+     "unbalanced-quote, "
      "unbalanced-paren, syntax-error, limit-size, limit-depth, limit-commands, limit-paths"},
     {"stepgate_paths", T::kStringList, "tool", "tool.call",
      "paths in stepgate's own config, secrets or state directories (seeds, keys, state, audit), "

@@ -144,6 +144,8 @@ TEST_CASE("dangerous spellings are caught, ordinary commands are left alone") {
       {"echo 'rm -rf /' | bash", "", "shell-reads-pipe"},
       {"git -c alias.p='push --force' p", "", "git-alias"},
       {"{rm,-rf,build}", "", "variable-program"},  // brace expansion: three words
+      {"alias ll='rm -rf'", "rm-recursive-force", "program-alias"},
+      {"hash -p /bin/rm ls", "", "program-alias"},
       // ordinary commands
       {"rm build/x.o", "", ""},
       {"rm -f build/x.o", "", ""},
