@@ -15,14 +15,17 @@ LEAN="$(dirname "$BIN")/stepgate-claude-hook"
 [[ -x $LEAN ]] || fail "stepgate-claude-hook is not built beside $BIN"
 
 # bash_event COMMAND_JSON -> a PreToolUse event for Claude's Bash tool in the project directory
+# (a session per case, so the pack's rate-burst rule does not count the whole suite as one burst)
+SESSION=0
 bash_event() {
-  jq -cn --arg cwd "$WORK/project" --argjson command "$1" \
-    '{session_id: "s1", cwd: $cwd, hook_event_name: "PreToolUse", tool_name: "Bash",
+  jq -cn --arg cwd "$WORK/project" --argjson command "$1" --arg session "s$SESSION" \
+    '{session_id: $session, cwd: $cwd, hook_event_name: "PreToolUse", tool_name: "Bash",
       tool_input: {command: $command}, tool_use_id: "t1"}'
 }
 
 # run_both COMMAND_JSON -> sets RC/OUT (full binary) and RC_LEAN/OUT_LEAN (lean hook)
 run_both() {
+  SESSION=$((SESSION + 1))
   set +e
   OUT=$(bash_event "$1" | "$BIN" agent-hook claude --policy "$POLICY" 2>"$WORK/err"); RC=$?
   OUT_LEAN=$(bash_event "$1" | "$LEAN" --policy "$POLICY" 2>"$WORK/err_lean"); RC_LEAN=$?
