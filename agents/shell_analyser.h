@@ -47,8 +47,8 @@ class ShellAnalyser {
   void simple(const ShellCommand& cmd, std::string& cwd, int depth);
   /// For a wrapper program (env, sudo, xargs...): the index in `rest` of the program it runs
   /// (rest.size() when none or when it handled the rest itself); -1 when `name` is no wrapper.
-  long unwrap(const std::string& name, std::span<const ShellWord> rest, const ShellCommand& cmd,
-              std::string& cwd, int depth);
+  long unwrap(const std::string& name, std::span<const ShellWord> rest, std::string& cwd,
+              int depth);
   long unwrap_command(std::span<const ShellWord> rest);
   long unwrap_env(std::span<const ShellWord> rest, std::string& cwd, int depth);
   long unwrap_sudo(const std::string& name, std::span<const ShellWord> rest, std::string& cwd);

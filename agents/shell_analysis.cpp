@@ -296,7 +296,7 @@ void ShellAnalyser::run(std::span<const ShellWord> words, const ShellCommand& cm
     if (name.empty()) return;
     add_program(name);
     std::span<const ShellWord> rest = words.subspan(i + 1);
-    const long next = unwrap(name, rest, cmd, cwd, depth);
+    const long next = unwrap(name, rest, cwd, depth);
     if (next < 0) {
       classify(name, rest, cmd, cwd, shell_cwd, depth);
       return;
@@ -307,8 +307,7 @@ void ShellAnalyser::run(std::span<const ShellWord> words, const ShellCommand& cm
 }
 
 long ShellAnalyser::unwrap(const std::string& name, std::span<const ShellWord> rest,
-                           const ShellCommand& cmd, std::string& cwd, int depth) {
-  (void)cmd;
+                           std::string& cwd, int depth) {
   for (const Wrapper& w : kWrappers) {
     if (w.name != name) continue;
     const std::size_t i = first_operand(rest, w.short_values, w.long_values);

@@ -201,11 +201,11 @@ class Parser {
   void enter() { out_.steps.push_back({ShellStep::Kind::kEnter, {}}); }
   void leave() { out_.steps.push_back({ShellStep::Kind::kLeave, {}}); }
 
-  // ( list ) as a subshell; the redirections after it apply to the whole group.
-  void parse_subshell(ShellCommand& cmd) {
+  // ( list ) as a subshell; the redirections after it apply to the whole group (they are kept
+  // on the command being built, which then has no words).
+  void parse_subshell() {
     ++pos_;
     run_nested_list();
-    (void)cmd;
   }
 
   // At the start of a command inside `case ... in`: a pattern list `[(] P [| P]... )` is no
@@ -397,7 +397,7 @@ class Parser {
           fail("syntax-error");
           return;
         }
-        parse_subshell(cmd);
+        parse_subshell();
         continue;
       }
       if (cmd.words.empty() && !skip_words && try_assignment(cmd)) continue;
