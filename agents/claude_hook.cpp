@@ -40,6 +40,43 @@ Result<std::string> read_limited(std::istream& in, std::size_t limit) {
   return text;
 }
 
+/// Claude Code's own tools have fixed input shapes. A field of another type (a `command` that is
+/// a number or an array) is input the gate cannot read: refused (exit 2, fail closed), never
+/// turned into an empty string and allowed.
+Status check_tool_input(const ClaudeHookEvent& event) {
+  struct Field {
+    std::string_view tool;
+    std::string_view key;
+    bool required;
+  };
+  static constexpr Field kFields[] = {
+      {"Bash", "command", true},
+      {"Read", "file_path", true},
+      {"Write", "file_path", true},
+      {"Write", "content", false},
+      {"Edit", "file_path", true},
+      {"MultiEdit", "file_path", true},
+      {"NotebookEdit", "notebook_path", true},
+      {"Glob", "pattern", true},
+      {"Glob", "path", false},
+      {"Grep", "pattern", true},
+      {"Grep", "path", false},
+      {"WebFetch", "url", true},
+  };
+  for (const Field& f : kFields) {
+    if (f.tool != event.tool_name) continue;
+    const Value* value = event.tool_input.find(f.key);
+    const std::string where =
+        "hook event: " + event.tool_name + " `tool_input." + std::string(f.key) + "`";
+    if (value == nullptr || value->is_null()) {
+      if (f.required) return invalid_argument(where + " is missing");
+      continue;
+    }
+    if (!value->is_string()) return invalid_argument(where + " must be a string");
+  }
+  return {};
+}
+
 std::string join_reasons(const Decision& decision) {
   std::string text;
   for (const Reason& reason : decision.reasons) {
@@ -121,6 +158,7 @@ Result<ClaudeHookEvent> parse_claude_hook_event(std::string_view text) {
     if (!input->is_map()) return invalid_argument("hook event: `tool_input` must be an object");
     event.tool_input = *input;
   }
+  if (Status s = check_tool_input(event); !s.ok()) return s.error();
   return event;
 }
 

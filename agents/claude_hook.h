@@ -30,7 +30,9 @@ struct ClaudeHookEvent {
 inline constexpr std::size_t kMaxClaudeEventBytes = std::size_t{8} * 1024 * 1024;
 
 /// Parses an event (size and depth limited). kInvalidArgument when it is not JSON, not an object,
-/// lacks hook_event_name, or (for PreToolUse) lacks tool_name or has a non-object tool_input.
+/// lacks hook_event_name, or (for PreToolUse) lacks tool_name, has a non-object tool_input, or
+/// gives one of Claude Code's own tools a missing or non-string field (Bash `command`, Read/Write/
+/// Edit `file_path`...).
 Result<ClaudeHookEvent> parse_claude_hook_event(std::string_view text);
 
 /// Turns a PreToolUse event into the tool call the gate sees: Bash keeps only `command`;

@@ -28,8 +28,10 @@ struct ToolCall {
 /// approval for a call still holds when the client retries it in a new session.
 Action make_tool_action(const ToolCall& call, const std::string& actor);
 
-/// tool.call signals: destructive, destructive_patterns, shell_command, paths, outside_workspace,
-/// sensitive_paths, network_hosts, new_host, secrets_in_args, args_bytes, rate.
+/// tool.call signals: destructive, destructive_patterns, shell_command, shell_programs,
+/// shell_unresolved, paths, outside_workspace, sensitive_paths, stepgate_paths, stepgate_writes,
+/// network_hosts, new_host, secrets_in_args, args_bytes, rate. A shell command is analysed with
+/// analyse_shell (shell_analysis.h), never by its text alone.
 Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStore* store,
                            UnixTime now);
 

@@ -11,8 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "shell_analysis.h"
+#include "shell_protected.h"
 #include "stepgate/glob.h"
 #include "stepgate/json.h"
+#include "stepgate/paths.h"
 #include "stepgate/secrets.h"
 #include "tool_gate.h"
 
@@ -38,25 +41,6 @@ std::vector<Pattern> compile(std::initializer_list<std::pair<const char*, const 
   for (const auto& [id, re] : table)
     out.push_back({id, std::make_unique<RE2>(re, case_insensitive())});
   return out;
-}
-
-// Patterns for shell commands (matched against the shell command only).
-const std::vector<Pattern>& shell_patterns() {
-  static const auto* patterns = new std::vector<Pattern>(compile({
-      {"rm-recursive-force",
-       R"((^|[\s;&|(])rm\s+(-[a-z]*r[a-z]*f[a-z]*|-[a-z]*f[a-z]*r[a-z]*|(-[a-z]+\s+)*(-r|-R|--recursive)\s+(-[a-z]+\s+)*(-f|--force)|(-[a-z]+\s+)*(-f|--force)\s+(-[a-z]+\s+)*(-r|-R|--recursive))(\s|$))"},
-      {"git-force-push", R"(\bgit\s+(\S+\s+)*push\s+(\S+\s+)*(--force(-with-lease)?|-f)(\s|=|$))"},
-      {"git-reset-hard", R"(\bgit\s+(\S+\s+)*reset\s+(\S+\s+)*--hard\b)"},
-      {"git-clean-force", R"(\bgit\s+clean\s+(\S+\s+)*-[a-z]*f)"},
-      {"kubectl-delete", R"(\bkubectl\s+(\S+\s+)*delete\b)"},
-      {"terraform-destroy", R"(\bterraform\s+(\S+\s+)*(destroy\b|apply\s+(\S+\s+)*-destroy\b))"},
-      {"mkfs", R"((^|[\s;&|(])mkfs(\.[a-z0-9]+)?\s)"},
-      {"dd-to-device", R"(\bdd\s+(\S+\s+)*of=/dev/)"},
-      {"chmod-777-recursive", R"(\bchmod\s+(\S+\s+)*-[a-z]*R[a-z]*\s+(\S+\s+)*0?777\b)"},
-      {"pipe-to-shell", R"(\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|z|da|k)?sh\b)"},
-      {"redirect-to-device", R"(>\s*/dev/(sd|nvme|hd|disk)[a-z0-9]*)"},
-  }));
-  return *patterns;
 }
 
 // Patterns for SQL (matched against every string argument, the shell command included).
@@ -108,12 +92,14 @@ void collect_strings(const Value& value, std::vector<const std::string*>& out) {
   }
 }
 
+/// An argv-style command as one shell line, each word quoted, so the analysis reads the same
+/// words the tool will run.
 std::string join_words(const List& list) {
   std::string out;
   for (const auto& item : list) {
     if (!item.is_string()) continue;
     if (!out.empty()) out += ' ';
-    out += item.as_string();
+    out += shell_quote(item.as_string());
   }
   return out;
 }
@@ -202,22 +188,6 @@ void collect_path_strings(const Value& value, bool by_key, std::vector<std::stri
   }
 }
 
-std::vector<std::string> shell_words(const std::string& command) {
-  std::vector<std::string> words;
-  std::string current;
-  for (char c : command) {
-    if (std::isspace(static_cast<unsigned char>(c)) != 0 || c == ';' || c == '|' || c == '&' ||
-        c == '>' || c == '<' || c == '(' || c == ')') {
-      if (!current.empty()) words.push_back(std::move(current));
-      current.clear();
-      continue;
-    }
-    current += c;
-  }
-  if (!current.empty()) words.push_back(std::move(current));
-  return words;
-}
-
 std::vector<std::string> workspaces_for(const ToolCall& call, const Policy& policy,
                                         const std::string& base) {
   std::vector<std::string> out;
@@ -246,12 +216,6 @@ bool is_delete_tool(const std::string& tool) {
   return tool == "rm";
 }
 
-void match_patterns(const std::vector<Pattern>& patterns, const std::string& text, List& ids) {
-  for (const auto& p : patterns) {
-    if (RE2::PartialMatch(text, *p.re)) add_unique(ids, p.id);
-  }
-}
-
 /// Whether `text` holds one of `words` (ASCII case-insensitive). A cheap test that spares the
 /// regex compile and scan for the common harmless call: hooks are fresh processes, and compiling
 /// the pattern tables costs more than the rest of the decision.
@@ -259,11 +223,6 @@ bool mentions_any(std::string_view text, std::initializer_list<std::string_view>
   const std::string low = lower(text);
   return std::any_of(words.begin(), words.end(),
                      [&](std::string_view w) { return low.find(w) != std::string::npos; });
-}
-
-bool may_be_destructive_shell(std::string_view command) {
-  return mentions_any(command, {"rm", "git", "kubectl", "terraform", "mkfs", "dd", "chmod", "curl",
-                                "wget", "/dev/"});
 }
 
 void match_sql(const std::string& text, List& ids) {
@@ -320,6 +279,99 @@ int64_t count_rate(const ToolCall& call, const Policy& policy, StateStore* store
   return count.ok() ? *count : 1;
 }
 
+List to_list(const std::vector<std::string>& items) {
+  List out;
+  out.reserve(items.size());
+  for (const std::string& item : items) out.emplace_back(item);
+  return out;
+}
+
+/// What the analysed command may know of the environment: the variables that name places.
+ShellContext shell_context(const std::string& base) {
+  ShellContext context;
+  context.cwd = base;
+  context.home = home_dir();
+  for (const char* name :
+       {"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "STEPGATE_HOME",
+        "STEPGATE_CONFIG_DIR", "STEPGATE_STATE_DIR", "TMPDIR", "USER"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') context.vars[name] = value;
+  }
+  return context;
+}
+
+/// Paths whose symbolic links are followed per call (each costs a few stat calls).
+constexpr std::size_t kMaxResolvedPaths = 256;
+
+/// `p` with the symbolic links on the way resolved (`ln -s ~/.config/stepgate x` made earlier
+/// makes `x/totp/alice` a spelling of a seed); unchanged when nothing resolves.
+ShellPath through_symlinks(const ShellPath& p) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::weakly_canonical(p.path, ec);
+  ShellPath out = p;
+  if (!ec) out.path = real.string();
+  return out;
+}
+
+struct PathSignals {
+  List paths;
+  List outside;
+  List sensitive;
+  List stepgate;
+  List stepgate_writes;
+};
+
+/// Paths by argument key and path-looking strings (written by a write or delete tool), and the
+/// paths the shell analysis found; each held against the workspace, the sensitive globs and
+/// stepgate's own directories.
+PathSignals classify_paths(const ToolCall& call, const std::string& tool,
+                           const ShellAnalysis& analysis, const Policy& policy,
+                           const std::string& base) {
+  std::vector<ShellPath> candidates = analysis.paths;
+  std::vector<std::string> raw;
+  collect_path_strings(call.arguments, false, raw);
+  const bool writer = is_write_tool(tool) || is_delete_tool(tool);
+  // A search tool reads every file under the directory it is given (Claude's Grep on ~/.config
+  // prints the seeds' lines).
+  const bool recursive =
+      tool.find("grep") != std::string::npos || tool.find("search") != std::string::npos;
+  for (const std::string& r : raw) {
+    ShellPath p;
+    p.path = normalize_path(r, base);
+    p.write = writer;
+    p.recursive = recursive || (writer && is_delete_tool(tool));
+    p.explicit_path = true;
+    candidates.push_back(std::move(p));
+  }
+  PathSignals out;
+  if (candidates.empty()) return out;
+  const std::vector<std::string> own = stepgate_dirs(home_dir());
+  const auto workspaces = workspaces_for(call, policy, base);
+  std::size_t resolved = 0;
+  for (const ShellPath& p : candidates) {
+    StepgateReach reach = stepgate_reach(p, own);
+    if (reach == StepgateReach::kNone && !p.glob && !p.uncertain &&
+        resolved++ < kMaxResolvedPaths) {
+      reach = stepgate_reach(through_symlinks(p), own);
+    }
+    if (reach == StepgateReach::kOwnFiles || (reach == StepgateReach::kAncestor && !p.write)) {
+      add_unique(out.stepgate, p.path);
+    }
+    if (p.write && reach != StepgateReach::kNone) add_unique(out.stepgate_writes, p.path);
+    if (p.uncertain || p.path.size() > kMaxPathLength) continue;
+    const bool sensitive = std::any_of(
+        policy.agents.sensitive_paths.begin(), policy.agents.sensitive_paths.end(),
+        [&](const std::string& glob) { return glob_match(expand_tilde(glob), p.path); });
+    if (!p.explicit_path && !sensitive && reach == StepgateReach::kNone) continue;
+    add_unique(out.paths, p.path);
+    if (sensitive) add_unique(out.sensitive, p.path);
+    const bool inside = std::any_of(workspaces.begin(), workspaces.end(),
+                                    [&](const std::string& w) { return is_under(p.path, w); });
+    if (!inside) add_unique(out.outside, p.path);
+  }
+  return out;
+}
+
 }  // namespace
 
 Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStore* store,
@@ -336,37 +388,15 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   const std::string shell = find_shell_command(call);
   signals["shell_command"] = shell;
 
-  // Paths: by argument key, path-looking strings, and path-looking words of a shell command.
-  std::vector<std::string> raw;
-  collect_path_strings(call.arguments, false, raw);
-  for (const auto& word : shell_words(shell)) {
-    if (looks_like_path(word)) raw.push_back(word);
-  }
-  List paths;
-  List outside;
-  List sensitive;
-  for (const auto& r : raw) add_unique(paths, normalize_path(r, base));
-  const auto workspaces = workspaces_for(call, policy, base);
-  for (const auto& p : paths) {
-    const std::string& path = p.as_string();
-    bool inside = std::any_of(workspaces.begin(), workspaces.end(),
-                              [&](const std::string& w) { return is_under(path, w); });
-    if (!inside) add_unique(outside, path);
-    for (const auto& glob : policy.agents.sensitive_paths) {
-      if (glob_match(expand_tilde(glob), path)) {
-        add_unique(sensitive, path);
-        break;
-      }
-    }
-  }
-
+  const ShellAnalysis analysis =
+      shell.empty() ? ShellAnalysis{} : analyse_shell(shell, shell_context(base));
+  PathSignals found = classify_paths(call, tool, analysis, policy, base);
   List destructive;
-  if (!shell.empty() && may_be_destructive_shell(shell)) {
-    match_patterns(shell_patterns(), shell, destructive);
-  }
+  for (const std::string& id : analysis.patterns) add_unique(destructive, id);
   for (const auto* s : strings) match_sql(*s, destructive);
   if (is_delete_tool(tool)) add_unique(destructive, "tool-delete");
-  if (is_write_tool(tool) && !outside.empty()) add_unique(destructive, "write-outside-workspace");
+  if (is_write_tool(tool) && !found.outside.empty())
+    add_unique(destructive, "write-outside-workspace");
 
   List hosts = find_hosts(strings, call.arguments);
   bool new_host = false;
@@ -378,9 +408,13 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
 
   signals["destructive"] = !destructive.empty();
   signals["destructive_patterns"] = std::move(destructive);
-  signals["paths"] = std::move(paths);
-  signals["outside_workspace"] = std::move(outside);
-  signals["sensitive_paths"] = std::move(sensitive);
+  signals["paths"] = std::move(found.paths);
+  signals["outside_workspace"] = std::move(found.outside);
+  signals["sensitive_paths"] = std::move(found.sensitive);
+  signals["stepgate_paths"] = std::move(found.stepgate);
+  signals["stepgate_writes"] = std::move(found.stepgate_writes);
+  signals["shell_programs"] = to_list(analysis.programs);
+  signals["shell_unresolved"] = to_list(analysis.unresolved);
   signals["network_hosts"] = std::move(hosts);
   signals["new_host"] = new_host;
   signals["secrets_in_args"] = find_secret_rules(strings);

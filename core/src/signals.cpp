@@ -90,8 +90,26 @@ constexpr Row kSignals[] = {
     {"destructive", T::kBool, "tool", "tool.call",
      "the call matches a destructive pattern (rm -rf, DROP TABLE, force push...)"},
     {"destructive_patterns", T::kStringList, "tool", "tool.call",
-     "ids of the destructive patterns matched"},
+     "ids of the destructive patterns matched: rm-recursive-force, find-delete, shred, "
+     "git-force-push, git-push-delete, git-skip-hooks, git-reset-hard, git-clean-force, "
+     "kubectl-delete, terraform-destroy, mkfs, dd-to-device, redirect-to-device, "
+     "chmod-777-recursive, pipe-to-shell, sql-drop, sql-truncate, sql-delete-without-where, "
+     "tool-delete, write-outside-workspace"},
     {"shell_command", T::kString, "tool", "tool.call", "the shell command, for shell-like tools"},
+    {"shell_programs", T::kStringList, "tool", "tool.call",
+     "programs the shell command runs, as base names (/bin/rm, \\rm -> rm), through sh -c, env, "
+     "sudo, xargs, nice, timeout, find -exec..., wrappers included"},
+    {"shell_unresolved", T::kStringList, "tool", "tool.call",
+     "why part of the shell command cannot be known before it runs: variable-program, eval, "
+     "dynamic-script, dynamic-option, shell-reads-pipe, git-alias, program-alias, "
+     "unbalanced-quote, "
+     "unbalanced-paren, syntax-error, limit-size, limit-depth, limit-commands, limit-paths"},
+    {"stepgate_paths", T::kStringList, "tool", "tool.call",
+     "paths in stepgate's own config, secrets or state directories (seeds, keys, state, audit), "
+     "however spelled (cd, .., ~, $HOME, globs, a parent given to a recursive reader)"},
+    {"stepgate_writes", T::kStringList, "tool", "tool.call",
+     "paths the call writes or removes in stepgate's own directories or in any .stepgate/ "
+     "directory (the repository policy layer)"},
     {"paths", T::kStringList, "tool", "tool.call", "file paths found in the arguments (absolute)"},
     {"outside_workspace", T::kStringList, "tool", "tool.call",
      "paths written or read outside agents.workspaces"},

@@ -108,7 +108,23 @@ TEST_CASE("parse_claude_hook_event reads a PreToolUse event and refuses bad inpu
         Case{R"({"hook_event_name":"PreToolUse"})", "tool_name"},
         Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"})",
              "tool_input"},
-        Case{R"({"hook_event_name":7})", "hook_event_name"}}) {
+        Case{R"({"hook_event_name":7})", "hook_event_name"},
+        // A command the gate cannot read is refused, not read as "" and allowed.
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":7}})",
+             "tool_input.command` must be a string"},
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash",
+                 "tool_input":{"command":["rm","-rf","/"]}})",
+             "tool_input.command` must be a string"},
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash",
+                 "tool_input":{"command":{"x":"rm -rf /"}}})",
+             "tool_input.command` must be a string"},
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{}})",
+             "tool_input.command` is missing"},
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Write",
+                 "tool_input":{"file_path":["/etc/passwd"],"content":"x"}})",
+             "tool_input.file_path` must be a string"},
+        Case{R"({"hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":1}})",
+             "tool_input.file_path` must be a string"}}) {
     CAPTURE(c.text);
     Result<ClaudeHookEvent> bad = parse_claude_hook_event(c.text);
     REQUIRE_FALSE(bad.ok());
@@ -194,6 +210,17 @@ TEST_CASE("run_claude_hook fails closed with exit 2") {
   CHECK(garbage.exit_code == 2);
   CHECK(garbage.out.empty());
   CHECK(garbage.err.rfind("stepgate: ", 0) == 0);
+
+  for (const std::string command : {"7", "[\"rm\",\"-rf\",\"/\"]", "true", "null"}) {
+    CAPTURE(command);
+    HookRun odd = run_hook(
+        std::string(
+            R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":)") +
+        command + "}}");
+    CHECK(odd.exit_code == 2);
+    CHECK(odd.out.empty());
+    CHECK(odd.err.find("tool_input.command") != std::string::npos);
+  }
 
   HookRun no_policy = run_hook(env.fixture("bash_ls"), env.root + "/missing.yaml");
   CHECK(no_policy.exit_code == 2);

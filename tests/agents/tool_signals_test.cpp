@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,4 +152,172 @@ TEST_CASE("make_tool_action keeps client and session out of the digest") {
 }
 
 }  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+/// Sets HOME and clears the variables that move stepgate's directories, restoring them after.
+class ScopedHome {
+ public:
+  explicit ScopedHome(const char* home) {
+    for (const char* name : kNames) {
+      const char* v = std::getenv(name);
+      saved_.emplace_back(name, v == nullptr ? std::optional<std::string>() : std::string(v));
+      unsetenv(name);
+    }
+    setenv("HOME", home, 1);
+  }
+  ~ScopedHome() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        setenv(name, value->c_str(), 1);
+      } else {
+        unsetenv(name);
+      }
+    }
+  }
+  ScopedHome(const ScopedHome&) = delete;
+  ScopedHome& operator=(const ScopedHome&) = delete;
+
+ private:
+  static constexpr const char* kNames[] = {"HOME",
+                                           "XDG_CONFIG_HOME",
+                                           "XDG_STATE_HOME",
+                                           "STEPGATE_HOME",
+                                           "STEPGATE_CONFIG_DIR",
+                                           "STEPGATE_STATE_DIR",
+                                           "STEPGATE_SECRETS_DIR",
+                                           "STEPGATE_AUDIT"};
+  std::vector<std::pair<const char*, std::optional<std::string>>> saved_;
+};
+
+Value bash_signals(const std::string& command) {
+  ToolCall c;
+  c.tool = "Bash";
+  c.arguments = Map{{"command", Value(command)}};
+  c.cwd = "/work/project";
+  return collect_tool_signals(c, test_policy(), nullptr, 0);
+}
+
+}  // namespace
+
+// Each of these passed the text patterns (destructive: false, no unresolved signal).
+TEST_CASE("spellings that passed the text patterns are caught by the shell analysis") {
+  ScopedHome home("/home/alice");
+  struct Case {
+    const char* command;
+    const char* pattern;
+  };
+  for (const Case& c : {Case{"/bin/rm -rf build", "rm-recursive-force"},
+                        Case{"\\rm -rf build", "rm-recursive-force"},
+                        Case{"bash -c \"rm -rf build\"", "rm-recursive-force"},
+                        Case{"sh -c 'rm -rf build'", "rm-recursive-force"},
+                        Case{"rm -r build -f", "rm-recursive-force"},
+                        Case{"find . -name '*.o' -delete", "find-delete"},
+                        Case{"find . -exec rm {} +", "find-delete"},
+                        Case{"git push origin +main", "git-force-push"},
+                        Case{"git push -uf origin main", "git-force-push"},
+                        Case{"env rm -rf build", "rm-recursive-force"},
+                        Case{"sudo rm -rf build", "rm-recursive-force"},
+                        Case{"xargs rm -rf < list", "rm-recursive-force"}}) {
+    const std::string command = c.command;
+    CAPTURE(command);
+    const Value s = bash_signals(c.command);
+    CHECK(s.get_bool("destructive"));
+    CHECK(has(*s.find("destructive_patterns"), c.pattern));
+  }
+  const Value variable = bash_signals("X=rm; $X -rf build");
+  CHECK(has(*variable.find("shell_unresolved"), "variable-program"));
+  CHECK(has(*bash_signals("eval \"$CMD\"").find("shell_unresolved"), "eval"));
+  CHECK(has(*bash_signals("echo 'oops").find("shell_unresolved"), "unbalanced-quote"));
+  // ...and ordinary ones stay quiet.
+  for (const std::string command :
+       {"rm build/x.o", "grep -r rm .", "echo \"rm -rf /\"", "ls -la"}) {
+    CAPTURE(command);
+    const Value s = bash_signals(command);
+    CHECK_FALSE(s.get_bool("destructive"));
+    CHECK(s.find("shell_unresolved")->as_list().empty());
+    CHECK(s.find("stepgate_paths")->as_list().empty());
+  }
+  CHECK(strings(*bash_signals("sudo -u bob env nice \\git status").find("shell_programs")) ==
+        std::vector<std::string>{"env", "git", "nice", "sudo"});
+}
+
+TEST_CASE("reads of stepgate's secrets and writes of its files, however the path is spelled") {
+  ScopedHome home("/home/alice");
+  struct Case {
+    const char* command;
+    bool own;    // stepgate_paths expected
+    bool write;  // stepgate_writes expected
+  };
+  for (const Case& c : {
+           Case{"cat ~/.config/stepgate/totp/*", true, false},
+           Case{"cat ~/.config/stepgate/totp/alice", true, false},
+           Case{"cd ~/.config && cat stepgate/totp/alice", true, false},
+           Case{"cd && cd .config/stepgate && cat totp/alice", true, false},
+           Case{"cat ~/.c*/step*/totp/*", true, false},
+           Case{"cat /home/*/.config/stepgate/totp/alice", true, false},
+           Case{"cat $HOME/.config/stepgate/totp/alice", true, false},
+           Case{"cat ~/work/../.config/stepgate/totp/alice", true, false},
+           Case{"D=~/.config/stepgate; cat $D/totp/alice", true, false},
+           Case{"cat ~/.local/state/stepgate/state.db", true, false},
+           Case{"tar czf /tmp/h.tgz ~/.config", true, false},
+           Case{"grep -r secret ~", true, false},
+           Case{"cd \"$(mktemp -d)\" && cat stepgate/totp/alice", true, false},
+           Case{"cp /tmp/p.yaml ~/.config/stepgate/policy.yaml", true, true},
+           Case{"echo 'rules: []' > .stepgate/policy.yaml", false, true},
+           Case{"sed -i s/deny/allow/ .stepgate/policy.yaml", false, true},
+           Case{"rm -rf .stepgate", false, true},
+           Case{"cd .stepgate && tee policy.yaml < /tmp/x", false, true},
+           Case{"cat .stepgate/policy.yaml", false, false},
+           Case{"ls ~/.config", false, false},
+           Case{"cat ~/.config/other/settings.json", false, false},
+       }) {
+    const std::string command = c.command;
+    CAPTURE(command);
+    const Value s = bash_signals(c.command);
+    CHECK(s.find("stepgate_paths")->as_list().empty() == !c.own);
+    CHECK(s.find("stepgate_writes")->as_list().empty() == !c.write);
+  }
+  // Write tools: by path argument.
+  const Value write = collect_tool_signals(
+      call_of("write_file", R"({"path":".stepgate/policy.yaml","content":"x"})"), test_policy(),
+      nullptr, 0);
+  CHECK(strings(*write.find("stepgate_writes")) ==
+        std::vector<std::string>{"/work/project/.stepgate/policy.yaml"});
+  const Value read = collect_tool_signals(
+      call_of("read_file", R"({"path":"/home/alice/.config/stepgate/totp/alice"})"), test_policy(),
+      nullptr, 0);
+  CHECK_FALSE(read.find("stepgate_paths")->as_list().empty());
+  CHECK(read.find("stepgate_writes")->as_list().empty());
+  // A symbolic link made earlier is one more spelling.
+  char dir_template[] = "/tmp/sg-shell-links-XXXXXX";
+  const std::string root = mkdtemp(dir_template);
+  const std::string real_home = root + "/home";
+  std::filesystem::create_directories(real_home + "/.config/stepgate/totp");
+  std::filesystem::create_directory_symlink(real_home + "/.config", root + "/link");
+  {
+    ScopedHome linked(real_home.c_str());
+    CHECK_FALSE(bash_signals("cat " + root + "/link/stepgate/totp/alice")
+                    .find("stepgate_paths")
+                    ->as_list()
+                    .empty());
+    CHECK(bash_signals("cat " + root + "/home/notes").find("stepgate_paths")->as_list().empty());
+  }
+  std::filesystem::remove_all(root);
+  // A search tool given a parent directory reads everything under it.
+  ToolCall grep;
+  grep.tool = "Grep";
+  grep.arguments = Map{{"pattern", Value(".")}, {"path", Value("/home/alice/.config")}};
+  grep.cwd = "/work/project";
+  CHECK(strings(*collect_tool_signals(grep, test_policy(), nullptr, 0).find("stepgate_paths")) ==
+        std::vector<std::string>{"/home/alice/.config"});
+  grep.tool = "Read";
+  CHECK(collect_tool_signals(grep, test_policy(), nullptr, 0)
+            .find("stepgate_paths")
+            ->as_list()
+            .empty());
+}
+
 }  // namespace stepgate
