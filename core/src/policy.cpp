@@ -9,8 +9,10 @@
 
 #include "policy_yaml.h"
 #include "stepgate/crypto.h"
+#include "stepgate/limits.h"
 #include "stepgate/paths.h"
 #include "stepgate/signals.h"
+#include "stepgate/yaml_limits.h"
 
 namespace stepgate {
 namespace {
@@ -237,15 +239,18 @@ Node from_cache(const CacheJson& j) {
 /// The cached tree for this revision, or an undefined node when there is none (or it is bad).
 Node read_cached_tree(const std::string& cache_path) {
   auto text = read_file(cache_path, kMaxPolicyBytes);
-  if (!text.ok()) return {};
+  // A deep cache file (never one we wrote) would overflow from_cache's recursion: rebuild instead.
+  if (!text.ok() || !check_json_nesting(*text).ok()) return {};
   CacheJson j = CacheJson::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return {};
   return from_cache(j);
 }
 
 /// The document's tree. The single place yaml-cpp runs: its exceptions become an Error with
-/// file:line:column.
+/// file:line:column. The limits are checked first, so that an alias bomb or a deep document is
+/// refused before anything expands it (from_yaml copies each alias's node).
 Result<Node> parse_document(const Reader& reader, std::string_view text) {
+  if (Status limits = check_yaml_limits(text, reader.file()); !limits.ok()) return limits.error();
   try {
     return Node::from_yaml(YAML::Load(std::string(text)));
   } catch (const YAML::Exception& e) {
