@@ -4,7 +4,6 @@
 #include <set>
 #include <sstream>
 
-#include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
 #include "policy_yaml.h"
@@ -12,7 +11,6 @@
 #include "stepgate/limits.h"
 #include "stepgate/paths.h"
 #include "stepgate/signals.h"
-#include "stepgate/yaml_limits.h"
 
 namespace stepgate {
 namespace {
@@ -246,15 +244,11 @@ Node read_cached_tree(const std::string& cache_path) {
   return from_cache(j);
 }
 
-/// The document's tree. The single place yaml-cpp runs: its exceptions become an Error with
-/// file:line:column. The limits are checked first, so that an alias bomb or a deep document is
-/// refused before anything expands it (from_yaml copies each alias's node).
+/// The document's tree, read in one pass under the YAML limits (an alias bomb or a deep document is
+/// refused before anything expands it), with FILE:LINE:COL errors.
 Result<Node> parse_document(const Reader& reader, std::string_view text) {
-  if (Status limits = check_yaml_limits(text, reader.file()); !limits.ok()) return limits.error();
   try {
-    return Node::from_yaml(YAML::Load(std::string(text)));
-  } catch (const YAML::Exception& e) {
-    return reader.error_at(e.mark.line, e.mark.column, e.msg);
+    return Node::from_yaml(text, reader.file());
   } catch (const std::exception& e) {
     return invalid_argument(reader.file() + ": " + e.what());
   }

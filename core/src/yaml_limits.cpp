@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "stepgate/limits.h"
+#include "yaml_stream.h"
 
 namespace stepgate {
 namespace {
@@ -20,17 +21,23 @@ struct LimitPassed {
   std::string message;
 };
 
-/// Counts nodes and nesting from the parser's events, with no recursion of its own. An alias
-/// adds the expanded size of its anchor's node and reaches as deep as that node does, which is
-/// exactly what YAML::Load's callers (a tree copy per alias) end up building.
+/// Counts nodes and nesting from the parser's events, with no recursion of its own, and passes
+/// each event that is within the limits on to `next`. An alias adds the expanded size of its
+/// anchor's node and reaches as deep as that node does, which is exactly what a tree copy per
+/// alias (YAML::Load's callers, the policy's own tree) ends up building.
 class LimitCounter : public YAML::EventHandler {
  public:
+  explicit LimitCounter(YAML::EventHandler* next) : next_(next) {}
   void OnDocumentStart(const YAML::Mark& /*mark*/) override {}
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
-  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
-                const std::string& /*value*/) override {
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     leaf(mark, anchor);
+    if (next_ != nullptr) next_->OnNull(mark, anchor);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    leaf(mark, anchor);
+    if (next_ != nullptr) next_->OnScalar(mark, tag, anchor, value);
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     // yaml-cpp binds an anchor when its node starts: an alias inside that node makes a cycle,
@@ -41,17 +48,26 @@ class LimitCounter : public YAML::EventHandler {
     const Named named = named_[anchor];
     add_nodes(mark, named.size);
     reach(mark, named.height);
+    if (next_ != nullptr) next_->OnAlias(mark, anchor);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value /*style*/) override {
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value style) override {
     open(mark, anchor);
+    if (next_ != nullptr) next_->OnSequenceStart(mark, tag, anchor, style);
   }
-  void OnSequenceEnd() override { close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value /*style*/) override {
+  void OnSequenceEnd() override {
+    close();
+    if (next_ != nullptr) next_->OnSequenceEnd();
+  }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value style) override {
     open(mark, anchor);
+    if (next_ != nullptr) next_->OnMapStart(mark, tag, anchor, style);
   }
-  void OnMapEnd() override { close(); }
+  void OnMapEnd() override {
+    close();
+    if (next_ != nullptr) next_->OnMapEnd();
+  }
 
  private:
   struct Named {
@@ -109,6 +125,7 @@ class LimitCounter : public YAML::EventHandler {
     named_[anchor] = named;
   }
 
+  YAML::EventHandler* next_;
   std::vector<Open> open_;
   std::vector<Named> named_;  // by anchor id (yaml-cpp numbers them from 1)
   std::size_t total_ = 0;
@@ -121,9 +138,10 @@ std::string at(const std::string& file, const YAML::Mark& mark) {
 
 }  // namespace
 
-Status check_yaml_limits(std::string_view text, const std::string& file) {
+Status stream_yaml_limited(std::string_view text, const std::string& file,
+                           YAML::EventHandler* next) {
   std::istringstream in{std::string(text)};
-  LimitCounter counter;
+  LimitCounter counter(next);
   try {
     YAML::Parser parser(in);
     parser.HandleNextDocument(counter);
@@ -133,6 +151,10 @@ Status check_yaml_limits(std::string_view text, const std::string& file) {
     return invalid_argument(at(file, e.mark) + e.msg);
   }
   return {};
+}
+
+Status check_yaml_limits(std::string_view text, const std::string& file) {
+  return stream_yaml_limited(text, file, nullptr);
 }
 
 }  // namespace stepgate
