@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_input.h"
 #include "shim_upstream.h"
 #include "stepgate/collect.h"
 #include "stepgate/stepup.h"
@@ -147,7 +148,7 @@ bool parse_body(const httplib::Request& req, httplib::Response& res, json& out) 
     reply_error(res, 415, "Content-Type must be application/json");
     return false;
   }
-  out = json::parse(req.body, nullptr, false);
+  out = parse_outside_json(req.body);
   if (out.is_discarded() || !out.is_object()) {
     reply_error(res, 400, "the body must be a JSON object");
     return false;

@@ -136,7 +136,6 @@ std::string agent_refusal_text(const ToolCall& call, const ToolGateAnswer& answe
 Result<ClaudeHookEvent> parse_claude_hook_event(std::string_view text) {
   JsonLimits limits;
   limits.max_bytes = kMaxClaudeEventBytes;
-  limits.max_depth = 64;
   Result<Value> root = parse_json(text, limits);
   if (!root.ok()) return Error{root.error().code, "hook event: " + root.error().message};
   if (!root->is_map()) return invalid_argument("hook event: expected a JSON object");

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "claude_hook.h"
+#include "json_input.h"
 #include "mcp_wrap_hold.h"
 #include "mcp_wrap_process.h"
 #include "stepgate/gate.h"
@@ -70,7 +71,7 @@ bool PendingRequests::empty() const {
 namespace {
 
 json parse_or_discarded(std::string_view line) {
-  return json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  return parse_outside_json(line);
 }
 
 bool is_request(const json& message) {
@@ -237,7 +238,17 @@ struct ClientPump::Impl {
 
 ClientLineResult ClientPump::handle_line(std::string_view line) {
   json message = parse_or_discarded(line);
-  if (message.is_discarded()) return {std::string(line), {}};  // the server reports the error
+  if (message.is_discarded()) {
+    // Not JSON: the server reports its own parse error. Nested past the limit: never forwarded,
+    // since nothing here could gate what it holds.
+    Status depth = check_json_nesting(line);
+    if (depth.ok()) return {std::string(line), {}};
+    const json refusal = {
+        {"jsonrpc", "2.0"},
+        {"id", nullptr},
+        {"error", {{"code", -32600}, {"message", "Invalid Request: " + depth.error().message}}}};
+    return {{}, refusal.dump()};
+  }
   if (message.is_array() && !message.empty()) return Impl::handle_batch(*this, line, message);
   Routed routed = Impl::route_message(*this, message, line);
   if (routed.route == Route::kForward) {

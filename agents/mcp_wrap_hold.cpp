@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "claude_hook.h"
+#include "json_input.h"
 #include "stepgate/gate.h"
 
 namespace stepgate {
@@ -196,7 +197,7 @@ HoldPoll remote_poll(const std::string& server_url, const HeldCall& held) {
   const std::string& id = held.answer.challenge_id;
   auto res = client.Get("/v1/challenges/" + id);
   if (!res || res->status != 200) return {};
-  const json record = json::parse(res->body, nullptr, false);
+  const json record = parse_outside_json(res->body);
   if (!record.is_object()) return {};
   const std::string state = str(record, "state");
   HoldPoll out;

@@ -4,10 +4,13 @@
 #include <httplib.h>
 #include <re2/re2.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <ostream>
 #include <sstream>
@@ -23,6 +26,18 @@ namespace {
 constexpr int kStoreCacheMs = 1000;  // StoreOptions: per-call lookups from memory, fresh within 1 s
 
 httplib::Server* g_server = nullptr;  // for the signal handler
+
+/// ":" and 1-5 digits.
+bool is_port_suffix(const std::string& s) {
+  return s.size() >= 2 && s.size() <= 6 && s[0] == ':' &&
+         std::all_of(s.begin() + 1, s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+/// A dotted-quad IPv4 literal in 127.0.0.0/8.
+bool is_loopback_ipv4(const std::string& name) {
+  in_addr addr{};
+  return ::inet_pton(AF_INET, name.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+}
 
 void stop_on_signal(int) {
   if (g_server != nullptr) g_server->stop();
@@ -58,14 +73,22 @@ void configure_server(httplib::Server& server, ShimContext& context) {
   server.set_keep_alive_max_count(100000);
   server.set_keep_alive_timeout(5);
   const int port = context.options.listen_port;
-  server.set_pre_routing_handler([port](const httplib::Request& req, httplib::Response& res) {
-    if (origin_allowed(req.get_header_value("Origin"), port)) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    res.status = 403;
-    res.set_content(jsonrpc_error("null", -32600, "forbidden: foreign Origin"), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  const ShimOptions* options = &context.options;
+  server.set_pre_routing_handler(
+      [port, options](const httplib::Request& req, httplib::Response& res) {
+        const char* refusal = nullptr;
+        if (!host_allowed(req.get_header_value("Host"), *options)) {
+          refusal =
+              "forbidden: the Host header is not a loopback name or address (DNS rebinding?); a "
+              "public name must be allowed with --public-name";
+        } else if (!origin_allowed(req.get_header_value("Origin"), port)) {
+          refusal = "forbidden: foreign Origin";
+        }
+        if (refusal == nullptr) return httplib::Server::HandlerResponse::Unhandled;
+        res.status = 403;
+        res.set_content(jsonrpc_error("null", -32600, refusal), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      });
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 413) {
@@ -171,6 +194,32 @@ Result<Upstream> parse_upstream(const std::string& text, const std::string& defa
     return invalid_argument("upstream `" + url + "` is not an http:// or https:// URL");
   }
   return Upstream{name, origin, path.empty() ? std::string("/") : path};
+}
+
+bool host_allowed(const std::string& host, const ShimOptions& options) {
+  if (host.empty()) return true;
+  std::string name = host;
+  if (name.front() == '[') {  // [v6]:port
+    const auto close = name.find(']');
+    if (close == std::string::npos) return false;
+    const std::string rest = name.substr(close + 1);
+    if (!rest.empty() && !is_port_suffix(rest)) return false;
+    name = name.substr(0, close + 1);
+  } else if (const auto colon = name.rfind(':'); colon != std::string::npos) {
+    if (!is_port_suffix(name.substr(colon))) return false;
+    name.resize(colon);
+  }
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name == "localhost" || name == "[::1]" || is_loopback_ipv4(name)) return true;
+  if (name == options.listen_host) return true;
+  return std::any_of(options.public_names.begin(), options.public_names.end(),
+                     [&name](const std::string& allowed) {
+                       return std::equal(name.begin(), name.end(), allowed.begin(), allowed.end(),
+                                         [](char a, char b) {
+                                           return a == std::tolower(static_cast<unsigned char>(b));
+                                         });
+                     });
 }
 
 bool origin_allowed(const std::string& origin, int port) {

@@ -34,6 +34,9 @@ Result<Upstream> parse_upstream(const std::string& text, const std::string& defa
 struct ShimOptions {
   std::string listen_host = "127.0.0.1";
   int listen_port = 8787;
+  /// Names (besides loopback ones) a request's Host may carry: the listener's public name, when
+  /// a proxy or a team puts one in front of it (--public-name).
+  std::vector<std::string> public_names;
   std::vector<Upstream> upstreams;          // the first is also mounted at /mcp
   std::string actor;                        // who the agent acts for (the human)
   std::string authority_key;                // approver id whose key signs grants for TOTP approvals
@@ -74,6 +77,13 @@ struct ShimContext {
   void remember_client(const std::string& session, const std::string& client);
   std::string client_for(const std::string& session);
 };
+
+/// True when a request's Host header names this listener as only its own machine or its owner
+/// can: a loopback name or address (localhost, 127.0.0.0/8, [::1]), the --listen host, or one of
+/// `public_names` (any port). Anything else is refused: a web page whose DNS name was rebound to
+/// 127.0.0.1 reaches a loopback listener with its own name in Host. An absent Host (HTTP/1.0
+/// tools; browsers always send one) is allowed.
+bool host_allowed(const std::string& host, const ShimOptions& options);
 
 /// True when an Origin header value is absent or names this listener (127.0.0.1/localhost/[::1]).
 bool origin_allowed(const std::string& origin, int port);

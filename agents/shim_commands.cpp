@@ -22,6 +22,7 @@ struct ShimCommandOptions {
   std::string actor;
   std::string client_timeout = "10s";
   int threads = 1024;
+  std::vector<std::string> public_names;
 };
 
 Status parse_listen(const std::string& text, ShimOptions& options) {
@@ -42,6 +43,7 @@ Status parse_listen(const std::string& text, ShimOptions& options) {
 Result<ShimOptions> make_options(const ShimCommandOptions& o, const CommandContext& context) {
   ShimOptions options;
   if (Status s = parse_listen(o.listen, options); !s.ok()) return s.error();
+  options.public_names = o.public_names;
   for (std::size_t i = 0; i < o.upstreams.size(); ++i) {
     auto upstream =
         parse_upstream(o.upstreams[i], i == 0 ? o.name : "upstream" + std::to_string(i + 1));
@@ -88,6 +90,9 @@ void setup_shim(CLI::App& app, CommandContext& context) {
                   "/mcp/NAME, the first also at /mcp)")
       ->required();
   sub->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)");
+  sub->add_option("--public-name", o->public_names,
+                  "A Host name (besides loopback ones) requests may use, e.g. the name a proxy "
+                  "serves the shim under; repeat for several. Others are refused (DNS rebinding)");
   sub->add_option("--name", o->name, "Name of the first upstream (default: default)");
   sub->add_option(
       "--hold", o->hold,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "json_input.h"
 #include "mcp_headers.h"
 #include "shim.h"
 #include "shim_upstream.h"
@@ -260,7 +261,7 @@ void remember_initialize(ShimContext& context, const json& m, const httplib::Res
 std::vector<json> batch_answers(const UpstreamReply& reply) {
   std::vector<json> out;
   auto add = [&out](const std::string& text) {
-    json j = json::parse(text, nullptr, false);
+    json j = parse_outside_json(text);
     if (j.is_array()) {
       for (auto& item : j) out.push_back(std::move(item));
     } else if (j.is_object()) {
@@ -319,9 +320,10 @@ RoutingHeaders routing_headers(const httplib::Request& req) {
 
 void handle_post(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
                  httplib::Response& res) {
-  json body = json::parse(req.body, nullptr, false);
+  std::string why;
+  json body = parse_outside_json(req.body, &why);
   if (body.is_discarded()) {
-    answer_json(res, 400, jsonrpc_error("null", -32700, "Parse error: the body is not JSON"));
+    answer_json(res, 400, jsonrpc_error("null", -32700, "Parse error: " + why));
     return;
   }
   const bool batch = body.is_array();

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "stepgate/audit.h"
 #include "stepgate/json.h"
 
 namespace stepgate {
@@ -25,7 +26,8 @@ Value reasons_list(const Decision& decision) {
   return out;
 }
 
-/// What the approvals inbox shows for a held call.
+/// What the approvals inbox shows for a held call, through the audit log's redaction (the page and
+/// GET /v1/approvals show it to whoever opens them).
 std::string summary_json(const Action& action, const GateOutcome& outcome, const ToolCall& call) {
   Value s = Map{};
   s["kind"] = action.kind;
@@ -34,12 +36,12 @@ std::string summary_json(const Action& action, const GateOutcome& outcome, const
   s["server"] = call.server;
   s["tool"] = call.tool;
   s["client"] = call.client;
-  s["arguments"] = to_pretty_json(call.arguments);
+  s["arguments"] = to_pretty_json(redact_secrets(call.arguments));
   s["reasons"] = reasons_list(outcome.decision);
   s["score"] = outcome.decision.score;
   s["digest"] = outcome.decision.action_digest;
   if (outcome.decision.requirement) s["method"] = method_name(outcome.decision.requirement->method);
-  return to_json(s);
+  return to_json(redact_secrets(s));
 }
 
 std::string approval_text(const ChallengeRecord& record, const std::string& server_url,

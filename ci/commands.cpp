@@ -9,6 +9,7 @@
 #include "gate_input.h"
 #include "outputs.h"
 #include "report.h"
+#include "stepgate/audit.h"
 #include "stepgate/gate.h"
 #include "stepgate/stepup.h"
 #include "wait.h"
@@ -46,6 +47,11 @@ struct Pass {
   std::vector<std::string> grants;
 };
 
+/// report_error with the message redacted: an error can quote a --resource or an attribute.
+int report_ci_error(CommandContext& context, const Error& error) {
+  return report_error(context, Error{error.code, ci::redact_for_output(error.message)});
+}
+
 Status check_options(const CiGateOptions& o) {
   if (o.step.manifest.empty() == o.step.kind.empty()) {
     return invalid_argument("ci gate: give either --manifest FILE or --kind KIND");
@@ -65,8 +71,8 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
   wo.server = o.server;
   auto timeout = ci::parse_wait_duration(o.timeout);
   auto poll = ci::parse_wait_duration(o.poll);
-  if (!timeout) return report_error(context, timeout.error());
-  if (!poll) return report_error(context, poll.error());
+  if (!timeout) return report_ci_error(context, timeout.error());
+  if (!poll) return report_ci_error(context, poll.error());
   wo.timeout = *timeout;
   wo.poll = std::max(*poll, std::chrono::milliseconds(100));
   auto& err = *context.io.err;
@@ -76,13 +82,13 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
       << "'\n";
   auto waited = ci::wait_for_approval(pass.outcome.step_up.challenge_token, wo, err);
   if (!waited) {
-    err << "stepgate: " << waited.error().message << "\n";
+    err << "stepgate: " << ci::redact_for_output(waited.error().message) << "\n";
     return waited.error().code == ErrorCode::kInvalidArgument ? 2 : 3;
   }
   switch (waited->state) {
     case ci::WaitState::kDenied:
       err << "stepgate: challenge " << waited->id << " denied by " << waited->decided_by
-          << (waited->comment.empty() ? "" : ": " + waited->comment) << "\n";
+          << (waited->comment.empty() ? "" : ": " + ci::redact_for_output(waited->comment)) << "\n";
       return 1;
     case ci::WaitState::kExpired:
       err << "stepgate: challenge " << waited->id << " expired before anyone approved it\n";
@@ -109,28 +115,32 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
   return std::nullopt;
 }
 
+/// Writes every output of the run. All of them take the redacted report and signals (the audit
+/// log's redaction); only the GitHub masks see the values in clear, since masking them is their
+/// purpose (the runner consumes ::add-mask:: lines and hides the value from the log).
 void emit(const CiGateOptions& o, const ci::GateInput& input, const Pass& pass, const ci::Env& env,
           CommandContext& context) {
-  ci::GateReport report = ci::make_report(input.action, pass.outcome, input.source_path);
+  const ci::GateReport clear = ci::make_report(input.action, pass.outcome, input.source_path);
+  const ci::GateReport report = ci::redact_report(clear);
+  const Value signals = redact_secrets(pass.outcome.signals);
   auto& out = *context.io.out;
   if (env("GITHUB_ACTIONS") == "true") {
-    auto masked = ci::mask_candidates(input.action, report, pass.outcome.signals);
+    auto masked = ci::mask_candidates(input.action, clear, pass.outcome.signals);
     if (auto s = ci::write_github(report, masked, pass.grants, env, out); !s) {
-      *context.io.err << "stepgate: warning: " << s.error().message << "\n";
+      *context.io.err << "stepgate: warning: " << ci::redact_for_output(s.error().message) << "\n";
     }
   }
   if (!o.report_dir.empty()) {
     if (auto s = ci::write_gitlab_reports(o.report_dir, report); !s) {
-      *context.io.err << "stepgate: warning: " << s.error().message << "\n";
+      *context.io.err << "stepgate: warning: " << ci::redact_for_output(s.error().message) << "\n";
     }
   }
-  out << (o.format == "json" ? ci::json_report(report, pass.outcome.signals)
-                             : ci::text_report(report));
+  out << (o.format == "json" ? ci::json_report(report, signals) : ci::text_report(report));
 }
 
 void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
   if (auto s = check_options(o); !s) {
-    context.exit_code = report_error(context, s.error());
+    context.exit_code = report_ci_error(context, s.error());
     return;
   }
   const ci::Env env = ci::process_env();
@@ -141,13 +151,13 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
   go.front_end = "ci";
   auto gate = Gate::open(go);
   if (!gate) {
-    context.exit_code = report_error(context, gate.error());
+    context.exit_code = report_ci_error(context, gate.error());
     return;
   }
   auto input = ci::build_gate_input(o.step, ci_context, (*gate)->policy(), context.io.cwd,
                                     &(*gate)->store(), unix_now(), env);
   if (!input) {
-    context.exit_code = report_error(context, input.error());
+    context.exit_code = report_ci_error(context, input.error());
     return;
   }
   Pass pass;

@@ -92,7 +92,7 @@ Status parse_attributes(const std::vector<std::string>& attrs,
     std::string text;
     if (auto s = split_pair(item, "--attr-json", key, text); !s) return s;
     if (!given.insert(key).second) return invalid_argument("--attr-json `" + key + "` given twice");
-    auto value = parse_json(text, JsonLimits{std::size_t{1024} * 1024, 32});
+    auto value = parse_json(text, JsonLimits{std::size_t{1024} * 1024});
     if (!value) return invalid_argument("--attr-json `" + key + "`: " + value.error().message);
     attributes[key] = std::move(value).value();
   }

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "stepgate/paths.h"
+#include "stepgate/yaml_limits.h"
 
 namespace stepgate::ci {
 namespace {
@@ -303,6 +304,12 @@ Status read_root(const Walker& w, const YAML::Node& root, Manifest& m) {
 
 Result<Manifest> parse_manifest(std::string_view text, const std::string& name) {
   Walker walker(name);
+  // Limits first: YAML::Load shares an alias's node, but every walk below expands it again.
+  // (Text that is not YAML at all is reported below, in the manifest's own words.)
+  if (Status limits = check_yaml_limits(text, name);
+      !limits.ok() && limits.error().code == ErrorCode::kResourceExhausted) {
+    return limits.error();
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));

@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "stepgate/audit.h"
 #include "stepgate/json.h"
+#include "stepgate/secrets.h"
 
 namespace stepgate::ci {
 
@@ -29,6 +31,23 @@ GateReport make_report(const Action& action, const GateOutcome& outcome,
     }
   }
   r.source_path = source_path;
+  return r;
+}
+
+std::string redact_for_output(std::string_view text) {
+  if (!looks_like_secret(text)) return std::string(text);
+  return redact_text(text);
+}
+
+GateReport redact_report(GateReport r) {
+  for (std::string* field : {&r.kind, &r.actor, &r.resource, &r.source_path}) {
+    *field = redact_for_output(*field);
+  }
+  for (Reason& reason : r.reasons) {
+    reason.rule_id = redact_for_output(reason.rule_id);
+    reason.message = redact_for_output(reason.message);
+  }
+  for (std::string& problem : r.problems) problem = redact_for_output(problem);
   return r;
 }
 

@@ -37,6 +37,15 @@ struct GateReport {
 GateReport make_report(const Action& action, const GateOutcome& outcome,
                        const std::string& source_path);
 
+/// The report with every free-text field (kind, actor, resource, reason messages, problems, the
+/// source path) through the audit log's redaction, so no output format shows a secret that a
+/// --resource, an attribute or a rule message carried. Digests, revision, challenge id and token
+/// are left as they are: they are ours, and an approver needs the token.
+GateReport redact_report(GateReport report);
+
+/// `text` through the audit log's redaction (what every line ci gate prints passes through).
+std::string redact_for_output(std::string_view text);
+
 // ---- GitHub Actions workflow commands ---------------------------------------------------------
 
 /// Escapes a workflow command's message: % → %25, \r → %0D, \n → %0A.

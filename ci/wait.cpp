@@ -44,7 +44,7 @@ Result<Value> json_body(const httplib::Result& res, int want_status, const std::
     return make_error(ErrorCode::kUnavailable, what + ": HTTP " + std::to_string(res->status) +
                                                    " " + res->body.substr(0, 200));
   }
-  auto v = parse_json(res->body, JsonLimits{std::size_t{1024} * 1024, 16});
+  auto v = parse_json(res->body, JsonLimits{std::size_t{1024} * 1024});
   if (!v || !v->is_map()) return make_error(ErrorCode::kUnavailable, what + ": not a JSON object");
   return v;
 }

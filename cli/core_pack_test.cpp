@@ -11,8 +11,10 @@
 #include "stepgate/action.h"
 #include "stepgate/collect.h"
 #include "stepgate/engine.h"
+#include "stepgate/paths.h"
 #include "stepgate/policy.h"
 #include "stepgate/signals.h"
+#include "stepgate/yaml_limits.h"
 
 namespace stepgate {
 namespace {
@@ -99,9 +101,18 @@ std::string run_case(const Engine& engine, const YAML::Node& c) {
 // Runs one test file; false when it (or its pack) could not be loaded.
 bool run_file(const fs::path& dir, const fs::path& file, Counts& counts, std::ostream& out,
               std::ostream& err) {
+  auto text = read_file(file.string(), std::size_t{8} * 1024 * 1024);
+  if (!text) {
+    err << "stepgate: " << text.error().message << "\n";
+    return false;
+  }
+  if (Status limits = check_yaml_limits(*text, file.string()); !limits) {
+    err << "stepgate: " << limits.error().message << "\n";
+    return false;
+  }
   YAML::Node doc;
   try {
-    doc = YAML::LoadFile(file.string());
+    doc = YAML::Load(*text);
   } catch (const YAML::Exception& e) {
     err << "stepgate: " << file.string() << ":" << e.mark.line + 1 << ":" << e.mark.column + 1
         << ": " << e.msg << "\n";

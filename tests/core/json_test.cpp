@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
+
+#include "stepgate/limits.h"
 
 namespace stepgate {
 namespace {
@@ -148,4 +151,40 @@ TEST_CASE("large integers and doubles") {
 }
 
 }  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+
+struct NestingCase {
+  std::string text;
+  bool ok;
+};
+
+TEST_CASE("check_json_nesting holds outside JSON to the one nesting limit, without recursion") {
+  static_assert(kMaxNestingDepth == 64);
+  const std::vector<NestingCase> cases = {
+      {std::string(64, '[') + std::string(64, ']'), true},
+      {std::string(65, '[') + std::string(65, ']'), false},
+      {std::string(50000, '[') + std::string(50000, ']'),
+       false},                           // the 97 KB that crashed the shim
+      {std::string(50000, '['), false},  // unbalanced: still refused
+      {"{\"a\":" + std::string(64, '[') + std::string(64, ']') + "}", false},
+      {"\"" + std::string(100, '[') + "\"", true},        // brackets inside a string do not nest
+      {"[\"\\\"" + std::string(100, '{') + "\"]", true},  // nor after an escaped quote
+      {std::string(100, ']'), true},                      // stray closers are the parser's problem
+      {"", true},
+  };
+  for (const NestingCase& c : cases) {
+    CAPTURE(c.text.substr(0, 80));
+    Status s = check_json_nesting(c.text);
+    CHECK(s.ok() == c.ok);
+    if (!s.ok()) {
+      CHECK(s.error().code == ErrorCode::kResourceExhausted);
+      CHECK(s.error().message.find("limit of 64 levels") != std::string::npos);
+    }
+  }
+  CHECK_FALSE(check_json_nesting("[[[[1]]]]", 3).ok());
+  CHECK(check_json_nesting("[[[1]]]", 3).ok());
+}
+
 }  // namespace stepgate
