@@ -16,7 +16,7 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 # ccache (when installed) lets several work trees of one checkout share their compiled objects.
 if command -v ccache >/dev/null; then
-  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}"
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}" CCACHE_NOHASHDIR=1
   args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
