@@ -113,6 +113,14 @@ class StateStore {
   Result<bool> has_seen(const std::string& ns, const std::string& key);
   Result<bool> mark_seen(const std::string& ns, const std::string& key);
 
+  // Audit checkpoints: the latest signed checkpoint (audit.h) of each audit log, by its path.
+  /// Keeps `note` as the checkpoint of `log` unless the one kept is for a size >= `size`: a
+  /// head never moves back (an emptied log's new records do not replace the old anchor).
+  /// Returns whether it was kept.
+  Result<bool> put_audit_checkpoint(const std::string& log, uint64_t size, const std::string& note);
+  /// The latest checkpoint note of `log`, if any.
+  Result<std::optional<std::string>> get_audit_checkpoint(const std::string& log);
+
  private:
   struct Impl;
   explicit StateStore(std::unique_ptr<Impl> impl);
