@@ -159,6 +159,13 @@ int run_enroll(EnrollOptions o, CommandContext& context) {
   if (!enrollment) return report_error(context, enrollment.error());
   Status saved = save_totp_enrollment(paths.secrets_dir, *enrollment);
   if (!saved) return report_error(context, saved.error());
+  if (existing && existing->active) {
+    // The old seed is gone: the steps its codes used (the one that just authorized this
+    // included) must not make the new authenticator's first codes look replayed.
+    auto store = open_store(paths);
+    Status forgot = store ? (*store)->forget_totp_steps(o.actor) : Status(store.error());
+    if (!forgot) return report_error(context, forgot.error());
+  }
   std::string uri = otpauth_uri(*enrollment);
   *context.io.err << "Add this to your authenticator app (it holds the secret: do not share it):\n";
   *context.io.out << uri << "\n";

@@ -381,6 +381,14 @@ Result<bool> StateStore::consume_challenge(const std::string& id) {
   return *changed == 1;
 }
 
+Status StateStore::forget_totp_steps(const std::string& actor) {
+  std::lock_guard lock(impl_->mu);
+  STEPGATE_PREPARE(del, "DELETE FROM totp_steps WHERE actor = ?");
+  del.bind(1, actor);
+  if (auto r = impl_->run(del); !r.ok()) return r.error();
+  return {};
+}
+
 Result<bool> StateStore::put_audit_checkpoint(const std::string& log, uint64_t size,
                                               const std::string& note) {
   std::lock_guard lock(impl_->mu);

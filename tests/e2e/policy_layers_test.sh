@@ -76,7 +76,7 @@ rc=0
 check "a stricter repository layer denies what the user's allows (exit 1)" test "$rc" = 1
 check "and is named as the layer that decided" grep -q '^decided by: repository layer' "$TMP/eval2.out"
 echo again >> README.md && git commit -qam again
-if git push origin main 2> "$TMP/frozen.err"; then fail "a push is denied by the repository layer"; else
+if git push origin HEAD:refs/heads/topic 2> "$TMP/frozen.err"; then fail "a push is denied by the repository layer"; else
   check "a push is denied by the repository layer" grep -q 'no-pushes-here' "$TMP/frozen.err"
 fi
 

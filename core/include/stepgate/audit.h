@@ -56,7 +56,7 @@ struct AuditOptions {
   /// In long-running processes: fsync at most every N ms (0 = every append).
   int fsync_batch_ms = 0;
   /// Where each new head goes (signed checkpoints); none when null.
-  std::shared_ptr<AuditHeadSink> checkpoints;
+  std::shared_ptr<AuditHeadSink> checkpoints = nullptr;
 };
 
 class AuditLog {

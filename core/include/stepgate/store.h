@@ -81,6 +81,9 @@ class StateStore {
   Status set_lockout(const std::string& actor, UnixTime until);
   Result<UnixTime> lockout_until(const std::string& actor);  // 0 when none
   Status clear_totp_failures(const std::string& actor);
+  /// Forgets the time-steps `actor` used: for a replaced seed, whose codes share nothing with the
+  /// old one's (call it only after the new seed has replaced the old).
+  Status forget_totp_steps(const std::string& actor);
 
   // Elevations.
   Status add_elevation(const Elevation& e);
