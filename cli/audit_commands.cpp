@@ -1,21 +1,32 @@
 // `stepgate audit verify|show|append`: the audit log from the command line.
 //
 // Exit codes: verify exits 0 when the chain is intact and 1 when it is broken ("line L: problem"
-// on stdout — a broken chain is a refusal, not bad input); 2 for a missing log, a bad option or an
-// unreadable file, as every command.
+// on stdout — a broken chain is a refusal, not bad input) or does not match its signed checkpoint
+// ("checkpoint: problem"); 2 for a missing log without a checkpoint, a bad option or an unreadable
+// file, as every command.
+//
+// `append` writes annotation records only ({"type":"annotation","label":...,"fields":{...}}): any
+// process running as the user can call it, so it must not be able to add a record that reads as a
+// decision, a step-up or an enrolment.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "command.h"
 #include "stepgate/audit.h"
+#include "stepgate/crypto.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
+#include "stepgate/store.h"
 
 namespace stepgate {
 namespace {
@@ -36,12 +47,49 @@ struct AuditShowOptions {
 
 struct AuditAppendOptions {
   std::string path;
-  std::string type;
+  std::string label;
   std::string fields = "{}";
 };
 
+constexpr std::size_t kMaxLabelSize = 64;
+
 std::string log_path(const std::string& explicit_path) {
   return explicit_path.empty() ? Paths::from_environment().audit_log : explicit_path;
+}
+
+std::string absolute_log_path(const std::string& path) {
+  std::error_code ec;
+  std::string absolute = std::filesystem::absolute(path, ec).lexically_normal().string();
+  return ec ? path : absolute;
+}
+
+/// The signed checkpoint kept for `path`, opened with the local key; nullopt when there is none
+/// (no state store yet, or nothing checkpointed). An error when one exists but does not verify.
+Result<std::optional<AuditCheckpoint>> local_checkpoint(const std::string& path) {
+  const Paths paths = Paths::from_environment();
+  std::error_code ec;
+  if (!std::filesystem::exists(paths.state_db, ec)) return std::optional<AuditCheckpoint>();
+  auto store = StateStore::open(paths.state_db);
+  if (!store.ok()) return store.error();
+  auto note = (*store)->get_audit_checkpoint(absolute_log_path(path));
+  if (!note.ok()) return note.error();
+  if (!note->has_value()) return std::optional<AuditCheckpoint>();
+  auto key = load_local_checkpoint_key(paths.secrets_dir, /*create=*/false);
+  if (!key.ok()) {
+    return make_error(
+        ErrorCode::kPermissionDenied,
+        "a signed checkpoint exists but its key cannot be read: " + key.error().message);
+  }
+  auto public_key = ed25519_public_from_private(key->private_key);
+  if (!public_key.ok()) return public_key.error();
+  auto checkpoint = open_audit_checkpoint(**note, key->name, *public_key);
+  if (!checkpoint.ok()) return checkpoint.error();
+  if (checkpoint->origin != audit_checkpoint_origin(path)) {
+    return make_error(
+        ErrorCode::kPermissionDenied,
+        "the signed checkpoint is for another log (origin " + checkpoint->origin + ")");
+  }
+  return std::optional<AuditCheckpoint>(std::move(checkpoint).value());
 }
 
 int64_t unix_now() {
@@ -88,15 +136,41 @@ Result<int64_t> parse_point(const std::string& option, const std::string& text) 
 
 int run_audit_verify(const AuditVerifyOptions& options, CommandContext& context) {
   std::string path = log_path(options.path);
-  auto report = verify_audit_log(path);
-  if (!report.ok()) return report_error(context, report.error());
-  if (!report->ok) {
-    *context.io.out << "line " << report->first_bad_line << ": " << report->problem << "\n";
-    *context.io.err << "stepgate: audit log " << path << " is not intact (" << report->records
-                    << " good records before line " << report->first_bad_line << ")\n";
+  auto checkpoint = local_checkpoint(path);
+  if (!checkpoint.ok()) {
+    // A checkpoint that exists and does not verify is tampering, not bad input.
+    if (checkpoint.error().code != ErrorCode::kPermissionDenied &&
+        checkpoint.error().code != ErrorCode::kInvalidArgument) {
+      return report_error(context, checkpoint.error());
+    }
+    *context.io.out << "checkpoint: " << checkpoint.error().message << "\n";
+    *context.io.err << "stepgate: audit log " << path << " cannot be checked against its signed "
+                    << "checkpoint\n";
     return 1;
   }
-  *context.io.out << "ok: " << report->records << " records, chain intact\n";
+  auto report =
+      checkpoint->has_value() ? verify_audit_log(path, **checkpoint) : verify_audit_log(path);
+  if (!report.ok()) return report_error(context, report.error());
+  if (!report->ok) {
+    if (report->first_bad_line != 0) {
+      *context.io.out << "line " << report->first_bad_line << ": " << report->problem << "\n";
+      *context.io.err << "stepgate: audit log " << path << " is not intact (" << report->records
+                      << " good records before line " << report->first_bad_line << ")\n";
+    } else {
+      *context.io.out << "checkpoint: " << report->problem << "\n";
+      *context.io.err << "stepgate: audit log " << path
+                      << " does not match its signed checkpoint\n";
+    }
+    return 1;
+  }
+  *context.io.out << "ok: " << report->records << " records, chain intact";
+  if (checkpoint->has_value()) {
+    *context.io.out << ", matches the signed checkpoint of " << (*checkpoint)->head.size
+                    << " records";
+  } else {
+    *context.io.out << " (no signed checkpoint yet: a cut tail would not show)";
+  }
+  *context.io.out << "\n";
   return 0;
 }
 
@@ -138,7 +212,17 @@ int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
   return 0;
 }
 
+bool plain_label(const std::string& label) {
+  if (label.empty() || label.size() > kMaxLabelSize) return false;
+  return std::all_of(label.begin(), label.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '-';
+  });
+}
+
 int run_audit_append(const AuditAppendOptions& options, CommandContext& context) {
+  if (!plain_label(options.label)) {
+    return report_error(context, invalid_argument("--label: 1 to 64 letters, digits, . _ -"));
+  }
   std::string text = options.fields;
   if (text == "-") {
     text.assign(std::istreambuf_iterator<char>(*context.io.in), std::istreambuf_iterator<char>());
@@ -148,9 +232,15 @@ int run_audit_append(const AuditAppendOptions& options, CommandContext& context)
     return report_error(context, invalid_argument("--fields: " + fields.error().message));
   if (!fields->is_map())
     return report_error(context, invalid_argument("--fields: expected a JSON object"));
-  auto log = AuditLog::open(log_path(options.path));
+  // The caller's fields sit under "fields", so none of them reads as a decision's keys.
+  Value record = Map{};
+  record["label"] = options.label;
+  record["by"] = os_user_name();
+  record["fields"] = std::move(fields).value();
+  const Paths paths = Paths::from_environment();
+  auto log = open_checkpointed_audit_log(log_path(options.path), paths.state_db, paths.secrets_dir);
   if (!log.ok()) return report_error(context, log.error());
-  if (Status s = (*log)->append(options.type, *fields); !s.ok())
+  if (Status s = (*log)->append("annotation", record); !s.ok())
     return report_error(context, s.error());
   return 0;
 }
@@ -181,11 +271,14 @@ void setup_audit_show(CLI::App& audit, CommandContext& context) {
 void setup_audit_append(CLI::App& audit, CommandContext& context) {
   auto options = std::make_shared<AuditAppendOptions>();
   CLI::App* cmd = audit.add_subcommand(
-      "append", "Append one record (for scripts and CI steps); secrets are redacted");
+      "append",
+      "Append an annotation record (type `annotation`, for scripts and CI steps); secrets are "
+      "redacted. Decisions and step-ups are written only by the gate");
   cmd->add_option("--path", options->path, "Audit log (default: the state directory's)");
-  cmd->add_option("--type", options->type, "Record type")->required();
+  cmd->add_option("--label", options->label, "What the annotation is (letters, digits, . _ -)")
+      ->required();
   cmd->add_option("--fields", options->fields,
-                  "The record's fields: a JSON object, or - for stdin");
+                  "The annotation's fields: a JSON object, or - for stdin");
   cmd->callback([options, &context] { context.exit_code = run_audit_append(*options, context); });
 }
 

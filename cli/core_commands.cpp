@@ -1,4 +1,4 @@
-// Core commands: init, eval, policy lint|test, signals, version.
+// Core commands: init, eval, policy lint|test|explain, signals, version.
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +18,7 @@
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"
+#include "stepgate/policy_layers.h"
 #include "stepgate/signals.h"
 #include "stepgate/store.h"
 
@@ -37,6 +38,11 @@ struct EvalOptions {
   std::string policy;
   std::string signals;
   std::string format = "text";
+};
+struct ExplainOptions {
+  std::string action;  // empty: list the layers only
+  std::string policy;
+  std::string signals;
 };
 struct SignalsOptions {
   std::string kind;
@@ -123,6 +129,7 @@ void print_decision(const Decision& d, std::ostream& out) {
     out << "requirement: " << method_name(d.requirement->method) << ", " << d.requirement->approvers
         << " approver(s), max_age " << d.requirement->max_age.count() << "s\n";
   }
+  if (d.layers.size() > 1) out << "decided by: " << d.layer << " layer\n";
   out << "action_digest: " << d.action_digest << "\npolicy_revision: " << d.policy_revision << "\n";
 }
 
@@ -144,30 +151,66 @@ Result<Value> load_signals_option(const std::string& option) {
   return v;
 }
 
+// The cache dir of parsed policies the gate keeps, when stepgate already has a state directory
+// here (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
+std::string policy_cache_dir() {
+  const std::string state_dir = Paths::from_environment().state_dir;
+  std::error_code ec;
+  return fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
+}
+
 Status do_eval(const EvalOptions& o, CommandContext& context) {
   Result<std::string> text = read_input(o.action, context);
   if (!text.ok()) return text.error();
   Result<Action> action = parse_action(*text);
   if (!action.ok()) return action.error();
-  Result<std::string> path = find_policy_path(o.policy, context.io.cwd);
-  if (!path.ok()) return path.error();
-  // The parsed-policy cache the gate keeps, when stepgate already has a state directory here
-  // (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
-  const std::string state_dir = Paths::from_environment().state_dir;
-  std::error_code ec;
-  const std::string cache_dir = fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
-  Result<std::shared_ptr<const Policy>> policy = load_policy_file_cached(*path, cache_dir);
-  if (!policy.ok()) return policy.error();
+  auto layers = load_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath, policy_cache_dir());
+  if (!layers.ok()) return layers.error();
+  const LayeredEngine engine(std::move(layers).value());
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
-  if (Status s = collect_for_eval(*action, **policy, *signals); !s.ok()) return s;
-  const Engine engine(*policy);
+  if (Status s = collect_for_eval(*action, engine.policy(), *signals); !s.ok()) return s;
   const Decision d = engine.evaluate(*action, *signals);
   if (o.format == "json")
     *context.io.out << to_pretty_json(decision_to_value(d)) << "\n";
   else
     print_decision(d, *context.io.out);
   context.exit_code = d.verdict == Verdict::kDeny ? 1 : d.verdict == Verdict::kStepUp ? 3 : 0;
+  return {};
+}
+
+// Shows the layers in force here and, given an action, what each decided and which one stood.
+Status do_explain(const ExplainOptions& o, CommandContext& context) {
+  auto found = find_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath);
+  if (!found.ok()) return found.error();
+  std::vector<PolicyLayer> layers;
+  std::ostream& out = *context.io.out;
+  out << "policy layers (most authoritative first; the strictest verdict wins):\n";
+  for (const PolicyLayerPath& p : *found) {
+    auto policy = load_policy_file_cached(p.path, policy_cache_dir());
+    if (!policy.ok()) return policy.error();
+    out << "  " << p.name << ": " << p.path << " (" << (*policy)->rules.size() << " rules, "
+        << (*policy)->revision << ((*policy)->mode == Mode::kShadow ? ", shadow" : "") << ")\n";
+    layers.push_back(PolicyLayer{p.name, std::move(policy).value()});
+  }
+  out << "settings from: " << layers.front().name << " layer\n";
+  if (o.action.empty()) return {};
+  Result<std::string> text = read_input(o.action, context);
+  if (!text.ok()) return text.error();
+  Result<Action> action = parse_action(*text);
+  if (!action.ok()) return action.error();
+  const LayeredEngine engine(std::move(layers));
+  Result<Value> signals = load_signals_option(o.signals);
+  if (!signals.ok()) return signals.error();
+  if (Status s = collect_for_eval(*action, engine.policy(), *signals); !s.ok()) return s;
+  const std::string digest = action_digest(*action);
+  const std::vector<Decision> each = engine.evaluate_each(*action, *signals, digest);
+  for (std::size_t i = 0; i < each.size(); ++i) {
+    out << "\n[" << engine.layers()[i].name << " layer] ";
+    print_decision(each[i], out);
+  }
+  const Decision d = engine.evaluate(*action, *signals, digest);
+  out << "\nresult: " << verdict_name(d.verdict) << ", decided by the " << d.layer << " layer\n";
   return {};
 }
 
@@ -253,6 +296,16 @@ void setup_policy(CLI::App& app, CommandContext& context) {
       policy->add_subcommand("lint", "Load a policy strictly and check its rules' signals");
   lint->add_option("FILE", *file, "Policy file")->required();
   lint->callback([file, &context] { run_lint(*file, context); });
+  auto explain = std::make_shared<ExplainOptions>();
+  CLI::App* exp = policy->add_subcommand(
+      "explain", "Show the policy layers in force here and, for an action, which one decided");
+  exp->add_option("--action", explain->action, "Action JSON file, or - for stdin");
+  exp->add_option("--policy", explain->policy, "The user layer (default: found per DESIGN.md)");
+  exp->add_option("--signals", explain->signals, "Signals to add, as inline JSON, @FILE or FILE");
+  exp->callback([explain, &context] {
+    if (Status s = do_explain(*explain, context); !s.ok())
+      context.exit_code = report_error(context, s.error());
+  });
   auto dir = std::make_shared<std::string>("policies");
   CLI::App* test = policy->add_subcommand("test", "Run the test cases of the policy packs in DIR");
   test->add_option("DIR", *dir, "Directory with the packs and tests/ (default: policies)");

@@ -1,6 +1,9 @@
 // Step-up commands for actors: enroll, totp verify, keygen, elevation list|drop (approve and
 // grant verify are in cli/approve_commands.cpp).
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
+#include <chrono>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -34,6 +37,7 @@ struct EnrollOptions {
   bool no_qr = false;
   bool activate = false;
   bool force = false;
+  std::string current_code;  // --force over an active enrollment: a code from the one replaced
 };
 
 int activate_enrollment(const EnrollOptions& o, CommandContext& context, const Paths& paths,
@@ -62,6 +66,47 @@ int activate_enrollment(const EnrollOptions& o, CommandContext& context, const P
   if (!saved) return report_error(context, saved.error());
   *context.io.err << "TOTP for `" << enrollment.actor << "` is active.\n";
   return 0;
+}
+
+/// A current code from the authenticator being replaced: --current-code, else asked on the
+/// terminal. Never read from piped stdin: whatever runs the command must not answer for the
+/// person who holds the authenticator.
+std::string current_code(const EnrollOptions& o, CommandContext& context) {
+  if (!o.current_code.empty()) return o.current_code;
+  TerminalStepUpIo tty;
+  if (!tty.has_terminal() || isatty(STDIN_FILENO) == 0 || context.io.in != &std::cin) return "";
+  auto line = tty.prompt_secret("Current code from the authenticator being replaced: ",
+                                std::chrono::seconds(120));
+  return line ? *line : std::string();
+}
+
+/// `enroll --force` over an active enrollment: whoever replaces a factor proves they hold it
+/// (else anyone running as the user could swap in a seed of their own and approve as the actor).
+/// 0 when proven; else the exit code (3 without a code, 1 for a refused one). Audited both ways.
+int authorize_replacement(const EnrollOptions& o, CommandContext& context, const Paths& paths,
+                          const TotpEnrollment& existing) {
+  const std::string code = current_code(o, context);
+  if (code.empty()) {
+    audit_event(context, paths, nullptr, "enroll",
+                Map{{"actor", o.actor}, {"outcome", "replace_refused"}, {"problem", "no code"}});
+    *context.io.err << "stepgate: `" << o.actor << "` has an active TOTP enrollment; replacing "
+                    << "it needs a current code from that authenticator: run on a terminal, or "
+                    << "pass --current-code CODE\n";
+    return 3;
+  }
+  auto store = open_store(paths);
+  if (!store) return report_error(context, store.error());
+  auto check = verify_totp(**store, existing, code, unix_now());
+  if (!check) return report_error(context, check.error());
+  const bool ok = *check == TotpCheck::kOk;
+  audit_event(context, paths, nullptr, "enroll",
+              Map{{"actor", o.actor},
+                  {"outcome", ok ? "replace_authorized" : "replace_refused"},
+                  {"problem", ok ? "" : totp_check_message(*check)}});
+  if (ok) return 0;
+  *context.io.err << "stepgate: " << totp_check_message(*check) << "; the active enrollment of `"
+                  << o.actor << "` stays in place\n";
+  return 1;
 }
 
 Result<TotpEnrollment> new_enrollment(const EnrollOptions& o) {
@@ -105,10 +150,22 @@ int run_enroll(EnrollOptions o, CommandContext& context) {
                                                   "` already has an active TOTP enrollment; "
                                                   "pass --force to replace it"));
   }
+  if (existing && existing->active) {
+    if (int refused = authorize_replacement(o, context, paths, *existing); refused != 0) {
+      return refused;
+    }
+  }
   auto enrollment = new_enrollment(o);
   if (!enrollment) return report_error(context, enrollment.error());
   Status saved = save_totp_enrollment(paths.secrets_dir, *enrollment);
   if (!saved) return report_error(context, saved.error());
+  if (existing && existing->active) {
+    // The old seed is gone: the steps its codes used (the one that just authorized this
+    // included) must not make the new authenticator's first codes look replayed.
+    auto store = open_store(paths);
+    Status forgot = store ? (*store)->forget_totp_steps(o.actor) : Status(store.error());
+    if (!forgot) return report_error(context, forgot.error());
+  }
   std::string uri = otpauth_uri(*enrollment);
   *context.io.err << "Add this to your authenticator app (it holds the secret: do not share it):\n";
   *context.io.out << uri << "\n";
@@ -131,7 +188,11 @@ void setup_enroll(CLI::App& app, CommandContext& context) {
   sub->add_option("--code", o->code, "A current code, to activate without a prompt");
   sub->add_flag("--no-qr", o->no_qr, "Do not draw the QR code");
   sub->add_flag("--activate", o->activate, "Activate an enrollment made earlier");
-  sub->add_flag("--force", o->force, "Replace an active enrollment");
+  sub->add_flag("--force", o->force,
+                "Replace an active enrollment (needs a current code from it: asked on the "
+                "terminal, or --current-code)");
+  sub->add_option("--current-code", o->current_code,
+                  "With --force: a current code from the authenticator being replaced");
   sub->callback([o, &context] { context.exit_code = run_enroll(*o, context); });
 }
 

@@ -44,7 +44,7 @@ void audit_event(CommandContext& context, const Paths& paths, const Policy* poli
                  const std::string& type, const Value& fields) {
   std::string path =
       policy != nullptr && !policy->audit.path.empty() ? policy->audit.path : paths.audit_log;
-  auto log = AuditLog::open(path);
+  auto log = open_checkpointed_audit_log(path, paths.state_db, paths.secrets_dir);
   Status appended = log ? (*log)->append(type, fields) : Status(log.error());
   if (!appended)
     *context.io.err << "stepgate: warning: audit: " << appended.error().message << "\n";

@@ -134,6 +134,7 @@ class FileLock {
 
 struct AuditLog::Impl {
   std::string path;
+  std::string absolute_path;  // what checkpoints are kept under
   AuditOptions options;
   int fd = -1;
   std::mutex mu;  // guards fd and dirty within this process
@@ -154,6 +155,7 @@ struct AuditLog::Impl {
     wake.notify_all();
     if (flusher.joinable()) flusher.join();
     (void)sync_locked();
+    if (options.checkpoints) (void)options.checkpoints->flush();
     if (fd >= 0) ::close(fd);
   }
 
@@ -208,6 +210,8 @@ struct AuditLog::Impl {
         lock.lock();
         dirty = true;  // try again next round
       } else {
+        // A head the sink held back is signed once its records are on disk.
+        if (options.checkpoints) (void)options.checkpoints->flush();
         lock.lock();
       }
       ::close(copy);
@@ -225,6 +229,9 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path, AuditO
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  std::error_code ec;
+  impl->absolute_path = std::filesystem::absolute(path, ec).lexically_normal().string();
+  if (ec) impl->absolute_path = path;
   impl->options = options;
   if (Status s = impl->open_file(); !s.ok()) return s.error();
   if (options.fsync && options.fsync_batch_ms > 0) {
@@ -271,12 +278,17 @@ Status AuditLog::append(const std::string& type, const Value& fields) {
   impl_->cached_tail.seq = tail->seq + 1;
   impl_->cached_tail.hash = hash;
   impl_->cached_tail.ends_with_newline = true;
-  return impl_->after_write();
+  if (Status s = impl_->after_write(); !s.ok()) return s;
+  // Still under the file lock: heads reach the sink in the order the records were written.
+  if (!impl_->options.checkpoints) return {};
+  return impl_->options.checkpoints->record_head(
+      impl_->absolute_path, AuditHead{static_cast<uint64_t>(tail->seq + 1), hash});
 }
 
 Status AuditLog::flush() {
   std::lock_guard lock(impl_->mu);
-  return impl_->sync_locked();
+  if (Status s = impl_->sync_locked(); !s.ok()) return s;
+  return impl_->options.checkpoints ? impl_->options.checkpoints->flush() : Status();
 }
 
 const std::string& AuditLog::path() const {

@@ -10,6 +10,7 @@
 
 #include "audit_internal.h"
 #include "stepgate/audit.h"
+#include "stepgate/crypto.h"
 #include "stepgate/glob.h"
 #include "stepgate/json.h"
 
@@ -124,6 +125,8 @@ class ChainChecker {
     hash_.assign(info.hash);
     return "";
   }
+  [[nodiscard]] int64_t seq() const { return seq_; }
+  [[nodiscard]] const std::string& hash() const { return hash_; }
 
  private:
   int64_t seq_ = 0;
@@ -158,14 +161,22 @@ bool matches(const Value& record, const AuditFilter& filter) {
   return filter.until == 0 || t <= filter.until;
 }
 
-}  // namespace
+AuditVerifyReport checkpoint_failure(AuditVerifyReport report, std::string problem) {
+  report.ok = false;
+  report.checkpoint_mismatch = true;
+  report.problem = std::move(problem);
+  return report;
+}
 
-Result<AuditVerifyReport> verify_audit_log(const std::string& path) {
+/// Walks the chain; with a checkpoint, also keeps the hash of the record at its size and holds
+/// the end of the log against it.
+Result<AuditVerifyReport> verify_chain(const std::string& path, const AuditCheckpoint* checkpoint) {
   auto file = MappedFile::open(path);
   if (!file.ok()) return file.error();
   LineReader reader(file->text());
   ChainChecker chain;
   AuditVerifyReport report;
+  std::string hash_at_checkpoint;
   std::string_view line;
   bool newline = false;
   for (uint64_t line_no = 1; reader.next(line, newline); ++line_no) {
@@ -177,6 +188,44 @@ Result<AuditVerifyReport> verify_audit_log(const std::string& path) {
       return report;
     }
     ++report.records;
+    if (checkpoint != nullptr && static_cast<uint64_t>(chain.seq()) == checkpoint->head.size) {
+      hash_at_checkpoint = chain.hash();
+    }
+  }
+  report.head = AuditHead{static_cast<uint64_t>(chain.seq()), chain.hash()};
+  if (checkpoint == nullptr || checkpoint->head.size == 0) return report;
+  const std::string size = std::to_string(checkpoint->head.size);
+  if (report.records == 0) {
+    return checkpoint_failure(report,
+                              "emptied: the log holds no record; its signed checkpoint "
+                              "names " +
+                                  size + " records");
+  }
+  if (report.head.size < checkpoint->head.size) {
+    return checkpoint_failure(report, "cut: the log ends at record " +
+                                          std::to_string(report.head.size) +
+                                          "; its signed checkpoint names " + size + " records");
+  }
+  if (!constant_time_equal(hash_at_checkpoint, checkpoint->head.hash)) {
+    return checkpoint_failure(report, "rewritten: record " + size +
+                                          " does not have the hash its signed checkpoint names");
+  }
+  return report;
+}
+
+}  // namespace
+
+Result<AuditVerifyReport> verify_audit_log(const std::string& path) {
+  return verify_chain(path, nullptr);
+}
+
+Result<AuditVerifyReport> verify_audit_log(const std::string& path,
+                                           const AuditCheckpoint& checkpoint) {
+  auto report = verify_chain(path, &checkpoint);
+  if (!report.ok() && report.error().code == ErrorCode::kNotFound && checkpoint.head.size > 0) {
+    AuditVerifyReport missing;
+    return checkpoint_failure(missing, "the log is missing; its signed checkpoint names " +
+                                           std::to_string(checkpoint.head.size) + " records");
   }
   return report;
 }

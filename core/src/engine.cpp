@@ -293,6 +293,17 @@ Value decision_to_value(const Decision& decision) {
   out.emplace("action_digest", Value(decision.action_digest));
   out.emplace("shadow", Value(decision.shadow));
   out.emplace("would_be", Value(verdict_name(decision.would_be)));
+  if (!decision.layer.empty()) out.emplace("layer", Value(decision.layer));
+  if (!decision.layers.empty()) {
+    List layers;
+    for (const LayerVerdict& l : decision.layers) {
+      layers.emplace_back(Map{{"layer", Value(l.layer)},
+                              {"policy_revision", Value(l.policy_revision)},
+                              {"verdict", Value(verdict_name(l.verdict))},
+                              {"would_be", Value(verdict_name(l.would_be))}});
+    }
+    out.emplace("layers", Value(std::move(layers)));
+  }
   return {std::move(out)};
 }
 

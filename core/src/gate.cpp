@@ -78,27 +78,34 @@ std::string format_rfc3339(UnixTime t) {
   return buf;
 }
 
-Gate::Gate(std::shared_ptr<const Policy> policy, std::unique_ptr<StateStore> store,
+Gate::Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
            std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end)
-    : engine_(std::move(policy)),
+    : engine_(std::move(layers)),
       store_(std::move(store)),
       audit_(std::move(audit)),
       paths_(std::move(paths)),
       front_end_(std::move(front_end)) {}
 
 Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
-  auto path = find_policy_path(options.policy_path, options.cwd);
-  if (!path.ok()) return path.error();
-  auto policy = load_policy_file_cached(*path, options.paths.state_dir + "/policy-cache");
-  if (!policy.ok()) return policy.error();
+  auto layers = load_policy_layers(options.policy_path, options.cwd, options.system_policy_path,
+                                   options.paths.state_dir + "/policy-cache");
+  if (!layers.ok()) return layers.error();
+  const std::shared_ptr<const Policy> policy = layers->front().policy;  // the settings layer
   if (Status s = ensure_private_dir(options.paths.state_dir); !s.ok()) return s.error();
   auto store = StateStore::open(options.paths.state_db, options.store_options);
   if (!store.ok()) return store.error();
   const std::string audit_path =
-      (*policy)->audit.path.empty() ? options.paths.audit_log : (*policy)->audit.path;
-  auto audit = AuditLog::open(audit_path, options.audit_options);
+      policy->audit.path.empty() ? options.paths.audit_log : policy->audit.path;
+  AuditOptions audit_options = options.audit_options;
+  if (!audit_options.checkpoints) {  // local mode: sign the head with the local key, in the store
+    auto key = load_local_checkpoint_key(options.paths.secrets_dir, /*create=*/true);
+    if (!key.ok()) return key.error();
+    audit_options.checkpoints =
+        make_store_checkpoint_sink(**store, std::move(key).value(), audit_options.fsync_batch_ms);
+  }
+  auto audit = AuditLog::open(audit_path, audit_options);
   if (!audit.ok()) return audit.error();
-  return std::make_unique<Gate>(std::move(policy).value(), std::move(store).value(),
+  return std::make_unique<Gate>(std::move(layers).value(), std::move(store).value(),
                                 std::move(audit).value(), options.paths, options.front_end);
 }
 
@@ -206,7 +213,7 @@ std::string audit_path_of(const Gate& gate) {
 }  // namespace
 
 struct GatePool::Entry {
-  std::string policy_path;  // absolute
+  std::vector<std::string> policy_paths;  // absolute, one per layer
   Paths paths;
   std::string front_end;
   AuditOptions audit_options;
@@ -215,39 +222,44 @@ struct GatePool::Entry {
   FileId audit_log;
   std::unique_ptr<Gate> gate;
 
-  [[nodiscard]] bool serves(const std::string& path, const GateOptions& o) const {
-    return policy_path == path && same_paths(paths, o.paths) && front_end == o.front_end &&
+  [[nodiscard]] bool serves(const std::vector<std::string>& paths_in, const GateOptions& o) const {
+    return policy_paths == paths_in && same_paths(paths, o.paths) && front_end == o.front_end &&
            cache_ms == o.store_options.cache_ms && audit_options.fsync == o.audit_options.fsync &&
            audit_options.fsync_batch_ms == o.audit_options.fsync_batch_ms;
   }
   /// Still the policy bytes it loaded, and still the store and log files it opened (a deleted
   /// or replaced state directory must not swallow records).
-  [[nodiscard]] bool fresh(const std::string& revision) const {
+  [[nodiscard]] bool fresh(const std::vector<std::string>& revisions) const {
     if (state_db == FileId{} || audit_log == FileId{}) return false;
-    return gate->policy().revision == revision && file_id(paths.state_db) == state_db &&
-           file_id(audit_path_of(*gate)) == audit_log;
+    const std::vector<PolicyLayer>& layers = gate->engine().layers();
+    if (layers.size() != revisions.size()) return false;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      if (revisions[i].empty() || layers[i].policy->revision != revisions[i]) return false;
+    }
+    return file_id(paths.state_db) == state_db && file_id(audit_path_of(*gate)) == audit_log;
   }
 };
 
 Result<Gate*> GatePool::get(const GateOptions& options) {
-  auto found = find_policy_path(options.policy_path, options.cwd);
+  auto found = find_policy_layers(options.policy_path, options.cwd, options.system_policy_path);
   if (!found.ok()) return found.error();
   std::error_code ec;
-  const std::string path = std::filesystem::absolute(*found, ec).string();
-  std::string revision;
-  if (auto text = read_file(path, kMaxPooledPolicyBytes); text.ok()) {
-    revision = "sha256:" + sha256_hex(*text);
+  std::vector<std::string> paths;
+  std::vector<std::string> revisions;  // "" when unreadable: then the gate is reopened
+  for (const PolicyLayerPath& layer : *found) {
+    paths.push_back(std::filesystem::absolute(layer.path, ec).string());
+    auto text = read_file(paths.back(), kMaxPooledPolicyBytes);
+    revisions.push_back(text.ok() ? "sha256:" + sha256_hex(*text) : std::string());
   }
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (!(*it)->serves(path, options)) continue;
+    if (!(*it)->serves(paths, options)) continue;
     std::shared_ptr<Entry> entry = *it;
     entries_.erase(it);
-    if (revision.empty() || !entry->fresh(revision)) break;  // reopen below
+    if (!entry->fresh(revisions)) break;  // reopen below
     entries_.push_back(entry);
     return entry->gate.get();
   }
   GateOptions exact = options;
-  exact.policy_path = path;
   // A pooled gate lives as long as the daemon: its audit fsyncs are batched like the shim's, so
   // no request waits for the disk (a record is written before the answer; only a kernel crash
   // within kPooledFsyncBatchMs could lose it).
@@ -257,7 +269,7 @@ Result<Gate*> GatePool::get(const GateOptions& options) {
   auto gate = Gate::open(exact);
   if (!gate.ok()) return gate.error();
   auto entry = std::make_shared<Entry>();
-  entry->policy_path = path;
+  entry->policy_paths = paths;
   entry->paths = options.paths;
   entry->front_end = options.front_end;
   entry->audit_options = options.audit_options;

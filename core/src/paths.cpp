@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <string_view>
 
+#include "stepgate/policy_layers.h"
+
 namespace stepgate {
 namespace {
 
@@ -104,27 +106,10 @@ Paths Paths::from_environment() {
 }
 
 Result<std::string> find_policy_path(const std::string& explicit_path, const std::string& cwd) {
-  std::error_code ec;
-  if (!explicit_path.empty()) {
-    if (fs::is_regular_file(explicit_path, ec)) return explicit_path;
-    return make_error(ErrorCode::kNotFound, explicit_path + ": no such policy file");
-  }
-  fs::path dir = fs::absolute(cwd.empty() ? "." : cwd, ec);
-  for (int depth = 0; depth < 64 && !dir.empty(); ++depth) {
-    const fs::path candidate = dir / ".stepgate" / "policy.yaml";
-    if (fs::is_regular_file(candidate, ec)) return candidate.string();
-    if (dir == dir.parent_path()) break;
-    dir = dir.parent_path();
-  }
-  if (std::string env = env_or_empty("STEPGATE_POLICY"); !env.empty()) {
-    if (fs::is_regular_file(env, ec)) return env;
-    return make_error(ErrorCode::kNotFound, env + ": no such policy file (from $STEPGATE_POLICY)");
-  }
-  const std::string fallback = Paths::from_environment().config_dir + "/policy.yaml";
-  if (fs::is_regular_file(fallback, ec)) return fallback;
-  return make_error(ErrorCode::kNotFound,
-                    "no policy found (.stepgate/policy.yaml, $STEPGATE_POLICY or " + fallback +
-                        "); run `stepgate init`");
+  // The settings layer: a repository's file never stands in for the user's (policy_layers.h).
+  auto layers = find_policy_layers(explicit_path, cwd, kSystemPolicyPath);
+  if (!layers.ok()) return layers.error();
+  return layers->front().path;
 }
 
 Status ensure_private_dir(const std::string& path) {

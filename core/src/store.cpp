@@ -41,7 +41,7 @@ using store_detail::Stmt;
 using store_detail::Transaction;
 using store_detail::wall_clock_now;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kWalFramesMax = 200;            // see keep_wal_short
 constexpr int64_t kFailureRetention = 86400;  // longest TOTP failure window we keep
@@ -72,7 +72,13 @@ CREATE TABLE seen (ns TEXT NOT NULL, key TEXT NOT NULL, first_seen INTEGER NOT N
   PRIMARY KEY (ns, key)) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kMigrations[] = {kMigrationV1};
+// Version 2: the signed checkpoint of each audit log's head (audit.h).
+constexpr const char* kMigrationV2 = R"sql(
+CREATE TABLE audit_checkpoints (log TEXT PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL)
+  WITHOUT ROWID;
+)sql";
+
+constexpr const char* kMigrations[] = {kMigrationV1, kMigrationV2};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 constexpr const char* kChallengeColumns =
@@ -373,6 +379,38 @@ Result<bool> StateStore::consume_challenge(const std::string& id) {
   if (!changed.ok()) return changed.error();
   if (Status s = tx.commit(); !s.ok()) return s.error();
   return *changed == 1;
+}
+
+Status StateStore::forget_totp_steps(const std::string& actor) {
+  std::lock_guard lock(impl_->mu);
+  STEPGATE_PREPARE(del, "DELETE FROM totp_steps WHERE actor = ?");
+  del.bind(1, actor);
+  if (auto r = impl_->run(del); !r.ok()) return r.error();
+  return {};
+}
+
+Result<bool> StateStore::put_audit_checkpoint(const std::string& log, uint64_t size,
+                                              const std::string& note) {
+  std::lock_guard lock(impl_->mu);
+  STEPGATE_PREPARE(
+      up,
+      "INSERT INTO audit_checkpoints(log, size, note) VALUES(?, ?, ?) ON CONFLICT(log) "
+      "DO UPDATE SET size = excluded.size, note = excluded.note "
+      "WHERE excluded.size > audit_checkpoints.size");
+  up.bind(1, log).bind(2, static_cast<int64_t>(size)).bind(3, note);
+  auto changed = impl_->run(up);
+  if (!changed.ok()) return changed.error();
+  return *changed == 1;
+}
+
+Result<std::optional<std::string>> StateStore::get_audit_checkpoint(const std::string& log) {
+  std::lock_guard lock(impl_->mu);
+  STEPGATE_PREPARE(q, "SELECT note FROM audit_checkpoints WHERE log = ?");
+  q.bind(1, log);
+  const int rc = q.step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return impl_->error("read audit checkpoint");
+  return std::optional<std::string>(q.text_at(0));
 }
 
 #undef STEPGATE_PREPARE

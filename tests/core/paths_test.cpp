@@ -134,7 +134,7 @@ TEST_CASE("paths: shell_quote keeps plain words and quotes the rest as one word"
   CHECK(shell_quote("/plain", true) == "'/plain'");
 }
 
-TEST_CASE("paths: find_policy_path order") {
+TEST_CASE("paths: find_policy_path gives the settings layer (the user's before a repository's)") {
   TempDir dir;
   const std::string repo = dir.path() + "/repo";
   const std::string nested = repo + "/a/b/c";
@@ -160,7 +160,10 @@ TEST_CASE("paths: find_policy_path order") {
   const Row rows[] = {
       {"explicit wins", explicit_policy, nested, env_policy, true, explicit_policy},
       {"explicit missing is an error", missing, nested, env_policy, true, std::nullopt},
-      {"repo found upward from nested cwd", "", nested, env_policy, true, repo_policy},
+      // A repository's file never replaces the user's: it is a lower layer (policy_layers.h).
+      {"STEPGATE_POLICY inside a repo", "", nested, env_policy, true, env_policy},
+      {"config dir inside a repo", "", nested, std::nullopt, true, config_policy},
+      {"repo found upward when the user has none", "", nested, std::nullopt, false, repo_policy},
       {"repo found from its root", "", repo, std::nullopt, false, repo_policy},
       {"STEPGATE_POLICY outside a repo", "", elsewhere, env_policy, true, env_policy},
       {"STEPGATE_POLICY missing is an error", "", elsewhere, missing, true, std::nullopt},

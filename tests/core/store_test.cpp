@@ -42,7 +42,7 @@ TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened")
   std::string path = dir.path() + "/state/state.db";
   {
     auto store = open_store(path);
-    CHECK(store->schema_version() == 1);
+    CHECK(store->schema_version() == 2);
     CHECK(must(store->consume_jti("j1", 2000000000)));
   }
   struct stat st {};
@@ -51,7 +51,7 @@ TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened")
   REQUIRE(::stat((dir.path() + "/state").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0700);
   auto again = open_store(path);  // migration is idempotent; data persists
-  CHECK(again->schema_version() == 1);
+  CHECK(again->schema_version() == 2);
   CHECK_FALSE(must(again->consume_jti("j1", 2000000000)));
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end: the real binary writes an audit log (`stepgate audit append`), verifies it, shows it
-# with filters, and finds tampering done with ordinary text tools.
+# End-to-end: the real binary writes an audit log (the gate's decisions, an annotation from
+# `stepgate audit append`), verifies it against its signed checkpoint, shows it with filters, and
+# finds tampering done with ordinary text tools: a cut tail, an emptied file and a rewritten chain
+# included.
 set -euo pipefail
 
 BIN="${STEPGATE_BIN:?set STEPGATE_BIN to the built stepgate}"
@@ -26,23 +28,43 @@ run() {
   rm -f "$o" "$e"
 }
 
+# Decisions come from the gate (`ci gate` with a policy that denies resources ending in -deny);
+# `audit append` adds one annotation.
+cat > "$ROOT/policy.yaml" <<'YAML'
+name: audit-e2e
+rules:
+  - {id: denied-resource, on: "*", when: 'action.resource.endsWith("-deny")', effect: deny, message: denied}
+YAML
 for i in $(seq 1 20); do
-  verdict=allow
+  resource="r$i"
   kind=git.push
-  if (( i % 5 == 0 )); then verdict=deny; fi
-  if (( i % 4 == 0 )); then kind=model.deploy; fi
-  "$BIN" audit append --type decision \
-    --fields "{\"action\":{\"kind\":\"$kind\",\"actor\":\"alice\",\"resource\":\"r$i\"},\"verdict\":\"$verdict\",\"i\":$i}"
+  if (( i % 5 == 0 )); then resource="r$i-deny"; fi
+  if (( i % 4 == 0 )); then kind=db.migrate; fi
+  "$BIN" ci gate --policy "$ROOT/policy.yaml" --kind "$kind" --resource "$resource" >/dev/null 2>&1 || true
 done
-echo '{"actor":"alice","method":"totp","password":"hunter2","note":"AKIAZ7Q3XK2M4NPLW5RT"}' |
-  "$BIN" audit append --type stepup --fields -
+echo '{"actor":"alice","password":"hunter2","note":"AKIAZ7Q3XK2M4NPLW5RT"}' |
+  "$BIN" audit append --label deploy-note --fields -
 
 run "$BIN" audit verify
-if [[ $rc -eq 0 && "$out" == "ok: 21 records, chain intact" ]]; then
-  pass "verify of a log written by the binary (default path under STEPGATE_HOME)"
+if [[ $rc -eq 0 && "$out" == "ok: 21 records, chain intact, matches the signed checkpoint of 21 records" ]]; then
+  pass "verify of a log written by the binary, against its signed checkpoint"
 else
   fail "verify: rc=$rc out=$out err=$err"
 fi
+
+# `audit append` writes annotations only: no record that reads as a decision.
+run "$BIN" audit append --type decision --fields '{"verdict":"allow"}'
+if [[ $rc -eq 2 ]]; then pass "audit append --type decision is refused"; else fail "append --type: rc=$rc"; fi
+run "$BIN" audit append --label 'bad label' --fields '{}'
+if [[ $rc -eq 2 ]]; then pass "audit append refuses a label with a space"; else fail "bad label: rc=$rc"; fi
+run "$BIN" audit show --type annotation --format json
+if [[ $rc -eq 0 && "$out" == *'"type":"annotation"'* && "$out" == *'"fields":{'* && "$out" == *'"label":"deploy-note"'* ]]; then
+  pass "an appended record is a labelled annotation with its fields nested"
+else
+  fail "annotation: $out"
+fi
+run "$BIN" audit show --type decision
+if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c .)" -eq 20 ]]; then pass "only the gate's 20 decisions are decisions"; else fail "decisions: $out"; fi
 
 mode="$(stat -c %a "$LOG")"
 if [[ "$mode" == "600" ]]; then pass "log file is 0600"; else fail "log mode $mode"; fi
@@ -63,7 +85,7 @@ if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c 'kind=git.push')" -eq $expe
 else
   fail "show filters: rc=$rc out=$out"
 fi
-run "$BIN" audit show --type stepup --since 1h
+run "$BIN" audit show --type annotation --since 1h
 if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ]]; then pass "show --type --since"; else fail "show --type: $out"; fi
 run "$BIN" audit show --since yesterday
 if [[ $rc -eq 2 && "$err" == stepgate:* ]]; then pass "bad --since exits 2"; else fail "bad --since: rc=$rc"; fi
@@ -86,6 +108,49 @@ tamper "truncate mid-line" "truncate -s -40 \"\$copy\"" "line 21: truncated/torn
 
 run "$BIN" audit verify --path "$STEPGATE_HOME/none.jsonl"
 if [[ $rc -eq 2 && "$err" == stepgate:* ]]; then pass "missing log exits 2"; else fail "missing log: rc=$rc"; fi
+
+# The same log held against its signed checkpoint: a chain alone verifies each of these as intact.
+cp "$LOG" "$ROOT/backup.jsonl"
+checkpointed() {  # name, command on $LOG, expected "checkpoint: ..." prefix
+  local name="$1" cmd="$2" expected="$3"
+  cp "$ROOT/backup.jsonl" "$LOG"
+  eval "$cmd"
+  run "$BIN" audit verify
+  if [[ $rc -eq 1 && "$out" == "$expected"* ]]; then pass "checkpoint: $name"; else fail "checkpoint: $name: rc=$rc out=$out"; fi
+}
+# Every hash rewritten after an edit: a fresh, internally valid chain of 21 records.
+forge() {
+  python3 - "$LOG" <<'PY'
+import hashlib, json, sys
+prev = "0" * 64
+with open(sys.argv[1], "w") as out:
+    for seq in range(1, 22):
+        rec = {"seq": seq, "prev": prev, "type": "decision", "time": "2024-01-01T00:00:00.000Z",
+               "verdict": "allow"}
+        canonical = json.dumps(rec, sort_keys=True, separators=(",", ":"))
+        h = hashlib.sha256((prev + canonical).encode()).hexdigest()
+        out.write(canonical[:-1] + ',"hash":"' + h + '"}\n')
+        prev = h
+PY
+}
+checkpointed "the last two records cut" 'head -n 19 "$ROOT/backup.jsonl" > "$LOG"' \
+  "checkpoint: cut: the log ends at record 19"
+checkpointed "the file emptied" ': > "$LOG"' "checkpoint: emptied"
+checkpointed "the file deleted" 'rm -f "$LOG"' "checkpoint: the log is missing"
+checkpointed "every hash rewritten after an edit" "forge" "checkpoint: rewritten"
+cp "$ROOT/backup.jsonl" "$LOG"
+run "$BIN" audit verify --path "$ROOT/backup.jsonl"  # the copy: no checkpoint of its own
+if [[ $rc -eq 0 && "$out" == *"no signed checkpoint yet"* ]]; then pass "a log without a checkpoint says so"; else fail "no checkpoint: $out"; fi
+cp "$STEPGATE_HOME/config/audit/checkpoint.key" "$ROOT/key.backup"
+"$BIN" keygen --approver mallory >/dev/null 2>&1
+cp "$STEPGATE_HOME/config/keys/mallory.key" "$STEPGATE_HOME/config/audit/checkpoint.key"
+run "$BIN" audit verify
+if [[ $rc -eq 1 && "$out" == "checkpoint: "*"no valid signature"* ]]; then
+  pass "a checkpoint that does not verify with the key is reported"
+else
+  fail "another key: rc=$rc out=$out"
+fi
+cp "$ROOT/key.backup" "$STEPGATE_HOME/config/audit/checkpoint.key"
 
 # Records written by other commands of the real binary (TOTP enrolment and a replayed code).
 if command -v oathtool >/dev/null; then

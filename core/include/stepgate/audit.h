@@ -14,23 +14,49 @@
 /// Appends take an exclusive flock on the file, read the last record's seq/hash backwards from
 /// EOF, write one line with O_APPEND and fsync (or batch fsyncs when asked). A torn last line (a
 /// crash mid-write) is left in place and the next record starts on a fresh line, chained to the
-/// last good record; verify reports the torn line. A chain cannot reveal records cut from the end
-/// of the file (there is no external anchor).
+/// last good record; verify reports the torn line. A chain alone cannot reveal records cut from
+/// the end of the file, an emptied file or a chain rewritten with fresh hashes: the anchor is a
+/// signed checkpoint of the head (AuditCheckpoint below), kept outside the file by an
+/// AuditHeadSink (the state store in local mode, the authority's store with its own key).
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "stepgate/crypto.h"
 #include "stepgate/result.h"
 #include "stepgate/value.h"
 
 namespace stepgate {
 
+class StateStore;
+
+/// The chain's head: how many records it holds (the last seq) and the last record's hash (hex;
+/// 64 zeros for none).
+struct AuditHead {
+  uint64_t size = 0;
+  std::string hash;
+};
+
+/// Receives each new head of a log, under the log's file lock (so heads arrive in order across
+/// processes): the anchor that lets `verify` see a cut tail or a rewritten chain.
+class AuditHeadSink {
+ public:
+  virtual ~AuditHeadSink() = default;
+  /// The log at `log_path` (absolute) now ends at `head`. An error fails the append.
+  virtual Status record_head(const std::string& log_path, const AuditHead& head) = 0;
+  /// Writes a head it held back (batching); called by AuditLog::flush and on close.
+  virtual Status flush() { return {}; }
+};
+
 struct AuditOptions {
   bool fsync = true;
   /// In long-running processes: fsync at most every N ms (0 = every append).
   int fsync_batch_ms = 0;
+  /// Where each new head goes (signed checkpoints); none when null.
+  std::shared_ptr<AuditHeadSink> checkpoints = nullptr;
 };
 
 class AuditLog {
@@ -62,13 +88,81 @@ struct AuditVerifyReport {
   uint64_t records = 0;
   uint64_t first_bad_line = 0;  // 1-based line of the first bad record, 0 when ok
   std::string problem;          // what is wrong with it (edited, dropped, inserted, reordered...)
+  AuditHead head;               // the last good record
+  /// Set when the log does not match its signed checkpoint (cut, emptied, rewritten, missing);
+  /// `problem` says how, and first_bad_line is 0 unless the chain itself broke first.
+  bool checkpoint_mismatch = false;
 };
+
+/// A signed statement of an audit log's head, as a C2SP signed note whose body follows
+/// tlog-checkpoint (https://c2sp.org/tlog-checkpoint):
+///   <origin>\n<size>\n<base64 of the head hash's 32 bytes>\ntime <unix seconds>\n
+///   \n
+///   \u2014 <key name> <base64 of key id (4 bytes) || Ed25519 signature (64 bytes)>\n
+/// The key id is the first 4 bytes of SHA-256(key name || "\n" || 0x01 || public key), as in
+/// C2SP signed-note. The origin names the log (audit_checkpoint_origin).
+struct AuditCheckpoint {
+  std::string origin;
+  AuditHead head;
+  int64_t time = 0;  // unix seconds when it was signed
+};
+
+/// An Ed25519 key that signs checkpoints: the local one (load_local_checkpoint_key) or the
+/// authority's.
+struct AuditSigningKey {
+  std::string name;   // the note's key name, e.g. "stepgate-local-audit"
+  Bytes private_key;  // raw 32 bytes
+};
+
+/// The origin line for the log at `log_path`: "localhost/stepgate/audit/" + 16 hex digits of the
+/// SHA-256 of its absolute path.
+std::string audit_checkpoint_origin(const std::string& log_path);
+
+/// The signed note for `checkpoint`. kInvalidArgument for a head hash that is not 64 hex digits
+/// or an origin/key name with a newline or space.
+Result<std::string> sign_audit_checkpoint(const AuditCheckpoint& checkpoint,
+                                          const AuditSigningKey& key);
+
+/// Parses a signed note and checks its signature by `key_name` with `public_key`.
+/// kInvalidArgument when it is not a checkpoint; kPermissionDenied when no signature by that key
+/// verifies.
+Result<AuditCheckpoint> open_audit_checkpoint(std::string_view note, const std::string& key_name,
+                                              const Bytes& public_key);
+
+/// The local-mode signing key, secrets_dir/audit/checkpoint.key (0600, base64url), created with a
+/// fresh key when missing and `create`; kNotFound when missing otherwise.
+Result<AuditSigningKey> load_local_checkpoint_key(const std::string& secrets_dir, bool create);
+
+/// A sink that signs each head with `key` and keeps it in `store` (the latest per log). With
+/// `min_interval_ms` > 0 it signs at most that often and on flush (long-running processes).
+/// `store` must outlive the sink.
+std::shared_ptr<AuditHeadSink> make_store_checkpoint_sink(StateStore& store, AuditSigningKey key,
+                                                          int min_interval_ms = 0);
+
+/// Opens the log at `log_path` with local-mode checkpoints: signed with the local key (created in
+/// `secrets_dir` when missing) and kept in the state store at `state_db` (opened for the log).
+Result<std::unique_ptr<AuditLog>> open_checkpointed_audit_log(const std::string& log_path,
+                                                              const std::string& state_db,
+                                                              const std::string& secrets_dir,
+                                                              AuditOptions options = {});
+
+/// Same, owning its store.
+std::shared_ptr<AuditHeadSink> make_store_checkpoint_sink(std::unique_ptr<StateStore> store,
+                                                          AuditSigningKey key,
+                                                          int min_interval_ms = 0);
 
 /// Verifies the whole chain, stopping at the first bad line with one of: "edited (hash
 /// mismatch)", "dropped record(s): expected seq N, found M", "inserted or reordered record:
 /// expected seq N, found M", "prev hash does not match ...", "truncated/torn line ...",
 /// "malformed record (...)", "empty line". kNotFound if the file is missing.
 Result<AuditVerifyReport> verify_audit_log(const std::string& path);
+
+/// Same, then held against `checkpoint` (already opened, so its signature checked): a log that
+/// ends before the checkpoint's size ("cut"), holds no record ("emptied") or is missing, or whose
+/// record at that size has another hash ("rewritten") is not intact. Records after the checkpoint
+/// are fine (written since).
+Result<AuditVerifyReport> verify_audit_log(const std::string& path,
+                                           const AuditCheckpoint& checkpoint);
 
 /// Filters for `audit show`.
 struct AuditFilter {

@@ -34,6 +34,14 @@ struct RuleError {
   std::string message;
 };
 
+/// What one policy layer decided (policy_layers.h), kept in the combined decision.
+struct LayerVerdict {
+  std::string layer;  // "system", "user", "repository", "authority"
+  std::string policy_revision;
+  Verdict verdict = Verdict::kAllow;
+  Verdict would_be = Verdict::kAllow;  // differs from verdict for a shadow layer
+};
+
 struct Decision {
   Verdict verdict = Verdict::kAllow;
   int score = 0;
@@ -44,6 +52,8 @@ struct Decision {
   std::string action_digest;
   bool shadow = false;  // the policy is in shadow mode: `would_be` is what it would have done
   Verdict would_be = Verdict::kAllow;
+  std::string layer;                 // the layer whose verdict stood; empty from a bare Engine
+  std::vector<LayerVerdict> layers;  // every layer evaluated, in order (empty from a bare Engine)
 };
 
 /// Decision as a Value (for JSON output and the audit log).

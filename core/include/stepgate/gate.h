@@ -10,13 +10,15 @@
 #include "stepgate/engine.h"
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"
+#include "stepgate/policy_layers.h"
 #include "stepgate/stepup.h"
 #include "stepgate/store.h"
 
 namespace stepgate {
 
 struct GateOptions {
-  std::string policy_path;  // explicit --policy, else found per DESIGN.md
+  std::string policy_path;  // explicit --policy (the user layer), else found per DESIGN.md
+  std::string system_policy_path = kSystemPolicyPath;  // the system layer; tests point it elsewhere
   std::string cwd = ".";
   Paths paths = Paths::from_environment();
   AuditOptions audit_options;
@@ -55,17 +57,19 @@ class Gate {
   /// (deny) unless the policy says on_error: allow.
   GateOutcome run(const GateRequest& request, StepUpIo& io);
 
+  /// The settings policy (the most authoritative layer present).
   [[nodiscard]] const Policy& policy() const { return engine_.policy(); }
-  [[nodiscard]] const Engine& engine() const { return engine_; }
+  /// Every policy layer; evaluate() combines them (the strictest verdict wins).
+  [[nodiscard]] const LayeredEngine& engine() const { return engine_; }
   StateStore& store() { return *store_; }
   AuditLog& audit() { return *audit_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 
-  Gate(std::shared_ptr<const Policy> policy, std::unique_ptr<StateStore> store,
+  Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
        std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end);
 
  private:
-  Engine engine_;
+  LayeredEngine engine_;
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<AuditLog> audit_;
   Paths paths_;

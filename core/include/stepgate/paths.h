@@ -30,9 +30,10 @@ struct Paths {
   static Paths from_environment();
 };
 
-/// Finds the policy: `explicit_path` if given, else `.stepgate/policy.yaml` in the repository or
-/// directory `cwd` (searching upward), else $STEPGATE_POLICY, else config_dir/policy.yaml.
-/// kNotFound when none exists.
+/// Finds the policy that supplies the settings: the first of the layers find_policy_layers()
+/// finds (policy_layers.h) — the system's, else the user's (`explicit_path`, $STEPGATE_POLICY,
+/// config_dir/policy.yaml), else the repository's. kNotFound when none exists. The gate evaluates
+/// every layer; this is for commands that need one policy's settings (approvers, on_error).
 Result<std::string> find_policy_path(const std::string& explicit_path, const std::string& cwd);
 
 /// Creates a directory (and parents) with mode 0700 when it does not exist.

@@ -81,6 +81,9 @@ class StateStore {
   Status set_lockout(const std::string& actor, UnixTime until);
   Result<UnixTime> lockout_until(const std::string& actor);  // 0 when none
   Status clear_totp_failures(const std::string& actor);
+  /// Forgets the time-steps `actor` used: for a replaced seed, whose codes share nothing with the
+  /// old one's (call it only after the new seed has replaced the old).
+  Status forget_totp_steps(const std::string& actor);
 
   // Elevations.
   Status add_elevation(const Elevation& e);
@@ -112,6 +115,14 @@ class StateStore {
   Result<bool> mark_device_known(const std::string& actor, const std::string& device);
   Result<bool> has_seen(const std::string& ns, const std::string& key);
   Result<bool> mark_seen(const std::string& ns, const std::string& key);
+
+  // Audit checkpoints: the latest signed checkpoint (audit.h) of each audit log, by its path.
+  /// Keeps `note` as the checkpoint of `log` unless the one kept is for a size >= `size`: a
+  /// head never moves back (an emptied log's new records do not replace the old anchor).
+  /// Returns whether it was kept.
+  Result<bool> put_audit_checkpoint(const std::string& log, uint64_t size, const std::string& note);
+  /// The latest checkpoint note of `log`, if any.
+  Result<std::optional<std::string>> get_audit_checkpoint(const std::string& log);
 
  private:
   struct Impl;
