@@ -4,7 +4,7 @@
 // engine in it.
 //
 //   stepgate-hook claude [--policy FILE] [--server URL]          (stepgate-claude-hook's arguments)
-//   stepgate-hook pre-push|pre-receive ...   |   --as-hook ...   (stepgate-git-hook's arguments)
+//   stepgate-hook pre-push|pre-receive ...                      (stepgate-git-hook's arguments)
 //
 // With no daemon (or one that is not this installation's `stepgate`, or one that fails), it runs
 // the in-process hook beside it with the same arguments and the same stdin: the call is always
@@ -158,11 +158,8 @@ bool exists(const std::string& path) {
 }
 
 /// True when the git hook would run a chained hook: it gets our stdin and terminal, so it runs
-/// here. `--chained FILE` before `--`, or for `--as-hook PATH` the file PATH.stepgate-chained.
+/// here: `--chained FILE` before `--`, when FILE is there.
 bool chains(char** argv) {
-  if (std::strcmp(argv[1], "--as-hook") == 0) {
-    return argv[2] != nullptr && exists(std::string(argv[2]) + kChainedSuffix);
-  }
   for (char** a = argv + 2; *a != nullptr && std::strcmp(*a, "--") != 0; ++a) {
     if (std::strcmp(*a, "--chained") == 0 && a[1] != nullptr) return exists(a[1]);
   }
@@ -187,16 +184,11 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "claude") == 0) {
     hook.local = dir + "stepgate-claude-hook";
   } else if (argc >= 2 &&
-             (std::strcmp(argv[1], "pre-push") == 0 || std::strcmp(argv[1], "pre-receive") == 0 ||
-              std::strcmp(argv[1], "--as-hook") == 0)) {
+             (std::strcmp(argv[1], "pre-push") == 0 || std::strcmp(argv[1], "pre-receive") == 0)) {
     hook = {true, dir + "stepgate-git-hook", 1, std::strcmp(argv[1], "pre-push") == 0};
-    if (std::strcmp(argv[1], "--as-hook") == 0 && argc >= 3) {
-      const std::string path = argv[2];
-      hook.may_prompt = path.size() >= 9 && path.compare(path.size() - 9, 9, "/pre-push") == 0;
-    }
   } else {
     say("usage: stepgate-hook claude [--policy FILE] [--server URL]\n"
-        "       stepgate-hook pre-push|pre-receive|--as-hook ...  (stepgate-git-hook's arguments)");
+        "       stepgate-hook pre-push|pre-receive ...  (stepgate-git-hook's arguments)");
     return 2;
   }
   // A daemon that closes the socket early must not kill us with SIGPIPE: Claude Code would read

@@ -240,7 +240,7 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   if (claude) {
     if (!parse_claude_args(request.args, claude_options, why)) return failure(why);
     claude_options.gates = &pool;
-  } else if (hook == "pre-push" || hook == "pre-receive" || hook == kAsHookArg) {
+  } else if (hook == "pre-push" || hook == "pre-receive") {
     if (!parse_hook_args(request.args, git_options)) {
       return failure("bad arguments for the git hook");
     }

@@ -13,8 +13,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: stepgate-git-hook pre-push [--chained FILE] [--policy FILE] [--] [REMOTE [URL]]\n"
-    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n"
-    "       stepgate-git-hook --as-hook HOOK-PATH [REMOTE [URL]]  (as a hook's #! interpreter)\n";
+    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n";
 
 }  // namespace
 

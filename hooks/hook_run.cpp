@@ -181,30 +181,8 @@ std::vector<std::string> hook_grants(HookKind kind) {
   return grants;
 }
 
-namespace {
-
-/// `#!/path/stepgate-git-hook --as-hook` at the top of an installed hook: the kernel runs us with
-/// the hook's path and git's arguments after it. The hook's file name says which hook it is, and
-/// the hook kept from before sits beside it. git's arguments are taken as they are (no options).
-bool parse_as_hook(const std::vector<std::string>& args, HookOptions& options) {
-  if (args.size() < 2) return false;
-  const std::string& path = args[1];
-  const std::string_view name = std::string_view(path).substr(path.rfind('/') + 1);
-  if (name != "pre-push" && name != "pre-receive") return false;
-  options.kind = name == "pre-push" ? HookKind::kPrePush : HookKind::kPreReceive;
-  options.chained = path + std::string(kChainedSuffix);
-  const std::size_t rest = args.size() - 2;
-  if (options.kind == HookKind::kPreReceive ? rest != 0 : rest > 2) return false;
-  if (rest >= 1) options.remote = args[2];
-  if (rest >= 2) options.url = args[3];
-  return true;
-}
-
-}  // namespace
-
 bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options) {
   if (args.empty()) return false;
-  if (args[0] == kAsHookArg) return parse_as_hook(args, options);
   const std::string_view kind = args[0];
   if (kind != "pre-push" && kind != "pre-receive") return false;
   options.kind = kind == "pre-push" ? HookKind::kPrePush : HookKind::kPreReceive;

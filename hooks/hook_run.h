@@ -15,9 +15,6 @@ enum class HookKind { kPrePush, kPreReceive };
 
 /// The hook that was in place before `stepgate hooks install`, renamed <hook> + this suffix.
 constexpr std::string_view kChainedSuffix = ".stepgate-chained";
-/// The argument an installed hook's `#!/path/stepgate-git-hook --as-hook` line passes: the kernel
-/// then appends the hook's own path and git's arguments (hooks/git_hook_main.cpp).
-constexpr std::string_view kAsHookArg = "--as-hook";
 
 struct HookOptions {
   HookKind kind = HookKind::kPrePush;
@@ -29,8 +26,8 @@ struct HookOptions {
 };
 
 /// The arguments of `stepgate-git-hook` after the program name: `pre-push [--chained FILE]
-/// [--policy FILE] [--] [REMOTE [URL]]`, `pre-receive [--chained FILE] [--policy FILE]`, or
-/// `--as-hook HOOK-PATH [REMOTE [URL]]` (a hook's #! interpreter). False on anything else.
+/// [--policy FILE] [--] [REMOTE [URL]]` or `pre-receive [--chained FILE] [--policy FILE]`.
+/// False on anything else.
 bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options);
 
 /// Runs the hook. Exit codes: 0 every ref allowed, 1 a ref denied (or the chained hook failed),

@@ -28,8 +28,8 @@ check "the daemon listens" test -S "$STEPGATE_DAEMON_SOCKET"
 # ---- pre-push through the daemon ----------------------------------------------------------------
 new_repo d1
 "$SG" hooks install --daemon > "$TMP/install.out"
-check "the installed hook asks the daemon (the executable hook, daemon mode)" \
-  grep -aqF "stepgate-hook-exec-config-v1:d$TMP/bin/" .git/hooks/pre-push
+check "the installed hook asks the daemon (a script that execs the client)" \
+  grep -q "^exec '$TMP/bin/stepgate-hook' pre-push --chained" .git/hooks/pre-push
 check "install says the hook asks the daemon" grep -q 'stepgate daemon' "$TMP/install.out"
 mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"  # from here on only the daemon can decide
 
@@ -67,7 +67,7 @@ mv "$TMP/bin/away" "$TMP/bin/stepgate-git-hook"
 (cd "$TMP/server.git" && "$SG" hooks install --daemon --hook pre-receive > /dev/null)
 mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"
 check "the server hook asks the daemon" \
-  grep -aqF "stepgate-hook-exec-config-v1:d$TMP/bin/" "$TMP/server.git/hooks/pre-receive"
+  grep -q "^exec '$TMP/bin/stepgate-hook' pre-receive --chained" "$TMP/server.git/hooks/pre-receive"
 git init -q "$TMP/pusher" && cd "$TMP/pusher"
 git remote add origin "$TMP/server.git"
 echo one > a.txt && git add a.txt && git commit -qm one
