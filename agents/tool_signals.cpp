@@ -136,14 +136,16 @@ std::string find_shell_command(const ToolCall& call) {
   return strings.empty() ? std::string() : *strings.front();
 }
 
-std::string home_dir() {
+/// The caller's home directory: the tool call's, else this process's $HOME.
+std::string home_dir(const ToolCall& call) {
+  if (!call.home.empty()) return call.home;
   const char* home = std::getenv("HOME");
   return home != nullptr ? home : "";
 }
 
-std::string expand_tilde(const std::string& path) {
-  if (path == "~") return home_dir();
-  if (path.rfind("~/", 0) == 0) return home_dir() + path.substr(1);
+std::string expand_tilde(const std::string& path, const std::string& home) {
+  if (path == "~") return home;
+  if (path.rfind("~/", 0) == 0) return home + path.substr(1);
   return path;
 }
 
@@ -154,9 +156,10 @@ std::string current_dir() {
 }
 
 /// Absolute, lexically normalised, no trailing slash (except "/").
-std::string normalize_path(const std::string& path, const std::string& base) {
+std::string normalize_path(const std::string& path, const std::string& base,
+                           const std::string& home) {
   namespace fs = std::filesystem;
-  fs::path p(expand_tilde(path));
+  fs::path p(expand_tilde(path, home));
   if (p.is_relative()) p = fs::path(base) / p;
   std::string out = p.lexically_normal().string();
   while (out.size() > 1 && out.back() == '/') out.pop_back();
@@ -221,9 +224,10 @@ std::vector<std::string> shell_words(const std::string& command) {
 std::vector<std::string> workspaces_for(const ToolCall& call, const Policy& policy,
                                         const std::string& base) {
   std::vector<std::string> out;
-  for (const auto& w : policy.agents.workspaces) out.push_back(normalize_path(w, current_dir()));
+  for (const auto& w : policy.agents.workspaces) {
+    out.push_back(normalize_path(w, current_dir(), home_dir(call)));
+  }
   if (out.empty()) out.push_back(base);
-  (void)call;
   return out;
 }
 
@@ -326,8 +330,9 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
                            UnixTime now) {
   Value signals = Map{};
   const std::string tool = base_tool_name(call.tool);
+  const std::string home = home_dir(call);
   const std::string base =
-      call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir());
+      call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir(), home);
   signals["tool"] = call.tool;
   signals["server"] = call.server;
 
@@ -345,7 +350,7 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   List paths;
   List outside;
   List sensitive;
-  for (const auto& r : raw) add_unique(paths, normalize_path(r, base));
+  for (const auto& r : raw) add_unique(paths, normalize_path(r, base, home));
   const auto workspaces = workspaces_for(call, policy, base);
   for (const auto& p : paths) {
     const std::string& path = p.as_string();
@@ -353,7 +358,7 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
                               [&](const std::string& w) { return is_under(path, w); });
     if (!inside) add_unique(outside, path);
     for (const auto& glob : policy.agents.sensitive_paths) {
-      if (glob_match(expand_tilde(glob), path)) {
+      if (glob_match(expand_tilde(glob, home), path)) {
         add_unique(sensitive, path);
         break;
       }

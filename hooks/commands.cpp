@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "command.h"
 #include "hook_run.h"
+#include "hooks_commands.h"
 #include "install.h"
 
 namespace stepgate {

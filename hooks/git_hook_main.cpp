@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "hook_run.h"
-#include "process_io.h"
 
 namespace {
 
@@ -23,6 +22,6 @@ int main(int argc, char** argv) {
     std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;
     return 2;  // git treats any non-zero exit as a refused push: fail closed
   }
-  stepgate::CommandContext context{stepgate::process_io()};
+  stepgate::CommandContext context{stepgate::this_process()};
   return stepgate::run_hook(options, context);
 }

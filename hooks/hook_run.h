@@ -6,15 +6,13 @@
 #include <string_view>
 #include <vector>
 
-#include "command.h"
+#include "chain.h"
 #include "stepgate/gate.h"
+#include "stepgate/process_context.h"
 
 namespace stepgate {
 
 enum class HookKind { kPrePush, kPreReceive };
-
-/// The hook that was in place before `stepgate hooks install`, renamed <hook> + this suffix.
-constexpr std::string_view kChainedSuffix = ".stepgate-chained";
 
 struct HookOptions {
   HookKind kind = HookKind::kPrePush;
@@ -35,7 +33,8 @@ bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options)
 int run_hook(const HookOptions& options, CommandContext& context);
 
 /// Grants offered for this push: STEPGATE_GRANT (several, whitespace or comma separated),
-/// STEPGATE_GRANT_FILE, and for pre-receive the `stepgate-grant=...` push options.
-std::vector<std::string> hook_grants(HookKind kind);
+/// STEPGATE_GRANT_FILE, and for pre-receive the `stepgate-grant=...` push options, all from
+/// `context`'s environment.
+std::vector<std::string> hook_grants(HookKind kind, const ProcessContext& context);
 
 }  // namespace stepgate

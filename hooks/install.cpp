@@ -31,15 +31,15 @@ std::string self_binary() {
   return ec ? std::string() : p.string();
 }
 
-std::string expand_home(const std::string& path) {
+std::string expand_home(const std::string& path, const Env& env) {
   if (path.rfind("~/", 0) != 0) return path;
-  return env_or_empty("HOME") + path.substr(1);
+  return env.get("HOME") + path.substr(1);
 }
 
 /// The hooks directory: core.hooksPath (relative to the work tree, or the git dir when bare),
 /// else <git dir>/hooks.
-std::string hooks_dir(const GitRepo& repo) {
-  std::string configured = expand_home(repo.config_string("core.hooksPath"));
+std::string hooks_dir(const GitRepo& repo, const Env& env) {
+  std::string configured = expand_home(repo.config_string("core.hooksPath"), env);
   if (configured.empty()) return (fs::path(repo.git_dir()) / "hooks").lexically_normal().string();
   fs::path p(configured);
   if (p.is_relative()) p = fs::path(repo.is_bare() ? repo.git_dir() : repo.workdir()) / p;
@@ -76,7 +76,7 @@ Result<Target> resolve_target(const InstallOptions& o, CommandContext& context) 
   if (t.hook != "pre-push" && t.hook != "pre-receive") {
     return invalid_argument("--hook must be pre-push or pre-receive, not `" + t.hook + "`");
   }
-  t.path = hooks_dir(**repo) + "/" + t.hook;
+  t.path = hooks_dir(**repo, context.io.env) + "/" + t.hook;
   t.chained = t.path + std::string(kChainedSuffix);
   t.repo = std::move(repo).value();
   return t;

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "command.h"
+#include "stepgate/process_context.h"
 
 namespace stepgate {
 

@@ -87,7 +87,7 @@ Gate::Gate(std::shared_ptr<const Policy> policy, std::unique_ptr<StateStore> sto
       front_end_(std::move(front_end)) {}
 
 Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
-  auto path = find_policy_path(options.policy_path, options.cwd);
+  auto path = find_policy_path(options.policy_path, options.cwd, options.env);
   if (!path.ok()) return path.error();
   auto policy = load_policy_file_cached(*path, options.paths.state_dir + "/policy-cache");
   if (!policy.ok()) return policy.error();
@@ -106,9 +106,9 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   GateOutcome out;
   const Policy& policy = engine_.policy();
   const Action& action = request.action;
-  const UnixTime now = unix_now();
+  const UnixTime now = request.now != 0 ? request.now : unix_now();
   const std::string digest = action_digest(action);
-  const std::string device = device_fingerprint();
+  const std::string device = request.device.empty() ? device_fingerprint() : request.device;
 
   out.signals = request.signals.is_map() ? request.signals : Value(Map{});
   CollectContext context{now, device, store_.get()};
@@ -230,7 +230,7 @@ struct GatePool::Entry {
 };
 
 Result<Gate*> GatePool::get(const GateOptions& options) {
-  auto found = find_policy_path(options.policy_path, options.cwd);
+  auto found = find_policy_path(options.policy_path, options.cwd, options.env);
   if (!found.ok()) return found.error();
   std::error_code ec;
   const std::string path = std::filesystem::absolute(*found, ec).string();

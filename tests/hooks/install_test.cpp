@@ -61,7 +61,11 @@ Run run(bool install, const std::string& dir, const InstallOptions& options = {}
   std::istringstream in;
   std::ostringstream out;
   std::ostringstream err;
-  CommandContext context{CommandIo{&in, &out, &err, false, dir}};
+  CommandContext context;
+  context.io.in = &in;
+  context.io.out = &out;
+  context.io.err = &err;
+  context.io.cwd = dir;
   Run r;
   r.code = install ? run_hooks_install(options, context) : run_hooks_uninstall(options, context);
   r.out = out.str();

@@ -18,6 +18,7 @@ namespace stepgate {
 struct GateOptions {
   std::string policy_path;  // explicit --policy, else found per DESIGN.md
   std::string cwd = ".";
+  Env env;  // where the policy search reads $STEPGATE_POLICY (the caller's environment)
   Paths paths = Paths::from_environment();
   AuditOptions audit_options;
   StoreOptions store_options;  // long-running front-ends cache the per-call lookups
@@ -35,6 +36,8 @@ struct GateRequest {
   std::string grant_retry;    // see StepUpRequest
   bool approvals_only = false;  // see StepUpRequest
   bool record_velocity = true;
+  UnixTime now = 0;    // the caller's clock (ProcessContext::now); 0: unix_now()
+  std::string device;  // the caller's device_fingerprint(env); "": this process's
 };
 
 struct GateOutcome {
