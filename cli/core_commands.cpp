@@ -37,6 +37,7 @@ struct EvalOptions {
   std::string policy;
   std::string signals;
   std::string format = "text";
+  int64_t now = 0;  // --now: evaluate as of this Unix time; 0: the context's clock
 };
 struct SignalsOptions {
   std::string kind;
@@ -90,8 +91,9 @@ void run_init(const InitOptions& o, CommandContext& context) {
 }
 
 // Common signals with the state store when one already exists (eval never creates state).
-Status collect_for_eval(const Action& action, const Policy& policy, Value& signals) {
-  const Paths paths = Paths::from_environment();
+Status collect_for_eval(const Action& action, const Policy& policy, const ProcessContext& process,
+                        UnixTime now, Value& signals) {
+  const Paths paths = Paths::from_environment(process.env);
   std::unique_ptr<StateStore> store;
   std::error_code ec;
   if (fs::exists(paths.state_db, ec)) {
@@ -99,7 +101,7 @@ Status collect_for_eval(const Action& action, const Policy& policy, Value& signa
     if (!opened.ok()) return opened.error();
     store = std::move(opened).value();
   }
-  const CollectContext collect{unix_now(), device_fingerprint(), store.get()};
+  const CollectContext collect{now, device_fingerprint(process.env), store.get()};
   Value common = Map{};
   if (Status s = collect_common_signals(action, policy, collect, common); !s.ok()) return s;
   for (auto& [k, v] : common.as_map()) signals.as_map().try_emplace(k, std::move(v));  // given wins
@@ -149,18 +151,19 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   if (!text.ok()) return text.error();
   Result<Action> action = parse_action(*text);
   if (!action.ok()) return action.error();
-  Result<std::string> path = find_policy_path(o.policy, context.io.cwd);
+  Result<std::string> path = find_policy_path(o.policy, context.io.cwd, context.io.env);
   if (!path.ok()) return path.error();
   // The parsed-policy cache the gate keeps, when stepgate already has a state directory here
   // (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
-  const std::string state_dir = Paths::from_environment().state_dir;
+  const std::string state_dir = Paths::from_environment(context.io.env).state_dir;
   std::error_code ec;
   const std::string cache_dir = fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
   Result<std::shared_ptr<const Policy>> policy = load_policy_file_cached(*path, cache_dir);
   if (!policy.ok()) return policy.error();
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
-  if (Status s = collect_for_eval(*action, **policy, *signals); !s.ok()) return s;
+  const UnixTime now = o.now != 0 ? o.now : context.io.now();
+  if (Status s = collect_for_eval(*action, **policy, context.io, now, *signals); !s.ok()) return s;
   const Engine engine(*policy);
   const Decision d = engine.evaluate(*action, *signals);
   if (o.format == "json")
@@ -239,6 +242,9 @@ void setup_eval(CLI::App& app, CommandContext& context) {
                   "Signals to add, as inline JSON ('{\"force\":true}'), @FILE or FILE (they win "
                   "over collected ones)");
   cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  // A what-if for the policy's author (eval gates nothing); the gates take no clock from outside.
+  cmd->add_option("--now", o->now, "Evaluate as of this Unix time (default: now)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([o, &context] {
     if (Status s = do_eval(*o, context); !s.ok())
       context.exit_code = report_error(context, s.error());

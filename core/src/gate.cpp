@@ -59,11 +59,6 @@ Value step_up_summary(const StepUpResult& s) {
 }  // namespace
 
 UnixTime unix_now() {
-  if (const char* fixed = std::getenv("STEPGATE_NOW"); fixed != nullptr && *fixed != '\0') {
-    char* end = nullptr;
-    const long long t = std::strtoll(fixed, &end, 10);
-    if (end != nullptr && *end == '\0') return t;
-  }
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();

@@ -193,4 +193,23 @@ if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
   check "nothing reached the remote" test "$(remote_tip gone refs/heads/main)" = none
 fi
 
+# ---- the gate's clock is not the pusher's: STEPGATE_NOW in a push's environment changes nothing -
+# Business hours on one weekday only, three days from today (UTC): the real clock is outside them,
+# so a push to main is off-hours; STEPGATE_NOW names noon on that weekday, inside them.
+new_repo clock
+day_at=$(($(date -u +%s) + 3 * 86400))
+day=$(date -u -d "@$day_at" +%a | tr '[:upper:]' '[:lower:]')
+noon=$(date -u -d "$(date -u -d "@$day_at" +%F) 12:00" +%s)
+sed -i -e "s/days: \[mon, tue, wed, thu, fri, sat, sun\]/days: [$day]/" \
+  -e 's/start: "00:00"/start: "08:00"/; s/end: "24:00"/end: "19:00"/' .stepgate/policy.yaml
+check "the clock policy names one business day" grep -q "days: \[$day\]" .stepgate/policy.yaml
+"$BIN" hooks install > /dev/null
+if STEPGATE_NOW=$noon git push origin main 2> "$TMP/clock.err"; then
+  fail "STEPGATE_NOW in the pusher's environment does not move the gate's clock"
+else
+  check "STEPGATE_NOW in the pusher's environment does not move the gate's clock" \
+    grep -q 'off-hours-protected' "$TMP/clock.err"
+fi
+check "the off-hours push did not reach the remote" test "$(remote_tip clock refs/heads/main)" = none
+
 finish git_push_test

@@ -89,8 +89,8 @@ class GatePool {
   std::vector<std::shared_ptr<Entry>> entries_;  // most recently used last
 };
 
-/// Unix time now (STEPGATE_NOW overrides it, for tests of time-dependent signals). Every
-/// command takes its clock from here, so grants, challenges and signals agree on "now".
+/// Unix time now by the system clock. Commands take "now" from their ProcessContext (whose clock
+/// is this one unless a test injects another), never from the environment of the person gated.
 UnixTime unix_now();
 
 /// "2026-11-23T18:21:55Z" (UTC, seconds).
