@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "claude_hook.h"
-#include "command.h"
+#include "agent_commands.h"
 #include "mcp_wrap.h"
 
 namespace stepgate {

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <ostream>
 
+#include "stepgate/collect.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
@@ -250,10 +251,14 @@ std::string lean_hook_command(const std::string& self, bool daemon) {
 }
 
 Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const ClaudeHookEvent& event,
-                                   const std::string& fallback_cwd) {
+                                   const ProcessContext& process) {
+  const Env& env = process.env;
   GateOptions gate_options;
-  gate_options.policy_path = options.policy_path;
-  gate_options.cwd = event.cwd.empty() ? fallback_cwd : event.cwd;
+  // A relative --policy is the hook command's, so it is read from the hook's directory.
+  gate_options.policy_path = relative_to(options.policy_path, process.cwd);
+  gate_options.cwd = event.cwd.empty() ? process.cwd : event.cwd;
+  gate_options.env = env;
+  gate_options.paths = Paths::from_environment(env);
   gate_options.front_end = "claude";
   std::unique_ptr<Gate> owned;
   Gate* gate = nullptr;
@@ -269,10 +274,13 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
   }
   ToolCall call = tool_call_from_claude_event(event);
   if (call.cwd.empty()) call.cwd = gate_options.cwd;
+  call.home = env.get("HOME");
+  call.env = env;
   std::string server_url = options.server_url;
-  if (server_url.empty()) server_url = env_or_empty("STEPGATE_SERVER");
-  const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
-  ToolGateAnswer answer = gate_tool_call(*gate, call, default_actor(), grants, server_url);
+  if (server_url.empty()) server_url = env.get("STEPGATE_SERVER");
+  const std::vector<std::string> grants = split_grants(env.get("STEPGATE_GRANT"));
+  ToolGateAnswer answer = gate_tool_call(*gate, call, default_actor(env), grants, server_url,
+                                         process.now(), device_fingerprint(env));
   return claude_hook_reply(call, answer, gate->policy().agents.step_up_response, server_url);
 }
 
@@ -301,7 +309,7 @@ void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) 
     context.exit_code = 0;
     return;
   }
-  Result<ClaudeHookReply> reply = gate_event(options, *event, context.io.cwd);
+  Result<ClaudeHookReply> reply = gate_event(options, *event, context.io);
   if (!reply.ok()) return fail(reply.error());
   *context.io.out << reply->out;
   context.io.out->flush();

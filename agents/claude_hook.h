@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "command.h"
+#include "stepgate/process_context.h"
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
 #include "stepgate/value.h"

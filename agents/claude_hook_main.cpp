@@ -6,10 +6,9 @@
 #include <string_view>
 
 #include "claude_hook.h"
-#include "process_io.h"
 
 int main(int argc, char** argv) {
-  stepgate::CommandContext context{stepgate::process_io()};
+  stepgate::CommandContext context{stepgate::this_process()};
   stepgate::ClaudeHookOptions options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "command.h"
+#include "stepgate/process_context.h"
 #include "tool_gate.h"
 
 namespace stepgate {

@@ -56,8 +56,8 @@ bool names_repo_layer(std::string_view path, bool glob) {
 
 }  // namespace
 
-std::vector<std::string> stepgate_dirs(const std::string& home) {
-  const Paths paths = Paths::from_environment();
+std::vector<std::string> stepgate_dirs(const std::string& home, const Env& env) {
+  const Paths paths = Paths::from_environment(env);
   std::vector<std::string> dirs = {paths.config_dir, paths.state_dir, paths.secrets_dir,
                                    "/etc/stepgate"};
   if (!home.empty()) {

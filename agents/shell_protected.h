@@ -8,12 +8,13 @@
 #include <vector>
 
 #include "shell_analysis.h"
+#include "stepgate/env.h"
 
 namespace stepgate {
 
 /// stepgate's config, secrets and state directories as this process resolves them (the
 /// environment overrides), plus their defaults under `home` and /etc/stepgate.
-std::vector<std::string> stepgate_dirs(const std::string& home);
+std::vector<std::string> stepgate_dirs(const std::string& home, const Env& env = {});
 
 enum class StepgateReach {
   kNone,

@@ -4,7 +4,7 @@
 #include <memory>
 #include <ostream>
 
-#include "command.h"
+#include "agent_commands.h"
 #include "shim.h"
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"

@@ -63,10 +63,9 @@ std::string refusal_text(const ChallengeRecord& record) {
 
 /// Registers the held call as a pending challenge, reusing one already pending for this digest.
 void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
-                       const std::string& server_url, ToolGateAnswer& answer) {
+                       const std::string& server_url, UnixTime now, ToolGateAnswer& answer) {
   const GateOutcome& outcome = answer.outcome;
   const std::string& digest = outcome.decision.action_digest;
-  const UnixTime now = unix_now();
   auto existing = gate.store().find_challenge_by_digest(digest, now);
   if (existing.ok() && existing->has_value()) {
     const ChallengeRecord& record = **existing;
@@ -130,12 +129,15 @@ Action make_tool_action(const ToolCall& call, const std::string& actor) {
 }
 
 ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
-                              const std::vector<std::string>& grants,
-                              const std::string& server_url) {
+                              const std::vector<std::string>& grants, const std::string& server_url,
+                              UnixTime now, const std::string& device) {
+  if (now == 0) now = unix_now();
   ToolGateAnswer answer;
   GateRequest request;
   request.action = make_tool_action(call, actor);
-  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now());
+  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), now);
+  request.now = now;
+  request.device = device;
   request.grants = grants;
   request.allow_interactive = false;
   request.server_url = server_url;
@@ -153,7 +155,7 @@ ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::strin
           "stepgate: this call was denied by policy." + reasons_text(answer.outcome.decision);
       break;
     case Verdict::kStepUp:
-      hold_for_approval(gate, request.action, call, server_url, answer);
+      hold_for_approval(gate, request.action, call, server_url, now, answer);
       break;
   }
   return answer;

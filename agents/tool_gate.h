@@ -6,6 +6,7 @@
 #include <string>
 
 #include "stepgate/action.h"
+#include "stepgate/env.h"
 #include "stepgate/gate.h"
 #include "stepgate/policy.h"
 #include "stepgate/store.h"
@@ -21,6 +22,8 @@ struct ToolCall {
   std::string client;   // client name from initialize, or "claude-code"
   std::string session;  // MCP session id or agent session id
   std::string cwd;      // the agent's working directory, when known
+  std::string home;     // the caller's $HOME for `~` (its ProcessContext); "": this process's
+  Env env;              // the caller's environment (XDG and stepgate directories); default: ours
 };
 
 /// The tool.call action: kind "tool.call", resource "SERVER/TOOL" (or "TOOL"), attributes
@@ -45,9 +48,10 @@ struct ToolGateAnswer {
 };
 
 /// Runs the gate on a tool call (no terminal; grants from `grants`), registering a pending
-/// challenge in the store when step-up is needed and not satisfied.
+/// challenge in the store when step-up is needed and not satisfied. `now` and `device` are the
+/// caller's (its ProcessContext); 0 and "" take this process's clock and device.
 ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
-                              const std::vector<std::string>& grants,
-                              const std::string& server_url);
+                              const std::vector<std::string>& grants, const std::string& server_url,
+                              UnixTime now = 0, const std::string& device = {});
 
 }  // namespace stepgate

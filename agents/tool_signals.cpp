@@ -122,14 +122,16 @@ std::string find_shell_command(const ToolCall& call) {
   return strings.empty() ? std::string() : *strings.front();
 }
 
-std::string home_dir() {
+/// The caller's home directory: the tool call's, else this process's $HOME.
+std::string home_dir(const ToolCall& call) {
+  if (!call.home.empty()) return call.home;
   const char* home = std::getenv("HOME");
   return home != nullptr ? home : "";
 }
 
-std::string expand_tilde(const std::string& path) {
-  if (path == "~") return home_dir();
-  if (path.rfind("~/", 0) == 0) return home_dir() + path.substr(1);
+std::string expand_tilde(const std::string& path, const std::string& home) {
+  if (path == "~") return home;
+  if (path.rfind("~/", 0) == 0) return home + path.substr(1);
   return path;
 }
 
@@ -140,9 +142,10 @@ std::string current_dir() {
 }
 
 /// Absolute, lexically normalised, no trailing slash (except "/").
-std::string normalize_path(const std::string& path, const std::string& base) {
+std::string normalize_path(const std::string& path, const std::string& base,
+                           const std::string& home) {
   namespace fs = std::filesystem;
-  fs::path p(expand_tilde(path));
+  fs::path p(expand_tilde(path, home));
   if (p.is_relative()) p = fs::path(base) / p;
   std::string out = p.lexically_normal().string();
   while (out.size() > 1 && out.back() == '/') out.pop_back();
@@ -191,9 +194,10 @@ void collect_path_strings(const Value& value, bool by_key, std::vector<std::stri
 std::vector<std::string> workspaces_for(const ToolCall& call, const Policy& policy,
                                         const std::string& base) {
   std::vector<std::string> out;
-  for (const auto& w : policy.agents.workspaces) out.push_back(normalize_path(w, current_dir()));
+  for (const auto& w : policy.agents.workspaces) {
+    out.push_back(normalize_path(w, current_dir(), home_dir(call)));
+  }
   if (out.empty()) out.push_back(base);
-  (void)call;
   return out;
 }
 
@@ -287,15 +291,14 @@ List to_list(const std::vector<std::string>& items) {
 }
 
 /// What the analysed command may know of the environment: the variables that name places.
-ShellContext shell_context(const std::string& base) {
+ShellContext shell_context(const ToolCall& call, const std::string& base) {
   ShellContext context;
   context.cwd = base;
-  context.home = home_dir();
+  context.home = home_dir(call);
   for (const char* name :
        {"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "STEPGATE_HOME",
         "STEPGATE_CONFIG_DIR", "STEPGATE_STATE_DIR", "TMPDIR", "USER"}) {
-    const char* value = std::getenv(name);
-    if (value != nullptr && *value != '\0') context.vars[name] = value;
+    if (std::string value = call.env.get(name); !value.empty()) context.vars[name] = value;
   }
   return context;
 }
@@ -345,7 +348,7 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
   }
   PathSignals out;
   if (candidates.empty()) return out;
-  const std::vector<std::string> own = stepgate_dirs(home_dir());
+  const std::vector<std::string> own = stepgate_dirs(home_dir(call), call.env);
   const auto workspaces = workspaces_for(call, policy, base);
   std::size_t resolved = 0;
   for (const ShellPath& p : candidates) {
@@ -378,8 +381,9 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
                            UnixTime now) {
   Value signals = Map{};
   const std::string tool = base_tool_name(call.tool);
+  const std::string home = home_dir(call);
   const std::string base =
-      call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir());
+      call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir(), home);
   signals["tool"] = call.tool;
   signals["server"] = call.server;
 
@@ -389,7 +393,7 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   signals["shell_command"] = shell;
 
   const ShellAnalysis analysis =
-      shell.empty() ? ShellAnalysis{} : analyse_shell(shell, shell_context(base));
+      shell.empty() ? ShellAnalysis{} : analyse_shell(shell, shell_context(call, base));
   PathSignals found = classify_paths(call, tool, analysis, policy, base);
   List destructive;
   for (const std::string& id : analysis.patterns) add_unique(destructive, id);

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # What a pre-push hook costs: medians over N pushes of 100 and of 10,000 new commits to a local
 # bare remote, with no hook, /bin/true as the hook (the floor), the stepgate hook (shipped git.yaml
-# pack) as `stepgate hooks install` writes it (the executable hook of hooks/exec, asking a
-# `stepgate daemon` the script starts and stops), the same as a /bin/sh script exec'ing the
-# stepgate-hook client (--script, the default before), with the client as the hook's #!
-# interpreter (--direct), with --no-daemon (the lean binary deciding in-process: what the first
-# push after the daemon went idle costs, and the fallback), a lefthook no-op pre-push and a
-# pre-commit no-op pre-push hook. Configurations run interleaved, round by
+# pack) as `stepgate hooks install` writes it (a /bin/sh script exec'ing the lean
+# stepgate-git-hook, deciding in-process), the same with --daemon (the script execs the
+# stepgate-hook client, asking a `stepgate daemon` this script starts and stops), a lefthook
+# no-op pre-push and a pre-commit no-op pre-push hook. Configurations run interleaved, round by
 # round, so machine noise hits them alike. Writes bench/results/git_push.txt.
 #
 #   STEPGATE_BIN=build/stepgate bench/git_push_bench.sh        (N=15, N_LARGE=N by default)
@@ -62,7 +60,7 @@ out.write(b"reset refs/heads/bench100\nfrom :100\n")
 PY
 git fast-import --quiet < "$TMP/stream"
 
-CONFIGS=(none true-hook stepgate stepgate-script stepgate-direct stepgate-lean lefthook pre-commit)
+CONFIGS=(none true-hook stepgate stepgate-daemon lefthook pre-commit)
 for cfg in "${CONFIGS[@]}"; do
   git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
   git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
@@ -72,7 +70,7 @@ for cfg in "${CONFIGS[@]}"; do
   git -C "$TMP/work-$cfg" fetch -q origin
 done
 
-# `stepgate daemon` keeps the gate open for the default install's stepgate-hook client. Started
+# `stepgate daemon` keeps the gate open for the --daemon install's stepgate-hook client. Started
 # here (not by the first push) so the script can stop it; autostart stays off.
 export STEPGATE_DAEMON_SOCKET=$TMP/run/hookd.sock STEPGATE_DAEMON_AUTOSTART=0
 mkdir -m 700 "$TMP/run"
@@ -86,17 +84,13 @@ install_stepgate() {  # install_stepgate CFG [hooks install options...]
     echo .stepgate >> .git/info/exclude && "$BIN" hooks install "$@" > /dev/null)
 }
 install_stepgate stepgate
-install_stepgate stepgate-script --script
-install_stepgate stepgate-direct --direct
-install_stepgate stepgate-lean --no-daemon
+install_stepgate stepgate-daemon --daemon
 expect_hook() {  # expect_hook CFG PATTERN WHAT
   grep -aq -- "$2" "$TMP/work-$1/.git/hooks/pre-push" ||
     { echo "hooks install did not write $3 ($1)" >&2; exit 2; }
 }
-expect_hook stepgate "stepgate-hook-exec-config-v1:d/" "the executable hook in daemon mode"
-expect_hook stepgate-script "^exec .*stepgate-hook' pre-push" "the stepgate-hook client into the sh hook"
-expect_hook stepgate-direct '^#!.*stepgate-hook --as-hook' "the client as the #! interpreter"
-expect_hook stepgate-lean "stepgate-hook-exec-config-v1:l/" "the executable hook in lean mode"
+expect_hook stepgate "^exec .*stepgate-git-hook' pre-push" "the lean hook into the sh hook"
+expect_hook stepgate-daemon "^exec .*stepgate-hook' pre-push" "the stepgate-hook client into the sh hook"
 # The floor: a hook that is /bin/true itself (what git's starting any hook costs).
 ln -s /bin/true "$TMP/work-true-hook/.git/hooks/pre-push"
 (cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
@@ -140,7 +134,7 @@ for size in 100 10000; do
   done
 done
 
-HOOK_EXEC="the executable hook (hooks/exec), daemon mode, programs in $(dirname "$BIN")"
+HOOK_EXEC="a /bin/sh script exec'ing the programs in $(dirname "$BIN")"
 
 # The hook alone, as git starts it, on the 100-commit ref line, with /bin/true beside it.
 if command -v hyperfine > /dev/null; then
@@ -149,10 +143,8 @@ if command -v hyperfine > /dev/null; then
   echo "refs/heads/bench100 $(git rev-parse bench100) refs/heads/bench $zeros" > "$TMP/ref100.txt"
   hook() { echo "sh -c '$TMP/work-$1/.git/hooks/pre-push origin $TMP/remote-stepgate.git < $TMP/ref100.txt'"; }
   hyperfine -N --warmup 10 --runs "${HOOK_RUNS:-200}" --export-json "$TMP/hook.json" \
-    -n "default: executable hook, daemon" "$(hook stepgate)" \
-    -n "client, sh (--script)" "$(hook stepgate-script)" \
-    -n "client as #! (--direct)" "$(hook stepgate-direct)" \
-    -n "executable hook, lean (--no-daemon)" "$(hook stepgate-lean)" \
+    -n "default: sh -> lean hook" "$(hook stepgate)" \
+    -n "--daemon: sh -> client" "$(hook stepgate-daemon)" \
     -n "/bin/true" "sh -c '/bin/true < $TMP/ref100.txt'" > /dev/null
   jq -r '.results[] | "hook alone, 100 commits, \(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' \
     "$TMP/hook.json" > "$TMP/hook.txt"
@@ -164,11 +156,9 @@ samples = {}
 for line in open(sys.argv[1]):
     cfg, size, us = line.split()
     samples.setdefault((cfg, int(size)), []).append(int(us) / 1000.0)
-configs = ["none", "true-hook", "stepgate", "stepgate-script", "stepgate-direct", "stepgate-lean",
-           "lefthook", "pre-commit"]
+configs = ["none", "true-hook", "stepgate", "stepgate-daemon", "lefthook", "pre-commit"]
 labels = {"none": "no hook", "true-hook": "/bin/true as hook", "stepgate": "stepgate (default)",
-          "stepgate-script": "stepgate --script", "stepgate-direct": "stepgate --direct",
-          "stepgate-lean": "stepgate --no-daemon",
+          "stepgate-daemon": "stepgate --daemon",
           "lefthook": "lefthook no-op", "pre-commit": "pre-commit no-op"}
 git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
 print(f"git push of N new commits to a local bare remote; medians (N runs: {sys.argv[2]} for 100, "

@@ -5,7 +5,7 @@
 #include <memory>
 #include <ostream>
 
-#include "command.h"
+#include "ci_commands.h"
 #include "gate_input.h"
 #include "outputs.h"
 #include "report.h"

@@ -9,6 +9,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent_commands.h"
+#include "ci_commands.h"
+#include "daemon_commands.h"
+#include "hooks_commands.h"
+
 namespace stepgate {
 
 namespace {

@@ -38,6 +38,7 @@ struct EvalOptions {
   std::string policy;
   std::string signals;
   std::string format = "text";
+  int64_t now = 0;  // --now: evaluate as of this Unix time; 0: the context's clock
 };
 struct ExplainOptions {
   std::string action;  // empty: list the layers only
@@ -96,8 +97,9 @@ void run_init(const InitOptions& o, CommandContext& context) {
 }
 
 // Common signals with the state store when one already exists (eval never creates state).
-Status collect_for_eval(const Action& action, const Policy& policy, Value& signals) {
-  const Paths paths = Paths::from_environment();
+Status collect_for_eval(const Action& action, const Policy& policy, const ProcessContext& process,
+                        UnixTime now, Value& signals) {
+  const Paths paths = Paths::from_environment(process.env);
   std::unique_ptr<StateStore> store;
   std::error_code ec;
   if (fs::exists(paths.state_db, ec)) {
@@ -105,7 +107,7 @@ Status collect_for_eval(const Action& action, const Policy& policy, Value& signa
     if (!opened.ok()) return opened.error();
     store = std::move(opened).value();
   }
-  const CollectContext collect{unix_now(), device_fingerprint(), store.get()};
+  const CollectContext collect{now, device_fingerprint(process.env), store.get()};
   Value common = Map{};
   if (Status s = collect_common_signals(action, policy, collect, common); !s.ok()) return s;
   for (auto& [k, v] : common.as_map()) signals.as_map().try_emplace(k, std::move(v));  // given wins
@@ -153,8 +155,10 @@ Result<Value> load_signals_option(const std::string& option) {
 
 // The cache dir of parsed policies the gate keeps, when stepgate already has a state directory
 // here (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
-std::string policy_cache_dir() {
-  const std::string state_dir = Paths::from_environment().state_dir;
+// The parsed-policy cache the gate keeps, when stepgate already has a state directory here
+// (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
+std::string policy_cache_dir(const Env& env) {
+  const std::string state_dir = Paths::from_environment(env).state_dir;
   std::error_code ec;
   return fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
 }
@@ -164,12 +168,16 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   if (!text.ok()) return text.error();
   Result<Action> action = parse_action(*text);
   if (!action.ok()) return action.error();
-  auto layers = load_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath, policy_cache_dir());
+  auto layers = load_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath,
+                                   policy_cache_dir(context.io.env), context.io.env);
   if (!layers.ok()) return layers.error();
   const LayeredEngine engine(std::move(layers).value());
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
-  if (Status s = collect_for_eval(*action, engine.policy(), *signals); !s.ok()) return s;
+  const UnixTime now = o.now != 0 ? o.now : context.io.now();
+  if (Status s = collect_for_eval(*action, engine.policy(), context.io, now, *signals); !s.ok()) {
+    return s;
+  }
   const Decision d = engine.evaluate(*action, *signals);
   if (o.format == "json")
     *context.io.out << to_pretty_json(decision_to_value(d)) << "\n";
@@ -181,13 +189,13 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
 
 // Shows the layers in force here and, given an action, what each decided and which one stood.
 Status do_explain(const ExplainOptions& o, CommandContext& context) {
-  auto found = find_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath);
+  auto found = find_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath, context.io.env);
   if (!found.ok()) return found.error();
   std::vector<PolicyLayer> layers;
   std::ostream& out = *context.io.out;
   out << "policy layers (most authoritative first; the strictest verdict wins):\n";
   for (const PolicyLayerPath& p : *found) {
-    auto policy = load_policy_file_cached(p.path, policy_cache_dir());
+    auto policy = load_policy_file_cached(p.path, policy_cache_dir(context.io.env));
     if (!policy.ok()) return policy.error();
     out << "  " << p.name << ": " << p.path << " (" << (*policy)->rules.size() << " rules, "
         << (*policy)->revision << ((*policy)->mode == Mode::kShadow ? ", shadow" : "") << ")\n";
@@ -202,7 +210,10 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   const LayeredEngine engine(std::move(layers));
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
-  if (Status s = collect_for_eval(*action, engine.policy(), *signals); !s.ok()) return s;
+  if (Status s = collect_for_eval(*action, engine.policy(), context.io, context.io.now(), *signals);
+      !s.ok()) {
+    return s;
+  }
   const std::string digest = action_digest(*action);
   const std::vector<Decision> each = engine.evaluate_each(*action, *signals, digest);
   for (std::size_t i = 0; i < each.size(); ++i) {
@@ -282,6 +293,9 @@ void setup_eval(CLI::App& app, CommandContext& context) {
                   "Signals to add, as inline JSON ('{\"force\":true}'), @FILE or FILE (they win "
                   "over collected ones)");
   cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  // A what-if for the policy's author (eval gates nothing); the gates take no clock from outside.
+  cmd->add_option("--now", o->now, "Evaluate as of this Unix time (default: now)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([o, &context] {
     if (Status s = do_eval(*o, context); !s.ok())
       context.exit_code = report_error(context, s.error());

@@ -1,7 +1,6 @@
 #include "command.h"
-#include "process_io.h"
 
 int main(int argc, char** argv) {
-  stepgate::CommandContext context{stepgate::process_io()};
+  stepgate::CommandContext context{stepgate::this_process()};
   return stepgate::run_cli(argc, argv, context);
 }

@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "command.h"
 #include "hook_run.h"
+#include "hooks_commands.h"
 #include "install.h"
 
 namespace stepgate {
@@ -40,21 +40,13 @@ void setup_hooks_install(CLI::App& hooks, CommandContext& context, bool install)
       ->check(CLI::IsMember({"pre-push", "pre-receive"}));
   if (install) {
     sub->add_flag("--force", o->force, "Rewrite an installed stepgate hook");
-    auto* script = sub->add_flag(
-        "--script", o->script,
-        "Write a /bin/sh script instead of the small executable hook (readable; ~3 ms slower)");
-    auto* direct =
-        sub->add_flag("--direct", o->direct,
-                      "Write a script whose #! interpreter is the hook's binary (the client; "
-                      "stepgate-git-hook with --no-daemon); see hooks/README.md");
-    script->excludes(direct);
     auto* daemon = sub->add_flag_callback(
         "--daemon", [o] { o->daemon = true; },
-        "Ask `stepgate daemon` (the stepgate-hook client starts one when none runs, and the "
-        "push is decided in-process when none answers; the default for pre-push)");
+        "Run the stepgate-hook client, which asks `stepgate daemon` (and starts one when none "
+        "runs); the push is decided in-process when none answers");
     auto* no_daemon = sub->add_flag_callback(
         "--no-daemon", [o] { o->daemon = false; },
-        "Run the lean hook, which decides in-process every time (the default for pre-receive)");
+        "Run the lean hook, which decides in-process every time (the default)");
     daemon->excludes(no_daemon);
   }
   sub->callback([o, &context, install] {

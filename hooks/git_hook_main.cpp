@@ -7,14 +7,12 @@
 #include <vector>
 
 #include "hook_run.h"
-#include "process_io.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: stepgate-git-hook pre-push [--chained FILE] [--policy FILE] [--] [REMOTE [URL]]\n"
-    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n"
-    "       stepgate-git-hook --as-hook HOOK-PATH [REMOTE [URL]]  (as a hook's #! interpreter)\n";
+    "       stepgate-git-hook pre-receive [--chained FILE] [--policy FILE]\n";
 
 }  // namespace
 
@@ -24,6 +22,6 @@ int main(int argc, char** argv) {
     std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;
     return 2;  // git treats any non-zero exit as a refused push: fail closed
   }
-  stepgate::CommandContext context{stepgate::process_io()};
+  stepgate::CommandContext context{stepgate::this_process()};
   return stepgate::run_hook(options, context);
 }

@@ -13,6 +13,7 @@
 
 #include "commit_scan.h"
 #include "stepgate/glob.h"
+#include "stepgate/paths.h"
 
 namespace stepgate {
 namespace {
@@ -168,28 +169,61 @@ std::string last_git_error(const char* what) {
          (e != nullptr && e->message != nullptr ? e->message : "libgit2 error");
 }
 
-Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd) {
+namespace {
+
+/// The object directories git names for a hook (the pre-receive quarantine keeps the pushed
+/// objects in GIT_OBJECT_DIRECTORY, the repository's own in GIT_ALTERNATE_OBJECT_DIRECTORIES),
+/// added for reading: what libgit2's GIT_REPOSITORY_OPEN_FROM_ENV does with the process's
+/// environment, done with the caller's.
+bool add_object_dirs(git_repository* repo, const std::string& cwd, const Env& env) {
+  std::vector<std::string> dirs;
+  if (std::string objects = env.get("GIT_OBJECT_DIRECTORY"); !objects.empty()) {
+    dirs.push_back(objects);
+  }
+  const std::string alternates = env.get("GIT_ALTERNATE_OBJECT_DIRECTORIES");
+  for (std::size_t at = 0; at < alternates.size();) {
+    std::size_t end = alternates.find(':', at);
+    if (end == std::string::npos) end = alternates.size();
+    if (end > at) dirs.push_back(alternates.substr(at, end - at));
+    at = end + 1;
+  }
+  if (dirs.empty()) return true;
+  git_odb* odb = nullptr;
+  if (git_repository_odb(&odb, repo) != 0) return false;
+  bool ok = true;
+  for (const std::string& dir : dirs) {
+    ok = git_odb_add_disk_alternate(odb, relative_to(dir, cwd).c_str()) == 0 && ok;
+  }
+  git_odb_free(odb);
+  return ok;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd, const Env& env) {
   init_libgit2();
   git_repository* repo = nullptr;
-  const bool env = std::getenv("GIT_DIR") != nullptr;
-  int rc = env ? git_repository_open_ext(&repo, nullptr, GIT_REPOSITORY_OPEN_FROM_ENV, nullptr)
-               : git_repository_open_ext(&repo, cwd.c_str(), 0, nullptr);
-  if (rc != 0)
+  const std::string git_dir = env.get("GIT_DIR");
+  const std::string where = git_dir.empty() ? cwd : relative_to(git_dir, cwd);
+  const unsigned flags =
+      git_dir.empty() ? 0U : static_cast<unsigned>(GIT_REPOSITORY_OPEN_NO_SEARCH);
+  if (git_repository_open_ext(&repo, where.c_str(), flags, nullptr) != 0) {
     return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
-  return std::unique_ptr<GitRepo>(new GitRepo(repo, env ? std::string() : cwd));
+  }
+  if (!git_dir.empty() && !add_object_dirs(repo, cwd, env)) {
+    git_repository_free(repo);
+    return make_error(ErrorCode::kNotFound, last_git_error("opening git's object directories"));
+  }
+  return std::unique_ptr<GitRepo>(new GitRepo(repo, cwd, env));
 }
 
 Result<std::unique_ptr<GitRepo>> GitRepo::open_at(const std::string& path) {
-  init_libgit2();
-  git_repository* repo = nullptr;
-  if (git_repository_open_ext(&repo, path.c_str(), 0, nullptr) != 0) {
-    return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
-  }
-  return std::unique_ptr<GitRepo>(new GitRepo(repo, path));
+  // An environment with nothing set: the repository at `path`, whatever this process's says.
+  return open(path, Env(std::vector<std::string>{}));
 }
 
 Result<std::unique_ptr<GitRepo>> GitRepo::reopen() const {
-  return opened_at_.empty() ? open(".") : open_at(opened_at_);
+  return open(cwd_, env_);
 }
 
 GitRepo::~GitRepo() {

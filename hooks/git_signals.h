@@ -10,6 +10,7 @@
 
 #include "commit_scan.h"
 #include "push_parser.h"
+#include "stepgate/env.h"
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
 #include "stepgate/value.h"
@@ -43,9 +44,10 @@ struct PushSignals {
 /// One repository, opened once per hook run.
 class GitRepo {
  public:
-  /// Opens the repository git is running the hook in (GIT_DIR, GIT_OBJECT_DIRECTORY and the
-  /// pre-receive quarantine's GIT_ALTERNATE_OBJECT_DIRECTORIES are honoured), else from `cwd`.
-  static Result<std::unique_ptr<GitRepo>> open(const std::string& cwd);
+  /// Opens the repository git is running the hook in: GIT_DIR, GIT_OBJECT_DIRECTORY and the
+  /// pre-receive quarantine's GIT_ALTERNATE_OBJECT_DIRECTORIES in `env` are honoured (relative
+  /// to `cwd`), else the repository containing `cwd`. The process's environment is not read.
+  static Result<std::unique_ptr<GitRepo>> open(const std::string& cwd, const Env& env);
   /// Opens the repository containing `path` without looking at the environment.
   static Result<std::unique_ptr<GitRepo>> open_at(const std::string& path);
   ~GitRepo();
@@ -85,8 +87,8 @@ class GitRepo {
   bool is_bare() const;
 
  private:
-  GitRepo(git_repository* repo, std::string opened_at)
-      : repo_(repo), opened_at_(std::move(opened_at)) {}
+  GitRepo(git_repository* repo, std::string cwd, Env env)
+      : repo_(repo), cwd_(std::move(cwd)), env_(std::move(env)) {}
   /// Another handle on the same repository, opened the same way (for a second scan thread).
   Result<std::unique_ptr<GitRepo>> reopen() const;
   Result<CommitScan> scan_commits(const git_oid* commits, std::size_t count,
@@ -97,7 +99,8 @@ class GitRepo {
                                 std::size_t budget, std::size_t max_file_scan_bytes);
 
   git_repository* repo_;
-  std::string opened_at_;  // "" when opened from git's environment
+  std::string cwd_;  // what it was opened from, for reopen()
+  Env env_;
 };
 
 /// Initialises libgit2 once per process (GitRepo::open does it).

@@ -8,6 +8,8 @@
 #include "chain.h"
 #include "git_signals.h"
 #include "push_parser.h"
+#include "stepgate/collect.h"
+#include "stepgate/exit_codes.h"
 #include "stepgate/gate.h"
 #include "stepgate/paths.h"
 #include "stepgate/stepup.h"
@@ -23,7 +25,7 @@ struct Style {
 };
 
 Style make_style(const CommandContext& context) {
-  return Style{context.io.err_is_tty && env_or_empty("NO_COLOR").empty()};
+  return Style{context.io.err_is_tty && context.io.env.get("NO_COLOR").empty()};
 }
 
 std::string verdict_label(const Style& style, Verdict v) {
@@ -52,14 +54,14 @@ std::string first_non_empty(std::initializer_list<std::string> values) {
 
 /// Who is pushing: $STEPGATE_ACTOR, else git's user.email (`email`, client side), else the user
 /// the server's transport authenticated, else the OS user.
-std::string hook_actor(const std::string& email, HookKind kind) {
-  if (std::string actor = env_or_empty("STEPGATE_ACTOR"); !actor.empty()) return actor;
-  if (kind == HookKind::kPrePush) return email.empty() ? os_user_name() : email;
+std::string hook_actor(const std::string& email, HookKind kind, const Env& env) {
+  if (std::string actor = env.get("STEPGATE_ACTOR"); !actor.empty()) return actor;
+  if (kind == HookKind::kPrePush) return email.empty() ? os_user_name(env) : email;
   // REMOTE_USER: git-http-backend behind an authenticating web server; GL_USERNAME: GitLab;
   // GITEA_PUSHER_NAME: Gitea and Forgejo; GITHUB_USER_LOGIN: GitHub Enterprise Server.
-  return first_non_empty({env_or_empty("REMOTE_USER"), env_or_empty("GL_USERNAME"),
-                          env_or_empty("GITEA_PUSHER_NAME"), env_or_empty("GITHUB_USER_LOGIN"),
-                          os_user_name()});
+  return first_non_empty({env.get("REMOTE_USER"), env.get("GL_USERNAME"),
+                          env.get("GITEA_PUSHER_NAME"), env.get("GITHUB_USER_LOGIN"),
+                          os_user_name(env)});
 }
 
 std::string strip_slash(std::string path) {
@@ -114,7 +116,7 @@ void print_outcome(std::ostream& err, const Style& style, const RefUpdate& u,
 
 /// Gate::open failed: block (fail closed) unless a loadable policy says on_error: allow.
 int open_failure(const Error& error, const HookOptions& o, CommandContext& context) {
-  auto path = find_policy_path(o.policy_path, context.io.cwd);
+  auto path = find_policy_path(o.policy_path, context.io.cwd, context.io.env);
   if (path.ok()) {
     auto policy = load_policy_file(*path);
     if (policy.ok() && (*policy)->on_error == OnError::kAllow) {
@@ -124,12 +126,14 @@ int open_failure(const Error& error, const HookOptions& o, CommandContext& conte
     }
   }
   *context.io.err << "stepgate: " << error.message << "; push blocked (fail closed)\n";
-  return 2;
+  return kExitError;
 }
 
 /// Worst of two exit codes: 2 (error) > 1 (deny) > 3 (step-up) > 0.
 int worse(int a, int b) {
-  auto rank = [](int code) { return code == 2 ? 3 : code == 1 ? 2 : code == 3 ? 1 : 0; };
+  auto rank = [](int code) {
+    return code == kExitError ? 3 : code == kExitDeny ? 2 : code == kExitStepUpHeld ? 1 : 0;
+  };
   return rank(b) > rank(a) ? b : a;
 }
 
@@ -145,35 +149,36 @@ int chain_first(const HookOptions& o, const std::string& input, CommandContext& 
   if (*rc == 0) return 0;
   *context.io.err << "stepgate: chained hook " << o.chained << " failed (exit " << *rc
                   << "); push blocked\n";
-  return 1;
+  return kExitDeny;
 }
 
 /// pre-commit's pre-push stage hands hooks no stdin, only PRE_COMMIT_* variables: rebuild the one
 /// ref line they describe ("" when they are not there).
-std::string pre_commit_line() {
-  std::string to = env_or_empty("PRE_COMMIT_TO_REF");
-  std::string from = env_or_empty("PRE_COMMIT_FROM_REF");
-  std::string remote_ref = env_or_empty("PRE_COMMIT_REMOTE_BRANCH");
+std::string pre_commit_line(const Env& env) {
+  std::string to = env.get("PRE_COMMIT_TO_REF");
+  std::string from = env.get("PRE_COMMIT_FROM_REF");
+  std::string remote_ref = env.get("PRE_COMMIT_REMOTE_BRANCH");
   if (to.empty() || from.empty() || remote_ref.empty()) return "";
-  std::string local = first_non_empty({env_or_empty("PRE_COMMIT_LOCAL_BRANCH"), to});
+  std::string local = first_non_empty({env.get("PRE_COMMIT_LOCAL_BRANCH"), to});
   return local + " " + to + " " + remote_ref + " " + from + "\n";
 }
 
 }  // namespace
 
-std::vector<std::string> hook_grants(HookKind kind) {
-  std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
-  if (std::string file = env_or_empty("STEPGATE_GRANT_FILE"); !file.empty()) {
-    if (auto text = read_file(file, 1 << 20); text.ok()) {
+std::vector<std::string> hook_grants(HookKind kind, const ProcessContext& context) {
+  const Env& env = context.env;
+  std::vector<std::string> grants = split_grants(env.get("STEPGATE_GRANT"));
+  if (std::string file = env.get("STEPGATE_GRANT_FILE"); !file.empty()) {
+    if (auto text = read_file(relative_to(file, context.cwd), 1 << 20); text.ok()) {
       for (std::string& g : split_grants(*text)) grants.push_back(std::move(g));
     }
   }
   if (kind != HookKind::kPreReceive) return grants;
-  const int count = std::atoi(env_or_empty("GIT_PUSH_OPTION_COUNT").c_str());
+  const int count = std::atoi(env.get("GIT_PUSH_OPTION_COUNT").c_str());
   constexpr std::string_view kPrefix = "stepgate-grant=";
   for (int i = 0; i < count && i < 100; ++i) {
     std::string name = "GIT_PUSH_OPTION_" + std::to_string(i);
-    std::string option = env_or_empty(name.c_str());
+    std::string option = env.get(name);
     if (option.rfind(kPrefix, 0) != 0) continue;
     for (std::string& g : split_grants(option.substr(kPrefix.size())))
       grants.push_back(std::move(g));
@@ -181,30 +186,8 @@ std::vector<std::string> hook_grants(HookKind kind) {
   return grants;
 }
 
-namespace {
-
-/// `#!/path/stepgate-git-hook --as-hook` at the top of an installed hook: the kernel runs us with
-/// the hook's path and git's arguments after it. The hook's file name says which hook it is, and
-/// the hook kept from before sits beside it. git's arguments are taken as they are (no options).
-bool parse_as_hook(const std::vector<std::string>& args, HookOptions& options) {
-  if (args.size() < 2) return false;
-  const std::string& path = args[1];
-  const std::string_view name = std::string_view(path).substr(path.rfind('/') + 1);
-  if (name != "pre-push" && name != "pre-receive") return false;
-  options.kind = name == "pre-push" ? HookKind::kPrePush : HookKind::kPreReceive;
-  options.chained = path + std::string(kChainedSuffix);
-  const std::size_t rest = args.size() - 2;
-  if (options.kind == HookKind::kPreReceive ? rest != 0 : rest > 2) return false;
-  if (rest >= 1) options.remote = args[2];
-  if (rest >= 2) options.url = args[3];
-  return true;
-}
-
-}  // namespace
-
 bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options) {
   if (args.empty()) return false;
-  if (args[0] == kAsHookArg) return parse_as_hook(args, options);
   const std::string_view kind = args[0];
   if (kind != "pre-push" && kind != "pre-receive") return false;
   options.kind = kind == "pre-push" ? HookKind::kPrePush : HookKind::kPreReceive;
@@ -230,9 +213,9 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   HookOptions o = options;
   std::string input = read_all(context.io.in);
   if (o.kind == HookKind::kPrePush && input.empty()) {
-    input = pre_commit_line();
-    if (o.remote.empty()) o.remote = env_or_empty("PRE_COMMIT_REMOTE_NAME");
-    if (o.url.empty()) o.url = env_or_empty("PRE_COMMIT_REMOTE_URL");
+    input = pre_commit_line(context.io.env);
+    if (o.remote.empty()) o.remote = context.io.env.get("PRE_COMMIT_REMOTE_NAME");
+    if (o.url.empty()) o.url = context.io.env.get("PRE_COMMIT_REMOTE_URL");
   }
   if (o.kind == HookKind::kPrePush && o.remote.empty() && !input.empty()) {
     return report_error(context, invalid_argument("hook pre-push: missing REMOTE argument"));
@@ -241,13 +224,15 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   auto updates = o.kind == HookKind::kPrePush ? parse_pre_push(input) : parse_pre_receive(input);
   if (!updates.ok()) {
     *context.io.err << "stepgate: " << updates.error().message << "; push blocked\n";
-    return 2;
+    return kExitError;
   }
   if (updates->empty()) return 0;
 
   GateOptions gate_options;
   gate_options.policy_path = o.policy_path;
   gate_options.cwd = context.io.cwd;
+  gate_options.env = context.io.env;
+  gate_options.paths = Paths::from_environment(context.io.env);
   gate_options.front_end = "git";
   std::unique_ptr<Gate> owned;
   Gate* gate = nullptr;
@@ -261,15 +246,15 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     owned = std::move(opened).value();
     gate = owned.get();
   }
-  auto repo = GitRepo::open(context.io.cwd);
+  auto repo = GitRepo::open(context.io.cwd, context.io.env);
   if (!repo.ok()) return open_failure(repo.error(), o, context);
 
-  const bool no_tty = env_or_empty("STEPGATE_NO_TTY") == "1" || o.kind == HookKind::kPreReceive;
+  const bool no_tty = no_tty_requested(context.io.env) || o.kind == HookKind::kPreReceive;
   TerminalStepUpIo terminal;
   NoTerminalStepUpIo headless;
   StepUpIo& io = no_tty ? static_cast<StepUpIo&>(headless) : terminal;
   const std::string email = (*repo)->config_string("user.email");
-  const std::string actor = hook_actor(email, o.kind);
+  const std::string actor = hook_actor(email, o.kind, context.io.env);
   const std::string repo_path = strip_slash((*repo)->git_dir());
   PushScanOptions scan;
   scan.settings = &gate->policy().git;
@@ -279,7 +264,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   scan.remote = o.kind == HookKind::kPrePush ? (*repo)->configured_remote(o.remote, o.url) : "";
   scan.hide_all_refs = o.kind == HookKind::kPreReceive;
   const Style style = make_style(context);
-  const std::vector<std::string> grants = hook_grants(o.kind);
+  const std::vector<std::string> grants = hook_grants(o.kind, context.io);
 
   // An update of a symbolic ref (trunk -> main) moves its target: judge the target.
   for (RefUpdate& u : *updates) {
@@ -293,7 +278,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     if (Status st = (*repo)->collect(u, scan, signals); !st.ok()) {
       *context.io.err << "stepgate: " << u.remote_ref << ": " << st.error().message
                       << "; push blocked\n";
-      exit_code = worse(exit_code, 2);
+      exit_code = worse(exit_code, kExitError);
       continue;
     }
     if (signals.truncated) {
@@ -306,6 +291,8 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     request.grants = grants;
     request.allow_interactive = !no_tty;
     request.record_velocity = &u == &updates->back();  // one push counts once, however many refs
+    request.now = context.io.now();
+    request.device = device_fingerprint(context.io.env);
     if (o.kind == HookKind::kPrePush) {
       request.retry_command = "git push";
     } else {

@@ -6,18 +6,13 @@
 #include <string_view>
 #include <vector>
 
-#include "command.h"
+#include "chain.h"
 #include "stepgate/gate.h"
+#include "stepgate/process_context.h"
 
 namespace stepgate {
 
 enum class HookKind { kPrePush, kPreReceive };
-
-/// The hook that was in place before `stepgate hooks install`, renamed <hook> + this suffix.
-constexpr std::string_view kChainedSuffix = ".stepgate-chained";
-/// The argument an installed hook's `#!/path/stepgate-git-hook --as-hook` line passes: the kernel
-/// then appends the hook's own path and git's arguments (hooks/git_hook_main.cpp).
-constexpr std::string_view kAsHookArg = "--as-hook";
 
 struct HookOptions {
   HookKind kind = HookKind::kPrePush;
@@ -29,8 +24,8 @@ struct HookOptions {
 };
 
 /// The arguments of `stepgate-git-hook` after the program name: `pre-push [--chained FILE]
-/// [--policy FILE] [--] [REMOTE [URL]]`, `pre-receive [--chained FILE] [--policy FILE]`, or
-/// `--as-hook HOOK-PATH [REMOTE [URL]]` (a hook's #! interpreter). False on anything else.
+/// [--policy FILE] [--] [REMOTE [URL]]` or `pre-receive [--chained FILE] [--policy FILE]`.
+/// False on anything else.
 bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options);
 
 /// Runs the hook. Exit codes: 0 every ref allowed, 1 a ref denied (or the chained hook failed),
@@ -38,7 +33,8 @@ bool parse_hook_args(const std::vector<std::string>& args, HookOptions& options)
 int run_hook(const HookOptions& options, CommandContext& context);
 
 /// Grants offered for this push: STEPGATE_GRANT (several, whitespace or comma separated),
-/// STEPGATE_GRANT_FILE, and for pre-receive the `stepgate-grant=...` push options.
-std::vector<std::string> hook_grants(HookKind kind);
+/// STEPGATE_GRANT_FILE, and for pre-receive the `stepgate-grant=...` push options, all from
+/// `context`'s environment.
+std::vector<std::string> hook_grants(HookKind kind, const ProcessContext& context);
 
 }  // namespace stepgate

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,7 +12,6 @@
 #include <ostream>
 
 #include "git_signals.h"
-#include "hook_exec.h"
 #include "hook_run.h"
 #include "stepgate/paths.h"
 
@@ -33,15 +31,15 @@ std::string self_binary() {
   return ec ? std::string() : p.string();
 }
 
-std::string expand_home(const std::string& path) {
+std::string expand_home(const std::string& path, const Env& env) {
   if (path.rfind("~/", 0) != 0) return path;
-  return env_or_empty("HOME") + path.substr(1);
+  return env.get("HOME") + path.substr(1);
 }
 
 /// The hooks directory: core.hooksPath (relative to the work tree, or the git dir when bare),
 /// else <git dir>/hooks.
-std::string hooks_dir(const GitRepo& repo) {
-  std::string configured = expand_home(repo.config_string("core.hooksPath"));
+std::string hooks_dir(const GitRepo& repo, const Env& env) {
+  std::string configured = expand_home(repo.config_string("core.hooksPath"), env);
   if (configured.empty()) return (fs::path(repo.git_dir()) / "hooks").lexically_normal().string();
   fs::path p(configured);
   if (p.is_relative()) p = fs::path(repo.is_bare() ? repo.git_dir() : repo.workdir()) / p;
@@ -78,7 +76,7 @@ Result<Target> resolve_target(const InstallOptions& o, CommandContext& context) 
   if (t.hook != "pre-push" && t.hook != "pre-receive") {
     return invalid_argument("--hook must be pre-push or pre-receive, not `" + t.hook + "`");
   }
-  t.path = hooks_dir(**repo) + "/" + t.hook;
+  t.path = hooks_dir(**repo, context.io.env) + "/" + t.hook;
   t.chained = t.path + std::string(kChainedSuffix);
   t.repo = std::move(repo).value();
   return t;
@@ -122,73 +120,22 @@ std::string lean_hook_binary(const std::string& binary, const char* name = kLean
   return ::access(lean.c_str(), X_OK) == 0 ? lean.string() : std::string();
 }
 
-/// True when `path` can be a `#!` interpreter: absolute, no whitespace or control character (the
-/// kernel ends the interpreter at the first blank and passes the rest as one argument), and short
-/// enough for every kernel's line limit (Linux reads 256 bytes, older ones 128).
-bool shebang_safe(const std::string& path) {
-  if (path.empty() || path[0] != '/' || path.size() > 100) return false;
-  return std::ranges::all_of(path, [](unsigned char c) { return c > ' ' && c != 0x7f; });
-}
-
 }  // namespace
 
-std::string hook_script(const std::string& hook, const std::string& binary, bool direct,
-                        bool daemon) {
-  const std::string comment =
-      std::string(kMarker) +
-      " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n" +
-      "# and restores the hook that was here before, kept as " + hook +
-      std::string(kChainedSuffix) + " and run first.\n";
-  std::string lean = lean_hook_binary(binary);
+std::string hook_script(const std::string& hook, const std::string& binary, bool daemon) {
+  std::string program = lean_hook_binary(binary);
   if (const std::string client = lean_hook_binary(binary, kDaemonClientBinary);
-      daemon && !lean.empty() && !client.empty()) {
-    lean = client;  // the client takes the lean hook's arguments and runs it when no daemon answers
-  }
-  if (direct && !lean.empty() && shebang_safe(lean)) {
-    // The lean binary is the script's interpreter: git's exec of the hook starts it directly,
-    // with no /bin/sh in between (2 ms of a push on a slow machine; bench/README.md). Not the
-    // default: should the binary go away, git 2.39 cannot start the hook and then waits for
-    // its transport's child forever, where the sh script fails with "not found".
-    return "#!" + lean + " " + std::string(kAsHookArg) + "\n" + comment;
+      daemon && !program.empty() && !client.empty()) {
+    program =
+        client;  // the client takes the lean hook's arguments and runs it when no daemon answers
   }
   const std::string command =
-      lean.empty() ? shell_quote(binary, true) + " hook " : shell_quote(lean, true) + " ";
-  return "#!/bin/sh\n" + comment + "exec " + command + hook + " --chained \"$0" +
-         std::string(kChainedSuffix) + "\" -- \"$@\"\n";
-}
-
-std::string executable_hook(const std::string& binary, bool daemon) {
-  std::string image(hook_exec::image());
-  const std::string lean = lean_hook_binary(binary);
-  if (image.empty() || lean.empty()) return {};
-  const bool client = daemon && !lean_hook_binary(binary, kDaemonClientBinary).empty();
-  std::string dir = fs::path(lean).parent_path().string();
-  if (dir.empty() || dir[0] != '/') return {};
-  if (dir.back() != '/') dir += '/';
-  const std::string config =
-      std::string(1, client ? hook_exec::kModeDaemon : hook_exec::kModeLean) + dir + '\0';
-  const std::size_t at = image.find(hook_exec::kConfigMagic);
-  if (at == std::string::npos || image.find(hook_exec::kConfigMagic, at + 1) != std::string::npos ||
-      hook_exec::kConfigMagic.size() + config.size() > hook_exec::kConfigBytes ||
-      at + hook_exec::kConfigBytes > image.size()) {
-    return {};  // a directory too long for the block: the sh script
-  }
-  image.replace(at + hook_exec::kConfigMagic.size(), config.size(), config);
-  return image;
-}
-
-std::string hook_file(const std::string& hook, const std::string& binary,
-                      const InstallOptions& options, bool daemon) {
-  if (!options.script && !options.direct) {
-    if (std::string executable = executable_hook(binary, daemon); !executable.empty()) {
-      return executable;
-    }
-  }
-  return hook_script(hook, binary, options.direct, daemon);
-}
-
-bool install_with_daemon(const InstallOptions& options, const std::string& hook) {
-  return options.daemon.value_or(hook == "pre-push");
+      program.empty() ? shell_quote(binary, true) + " hook " : shell_quote(program, true) + " ";
+  return "#!/bin/sh\n" + std::string(kMarker) +
+         " (`stepgate hooks install`). `stepgate hooks uninstall` removes it\n" +
+         "# and restores the hook that was here before, kept as " + hook +
+         std::string(kChainedSuffix) + " and run first.\n" + "exec " + command + hook +
+         " --chained \"$0" + std::string(kChainedSuffix) + "\" -- \"$@\"\n";
 }
 
 bool is_stepgate_script(const std::string& contents) {
@@ -201,13 +148,13 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   const std::string binary = self_binary();
   if (binary.empty())
     return report_error(context, invalid_argument("cannot resolve /proc/self/exe"));
-  const bool daemon = install_with_daemon(o, target->hook);
+  const bool daemon = o.daemon;
   std::error_code ec;
   fs::create_directories(fs::path(target->path).parent_path(), ec);
   if (exists(target->path)) {
     auto current = read_file(target->path, 1 << 20);
     if (current.ok() && is_stepgate_script(*current)) {
-      const bool same = *current == hook_file(target->hook, binary, o, daemon);
+      const bool same = *current == hook_script(target->hook, binary, daemon);
       if (!o.force || same) {
         *context.io.out << "stepgate " << target->hook << " hook already installed at "
                         << target->path
@@ -226,25 +173,20 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
       *context.io.out << "kept the existing hook as " << target->chained << " (runs first)\n";
     }
   }
-  const std::string contents = hook_file(target->hook, binary, o, daemon);
+  const std::string contents = hook_script(target->hook, binary, daemon);
   if (Status s = write_executable(target->path, contents); !s.ok()) {
     return report_error(context, s.error());
   }
   *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path
                   << "\n";
-  if (contents.rfind("#!", 0) != 0) {
-    *context.io.out << "the hook is a small executable that runs the stepgate programs in "
-                    << fs::path(binary).parent_path().string()
-                    << " (faster than a script; --script writes a /bin/sh script instead)\n";
-  }
   const bool has_client = !lean_hook_binary(binary, kDaemonClientBinary).empty();
-  if (o.daemon == true && !has_client) {
+  if (daemon && !has_client) {
     *context.io.err << "stepgate: warning: no " << kDaemonClientBinary << " beside " << binary
                     << ": the hook decides in-process\n";
   } else if (daemon && has_client) {
     *context.io.out << "the hook asks `stepgate daemon`; when none is running it decides "
                        "in-process and starts one (STEPGATE_DAEMON_AUTOSTART=0: never; "
-                       "--no-daemon: a hook that always decides in-process)\n";
+                       "without --daemon: a hook that always decides in-process)\n";
   }
   if (target->hook == "pre-receive") enable_push_options(*target->repo, context);
   return 0;

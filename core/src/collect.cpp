@@ -75,8 +75,8 @@ Status store_signals(const Action& action, const Policy& policy, const CollectCo
 
 static std::string compute_device_fingerprint();
 
-std::string device_fingerprint() {
-  if (std::string forced = env_or_empty("STEPGATE_DEVICE"); !forced.empty()) return forced;
+std::string device_fingerprint(const Env& env) {
+  if (std::string forced = env.get("STEPGATE_DEVICE"); !forced.empty()) return forced;
   static const std::string kComputed = compute_device_fingerprint();  // stable for the process
   return kComputed;
 }

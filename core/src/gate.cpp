@@ -59,11 +59,6 @@ Value step_up_summary(const StepUpResult& s) {
 }  // namespace
 
 UnixTime unix_now() {
-  if (const char* fixed = std::getenv("STEPGATE_NOW"); fixed != nullptr && *fixed != '\0') {
-    char* end = nullptr;
-    const long long t = std::strtoll(fixed, &end, 10);
-    if (end != nullptr && *end == '\0') return t;
-  }
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -88,7 +83,7 @@ Gate::Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
 
 Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
   auto layers = load_policy_layers(options.policy_path, options.cwd, options.system_policy_path,
-                                   options.paths.state_dir + "/policy-cache");
+                                   options.paths.state_dir + "/policy-cache", options.env);
   if (!layers.ok()) return layers.error();
   const std::shared_ptr<const Policy> policy = layers->front().policy;  // the settings layer
   if (Status s = ensure_private_dir(options.paths.state_dir); !s.ok()) return s.error();
@@ -113,9 +108,9 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   GateOutcome out;
   const Policy& policy = engine_.policy();
   const Action& action = request.action;
-  const UnixTime now = unix_now();
+  const UnixTime now = request.now != 0 ? request.now : unix_now();
   const std::string digest = action_digest(action);
-  const std::string device = device_fingerprint();
+  const std::string device = request.device.empty() ? device_fingerprint() : request.device;
 
   out.signals = request.signals.is_map() ? request.signals : Value(Map{});
   CollectContext context{now, device, store_.get()};
@@ -241,7 +236,8 @@ struct GatePool::Entry {
 };
 
 Result<Gate*> GatePool::get(const GateOptions& options) {
-  auto found = find_policy_layers(options.policy_path, options.cwd, options.system_policy_path);
+  auto found =
+      find_policy_layers(options.policy_path, options.cwd, options.system_policy_path, options.env);
   if (!found.ok()) return found.error();
   std::error_code ec;
   std::vector<std::string> paths;

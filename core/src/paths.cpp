@@ -1,20 +1,6 @@
 #include "stepgate/paths.h"
 
-#include <fcntl.h>
-#include <pthread.h>
-#include <pwd.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cctype>
-#include <cerrno>
-#include <csignal>
-#include <cstdlib>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <string_view>
 
 #include "stepgate/policy_layers.h"
 
@@ -30,181 +16,40 @@ std::string first_set(std::initializer_list<std::string> candidates) {
   return {};
 }
 
-std::string home_dir() {
-  std::string home = env_or_empty("HOME");
-  return home.empty() ? "/tmp" : home;
-}
-
-std::string errno_text() {
-  return std::strerror(errno);
-}
-
-Status write_all(int fd, const std::string& contents) {
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(ErrorCode::kUnavailable, "write failed: " + errno_text());
-    done += static_cast<std::size_t>(n);
-  }
-  return {};
-}
-
 }  // namespace
 
-std::string env_or_empty(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
-std::string os_user_name() {
-  const uid_t uid = ::geteuid();
-  passwd entry{};
-  passwd* found = nullptr;
-  char buffer[4096];
-  if (::getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr &&
-      found->pw_name != nullptr && found->pw_name[0] != '\0') {
-    return found->pw_name;
-  }
-  std::string user = env_or_empty("USER");
-  return user.empty() ? "uid:" + std::to_string(uid) : user;
-}
-
-std::string shell_quote(std::string_view text, bool always) {
-  auto plain = [](unsigned char c) {
-    return std::isalnum(c) != 0 ||
-           std::string_view("_-./:=@%+,").find(static_cast<char>(c)) != std::string_view::npos;
-  };
-  if (!always && !text.empty() && std::all_of(text.begin(), text.end(), plain)) {
-    return std::string(text);
-  }
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string default_actor() {
-  std::string actor = env_or_empty("STEPGATE_ACTOR");
-  return actor.empty() ? os_user_name() : actor;
-}
-
-Paths Paths::from_environment() {
-  const std::string home = env_or_empty("STEPGATE_HOME");
-  const std::string xdg_config = env_or_empty("XDG_CONFIG_HOME");
-  const std::string xdg_state = env_or_empty("XDG_STATE_HOME");
+Paths Paths::from_environment(const Env& env) {
+  const auto var = [&env](const char* name) { return env.get(name); };
+  std::string home_dir = env.get("HOME");
+  if (home_dir.empty()) home_dir = "/tmp";
+  const std::string home = var("STEPGATE_HOME");
+  const std::string xdg_config = var("XDG_CONFIG_HOME");
+  const std::string xdg_state = var("XDG_STATE_HOME");
   Paths p;
-  p.config_dir = first_set(
-      {env_or_empty("STEPGATE_CONFIG_DIR"), home.empty() ? "" : home + "/config",
-       xdg_config.empty() ? "" : xdg_config + "/stepgate", home_dir() + "/.config/stepgate"});
-  p.state_dir = first_set({env_or_empty("STEPGATE_STATE_DIR"), home.empty() ? "" : home + "/state",
+  p.config_dir = first_set({var("STEPGATE_CONFIG_DIR"), home.empty() ? "" : home + "/config",
+                            xdg_config.empty() ? "" : xdg_config + "/stepgate",
+                            home_dir + "/.config/stepgate"});
+  p.state_dir = first_set({var("STEPGATE_STATE_DIR"), home.empty() ? "" : home + "/state",
                            xdg_state.empty() ? "" : xdg_state + "/stepgate",
-                           home_dir() + "/.local/state/stepgate"});
-  p.secrets_dir = first_set({env_or_empty("STEPGATE_SECRETS_DIR"), p.config_dir});
+                           home_dir + "/.local/state/stepgate"});
+  p.secrets_dir = first_set({var("STEPGATE_SECRETS_DIR"), p.config_dir});
   p.state_db = p.state_dir + "/state.db";
-  p.audit_log = first_set({env_or_empty("STEPGATE_AUDIT"), p.state_dir + "/audit.jsonl"});
+  p.audit_log = first_set({var("STEPGATE_AUDIT"), p.state_dir + "/audit.jsonl"});
   return p;
 }
 
-Result<std::string> find_policy_path(const std::string& explicit_path, const std::string& cwd) {
+// The caller's directory need not be this process's: the hook daemon serves other processes.
+std::string relative_to(const std::string& path, const std::string& cwd) {
+  if (path.empty() || path[0] == '/' || cwd.empty() || cwd == ".") return path;
+  return (fs::path(cwd) / path).string();
+}
+
+Result<std::string> find_policy_path(const std::string& explicit_path, const std::string& cwd,
+                                     const Env& env) {
   // The settings layer: a repository's file never stands in for the user's (policy_layers.h).
-  auto layers = find_policy_layers(explicit_path, cwd, kSystemPolicyPath);
+  auto layers = find_policy_layers(explicit_path, cwd, kSystemPolicyPath, env);
   if (!layers.ok()) return layers.error();
   return layers->front().path;
-}
-
-Status ensure_private_dir(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return {};
-  const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    if (Status s = ensure_private_dir(parent.string()); !s.ok()) return s;
-  }
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return make_error(ErrorCode::kUnavailable, path + ": cannot create directory: " + errno_text());
-  }
-  return {};
-}
-
-Result<std::string> read_secret_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return make_error(ErrorCode::kNotFound, path + ": " + errno_text());
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      path + ": readable or writable by group/others; run: chmod 600 " + path);
-  }
-  return read_file(path, std::size_t{1024} * 1024);
-}
-
-Status write_secret_file(const std::string& path, const std::string& contents) {
-  const fs::path target(path);
-  if (target.has_parent_path()) {
-    if (Status s = ensure_private_dir(target.parent_path().string()); !s.ok()) return s;
-  }
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return make_error(ErrorCode::kUnavailable, temp + ": cannot create: " + errno_text());
-  Status written = write_all(fd, contents);
-  const bool synced = written.ok() && ::fchmod(fd, 0600) == 0 && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(temp.c_str(), path.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    if (!written.ok()) return written;
-    return make_error(ErrorCode::kUnavailable, path + ": cannot write: " + errno_text());
-  }
-  return {};
-}
-
-Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const ErrorCode code = errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kUnavailable;
-    return make_error(code, path + ": cannot read: " + errno_text());
-  }
-  std::string out;
-  char buffer[65536];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return make_error(ErrorCode::kUnavailable, path + ": read failed: " + errno_text());
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-      ::close(fd);
-      return make_error(ErrorCode::kResourceExhausted, path + ": larger than the limit of " +
-                                                           std::to_string(max_bytes) + " bytes");
-    }
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
-ssize_t write_to_pipe(int fd, const char* data, std::size_t size) {
-  sigset_t pipe_signal;
-  sigset_t previous;
-  sigemptyset(&pipe_signal);
-  sigaddset(&pipe_signal, SIGPIPE);
-  const auto pipe_pending = [] {
-    sigset_t pending;
-    sigemptyset(&pending);
-    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-  };
-  const bool was_pending = pipe_pending();
-  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
-  const ssize_t n = write(fd, data, size);
-  const int saved = errno;
-  if (!was_pending && pipe_pending()) {
-    const timespec now{0, 0};
-    while (sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  errno = saved;
-  return n;
 }
 
 }  // namespace stepgate

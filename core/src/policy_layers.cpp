@@ -46,17 +46,22 @@ std::string repository_policy(const std::string& cwd) {
 }
 
 /// The user's layer: --policy, else $STEPGATE_POLICY (both must exist), else the config dir's.
-Result<std::string> user_policy(const std::string& explicit_path) {
+/// Relative names are the caller's: the hook daemon serves processes in other directories.
+Result<std::string> user_policy(const std::string& explicit_path, const std::string& cwd,
+                                const Env& env) {
   std::error_code ec;
   if (!explicit_path.empty()) {
-    if (fs::is_regular_file(explicit_path, ec)) return explicit_path;
+    const std::string path = relative_to(explicit_path, cwd);
+    if (fs::is_regular_file(path, ec)) return path;
     return make_error(ErrorCode::kNotFound, explicit_path + ": no such policy file");
   }
-  if (std::string env = env_or_empty("STEPGATE_POLICY"); !env.empty()) {
-    if (fs::is_regular_file(env, ec)) return env;
-    return make_error(ErrorCode::kNotFound, env + ": no such policy file (from $STEPGATE_POLICY)");
+  if (std::string named = env.get("STEPGATE_POLICY"); !named.empty()) {
+    const std::string path = relative_to(named, cwd);
+    if (fs::is_regular_file(path, ec)) return path;
+    return make_error(ErrorCode::kNotFound,
+                      named + ": no such policy file (from $STEPGATE_POLICY)");
   }
-  const std::string fallback = Paths::from_environment().config_dir + "/policy.yaml";
+  const std::string fallback = Paths::from_environment(env).config_dir + "/policy.yaml";
   if (fs::is_regular_file(fallback, ec)) return fallback;
   return std::string();
 }
@@ -138,7 +143,8 @@ std::vector<Decision> LayeredEngine::evaluate_each(const Action& action, const V
 
 Result<std::vector<PolicyLayerPath>> find_policy_layers(const std::string& explicit_path,
                                                         const std::string& cwd,
-                                                        const std::string& system_path) {
+                                                        const std::string& system_path,
+                                                        const Env& env) {
   std::vector<PolicyLayerPath> found;
   std::error_code ec;
   const auto add = [&found, &ec](const char* name, const std::string& path) {
@@ -149,14 +155,14 @@ Result<std::vector<PolicyLayerPath>> find_policy_layers(const std::string& expli
     found.push_back(PolicyLayerPath{name, path});
   };
   if (!system_path.empty() && fs::is_regular_file(system_path, ec)) add("system", system_path);
-  Result<std::string> user = user_policy(explicit_path);
+  Result<std::string> user = user_policy(explicit_path, cwd, env);
   if (!user.ok()) return user.error();
   add("user", *user);
   add("repository", repository_policy(cwd));
   if (found.empty()) {
     return make_error(ErrorCode::kNotFound,
                       "no policy found (.stepgate/policy.yaml, $STEPGATE_POLICY or " +
-                          Paths::from_environment().config_dir +
+                          Paths::from_environment(env).config_dir +
                           "/policy.yaml); run `stepgate init`");
   }
   return found;
@@ -165,8 +171,8 @@ Result<std::vector<PolicyLayerPath>> find_policy_layers(const std::string& expli
 Result<std::vector<PolicyLayer>> load_policy_layers(const std::string& explicit_path,
                                                     const std::string& cwd,
                                                     const std::string& system_path,
-                                                    const std::string& cache_dir) {
-  auto paths = find_policy_layers(explicit_path, cwd, system_path);
+                                                    const std::string& cache_dir, const Env& env) {
+  auto paths = find_policy_layers(explicit_path, cwd, system_path, env);
   if (!paths.ok()) return paths.error();
   std::vector<PolicyLayer> layers;
   for (const PolicyLayerPath& p : *paths) {

@@ -8,15 +8,16 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "stepgate/env.h"
 #include "stepgate/stepup.h"
 
 namespace stepgate {
 
 namespace {
 
+// The process's own terminal, so the process's own environment (the one rule, stepgate/env.h).
 bool tty_disabled() {
-  const char* v = std::getenv("STEPGATE_NO_TTY");
-  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+  return no_tty_requested(Env());
 }
 
 // Owns the /dev/tty descriptor and the saved terminal mode, restored on every exit path.

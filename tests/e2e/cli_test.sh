@@ -5,7 +5,8 @@ BIN="${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}"
 SRC="${SOURCE_DIR:?SOURCE_DIR must point at the source tree}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-export STEPGATE_HOME="$work/home" STEPGATE_DEVICE=e2e-device STEPGATE_NOW=1717491600  # Tue 09:00 UTC
+export STEPGATE_HOME="$work/home" STEPGATE_DEVICE=e2e-device
+NOW=1717491600  # Tue 09:00 UTC: eval --now, so no verdict depends on when the test runs
 unset STEPGATE_POLICY || true
 failures=0
 passes=0
@@ -32,25 +33,25 @@ echo '{"ref":"refs/heads/main","protected":true}' >"$work/plain.json"
 echo '{"ref":"refs/heads/main","protected":true,"force":true}' >"$work/force.json"
 echo '{"ref":"refs/heads/wip","secrets":["aws-access-key-id"]}' >"$work/secret.json"
 
-expect_exit "eval allow exits 0" 0 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "$work/plain.json" || true
-expect_exit "eval step_up exits 3" 3 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "$work/force.json" || true
+expect_exit "eval allow exits 0" 0 "$BIN" eval --now "$NOW" --action "$work/push.json" --policy "$pol" --signals "$work/plain.json" || true
+expect_exit "eval step_up exits 3" 3 "$BIN" eval --now "$NOW" --action "$work/push.json" --policy "$pol" --signals "$work/force.json" || true
 grep -q "force-push-protected" "$work/out" && pass "step_up names the rule" || fail "step_up names the rule" "$(cat "$work/out")"
-expect_exit "eval deny exits 1 (action on stdin)" 1 "$BIN" eval --action - --policy "$pol" --signals "$work/secret.json" <"$work/push.json" || true
-expect_exit "eval --format json" 1 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "$work/secret.json" --format json || true
+expect_exit "eval deny exits 1 (action on stdin)" 1 "$BIN" eval --now "$NOW" --action - --policy "$pol" --signals "$work/secret.json" <"$work/push.json" || true
+expect_exit "eval --format json" 1 "$BIN" eval --now "$NOW" --action "$work/push.json" --policy "$pol" --signals "$work/secret.json" --format json || true
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verdict"]=="deny" and d["reasons"][0]["rule"]=="secrets-in-push", d' "$work/out" \
   && pass "json decision parses" || fail "json decision parses" "$(head -c 300 "$work/out")"
 
 echo 'this is not json' >"$work/bad.json"
-expect_exit "action not JSON exits 2" 2 "$BIN" eval --action "$work/bad.json" --policy "$pol" && expect_err "not-JSON message" "stepgate: action:"
+expect_exit "action not JSON exits 2" 2 "$BIN" eval --now "$NOW" --action "$work/bad.json" --policy "$pol" && expect_err "not-JSON message" "stepgate: action:"
 echo '{"kind":"git.push","actor":"a","extra":1}' >"$work/extra.json"
-expect_exit "unknown action field exits 2" 2 "$BIN" eval --action "$work/extra.json" --policy "$pol" && expect_err "unknown field named" "\`extra\`"
+expect_exit "unknown action field exits 2" 2 "$BIN" eval --now "$NOW" --action "$work/extra.json" --policy "$pol" && expect_err "unknown field named" "\`extra\`"
 head -c 100000000 /dev/zero | tr '\0' ' ' >"$work/huge.json"
-expect_exit "100 MB action exits 2" 2 "$BIN" eval --action "$work/huge.json" --policy "$pol" && expect_err "size limit named" "limit of 16777216 bytes"
+expect_exit "100 MB action exits 2" 2 "$BIN" eval --now "$NOW" --action "$work/huge.json" --policy "$pol" && expect_err "size limit named" "limit of 16777216 bytes"
 python3 -c 'import sys; sys.stdout.write("["*100000 + "]"*100000)' >"$work/deep.json"
-expect_exit "100,000-deep JSON exits 2" 2 "$BIN" eval --action "$work/deep.json" --policy "$pol" && expect_err "depth limit named" "nesting deeper than the limit"
+expect_exit "100,000-deep JSON exits 2" 2 "$BIN" eval --now "$NOW" --action "$work/deep.json" --policy "$pol" && expect_err "depth limit named" "nesting deeper than the limit"
 
 printf 'name: x\nrules:\n  - id: a\n    when: signals.force\n    scor: 5\n' >"$work/bad.yaml"
-expect_exit "malformed policy exits 2" 2 "$BIN" eval --action "$work/push.json" --policy "$work/bad.yaml" && expect_err "file:line:col" "$work/bad.yaml:5:5: unknown key \`scor\`"
+expect_exit "malformed policy exits 2" 2 "$BIN" eval --now "$NOW" --action "$work/push.json" --policy "$work/bad.yaml" && expect_err "file:line:col" "$work/bad.yaml:5:5: unknown key \`scor\`"
 expect_exit "lint malformed policy exits 2" 2 "$BIN" policy lint "$work/bad.yaml" && expect_err "lint file:line:col" "$work/bad.yaml:5:5"
 printf 'rules:\n  - {id: a, on: git.push, when: signals.forse, score: 5}\n' >"$work/typo.yaml"
 expect_exit "lint rejects an unknown signal" 2 "$BIN" policy lint "$work/typo.yaml" && expect_err "unknown signal named" "signals.forse is not provided"
@@ -69,7 +70,7 @@ mkdir -p "$work/repo"
 cmp -s "$work/repo/.stepgate/policy.yaml" "$SRC/policies/agent-tools.yaml" && pass "init copies the pack byte for byte" || fail "init copies the pack" "differs"
 (cd "$work/repo" && expect_exit "init refuses to overwrite" 2 "$BIN" init) || true
 (cd "$work/repo" && expect_exit "init --force overwrites" 0 "$BIN" init --force --pack git) || true
-(cd "$work/repo" && expect_exit "eval finds .stepgate/policy.yaml" 3 "$BIN" eval --action "$work/push.json" --signals "$work/force.json") || true
+(cd "$work/repo" && expect_exit "eval finds .stepgate/policy.yaml" 3 "$BIN" eval --now "$NOW" --action "$work/push.json" --signals "$work/force.json") || true
 (cd "$work/repo" && expect_exit "init unknown pack exits 2" 2 "$BIN" init --force --pack nope) || true
 
 mkdir -p "$work/packs/tests"

@@ -28,8 +28,8 @@ check "the daemon listens" test -S "$STEPGATE_DAEMON_SOCKET"
 # ---- pre-push through the daemon ----------------------------------------------------------------
 new_repo d1
 "$SG" hooks install --daemon > "$TMP/install.out"
-check "the installed hook asks the daemon (the executable hook, daemon mode)" \
-  grep -aqF "stepgate-hook-exec-config-v1:d$TMP/bin/" .git/hooks/pre-push
+check "the installed hook asks the daemon (a script that execs the client)" \
+  grep -q "^exec '$TMP/bin/stepgate-hook' pre-push --chained" .git/hooks/pre-push
 check "install says the hook asks the daemon" grep -q 'stepgate daemon' "$TMP/install.out"
 mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"  # from here on only the daemon can decide
 
@@ -67,7 +67,7 @@ mv "$TMP/bin/away" "$TMP/bin/stepgate-git-hook"
 (cd "$TMP/server.git" && "$SG" hooks install --daemon --hook pre-receive > /dev/null)
 mv "$TMP/bin/stepgate-git-hook" "$TMP/bin/away"
 check "the server hook asks the daemon" \
-  grep -aqF "stepgate-hook-exec-config-v1:d$TMP/bin/" "$TMP/server.git/hooks/pre-receive"
+  grep -q "^exec '$TMP/bin/stepgate-hook' pre-receive --chained" "$TMP/server.git/hooks/pre-receive"
 git init -q "$TMP/pusher" && cd "$TMP/pusher"
 git remote add origin "$TMP/server.git"
 echo one > a.txt && git add a.txt && git commit -qm one
@@ -93,6 +93,40 @@ if git push origin main 2> "$TMP/chained.err"; then fail "a failing chained hook
   check "a failing chained hook blocks the push" grep -q 'chained hook' "$TMP/chained.err"
 fi
 check "the chained hook ran with the client's stdin and terminal" test -s "$TMP/chained.marker"
+
+# ---- a held push on a terminal: decided once, recorded once -------------------------------------
+# With a terminal the push may prompt for a code, which the daemon cannot: the client decides it
+# in-process from the start, so the audit log gets one decision record for it, not the daemon's
+# and then the client's second one.
+decisions_for() {  # decisions_for SHA: decision records whose action's new tip is SHA
+  python3 - "$STEPGATE_HOME/state/audit.jsonl" "$1" << 'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    body = r.get("record", r)
+    kind = r.get("type") or body.get("type")
+    attrs = (body.get("action") or {}).get("attributes") or {}
+    if kind == "decision" and attrs.get("new") == sys.argv[2]:
+        n += 1
+print(n)
+PY
+}
+new_repo tty
+"$SG" hooks install --daemon > /dev/null
+git push -q origin main
+git commit -q --amend -m "rewritten on a terminal"
+held=$(git rev-parse HEAD)
+# `script` gives the push a terminal (/dev/tty); stdin at its end, so no code is entered.
+if env -u STEPGATE_NO_TTY timeout 60 script -qec "git push --force origin main" /dev/null \
+    < /dev/null > "$TMP/tty.out" 2>&1; then
+  fail "a force push on a terminal is held"
+else
+  check "a force push on a terminal is held" grep -q 'step-up required' "$TMP/tty.out"
+fi
+check "the held push on a terminal left exactly one decision record" \
+  test "$(decisions_for "$held")" = 1
+check "main was not rewritten from the terminal" test "$(remote_tip tty refs/heads/main)" != "$held"
 
 kill "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true

@@ -17,22 +17,18 @@ before=$(sha256sum .git/hooks/pre-push)
 check "second install is a no-op" test "$before" = "$(sha256sum .git/hooks/pre-push)"
 LEAN="$(dirname "$BIN")/stepgate-git-hook"
 CLIENT="$(dirname "$BIN")/stepgate-hook"
+check "the installed hook is a /bin/sh script" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
 if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
-  # The executable hook (hooks/exec) asks `stepgate daemon`; here none runs (tests never autostart
-  # one), so every push below goes on to the client, which runs the lean hook in-process.
-  check "the installed hook is the executable hook" test "$(head -c 4 .git/hooks/pre-push | tr -d '\177')" = ELF
-  check "by default it asks the daemon through the programs beside stepgate" \
-    grep -aqF "stepgate-hook-exec-config-v1:d$(dirname "$BIN")/" .git/hooks/pre-push
-  "$BIN" hooks install --force --no-daemon > /dev/null
-  check "--no-daemon: it runs the lean stepgate-git-hook" \
-    grep -aqF "stepgate-hook-exec-config-v1:l$(dirname "$BIN")/" .git/hooks/pre-push
-  "$BIN" hooks install --force --script > /dev/null
-  check "--script: a /bin/sh script that execs the stepgate-hook client" \
-    grep -q "^exec '$CLIENT' pre-push --chained" .git/hooks/pre-push
-  "$BIN" hooks install --force --script --no-daemon > /dev/null
-  check "--script --no-daemon: the script execs the lean stepgate-git-hook" \
+  check "by default it execs the lean stepgate-git-hook (no daemon)" \
     grep -q "^exec '$LEAN' pre-push --chained" .git/hooks/pre-push
+  check "the script execs one program and nothing else" test "$(grep -vc '^#' .git/hooks/pre-push)" = 1
+  "$BIN" hooks install --force --daemon > /dev/null
+  check "--daemon: the script execs the stepgate-hook client" \
+    grep -q "^exec '$CLIENT' pre-push --chained" .git/hooks/pre-push
+  "$BIN" hooks install > "$TMP/reinstall.out"
+  check "installing the other form asks for --force" grep -q 'add --force' "$TMP/reinstall.out"
   "$BIN" hooks install --force > /dev/null
+  check "--force rewrites it as the lean hook" grep -q "^exec '$LEAN' pre-push" .git/hooks/pre-push
 fi
 
 check "fast-forward push to main is allowed" git push -q origin main
@@ -168,28 +164,12 @@ fi
 "$BIN" hooks uninstall > /dev/null
 check "uninstall with no previous hook removes the script" test ! -e .githooks/pre-push
 
-# ---- --direct: the lean binary as the hook's #! interpreter, unless its path cannot be one -----
+# ---- a path with a space: the script execs the lean binary by its quoted path -----------------
 if [ -x "$LEAN" ]; then
-  new_repo direct
-  "$BIN" hooks install --direct --no-daemon > /dev/null
-  check "--direct: the hook's interpreter is the lean binary" \
-    test "$(head -1 .git/hooks/pre-push)" = "#!$LEAN --as-hook"
-  check "--direct: a fast-forward goes through" git push -q origin main
-  git commit -q --amend -m "rewritten first"
-  if git push --force origin main 2> "$TMP/direct.err"; then fail "--direct: a force push is held"; else
-    check "--direct: a force push is held" grep -q 'step-up required' "$TMP/direct.err"
-  fi
-  "$BIN" hooks install > "$TMP/reinstall.out"
-  check "installing the other form asks for --force" grep -q 'add --force' "$TMP/reinstall.out"
-  "$BIN" hooks install --force > /dev/null
-  check "--force rewrites it as the executable hook" \
-    grep -aqF "stepgate-hook-exec-config-v1:d$(dirname "$BIN")/" .git/hooks/pre-push
-
   mkdir -p "$TMP/with space"
   cp "$BIN" "$LEAN" "$TMP/with space/"
   new_repo spaced
-  "$TMP/with space/stepgate" hooks install --direct > /dev/null
-  check "a path with a space gets a /bin/sh hook even with --direct" test "$(head -1 .git/hooks/pre-push)" = "#!/bin/sh"
+  "$TMP/with space/stepgate" hooks install > /dev/null
   check "the sh hook execs the lean binary by its quoted path" \
     grep -q "exec '$TMP/with space/stepgate-git-hook' pre-push" .git/hooks/pre-push
   check "the sh hook lets a fast-forward through" git push -q origin main
@@ -204,13 +184,32 @@ if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
   mkdir -p "$TMP/gone"
   cp "$BIN" "$LEAN" "$CLIENT" "$TMP/gone/"
   new_repo gone
-  "$TMP/gone/stepgate" hooks install > /dev/null
+  "$TMP/gone/stepgate" hooks install --daemon > /dev/null
   rm "$TMP/gone/stepgate-hook" "$TMP/gone/stepgate-git-hook"
   if timeout 60 git push origin main 2> "$TMP/gone.err"; then fail "a hook whose programs are gone blocks the push"; else
     check "a hook whose programs are gone blocks the push, naming what is missing" \
-      grep -q "cannot run $TMP/gone/stepgate-hook: No such file or directory" "$TMP/gone.err"
+      grep -q "$TMP/gone/stepgate-hook" "$TMP/gone.err"
   fi
   check "nothing reached the remote" test "$(remote_tip gone refs/heads/main)" = none
 fi
+
+# ---- the gate's clock is not the pusher's: STEPGATE_NOW in a push's environment changes nothing -
+# Business hours on one weekday only, three days from today (UTC): the real clock is outside them,
+# so a push to main is off-hours; STEPGATE_NOW names noon on that weekday, inside them.
+new_repo clock
+day_at=$(($(date -u +%s) + 3 * 86400))
+day=$(date -u -d "@$day_at" +%a | tr '[:upper:]' '[:lower:]')
+noon=$(date -u -d "$(date -u -d "@$day_at" +%F) 12:00" +%s)
+sed -i -e "s/days: \[mon, tue, wed, thu, fri, sat, sun\]/days: [$day]/" \
+  -e 's/start: "00:00"/start: "08:00"/; s/end: "24:00"/end: "19:00"/' .stepgate/policy.yaml
+check "the clock policy names one business day" grep -q "days: \[$day\]" .stepgate/policy.yaml
+"$BIN" hooks install > /dev/null
+if STEPGATE_NOW=$noon git push origin main 2> "$TMP/clock.err"; then
+  fail "STEPGATE_NOW in the pusher's environment does not move the gate's clock"
+else
+  check "STEPGATE_NOW in the pusher's environment does not move the gate's clock" \
+    grep -q 'off-hours-protected' "$TMP/clock.err"
+fi
+check "the off-hours push did not reach the remote" test "$(remote_tip clock refs/heads/main)" = none
 
 finish git_push_test

@@ -1,4 +1,4 @@
-// The hook daemon's wire format (hookd_protocol.h): a frame body decoded as a request and as a
+// The hook daemon's wire format (hookd/protocol.h): a frame body decoded as a request and as a
 // response; whatever decodes must encode and decode back to the same fields.
 #include <cstddef>
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "hookd_protocol.h"
+#include "protocol.h"  // hookd/
 
 namespace {
 

@@ -7,7 +7,6 @@
 
 #include <doctest/doctest.h>
 
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,7 +14,6 @@
 #include <vector>
 
 #include "../core/test_util.h"
-#include "hook_exec.h"
 #include "stepgate/paths.h"
 #include "subprocess.h"
 
@@ -63,7 +61,11 @@ Run run(bool install, const std::string& dir, const InstallOptions& options = {}
   std::istringstream in;
   std::ostringstream out;
   std::ostringstream err;
-  CommandContext context{CommandIo{&in, &out, &err, false, dir}};
+  CommandContext context;
+  context.io.in = &in;
+  context.io.out = &out;
+  context.io.err = &err;
+  context.io.cwd = dir;
   Run r;
   r.code = install ? run_hooks_install(options, context) : run_hooks_uninstall(options, context);
   r.out = out.str();
@@ -197,171 +199,71 @@ TEST_CASE("hooks install: core.hooksPath, and pre-receive by default in a bare r
   }
 }
 
-TEST_CASE("hooks install --direct: the lean binary is the hook's #! interpreter when it can be") {
-  TempDir dir;
-  auto lean_beside = [](const std::string& bin_dir) {
-    fs::create_directories(bin_dir);
-    write(bin_dir + "/stepgate-git-hook", "#!/bin/sh\n", fs::perms::owner_all);
-    return bin_dir + "/stepgate";
-  };
-
-  SUBCASE("a plain absolute path: #!/path/stepgate-git-hook --as-hook, no shell") {
-    const std::string binary = lean_beside(dir.path() + "/bin");
-    const std::string script = hook_script("pre-receive", binary, true);
-    CHECK(script.rfind("#!" + dir.path() + "/bin/stepgate-git-hook --as-hook\n", 0) == 0);
-    CHECK(is_stepgate_script(script));
-    CHECK(script.find("pre-receive.stepgate-chained") != std::string::npos);
-    CHECK(script.find("exec") == std::string::npos);
-    // Without --direct: the /bin/sh script, which fails cleanly should the binary go away.
-    const std::string sh = hook_script("pre-receive", binary);
-    CHECK(sh.rfind("#!/bin/sh\n", 0) == 0);
-    CHECK(sh.find("exec '" + dir.path() + "/bin/stepgate-git-hook' pre-receive --chained") !=
-          std::string::npos);
-  }
-  SUBCASE("a path with a space: a /bin/sh script execs the quoted lean binary") {
-    const std::string binary = lean_beside(dir.path() + "/my bin");
-    const std::string script = hook_script("pre-push", binary, true);
-    CHECK(script.rfind("#!/bin/sh\n", 0) == 0);
-    CHECK(script.find("exec '" + dir.path() + "/my bin/stepgate-git-hook' pre-push --chained") !=
-          std::string::npos);
-  }
-  SUBCASE("a path too long for every kernel's #! line: a /bin/sh script") {
-    const std::string binary = lean_beside(dir.path() + "/" + std::string(120, 'd'));
-    CHECK(hook_script("pre-push", binary, true).rfind("#!/bin/sh\n", 0) == 0);
-  }
-  SUBCASE("no lean binary: the sh script runs `stepgate hook`") {
-    const std::string script = hook_script("pre-push", dir.path() + "/nolean/stepgate", true);
-    CHECK(script.find("exec '" + dir.path() + "/nolean/stepgate' hook pre-push --chained") !=
-          std::string::npos);
-  }
-}
-
-TEST_CASE(
-    "hooks install: the daemon client by default for pre-push, the lean hook for pre-receive") {
-  InstallOptions unset;
-  CHECK(install_with_daemon(unset, "pre-push"));
-  CHECK_FALSE(install_with_daemon(unset, "pre-receive"));
-  InstallOptions on;
-  on.daemon = true;
-  CHECK(install_with_daemon(on, "pre-receive"));
-  InstallOptions off;
-  off.daemon = false;
-  CHECK_FALSE(install_with_daemon(off, "pre-push"));
-
-  TempDir dir;
-  const std::string bin = dir.path() + "/bin";
-  fs::create_directories(bin);
-  write(bin + "/stepgate-git-hook", "#!/bin/sh\n", fs::perms::owner_all);
-  SUBCASE(
-      "with the client beside stepgate, the sh script execs it with the lean hook's arguments") {
-    write(bin + "/stepgate-hook", "#!/bin/sh\n", fs::perms::owner_all);
-    CHECK(hook_script("pre-push", bin + "/stepgate", false, true)
-              .find("exec '" + bin + "/stepgate-hook' pre-push --chained") != std::string::npos);
-    CHECK(hook_script("pre-push", bin + "/stepgate", true, true)
-              .rfind("#!" + bin + "/stepgate-hook --as-hook\n", 0) == 0);
-    CHECK(hook_script("pre-push", bin + "/stepgate", false, false)
-              .find("exec '" + bin + "/stepgate-git-hook' pre-push --chained") !=
-          std::string::npos);
-  }
-  SUBCASE("without the client, the lean hook") {
-    CHECK(hook_script("pre-push", bin + "/stepgate", false, true)
-              .find("exec '" + bin + "/stepgate-git-hook' pre-push --chained") !=
-          std::string::npos);
-  }
-}
-
-TEST_CASE("hooks install: the executable hook, configured with the mode and the directory") {
+TEST_CASE("hooks install: one /bin/sh script that execs one program with git's arguments") {
   TempDir dir;
   const std::string bin = dir.path() + "/bin";
   fs::create_directories(bin);
   // Stand-ins that show what the hook ran them with: their name, arguments and stdin.
-  // On stderr, the SIGPIPE disposition they start with (/proc's SigIgn mask).
-  const std::string show =
-      "#!/bin/sh\necho \"$(basename \"$0\") $*\"; cat\ngrep SigIgn /proc/$$/status >&2\nexit 7\n";
-  const auto ignores_sigpipe = [](const std::string& err) {
-    const auto at = err.find("SigIgn:");
-    REQUIRE(at != std::string::npos);
-    return (std::stoull(err.substr(at + 7), nullptr, 16) & (1ULL << (SIGPIPE - 1))) != 0;
-  };
+  const std::string show = "#!/bin/sh\necho \"$(basename \"$0\") $*\"; cat\nexit 7\n";
   write(bin + "/stepgate-git-hook", show, fs::perms::owner_all);
-  if (hook_exec::image().empty()) {
-    CHECK(executable_hook(bin + "/stepgate", true).empty());
-    return;  // a platform with no image: the sh script, covered above
-  }
-  const auto config = [](const std::string& hook) {
-    const auto at = hook.find(hook_exec::kConfigMagic);
-    REQUIRE(at != std::string::npos);
-    return std::string(hook.c_str() + at + hook_exec::kConfigMagic.size());
-  };
-  // Runs the written hook as git does (argv[0] its path), with a daemon socket nobody listens on.
+  // Runs the written hook as git does (argv[0] its path).
   const auto run_hook = [&](const std::string& contents, const std::string& name) {
     const std::string path = dir.path() + "/hooks/" + name;
     write(path, contents, fs::perms::owner_all);
     ProcessOptions options;
     options.input = "refs/heads/main 1 refs/heads/main 2\n";
-    options.env = {{"STEPGATE_DAEMON_SOCKET", dir.path() + "/no-daemon.sock"}};
     auto r = run_process({path, "origin", "../remote.git"}, options);
     REQUIRE(r.ok());
     return *r;
   };
   const std::string input_seen = "refs/heads/main 1 refs/heads/main 2\n";
+  const std::string chained = " --chained " + dir.path() + "/hooks/pre-push.stepgate-chained -- ";
 
-  SUBCASE("lean mode runs stepgate-git-hook --as-hook HOOK with git's arguments and stdin") {
-    const std::string hook = executable_hook(bin + "/stepgate", false);
-    CHECK(config(hook) == "l" + bin + "/");
-    CHECK(is_stepgate_script(hook));
-    CHECK(hook.rfind("\x7f"
-                     "ELF",
-                     0) == 0);
-    const ProcessResult r = run_hook(hook, "pre-push");
-    CHECK(r.exit_code == 7);
-    CHECK(r.out == "stepgate-git-hook --as-hook " + dir.path() + "/hooks/pre-push origin " +
-                       "../remote.git\n" + input_seen);
-  }
-  SUBCASE("daemon mode with no daemon listening hands the call, stdin unread, to the client") {
-    write(bin + "/stepgate-hook", show, fs::perms::owner_all);
-    const std::string hook = executable_hook(bin + "/stepgate", true);
-    CHECK(config(hook) == "d" + bin + "/");
-    const ProcessResult r = run_hook(hook, "pre-push");
-    CHECK(r.exit_code == 7);
-    CHECK(r.out == "stepgate-hook --as-hook " + dir.path() + "/hooks/pre-push origin " +
-                       "../remote.git\n" + input_seen);
-    // It ignores SIGPIPE while it talks to a daemon, but what it runs starts with the default.
-    CHECK_FALSE(ignores_sigpipe(r.err));
-    SUBCASE("a chained hook beside it: the lean hook, which runs it first") {
-      write(dir.path() + "/hooks/pre-push.stepgate-chained", "#!/bin/sh\n", fs::perms::owner_all);
-      CHECK(run_hook(hook, "pre-push").out.rfind("stepgate-git-hook --as-hook", 0) == 0);
-    }
-  }
-  SUBCASE("daemon mode without the client beside stepgate: lean mode") {
-    CHECK(config(executable_hook(bin + "/stepgate", true)) == "l" + bin + "/");
-  }
-  SUBCASE("a program that is gone: exit 2 and its name, never a pass") {
-    write(bin + "/stepgate-hook", show, fs::perms::owner_all);
-    const std::string hook = executable_hook(bin + "/stepgate", true);
+  struct Case {
+    const char* name;
+    bool client_there;
+    bool daemon;
+    const char* program;
+  };
+  const Case cases[] = {
+      {"the lean hook by default", true, false, "stepgate-git-hook"},
+      {"--daemon: the client", true, true, "stepgate-hook"},
+      {"--daemon without the client beside stepgate: the lean hook", false, true,
+       "stepgate-git-hook"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
     fs::remove(bin + "/stepgate-hook");
-    const ProcessResult r = run_hook(hook, "pre-push");
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.find("stepgate: cannot run " + bin + "/stepgate-hook: No such file or directory") !=
+    if (c.client_there) write(bin + "/stepgate-hook", show, fs::perms::owner_all);
+    const std::string script = hook_script("pre-push", bin + "/stepgate", c.daemon);
+    CHECK(script.rfind("#!/bin/sh\n", 0) == 0);
+    CHECK(is_stepgate_script(script));
+    CHECK(script.find("exec '" + bin + "/" + c.program + "' pre-push --chained") !=
+          std::string::npos);
+    const ProcessResult r = run_hook(script, "pre-push");
+    CHECK(r.exit_code == 7);
+    CHECK(r.out ==
+          std::string(c.program) + " pre-push" + chained + "origin ../remote.git\n" + input_seen);
+  }
+  SUBCASE("a path with a space and a quote is one word") {
+    const std::string odd = dir.path() + "/my bin's";
+    fs::create_directories(odd);
+    write(odd + "/stepgate-git-hook", show, fs::perms::owner_all);
+    const ProcessResult r = run_hook(hook_script("pre-receive", odd + "/stepgate"), "pre-receive");
+    CHECK(r.exit_code == 7);
+    CHECK(r.out.rfind("stepgate-git-hook pre-receive --chained ", 0) == 0);
+  }
+  SUBCASE("no lean binary: the script runs `stepgate hook`") {
+    const std::string script = hook_script("pre-push", dir.path() + "/nolean/stepgate");
+    CHECK(script.find("exec '" + dir.path() + "/nolean/stepgate' hook pre-push --chained") !=
           std::string::npos);
   }
-  SUBCASE("no lean binary, or a directory longer than the configuration block: none") {
-    CHECK(executable_hook(dir.path() + "/nolean/stepgate", true).empty());
-    const std::string deep = dir.path() + "/" + std::string(250, 'd') + "/" + std::string(250, 'e');
-    write(deep + "/stepgate-git-hook", show, fs::perms::owner_all);
-    CHECK(executable_hook(deep + "/stepgate", false).empty());
-    CHECK(hook_file("pre-push", deep + "/stepgate", {}, false).rfind("#!/bin/sh\n", 0) == 0);
-  }
-  SUBCASE("hook_file: the executable by default, the script with --script or --direct") {
-    CHECK(hook_file("pre-push", bin + "/stepgate", {}, false) ==
-          executable_hook(bin + "/stepgate", false));
-    InstallOptions script;
-    script.script = true;
-    CHECK(hook_file("pre-push", bin + "/stepgate", script, false).rfind("#!/bin/sh\n", 0) == 0);
-    InstallOptions direct;
-    direct.direct = true;
-    CHECK(hook_file("pre-push", bin + "/stepgate", direct, false)
-              .rfind("#!" + bin + "/stepgate-git-hook --as-hook\n", 0) == 0);
+  SUBCASE("a program that is gone: a non-zero exit that names it, never a pass") {
+    const std::string script = hook_script("pre-push", bin + "/stepgate");
+    fs::remove(bin + "/stepgate-git-hook");
+    const ProcessResult r = run_hook(script, "pre-push");
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find(bin + "/stepgate-git-hook") != std::string::npos);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "stepgate/action.h"
+#include "stepgate/env.h"
 #include "stepgate/policy.h"
 #include "stepgate/store.h"
 #include "stepgate/value.h"
@@ -11,8 +12,8 @@
 namespace stepgate {
 
 /// A stable fingerprint of this device: SHA-256 over /etc/machine-id (or the hostname) and the
-/// OS user, first 16 hex digits. $STEPGATE_DEVICE overrides it.
-std::string device_fingerprint();
+/// OS user, first 16 hex digits. $STEPGATE_DEVICE in `env` overrides it.
+std::string device_fingerprint(const Env& env = {});
 
 struct CollectContext {
   UnixTime now = 0;

@@ -20,6 +20,7 @@ struct GateOptions {
   std::string policy_path;  // explicit --policy (the user layer), else found per DESIGN.md
   std::string system_policy_path = kSystemPolicyPath;  // the system layer; tests point it elsewhere
   std::string cwd = ".";
+  Env env;  // where the policy search reads $STEPGATE_POLICY (the caller's environment)
   Paths paths = Paths::from_environment();
   AuditOptions audit_options;
   StoreOptions store_options;  // long-running front-ends cache the per-call lookups
@@ -37,6 +38,8 @@ struct GateRequest {
   std::string grant_retry;    // see StepUpRequest
   bool approvals_only = false;  // see StepUpRequest
   bool record_velocity = true;
+  UnixTime now = 0;    // the caller's clock (ProcessContext::now); 0: unix_now()
+  std::string device;  // the caller's device_fingerprint(env); "": this process's
 };
 
 struct GateOutcome {
@@ -90,8 +93,8 @@ class GatePool {
   std::vector<std::shared_ptr<Entry>> entries_;  // most recently used last
 };
 
-/// Unix time now (STEPGATE_NOW overrides it, for tests of time-dependent signals). Every
-/// command takes its clock from here, so grants, challenges and signals agree on "now".
+/// Unix time now by the system clock. Commands take "now" from their ProcessContext (whose clock
+/// is this one unless a test injects another), never from the environment of the person gated.
 UnixTime unix_now();
 
 /// "2026-11-23T18:21:55Z" (UTC, seconds).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "stepgate/engine.h"
+#include "stepgate/env.h"
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
 
@@ -77,7 +78,8 @@ Requirement stricter_requirement(const Requirement& a, const Requirement& b);
 /// layer at all. The same file found twice is one layer (the first).
 Result<std::vector<PolicyLayerPath>> find_policy_layers(const std::string& explicit_path,
                                                         const std::string& cwd,
-                                                        const std::string& system_path);
+                                                        const std::string& system_path,
+                                                        const Env& env = {});
 
 /// Finds and loads every layer (find_policy_layers); `cache_dir` as load_policy_file_cached (""
 /// for none). A layer that does not load is the error, naming its file: a broken repository layer
@@ -85,6 +87,7 @@ Result<std::vector<PolicyLayerPath>> find_policy_layers(const std::string& expli
 Result<std::vector<PolicyLayer>> load_policy_layers(const std::string& explicit_path,
                                                     const std::string& cwd,
                                                     const std::string& system_path,
-                                                    const std::string& cache_dir);
+                                                    const std::string& cache_dir,
+                                                    const Env& env = {});
 
 }  // namespace stepgate

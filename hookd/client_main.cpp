@@ -4,14 +4,16 @@
 // engine in it.
 //
 //   stepgate-hook claude [--policy FILE] [--server URL]          (stepgate-claude-hook's arguments)
-//   stepgate-hook pre-push|pre-receive ...   |   --as-hook ...   (stepgate-git-hook's arguments)
+//   stepgate-hook pre-push|pre-receive ...                      (stepgate-git-hook's arguments)
 //
 // With no daemon (or one that is not this installation's `stepgate`, or one that fails), it runs
 // the in-process hook beside it with the same arguments and the same stdin: the call is always
 // decided, never waved through. When no daemon is listening at all it also starts one, detached,
 // for the calls after this one (`stepgate daemon --idle-exit 30m`; STEPGATE_DAEMON_AUTOSTART=0
-// turns that off). It also runs it for what the daemon cannot do: a chained hook
-// (which needs our stdin and terminal), and a held push when a terminal could answer the prompt.
+// turns that off). It also runs it for what the daemon cannot do: a chained hook (which needs
+// our stdin and terminal), and a pre-push that may ask for a code on a terminal. That push is
+// decided there from the start, not sent to the daemon and asked again: one decision, one audit
+// record.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -29,14 +31,15 @@
 #include <string>
 #include <vector>
 
-#include "hookd_protocol.h"
+#include "chain.h"
+#include "protocol.h"
+#include "stepgate/env.h"
+#include "stepgate/exit_codes.h"
 
 namespace {
 
 namespace hookd = stepgate::hookd;
 
-constexpr int kStepUpNotSatisfied = 3;
-constexpr const char* kChainedSuffix = ".stepgate-chained";  // = hooks/hook_run.h
 constexpr const char* kAutostartIdleExit = "30m";  // a started daemon goes away when unused
 
 /// Which hook, and what runs it in-process.
@@ -67,7 +70,7 @@ void say(const std::string& text) {
     if (fd < 0 || !hookd::write_all(fd, *consumed) || lseek(fd, 0, SEEK_SET) != 0 ||
         dup2(fd, STDIN_FILENO) < 0) {
       say(std::string("cannot pass the event on: ") + std::strerror(errno));
-      _exit(2);
+      _exit(stepgate::kExitError);
     }
   }
   std::vector<char*> args{const_cast<char*>(lean.c_str())};
@@ -75,7 +78,7 @@ void say(const std::string& text) {
   args.push_back(nullptr);
   execv(lean.c_str(), args.data());
   say("cannot run " + lean + ": " + std::strerror(errno));
-  _exit(2);  // Claude Code blocks the call on exit 2: fail closed
+  _exit(stepgate::kExitError);  // Claude Code blocks the call on exit 2: fail closed
 }
 
 /// The variables a started daemon keeps: where it listens and where state lives. Each request
@@ -158,21 +161,20 @@ bool exists(const std::string& path) {
 }
 
 /// True when the git hook would run a chained hook: it gets our stdin and terminal, so it runs
-/// here. `--chained FILE` before `--`, or for `--as-hook PATH` the file PATH.stepgate-chained.
+/// here: `--chained FILE` before `--`, when FILE is there (the installed script passes
+/// "$0" + stepgate::kChainedSuffix).
 bool chains(char** argv) {
-  if (std::strcmp(argv[1], "--as-hook") == 0) {
-    return argv[2] != nullptr && exists(std::string(argv[2]) + kChainedSuffix);
-  }
   for (char** a = argv + 2; *a != nullptr && std::strcmp(*a, "--") != 0; ++a) {
     if (std::strcmp(*a, "--chained") == 0 && a[1] != nullptr) return exists(a[1]);
   }
   return false;
 }
 
-/// True when a step-up prompt could reach the person pushing (what the in-process hook checks).
+/// True when a step-up prompt could reach the person pushing: the in-process hook's rule
+/// (stepgate::no_tty_value), and a /dev/tty to open.
 bool terminal_reachable() {
   const char* no_tty = std::getenv("STEPGATE_NO_TTY");
-  if (no_tty != nullptr && std::strcmp(no_tty, "1") == 0) return false;
+  if (stepgate::no_tty_value(no_tty != nullptr ? no_tty : "")) return false;
   const int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return false;
   close(fd);
@@ -187,22 +189,19 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "claude") == 0) {
     hook.local = dir + "stepgate-claude-hook";
   } else if (argc >= 2 &&
-             (std::strcmp(argv[1], "pre-push") == 0 || std::strcmp(argv[1], "pre-receive") == 0 ||
-              std::strcmp(argv[1], "--as-hook") == 0)) {
+             (std::strcmp(argv[1], "pre-push") == 0 || std::strcmp(argv[1], "pre-receive") == 0)) {
     hook = {true, dir + "stepgate-git-hook", 1, std::strcmp(argv[1], "pre-push") == 0};
-    if (std::strcmp(argv[1], "--as-hook") == 0 && argc >= 3) {
-      const std::string path = argv[2];
-      hook.may_prompt = path.size() >= 9 && path.compare(path.size() - 9, 9, "/pre-push") == 0;
-    }
   } else {
     say("usage: stepgate-hook claude [--policy FILE] [--server URL]\n"
-        "       stepgate-hook pre-push|pre-receive|--as-hook ...  (stepgate-git-hook's arguments)");
-    return 2;
+        "       stepgate-hook pre-push|pre-receive ...  (stepgate-git-hook's arguments)");
+    return stepgate::kExitError;
   }
   // A daemon that closes the socket early must not kill us with SIGPIPE: Claude Code would read
   // that exit status as a non-blocking error and run the tool.
   (void)std::signal(SIGPIPE, SIG_IGN);
   if (hook.git && chains(argv)) run_locally(hook, argv, nullptr);
+  // The daemon has no terminal: a push that may prompt is decided here, once.
+  if (hook.may_prompt && terminal_reachable()) run_locally(hook, argv, nullptr);
   const std::string socket_path = hookd::default_socket_path();
   bool nobody = false;
   const int fd = hookd::connect_socket(socket_path, nobody);
@@ -218,7 +217,7 @@ int main(int argc, char** argv) {
   request.cwd = getcwd(cwd, sizeof cwd) != nullptr ? cwd : ".";
   if (!read_input(request.input)) {
     say(std::string("cannot read stdin: ") + std::strerror(errno));
-    return 2;
+    return stepgate::kExitError;
   }
   if (request.input.size() > hookd::kMaxInputBytes) run_locally(hook, argv, &request.input);
   timeval timeout{hookd::kReplyTimeoutSeconds, 0};
@@ -230,13 +229,9 @@ int main(int argc, char** argv) {
     run_locally(hook, argv, &request.input);  // the daemon went away: decide here
   }
   close(fd);
-  // The daemon has no terminal: a held push that a prompt here could satisfy is asked again here.
-  if (hook.may_prompt && response.exit_code == kStepUpNotSatisfied && terminal_reachable()) {
-    run_locally(hook, argv, &request.input);
-  }
   if (!hookd::write_all(STDOUT_FILENO, response.out) ||
       !hookd::write_all(STDERR_FILENO, response.err)) {
-    return 2;
+    return stepgate::kExitError;
   }
   return response.exit_code;
 }

@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "hookd.h"
+#include "daemon.h"
 
 namespace stepgate {
 namespace {

@@ -1,4 +1,4 @@
-#include "hookd.h"
+#include "daemon.h"
 
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "../core/test_util.h"
-#include "hookd_protocol.h"
+#include "protocol.h"
 #include "stepgate/gate.h"
 
 namespace stepgate {
@@ -92,6 +92,7 @@ TEST_CASE("hookd: a request is decided in its own environment, which does not st
   testing::TempDir dir;
   setenv("STEPGATE_HOOKD_TEST_MARK", "kept", 1);
   unsetenv("STEPGATE_NO_TTY");
+  const fs::path cwd_before = fs::current_path();
   GatePool pool;
 
   hookd::Response allowed =
@@ -108,8 +109,10 @@ TEST_CASE("hookd: a request is decided in its own environment, which does not st
   CHECK(denied.out.find(R"("permissionDecision":"deny")") != std::string::npos);
   CHECK(pool.size() == 1);
 
+  // Served as a function of the request: this process's environment and directory never moved.
   CHECK(std::string(std::getenv("STEPGATE_HOOKD_TEST_MARK")) == "kept");
   CHECK(std::getenv("STEPGATE_NO_TTY") == nullptr);
+  CHECK(fs::current_path() == cwd_before);
   unsetenv("STEPGATE_HOOKD_TEST_MARK");
 }
 

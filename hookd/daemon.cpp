@@ -1,4 +1,4 @@
-#include "hookd.h"
+#include "daemon.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -22,12 +22,12 @@
 
 #include "claude_hook.h"
 #include "hook_run.h"
+#include "stepgate/exit_codes.h"
 #include "stepgate/paths.h"
 
 namespace stepgate {
 namespace {
 
-constexpr int kSocketTimeoutSeconds = 10;  // a client that stalls mid-frame is dropped
 constexpr int kPollMs = 1000;
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -35,58 +35,8 @@ void on_stop_signal(int /*signal*/) {
   g_stop = 1;
 }
 
-/// Replaces the process environment with `env` for the lifetime of the scope, then restores it.
-class EnvScope {
- public:
-  explicit EnvScope(const std::vector<std::string>& env) {
-    for (char** e = environ; *e != nullptr; ++e) saved_.emplace_back(*e);
-    apply(env);
-    ::setenv("STEPGATE_NO_TTY", "1", 1);  // the daemon has no terminal of the client's to ask on
-    ::tzset();
-  }
-  ~EnvScope() {
-    apply(saved_);
-    ::tzset();
-  }
-  EnvScope(const EnvScope&) = delete;
-  EnvScope& operator=(const EnvScope&) = delete;
-
- private:
-  static void apply(const std::vector<std::string>& env) {
-    ::clearenv();
-    for (const std::string& entry : env) {
-      const std::size_t eq = entry.find('=');
-      if (eq == std::string::npos || eq == 0) continue;
-      ::setenv(entry.substr(0, eq).c_str(), entry.c_str() + eq + 1, 1);
-    }
-  }
-  std::vector<std::string> saved_;
-};
-
-/// Enters `dir` for the lifetime of the scope; ok() is false when it cannot.
-class CwdScope {
- public:
-  explicit CwdScope(const std::string& dir)
-      : saved_(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    ok_ = saved_ >= 0 && ::chdir(dir.c_str()) == 0;
-  }
-  ~CwdScope() {
-    if (saved_ >= 0) {
-      (void)::fchdir(saved_);
-      ::close(saved_);
-    }
-  }
-  CwdScope(const CwdScope&) = delete;
-  CwdScope& operator=(const CwdScope&) = delete;
-  [[nodiscard]] bool ok() const { return ok_; }
-
- private:
-  int saved_;
-  bool ok_ = false;
-};
-
 hookd::Response failure(const std::string& message) {
-  return {2, "", "stepgate: " + message + "\n"};
+  return {kExitError, "", "stepgate: " + message + "\n"};
 }
 
 /// The same arguments stepgate-claude-hook takes, less --print-config.
@@ -103,12 +53,6 @@ bool parse_claude_args(const std::vector<std::string>& args, ClaudeHookOptions& 
     }
   }
   return true;
-}
-
-bool same_uid(int fd) {
-  ucred peer{};
-  socklen_t len = sizeof peer;
-  return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == ::geteuid();
 }
 
 /// The socket's directory must be ours and closed to others: another user who could create or
@@ -215,8 +159,8 @@ Result<Listener> listen_on(const std::string& path) {
 }
 
 void serve_connection(int fd, GatePool& pool) {
-  if (!same_uid(fd)) return;  // another user's process: no answer
-  timeval timeout{kSocketTimeoutSeconds, 0};
+  if (!hookd::client_is_ours(fd)) return;  // another user's process: no answer
+  timeval timeout{hookd::kStallTimeoutSeconds, 0};
   (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   std::string body;
@@ -240,7 +184,7 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   if (claude) {
     if (!parse_claude_args(request.args, claude_options, why)) return failure(why);
     claude_options.gates = &pool;
-  } else if (hook == "pre-push" || hook == "pre-receive" || hook == kAsHookArg) {
+  } else if (hook == "pre-push" || hook == "pre-receive") {
     if (!parse_hook_args(request.args, git_options)) {
       return failure("bad arguments for the git hook");
     }
@@ -248,9 +192,19 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   } else {
     return failure("the hook daemon serves claude, pre-push and pre-receive, not " + hook);
   }
-  EnvScope env(request.env);
-  CwdScope cwd(request.cwd);
-  if (!cwd.ok()) return failure("cannot enter the working directory " + request.cwd);
+  std::error_code ec;
+  if (request.cwd.empty() || request.cwd[0] != '/' ||
+      !std::filesystem::is_directory(request.cwd, ec)) {
+    return failure("cannot use the working directory " + request.cwd);
+  }
+  if (!git_options.chained.empty() &&
+      std::filesystem::exists(relative_to(git_options.chained, request.cwd), ec)) {
+    // A chained hook gets the client's stdin and terminal: the client runs it, never the daemon.
+    return failure("a chained hook runs in the client, not in the daemon");
+  }
+  // The daemon has no terminal of the client's to ask on.
+  std::vector<std::string> env = request.env;
+  env.emplace_back("STEPGATE_NO_TTY=1");
   std::istringstream in(request.input);
   std::ostringstream out;
   std::ostringstream err;
@@ -260,6 +214,7 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   context.io.err = &err;
   context.io.err_is_tty = (request.flags & hookd::kStderrIsTerminal) != 0;
   context.io.cwd = request.cwd;
+  context.io.env = Env(env);
   try {
     if (claude) {
       run_claude_hook(claude_options, context);

@@ -4,16 +4,18 @@
 // runs before every tool call and git before every push cost one small process and one round
 // trip. Each request is decided exactly as the in-process hook would decide it, in the client's
 // environment and directory, but never with a terminal: the client runs a request that needs one
-// (a step-up it could prompt for, a chained hook) itself.
+// (a push that may prompt for a code, a chained hook) itself. A request is served as a function
+// of its own context (a ProcessContext built from it): the daemon's environment, working
+// directory and streams are never switched for it.
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <string>
 
-#include "command.h"
-#include "hookd_protocol.h"
+#include "protocol.h"
 #include "stepgate/gate.h"
+#include "stepgate/process_context.h"
 
 namespace stepgate {
 
@@ -41,8 +43,9 @@ int run_daemon_status(const std::string& path, CommandContext& context);
 /// alone.
 int run_daemon_stop(const std::string& path, CommandContext& context);
 
-/// Answers one request with gates from `pool`. Runs in the request's environment and working
-/// directory for its duration (the daemon is single-threaded), with no terminal.
+/// Answers one request with gates from `pool`, in the request's environment and working
+/// directory (handed to the hook in a ProcessContext; nothing process-wide changes), with no
+/// terminal.
 hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool);
 
 }  // namespace stepgate

@@ -1,10 +1,11 @@
-// `stepgate daemon`: the hook daemon's command line (cli/hookd.h).
+// `stepgate daemon`: the hook daemon's command line (hookd/daemon.h).
+#include "daemon_commands.h"
+
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
-#include "command.h"
-#include "hookd.h"
+#include "daemon.h"
 #include "stepgate/policy.h"
 
 namespace stepgate {
