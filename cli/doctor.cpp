@@ -1,0 +1,353 @@
+// `stepgate doctor`: where stepgate is installed, what each place runs, and proof that each gate
+// blocks. Every hook is run exactly as its host runs it, with a probe the policy must stop (a
+// deletion of a protected branch; a `rm -rf /` tool call); its state and audit writes go to a
+// scratch directory, so a probe leaves no trace in the user's state. A gate that lets its probe
+// through is a failure: exit 1.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "stepgate/json.h"
+#include "stepgate/paths.h"
+#include "stepgate/policy.h"
+#include "stepgate/policy_layers.h"
+#include "stepgate/value.h"
+#include "subprocess.h"
+
+namespace stepgate {
+namespace {
+
+namespace fs = std::filesystem;
+
+enum class Status { kOk, kInfo, kWarn, kFail };
+
+struct Check {
+  std::string area;  // "program", "policy", "git", "claude", "daemon"
+  std::string name;
+  Status status = Status::kOk;
+  std::string detail;
+};
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::kOk:
+      return "ok";
+    case Status::kInfo:
+      return "info";
+    case Status::kWarn:
+      return "warn";
+    case Status::kFail:
+      return "FAIL";
+  }
+  return "?";
+}
+
+struct DoctorOptions {
+  std::string format = "text";
+  std::string repo;  // default: the working directory
+};
+
+class Doctor {
+ public:
+  Doctor(const DoctorOptions& options, CommandContext& context)
+      : options_(options), context_(context) {
+    char tmpl[] = "/tmp/stepgate-doctor-XXXXXX";
+    if (const char* dir = mkdtemp(tmpl)) scratch_ = dir;
+  }
+  ~Doctor() {
+    std::error_code ec;
+    if (!scratch_.empty()) fs::remove_all(scratch_, ec);
+  }
+  Doctor(const Doctor&) = delete;
+  Doctor& operator=(const Doctor&) = delete;
+
+  int run() {
+    check_program();
+    check_policy();
+    check_git_hooks();
+    check_claude_settings();
+    check_daemon();
+    return report();
+  }
+
+ private:
+  void add(std::string area, std::string name, Status status, std::string detail) {
+    checks_.push_back({std::move(area), std::move(name), status, std::move(detail)});
+  }
+
+  [[nodiscard]] std::string repo_dir() const {
+    return options_.repo.empty() ? context_.io.cwd : options_.repo;
+  }
+
+  /// The environment a probe runs with: state and audit in the scratch directory, no terminal
+  /// to prompt on, no daemon started for it.
+  [[nodiscard]] ProcessOptions probe_options(std::string input) const {
+    ProcessOptions p;
+    p.cwd = repo_dir();
+    p.input = std::move(input);
+    p.env["STEPGATE_STATE_DIR"] = scratch_ + "/state";
+    p.env["STEPGATE_AUDIT"] = scratch_ + "/state/audit.jsonl";
+    p.env["STEPGATE_NO_TTY"] = "1";
+    p.env["STEPGATE_DAEMON_AUTOSTART"] = "0";
+    return p;
+  }
+
+  void check_program() {
+    const std::string self = self_executable();
+    add("program", "stepgate", Status::kOk, self + " (stepgate " STEPGATE_VERSION ")");
+    std::error_code ec;
+    const fs::path dir = fs::path(self).parent_path();
+    if (fs::exists(dir / "CMakeCache.txt", ec)) {
+      add("program", "install", Status::kWarn,
+          "running from a build tree; hooks installed from here break when it is cleaned "
+          "(install the package, or `cmake --install`)");
+    }
+  }
+
+  void check_policy() {
+    auto found = find_policy_layers("", repo_dir(), kSystemPolicyPath, context_.io.env);
+    if (!found.ok()) {
+      add("policy", "layers", Status::kWarn,
+          "no policy found (front-ends refuse to run without one): " + found.error().message);
+      return;
+    }
+    for (const PolicyLayerPath& layer : *found) {
+      auto policy = load_policy_file(layer.path);
+      if (!policy.ok()) {
+        // Every front-end fails closed on it: nothing passes, which users then switch off.
+        add("policy", layer.name + " layer", Status::kFail,
+            layer.path + " does not load: " + policy.error().message);
+        continue;
+      }
+      if (!policy_) policy_ = *policy;  // the settings layer comes first
+      add("policy", layer.name + " layer", Status::kOk,
+          layer.path + " (" + std::to_string((*policy)->rules.size()) + " rules)");
+    }
+  }
+
+  /// The branch a probe deletes: the first protected ref the policy names without a wildcard.
+  [[nodiscard]] std::string probe_ref() const {
+    if (policy_) {
+      for (const auto& ref : policy_->git.protected_refs) {
+        if (ref.find_first_of("*?[") == std::string::npos) return ref;
+      }
+    }
+    return "refs/heads/main";
+  }
+
+  Result<std::string> git(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {"git", "-C", repo_dir()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_process(argv);
+    if (!r.ok()) return r.error();
+    if (r->exit_code != 0) return make_error(ErrorCode::kNotFound, r->err);
+    std::string out = r->out;
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+  }
+
+  void check_git_hooks() {
+    auto hooks_dir = git({"rev-parse", "--path-format=absolute", "--git-path", "hooks"});
+    if (!hooks_dir.ok()) {
+      add("git", "hooks", Status::kInfo, "not in a git repository: no git hooks to check");
+      return;
+    }
+    auto head = git({"rev-parse", "--verify", "-q", "HEAD"});
+    const std::string zero(40, '0');
+    const std::string tip = head.ok() && !head->empty() ? *head : zero;
+    const std::string ref = probe_ref();
+    probe_git_hook(*hooks_dir, "pre-push", {"origin", "stepgate-doctor-probe"},
+                   "(delete) " + zero + " " + ref + " " + tip + "\n", ref);
+    probe_git_hook(*hooks_dir, "pre-receive", {}, tip + " " + zero + " " + ref + "\n", ref);
+  }
+
+  void probe_git_hook(const std::string& dir, const std::string& hook,
+                      const std::vector<std::string>& args, const std::string& input,
+                      const std::string& ref) {
+    const std::string path = dir + "/" + hook;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      add("git", hook, Status::kInfo, "not installed (" + path + ")");
+      return;
+    }
+    auto text = read_file(path, 1 << 20);
+    if (!text.ok() || text->find("stepgate") == std::string::npos) {
+      add("git", hook, Status::kInfo, path + " is not stepgate's hook");
+      return;
+    }
+    if ((st.st_mode & S_IXUSR) == 0) {
+      add("git", hook, Status::kFail, path + " is not executable: git skips it (chmod +x)");
+      return;
+    }
+    std::vector<std::string> argv = {path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_process(argv, probe_options(input));
+    if (!r.ok()) {
+      add("git", hook, Status::kFail, "could not run " + path + ": " + r.error().message);
+      return;
+    }
+    if (r->exit_code == 0) {
+      add("git", hook, Status::kFail,
+          "let a deletion of " + ref + " through: this gate would fail open (" + path + ")");
+      return;
+    }
+    add("git", hook, Status::kOk,
+        "blocks a deletion of " + ref + " (exit " + std::to_string(r->exit_code) + ")");
+  }
+
+  /// Claude Code's settings files, most specific last: user, project, local, managed.
+  [[nodiscard]] std::vector<std::string> claude_settings_files() const {
+    std::vector<std::string> files;
+    if (const std::string home = context_.io.env.get("HOME"); !home.empty()) {
+      files.push_back(home + "/.claude/settings.json");
+    }
+    files.push_back(repo_dir() + "/.claude/settings.json");
+    files.push_back(repo_dir() + "/.claude/settings.local.json");
+    files.emplace_back("/etc/claude-code/managed-settings.json");
+    return files;
+  }
+
+  void check_claude_settings() {
+    bool any = false;
+    for (const std::string& file : claude_settings_files()) {
+      auto text = read_file(file, std::size_t{1} << 20);
+      if (!text.ok()) continue;
+      auto settings = parse_json(*text);
+      if (!settings.ok()) {
+        add("claude", file, Status::kWarn, "not valid JSON: " + settings.error().message);
+        continue;
+      }
+      const Value* hooks = settings->find("hooks");
+      const Value* pre = hooks != nullptr ? hooks->find("PreToolUse") : nullptr;
+      if (pre == nullptr || !pre->is_list()) continue;
+      for (const Value& group : pre->as_list()) {
+        const Value* matcher = group.find("matcher");
+        const Value* list = group.find("hooks");
+        if (list == nullptr || !list->is_list()) continue;
+        for (const Value& hook : list->as_list()) {
+          const Value* command = hook.find("command");
+          if (command == nullptr || !command->is_string() ||
+              command->as_string().find("stepgate") == std::string::npos) {
+            continue;
+          }
+          any = true;
+          probe_claude_hook(
+              file,
+              matcher != nullptr && matcher->is_string() ? matcher->as_string() : std::string("*"),
+              command->as_string());
+        }
+      }
+    }
+    if (!any)
+      add("claude", "PreToolUse", Status::kInfo, "no stepgate hook in Claude Code's settings");
+  }
+
+  void probe_claude_hook(const std::string& file, const std::string& matcher,
+                         const std::string& command) {
+    if (!matcher.empty() && matcher != "*" && matcher.find("Bash") == std::string::npos) {
+      add("claude", file, Status::kWarn,
+          "the stepgate hook's matcher `" + matcher + "` does not cover Bash");
+    }
+    Map input;
+    input["command"] = Value("rm -rf /");
+    Map event;
+    event["session_id"] = Value("stepgate-doctor");
+    event["hook_event_name"] = Value("PreToolUse");
+    event["tool_name"] = Value("Bash");
+    event["tool_input"] = Value(std::move(input));
+    event["cwd"] = Value(repo_dir());
+    // The command is the user's settings string, run the way Claude Code runs it (sh -c); doctor
+    // builds no command of its own from it.
+    auto r =
+        run_process({"/bin/sh", "-c", command}, probe_options(to_json(Value(std::move(event)))));
+    if (!r.ok()) {
+      add("claude", file, Status::kFail, "could not run `" + command + "`: " + r.error().message);
+      return;
+    }
+    if (r->exit_code == 2) {
+      add("claude", file, Status::kOk, "blocks `rm -rf /` (exit 2)");
+      return;
+    }
+    std::string decision;
+    if (r->exit_code == 0) {
+      if (auto reply = parse_json(r->out); reply.ok()) {
+        const Value* out = reply->find("hookSpecificOutput");
+        const Value* d = out != nullptr ? out->find("permissionDecision") : nullptr;
+        if (d != nullptr && d->is_string()) decision = d->as_string();
+      }
+    }
+    if (decision == "deny" || decision == "ask") {
+      add("claude", file, Status::kOk, "answers `" + decision + "` to `rm -rf /`");
+      return;
+    }
+    add("claude", file, Status::kFail,
+        "let `rm -rf /` through (exit " + std::to_string(r->exit_code) +
+            (decision.empty() ? std::string() : ", decision " + decision) +
+            "): Claude Code treats this as allowed; command `" + command + "`");
+  }
+
+  void check_daemon() {
+    auto r = run_process({self_executable(), "daemon", "--status"});
+    if (!r.ok()) return;
+    std::string line = r->exit_code == 0 ? r->out : r->err;
+    if (const auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
+    add("daemon", "stepgate daemon", Status::kInfo,
+        line.empty() ? (r->exit_code == 0 ? "running" : "not running") : line);
+  }
+
+  int report() {
+    bool failed = false;
+    for (const Check& c : checks_) failed = failed || c.status == Status::kFail;
+    if (options_.format == "json") {
+      List list;
+      for (const Check& c : checks_) {
+        Map m;
+        m["area"] = Value(c.area);
+        m["name"] = Value(c.name);
+        m["status"] =
+            Value(std::string(c.status == Status::kFail ? "fail" : status_name(c.status)));
+        m["detail"] = Value(c.detail);
+        list.emplace_back(std::move(m));
+      }
+      Map root;
+      root["ok"] = Value(!failed);
+      root["checks"] = Value(std::move(list));
+      *context_.io.out << to_pretty_json(Value(std::move(root))) << "\n";
+    } else {
+      for (const Check& c : checks_) {
+        *context_.io.out << "[" << status_name(c.status) << "] " << c.area << ": " << c.name
+                         << " — " << c.detail << "\n";
+      }
+      *context_.io.out << (failed ? "stepgate doctor: a gate would fail open (see FAIL above)\n"
+                                  : "stepgate doctor: every installed gate blocks its probe\n");
+    }
+    return failed ? 1 : 0;
+  }
+
+  const DoctorOptions& options_;
+  CommandContext& context_;
+  std::string scratch_;
+  std::shared_ptr<const Policy> policy_;
+  std::vector<Check> checks_;
+};
+
+}  // namespace
+
+void register_doctor_command(CLI::App& app, CommandContext& context) {
+  auto o = std::make_shared<DoctorOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "doctor",
+      "Check where stepgate is installed and prove each gate blocks (exit 1 if one would not)");
+  cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--repo", o->repo, "Repository to check (default: the working directory)");
+  cmd->callback([o, &context] { context.exit_code = Doctor(*o, context).run(); });
+}
+
+}  // namespace stepgate

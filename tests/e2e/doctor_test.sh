@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End to end: `stepgate doctor` in a real repository. Each installed gate is run as its host runs
+# it with a probe the policy must stop; a gate that lets it through fails the doctor (exit 1);
+# probes leave the user's state and audit log untouched.
+set -euo pipefail
+
+. "$(dirname "$0")/git_env.sh"
+BOB_KEY=$("$BIN" keygen --approver bob 2> /dev/null | sed -n 1p)
+
+doctor() { "$BIN" doctor "$@" > "$TMP/doctor.out" 2> "$TMP/doctor.err"; }
+exit_of() { local rc=0; "$@" || rc=$?; echo "$rc"; }
+
+new_repo doc1
+check "a repository with no hooks: doctor exits 0" test "$(exit_of doctor)" = 0
+check "it says the pre-push hook is not installed" grep -q '^\[info\] git: pre-push — not installed' "$TMP/doctor.out"
+
+"$BIN" hooks install > /dev/null
+audit_before=$(cat "$STEPGATE_HOME"/state/audit.jsonl 2> /dev/null | wc -l)
+check "after hooks install: a clean bill of health" test "$(exit_of doctor)" = 0
+check "the pre-push probe was blocked" grep -q '^\[ok\] git: pre-push — blocks a deletion of refs/heads/main' "$TMP/doctor.out"
+audit_after=$(cat "$STEPGATE_HOME"/state/audit.jsonl 2> /dev/null | wc -l)
+check "the probe left the user's audit log alone" test "$audit_before" = "$audit_after"
+check "the remote's main is still there" git --git-dir="$TMP/doc1.git" rev-parse -q --verify refs/heads/main
+
+doctor --format json || true
+check "--format json says ok" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] is True and any(c["name"]=="pre-push" and c["status"]=="ok" for c in d["checks"]), d' "$TMP/doctor.out"
+
+# A hook that mentions stepgate but lets everything through: the doctor catches it.
+cp .git/hooks/pre-push "$TMP/pre-push.good"
+printf '#!/bin/sh\n# stepgate (disabled by someone)\nexit 0\n' > .git/hooks/pre-push
+check "a fail-open pre-push hook: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it names the hook that would fail open" grep -q '^\[FAIL\] git: pre-push — let a deletion of refs/heads/main through' "$TMP/doctor.out"
+chmod -x .git/hooks/pre-push
+check "a non-executable hook: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it says git skips it" grep -q 'is not executable' "$TMP/doctor.out"
+cp "$TMP/pre-push.good" .git/hooks/pre-push && chmod +x .git/hooks/pre-push
+
+# core.hooksPath is followed.
+mkdir -p "$TMP/shared-hooks"
+printf '#!/bin/sh\n# stepgate\nexit 0\n' > "$TMP/shared-hooks/pre-push" && chmod +x "$TMP/shared-hooks/pre-push"
+git config core.hooksPath "$TMP/shared-hooks"
+check "core.hooksPath: the hook git really runs is probed" test "$(exit_of doctor)" = 1
+git config --unset core.hooksPath
+
+# Claude Code: the project settings' PreToolUse hook gets a `rm -rf /` probe.
+cp "$SRC/policies/agent-tools.yaml" "$TMP/agent-policy.yaml"
+mkdir -p .claude
+printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"STEPGATE_POLICY=%s %s agent-hook claude --policy %s"}]}]}}\n' \
+  "$TMP/agent-policy.yaml" "$BIN" "$TMP/agent-policy.yaml" > .claude/settings.json
+check "a real Claude Code hook: doctor exits 0" test "$(exit_of doctor)" = 0
+check "it blocks rm -rf /" grep -Eq '^\[ok\] claude: .*settings.json — (blocks|answers `(deny|ask)` to) `rm -rf /`' "$TMP/doctor.out"
+printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"cat >/dev/null; echo stepgate"}]}]}}\n' > .claude/settings.json
+check "a Claude Code hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it says Claude Code would run the call" grep -q '^\[FAIL\] claude: .*let `rm -rf /` through' "$TMP/doctor.out"
+
+[ "$FAILED" = 0 ] && echo "doctor: all checks passed"
+exit "$FAILED"
