@@ -179,6 +179,11 @@ int run_hooks_install(const InstallOptions& o, CommandContext& context) {
   }
   *context.io.out << "installed the stepgate " << target->hook << " hook at " << target->path
                   << "\n";
+  if (std::error_code ec; fs::exists(fs::path(binary).parent_path() / "CMakeCache.txt", ec)) {
+    *context.io.err << "stepgate: warning: " << binary
+                    << " is in a build tree; the hook names it and breaks when the tree is cleaned "
+                       "(install stepgate, then run `stepgate hooks install --force`)\n";
+  }
   const bool has_client = !lean_hook_binary(binary, kDaemonClientBinary).empty();
   if (daemon && !has_client) {
     *context.io.err << "stepgate: warning: no " << kDaemonClientBinary << " beside " << binary

@@ -44,6 +44,15 @@ done
 check "installed stepgate runs" "$prefix/bin/stepgate" --version
 check "installed packs lint clean" "$prefix/bin/stepgate" policy lint "$prefix/share/stepgate/policies/git.yaml"
 
+# Hooks name the program as installed, and installing from a build tree warns.
+git init -q "$work/repo"
+(cd "$work/repo" && "$prefix/bin/stepgate" hooks install >"$work/out" 2>"$work/err") || true
+grep -qF "$prefix/bin/stepgate-git-hook" "$work/repo/.git/hooks/pre-push" && ! grep -qF "$build" "$work/repo/.git/hooks/pre-push" \
+  && pass "the installed stepgate's hook names the installed program" || fail "installed hook program" "$(cat "$work/repo/.git/hooks/pre-push")"
+! grep -q "build tree" "$work/err" && pass "no build-tree warning from the installed program" || fail "installed: no warning" "$(cat "$work/err")"
+(cd "$work/repo" && "$BIN" hooks install --force >"$work/out" 2>"$work/err") || true
+grep -q "is in a build tree" "$work/err" && pass "hooks install from a build tree warns" || fail "build-tree warning" "$(cat "$work/err")"
+
 # The man page names every listed command and renders without warnings.
 zcat "$prefix/share/man/man1/stepgate.1.gz" >"$work/stepgate.1"
 for cmd in "hooks install" "ci gate" "policy lint" "audit verify" "approve"; do
