@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "stepgate/approvals.h"
 #include "stepgate/json.h"
 
 namespace stepgate {
@@ -59,50 +60,32 @@ std::string refusal_text(const ChallengeRecord& record) {
   return text + ". Do not retry it.";
 }
 
-/// Registers the held call as a pending challenge, reusing one already pending for this digest.
+/// Registers the held call as a pending challenge (the core reuses one already pending, or
+/// still denied, for this digest).
 void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
                        const std::string& server_url, ToolGateAnswer& answer) {
   const GateOutcome& outcome = answer.outcome;
-  const std::string& digest = outcome.decision.action_digest;
-  const UnixTime now = unix_now();
-  auto existing = gate.store().find_challenge_by_digest(digest, now);
-  if (existing.ok() && existing->has_value()) {
-    const ChallengeRecord& record = **existing;
-    if (record.state == ChallengeState::kDenied) {
-      answer.text = refusal_text(record);
-      answer.challenge_id = record.id;
-      return;
-    }
-    if (record.state == ChallengeState::kPending) {
-      answer.challenge_id = record.id;
-      answer.challenge_token = record.token;
-      answer.text = approval_text(record, server_url, outcome.decision);
-      return;
-    }
-  }
   const Challenge& challenge = outcome.step_up.challenge;
   if (challenge.id.empty() || outcome.step_up.challenge_token.empty()) {
     answer.text = "stepgate: this call needs approval but no challenge could be made" +
                   reasons_text(outcome.decision);
     return;
   }
-  ChallengeRecord record;
-  record.id = challenge.id;
-  record.token = outcome.step_up.challenge_token;
-  record.action_digest = digest;
-  record.summary_json = summary_json(action, outcome, call);
-  record.state = ChallengeState::kPending;
-  record.created_at = challenge.created_at != 0 ? challenge.created_at : now;
-  record.expires_at =
-      challenge.expires_at != 0 ? challenge.expires_at : now + gate.policy().challenge_ttl.count();
-  if (Status s = gate.store().put_challenge(record); !s.ok()) {
+  Approvals approvals(gate.policy(), gate.store(), &gate.audit(), gate.paths());
+  auto held = approvals.hold(challenge, outcome.step_up.challenge_token,
+                             summary_json(action, outcome, call), unix_now());
+  if (!held.ok()) {
     answer.text = "stepgate: this call needs approval but the challenge could not be stored: " +
-                  s.error().message;
+                  held.error().message;
     return;
   }
-  answer.challenge_id = record.id;
-  answer.challenge_token = record.token;
-  answer.text = approval_text(record, server_url, outcome.decision);
+  answer.challenge_id = held->id;
+  if (held->state == ChallengeState::kDenied) {
+    answer.text = refusal_text(*held);
+    return;
+  }
+  answer.challenge_token = held->token;
+  answer.text = approval_text(*held, server_url, outcome.decision);
 }
 
 void mark_hosts_seen(StateStore& store, const Value& signals) {
