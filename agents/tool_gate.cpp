@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "stepgate/approvals.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/json.h"
 
 namespace stepgate {
@@ -96,6 +97,10 @@ void mark_hosts_seen(StateStore& store, const Value& signals) {
   }
 }
 
+ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const std::string& actor,
+                                        const std::vector<std::string>& grants,
+                                        const std::string& server_url);
+
 }  // namespace
 
 Action make_tool_action(const ToolCall& call, const std::string& actor) {
@@ -113,6 +118,25 @@ Action make_tool_action(const ToolCall& call, const std::string& actor) {
 ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
                               const std::vector<std::string>& grants,
                               const std::string& server_url) {
+  // The boundary every agent front-end shares: an exception here must not take the shim, the
+  // wrapper or the hook down; the call is refused instead (fail closed).
+  try {
+    return gate_tool_call_unguarded(gate, call, actor, grants, server_url);
+  } catch (...) {
+    ToolGateAnswer answer;
+    answer.outcome.final_verdict = Verdict::kDeny;
+    answer.outcome.exit_code = 1;
+    answer.text = "stepgate: this call was refused because stepgate failed (" +
+                  describe_exception(std::current_exception()) + ")";
+    return answer;
+  }
+}
+
+namespace {
+
+ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const std::string& actor,
+                                        const std::vector<std::string>& grants,
+                                        const std::string& server_url) {
   ToolGateAnswer answer;
   GateRequest request;
   request.action = make_tool_action(call, actor);
@@ -139,5 +163,7 @@ ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::strin
   }
   return answer;
 }
+
+}  // namespace
 
 }  // namespace stepgate

@@ -8,6 +8,7 @@
 
 #include "hook_run.h"
 #include "process_io.h"
+#include "stepgate/gate_failure.h"
 
 namespace {
 
@@ -24,6 +25,12 @@ int main(int argc, char** argv) {
     std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;
     return 2;  // git treats any non-zero exit as a refused push: fail closed
   }
-  stepgate::CommandContext context{stepgate::process_io()};
-  return stepgate::run_hook(options, context);
+  try {
+    stepgate::CommandContext context{stepgate::process_io()};
+    return stepgate::run_hook(options, context);
+  } catch (...) {
+    std::cerr << "stepgate: " << stepgate::describe_exception(std::current_exception())
+              << "; push blocked (fail closed)\n";
+    return 2;  // git treats any non-zero exit as a refused push
+  }
 }

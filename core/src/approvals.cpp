@@ -96,7 +96,6 @@ std::optional<ErrorCode> approval_error_code(ApprovalStatus status) {
     case ApprovalStatus::kMissingProof:
     case ApprovalStatus::kBadRequest:
     case ApprovalStatus::kNeedsGrant:
-    case ApprovalStatus::kMalformedCode:
       return ErrorCode::kInvalidArgument;
     case ApprovalStatus::kLockedOut:
       return ErrorCode::kResourceExhausted;
@@ -107,6 +106,7 @@ std::optional<ErrorCode> approval_error_code(ApprovalStatus status) {
     case ApprovalStatus::kNotEnrolled:
     case ApprovalStatus::kWrongCode:
     case ApprovalStatus::kReplayedCode:
+    case ApprovalStatus::kMalformedCode:  // a refused proof, like a wrong one
     case ApprovalStatus::kGrantRefused:
       return ErrorCode::kPermissionDenied;
   }

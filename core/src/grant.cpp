@@ -1,6 +1,7 @@
 // Approver grants: compact JWS (EdDSA / Ed25519) bound to one action digest, and approver keys.
 #include <ctime>
 
+#include "stepgate/approvals.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"

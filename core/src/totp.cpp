@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "stepgate/approvals.h"
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"
 

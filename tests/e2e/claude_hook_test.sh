@@ -54,6 +54,30 @@ hook bash_git_push_force "$POLICY"
 if [[ $(decision) == deny ]]; then pass "the grant does not cover another call"; else fail "grant reused: rc=$RC out=$OUT"; fi
 unset STEPGATE_GRANT
 
+# The solo path (issue 22): the actor (dev, no approver key) follows the printed instruction
+# literally, token and final period included, confirms and types their own TOTP code; the
+# identical call then passes once. A code from Debian's oathtool, a step ahead of the one the
+# activation used (each step works once).
+SECRET=$("$BIN" enroll --actor dev --no-qr 2>&1 | grep -o 'secret=[A-Z2-7]*' | head -1 | cut -d= -f2)
+"$BIN" enroll --actor dev --activate --code "$(oathtool --totp -b "$SECRET")" >/dev/null 2>&1 ||
+  fail "enrolling dev"
+hook bash_rm_rf "$POLICY"
+PRINTED=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //')
+set +e
+printf 'y\n%s\n' "$(oathtool --totp -b "$SECRET" -N "now + 30 seconds")" |
+  "$BIN" approve "$PRINTED" --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"
+RC=$?
+set -e
+if [[ $RC -eq 0 && $PRINTED == *. ]] && grep -q 'approved by dev' "$WORK/err"; then
+  pass "solo path: the actor approves their own totp challenge with their code"
+else
+  fail "solo approve: rc=$RC printed=${PRINTED:0:20}... err=$(cat "$WORK/err")"
+fi
+hook bash_rm_rf "$POLICY"
+if [[ $RC -eq 0 && -z $OUT ]]; then pass "solo path: the identical call passes"; else fail "solo retry: rc=$RC out=$OUT err=$ERR"; fi
+hook bash_rm_rf "$POLICY"
+if [[ $(decision) == deny ]]; then pass "solo path: the approval worked once"; else fail "solo approval reused: $OUT"; fi
+
 # Fail closed: malformed input, a missing policy.
 set +e
 printf '{"hook_event_name": "PreToolUse", "tool_name": ' | "$BIN" agent-hook claude --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"

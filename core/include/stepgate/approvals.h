@@ -31,6 +31,39 @@
 
 namespace stepgate {
 
+/// Where a TOTP code came from, for counting wrong codes (see verify_totp below).
+struct ProofSource {
+  /// False: typed on this machine (a terminal prompt, `stepgate approve --totp`). True: arrived
+  /// over the network (the inbox page, the JSON API), where anyone who can connect may send it.
+  bool remote = false;
+  /// For a remote code: who sent it (an inbox session, else the peer address). Only compared.
+  std::string id;
+};
+
+/// A source for codes typed on this machine.
+inline ProofSource local_proof_source() {
+  return {};
+}
+
+/// verify_totp (stepup.h) with the code's source. Lockout rule, so that a stranger's wrong codes
+/// cannot lock someone else out:
+///  - wrong codes are counted per (actor, source): 5 from one source within 10 minutes lock out
+///    that source, for this actor, for 10 minutes; every other source still works;
+///  - wrong codes from all remote sources together are counted too: 20 within 10 minutes lock
+///    out every remote source for this actor for 10 minutes (this bounds online guessing to about
+///    25 codes per 10 minutes however many sessions a guesser opens), while codes typed on this
+///    machine (local source) are never locked out by remote failures;
+///  - a right code clears the failures of the source that sent it.
+/// stepup.h's 4-argument verify_totp is this with the local source.
+Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollment,
+                              std::string_view code, UnixTime now, const ProofSource& source);
+
+/// The checks of verify_grant except the decision: a well-signed refusal (`decision` "deny") is
+/// returned as a Grant, so a caller tells approve from deny by the claim, not by message text.
+Result<Grant> verify_grant_claims(std::string_view token, const Policy& policy,
+                                  const std::string& action_digest, const std::string& actor,
+                                  UnixTime now);
+
 /// What became of a request to decide a challenge. Callers branch on this, never on a message.
 enum class ApprovalStatus {
   kDecided,        // the challenge is now approved or denied

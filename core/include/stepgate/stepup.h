@@ -59,32 +59,8 @@ Status save_totp_enrollment(const std::string& secrets_dir, const TotpEnrollment
 enum class TotpCheck { kOk, kWrong, kReplayed, kLockedOut, kMalformed };
 const char* totp_check_message(TotpCheck check);
 
-/// Where a TOTP code came from, for counting wrong codes (see verify_totp).
-struct ProofSource {
-  /// False: typed on this machine (a terminal prompt, `stepgate approve --totp`). True: arrived
-  /// over the network (the inbox page, the JSON API), where anyone who can connect may send it.
-  bool remote = false;
-  /// For a remote code: who sent it (an inbox session, else the peer address). Only compared.
-  std::string id;
-};
-
-/// A source for codes typed on this machine.
-inline ProofSource local_proof_source() {
-  return {};
-}
-
 /// Verifies a code: ±1 time-step, constant-time compare, a step already used by the actor is
-/// refused. Lockout rule (so that a stranger's wrong codes cannot lock someone else out):
-///  - wrong codes are counted per (actor, source): 5 from one source within 10 minutes lock
-///    out that source, for this actor, for 10 minutes; every other source still works;
-///  - wrong codes from all remote sources together are counted too: 20 within 10 minutes lock
-///    out every remote source for this actor for 10 minutes (this bounds online guessing to about
-///    25 codes per 10 minutes however many sessions a guesser opens), while codes typed on this
-///    machine (local source) are never locked out by remote failures;
-///  - a right code clears the failures of the source that sent it.
-/// The 4-argument form verifies a local code.
-Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollment,
-                              std::string_view code, UnixTime now, const ProofSource& source);
+/// refused, 5 failures in 10 minutes lock the actor out for 10 minutes.
 Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollment,
                               std::string_view code, UnixTime now);
 
@@ -112,11 +88,6 @@ Result<std::string> sign_grant(const Grant& grant, const Bytes& private_key);
 Result<Grant> verify_grant(std::string_view token, const Policy& policy,
                            const std::string& action_digest, const std::string& actor,
                            UnixTime now);
-/// The checks of verify_grant except the decision: a well-signed refusal (`decision` "deny")
-/// is returned as a Grant, so a caller tells approve from deny by the claim, not by message text.
-Result<Grant> verify_grant_claims(std::string_view token, const Policy& policy,
-                                  const std::string& action_digest, const std::string& actor,
-                                  UnixTime now);
 
 /// Approver key files: secrets_dir/keys/<id>.key (0600, base64url private key).
 Status save_approver_key(const std::string& secrets_dir, const std::string& approver,

