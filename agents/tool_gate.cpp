@@ -140,7 +140,8 @@ ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const 
   ToolGateAnswer answer;
   GateRequest request;
   request.action = make_tool_action(call, actor);
-  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now());
+  const SignalDemand demand = signals_read(gate.engine(), "tool.call");
+  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now(), &demand);
   request.grants = grants;
   request.allow_interactive = false;
   request.server_url = server_url;

@@ -202,10 +202,26 @@ bool SignalDemand::wants(std::string_view name) const {
 }
 
 SignalDemand signals_read(const Engine& engine, std::string_view kind) {
-  const Group group = build_group(engine.policy(), kind);
+  // Collectors ask once per action: remembered per (policy revision, kind), so the answer costs
+  // a map look-up, not a pass over the rules. Policies built in code (no revision) are not kept.
+  static std::mutex mu;
+  static std::map<std::string, SignalDemand, std::less<>> cache;
+  const Policy& policy = engine.policy();
+  const std::string key = policy.revision.empty() ? "" : policy.revision + '\n' + std::string(kind);
+  if (!key.empty()) {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  const Group group = build_group(policy, kind);
   SignalDemand demand;
   demand.all = group.needs_all_signals;
   if (!demand.all) demand.names = group.signals;
+  if (!key.empty()) {
+    std::lock_guard lock(mu);
+    constexpr std::size_t kMaxEntries = 256;
+    if (cache.size() >= kMaxEntries) cache.clear();
+    cache.emplace(key, demand);
+  }
   return demand;
 }
 
