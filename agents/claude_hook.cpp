@@ -252,7 +252,7 @@ std::string lean_hook_command(const std::string& self, bool daemon) {
 }
 
 Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const ClaudeHookEvent& event,
-                                   const std::string& fallback_cwd) {
+                                   const std::string& fallback_cwd, std::ostream& err) {
   GateOptions gate_options;
   gate_options.policy_path = options.policy_path;
   gate_options.cwd = event.cwd.empty() ? fallback_cwd : event.cwd;
@@ -263,6 +263,7 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
   auto open_failure = [&](const Error& error) -> Result<ClaudeHookReply> {
     GateFailure failure = gate_open_failure(error, gate_options, "tool call");
     if (!failure.allow) return make_error(error.code, failure.message);
+    err << "stepgate: warning: " << failure.message << "\n";
     return ClaudeHookReply{0, ""};
   };
   if (options.gates != nullptr) {
@@ -309,7 +310,7 @@ void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) 
     context.exit_code = 0;
     return;
   }
-  Result<ClaudeHookReply> reply = gate_event(options, *event, context.io.cwd);
+  Result<ClaudeHookReply> reply = gate_event(options, *event, context.io.cwd, *context.io.err);
   if (!reply.ok()) return fail(reply.error());
   *context.io.out << reply->out;
   context.io.out->flush();

@@ -87,6 +87,19 @@ if [[ $RC -eq 2 && ! -s $WORK/out && $(cat "$WORK/err") == stepgate:* ]]; then p
 hook bash_ls "$WORK/no-such-policy.yaml"
 if [[ $RC -eq 2 && -z $OUT ]]; then pass "missing policy -> exit 2"; else fail "missing policy: rc=$RC out=$OUT"; fi
 
+# on_error is the gate's rule, for this front-end too: a state store that cannot be opened
+# blocks the call (exit 2) under the pack's on_error: deny, and lets it through only where the
+# policy says on_error: allow. A broken policy cannot say so.
+mkdir -p "$WORK/broken/state/state.db"  # a directory where the database should be
+sed -e 's/^on_error: deny/on_error: allow/' "$POLICY" >"$WORK/allow.yaml"
+STEPGATE_HOME="$WORK/broken" hook bash_ls "$POLICY"
+if [[ $RC -eq 2 && $ERR == *"fail closed"* ]]; then pass "store failure, on_error: deny -> exit 2"; else fail "store failure (deny): rc=$RC err=$ERR"; fi
+STEPGATE_HOME="$WORK/broken" hook bash_ls "$WORK/allow.yaml"
+if [[ $RC -eq 0 && -z $OUT && $ERR == *"on_error: allow"* ]]; then pass "store failure, on_error: allow -> allowed with a warning"; else fail "store failure (allow): rc=$RC out=$OUT err=$ERR"; fi
+printf 'on_error: allow\nrules: [\n' >"$WORK/broken.yaml"
+STEPGATE_HOME="$WORK/broken" hook bash_ls "$WORK/broken.yaml"
+if [[ $RC -eq 2 ]]; then pass "a broken policy cannot say on_error: allow"; else fail "broken policy: rc=$RC err=$ERR"; fi
+
 # The lean binary (what the client beside stepgate runs when no daemon answers, and what
 # --print-config --no-daemon installs) decides the same.
 LEAN="$(dirname "$BIN")/stepgate-claude-hook"
