@@ -17,108 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-ApprovalOutcome fail(int status, std::string message) {
-  return ApprovalOutcome{status, std::move(message), ""};
-}
-
-/// Signs a grant with the shim's authority key for a TOTP-approved challenge.
-Result<std::string> authority_grant(ShimContext& context, const Challenge& challenge) {
-  const std::string& id = context.options.authority_key;
-  const Policy& policy = context.gate->policy();
-  if (policy.find_approver(id) == nullptr) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "--authority-key `" + id + "` is not an approver in the policy");
-  }
-  auto key = load_approver_key(context.gate->paths().secrets_dir, id);
-  if (!key.ok()) return key.error();
-  auto jti = random_id(16);
-  if (!jti.ok()) return jti.error();
-  const UnixTime now = unix_now();
-  Grant grant;
-  grant.action_digest = challenge.action_digest;
-  grant.approver = id;
-  grant.actor = challenge.actor;
-  grant.iat = now;
-  grant.exp = now + policy.grant_ttl.count();
-  grant.jti = *jti;
-  grant.policy_revision = policy.revision;
-  return sign_grant(grant, *key);
-}
-
-/// Checks a TOTP proof; returns the verified identity or a refusal.
-Result<std::string> check_totp(ShimContext& context, const Challenge& challenge,
-                               const ApprovalProof& proof) {
-  const Policy& policy = context.gate->policy();
-  if (!is_valid_principal_id(proof.approver))
-    return invalid_argument("approver id is missing or invalid");
-  const bool listed = policy.find_approver(proof.approver) != nullptr;
-  const bool actor =
-      proof.approver == challenge.actor && challenge.requirement.method == StepUpMethod::kTotp;
-  if (!listed && !actor) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "`" + proof.approver + "` may not decide this challenge (not an approver " +
-                          "in the policy, nor its actor for a TOTP step-up)");
-  }
-  auto enrollment = load_totp_enrollment(context.gate->paths().secrets_dir, proof.approver);
-  if (!enrollment.ok()) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "no TOTP enrollment for `" + proof.approver + "`");
-  }
-  if (!enrollment->active) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "the TOTP enrollment of `" + proof.approver + "` is not activated");
-  }
-  auto check = verify_totp(context.gate->store(), *enrollment, proof.code, unix_now());
-  if (!check.ok()) return check.error();
-  if (*check != TotpCheck::kOk) {
-    return make_error(ErrorCode::kPermissionDenied, totp_check_message(*check));
-  }
-  return proof.approver;
-}
-
-struct Proven {
-  std::string identity;
-  std::string grant;  // to store with an approval
-};
-
-Result<Proven> check_proof(ShimContext& context, const Challenge& challenge, bool approve,
-                           const ApprovalProof& proof) {
-  const Policy& policy = context.gate->policy();
-  if (!proof.grant.empty()) {
-    auto grant =
-        verify_grant(proof.grant, policy, challenge.action_digest, challenge.actor, unix_now());
-    if (grant.ok()) return Proven{grant->approver, proof.grant};
-    // A well-signed refusal grant reaches this last check: it proves a listed approver refused.
-    if (!approve && grant.error().message.find("refused this action") != std::string::npos) {
-      return Proven{"approver (signed refusal)", ""};
-    }
-    return make_error(ErrorCode::kPermissionDenied, "grant refused: " + grant.error().message);
-  }
-  const bool needs_grant = approve && challenge.requirement.method == StepUpMethod::kApproval;
-  if (needs_grant && context.options.authority_key.empty()) {
-    return invalid_argument(
-        "this action needs an approver's signed grant: paste one from `stepgate approve`, or "
-        "start the shim with --authority-key");
-  }
-  auto who = check_totp(context, challenge, proof);
-  if (!who.ok()) return who.error();
-  // The authority key signs for whoever passed TOTP: without this check an approver listed in
-  // the policy would turn their own TOTP into a grant for their own action.
-  if (needs_grant && *who == challenge.actor && !policy.allow_self_approval) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "`" + *who +
-                          "` cannot approve their own action (allow_self_approval is off); ask "
-                          "another approver");
-  }
-  Proven proven{*who, ""};
-  if (approve && !context.options.authority_key.empty()) {
-    auto grant = authority_grant(context, challenge);
-    if (!grant.ok()) return grant.error();
-    proven.grant = *grant;
-  }
-  return proven;
-}
-
 json record_json(const ChallengeRecord& r, const std::string& server_url) {
   json j = {{"id", r.id},
             {"state", challenge_state_name(r.state)},
@@ -165,17 +63,19 @@ void api_decide_challenge(ShimContext& context, const httplib::Request& req,
                           httplib::Response& res) {
   json body;
   if (!parse_body(req, res, body)) return;
-  const bool approve = req.matches[2] == "approve";
-  ApprovalProof proof{str(body, "approver"), str(body, "code"), str(body, "grant")};
-  ApprovalOutcome out =
-      decide_approval(context, req.matches[1], approve, proof, str(body, "comment"));
-  if (out.http_status != 200) {
-    reply_error(res, out.http_status, out.message);
+  ApprovalRequest request;
+  request.id = req.matches[1];
+  request.approve = req.matches[2] == "approve";
+  request.proof = {str(body, "approver"), str(body, "code"), str(body, "grant"),
+                   http_proof_source(req)};
+  request.comment = str(body, "comment");
+  ApprovalOutcome out = shim_approvals(context).decide(request, unix_now());
+  if (!out.ok()) {
+    reply(res, approval_http_status(out),
+          json{{"error", out.message}, {"status", approval_status_name(out.status)}});
     return;
   }
-  auto record = context.gate->store().get_challenge(req.matches[1]);
-  json j = record.ok() && record->has_value() ? record_json(**record, context.server_url)
-                                              : json::object();
+  json j = out.record ? record_json(*out.record, context.server_url) : json::object();
   j["message"] = out.message;
   reply(res, 200, j);
 }
@@ -192,43 +92,20 @@ void api_register_challenge(ShimContext& context, const httplib::Request& req,
                             httplib::Response& res) {
   json body;
   if (!parse_body(req, res, body)) return;
-  auto challenge = decode_challenge(str(body, "challenge"));
-  if (!challenge.ok()) return reply_error(res, 400, challenge.error().message);
-  auto existing = context.gate->store().get_challenge(challenge->id);
-  if (existing.ok() && existing->has_value()) {
-    return reply(res, 200, record_json(**existing, context.server_url));
+  auto registered = shim_approvals(context).register_token(str(body, "challenge"), unix_now());
+  if (!registered.ok()) {
+    const ErrorCode code = registered.error().code;
+    const bool bad = code == ErrorCode::kInvalidArgument || code == ErrorCode::kFailedPrecondition;
+    return reply_error(res, bad ? 400 : 500, registered.error().message);
   }
-  json summary = {{"kind", challenge->kind},
-                  {"actor", challenge->actor},
-                  {"resource", challenge->resource},
-                  {"score", challenge->score},
-                  {"reasons", challenge->reasons},
-                  {"digest", challenge->action_digest},
-                  {"method", method_name(challenge->requirement.method)},
-                  {"arguments", to_pretty_json(challenge->attributes)}};
-  ChallengeRecord record;
-  record.id = challenge->id;
-  record.token = str(body, "challenge");
-  record.action_digest = challenge->action_digest;
-  record.summary_json = summary.dump();
-  record.created_at = challenge->created_at;
-  record.expires_at = challenge->expires_at;
-  if (record.expires_at <= unix_now()) return reply_error(res, 400, "the challenge has expired");
-  if (Status s = context.gate->store().put_challenge(record); !s.ok()) {
-    return reply_error(res, 500, s.error().message);
-  }
-  reply(res, 201, record_json(record, context.server_url));
+  reply(res, registered->created ? 201 : 200, record_json(registered->record, context.server_url));
 }
 
 void api_get_challenge(ShimContext& context, const httplib::Request& req, httplib::Response& res) {
-  auto record = context.gate->store().get_challenge(req.matches[1]);
+  auto record = shim_approvals(context).find(req.matches[1], unix_now());
   if (!record.ok()) return reply_error(res, 500, record.error().message);
   if (!record->has_value()) return reply_error(res, 404, "no such challenge");
-  json j = record_json(**record, context.server_url);
-  if ((*record)->state == ChallengeState::kPending && (*record)->expires_at <= unix_now()) {
-    j["state"] = "expired";
-  }
-  reply(res, 200, j);
+  reply(res, 200, record_json(**record, context.server_url));
 }
 
 /// Evaluates an action (no step-up) and audits the decision.
@@ -284,44 +161,41 @@ Status check_authority_key(const Gate& gate, const std::string& id) {
   return {};
 }
 
-ApprovalOutcome decide_approval(ShimContext& context, const std::string& id, bool approve,
-                                const ApprovalProof& proof, const std::string& comment) {
-  StateStore& store = context.gate->store();
-  auto record = store.get_challenge(id);
-  if (!record.ok()) return fail(500, record.error().message);
-  if (!record->has_value()) return fail(404, "no such challenge `" + id + "`");
-  const ChallengeRecord& r = **record;
-  if (r.state != ChallengeState::kPending) {
-    return fail(409, std::string("the challenge is already ") + challenge_state_name(r.state));
+Approvals shim_approvals(ShimContext& context) {
+  ApprovalsOptions options;
+  options.authority_key = context.options.authority_key;
+  options.front_end = "shim";
+  return Approvals(context.gate->policy(), context.gate->store(), &context.gate->audit(),
+                   context.gate->paths(), options);
+}
+
+int approval_http_status(const ApprovalOutcome& outcome) {
+  auto code = approval_error_code(outcome.status);
+  if (!code) return 200;
+  switch (*code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kResourceExhausted:
+      return 429;
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kInternal:
+      return 500;
   }
-  if (r.expires_at <= unix_now()) return fail(409, "the challenge has expired");
-  auto challenge = decode_challenge(r.token);
-  if (!challenge.ok())
-    return fail(500, "stored challenge is unreadable: " + challenge.error().message);
-  if (proof.grant.empty() && proof.code.empty()) {
-    return fail(400, "a TOTP code (with approver) or a signed grant is required");
-  }
-  auto proven = check_proof(context, *challenge, approve, proof);
-  if (!proven.ok()) {
-    return fail(proven.error().code == ErrorCode::kInvalidArgument ? 400 : 403,
-                proven.error().message);
-  }
-  auto state = approve ? ChallengeState::kApproved : ChallengeState::kDenied;
-  auto decided = store.decide_challenge(id, state, proven->identity, comment, proven->grant);
-  if (!decided.ok()) return fail(500, decided.error().message);
-  if (!*decided) return fail(409, "the challenge was decided meanwhile");
-  Value audit = Map{};
-  audit["front_end"] = "shim";
-  audit["challenge_id"] = id;
-  audit["digest"] = r.action_digest;
-  audit["decision"] = approve ? "approve" : "deny";
-  audit["decided_by"] = proven->identity;
-  audit["method"] = proof.grant.empty() ? "totp" : "grant";
-  if (!comment.empty()) audit["comment"] = comment;
-  (void)context.gate->audit().append("approval", audit);
-  return ApprovalOutcome{200,
-                         std::string(approve ? "approved" : "denied") + " by " + proven->identity,
-                         challenge_state_name(state)};
+  return 500;
+}
+
+ProofSource http_proof_source(const httplib::Request& req) {
+  ProofSource source;
+  source.remote = true;
+  const std::string session = inbox_session(req);
+  source.id = session.empty() ? "peer:" + req.remote_addr : "session:" + session;
+  return source;
 }
 
 void mount_approvals(httplib::Server& server, ShimContext& context) {

@@ -1,41 +1,33 @@
 #pragma once
-// The approvals inbox: deciding a pending challenge with proof (an approver's or the actor's TOTP
-// code, or a signed grant), and the HTML page.
-//
-// Who may decide (both approve and deny need the same proof, so an agent that can reach the
-// loopback listener can neither approve its own call nor refuse calls to deny service):
-//  - TOTP: an approver listed in the policy with an enrolled, activated authenticator, or the
-//    challenge's actor when the challenge's method is `totp`. A challenge whose method is
-//    `approval` also needs a signed grant: pasted, or signed with the shim's --authority-key
-//    after a listed approver's TOTP code checked out.
-//  - Grant: a grant that verify_grant accepts for the challenge's digest (approve), or one whose
-//    signature checks out and that says `deny` (deny).
+// The approvals inbox over HTTP: the JSON API and the HTML page. Who may decide, and how wrong
+// codes are counted, is the core service's (stepgate/approvals.h); this file maps its typed
+// outcomes to HTTP statuses.
 
 #include <string>
 
 #include "shim.h"
+#include "stepgate/approvals.h"
 
 namespace stepgate {
-
-struct ApprovalProof {
-  std::string approver;  // with code
-  std::string code;      // TOTP
-  std::string grant;     // compact JWS
-};
-
-struct ApprovalOutcome {
-  int http_status = 200;  // 200 decided; 400 bad input; 403 refused proof; 404; 409 not pending
-  std::string message;
-  std::string state;  // the challenge's state afterwards
-};
 
 /// Checks --authority-key before the shim starts: `id` is an approver in the policy and its key
 /// (secrets_dir/keys/ID.key) matches the listed public_key. kInvalidArgument says what to fix.
 Status check_authority_key(const Gate& gate, const std::string& id);
 
-/// Approves (`approve` true) or denies a pending challenge after checking the proof.
-ApprovalOutcome decide_approval(ShimContext& context, const std::string& id, bool approve,
-                                const ApprovalProof& proof, const std::string& comment);
+/// The core approvals service on this shim's gate (its policy, store, audit log and
+/// --authority-key).
+Approvals shim_approvals(ShimContext& context);
+
+/// The HTTP status for an outcome: 200 decided, 400 bad input, 403 refused proof, 404 no such
+/// challenge, 409 not pending or expired, 429 locked out, 500 store trouble.
+int approval_http_status(const ApprovalOutcome& outcome);
+
+/// Where a code posted to the inbox came from: the request's inbox session (the stepgate_session
+/// cookie the page sets), else its peer address. Always remote (see verify_totp).
+ProofSource http_proof_source(const httplib::Request& req);
+
+/// The inbox session of a request (its stepgate_session cookie, when well-formed), or "".
+std::string inbox_session(const httplib::Request& req);
 
 /// The HTML inbox: pending challenges with their arguments (everything HTML-escaped), a form
 /// each, and `notice` (escaped) on top.

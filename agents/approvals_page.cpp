@@ -16,6 +16,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kCookie = "stepgate_csrf";
+constexpr const char* kSessionCookie = "stepgate_session";
 
 constexpr const char* kStyle = R"(<style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
@@ -121,11 +122,19 @@ void render_item(std::ostringstream& out, const ChallengeRecord& r, const std::s
       << "<button type=submit>Deny</button></form></div>\n";
 }
 
-void send_page(ShimContext& context, httplib::Response& res, int status,
-               const std::string& notice) {
+void send_page(ShimContext& context, const httplib::Request& req, httplib::Response& res,
+               int status, const std::string& notice) {
   res.status = status;
   res.set_header("Set-Cookie", std::string(kCookie) + "=" + context.csrf_token +
                                    "; Path=/; HttpOnly; SameSite=Strict");
+  // A browser gets its own session, so wrong codes sent by anyone else (who cannot read this
+  // HttpOnly cookie) are counted against their source, not this one (see verify_totp).
+  if (inbox_session(req).empty()) {
+    if (auto session = random_id(16); session.ok()) {
+      res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + *session +
+                                       "; Path=/; HttpOnly; SameSite=Strict");
+    }
+  }
   res.set_header("Cache-Control", "no-store");
   res.set_header("Content-Security-Policy",
                  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -136,23 +145,37 @@ void send_page(ShimContext& context, httplib::Response& res, int status,
 
 void handle_form(ShimContext& context, const httplib::Request& req, httplib::Response& res) {
   if (!same_origin_post(req, context.server_url, context.options.listen_port)) {
-    return send_page(context, res, 403, "Refused: this form must be posted from the inbox page.");
+    return send_page(context, req, res, 403,
+                     "Refused: this form must be posted from the inbox page.");
   }
   auto form = parse_form(req.body);
   const std::string& token = context.csrf_token;
   if (!constant_time_equal(form["csrf"], token) ||
       !constant_time_equal(cookie_value(req, kCookie), token)) {
-    return send_page(context, res, 403, "Refused: stale or missing CSRF token; reload the page.");
+    return send_page(context, req, res, 403,
+                     "Refused: stale or missing CSRF token; reload the page.");
   }
-  const bool approve = req.matches[2] == "approve";
-  ApprovalProof proof{form["approver"], form["code"], form["grant"]};
-  ApprovalOutcome out = decide_approval(context, req.matches[1], approve, proof, form["comment"]);
-  std::string notice = (out.http_status == 200 ? "Challenge " : "Could not decide challenge ") +
-                       std::string(req.matches[1]) + ": " + out.message;
-  send_page(context, res, out.http_status, notice);
+  ApprovalRequest request;
+  request.id = req.matches[1];
+  request.approve = req.matches[2] == "approve";
+  request.proof = {form["approver"], form["code"], form["grant"], http_proof_source(req)};
+  request.comment = form["comment"];
+  ApprovalOutcome out = shim_approvals(context).decide(request, unix_now());
+  std::string notice =
+      (out.ok() ? "Challenge " : "Could not decide challenge ") + request.id + ": " + out.message;
+  send_page(context, req, res, approval_http_status(out), notice);
 }
 
 }  // namespace
+
+std::string inbox_session(const httplib::Request& req) {
+  std::string session = cookie_value(req, kSessionCookie);
+  const bool well_formed =
+      !session.empty() && session.size() <= 64 &&
+      session.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
+  return well_formed ? session : std::string();
+}
 
 std::string html_escape(std::string_view text) {
   std::string out;
@@ -202,8 +225,9 @@ std::string render_inbox(ShimContext& context, const std::string& notice) {
 
 void mount_inbox_page(httplib::Server& server, ShimContext& context) {
   ShimContext* c = &context;
-  server.Get("/approvals",
-             [c](const httplib::Request&, httplib::Response& res) { send_page(*c, res, 200, ""); });
+  server.Get("/approvals", [c](const httplib::Request& req, httplib::Response& res) {
+    send_page(*c, req, res, 200, "");
+  });
   server.Post(
       R"(/approvals/([A-Za-z0-9_-]+)/(approve|deny))",
       [c](const httplib::Request& req, httplib::Response& res) { handle_form(*c, req, res); });

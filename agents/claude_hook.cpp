@@ -6,6 +6,7 @@
 
 #include "stepgate/collect.h"
 #include "stepgate/gate.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/stepup.h"
@@ -262,13 +263,20 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
   gate_options.front_end = "claude";
   std::unique_ptr<Gate> owned;
   Gate* gate = nullptr;
+  // A gate that cannot be opened fails closed unless a policy that loads says on_error: allow.
+  auto open_failure = [&](const Error& error) -> Result<ClaudeHookReply> {
+    GateFailure failure = gate_open_failure(error, gate_options, "tool call");
+    if (!failure.allow) return make_error(error.code, failure.message);
+    *process.err << "stepgate: warning: " << failure.message << "\n";
+    return ClaudeHookReply{0, ""};
+  };
   if (options.gates != nullptr) {
     Result<Gate*> pooled = options.gates->get(gate_options);
-    if (!pooled.ok()) return pooled.error();
+    if (!pooled.ok()) return open_failure(pooled.error());
     gate = *pooled;
   } else {
     Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
-    if (!opened.ok()) return opened.error();
+    if (!opened.ok()) return open_failure(opened.error());
     owned = std::move(opened).value();
     gate = owned.get();
   }

@@ -6,8 +6,11 @@
 #include <string_view>
 
 #include "claude_hook.h"
+#include "stepgate/gate_failure.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   stepgate::CommandContext context{stepgate::this_process()};
   stepgate::ClaudeHookOptions options;
   for (int i = 1; i < argc; ++i) {
@@ -26,4 +29,18 @@ int main(int argc, char** argv) {
   }
   stepgate::run_claude_hook(options, context);
   return context.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Claude Code runs the tool when a hook dies of a signal (a non-blocking error): an exception
+  // becomes exit 2, which blocks the call.
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    std::cerr << "stepgate: " << stepgate::describe_exception(std::current_exception())
+              << "; tool call blocked (fail closed)\n";
+    return 2;
+  }
 }

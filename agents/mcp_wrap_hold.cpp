@@ -10,6 +10,7 @@
 
 #include "claude_hook.h"
 #include "json_input.h"
+#include "stepgate/approvals.h"
 #include "stepgate/gate.h"
 
 namespace stepgate {
@@ -199,18 +200,18 @@ HoldPoll remote_poll(const std::string& server_url, const HeldCall& held) {
   if (!res || res->status != 200) return {};
   const json record = parse_outside_json(res->body);
   if (!record.is_object()) return {};
-  const std::string state = str(record, "state");
+  const auto state = parse_challenge_state(str(record, "state"));
   HoldPoll out;
-  if (state == "approved" && !str(record, "grant").empty()) {
+  if (state == ChallengeState::kApproved && !str(record, "grant").empty()) {
     out.state = HoldPoll::State::kDecided;
     out.grants.push_back(str(record, "grant"));
-  } else if (state == "approved") {
+  } else if (state == ChallengeState::kApproved) {
     // An answer over loopback HTTP is no proof: only a signed grant lets the call through.
     out.state = HoldPoll::State::kAnswered;
     out.text = "stepgate: challenge " + id + " was approved at " + server_url +
                " without a signed grant, and this wrapper's state store does not hold the "
                "approval. Start the shim with --authority-key, or let both use one STEPGATE_HOME.";
-  } else if (state == "denied") {
+  } else if (state == ChallengeState::kDenied) {
     // A refusal needs no proof: it only keeps the call from running.
     const std::string by = str(record, "decided_by");
     const std::string comment = str(record, "comment");

@@ -3,7 +3,9 @@
 
 #include <utility>
 
+#include "stepgate/approvals.h"
 #include "stepgate/audit.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/json.h"
 
 namespace stepgate {
@@ -61,49 +63,32 @@ std::string refusal_text(const ChallengeRecord& record) {
   return text + ". Do not retry it.";
 }
 
-/// Registers the held call as a pending challenge, reusing one already pending for this digest.
+/// Registers the held call as a pending challenge (the core reuses one already pending, or
+/// still denied, for this digest).
 void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
                        const std::string& server_url, UnixTime now, ToolGateAnswer& answer) {
   const GateOutcome& outcome = answer.outcome;
-  const std::string& digest = outcome.decision.action_digest;
-  auto existing = gate.store().find_challenge_by_digest(digest, now);
-  if (existing.ok() && existing->has_value()) {
-    const ChallengeRecord& record = **existing;
-    if (record.state == ChallengeState::kDenied) {
-      answer.text = refusal_text(record);
-      answer.challenge_id = record.id;
-      return;
-    }
-    if (record.state == ChallengeState::kPending) {
-      answer.challenge_id = record.id;
-      answer.challenge_token = record.token;
-      answer.text = approval_text(record, server_url, outcome.decision);
-      return;
-    }
-  }
   const Challenge& challenge = outcome.step_up.challenge;
   if (challenge.id.empty() || outcome.step_up.challenge_token.empty()) {
     answer.text = "stepgate: this call needs approval but no challenge could be made" +
                   reasons_text(outcome.decision);
     return;
   }
-  ChallengeRecord record;
-  record.id = challenge.id;
-  record.token = outcome.step_up.challenge_token;
-  record.action_digest = digest;
-  record.summary_json = summary_json(action, outcome, call);
-  record.state = ChallengeState::kPending;
-  record.created_at = challenge.created_at != 0 ? challenge.created_at : now;
-  record.expires_at =
-      challenge.expires_at != 0 ? challenge.expires_at : now + gate.policy().challenge_ttl.count();
-  if (Status s = gate.store().put_challenge(record); !s.ok()) {
+  Approvals approvals(gate.policy(), gate.store(), &gate.audit(), gate.paths());
+  auto held = approvals.hold(challenge, outcome.step_up.challenge_token,
+                             summary_json(action, outcome, call), now);
+  if (!held.ok()) {
     answer.text = "stepgate: this call needs approval but the challenge could not be stored: " +
-                  s.error().message;
+                  held.error().message;
     return;
   }
-  answer.challenge_id = record.id;
-  answer.challenge_token = record.token;
-  answer.text = approval_text(record, server_url, outcome.decision);
+  answer.challenge_id = held->id;
+  if (held->state == ChallengeState::kDenied) {
+    answer.text = refusal_text(*held);
+    return;
+  }
+  answer.challenge_token = held->token;
+  answer.text = approval_text(*held, server_url, outcome.decision);
 }
 
 void mark_hosts_seen(StateStore& store, const Value& signals) {
@@ -113,6 +98,11 @@ void mark_hosts_seen(StateStore& store, const Value& signals) {
     if (h.is_string()) (void)store.mark_seen("host", h.as_string());
   }
 }
+
+ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const std::string& actor,
+                                        const std::vector<std::string>& grants,
+                                        const std::string& server_url, UnixTime now,
+                                        const std::string& device);
 
 }  // namespace
 
@@ -131,11 +121,32 @@ Action make_tool_action(const ToolCall& call, const std::string& actor) {
 ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
                               const std::vector<std::string>& grants, const std::string& server_url,
                               UnixTime now, const std::string& device) {
-  if (now == 0) now = unix_now();
+  // The boundary every agent front-end shares: an exception here must not take the shim, the
+  // wrapper or the hook down; the call is refused instead (fail closed).
+  try {
+    return gate_tool_call_unguarded(gate, call, actor, grants, server_url,
+                                    now == 0 ? unix_now() : now, device);
+  } catch (...) {
+    ToolGateAnswer answer;
+    answer.outcome.final_verdict = Verdict::kDeny;
+    answer.outcome.exit_code = 1;
+    answer.text = "stepgate: this call was refused because stepgate failed (" +
+                  describe_exception(std::current_exception()) + ")";
+    return answer;
+  }
+}
+
+namespace {
+
+ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const std::string& actor,
+                                        const std::vector<std::string>& grants,
+                                        const std::string& server_url, UnixTime now,
+                                        const std::string& device) {
   ToolGateAnswer answer;
   GateRequest request;
   request.action = make_tool_action(call, actor);
-  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), now);
+  const SignalDemand demand = signals_read(gate.engine(), "tool.call");
+  request.signals = collect_tool_signals(call, gate.policy(), &gate.store(), now, &demand);
   request.now = now;
   request.device = device;
   request.grants = grants;
@@ -160,5 +171,7 @@ ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::strin
   }
   return answer;
 }
+
+}  // namespace
 
 }  // namespace stepgate

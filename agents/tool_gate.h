@@ -9,6 +9,7 @@
 #include "stepgate/env.h"
 #include "stepgate/gate.h"
 #include "stepgate/policy.h"
+#include "stepgate/signal_demand.h"
 #include "stepgate/store.h"
 #include "stepgate/value.h"
 
@@ -34,9 +35,11 @@ Action make_tool_action(const ToolCall& call, const std::string& actor);
 /// tool.call signals: destructive, destructive_patterns, shell_command, shell_programs,
 /// shell_unresolved, paths, outside_workspace, sensitive_paths, stepgate_paths, stepgate_writes,
 /// network_hosts, new_host, secrets_in_args, args_bytes, rate. A shell command is analysed with
-/// analyse_shell (shell_analysis.h), never by its text alone.
+/// analyse_shell (shell_analysis.h), never by its text alone. `demand` (when given) names the
+/// signals the loaded rules read: the secret scan of the arguments is skipped when no rule reads
+/// `secrets_in_args` (the signal is then empty).
 Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStore* store,
-                           UnixTime now);
+                           UnixTime now, const SignalDemand* demand = nullptr);
 
 /// What to do with a tools/call after the gate ran.
 struct ToolGateAnswer {

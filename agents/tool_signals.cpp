@@ -378,7 +378,7 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
 }  // namespace
 
 Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStore* store,
-                           UnixTime now) {
+                           UnixTime now, const SignalDemand* demand) {
   Value signals = Map{};
   const std::string tool = base_tool_name(call.tool);
   const std::string home = home_dir(call);
@@ -421,7 +421,8 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   signals["shell_unresolved"] = to_list(analysis.unresolved);
   signals["network_hosts"] = std::move(hosts);
   signals["new_host"] = new_host;
-  signals["secrets_in_args"] = find_secret_rules(strings);
+  const bool scan = demand == nullptr || demand->wants("secrets_in_args");
+  signals["secrets_in_args"] = scan ? find_secret_rules(strings) : List{};
   signals["args_bytes"] = static_cast<int64_t>(to_json(call.arguments).size());
   signals["rate"] = count_rate(call, policy, store, now);
   return signals;

@@ -11,6 +11,7 @@
 #include "report.h"
 #include "stepgate/audit.h"
 #include "stepgate/gate.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/stepup.h"
 #include "wait.h"
 
@@ -151,7 +152,10 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
   go.front_end = "ci";
   auto gate = Gate::open(go);
   if (!gate) {
-    context.exit_code = report_ci_error(context, gate.error());
+    GateFailure failure = gate_open_failure(gate.error(), go, "step");
+    *context.io.err << "stepgate: " << (failure.allow ? "warning: " : "") << failure.message
+                    << "\n";
+    context.exit_code = failure.allow ? 0 : 2;
     return;
   }
   auto input = ci::build_gate_input(o.step, ci_context, (*gate)->policy(), context.io.cwd,

@@ -6,6 +6,7 @@
 #include <ostream>
 #include <thread>
 
+#include "stepgate/approvals.h"
 #include "stepgate/json.h"
 
 namespace stepgate::ci {
@@ -49,12 +50,21 @@ Result<Value> json_body(const httplib::Result& res, int want_status, const std::
   return v;
 }
 
-Result<WaitState> parse_state(const std::string& state) {
-  if (state == "approved") return WaitState::kApproved;
-  if (state == "denied") return WaitState::kDenied;
-  if (state == "expired") return WaitState::kExpired;
-  if (state == "pending") return WaitState::kTimedOut;  // still undecided
-  return make_error(ErrorCode::kUnavailable, "unknown challenge state `" + state + "`");
+/// The core's challenge state, as the waiting step reads it (a pending one has not ended yet).
+Result<WaitState> parse_state(const std::string& name) {
+  auto state = parse_challenge_state(name);
+  if (!state) return make_error(ErrorCode::kUnavailable, "unknown challenge state `" + name + "`");
+  switch (*state) {
+    case ChallengeState::kApproved:
+      return WaitState::kApproved;
+    case ChallengeState::kDenied:
+      return WaitState::kDenied;
+    case ChallengeState::kExpired:
+      return WaitState::kExpired;
+    case ChallengeState::kPending:
+      return WaitState::kTimedOut;  // still undecided
+  }
+  return WaitState::kTimedOut;
 }
 
 std::string seconds_text(std::chrono::milliseconds d) {

@@ -9,9 +9,11 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "command.h"
 #include "stepgate/action.h"
+#include "stepgate/approvals.h"
 #include "stepgate/audit.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
@@ -37,6 +39,7 @@ struct ApproveOptions {
   std::string comment;
   std::string ttl;
   std::string totp_code;
+  bool totp_given = false;
   std::string policy;
 };
 
@@ -65,63 +68,64 @@ void describe_challenge(const Challenge& c, std::ostream& err) {
       << "  expires:   " << format_rfc3339(c.expires_at) << "\n";
 }
 
-// With a policy: the approver must be listed with this key, not approve themselves (unless
-// allowed), and give their own TOTP when the policy says so.
-Status check_approver(const ApproveOptions& o, CommandContext& context, const Policy& policy,
-                      const Challenge& c, const Bytes& private_key) {
-  const Approver* approver = policy.find_approver(o.approver);
-  if (approver == nullptr) {
-    return invalid_argument("`" + o.approver + "` is not an approver in " + policy.source_path +
-                            " (run `stepgate keygen` and add the printed snippet)");
+/// The exit code for a refused approval: 2 for bad input or an unreadable store, 1 for a refusal.
+int refusal_exit_code(const ApprovalOutcome& out) {
+  const ErrorCode code = approval_error_code(out.status).value_or(ErrorCode::kInternal);
+  const bool setup = code == ErrorCode::kInvalidArgument || code == ErrorCode::kUnavailable ||
+                     code == ErrorCode::kInternal;
+  return setup ? 2 : 1;
+}
+
+int report_refusal(CommandContext& context, const ApprovalOutcome& out) {
+  *context.io.err << "stepgate: " << out.message << "\n";
+  return refusal_exit_code(out);
+}
+
+/// The approver's own TOTP code: --totp CODE, else asked for.
+std::string approver_code(const ApproveOptions& o, CommandContext& context) {
+  if (!o.totp_code.empty()) return o.totp_code;
+  return read_answer(context, "Your TOTP code (" + o.approver + "): ", true);
+}
+
+/// A challenge named by its token, or by the short id of one this store holds. A token copied
+/// with the sentence's final period still reads.
+Result<std::string> challenge_token(std::string text, StateStore* store) {
+  while (!text.empty() && (text.back() == '.' || text.back() == ',')) text.pop_back();
+  if (text.rfind("sgc1.", 0) == 0) return text;
+  if (store == nullptr)
+    return invalid_argument("no state store to look up challenge `" + text + "`");
+  auto record = store->get_challenge(text);
+  if (!record) return record.error();
+  if (!record->has_value()) {
+    return invalid_argument("no challenge `" + text +
+                            "` is held here; pass the whole challenge (sgc1....)");
   }
-  auto listed = parse_public_key(approver->public_key);
-  auto mine = ed25519_public_from_private(private_key);
-  if (!listed || !mine || *listed != *mine) {
-    return invalid_argument("the key of `" + o.approver + "` does not match its public_key in " +
-                            policy.source_path);
-  }
-  if (!o.deny && o.approver == c.actor && !policy.allow_self_approval) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "`" + o.approver +
-                          "` cannot approve their own action "
-                          "(allow_self_approval is off); ask another approver");
-  }
-  if (!approver->require_totp) return {};
-  Paths paths = Paths::from_environment();
-  auto enrollment = load_totp_enrollment(paths.secrets_dir, o.approver);
-  if (!enrollment) return enrollment.error();
-  if (!enrollment->active)
-    return invalid_argument("the TOTP of `" + o.approver + "` is not active");
-  std::string code = o.totp_code;
-  if (code.empty()) code = read_answer(context, "Your TOTP code (" + o.approver + "): ", true);
-  auto store = open_store(paths);
-  if (!store) return store.error();
-  auto check = verify_totp(**store, *enrollment, code, unix_now());
-  if (!check) return check.error();
-  if (*check != TotpCheck::kOk) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      std::string("approver TOTP: ") + totp_check_message(*check));
-  }
-  return {};
+  return (*record)->token;
+}
+
+/// The TOTP path: the challenge is decided in this machine's state store with a code typed
+/// here (the actor's own for a `totp` challenge, or a listed approver's); the held action passes
+/// once when it is retried.
+int approve_with_code(const ApproveOptions& o, CommandContext& context, Approvals& approvals,
+                      const std::string& token) {
+  auto registered = approvals.register_token(token, unix_now());
+  if (!registered) return report_error(context, registered.error());
+  ApprovalRequest request;
+  request.id = registered->record.id;
+  request.approve = !o.deny;
+  request.proof = {o.approver, approver_code(o, context), "", local_proof_source()};
+  request.comment = o.comment;
+  ApprovalOutcome out = approvals.decide(request, unix_now());
+  if (!out.ok()) return report_refusal(context, out);
+  *context.io.err << "Challenge " << request.id << ": " << out.message << ".\n"
+                  << (o.deny ? "The held action stays refused.\n"
+                             : "Retry the held action now: it passes once.\n");
+  return 0;
 }
 
 Result<std::chrono::seconds> grant_ttl(const ApproveOptions& o, const Policy* policy) {
   if (!o.ttl.empty()) return parse_duration(o.ttl);
   return policy != nullptr ? policy->grant_ttl : std::chrono::seconds(3600);
-}
-
-// Tells a pending challenge record (shim inbox, CI --wait) about the decision, when there is one.
-void record_decision(CommandContext& context, const Paths& paths, const ApproveOptions& o,
-                     const Challenge& c, const std::string& grant) {
-  auto store = open_store(paths);
-  if (!store) return;
-  auto record = (*store)->get_challenge(c.id);
-  if (!record || !record->has_value() || (*record)->state != ChallengeState::kPending) return;
-  if ((*record)->action_digest != c.action_digest) return;
-  auto decided =
-      (*store)->decide_challenge(c.id, o.deny ? ChallengeState::kDenied : ChallengeState::kApproved,
-                                 o.approver, o.comment, grant);
-  if (decided && *decided) *context.io.err << "The waiting action has been told.\n";
 }
 
 bool confirmed(const ApproveOptions& o, CommandContext& context) {
@@ -131,7 +135,11 @@ bool confirmed(const ApproveOptions& o, CommandContext& context) {
 }
 
 int run_approve(ApproveOptions o, CommandContext& context) {
-  auto challenge = decode_challenge(o.challenge);
+  Paths paths = Paths::from_environment();
+  auto store = open_store(paths);
+  auto token = challenge_token(o.challenge, store ? store->get() : nullptr);
+  if (!token) return report_error(context, token.error());
+  auto challenge = decode_challenge(*token);
   if (!challenge) return report_error(context, challenge.error());
   const Challenge& c = *challenge;
   UnixTime now = unix_now();
@@ -142,12 +150,32 @@ int run_approve(ApproveOptions o, CommandContext& context) {
   }
   if (o.approver.empty()) o.approver = default_principal("STEPGATE_APPROVER");
   if (Status ok = check_id(o.approver, "approver"); !ok) return report_error(context, ok.error());
-  Paths paths = Paths::from_environment();
-  auto key = load_approver_key(paths.secrets_dir, o.approver);
-  if (!key) return report_error(context, key.error());
   auto policy = find_policy(o.policy, context.io.cwd);
   if (!policy) return report_error(context, policy.error());
+  auto key = load_approver_key(paths.secrets_dir, o.approver);
+  // The actor's own code is what a `totp` challenge asks for; an approver without a key decides
+  // with their code in this machine's store.
+  const bool own_totp = o.approver == c.actor && c.requirement.method == StepUpMethod::kTotp;
+  const bool by_code =
+      own_totp || (!key && (o.totp_given || c.requirement.method == StepUpMethod::kTotp));
   describe_challenge(c, *context.io.err);
+  if (by_code) {
+    if (*policy == nullptr) {
+      return report_error(context, invalid_argument("no policy found (pass --policy): who may "
+                                                    "decide with a TOTP code comes from it"));
+    }
+    if (!store) return report_error(context, store.error());
+    auto audit =
+        AuditLog::open((*policy)->audit.path.empty() ? paths.audit_log : (*policy)->audit.path);
+    Approvals approvals(**policy, **store, audit ? audit->get() : nullptr, paths,
+                        ApprovalsOptions{"", "cli"});
+    if (!confirmed(o, context)) {
+      *context.io.err << "Not " << (o.deny ? "refused" : "approved") << ".\n";
+      return 1;
+    }
+    return approve_with_code(o, context, approvals, *token);
+  }
+  if (!key) return report_error(context, key.error());
   if (*policy == nullptr) {
     *context.io.err << "note: no policy found here, so approver membership and require_totp "
                        "were not checked; the grant is checked where it is used.\n";
@@ -156,9 +184,17 @@ int run_approve(ApproveOptions o, CommandContext& context) {
     *context.io.err << "Not " << (o.deny ? "refused" : "approved") << ".\n";
     return 1;
   }
+  std::optional<Approvals> approvals;
   if (*policy != nullptr) {
-    Status ok = check_approver(o, context, **policy, c, *key);
-    if (!ok) return report_error(context, ok.error());
+    if (!store) return report_error(context, store.error());
+    approvals.emplace(**policy, **store, nullptr, paths, ApprovalsOptions{"", "cli"});
+    ApprovalOutcome signer = approvals->check_signer(c, o.approver, *key, !o.deny);
+    if (!signer.ok()) return report_refusal(context, signer);
+    if (approvals->signer_needs_code(o.approver)) {
+      ApprovalOutcome code =
+          approvals->check_code(o.approver, approver_code(o, context), local_proof_source(), now);
+      if (!code.ok()) return report_refusal(context, code);
+    }
   }
   auto ttl = grant_ttl(o, policy->get());
   if (!ttl) return report_error(context, ttl.error());
@@ -166,9 +202,11 @@ int run_approve(ApproveOptions o, CommandContext& context) {
   if (!jti) return report_error(context, jti.error());
   Grant g{c.action_digest,    o.approver, c.actor,           now,
           now + ttl->count(), *jti,       c.policy_revision, o.deny ? "deny" : "approve"};
-  auto token = sign_grant(g, *key);
-  if (!token) return report_error(context, token.error());
-  record_decision(context, paths, o, c, *token);
+  auto signed_grant = sign_grant(g, *key);
+  if (!signed_grant) return report_error(context, signed_grant.error());
+  if (approvals && approvals->record_signed(c, !o.deny, o.approver, o.comment, *signed_grant)) {
+    *context.io.err << "The waiting action has been told.\n";
+  }
   audit_event(context, paths, policy->get(), "approval",
               Map{{"action_digest", c.action_digest},
                   {"challenge", c.id},
@@ -179,7 +217,7 @@ int run_approve(ApproveOptions o, CommandContext& context) {
                   {"comment", o.comment},
                   {"jti", g.jti},
                   {"expires_at", g.exp}});
-  *context.io.out << *token << "\n";
+  *context.io.out << *signed_grant << "\n";
   *context.io.err << (o.deny ? "Refused" : "Approved") << "; the grant is valid until "
                   << format_rfc3339(g.exp) << " for this one action.\n";
   return 0;
@@ -188,7 +226,7 @@ int run_approve(ApproveOptions o, CommandContext& context) {
 void setup_approve(CLI::App& app, CommandContext& context) {
   auto o = std::make_shared<ApproveOptions>();
   auto* sub = app.add_subcommand("approve", "Approve (or refuse) a held action; prints the grant");
-  sub->add_option("challenge", o->challenge, "The challenge (sgc1....)")->required();
+  sub->add_option("challenge", o->challenge, "The challenge (sgc1....) or its id")->required();
   sub->add_option("--approver", o->approver,
                   "Approver id (default: $STEPGATE_APPROVER, "
                   "$STEPGATE_ACTOR or the user name)");
@@ -196,9 +234,15 @@ void setup_approve(CLI::App& app, CommandContext& context) {
   sub->add_flag("--deny", o->deny, "Refuse the action (signs a refusal)");
   sub->add_option("--comment", o->comment, "Why (goes to the audit log)");
   sub->add_option("--ttl", o->ttl, "How long the grant is valid (default: policy grant_ttl)");
-  sub->add_option("--totp", o->totp_code, "Your TOTP code when the policy requires it");
+  auto* totp = sub->add_option("--totp", o->totp_code,
+                               "Decide with your TOTP code (asked for when not given here): the "
+                               "actor's own for a totp challenge, or a listed approver's")
+                   ->expected(0, 1);
   sub->add_option("--policy", o->policy, "Policy file (default: found from the directory)");
-  sub->callback([o, &context] { context.exit_code = run_approve(*o, context); });
+  sub->callback([o, totp, &context] {
+    o->totp_given = totp->count() > 0;
+    context.exit_code = run_approve(*o, context);
+  });
 }
 
 // ---- grant verify -----------------------------------------------------------------------------

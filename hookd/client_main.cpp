@@ -183,7 +183,9 @@ bool terminal_reachable() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int client_main(int argc, char** argv) {
   Hook hook;
   const std::string dir = self_dir();
   if (argc >= 2 && std::strcmp(argv[1], "claude") == 0) {
@@ -234,4 +236,17 @@ int main(int argc, char** argv) {
     return stepgate::kExitError;
   }
   return response.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Any exception is a failed hook: exit 2 blocks the push or the tool call (an abort would be a
+  // non-blocking error to Claude Code).
+  try {
+    return client_main(argc, argv);
+  } catch (...) {
+    say("internal error; blocked (fail closed)");
+    return 2;
+  }
 }

@@ -23,6 +23,7 @@
 #include "claude_hook.h"
 #include "hook_run.h"
 #include "stepgate/exit_codes.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
 
 namespace stepgate {
@@ -221,8 +222,9 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
     } else {
       context.exit_code = run_hook(git_options, context);
     }
-  } catch (const std::exception& e) {
-    return failure(std::string("internal error: ") + e.what());
+  } catch (...) {
+    // Whatever the exception, the client gets the fail-closed answer (exit 2), never silence.
+    return failure(describe_exception(std::current_exception()));
   }
   return {context.exit_code, out.str(), err.str()};
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hook_run.h"
+#include "stepgate/gate_failure.h"
 
 namespace {
 
@@ -22,6 +23,12 @@ int main(int argc, char** argv) {
     std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;
     return 2;  // git treats any non-zero exit as a refused push: fail closed
   }
-  stepgate::CommandContext context{stepgate::this_process()};
-  return stepgate::run_hook(options, context);
+  try {
+    stepgate::CommandContext context{stepgate::this_process()};
+    return stepgate::run_hook(options, context);
+  } catch (...) {
+    std::cerr << "stepgate: " << stepgate::describe_exception(std::current_exception())
+              << "; push blocked (fail closed)\n";
+    return 2;  // git treats any non-zero exit as a refused push
+  }
 }

@@ -11,6 +11,7 @@
 #include "stepgate/collect.h"
 #include "stepgate/exit_codes.h"
 #include "stepgate/gate.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
 #include "stepgate/stepup.h"
 
@@ -114,19 +115,16 @@ void print_outcome(std::ostream& err, const Style& style, const RefUpdate& u,
   }
 }
 
-/// Gate::open failed: block (fail closed) unless a loadable policy says on_error: allow.
+/// Gate::open failed: block (fail closed) unless a loadable policy says on_error: allow (the
+/// rule is the core's: gate_open_failure).
 int open_failure(const Error& error, const HookOptions& o, CommandContext& context) {
-  auto path = find_policy_path(o.policy_path, context.io.cwd, context.io.env);
-  if (path.ok()) {
-    auto policy = load_policy_file(*path);
-    if (policy.ok() && (*policy)->on_error == OnError::kAllow) {
-      *context.io.err << "stepgate: warning: " << error.message
-                      << "; push allowed (policy on_error: allow)\n";
-      return 0;
-    }
-  }
-  *context.io.err << "stepgate: " << error.message << "; push blocked (fail closed)\n";
-  return kExitError;
+  GateOptions options;
+  options.policy_path = o.policy_path;
+  options.cwd = context.io.cwd;
+  options.env = context.io.env;
+  GateFailure failure = gate_open_failure(error, options, "push");
+  *context.io.err << "stepgate: " << (failure.allow ? "warning: " : "") << failure.message << "\n";
+  return failure.allow ? 0 : kExitError;
 }
 
 /// Worst of two exit codes: 2 (error) > 1 (deny) > 3 (step-up) > 0.

@@ -1,9 +1,14 @@
 #include "stepgate/engine.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <set>
+#include <shared_mutex>
 
 #include "stepgate/glob.h"
+#include "stepgate/policy_layers.h"
+#include "stepgate/signal_demand.h"
 
 namespace stepgate {
 
@@ -18,14 +23,11 @@ struct Group {
   bool needs_all_signals = false;  // some rule reads `signals` other than as signals.NAME
 };
 
+/// Groups by kind, built the first time a kind is evaluated: the engine knows no front-end's
+/// kinds by name, and a policy's groups are fixed once built.
 struct Index {
-  std::vector<std::pair<std::string, Group>> by_kind;  // the built-in kinds, precomputed
-  const Group* find(std::string_view kind) const {
-    for (const auto& [k, g] : by_kind) {
-      if (k == kind) return &g;
-    }
-    return nullptr;
-  }
+  mutable std::shared_mutex mu;
+  mutable std::map<std::string, std::shared_ptr<const Group>, std::less<>> by_kind;
 };
 
 }  // namespace engine_detail
@@ -33,34 +35,6 @@ struct Index {
 namespace {
 
 using engine_detail::Group;
-
-bool is_ident_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-// True when every use of `signals` in the source is `signals.NAME` or `signals["NAME"]`, the
-// forms Expression::referenced_signals() records. Conservative: anything else (including the
-// word inside a string literal) makes the engine pass the whole signals map.
-bool only_static_signal_access(std::string_view src) {
-  constexpr std::string_view kWord = "signals";
-  for (std::size_t i = src.find(kWord); i != std::string_view::npos; i = src.find(kWord, i + 1)) {
-    if (i > 0 && (is_ident_char(src[i - 1]) || src[i - 1] == '.')) continue;
-    std::size_t j = i + kWord.size();
-    if (j < src.size() && is_ident_char(src[j])) continue;
-    while (j < src.size() && src[j] == ' ') ++j;
-    if (j < src.size() && src[j] == '.') continue;
-    if (j + 1 < src.size() && src[j] == '[' && (src[j + 1] == '"' || src[j + 1] == '\'')) {
-      const char quote = src[j + 1];
-      const std::size_t end = src.find(quote, j + 2);
-      if (end != std::string_view::npos && end + 1 < src.size() && src[end + 1] == ']' &&
-          src.substr(j + 2, end - j - 2).find('\\') == std::string_view::npos) {
-        continue;
-      }
-    }
-    return false;
-  }
-  return true;
-}
 
 Group build_group(const Policy& policy, std::string_view kind) {
   Group g;
@@ -70,11 +44,26 @@ Group build_group(const Policy& policy, std::string_view kind) {
     g.rules.push_back(&rule);
     const auto& ids = rule.when.identifiers();
     g.needs_action = g.needs_action || std::find(ids.begin(), ids.end(), "action") != ids.end();
-    g.needs_all_signals = g.needs_all_signals || !only_static_signal_access(rule.when.source());
+    g.needs_all_signals = g.needs_all_signals || reads_all_signals(rule.when);
     names.insert(rule.when.referenced_signals().begin(), rule.when.referenced_signals().end());
   }
   g.signals.assign(names.begin(), names.end());
   return g;
+}
+
+/// The group for `kind`, built the first time that kind is evaluated.
+std::shared_ptr<const Group> group_for(const Policy& policy, const engine_detail::Index& index,
+                                       std::string_view kind) {
+  {
+    std::shared_lock lock(index.mu);
+    if (auto it = index.by_kind.find(kind); it != index.by_kind.end()) return it->second;
+  }
+  auto built = std::make_shared<const Group>(build_group(policy, kind));
+  std::unique_lock lock(index.mu);
+  // Kinds come from outside (a CI step names its own): past a bound, build without keeping.
+  constexpr std::size_t kMaxKinds = 256;
+  if (index.by_kind.size() >= kMaxKinds) return built;
+  return index.by_kind.emplace(std::string(kind), std::move(built)).first->second;
 }
 
 // {"action": ..., "signals": ...} holding only what the group's rules read.
@@ -206,13 +195,58 @@ std::string render_message(const std::string& message, const Action& action, con
   return out;
 }
 
-Engine::Engine(std::shared_ptr<const Policy> policy) : policy_(std::move(policy)) {
-  auto index = std::make_shared<engine_detail::Index>();
-  for (const char* kind : {"git.push", "git.receive", "model.deploy", "tool.call"}) {
-    index->by_kind.emplace_back(kind, build_group(*policy_, kind));
-  }
-  index_ = std::move(index);
+Engine::Engine(std::shared_ptr<const Policy> policy)
+    : policy_(std::move(policy)), index_(std::make_shared<engine_detail::Index>()) {}
+
+bool SignalDemand::wants(std::string_view name) const {
+  return all || std::binary_search(names.begin(), names.end(), name);
 }
+
+namespace {
+SignalDemand demand_of(const Policy& policy, std::string_view kind);
+}  // namespace
+
+SignalDemand signals_read(const Engine& engine, std::string_view kind) {
+  return demand_of(engine.policy(), kind);
+}
+
+SignalDemand signals_read(const LayeredEngine& engine, std::string_view kind) {
+  SignalDemand out;
+  for (const PolicyLayer& layer : engine.layers()) {
+    SignalDemand d = demand_of(*layer.policy, kind);
+    out.all = out.all || d.all;
+    out.names.insert(out.names.end(), d.names.begin(), d.names.end());
+  }
+  if (out.all) out.names.clear();
+  std::sort(out.names.begin(), out.names.end());
+  out.names.erase(std::unique(out.names.begin(), out.names.end()), out.names.end());
+  return out;
+}
+
+namespace {
+SignalDemand demand_of(const Policy& policy, std::string_view kind) {
+  // Collectors ask once per action: remembered per (policy revision, kind), so the answer costs
+  // a map look-up, not a pass over the rules. Policies built in code (no revision) are not kept.
+  static std::mutex mu;
+  static std::map<std::string, SignalDemand, std::less<>> cache;
+  const std::string key = policy.revision.empty() ? "" : policy.revision + '\n' + std::string(kind);
+  if (!key.empty()) {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  const Group group = build_group(policy, kind);
+  SignalDemand demand;
+  demand.all = group.needs_all_signals;
+  if (!demand.all) demand.names = group.signals;
+  if (!key.empty()) {
+    std::lock_guard lock(mu);
+    constexpr std::size_t kMaxEntries = 256;
+    if (cache.size() >= kMaxEntries) cache.clear();
+    cache.emplace(key, demand);
+  }
+  return demand;
+}
+}  // namespace
 
 Decision Engine::evaluate(const Action& action, const Value& signals) const {
   return evaluate(action, signals, action_digest(action));
@@ -224,12 +258,7 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
   Decision d;
   d.policy_revision = policy.revision;
   d.action_digest = digest;
-  Group built;  // for a kind outside the precomputed ones
-  const Group* group = index_->find(action.kind);
-  if (group == nullptr) {
-    built = build_group(policy, action.kind);
-    group = &built;
-  }
+  const std::shared_ptr<const Group> group = group_for(policy, *index_, action.kind);
   const Value activation = make_activation(*group, action, signals);
 
   Verdict floor = Verdict::kAllow;

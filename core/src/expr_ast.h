@@ -91,6 +91,10 @@ struct Compiled {
 /// Parses and checks source; the error is "column N: message".
 Result<Compiled> parse(std::string_view source);
 
+/// True when some use of the identifier `signals` under `root` is not `signals.NAME`,
+/// `has(signals.NAME)` or `signals["NAME"]` (see reads_all_signals in signal_demand.h).
+bool reads_whole_signals(const Node& root);
+
 /// An intermediate result: a borrowed pointer into the activation or the tree (no copy), an
 /// owned value, or an error message.
 class Ev {

@@ -1,6 +1,7 @@
 // Tree-walking evaluator. Member access borrows from the activation instead of copying, so the
 // common rule (`signals.force && signals.protected`) allocates nothing.
 #include "expr_ast.h"
+#include "stepgate/signal_demand.h"
 
 namespace stepgate::expr_detail {
 namespace {
@@ -277,6 +278,41 @@ Result<bool> Expression::evaluate_bool(const Value& activation) const {
                             Value::type_name(result.value().type()) + ", not bool");
   }
   return result.value().as_bool();
+}
+
+static bool is_signals_ident(const expr_detail::Node* n) {
+  return n != nullptr && n->kind == expr_detail::Kind::kIdent && n->name == "signals";
+}
+
+/// True when some use of the identifier `signals` in the tree is not one of the static forms
+/// referenced_signals() records: `signals.NAME`, `has(signals.NAME)`, `signals["NAME"]`. A local
+/// variable called `signals` (a macro's) is a kLocal node, not an identifier, so it does not
+/// count. Walks with an explicit stack.
+bool expr_detail::reads_whole_signals(const expr_detail::Node& root) {
+  using expr_detail::Kind;
+  std::vector<const expr_detail::Node*> stack{&root};
+  while (!stack.empty()) {
+    const expr_detail::Node* n = stack.back();
+    stack.pop_back();
+    if (is_signals_ident(n)) return true;  // reached other than as a static access below
+    for (std::size_t i = 0; i < n->args.size(); ++i) {
+      const expr_detail::Node* child = n->args[i].get();
+      if (child == nullptr) continue;
+      const bool by_name = i == 0 && (n->kind == Kind::kSelect || n->kind == Kind::kHas);
+      const bool by_literal_key = i == 0 && n->kind == Kind::kIndex && n->args.size() == 2 &&
+                                  n->args[1] != nullptr && n->args[1]->kind == Kind::kLiteral &&
+                                  n->args[1]->literal.is_string();
+      if ((by_name || by_literal_key) && is_signals_ident(child)) continue;
+      stack.push_back(child);
+    }
+  }
+  return false;
+}
+
+bool reads_all_signals(const Expression& expression) {
+  if (expression.source().empty()) return false;  // a rule without `when`
+  auto parsed = expr_detail::parse(expression.source());
+  return !parsed.ok() || parsed->root == nullptr || expr_detail::reads_whole_signals(*parsed->root);
 }
 
 }  // namespace stepgate

@@ -1,10 +1,13 @@
 #include "stepgate/gate.h"
 
+#include "stepgate/gate_failure.h"
+
 #include <sys/stat.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <utility>
 
@@ -104,74 +107,126 @@ Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
                                 std::move(audit).value(), options.paths, options.front_end);
 }
 
+GateFailure gate_open_failure(const Error& error, const GateOptions& options,
+                              const std::string& what) {
+  GateFailure failure;
+  auto path = find_policy_path(options.policy_path, options.cwd, options.env);
+  if (path.ok()) {
+    // The policy may have loaded and something after it failed (state store, audit log); a
+    // policy that does not load cannot say on_error: allow.
+    auto policy = load_policy_file(*path);
+    failure.allow = policy.ok() && (*policy)->on_error == OnError::kAllow;
+  }
+  failure.message =
+      error.message + (failure.allow ? "; " + what + " allowed (policy on_error: allow)"
+                                     : "; " + what + " blocked (fail closed)");
+  return failure;
+}
+
+std::string describe_exception(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return std::string("internal error: ") + e.what();
+  } catch (...) {
+    return "internal error: unknown exception";
+  }
+}
+
 GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
-  GateOutcome out;
-  const Policy& policy = engine_.policy();
-  const Action& action = request.action;
-  const UnixTime now = request.now != 0 ? request.now : unix_now();
-  const std::string digest = action_digest(action);
-  const std::string device = request.device.empty() ? device_fingerprint() : request.device;
+  // Nothing on the request path may throw past here: an exception is a failed evaluation, which
+  // fails closed unless the policy says on_error: allow (a front-end must never see an abort).
+  try {
+    GateOutcome out;
+    const Policy& policy = engine_.policy();
+    const Action& action = request.action;
+    const UnixTime now = request.now != 0 ? request.now : unix_now();
+    const std::string digest = action_digest(action);
+    const std::string device = request.device.empty() ? device_fingerprint() : request.device;
 
-  out.signals = request.signals.is_map() ? request.signals : Value(Map{});
-  CollectContext context{now, device, store_.get()};
-  if (Status s = collect_common_signals(action, policy, context, out.signals); !s.ok()) {
-    out.decision = failure_decision(policy, digest, s.error().message);
-  } else {
-    fill_signal_defaults(action.kind, out.signals);
-    out.decision = engine_.evaluate(action, out.signals, digest);
-  }
-  out.final_verdict = out.decision.verdict;
-
-  if (out.decision.verdict == Verdict::kStepUp) {
-    StepUp step_up(policy, *store_, audit_.get(), paths_);
-    StepUpRequest sr;
-    sr.action = action;
-    sr.decision = out.decision;
-    sr.signals = out.signals;
-    sr.device = device;
-    sr.grants = request.grants;
-    sr.allow_interactive = request.allow_interactive;
-    sr.server_url = request.server_url;
-    sr.retry_command = request.retry_command;
-    sr.grant_retry = request.grant_retry;
-    sr.approvals_only = request.approvals_only;
-    sr.now = now;
-    out.step_up = step_up.satisfy(sr, io);
-    if (out.step_up.satisfied) out.final_verdict = Verdict::kAllow;
-  }
-
-  if (request.record_velocity) {
-    (void)store_->record_action(action.kind, action.actor, now);  // best effort: a signal only
-  }
-  if (out.final_verdict == Verdict::kAllow && !out.signals.get_bool("device_known")) {
-    (void)store_->mark_device_known(action.actor, device);
-  }
-
-  Value record = Map{};
-  record["front_end"] = front_end_;
-  Value summary = Map{};
-  summary["kind"] = action.kind;
-  summary["actor"] = action.actor;
-  summary["resource"] = action.resource;
-  summary["digest"] = digest;
-  summary["attributes"] = action.attributes;
-  record["action"] = std::move(summary);
-  record["decision"] = decision_to_value(out.decision);
-  record["final_verdict"] = verdict_name(out.final_verdict);
-  if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up_summary(out.step_up);
-  if (Status s = audit_->append("decision", record); !s.ok()) {
-    // A decision that cannot be recorded is not taken (fail closed) unless the policy says so.
-    if (policy.on_error == OnError::kDeny && out.final_verdict == Verdict::kAllow) {
-      out.final_verdict = Verdict::kDeny;
-      Reason r;
-      r.rule_id = "stepgate.audit";
-      r.effect = Verdict::kDeny;
-      r.message = "the audit log could not be written: " + s.error().message;
-      out.decision.reasons.push_back(std::move(r));
+    out.signals = request.signals.is_map() ? request.signals : Value(Map{});
+    CollectContext context{now, device, store_.get()};
+    if (Status s = collect_common_signals(action, policy, context, out.signals); !s.ok()) {
+      out.decision = failure_decision(policy, digest, s.error().message);
+    } else {
+      fill_signal_defaults(action.kind, out.signals);
+      out.decision = engine_.evaluate(action, out.signals, digest);
     }
+    out.final_verdict = out.decision.verdict;
+
+    if (out.decision.verdict == Verdict::kStepUp) {
+      StepUp step_up(policy, *store_, audit_.get(), paths_);
+      StepUpRequest sr;
+      sr.action = action;
+      sr.decision = out.decision;
+      sr.signals = out.signals;
+      sr.device = device;
+      sr.grants = request.grants;
+      sr.allow_interactive = request.allow_interactive;
+      sr.server_url = request.server_url;
+      sr.retry_command = request.retry_command;
+      sr.grant_retry = request.grant_retry;
+      sr.approvals_only = request.approvals_only;
+      sr.now = now;
+      out.step_up = step_up.satisfy(sr, io);
+      if (out.step_up.satisfied) out.final_verdict = Verdict::kAllow;
+    }
+
+    if (request.record_velocity) {
+      (void)store_->record_action(action.kind, action.actor, now);  // best effort: a signal only
+    }
+    if (out.final_verdict == Verdict::kAllow && !out.signals.get_bool("device_known")) {
+      (void)store_->mark_device_known(action.actor, device);
+    }
+
+    Value record = Map{};
+    record["front_end"] = front_end_;
+    Value summary = Map{};
+    summary["kind"] = action.kind;
+    summary["actor"] = action.actor;
+    summary["resource"] = action.resource;
+    summary["digest"] = digest;
+    summary["attributes"] = action.attributes;
+    record["action"] = std::move(summary);
+    record["decision"] = decision_to_value(out.decision);
+    record["final_verdict"] = verdict_name(out.final_verdict);
+    if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up_summary(out.step_up);
+    if (Status s = audit_->append("decision", record); !s.ok()) {
+      // A decision that cannot be recorded is not taken (fail closed) unless the policy says so.
+      if (policy.on_error == OnError::kDeny && out.final_verdict == Verdict::kAllow) {
+        out.final_verdict = Verdict::kDeny;
+        Reason r;
+        r.rule_id = "stepgate.audit";
+        r.effect = Verdict::kDeny;
+        r.message = "the audit log could not be written: " + s.error().message;
+        out.decision.reasons.push_back(std::move(r));
+      }
+    }
+    out.exit_code = exit_code_for_verdict(out.final_verdict);
+    return out;
+  } catch (...) {
+    const std::string why = describe_exception(std::current_exception());
+    GateOutcome out;
+    std::string digest;
+    try {
+      digest = action_digest(request.action);
+    } catch (...) {
+      digest.clear();
+    }
+    out.decision = failure_decision(engine_.policy(), digest, why);
+    out.final_verdict = out.decision.verdict;
+    out.exit_code = exit_code_for_verdict(out.final_verdict);
+    Value record = Map{};
+    record["front_end"] = front_end_;
+    record["decision"] = decision_to_value(out.decision);
+    record["final_verdict"] = verdict_name(out.final_verdict);
+    try {
+      (void)audit_->append("decision", record);
+    } catch (...) {
+      // Already failing closed; the record is best effort here.
+    }
+    return out;
   }
-  out.exit_code = exit_code_for_verdict(out.final_verdict);
-  return out;
 }
 
 // ---- GatePool -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Approver grants: compact JWS (EdDSA / Ed25519) bound to one action digest, and approver keys.
 #include <ctime>
 
+#include "stepgate/approvals.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"
@@ -129,9 +130,9 @@ Result<std::string> sign_grant(const Grant& grant, const Bytes& private_key) {
   return signing_input + "." + base64url_encode(*signature);
 }
 
-Result<Grant> verify_grant(std::string_view token, const Policy& policy,
-                           const std::string& action_digest, const std::string& actor,
-                           UnixTime now) {
+Result<Grant> verify_grant_claims(std::string_view token, const Policy& policy,
+                                  const std::string& action_digest, const std::string& actor,
+                                  UnixTime now) {
   auto parts = split_token(token);
   if (!parts) return parts.error();
   auto approver = check_signature(*parts, policy);
@@ -156,8 +157,20 @@ Result<Grant> verify_grant(std::string_view token, const Policy& policy,
   if (who == actor && !policy.allow_self_approval) {
     return refused("`" + who + "` cannot approve their own action (allow_self_approval is off)");
   }
-  if (grant->decision == "deny") return refused("approver `" + who + "` refused this action");
-  if (grant->decision != "approve") return malformed("claim `dec` is not approve or deny");
+  if (grant->decision != "approve" && grant->decision != "deny") {
+    return malformed("claim `dec` is not approve or deny");
+  }
+  return grant;
+}
+
+Result<Grant> verify_grant(std::string_view token, const Policy& policy,
+                           const std::string& action_digest, const std::string& actor,
+                           UnixTime now) {
+  auto grant = verify_grant_claims(token, policy, action_digest, actor, now);
+  if (!grant) return grant.error();
+  if (grant->decision == "deny") {
+    return refused("approver `" + grant->approver + "` refused this action");
+  }
   return grant;
 }
 

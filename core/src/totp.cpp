@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "stepgate/approvals.h"
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"
 
@@ -14,6 +15,29 @@ namespace {
 constexpr int kMaxFailures = 5;
 constexpr UnixTime kFailureWindow = 600;
 constexpr UnixTime kLockoutSeconds = 600;
+constexpr int kMaxRemoteFailures = 20;
+
+/// The store keys wrong codes are counted under. A local code counts under the actor's id (as
+/// before sources existed, so existing lockouts still hold); a remote one under "ACTOR#<hash of
+/// its source>" and under "ACTOR#remote". '#' is not allowed in a principal id, so no key of one
+/// actor can collide with another actor's.
+struct FailureKeys {
+  std::string source;
+  std::string remote;  // "" for a local code
+};
+
+FailureKeys failure_keys(const std::string& actor, const ProofSource& source) {
+  if (!source.remote) return {actor, ""};
+  return {actor + "#" + sha256_hex(source.id).substr(0, 32), actor + "#remote"};
+}
+
+Status count_failure(StateStore& store, const std::string& key, int limit, UnixTime now) {
+  if (Status recorded = store.record_totp_failure(key, now); !recorded) return recorded;
+  auto failures = store.totp_failures_since(key, now - kFailureWindow);
+  if (!failures) return failures.error();
+  if (*failures < limit) return {};
+  return store.set_lockout(key, now + kLockoutSeconds);
+}
 
 const char* alg_uri_name(HashAlg alg) {
   switch (alg) {
@@ -205,10 +229,19 @@ const char* totp_check_message(TotpCheck check) {
 
 Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollment,
                               std::string_view code, UnixTime now) {
+  return verify_totp(store, enrollment, code, now, local_proof_source());
+}
+
+Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollment,
+                              std::string_view code, UnixTime now, const ProofSource& source) {
   const std::string& actor = enrollment.actor;
-  auto locked = store.lockout_until(actor);
-  if (!locked) return locked.error();
-  if (*locked > now) return TotpCheck::kLockedOut;
+  const FailureKeys keys = failure_keys(actor, source);
+  for (const std::string* key : {&keys.source, &keys.remote}) {
+    if (key->empty()) continue;
+    auto locked = store.lockout_until(*key);
+    if (!locked) return locked.error();
+    if (*locked > now) return TotpCheck::kLockedOut;
+  }
   if (code.size() != static_cast<std::size_t>(enrollment.params.digits) || !all_digits(code)) {
     return TotpCheck::kMalformed;
   }
@@ -221,17 +254,20 @@ Result<TotpCheck> verify_totp(StateStore& store, const TotpEnrollment& enrollmen
     if (constant_time_equal(expected, code)) matched = step + delta;
   }
   if (matched >= 0) {
-    auto fresh = store.use_totp_step(actor, matched);
+    auto fresh = store.use_totp_step(actor, matched);  // clears the local source's failures
     if (!fresh) return fresh.error();
-    return *fresh ? TotpCheck::kOk : TotpCheck::kReplayed;  // a fresh step cleared the failures
+    if (*fresh && keys.source != actor) {
+      if (Status cleared = store.clear_totp_failures(keys.source); !cleared) {
+        return cleared.error();
+      }
+    }
+    return *fresh ? TotpCheck::kOk : TotpCheck::kReplayed;
   }
-  Status recorded = store.record_totp_failure(actor, now);
-  if (!recorded) return recorded.error();
-  auto failures = store.totp_failures_since(actor, now - kFailureWindow);
-  if (!failures) return failures.error();
-  if (*failures >= kMaxFailures) {
-    Status set = store.set_lockout(actor, now + kLockoutSeconds);
-    if (!set) return set.error();
+  if (Status s = count_failure(store, keys.source, kMaxFailures, now); !s) return s.error();
+  if (!keys.remote.empty()) {
+    if (Status s = count_failure(store, keys.remote, kMaxRemoteFailures, now); !s) {
+      return s.error();
+    }
   }
   return TotpCheck::kWrong;
 }

@@ -54,6 +54,30 @@ hook bash_git_push_force "$POLICY"
 if [[ $(decision) == deny ]]; then pass "the grant does not cover another call"; else fail "grant reused: rc=$RC out=$OUT"; fi
 unset STEPGATE_GRANT
 
+# The solo path (issue 22): the actor (dev, no approver key) follows the printed instruction
+# literally, token and final period included, confirms and types their own TOTP code; the
+# identical call then passes once. A code from Debian's oathtool, a step ahead of the one the
+# activation used (each step works once).
+SECRET=$("$BIN" enroll --actor dev --no-qr 2>&1 | grep -o 'secret=[A-Z2-7]*' | head -1 | cut -d= -f2)
+"$BIN" enroll --actor dev --activate --code "$(oathtool --totp -b "$SECRET")" >/dev/null 2>&1 ||
+  fail "enrolling dev"
+hook bash_rm_rf "$POLICY"
+PRINTED=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //')
+set +e
+printf 'y\n%s\n' "$(oathtool --totp -b "$SECRET" -N "now + 30 seconds")" |
+  "$BIN" approve "$PRINTED" --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"
+RC=$?
+set -e
+if [[ $RC -eq 0 && $PRINTED == *. ]] && grep -q 'approved by dev' "$WORK/err"; then
+  pass "solo path: the actor approves their own totp challenge with their code"
+else
+  fail "solo approve: rc=$RC printed=${PRINTED:0:20}... err=$(cat "$WORK/err")"
+fi
+hook bash_rm_rf "$POLICY"
+if [[ $RC -eq 0 && -z $OUT ]]; then pass "solo path: the identical call passes"; else fail "solo retry: rc=$RC out=$OUT err=$ERR"; fi
+hook bash_rm_rf "$POLICY"
+if [[ $(decision) == deny ]]; then pass "solo path: the approval worked once"; else fail "solo approval reused: $OUT"; fi
+
 # Fail closed: malformed input, a missing policy.
 set +e
 printf '{"hook_event_name": "PreToolUse", "tool_name": ' | "$BIN" agent-hook claude --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"
@@ -62,6 +86,19 @@ set -e
 if [[ $RC -eq 2 && ! -s $WORK/out && $(cat "$WORK/err") == stepgate:* ]]; then pass "malformed JSON -> exit 2"; else fail "malformed JSON: rc=$RC"; fi
 hook bash_ls "$WORK/no-such-policy.yaml"
 if [[ $RC -eq 2 && -z $OUT ]]; then pass "missing policy -> exit 2"; else fail "missing policy: rc=$RC out=$OUT"; fi
+
+# on_error is the gate's rule, for this front-end too: a state store that cannot be opened
+# blocks the call (exit 2) under the pack's on_error: deny, and lets it through only where the
+# policy says on_error: allow. A broken policy cannot say so.
+mkdir -p "$WORK/broken/state/state.db"  # a directory where the database should be
+sed -e 's/^on_error: deny/on_error: allow/' "$POLICY" >"$WORK/allow.yaml"
+STEPGATE_HOME="$WORK/broken" hook bash_ls "$POLICY"
+if [[ $RC -eq 2 && $ERR == *"fail closed"* ]]; then pass "store failure, on_error: deny -> exit 2"; else fail "store failure (deny): rc=$RC err=$ERR"; fi
+STEPGATE_HOME="$WORK/broken" hook bash_ls "$WORK/allow.yaml"
+if [[ $RC -eq 0 && -z $OUT && $ERR == *"on_error: allow"* ]]; then pass "store failure, on_error: allow -> allowed with a warning"; else fail "store failure (allow): rc=$RC out=$OUT err=$ERR"; fi
+printf 'on_error: allow\nrules: [\n' >"$WORK/broken.yaml"
+STEPGATE_HOME="$WORK/broken" hook bash_ls "$WORK/broken.yaml"
+if [[ $RC -eq 2 ]]; then pass "a broken policy cannot say on_error: allow"; else fail "broken policy: rc=$RC err=$ERR"; fi
 
 # The lean binary (what the client beside stepgate runs when no daemon answers, and what
 # --print-config --no-daemon installs) decides the same.

@@ -10,6 +10,9 @@ export function stepgateRunner(bin, env) {
   return (args, extraEnv = {}, input = "") => new Promise((resolve) => {
     const child = execFile(bin, args, { env: { ...env, ...extraEnv } }, (error, stdout, stderr) =>
       resolve({ code: error ? error.code : 0, stdout, stderr }));
+    // A child that exits without reading its input (a refusal, --help) closes the pipe first:
+    // that EPIPE is not a test failure (it was an uncaught exception under load).
+    child.stdin.on("error", () => {});
     child.stdin.end(input);  // "" : a prompt sees end of input at once
   });
 }

@@ -397,3 +397,41 @@ test("hold mode keeps a call open with progress notifications until it is approv
     shim.child.kill("SIGTERM");
   }
 });
+
+// ---- lockout: a stranger's wrong codes must not lock the approver out (issue 19) --------------
+// Last in this file: it locks out the anonymous loopback source for alice for 10 minutes.
+
+/// A 6-digit code that none of the steps around now accepts.
+function wrongCode() {
+  const now = Math.floor(Date.now() / 1000);
+  const near = new Set([-2, -1, 0, 1, 2, 3].map((d) => hotp(totpKey, now + d)));
+  for (let n = 0; ; n += 111111) {
+    const code = String(n % 1000000).padStart(6, "0");
+    if (!near.has(code)) return code;
+  }
+}
+
+test("five anonymous wrong codes lock out only their source, not alice's own session", async () => {
+  const call = { name: "get-sum", arguments: { a: 5, b: 5 } };
+  const id = challengeIdOf(await viaShim.callTool(call));
+  assert.ok(id);
+  for (let i = 0; i < 5; i++) {
+    const r = await postJson(`${shimUrl}/v1/approvals/${id}/deny`, { approver: "alice", code: wrongCode() });
+    assert.equal(r.status, 403, r.text);
+  }
+  // The stranger's source is now locked out, even with the right code...
+  let r = await postJson(`${shimUrl}/v1/approvals/${id}/deny`, { approver: "alice", code: await nextCode() });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.json.status, "locked_out");
+  // ...while alice, from a fresh inbox session, still decides with her code.
+  const page = await fetch(`${shimUrl}/approvals`);
+  const session = page.headers.getSetCookie().map((c) => c.split(";")[0])
+    .find((c) => c.startsWith("stepgate_session="));
+  assert.ok(session, "the inbox page hands out a session cookie");
+  r = await postJson(`${shimUrl}/v1/approvals/${id}/approve`, { approver: "alice", code: await nextCode() },
+    { cookie: session });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.state, "approved");
+  const done = await viaShim.callTool(call);
+  assert.deepEqual(done, await direct.callTool(call));
+});
