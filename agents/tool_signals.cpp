@@ -338,9 +338,10 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
   // prints the seeds' lines).
   const bool recursive =
       tool.find("grep") != std::string::npos || tool.find("search") != std::string::npos;
+  const std::string home = home_dir(call);
   for (const std::string& r : raw) {
     ShellPath p;
-    p.path = normalize_path(r, base);
+    p.path = normalize_path(r, base, home);
     p.write = writer;
     p.recursive = recursive || (writer && is_delete_tool(tool));
     p.explicit_path = true;
@@ -348,7 +349,7 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
   }
   PathSignals out;
   if (candidates.empty()) return out;
-  const std::vector<std::string> own = stepgate_dirs(home_dir(call), call.env);
+  const std::vector<std::string> own = stepgate_dirs(home, call.env);
   const auto workspaces = workspaces_for(call, policy, base);
   std::size_t resolved = 0;
   for (const ShellPath& p : candidates) {
@@ -364,7 +365,7 @@ PathSignals classify_paths(const ToolCall& call, const std::string& tool,
     if (p.uncertain || p.path.size() > kMaxPathLength) continue;
     const bool sensitive = std::any_of(
         policy.agents.sensitive_paths.begin(), policy.agents.sensitive_paths.end(),
-        [&](const std::string& glob) { return glob_match(expand_tilde(glob), p.path); });
+        [&](const std::string& glob) { return glob_match(expand_tilde(glob, home), p.path); });
     if (!p.explicit_path && !sensitive && reach == StepgateReach::kNone) continue;
     add_unique(out.paths, p.path);
     if (sensitive) add_unique(out.sensitive, p.path);
