@@ -68,6 +68,14 @@ std::string refusal_text(const ChallengeRecord& record) {
 void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
                        const std::string& server_url, UnixTime now, ToolGateAnswer& answer) {
   const GateOutcome& outcome = answer.outcome;
+  if (gate.remote()) {
+    // The authority holds the challenge and says how to approve it; nothing is kept here.
+    answer.challenge_id = outcome.step_up.challenge.id;
+    answer.challenge_token = outcome.step_up.challenge_token;
+    answer.text = "stepgate: this call is held (challenge " + answer.challenge_id + "). " +
+                  outcome.step_up.instructions + reasons_text(outcome.decision);
+    return;
+  }
   const Challenge& challenge = outcome.step_up.challenge;
   if (challenge.id.empty() || outcome.step_up.challenge_token.empty()) {
     answer.text = "stepgate: this call needs approval but no challenge could be made" +

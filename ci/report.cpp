@@ -26,7 +26,9 @@ GateReport make_report(const Action& action, const GateOutcome& outcome,
   if (outcome.final_verdict == Verdict::kStepUp) {
     r.challenge_id = outcome.step_up.challenge.id;
     r.challenge_token = outcome.step_up.challenge_token;
-    if (!r.challenge_token.empty()) {
+    if (r.challenge_token == r.challenge_id) {
+      r.approve_command = outcome.step_up.instructions;  // held by the authority: its words
+    } else if (!r.challenge_token.empty()) {
       r.approve_command = "stepgate approve --approver APPROVER_ID '" + r.challenge_token + "'";
     }
   }
@@ -69,7 +71,9 @@ std::string text_report(const GateReport& r) {
   }
   for (const std::string& p : r.problems) out << "  ! " << p << "\n";
   out << "action digest: " << r.action_digest << "\n";
-  if (!r.challenge_token.empty()) {
+  if (!r.challenge_token.empty() && r.challenge_token == r.challenge_id) {
+    out << r.approve_command;
+  } else if (!r.challenge_token.empty()) {
     out << "challenge " << r.challenge_id << " needs an approver, who runs:\n  "
         << r.approve_command << "\n";
     out << "then re-run with STEPGATE_GRANT=<grant> or --grant <grant>\n";

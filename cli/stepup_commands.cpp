@@ -11,6 +11,7 @@
 #include "command.h"
 #include "stepgate/action.h"
 #include "stepgate/audit.h"
+#include "stepgate/authority.h"
 #include "stepgate/crypto.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
@@ -136,6 +137,14 @@ int run_enroll(EnrollOptions o, CommandContext& context) {
   if (o.actor.empty()) o.actor = default_principal();
   if (Status ok = check_id(o.actor, "actor"); !ok) return report_error(context, ok.error());
   Paths paths = Paths::from_environment();
+  // With an authority the seeds are its own: a local seed would be one the gated party holds.
+  if (auto authority = find_authority(paths); !authority.ok() || authority->has_value()) {
+    return report_error(
+        context, authority.ok() ? make_error(ErrorCode::kFailedPrecondition,
+                                             "an authority is configured (" + (*authority)->source +
+                                                 "): enrol with `stepgate authority enroll`")
+                                : authority.error());
+  }
   auto existing = load_totp_enrollment(paths.secrets_dir, o.actor);
   if (o.activate) {
     if (!existing) return report_error(context, existing.error());

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "gate_authority.h"
 #include "stepgate/collect.h"
 #include "stepgate/crypto.h"
 
@@ -85,6 +86,9 @@ Gate::Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
       front_end_(std::move(front_end)) {}
 
 Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
+  auto authority = find_authority(options.paths, options.env);
+  if (!authority.ok()) return authority.error();
+  if (authority->has_value()) return open_authority_gate(options, **authority);
   auto layers = load_policy_layers(options.policy_path, options.cwd, options.system_policy_path,
                                    options.paths.state_dir + "/policy-cache", options.env);
   if (!layers.ok()) return layers.error();
@@ -110,8 +114,12 @@ Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
 GateFailure gate_open_failure(const Error& error, const GateOptions& options,
                               const std::string& what) {
   GateFailure failure;
+  // Under an authority, only its own (signed) policy may say on_error: allow, never a local file
+  // the gated party can write; a configuration that cannot be read counts as one.
+  auto authority = find_authority(options.paths, options.env);
+  const bool local = authority.ok() && !authority->has_value();
   auto path = find_policy_path(options.policy_path, options.cwd, options.env);
-  if (path.ok()) {
+  if (local && path.ok()) {
     // The policy may have loaded and something after it failed (state store, audit log); a
     // policy that does not load cannot say on_error: allow.
     auto policy = load_policy_file(*path);
@@ -137,6 +145,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   // Nothing on the request path may throw past here: an exception is a failed evaluation, which
   // fails closed unless the policy says on_error: allow (a front-end must never see an abort).
   try {
+    if (source_) return source_->decide(request, io);
     GateOutcome out;
     const Policy& policy = engine_.policy();
     const Action& action = request.action;

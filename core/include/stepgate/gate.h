@@ -50,10 +50,23 @@ struct GateOutcome {
   int exit_code = 0;                        // 0 allow, 1 deny, 3 step-up not satisfied
 };
 
+/// Where a Gate's decisions come from when not from its in-process engine: the authority
+/// (core/src/gate_authority.cpp). It evaluates, holds and verifies step-up itself.
+class DecisionSource {
+ public:
+  virtual ~DecisionSource() = default;
+  /// Decides `request`; never throws; failures fail closed unless the source's policy allows.
+  virtual GateOutcome decide(const GateRequest& request, StepUpIo& io) = 0;
+};
+
 class Gate {
  public:
   /// Loads the policy and opens the state store and audit log. A bad policy is an error (exit 2);
   /// callers that must fail closed treat it as deny unless the policy said on_error: allow.
+  /// When an authority is configured (find_authority), decisions come from it instead: the
+  /// policy() is then the authority's (for the front-end's collection settings), the local
+  /// policy files travel as client layers, and an unreachable authority is not an open error
+  /// but a deny from run() naming the socket.
   static Result<std::unique_ptr<Gate>> open(const GateOptions& options);
 
   /// Evaluates and, on step-up, tries to satisfy it. Never throws; engine failures fail closed
@@ -67,6 +80,9 @@ class Gate {
   StateStore& store() { return *store_; }
   AuditLog& audit() { return *audit_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
+  /// True when the authority decides (run() asks it).
+  [[nodiscard]] bool remote() const { return source_ != nullptr; }
+  void set_decision_source(std::unique_ptr<DecisionSource> source) { source_ = std::move(source); }
 
   Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
        std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end);
@@ -77,6 +93,7 @@ class Gate {
   std::unique_ptr<AuditLog> audit_;
   Paths paths_;
   std::string front_end_;
+  std::unique_ptr<DecisionSource> source_;
 };
 
 /// Gates kept open between requests by a long-running front-end (the hook daemon), so a request

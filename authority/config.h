@@ -1,0 +1,42 @@
+#pragma once
+// The authority's own configuration (/etc/stepgate/authority.yaml): where it listens, where it
+// keeps its state, whose uid maps to which actor, and who administers it.
+
+#include <sys/types.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "stepgate/result.h"
+
+namespace stepgate::authority {
+
+struct AuthorityConfig {
+  std::string source;  // the file it came from, for messages
+  std::string socket = "/run/stepgate/authority.sock";
+  std::string state_dir = "/var/lib/stepgate";
+  std::string policy = "/etc/stepgate/policy.yaml";  // the administrator's layer
+  std::string inbox_host = "127.0.0.1";
+  int inbox_port = 0;                   // 0: no approvals inbox
+  std::map<uid_t, std::string> actors;  // peer uid -> actor name
+  std::set<uid_t> admins = {0};         // uids that may run administrator operations
+
+  // Derived from state_dir.
+  [[nodiscard]] std::string state_db() const { return state_dir + "/state.db"; }
+  [[nodiscard]] std::string audit_log() const { return state_dir + "/audit.jsonl"; }
+  [[nodiscard]] std::string secrets_dir() const { return state_dir + "/secrets"; }
+  [[nodiscard]] std::string key_file() const { return state_dir + "/authority.key"; }
+};
+
+/// Parses the YAML text of an authority configuration. Keys: socket, state_dir, policy,
+/// inbox ("HOST:PORT", "PORT" or "off"), admins (list of uids or user names), actors (list of
+/// {uid | user, actor}). Unknown keys, unknown users and bad values are kInvalidArgument naming
+/// file:line:column.
+Result<AuthorityConfig> parse_authority_config_text(const std::string& text,
+                                                    const std::string& name);
+
+/// Reads and parses the file.
+Result<AuthorityConfig> load_authority_config(const std::string& path);
+
+}  // namespace stepgate::authority

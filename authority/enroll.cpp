@@ -1,0 +1,136 @@
+// Enrolment through the authority: the seeds live only in its store. A new actor needs the
+// administrator (a uid in `admins`) or a one-time code the administrator issued; replacing an
+// active factor needs a current code from it.
+#include "service.h"
+#include "stepgate/gate.h"
+#include "stepgate/stepup.h"
+
+namespace stepgate::authority {
+namespace {
+
+constexpr const char* kEnrollCodes = "enroll-code";
+constexpr int64_t kEnrollCodeLedgerTtl = int64_t{10} * 365 * 24 * 3600;
+
+std::string code_key(const std::string& actor, const std::string& code) {
+  return sha256_hex(actor + ":" + code);
+}
+
+Error denied(std::string message) {
+  return make_error(ErrorCode::kPermissionDenied, std::move(message));
+}
+
+}  // namespace
+
+Value Authority::enroll_code(const Value& request, const Peer& peer) {
+  const std::string actor = request.get_string("actor");
+  if (!peer.admin) {
+    return refuse("enroll_code", peer,
+                  denied("only the administrator issues enrolment codes (uid " +
+                         std::to_string(peer.uid) + " is not in `admins`)"));
+  }
+  if (!is_valid_principal_id(actor)) {
+    return refuse("enroll_code", peer, invalid_argument("invalid actor `" + actor + "`"));
+  }
+  auto code = random_id(10);
+  if (!code.ok()) return refuse("enroll_code", peer, code.error());
+  std::lock_guard lock(mu_);
+  if (auto marked = store_->mark_seen(kEnrollCodes, code_key(actor, *code)); !marked.ok()) {
+    return sign(Value(Map{{"ok", false},
+                          {"error", Map{{"code", error_code_name(marked.error().code)},
+                                        {"message", marked.error().message}}}}));
+  }
+  (void)audit(
+      "enrollment",
+      Map{{"event", "code_issued"}, {"actor", actor}, {"uid", static_cast<int64_t>(peer.uid)}});
+  return sign(Value(Map{{"ok", true}, {"actor", actor}, {"code", *code}}));
+}
+
+Value Authority::enroll(const Value& request, const Peer& peer) {
+  const std::string target = request.get_string("actor", peer.actor);
+  if (!peer.admin && target != peer.actor) {
+    return refuse("enroll", peer,
+                  denied("`" + peer.actor + "` cannot enroll another actor (`" + target + "`)"));
+  }
+  if (!is_valid_principal_id(target)) {
+    return refuse("enroll", peer, invalid_argument("invalid actor `" + target + "`"));
+  }
+  std::unique_lock lock(mu_);
+  auto existing = load_totp_enrollment(config_.secrets_dir(), target);
+  const bool active = existing.ok() && existing->active;
+  if (!peer.admin) {
+    if (active) {
+      const std::string current = request.get_string("current_code");
+      auto check = current.empty() ? Result<TotpCheck>(TotpCheck::kMalformed)
+                                   : verify_totp(*store_, *existing, current, unix_now());
+      if (!check.ok() || *check != TotpCheck::kOk) {
+        lock.unlock();
+        return refuse("enroll", peer,
+                      denied("`" + target + "` has an active factor: replacing it needs a " +
+                             "current code from it"));
+      }
+    } else {
+      const std::string code = request.get_string("enrollment_code");
+      const std::string key = code_key(target, code);
+      auto issued = code.empty() ? Result<bool>(false) : store_->has_seen(kEnrollCodes, key);
+      auto fresh = issued.ok() && *issued
+                       ? store_->consume_jti("enroll:" + key, unix_now() + kEnrollCodeLedgerTtl)
+                       : Result<bool>(false);
+      if (!fresh.ok() || !*fresh) {
+        lock.unlock();
+        return refuse("enroll", peer,
+                      denied("enrolling `" + target + "` needs the administrator or a one-time " +
+                             "enrolment code the administrator issued (missing, wrong or used)"));
+      }
+    }
+  }
+  auto key = random_bytes(20);
+  if (!key.ok()) {
+    lock.unlock();
+    return refuse("enroll", peer, key.error());
+  }
+  TotpEnrollment enrollment;
+  enrollment.actor = target;
+  enrollment.key = std::move(*key);
+  enrollment.active = false;
+  if (Status s = save_totp_enrollment(config_.secrets_dir(), enrollment); !s.ok()) {
+    lock.unlock();
+    return refuse("enroll", peer, s.error());
+  }
+  (void)audit("enrollment", Map{{"event", active ? "replaced" : "enrolled"},
+                                {"actor", target},
+                                {"uid", static_cast<int64_t>(peer.uid)},
+                                {"by", peer.admin ? "administrator" : "actor"}});
+  return sign(Value(Map{{"ok", true},
+                        {"actor", target},
+                        {"secret", base32_encode(enrollment.key)},
+                        {"uri", otpauth_uri(enrollment)}}));
+}
+
+Value Authority::activate(const Value& request, const Peer& peer) {
+  const std::string target = request.get_string("actor", peer.actor);
+  if (!peer.admin && target != peer.actor) {
+    return refuse("activate", peer,
+                  denied("`" + peer.actor + "` cannot activate another actor's factor"));
+  }
+  std::unique_lock lock(mu_);
+  auto enrollment = load_totp_enrollment(config_.secrets_dir(), target);
+  if (!enrollment.ok()) {
+    lock.unlock();
+    return refuse("activate", peer, enrollment.error());
+  }
+  auto check = verify_totp(*store_, *enrollment, request.get_string("code"), unix_now());
+  if (!check.ok() || *check != TotpCheck::kOk) {
+    lock.unlock();
+    return refuse("activate", peer,
+                  denied(check.ok() ? totp_check_message(*check) : check.error().message));
+  }
+  enrollment->active = true;
+  if (Status s = save_totp_enrollment(config_.secrets_dir(), *enrollment); !s.ok()) {
+    lock.unlock();
+    return refuse("activate", peer, s.error());
+  }
+  (void)audit("enrollment", Map{{"event", "activated"}, {"actor", target}});
+  return sign(Value(Map{{"ok", true}, {"actor", target}, {"active", true}}));
+}
+
+}  // namespace stepgate::authority

@@ -1,0 +1,208 @@
+#include "install.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "stepgate/crypto.h"
+#include "stepgate/paths.h"
+#include "stepgate/stepup.h"
+
+namespace stepgate::authority {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDefaultPolicy =
+    R"(# The administrator's policy layer: what every front-end on this machine is held to.
+# Repository and user layers can add friction to it, never remove it.
+version: 1
+name: system
+on_error: deny
+thresholds: { step_up: 50, deny: 100 }
+step_up: { method: totp, max_age: "15m" }
+rules:
+  - id: force-push-protected
+    on: git.push
+    when: signals.force && signals.protected
+    effect: step_up
+    message: "force-push to {action.resource}"
+  - id: secrets-in-push
+    on: git.push
+    when: size(signals.secrets) > 0
+    effect: deny
+    message: "the push carries secrets"
+)";
+
+std::string under(const std::string& root, const std::string& path) {
+  if (root.empty() || root == "/") return path;
+  return (fs::path(root) / fs::path(path).relative_path()).string();
+}
+
+Status errno_error(const std::string& what) {
+  return make_error(ErrorCode::kUnavailable, what + ": " + std::strerror(errno));
+}
+
+/// Runs a program without a shell; its status as an error when not 0.
+Status run(const std::vector<std::string>& argv) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return errno_error("fork");
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  return make_error(ErrorCode::kUnavailable,
+                    argv[0] + " failed (status " + std::to_string(WEXITSTATUS(status)) + ")");
+}
+
+Status make_dir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, path + ": " + ec.message());
+  if (::chmod(path.c_str(), mode) != 0) return errno_error(path);
+  if (::chown(path.c_str(), uid, gid) != 0) return errno_error(path);
+  return {};
+}
+
+Status write_if_missing(const std::string& path, const std::string& text, mode_t mode,
+                        std::ostream& out) {
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    out << "kept " << path << "\n";
+    return {};
+  }
+  if (Status s = write_secret_file(path, text); !s.ok()) return s;
+  if (::chmod(path.c_str(), mode) != 0) return errno_error(path);
+  out << "wrote " << path << "\n";
+  return {};
+}
+
+std::string authority_yaml(const InstallOptions& o, const std::string& socket,
+                           const std::string& state, const std::string& policy) {
+  std::string text = "# The stepgate authority (stepgate authority serve --config this file).\n";
+  text += "socket: " + socket + "\nstate_dir: " + state + "\npolicy: " + policy + "\n";
+  text += "inbox: " +
+          (o.inbox_port == 0 ? std::string("off") : "127.0.0.1:" + std::to_string(o.inbox_port)) +
+          "\nadmins: [0]\nactors:\n";
+  for (const auto& mapping : o.actors) {
+    const auto eq = mapping.find('=');
+    const std::string who = mapping.substr(0, eq);
+    const bool numeric = who.find_first_not_of("0123456789") == std::string::npos;
+    text += std::string("  - ") + (numeric ? "uid: " : "user: ") + who;
+    if (eq != std::string::npos) text += "\n    actor: " + mapping.substr(eq + 1);
+    text += "\n";
+  }
+  if (o.actors.empty()) text += "  []\n";
+  return text;
+}
+
+std::string unit_file(const std::string& binary, const std::string& config, const std::string& user,
+                      const std::string& state) {
+  return "[Unit]\nDescription=stepgate authority (step-up that the gated party cannot forge)\n"
+         "After=network.target\n\n[Service]\nUser=" +
+         user + "\nGroup=" + user + "\nExecStart=" + binary + " authority serve --config " +
+         config +
+         "\nRuntimeDirectory=stepgate\nRuntimeDirectoryMode=0755\nUMask=0077\n"
+         "NoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n"
+         "ReadWritePaths=" +
+         state + "\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n";
+}
+
+}  // namespace
+
+Status install_authority(const InstallOptions& o, std::ostream& out) {
+  if (::geteuid() != 0) {
+    return make_error(ErrorCode::kPermissionDenied, "authority install must run as root");
+  }
+  passwd* pw = ::getpwnam(o.user.c_str());
+  if (pw == nullptr && o.create_user) {
+    if (Status s = run({"useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+                        "/var/lib/stepgate", "--shell", "/usr/sbin/nologin", o.user});
+        !s.ok()) {
+      return s;
+    }
+    out << "created system user " << o.user << "\n";
+    pw = ::getpwnam(o.user.c_str());
+  }
+  if (pw == nullptr) return invalid_argument("no such user `" + o.user + "` (and --no-user)");
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  const std::string etc = under(o.root, "/etc/stepgate");
+  const std::string state = under(o.root, "/var/lib/stepgate");
+  const std::string run_dir = under(o.root, "/run/stepgate");
+  const std::string socket = run_dir + "/authority.sock";
+  if (Status s = make_dir(etc, 0755, 0, 0); !s.ok()) return s;
+  if (Status s = make_dir(state, 0700, uid, gid); !s.ok()) return s;
+  if (Status s = make_dir(state + "/secrets", 0700, uid, gid); !s.ok()) return s;
+  if (Status s = make_dir(run_dir, 0755, uid, gid); !s.ok()) return s;
+
+  std::string policy_text = kDefaultPolicy;
+  if (!o.policy_from.empty()) {
+    auto text = read_file(o.policy_from);
+    if (!text.ok()) return text.error();
+    policy_text = *text;
+  }
+  const std::string policy = etc + "/policy.yaml";
+  if (Status s = write_if_missing(policy, policy_text, 0644, out); !s.ok()) return s;
+  const std::string config = etc + "/authority.yaml";
+  if (Status s = write_if_missing(config, authority_yaml(o, socket, state, policy), 0644, out);
+      !s.ok()) {
+    return s;
+  }
+
+  // The signing key: made here so the front-ends' configuration can pin its public half.
+  const std::string key_file = state + "/authority.key";
+  std::string public_key;
+  if (auto existing = read_secret_file(key_file); existing.ok()) {
+    std::string trimmed = *existing;
+    while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+    auto priv = base64url_decode(trimmed);
+    auto pub = priv.ok() ? ed25519_public_from_private(*priv) : Result<Bytes>(priv.error());
+    if (!pub.ok()) return invalid_argument(key_file + ": not an Ed25519 private key");
+    public_key = format_public_key(*pub);
+  } else {
+    auto keys = ed25519_generate();
+    if (!keys.ok()) return keys.error();
+    if (Status s = write_secret_file(key_file, base64url_encode(keys->private_key) + "\n");
+        !s.ok()) {
+      return s;
+    }
+    public_key = format_public_key(keys->public_key);
+    out << "wrote " << key_file << " (0600)\n";
+  }
+  if (::chown(key_file.c_str(), uid, gid) != 0) return errno_error(key_file);
+  const std::string front_ends =
+      "# Front-ends on this machine ask the authority (root-owned: it wins over\n"
+      "# the user's config and environment).\nauthority:\n  socket: " +
+      socket + "\n  public_key: " + public_key + "\n";
+  if (Status s = write_if_missing(etc + "/config.yaml", front_ends, 0644, out); !s.ok()) return s;
+
+  std::string binary = o.binary;
+  if (binary.empty()) binary = fs::read_symlink("/proc/self/exe").string();
+  const std::string unit_dir = under(o.root, "/etc/systemd/system");
+  if (Status s = make_dir(unit_dir, 0755, 0, 0); !s.ok()) return s;
+  if (Status s = write_if_missing(unit_dir + "/stepgate-authority.service",
+                                  unit_file(binary, config, o.user, state), 0644, out);
+      !s.ok()) {
+    return s;
+  }
+  out << "public key: " << public_key << "\n"
+      << "start it: systemctl enable --now stepgate-authority\n"
+      << "or, without systemd: runuser -u " << o.user << " -- " << binary
+      << " authority serve --config " << config << "\n";
+  return {};
+}
+
+}  // namespace stepgate::authority

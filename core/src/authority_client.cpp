@@ -1,0 +1,286 @@
+// The front-end side of the authority: its configuration, the wire frames and one connection.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "stepgate/authority.h"
+#include "stepgate/crypto.h"
+#include "stepgate/json.h"
+#include "stepgate/stepup.h"
+
+namespace stepgate {
+namespace {
+
+constexpr std::size_t kMaxConfigBytes = std::size_t{64} * 1024;
+constexpr std::string_view kSignatureDomain = "stepgate-authority-v1\n";
+
+std::string where(const std::string& name, const YAML::Mark& mark) {
+  return name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+/// Root-owned and writable by nobody else: only then may a file override the user's choice.
+bool root_owned(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+Result<std::optional<AuthorityEndpoint>> read_config(const std::string& path, bool system) {
+  auto text = read_file(path, kMaxConfigBytes);
+  if (!text.ok()) return text.error();
+  auto parsed = parse_authority_config(*text, path);
+  if (!parsed.ok() || !parsed->has_value()) return parsed;
+  (*parsed)->system = system;
+  return parsed;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+/// Waits until fd is ready for `events`; false on timeout or error.
+bool wait_fd(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
+Status read_exact(int fd, char* out, std::size_t n, bool& started) {
+  std::size_t done = 0;
+  while (done < n) {
+    if (!wait_fd(fd, POLLIN, 120 * 1000)) {
+      return make_error(ErrorCode::kUnavailable, "timed out waiting for the peer");
+    }
+    const ssize_t got = ::read(fd, out + done, n - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0)
+      return make_error(ErrorCode::kUnavailable, std::string("read: ") + strerror(errno));
+    if (got == 0) {
+      if (!started && done == 0) return make_error(ErrorCode::kNotFound, "end of stream");
+      return make_error(ErrorCode::kUnavailable, "the peer closed the connection mid-frame");
+    }
+    done += static_cast<std::size_t>(got);
+    started = true;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::optional<AuthorityEndpoint>> parse_authority_config(std::string_view text,
+                                                                const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(where(name, e.mark) + ": " + e.msg);
+  }
+  if (!root || root.IsNull()) return std::optional<AuthorityEndpoint>{};
+  if (!root.IsMap()) return invalid_argument(name + ": expected a map");
+  std::optional<AuthorityEndpoint> out;
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>("");
+    if (key != "authority") {
+      return invalid_argument(where(name, entry.first.Mark()) + ": unknown key `" + key + "`");
+    }
+    const YAML::Node& a = entry.second;
+    if (a.IsNull()) continue;
+    if (!a.IsMap()) return invalid_argument(where(name, a.Mark()) + ": `authority` must be a map");
+    AuthorityEndpoint e;
+    e.source = name;
+    e.socket = kDefaultAuthoritySocket;
+    for (const auto& field : a) {
+      const std::string k = field.first.as<std::string>("");
+      if (!field.second.IsScalar()) {
+        return invalid_argument(where(name, field.second.Mark()) + ": key `authority." + k +
+                                "` must be a string");
+      }
+      if (k == "socket") {
+        e.socket = field.second.as<std::string>();
+      } else if (k == "public_key") {
+        e.public_key = field.second.as<std::string>();
+        if (!parse_public_key(e.public_key).ok()) {
+          return invalid_argument(where(name, field.second.Mark()) +
+                                  ": key `authority.public_key` is not \"ed25519:<base64url>\"");
+        }
+      } else {
+        return invalid_argument(where(name, field.first.Mark()) + ": unknown key `authority." + k +
+                                "`");
+      }
+    }
+    out = std::move(e);
+  }
+  return out;
+}
+
+Result<std::optional<AuthorityEndpoint>> find_authority(const Paths& paths, const Env& env) {
+  // The system file wins whenever it exists: a user cannot opt out of an authority the
+  // administrator configured, by config or by environment.
+  if (exists(kSystemConfigPath)) {
+    if (!root_owned(kSystemConfigPath)) {
+      return make_error(
+          ErrorCode::kPermissionDenied,
+          std::string(kSystemConfigPath) + ": must be owned by root and writable by nobody else");
+    }
+    auto found = read_config(kSystemConfigPath, true);
+    if (!found.ok() || found->has_value()) return found;
+  } else if (std::string alt = env.get("STEPGATE_SYSTEM_CONFIG"); !alt.empty()) {
+    if (root_owned(alt)) {
+      auto found = read_config(alt, true);
+      if (!found.ok() || found->has_value()) return found;
+    }
+  }
+  const std::string user = paths.config_dir + "/config.yaml";
+  if (exists(user)) {
+    auto found = read_config(user, false);
+    if (!found.ok() || found->has_value()) return found;
+  }
+  if (std::string socket = env.get("STEPGATE_AUTHORITY"); !socket.empty()) {
+    return std::optional<AuthorityEndpoint>(
+        AuthorityEndpoint{socket, "", "$STEPGATE_AUTHORITY", false});
+  }
+  return std::optional<AuthorityEndpoint>{};
+}
+
+// ---- Wire ---------------------------------------------------------------------------------------
+
+Status write_authority_frame(int fd, std::string_view body) {
+  if (body.size() > kAuthorityMaxFrameBytes) {
+    return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(body.size()) +
+                                                         " bytes is over the limit of " +
+                                                         std::to_string(kAuthorityMaxFrameBytes));
+  }
+  std::string frame;
+  frame.reserve(body.size() + 4);
+  const auto n = static_cast<uint32_t>(body.size());
+  for (int shift = 24; shift >= 0; shift -= 8)
+    frame.push_back(static_cast<char>((n >> shift) & 0xff));
+  frame.append(body);
+  std::size_t done = 0;
+  while (done < frame.size()) {
+    // MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE.
+    const ssize_t w = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_fd(fd, POLLOUT, 120 * 1000)) {
+        return make_error(ErrorCode::kUnavailable, "timed out writing to the peer");
+      }
+      continue;
+    }
+    if (w < 0) return make_error(ErrorCode::kUnavailable, std::string("send: ") + strerror(errno));
+    done += static_cast<std::size_t>(w);
+  }
+  return {};
+}
+
+Result<std::string> read_authority_frame(int fd, std::size_t max_bytes) {
+  char header[4];
+  bool started = false;
+  if (Status s = read_exact(fd, header, 4, started); !s.ok()) return s.error();
+  uint32_t n = 0;
+  for (char c : header) n = (n << 8) | static_cast<unsigned char>(c);
+  if (n > max_bytes) {
+    return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
+                                                         " bytes is over the limit of " +
+                                                         std::to_string(max_bytes));
+  }
+  std::string body(n, '\0');
+  if (Status s = read_exact(fd, body.data(), n, started); !s.ok()) return s.error();
+  return body;
+}
+
+Result<Value> parse_authority_body(std::string_view body) {
+  JsonLimits limits;
+  limits.max_bytes = kAuthorityMaxFrameBytes;
+  limits.max_depth = kAuthorityMaxJsonDepth;
+  auto v = parse_json(body, limits);
+  if (!v.ok()) return v.error();
+  if (!v->is_map()) return invalid_argument("a frame must hold one JSON object");
+  return v;
+}
+
+ErrorCode error_code_from_name(std::string_view name) {
+  for (ErrorCode c :
+       {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kPermissionDenied,
+        ErrorCode::kFailedPrecondition, ErrorCode::kResourceExhausted, ErrorCode::kUnavailable}) {
+    if (name == error_code_name(c)) return c;
+  }
+  return ErrorCode::kInternal;
+}
+
+std::string authority_signed_text(const Value& reply) {
+  Value copy = reply;
+  if (copy.is_map()) copy.as_map().erase("signature");
+  return std::string(kSignatureDomain) + to_json(copy);
+}
+
+bool verify_authority_signature(const Value& reply, const std::string& public_key) {
+  auto key = parse_public_key(public_key);
+  if (!key.ok()) return false;
+  auto sig = base64url_decode(reply.get_string("signature"));
+  if (!sig.ok()) return false;
+  return ed25519_verify(*key, authority_signed_text(reply), *sig);
+}
+
+// ---- Connection ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<AuthorityConnection>> AuthorityConnection::connect(const std::string& socket,
+                                                                          int timeout_seconds) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.size() >= sizeof addr.sun_path) {
+    return make_error(ErrorCode::kInvalidArgument, "the authority socket path " + socket +
+                                                       " is longer than " +
+                                                       std::to_string(sizeof addr.sun_path - 1));
+  }
+  std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error(ErrorCode::kUnavailable, std::string("socket: ") + strerror(errno));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const std::string why = strerror(errno);
+    ::close(fd);
+    return make_error(ErrorCode::kUnavailable,
+                      "the authority at " + socket + " cannot be reached (connect: " + why + ")");
+  }
+  timeval tv{timeout_seconds, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return std::unique_ptr<AuthorityConnection>(new AuthorityConnection(fd, socket));
+}
+
+AuthorityConnection::~AuthorityConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<Value> AuthorityConnection::call(Value request) {
+  request["v"] = kAuthorityProtocolVersion;
+  auto fail = [this](const Error& e) {
+    return make_error(e.code == ErrorCode::kResourceExhausted ? e.code : ErrorCode::kUnavailable,
+                      "the authority at " + socket_ + " did not answer (" + e.message + ")");
+  };
+  if (Status s = write_authority_frame(fd_, to_json(request)); !s.ok()) return fail(s.error());
+  auto body = read_authority_frame(fd_);
+  if (!body.ok()) return fail(body.error());
+  auto reply = parse_authority_body(*body);
+  if (!reply.ok()) return fail(reply.error());
+  if (!reply->get_bool("ok")) {
+    const Value* e = reply->find("error");
+    const std::string code = e != nullptr ? e->get_string("code") : "";
+    const std::string message = e != nullptr ? e->get_string("message") : "no reason given";
+    return make_error(error_code_from_name(code), "the authority refused: " + message);
+  }
+  return reply;
+}
+
+}  // namespace stepgate

@@ -1,0 +1,288 @@
+// A Gate that asks the authority: the action, the front-end's signals and the client policy
+// layers go over the socket; the signed decision comes back. The authority holds every proof, so
+// this side only relays a TOTP code typed at the terminal.
+#include "gate_authority.h"
+
+#include <utility>
+
+#include "stepgate/json.h"
+#include "stepgate/policy_layers.h"
+
+namespace stepgate {
+namespace {
+
+constexpr std::size_t kMaxLayerBytes = std::size_t{1} * 1024 * 1024;
+constexpr int kTotpTries = 3;
+constexpr std::chrono::seconds kPromptTimeout{60};
+// The policy the front-end uses for its own settings when it has nothing better (no authority
+// reachable, no verified cached copy): defaults only, no rules.
+constexpr std::string_view kFallbackPolicy = "version: 1\nname: authority-unreachable\n";
+constexpr const char* kPolicyCacheFile = "/authority-policy.json";
+
+Verdict verdict_from_name(std::string_view name) {
+  if (name == "allow") return Verdict::kAllow;
+  if (name == "step_up") return Verdict::kStepUp;
+  return Verdict::kDeny;  // anything unknown fails closed
+}
+
+Requirement requirement_from(const Value& v) {
+  Requirement r;
+  r.method = v.get_string("method") == "approval" ? StepUpMethod::kApproval : StepUpMethod::kTotp;
+  r.approvers = static_cast<int>(v.get_int("approvers", 1));
+  r.max_age = std::chrono::seconds(v.get_int("max_age", 0));
+  return r;
+}
+
+Decision decision_from(const Value& v) {
+  Decision d;
+  d.verdict = verdict_from_name(v.get_string("verdict"));
+  d.score = static_cast<int>(v.get_int("score"));
+  if (const Value* reasons = v.find("reasons"); reasons != nullptr && reasons->is_list()) {
+    for (const Value& r : reasons->as_list()) {
+      Reason reason;
+      reason.rule_id = r.get_string("rule");
+      reason.score = static_cast<int>(r.get_int("score"));
+      reason.message = r.get_string("message");
+      reason.shadow = r.get_bool("shadow");
+      if (const std::string effect = r.get_string("effect"); !effect.empty()) {
+        reason.effect = verdict_from_name(effect);
+      }
+      d.reasons.push_back(std::move(reason));
+    }
+  }
+  if (const Value* req = v.find("requirement"); req != nullptr && req->is_map()) {
+    d.requirement = requirement_from(*req);
+  }
+  d.policy_revision = v.get_string("policy_revision");
+  d.action_digest = v.get_string("action_digest");
+  d.shadow = v.get_bool("shadow");
+  d.would_be = verdict_from_name(v.get_string("would_be", "allow"));
+  return d;
+}
+
+int exit_code_of(Verdict v) {
+  return v == Verdict::kAllow ? 0 : v == Verdict::kStepUp ? 3 : 1;
+}
+
+/// The outcome when the authority could not decide: deny, naming why, unless the authority's
+/// own (signed) policy said on_error: allow.
+GateOutcome failure_outcome(const std::string& why, OnError on_error, const GateRequest& request) {
+  GateOutcome out;
+  const bool allow = on_error == OnError::kAllow;
+  out.decision.verdict = allow ? Verdict::kAllow : Verdict::kDeny;
+  out.decision.action_digest = action_digest(request.action);
+  Reason r;
+  r.rule_id = "stepgate.authority";
+  r.effect = allow ? std::nullopt : std::optional<Verdict>(Verdict::kDeny);
+  r.message = why + (allow ? "; allowed (the authority's policy says on_error: allow)"
+                           : "; denied (fail closed)");
+  out.decision.reasons.push_back(std::move(r));
+  out.final_verdict = out.decision.verdict;
+  out.signals = request.signals;
+  out.exit_code = exit_code_of(out.final_verdict);
+  return out;
+}
+
+/// The client policy layers: the user's and the repository's (find_policy_layers, without the
+/// system layer: the authority's own policy stands for it). They can only add friction there.
+Value client_layers(const GateOptions& options) {
+  List layers;
+  auto found = find_policy_layers(options.policy_path, options.cwd, "");
+  if (!found.ok()) return layers;  // none, or a named file missing: nothing to add
+  for (const PolicyLayerPath& layer : *found) {
+    auto text = read_file(layer.path, kMaxLayerBytes);
+    if (!text.ok()) continue;  // unreadable local files add nothing
+    layers.emplace_back(
+        Map{{"name", layer.name}, {"path", layer.path}, {"text", std::move(*text)}});
+  }
+  return layers;
+}
+
+class AuthoritySource : public DecisionSource {
+ public:
+  AuthoritySource(AuthorityEndpoint endpoint, std::unique_ptr<AuthorityConnection> connection,
+                  std::string unreachable, OnError on_error, Value layers, std::string front_end)
+      : endpoint_(std::move(endpoint)),
+        connection_(std::move(connection)),
+        unreachable_(std::move(unreachable)),
+        on_error_(on_error),
+        layers_(std::move(layers)),
+        front_end_(std::move(front_end)) {}
+
+  GateOutcome decide(const GateRequest& request, StepUpIo& io) override {
+    // Long-running front-ends (the shim, mcp-wrap, the hook daemon) outlive a connection: an
+    // authority that restarted is asked again on a fresh one before the call fails closed.
+    if (!connection_ && !reconnect()) return failure_outcome(unreachable_, on_error_, request);
+    Value call = Map{};
+    call["op"] = "decide";
+    call["front_end"] = front_end_;
+    call["action"] = action_to_value(request.action);
+    call["signals"] = request.signals.is_map() ? request.signals : Value(Map{});
+    call["layers"] = layers_;
+    call["grants"] = List(request.grants.begin(), request.grants.end());
+    call["retry_command"] = request.retry_command;
+    call["approvals_only"] = request.approvals_only;
+    call["record_velocity"] = request.record_velocity;
+    for (int attempt = 0;; ++attempt) {
+      auto reply = connection_->call(call);
+      if (!reply.ok() && reply.error().code == ErrorCode::kUnavailable && reconnect()) {
+        reply = connection_->call(call);
+      }
+      if (!reply.ok()) return failure_outcome(reply.error().message, on_error_, request);
+      if (!endpoint_.public_key.empty() &&
+          !verify_authority_signature(*reply, endpoint_.public_key)) {
+        return failure_outcome("the answer from the authority at " + endpoint_.socket +
+                                   " is not signed by its pinned key (" + endpoint_.source + ")",
+                               OnError::kDeny, request);
+      }
+      const Value* outcome_value = reply->find("outcome");
+      auto outcome = outcome_from_value(outcome_value != nullptr ? *outcome_value : Value());
+      if (!outcome.ok()) return failure_outcome(outcome.error().message, OnError::kDeny, request);
+      if (attempt >= kTotpTries || !wants_code(*outcome, request, io)) return std::move(*outcome);
+      if (attempt == 0) {
+        io.notice("stepgate: " + request.action.kind + " on " + request.action.resource +
+                  " needs a code from your authenticator (checked by the authority)");
+      }
+      auto code = io.prompt_secret("TOTP code: ", kPromptTimeout);
+      if (!code.ok()) return std::move(*outcome);
+      call["totp"] = *code;
+      call["record_velocity"] = false;  // the same action, asked again
+    }
+  }
+
+ private:
+  bool reconnect() {
+    auto fresh = AuthorityConnection::connect(endpoint_.socket);
+    if (!fresh.ok()) {
+      connection_.reset();
+      unreachable_ = fresh.error().message;
+      return false;
+    }
+    connection_ = std::move(*fresh);
+    return true;
+  }
+
+  static bool wants_code(const GateOutcome& o, const GateRequest& request, StepUpIo& io) {
+    if (o.final_verdict != Verdict::kStepUp || o.step_up.satisfied) return false;
+    if (!request.allow_interactive || request.approvals_only) return false;
+    if (o.decision.requirement && o.decision.requirement->method != StepUpMethod::kTotp) {
+      return false;
+    }
+    return io.has_terminal();
+  }
+
+  AuthorityEndpoint endpoint_;
+  std::unique_ptr<AuthorityConnection> connection_;
+  std::string unreachable_;
+  OnError on_error_;
+  Value layers_;
+  std::string front_end_;
+};
+
+/// The authority's policy: fetched and cached, or the cached copy when it is unreachable. The
+/// cached copy counts only when it verifies against the pinned key (the user can write it).
+struct FetchedPolicy {
+  std::shared_ptr<const Policy> policy;
+  std::unique_ptr<AuthorityConnection> connection;
+  std::string unreachable;  // why not, when connection is null
+};
+
+std::shared_ptr<const Policy> policy_from_reply(const Value& reply) {
+  auto policy = load_policy_text(reply.get_string("policy"), "the authority's policy");
+  return policy.ok() ? std::move(*policy) : nullptr;
+}
+
+FetchedPolicy fetch_policy(const AuthorityEndpoint& endpoint, const Paths& paths) {
+  FetchedPolicy out;
+  const std::string cache = paths.state_dir + kPolicyCacheFile;
+  auto connection = AuthorityConnection::connect(endpoint.socket);
+  Result<Value> hello = connection.ok() ? (*connection)->call(Value(Map{{"op", "hello"}}))
+                                        : Result<Value>(connection.error());
+  if (hello.ok() &&
+      (endpoint.public_key.empty() || verify_authority_signature(*hello, endpoint.public_key))) {
+    out.policy = policy_from_reply(*hello);
+    if (out.policy) {
+      (void)write_secret_file(cache, to_json(*hello));  // best effort: for on_error offline
+      out.connection = std::move(*connection);
+      return out;
+    }
+  }
+  out.unreachable = !hello.ok() ? hello.error().message
+                                : "the authority at " + endpoint.socket +
+                                      " sent a policy that is unsigned or does not load";
+  if (!endpoint.public_key.empty()) {
+    auto text = read_file(cache, kMaxLayerBytes * 2);
+    auto cached = text.ok() ? parse_json(*text) : Result<Value>(text.error());
+    if (cached.ok() && verify_authority_signature(*cached, endpoint.public_key)) {
+      out.policy = policy_from_reply(*cached);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<GateOutcome> outcome_from_value(const Value& v) {
+  const Value* decision = v.find("decision");
+  if (decision == nullptr || !decision->is_map()) {
+    return invalid_argument("the authority's answer holds no decision");
+  }
+  GateOutcome out;
+  out.decision = decision_from(*decision);
+  out.final_verdict = verdict_from_name(v.get_string("final_verdict"));
+  if (const Value* s = v.find("signals"); s != nullptr && s->is_map()) out.signals = *s;
+  if (const Value* s = v.find("step_up"); s != nullptr && s->is_map()) {
+    out.step_up.satisfied = s->get_bool("satisfied");
+    out.step_up.method = s->get_string("method");
+    out.step_up.identity = s->get_string("identity");
+    out.step_up.instructions = s->get_string("instructions");
+    out.step_up.challenge.id = s->get_string("challenge_id");
+    // The short id stands for the challenge: the authority holds the rest.
+    out.step_up.challenge_token = out.step_up.challenge.id;
+    out.step_up.challenge.action_digest = out.decision.action_digest;
+    out.step_up.challenge.expires_at = s->get_int("expires_at");
+    out.step_up.challenge.created_at = s->get_int("created_at");
+    if (const Value* p = s->find("problems"); p != nullptr && p->is_list()) {
+      for (const Value& item : p->as_list()) {
+        if (item.is_string()) out.step_up.problems.push_back(item.as_string());
+      }
+    }
+  }
+  out.exit_code = exit_code_of(out.final_verdict);
+  return out;
+}
+
+Result<std::unique_ptr<Gate>> open_authority_gate(const GateOptions& options,
+                                                  const AuthorityEndpoint& endpoint) {
+  if (Status s = ensure_private_dir(options.paths.state_dir); !s.ok()) return s.error();
+  FetchedPolicy fetched = fetch_policy(endpoint, options.paths);
+  if (!fetched.policy) {
+    auto fallback = load_policy_text(kFallbackPolicy, "fallback");
+    if (!fallback.ok()) return fallback.error();
+    fetched.policy = std::move(*fallback);
+  }
+  // The authority's own on_error (fetched, or a cached copy that verified); the fallback denies.
+  const OnError on_error = fetched.policy->on_error;
+  // The user's own store and log: the front-end's bookkeeping (hosts seen, its local copy of
+  // held calls), never consulted for a decision.
+  auto store = StateStore::open(options.paths.state_db, options.store_options);
+  if (!store.ok()) return store.error();
+  auto audit = AuditLog::open(options.paths.audit_log, options.audit_options);
+  if (!audit.ok()) return audit.error();
+  // The authority's policy supplies the settings; the client layers ride along so collectors
+  // compute every signal a client layer reads (signals_read over all layers).
+  std::vector<PolicyLayer> layers{PolicyLayer{"authority", fetched.policy}};
+  Value sent = client_layers(options);
+  for (const Value& layer : sent.as_list()) {
+    auto policy = load_policy_text(layer.get_string("text"), layer.get_string("path"));
+    if (policy.ok()) layers.push_back(PolicyLayer{layer.get_string("name"), std::move(*policy)});
+  }
+  auto gate = std::make_unique<Gate>(std::move(layers), std::move(store).value(),
+                                     std::move(audit).value(), options.paths, options.front_end);
+  gate->set_decision_source(std::make_unique<AuthoritySource>(
+      endpoint, std::move(fetched.connection), fetched.unreachable, on_error, std::move(sent),
+      options.front_end));
+  return gate;
+}
+
+}  // namespace stepgate
