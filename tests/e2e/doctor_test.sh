@@ -14,11 +14,13 @@ new_repo doc1
 check "a repository with no hooks: doctor exits 0" test "$(exit_of doctor)" = 0
 check "it says the pre-push hook is not installed" grep -q '^\[info\] git: pre-push — not installed' "$TMP/doctor.out"
 
-"$BIN" hooks install > /dev/null
-audit_before=$(cat "$STEPGATE_HOME"/state/audit.jsonl 2> /dev/null | wc -l)
+"$BIN" hooks install > /dev/null 2>&1
+check "a first push of main goes through the hook" git push -q origin main
+audit_lines() { if [ -f "$STEPGATE_HOME/state/audit.jsonl" ]; then wc -l < "$STEPGATE_HOME/state/audit.jsonl"; else echo 0; fi; }
+audit_before=$(audit_lines)
 check "after hooks install: a clean bill of health" test "$(exit_of doctor)" = 0
 check "the pre-push probe was blocked" grep -q '^\[ok\] git: pre-push — blocks a deletion of refs/heads/main' "$TMP/doctor.out"
-audit_after=$(cat "$STEPGATE_HOME"/state/audit.jsonl 2> /dev/null | wc -l)
+audit_after=$(audit_lines)
 check "the probe left the user's audit log alone" test "$audit_before" = "$audit_after"
 check "the remote's main is still there" git --git-dir="$TMP/doc1.git" rev-parse -q --verify refs/heads/main
 
