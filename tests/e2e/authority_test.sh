@@ -273,7 +273,7 @@ check "second retry denied" json_has '.hookSpecificOutput.permissionDecision == 
 # --- a held push, approved with a TOTP code in the inbox, and retried ---
 as_dev sh -c "cd $DEVHOME && git init -q --bare remote.git && git init -q -b main work && cd work &&
   git -c user.email=alice@example.com -c user.name=Alice commit -q --allow-empty -m one &&
-  git remote add origin $DEVHOME/remote.git && stepgate hooks install --script --no-daemon" >/dev/null
+  git remote add origin $DEVHOME/remote.git && stepgate hooks install" >/dev/null
 push() { as_dev GIT_CONFIG_NOSYSTEM=1 sh -c "cd $DEVHOME/work && git push -q origin main"; }
 expect "a push to main is held by the authority" 1 push
 PUSH_ID=$(grep -o 'challenge [a-z2-7]\{4\}-[a-z2-7]\{4\}' "$WORK/out" "$WORK/err" | head -1 | awk '{print $2}')
