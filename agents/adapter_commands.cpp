@@ -3,8 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 
-#include "claude_hook.h"
 #include "agent_commands.h"
+#include "claude_hook.h"
 #include "mcp_wrap.h"
 
 namespace stepgate {
@@ -16,7 +16,8 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
   auto options = std::make_shared<ClaudeHookOptions>();
   CLI::App* claude = hook->add_subcommand(
       "claude", "Claude Code PreToolUse hook: reads the event on stdin, answers allow/deny/ask");
-  claude->add_option("--policy", options->policy_path, "Policy file (default: the layers in effect; see `stepgate policy explain`)");
+  claude->add_option("--policy", options->policy_path,
+                     "Policy file (default: the layers in effect; see `stepgate policy explain`)");
   claude->add_option("--server", options->server_url,
                      "Approvals inbox URL to point at ($STEPGATE_SERVER)");
   claude->add_flag("--print-config", options->print_config,
@@ -34,7 +35,8 @@ void setup_mcp_wrap(CLI::App& app, CommandContext& context) {
       "mcp-wrap", "Run a stdio MCP server behind the gate: stepgate mcp-wrap -- COMMAND ARGS...");
   wrap->add_option("--name", options->name, "Server name used in actions (default: command name)");
   wrap->add_option("--server", options->server_url, "Approvals inbox URL named in refusals");
-  wrap->add_option("--policy", options->policy_path, "Policy file (default: the layers in effect; see `stepgate policy explain`)");
+  wrap->add_option("--policy", options->policy_path,
+                   "Policy file (default: the layers in effect; see `stepgate policy explain`)");
   wrap->add_flag("--register-challenges", options->register_challenges,
                  "POST each new challenge to SERVER/v1/challenges");
   wrap->add_option("--hold", options->hold,

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "stepgate/process_context.h"
 #include "stepgate/policy.h"
+#include "stepgate/process_context.h"
 #include "stepgate/result.h"
 #include "stepgate/value.h"
 #include "tool_gate.h"

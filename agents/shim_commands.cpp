@@ -99,7 +99,8 @@ void setup_shim(CLI::App& app, CommandContext& context) {
       "Hold calls needing approval open this long (e.g. 2m) instead of answering at once");
   sub->add_option("--authority-key", o->authority_key,
                   "Approver id whose key (in the secrets dir) signs a grant after a TOTP approval");
-  sub->add_option("--policy", o->policy, "Policy file (default: the layers in effect; see `stepgate policy explain`)");
+  sub->add_option("--policy", o->policy,
+                  "Policy file (default: the layers in effect; see `stepgate policy explain`)");
   sub->add_option("--actor", o->actor,
                   "Who the agent acts for (default: $STEPGATE_ACTOR or the user)");
   sub->add_option("--client-timeout", o->client_timeout,

@@ -18,7 +18,8 @@ void setup_hook_pre_push(CLI::App& hook, CommandContext& context) {
   sub->add_option("remote", o->remote, "Remote name (or URL); pre-commit: $PRE_COMMIT_REMOTE_NAME");
   sub->add_option("url", o->url, "Remote URL");
   sub->add_option("--chained", o->chained, "The previous hook, run first with the same stdin");
-  sub->add_option("--policy", o->policy_path, "Policy file (default: the layers in effect; see `stepgate policy explain`)");
+  sub->add_option("--policy", o->policy_path,
+                  "Policy file (default: the layers in effect; see `stepgate policy explain`)");
   sub->callback([o, &context] { context.exit_code = run_hook(*o, context); });
 }
 
@@ -27,7 +28,8 @@ void setup_hook_pre_receive(CLI::App& hook, CommandContext& context) {
   o->kind = HookKind::kPreReceive;
   auto* sub = hook.add_subcommand("pre-receive", "Gate a receive on the server (refs on stdin)");
   sub->add_option("--chained", o->chained, "The previous hook, run first with the same stdin");
-  sub->add_option("--policy", o->policy_path, "Policy file (default: the layers in effect; see `stepgate policy explain`)");
+  sub->add_option("--policy", o->policy_path,
+                  "Policy file (default: the layers in effect; see `stepgate policy explain`)");
   sub->callback([o, &context] { context.exit_code = run_hook(*o, context); });
 }
 
