@@ -280,6 +280,11 @@ Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
                           " bytes exceeds the limit of " + std::to_string(limits.max_bytes) +
                           " bytes");
   }
+  // JSON never holds a raw NUL byte (inside a string it must be escaped), and nlohmann's lexer
+  // reads one as the end of input: "{...}\0{...}" would parse as its first half alone.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return invalid_argument("invalid JSON at " + line_column(text, nul) + ": a NUL byte");
+  }
   ValueBuilder builder(limits.max_depth);
   bool ok = false;
   try {

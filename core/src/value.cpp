@@ -30,7 +30,12 @@ int64_t Value::get_int(std::string_view key, int64_t fallback) const {
   const Value* v = find(key);
   if (v == nullptr) return fallback;
   if (v->is_int()) return v->as_int();
-  if (v->is_double()) return static_cast<int64_t>(v->as_double());
+  if (v->is_double()) {
+    // Outside int64_t's range (or NaN) the conversion is undefined behaviour: no usable integer.
+    const double d = v->as_double();
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return fallback;
+    return static_cast<int64_t>(d);
+  }
   return fallback;
 }
 

@@ -188,3 +188,26 @@ TEST_CASE("check_json_nesting holds outside JSON to the one nesting limit, witho
 }
 
 }  // namespace stepgate
+
+// Found by json_fuzz: nlohmann's lexer reads a raw NUL as the end of input, so "1\0{{{…" parsed
+// as 1 and the rest was never looked at (a body whose tail another parser would read differently).
+TEST_CASE("a raw NUL byte makes the input invalid, wherever it is") {
+  using namespace std::string_literals;
+  for (const std::string& text :
+       {"1\0{\"a\":2}"s, "{\"a\":1}\0{\"a\":2}"s, "[1,\0 2]"s, "\"x\0y\""s}) {
+    stepgate::Result<stepgate::Value> v = stepgate::parse_json(text);
+    CHECK_FALSE(v.ok());
+    if (!v.ok()) CHECK(v.error().message.find("a NUL byte") != std::string::npos);
+  }
+  CHECK(stepgate::parse_json("\"x\\u0000y\"").ok());  // an escaped NUL is a character like any
+}
+
+// Found by token_fuzz: a number past int64_t's range read as an integer was undefined behaviour.
+TEST_CASE("get_int of a double outside int64_t's range is the fallback") {
+  stepgate::Result<stepgate::Value> v =
+      stepgate::parse_json("{\"big\":9999999999999999999999.0,\"neg\":-1e300,\"ok\":42.0}");
+  REQUIRE(v.ok());
+  CHECK(v->get_int("big", -7) == -7);
+  CHECK(v->get_int("neg", -7) == -7);
+  CHECK(v->get_int("ok", -7) == 42);
+}
