@@ -82,8 +82,10 @@ fi
 
 # --- the Debian package ------------------------------------------------------------------------
 if command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null; then
-  check "cpack builds the .deb" cmake --build "$build" --target package
-  deb="$(ls -t "$build"/stepgate_*.deb 2>/dev/null | head -n1)"
+  # cpack straight from the build tree's config: it packages what is built and never rebuilds
+  # (the `package` target would, racing the other tests that run the same binaries).
+  check "cpack builds the .deb" sh -c 'cd "$1" && cpack -G DEB -B "$2"' sh "$build" "$work/pkg"
+  deb="$(ls -t "$work"/pkg/stepgate_*.deb 2>/dev/null | head -n1)"
   if [ -n "$deb" ]; then
     dpkg-deb -f "$deb" Depends >"$work/depends"
     for lib in libc6 libssl3 libcpp-httplib; do
@@ -108,7 +110,7 @@ if command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null; then
       fail "the CLI e2e suite against the installed package" "$(grep FAIL "$work/cli.log" | head -5)"
     fi
   else
-    fail "cpack builds the .deb" "no stepgate_*.deb in $build"
+    fail "cpack builds the .deb" "no stepgate_*.deb in $work/pkg"
   fi
 else
   echo "SKIP the Debian package: dpkg-deb or dpkg-shlibdeps (dpkg-dev) is not installed"
