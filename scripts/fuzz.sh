@@ -5,6 +5,8 @@
 # build-fuzz/artifacts/. Prints executions per second for each harness. Harnesses run
 # $STEPGATE_JOBS (default 2) at a time.
 # Usage: scripts/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS...]   (default: 20 s, every harness)
+# The mutation seed is fixed (STEPGATE_FUZZ_SEED, default 1) so a CI failure reproduces; set
+# another seed, or 0 for a random one, to explore further.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
@@ -38,7 +40,7 @@ run_one() {
   local name=$1 status=0
   mkdir -p "$work/$name"
   cp -r "tests/fuzz/corpus/${name%_fuzz}/." "$work/$name/" 2>/dev/null || true
-  "$build_dir/tests/fuzz/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$build_dir/tests/fuzz/$name" -max_total_time="$seconds" -seed="${STEPGATE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "$work/$name" >"$work/$name.log" 2>&1 ||
     status=$?
   echo "$status" >"$work/$name.status"
