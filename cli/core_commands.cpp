@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <istream>
 #include <iterator>
@@ -225,23 +226,40 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   return {};
 }
 
-void run_lint(const std::string& file, CommandContext& context) {
+/// Lints one file; returns the exit code it earns (0 clean, 2 errors), printing as it goes.
+int lint_file(const std::string& file, CommandContext& context) {
   Result<std::shared_ptr<const Policy>> policy = load_policy_file(file);
-  if (!policy.ok()) {
-    context.exit_code = report_error(context, policy.error());
-    return;
-  }
+  if (!policy.ok()) return report_error(context, policy.error());
   const std::vector<LintFinding> findings = lint_policy(**policy);
   for (const LintFinding& f : findings) {
     *context.io.err << "stepgate: " << file << ":" << f.location.line << ":" << f.location.column
                     << ": " << f.message << "\n";
   }
-  if (!findings.empty()) {
-    context.exit_code = 2;
-    return;
-  }
+  if (!findings.empty()) return 2;
   *context.io.out << file << ": ok (" << (*policy)->rules.size() << " rules, revision "
                   << (*policy)->revision << ")\n";
+  return 0;
+}
+
+/// `policy lint [FILE]`: the file given, else every policy layer in effect here (the files the
+/// gate would evaluate), each reported; the worst exit code wins.
+void run_lint(const std::string& file, CommandContext& context) {
+  if (!file.empty()) {
+    context.exit_code = lint_file(file, context);
+    return;
+  }
+  auto layers = find_policy_layers("", context.io.cwd, kSystemPolicyPath, context.io.env);
+  if (!layers.ok()) {
+    context.exit_code = report_error(context, layers.error());
+    return;
+  }
+  int worst = 0;
+  for (const PolicyLayerPath& layer : *layers) {
+    *context.io.out << layer.name << " layer: ";
+    context.io.out->flush();
+    worst = std::max(worst, lint_file(layer.path, context));
+  }
+  context.exit_code = worst;
 }
 
 Value spec_to_value(const SignalSpec& s) {
@@ -308,7 +326,7 @@ void setup_policy(CLI::App& app, CommandContext& context) {
   auto file = std::make_shared<std::string>();
   CLI::App* lint =
       policy->add_subcommand("lint", "Load a policy strictly and check its rules' signals");
-  lint->add_option("FILE", *file, "Policy file")->required();
+  lint->add_option("FILE", *file, "Policy file (default: every policy layer in effect here)");
   lint->callback([file, &context] { run_lint(*file, context); });
   auto explain = std::make_shared<ExplainOptions>();
   CLI::App* exp = policy->add_subcommand(

@@ -94,6 +94,14 @@ expect_exit "keygen --show" 0 "$BIN" keygen --approver shown --show || true
 [ "$(sed -n 1p "$work/out")" = "$made" ] && pass "keygen --show prints the key keygen made" || fail "keygen --show" "$(cat "$work/out") vs $made"
 expect_exit "keygen --show without a key exits 2" 2 "$BIN" keygen --approver nobody-has-this --show || true
 
+# policy lint with no file lints the layers in effect here (the repository's and the user's).
+mkdir -p "$work/lintrepo/.stepgate"
+cp "$SRC/policies/git.yaml" "$work/lintrepo/.stepgate/policy.yaml"
+(cd "$work/lintrepo" && expect_exit "policy lint with no file lints the layers in effect" 0 env -u STEPGATE_POLICY "$BIN" policy lint) || true
+grep -q "^repository layer: .*lintrepo/.stepgate/policy.yaml: ok" "$work/out" && pass "it names the repository layer" || fail "lint names the layer" "$(cat "$work/out")"
+printf 'rules:\n  - {id: a, on: git.push, when: signals.forse, score: 5}\n' >"$work/lintrepo/.stepgate/policy.yaml"
+(cd "$work/lintrepo" && expect_exit "a broken layer in effect fails lint" 2 env -u STEPGATE_POLICY "$BIN" policy lint) || true
+
 # A rule without a message is named without a dangling colon.
 printf 'version: 1\nrules:\n  - {id: bare-rule, on: git.push, when: signals.force, effect: deny}\n' >"$work/bare.yaml"
 expect_exit "eval with a message-less rule" 1 "$BIN" eval --action "$work/push.json" --policy "$work/bare.yaml" --signals "$work/force.json" || true
