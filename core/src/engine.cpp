@@ -140,17 +140,6 @@ const Value* resolve(std::string_view name, const Action& action, const Value& s
   return &owned;
 }
 
-// Method approval beats totp; the most approvers; the shortest max_age.
-Requirement stricter(const Requirement& a, const Requirement& b) {
-  Requirement r;
-  r.method = (a.method == StepUpMethod::kApproval || b.method == StepUpMethod::kApproval)
-                 ? StepUpMethod::kApproval
-                 : StepUpMethod::kTotp;
-  r.approvers = std::max(a.approvers, b.approvers);
-  r.max_age = std::min(a.max_age, b.max_age);
-  return r;
-}
-
 Verdict threshold_verdict(const Policy& policy, int score) {
   if (score >= policy.deny_threshold) return Verdict::kDeny;
   if (score >= policy.step_up_threshold) return Verdict::kStepUp;
@@ -278,8 +267,9 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
     d.score += rule.score;
     if (rule.effect) floor = std::max(floor, *rule.effect);
     if (rule.requirement) {
-      rule_requirement =
-          rule_requirement ? stricter(*rule_requirement, *rule.requirement) : *rule.requirement;
+      rule_requirement = rule_requirement
+                             ? stricter_requirement(*rule_requirement, *rule.requirement)
+                             : *rule.requirement;
     }
   }
   const Verdict verdict = std::max(floor, threshold_verdict(policy, d.score));
