@@ -1,4 +1,6 @@
-// Forwarding to MCP upstreams with a keep-alive client pool and streamed event-stream responses.
+// Forwarding to MCP upstreams: plain-HTTP ones on the request's own thread over connections
+// pooled per thread (upstream_http.h); https:// ones through cpp-httplib's client on a reader
+// thread. Event-stream responses are passed on as they arrive.
 #include "shim_upstream.h"
 
 #include <nlohmann/json.hpp>
@@ -16,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "upstream_http.h"
 #include "worker_pool.h"
 
 namespace stepgate {
@@ -182,6 +185,74 @@ void stream_response(const std::shared_ptr<Exchange>& x, httplib::Response& res)
       });
 }
 
+/// The direct path's stream: read on this (the client's) thread as the client takes it; a quiet
+/// upstream is checked on every second so a client that left is noticed.
+void stream_call(std::unique_ptr<UpstreamCall> call, std::chrono::seconds read_timeout,
+                 httplib::Response& res) {
+  const std::string content_type = call->headers().find("Content-Type")->second;
+  std::shared_ptr<UpstreamCall> shared(std::move(call));
+  res.set_chunked_content_provider(content_type,
+                                   [shared, read_timeout](size_t, httplib::DataSink& sink) {
+                                     std::string chunk;
+                                     auto quiet = std::chrono::seconds(0);
+                                     while (chunk.empty() && !shared->finished()) {
+                                       if (!shared->read_some(chunk, std::chrono::seconds(1)).ok())
+                                         return false;
+                                       if (!chunk.empty() || shared->finished()) break;
+                                       quiet += std::chrono::seconds(1);
+                                       if (!sink.is_writable() || quiet >= read_timeout)
+                                         return false;
+                                     }
+                                     if (!chunk.empty() && !sink.write(chunk.data(), chunk.size()))
+                                       return false;
+                                     if (shared->finished()) sink.done();
+                                     return true;
+                                   });
+}
+
+bool is_plain_http(const Upstream& upstream) {
+  return upstream.origin.rfind("http://", 0) == 0;
+}
+
+bool forward_direct(ShimContext& context, const ForwardRequest& request, httplib::Response& res,
+                    const std::string& error_id) {
+  auto call = UpstreamCall::start(*request.upstream, request.method, request.headers, request.body,
+                                  request.read_timeout);
+  if (!call.ok()) {
+    answer_unavailable(context, res, error_id, call.error().message);
+    return false;
+  }
+  res.status = (*call)->status();
+  copy_response_headers((*call)->headers(), res);
+  if (is_event_stream((*call)->headers())) {
+    stream_call(std::move(call).value(), request.read_timeout, res);
+    return true;
+  }
+  auto body = (*call)->read_all();
+  if (!body.ok()) {
+    answer_unavailable(context, res, error_id, body.error().message);
+    return false;
+  }
+  const auto type = (*call)->headers().find("Content-Type");
+  if (type != (*call)->headers().end()) {
+    res.set_content(std::move(*body), type->second);
+  } else if (!body->empty()) {
+    res.set_content(std::move(*body), "application/json");
+  }
+  return true;
+}
+
+Result<UpstreamReply> forward_buffered_direct(ShimContext& context, const ForwardRequest& request) {
+  auto call = UpstreamCall::start(*request.upstream, request.method, request.headers, request.body,
+                                  request.read_timeout);
+  Result<std::string> body = call.ok() ? (*call)->read_all() : Result<std::string>(call.error());
+  if (!body.ok()) {
+    context.metrics.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    return make_error(ErrorCode::kUnavailable, "upstream unavailable: " + body.error().message);
+  }
+  return UpstreamReply{(*call)->status(), (*call)->headers(), std::move(body).value()};
+}
+
 }  // namespace
 
 std::string jsonrpc_error(const std::string& id_json, int code, const std::string& message) {
@@ -210,6 +281,7 @@ httplib::Headers forwardable_request_headers(const httplib::Request& req) {
 
 bool forward_to_upstream(ShimContext& context, const ForwardRequest& request,
                          httplib::Response& res, const std::string& error_id) {
+  if (is_plain_http(*request.upstream)) return forward_direct(context, request, res, error_id);
   auto x = start_exchange(request);
   std::unique_lock lock(x->mu);
   x->cv.wait(lock, [&] { return x->headers_ready || x->done; });
@@ -239,6 +311,7 @@ bool forward_to_upstream(ShimContext& context, const ForwardRequest& request,
 }
 
 Result<UpstreamReply> forward_buffered(ShimContext& context, const ForwardRequest& request) {
+  if (is_plain_http(*request.upstream)) return forward_buffered_direct(context, request);
   auto client = pool().acquire(*request.upstream);
   client->set_read_timeout(request.read_timeout.count(), 0);
   httplib::Request req;

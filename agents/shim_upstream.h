@@ -1,6 +1,6 @@
 #pragma once
-// Forwarding to an MCP upstream: a keep-alive client pool, and responses passed back to the
-// client as they arrive (event streams) or whole (JSON).
+// Forwarding to an MCP upstream: keep-alive connections (pooled per thread for http://), and
+// responses passed back to the client as they arrive (event streams) or whole (JSON).
 
 #include <httplib.h>
 
