@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -26,6 +27,9 @@ constexpr std::size_t kTailChunk = 4096;
 // The longest last line we look back over.
 constexpr std::size_t kMaxTailBytes = std::size_t{16} * 1024 * 1024;
 constexpr int kMaxTornLines = 8;  // torn lines skipped looking for the last good record
+// How often an append looks whether the path still names the open file (rotated or removed by
+// hand): a stat per record was a third of the append's system calls in the shim.
+constexpr auto kReplacedCheckInterval = std::chrono::seconds(1);
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -146,6 +150,13 @@ struct AuditLog::Impl {
   std::condition_variable wake;
   bool stopping = false;
   std::thread flusher;
+  std::chrono::steady_clock::time_point next_replaced_check{};
+  // Group commit (options.durable): records written and records on disk, counted in appends.
+  uint64_t written = 0;
+  uint64_t synced = 0;
+  uint64_t failed_through = 0;  // appends covered by an fsync that failed
+  int waiters = 0;
+  std::condition_variable synced_cv;
 
   ~Impl() {
     {
@@ -153,11 +164,15 @@ struct AuditLog::Impl {
       stopping = true;
     }
     wake.notify_all();
+    synced_cv.notify_all();
     if (flusher.joinable()) flusher.join();
     (void)sync_locked();
     if (options.checkpoints) (void)options.checkpoints->flush();
     if (fd >= 0) ::close(fd);
   }
+
+  /// Chains and writes one record (mu held): takes the file lock, finds the tail, writes the line.
+  Status write_record(Value& record);
 
   Status open_file() {
     int f = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -167,8 +182,12 @@ struct AuditLog::Impl {
     return {};
   }
 
-  /// Reopens when the path now names another file (rotated or removed by hand).
+  /// Reopens when the path now names another file (rotated or removed by hand); looks at most
+  /// once per kReplacedCheckInterval.
   Status reopen_if_replaced() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_replaced_check) return {};
+    next_replaced_check = now + kReplacedCheckInterval;
     struct stat by_path {};
     struct stat by_fd {};
     if (::fstat(fd, &by_fd) != 0) return io_error(path, "stat");
@@ -185,14 +204,30 @@ struct AuditLog::Impl {
     if (!dirty || fd < 0) return {};
     if (::fsync(fd) != 0) return io_error(path, "fsync");
     dirty = false;
+    synced = written;
+    synced_cv.notify_all();
     return {};
   }
 
   /// After a write: fsync now, or leave it to the flusher thread (at most fsync_batch_ms later).
   Status after_write() {
     dirty = true;
+    ++written;
     if (!options.fsync || flusher.joinable()) return {};
     return sync_locked();
+  }
+
+  /// Durable mode: waits (mutex held by `lock`) until the flusher has the record counted
+  /// `record` on disk. The flusher starts at once when someone waits, and one fsync covers every
+  /// record written before it started.
+  Status wait_synced(std::unique_lock<std::mutex>& lock, uint64_t record) {
+    ++waiters;
+    wake.notify_all();
+    synced_cv.wait(lock, [&] { return synced >= record || failed_through >= record || stopping; });
+    --waiters;
+    if (synced >= record) return {};
+    if (failed_through >= record) return io_error(path, "fsync");
+    return sync_locked();  // closing: sync it here
   }
 
   /// The batch: every fsync_batch_ms, fsync what was written. The fsync runs on a duplicate of
@@ -200,21 +235,30 @@ struct AuditLog::Impl {
   void flush_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
-      wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms));
-      if (!dirty || fd < 0) continue;
+      wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms),
+                    [this] { return stopping || (waiters > 0 && synced < written); });
+      if (fd < 0) continue;
+      if (!dirty) {  // nothing written since the last fsync (this thread's or sync_locked's)
+        synced = written;
+        continue;
+      }
       const int copy = ::dup(fd);
       if (copy < 0) continue;
       dirty = false;
+      const uint64_t through = written;
       lock.unlock();
-      if (::fdatasync(copy) != 0) {
-        lock.lock();
-        dirty = true;  // try again next round
-      } else {
-        // A head the sink held back is signed once its records are on disk.
-        if (options.checkpoints) (void)options.checkpoints->flush();
-        lock.lock();
-      }
+      const bool ok = ::fdatasync(copy) == 0;
+      // A head the sink held back is signed once its records are on disk.
+      if (ok && options.checkpoints) (void)options.checkpoints->flush();
       ::close(copy);
+      lock.lock();
+      if (ok) {
+        synced = std::max(synced, through);
+      } else {
+        dirty = true;  // try again next round; whoever waits for these records hears of it
+        failed_through = std::max(failed_through, through);
+      }
+      synced_cv.notify_all();
     }
   }
 };
@@ -248,15 +292,20 @@ Status AuditLog::append(const std::string& type, const Value& fields) {
   record.as_map().erase("hash");
   record["type"] = type;
 
-  std::lock_guard lock(impl_->mu);
+  std::unique_lock lock(impl_->mu);
   if (Status s = impl_->reopen_if_replaced(); !s.ok()) return s;
-  FileLock file_lock(impl_->fd);
-  if (!file_lock.ok()) return io_error(impl_->path, "flock");
+  if (Status s = impl_->write_record(record); !s.ok()) return s;
+  if (!impl_->options.durable || !impl_->flusher.joinable()) return {};
+  return impl_->wait_synced(lock, impl_->written);
+}
+
+Status AuditLog::Impl::write_record(Value& record) {
+  FileLock file_lock(fd);
+  if (!file_lock.ok()) return io_error(path, "flock");
   struct stat st {};
-  if (::fstat(impl_->fd, &st) != 0) return io_error(impl_->path, "stat");
-  Result<Tail> tail = impl_->cached_size == st.st_size
-                          ? Result<Tail>(impl_->cached_tail)
-                          : read_tail(impl_->fd, st.st_size, impl_->path);
+  if (::fstat(fd, &st) != 0) return io_error(path, "stat");
+  Result<Tail> tail =
+      cached_size == st.st_size ? Result<Tail>(cached_tail) : read_tail(fd, st.st_size, path);
   if (!tail.ok()) return tail.error();
 
   record["time"] = format_time_ms(now_ms());  // under the lock: times follow seq order
@@ -272,17 +321,17 @@ Status AuditLog::append(const std::string& type, const Value& fields) {
   const std::string hash = chain_hash(tail->hash, body);
   line += hash;
   line += "\"}\n";
-  impl_->cached_size = -1;
-  if (Status s = write_all(impl_->fd, line, impl_->path); !s.ok()) return s;
-  impl_->cached_size = st.st_size + static_cast<off_t>(line.size());
-  impl_->cached_tail.seq = tail->seq + 1;
-  impl_->cached_tail.hash = hash;
-  impl_->cached_tail.ends_with_newline = true;
-  if (Status s = impl_->after_write(); !s.ok()) return s;
+  cached_size = -1;
+  if (Status s = write_all(fd, line, path); !s.ok()) return s;
+  cached_size = st.st_size + static_cast<off_t>(line.size());
+  cached_tail.seq = tail->seq + 1;
+  cached_tail.hash = hash;
+  cached_tail.ends_with_newline = true;
+  if (Status s = after_write(); !s.ok()) return s;
   // Still under the file lock: heads reach the sink in the order the records were written.
-  if (!impl_->options.checkpoints) return {};
-  return impl_->options.checkpoints->record_head(
-      impl_->absolute_path, AuditHead{static_cast<uint64_t>(tail->seq + 1), hash});
+  if (!options.checkpoints) return {};
+  return options.checkpoints->record_head(absolute_path,
+                                          AuditHead{static_cast<uint64_t>(tail->seq + 1), hash});
 }
 
 Status AuditLog::flush() {

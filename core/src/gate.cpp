@@ -4,11 +4,13 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 #include "gate_authority.h"
@@ -77,18 +79,108 @@ std::string format_rfc3339(UnixTime t) {
   return buf;
 }
 
+namespace {
+
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+/// What the policy files look like from outside: each layer's path, file identity, size and
+/// modification time. A change in any (or a layer found or lost) is worth loading them again.
+std::string layer_signature(const Result<std::vector<PolicyLayerPath>>& found) {
+  if (!found.ok()) return "error: " + found.error().message;
+  std::string out;
+  for (const PolicyLayerPath& layer : *found) {
+    struct stat st {};
+    out += layer.path;
+    if (::stat(layer.path.c_str(), &st) == 0) {
+      out += '|' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
+             std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+             std::to_string(st.st_mtim.tv_nsec);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+bool same_revisions(const std::vector<PolicyLayer>& a, const std::vector<PolicyLayer>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name || a[i].policy->revision != b[i].policy->revision) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Gate::PolicyWatch {
+  std::atomic<const LayeredEngine*> current{nullptr};
+  std::atomic<int64_t> next_check_ms{0};                // steady clock
+  std::mutex mu;                                        // guards what follows
+  std::vector<std::unique_ptr<LayeredEngine>> engines;  // every engine handed out, current last
+  GateOptions options;                                  // where the layers come from
+  std::string signature;                                // the files as last loaded
+  std::string failed_signature;  // the files as last found not to load (reported once)
+
+  void install(std::vector<PolicyLayer> layers) {
+    engines.push_back(std::make_unique<LayeredEngine>(std::move(layers)));
+    current.store(engines.back().get(), std::memory_order_release);
+  }
+};
+
 Gate::Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
            std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end)
-    : engine_(std::move(layers)),
+    : watch_(std::make_unique<PolicyWatch>()),
       store_(std::move(store)),
       audit_(std::move(audit)),
       paths_(std::move(paths)),
-      front_end_(std::move(front_end)) {}
+      front_end_(std::move(front_end)) {
+  watch_->install(std::move(layers));
+}
+
+Gate::~Gate() = default;
+
+const LayeredEngine& Gate::engine() const {
+  return *watch_->current.load(std::memory_order_acquire);
+}
+
+Result<bool> Gate::refresh_policy() {
+  PolicyWatch& w = *watch_;
+  const int interval = w.options.policy_check_ms;
+  if (interval <= 0 || source_) return false;
+  const int64_t now = steady_ms();
+  int64_t due = w.next_check_ms.load(std::memory_order_relaxed);
+  // One caller per interval looks; the others go on with the engine in force.
+  if (now < due || !w.next_check_ms.compare_exchange_strong(due, now + interval)) return false;
+  std::lock_guard lock(w.mu);
+  const GateOptions& o = w.options;
+  const std::string signature =
+      layer_signature(find_policy_layers(o.policy_path, o.cwd, o.system_policy_path, o.env));
+  if (signature == w.signature || signature == w.failed_signature) return false;
+  auto layers = load_policy_layers(o.policy_path, o.cwd, o.system_policy_path,
+                                   o.paths.state_dir + "/policy-cache", o.env);
+  if (!layers.ok()) {
+    w.failed_signature = signature;
+    return layers.error();
+  }
+  w.signature = signature;
+  w.failed_signature.clear();
+  if (same_revisions(engine().layers(), *layers)) return false;  // touched, same bytes
+  w.install(std::move(layers).value());
+  return true;
+}
 
 Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
   auto authority = find_authority(options.paths, options.env);
   if (!authority.ok()) return authority.error();
   if (authority->has_value()) return open_authority_gate(options, **authority);
+  // Seen before loading: an edit that lands between the two is found by the next refresh.
+  const std::string signature =
+      options.policy_check_ms > 0
+          ? layer_signature(find_policy_layers(options.policy_path, options.cwd,
+                                               options.system_policy_path, options.env))
+          : std::string();
   auto layers = load_policy_layers(options.policy_path, options.cwd, options.system_policy_path,
                                    options.paths.state_dir + "/policy-cache", options.env);
   if (!layers.ok()) return layers.error();
@@ -99,6 +191,7 @@ Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
   const std::string audit_path =
       policy->audit.path.empty() ? options.paths.audit_log : policy->audit.path;
   AuditOptions audit_options = options.audit_options;
+  audit_options.durable = audit_options.durable || policy->audit.durable;
   if (!audit_options.checkpoints) {  // local mode: sign the head with the local key, in the store
     auto key = load_local_checkpoint_key(options.paths.secrets_dir, /*create=*/true);
     if (!key.ok()) return key.error();
@@ -107,8 +200,14 @@ Result<std::unique_ptr<Gate>> Gate::open(const GateOptions& options) {
   }
   auto audit = AuditLog::open(audit_path, audit_options);
   if (!audit.ok()) return audit.error();
-  return std::make_unique<Gate>(std::move(layers).value(), std::move(store).value(),
-                                std::move(audit).value(), options.paths, options.front_end);
+  auto gate = std::make_unique<Gate>(std::move(layers).value(), std::move(store).value(),
+                                     std::move(audit).value(), options.paths, options.front_end);
+  if (options.policy_check_ms > 0) {
+    gate->watch_->options = options;
+    gate->watch_->signature = signature;
+    gate->watch_->next_check_ms = steady_ms() + options.policy_check_ms;
+  }
+  return gate;
 }
 
 GateFailure gate_open_failure(const Error& error, const GateOptions& options,
@@ -147,7 +246,8 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   try {
     if (source_) return source_->decide(request, io);
     GateOutcome out;
-    const Policy& policy = engine_.policy();
+    const LayeredEngine& engine = this->engine();  // one engine for the whole request
+    const Policy& policy = engine.policy();
     const Action& action = request.action;
     const UnixTime now = request.now != 0 ? request.now : unix_now();
     const std::string digest = action_digest(action);
@@ -159,7 +259,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
       out.decision = failure_decision(policy, digest, s.error().message);
     } else {
       fill_signal_defaults(action.kind, out.signals);
-      out.decision = engine_.evaluate(action, out.signals, digest);
+      out.decision = engine.evaluate(action, out.signals, digest);
     }
     out.final_verdict = out.decision.verdict;
 
@@ -222,7 +322,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     } catch (...) {
       digest.clear();
     }
-    out.decision = failure_decision(engine_.policy(), digest, why);
+    out.decision = failure_decision(this->engine().policy(), digest, why);
     out.final_verdict = out.decision.verdict;
     out.exit_code = exit_code_for_verdict(out.final_verdict);
     Value record = Map{};

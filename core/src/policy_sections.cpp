@@ -147,8 +147,9 @@ Status read_agents(const Reader& r, const Node& node, AgentSettings& out) {
 }
 
 Status read_audit(const Reader& r, const Node& node, AuditSettings& out) {
-  if (Status s = r.check_map(node, "audit", {"path"}); !s.ok()) return s;
-  return r.read_string(node, "path", out.path);
+  if (Status s = r.check_map(node, "audit", {"path", "durable"}); !s.ok()) return s;
+  if (Status s = r.read_string(node, "path", out.path); !s.ok()) return s;
+  return r.read_bool(node, "durable", out.durable);
 }
 
 }  // namespace stepgate::policy_detail

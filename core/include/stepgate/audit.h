@@ -55,6 +55,9 @@ struct AuditOptions {
   bool fsync = true;
   /// In long-running processes: fsync at most every N ms (0 = every append).
   int fsync_batch_ms = 0;
+  /// With fsync_batch_ms > 0: append() returns only once its record is on disk. Appenders that
+  /// wait together share one fsync (group commit) instead of waiting for the batch interval.
+  bool durable = false;
   /// Where each new head goes (signed checkpoints); none when null.
   std::shared_ptr<AuditHeadSink> checkpoints = nullptr;
 };

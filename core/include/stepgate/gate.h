@@ -26,6 +26,9 @@ struct GateOptions {
   StoreOptions store_options;  // long-running front-ends cache the per-call lookups
   std::string
       front_end;  // "git", "ci", "shim", "claude", "mcp-wrap", "cli": written to the audit log
+  /// Long-running front-ends: how often Gate::refresh_policy() looks at the policy files (0:
+  /// never; the policy loaded at open stays).
+  int policy_check_ms = 0;
 };
 
 struct GateRequest {
@@ -73,10 +76,18 @@ class Gate {
   /// (deny) unless the policy says on_error: allow.
   GateOutcome run(const GateRequest& request, StepUpIo& io);
 
+  /// At most once per GateOptions::policy_check_ms (long-running front-ends call it per
+  /// request): looks whether a policy layer file changed, appeared or went away, and loads the
+  /// layers again when one did. Requests under way keep the engine they started with (replaced
+  /// engines live as long as the gate). A policy that no longer loads leaves the current one in
+  /// force; its error is returned once per change of the files. True when it reloaded.
+  /// Thread-safe; `audit.path` and `audit.durable` take effect when the gate is opened again.
+  Result<bool> refresh_policy();
+
   /// The settings policy (the most authoritative layer present).
-  [[nodiscard]] const Policy& policy() const { return engine_.policy(); }
+  [[nodiscard]] const Policy& policy() const { return engine().policy(); }
   /// Every policy layer; evaluate() combines them (the strictest verdict wins).
-  [[nodiscard]] const LayeredEngine& engine() const { return engine_; }
+  [[nodiscard]] const LayeredEngine& engine() const;
   StateStore& store() { return *store_; }
   AuditLog& audit() { return *audit_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
@@ -86,9 +97,13 @@ class Gate {
 
   Gate(std::vector<PolicyLayer> layers, std::unique_ptr<StateStore> store,
        std::unique_ptr<AuditLog> audit, Paths paths, std::string front_end);
+  ~Gate();
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
 
  private:
-  LayeredEngine engine_;
+  struct PolicyWatch;
+  std::unique_ptr<PolicyWatch> watch_;  // the engines, current and replaced; the reload state
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<AuditLog> audit_;
   Paths paths_;

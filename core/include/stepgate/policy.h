@@ -98,6 +98,9 @@ struct AgentSettings {
 
 struct AuditSettings {
   std::string path;  // empty: $XDG_STATE_HOME/stepgate/audit.jsonl
+  /// Long-running front-ends (shim, mcp-wrap, daemon) report a decision only once its record is
+  /// on disk; otherwise they fsync in batches (up to 50 ms of records at risk on a power loss).
+  bool durable = false;
 };
 
 struct Policy {
