@@ -24,6 +24,7 @@ namespace stepgate {
 namespace {
 
 constexpr int kStoreCacheMs = 1000;  // StoreOptions: per-call lookups from memory, fresh within 1 s
+constexpr int kPolicyCheckMs = 1000;  // an edited policy is in force within a second
 
 httplib::Server* g_server = nullptr;  // for the signal handler
 
@@ -234,6 +235,7 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   options.gate.front_end = "shim";
   options.gate.audit_options.fsync_batch_ms = 50;
   options.gate.store_options.cache_ms = kStoreCacheMs;
+  options.gate.policy_check_ms = kPolicyCheckMs;
   auto gate = Gate::open(options.gate);
   if (!gate.ok()) return gate.error();
   if (!options.authority_key.empty()) {

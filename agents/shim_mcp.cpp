@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <thread>
 
@@ -106,6 +107,11 @@ struct CallGate {
   }
 
   ToolGateAnswer run(const ToolCall& call) const {
+    if (auto reloaded = context.gate->refresh_policy(); !reloaded.ok()) {
+      std::cerr << "stepgate shim: the changed policy does not load, the previous one stays in "
+                   "force: "
+                << reloaded.error().message << std::endl;
+    }
     const auto start = std::chrono::steady_clock::now();
     auto grants = split_grants(req.get_header_value("Stepgate-Grant"));
     ToolGateAnswer answer =

@@ -266,7 +266,7 @@ Result<std::unique_ptr<UpstreamCall>> UpstreamCall::start(const Upstream& upstre
     }
     Status head_read = call->read_head();
     if (head_read.ok()) return call;
-    if (reused && call->buf_.empty()) continue;
+    if (reused && call->closed_early_ && call->buf_.empty()) continue;
     return head_read.error();
   }
   return unavailable(upstream.origin + " closed the connection");
@@ -304,9 +304,11 @@ Status UpstreamCall::fill(std::chrono::milliseconds wait, bool& got) {
   if (n == -2) return {};
   if (n < 0) {
     failed_ = true;
+    closed_early_ = errno == ECONNRESET;
     return unavailable(origin_ + ": " + errno_text("read"));
   }
   if (n == 0) {
+    closed_early_ = true;
     if (framing_ == Framing::kUntilClose) {
       done_ = true;
       keep_alive_ = false;

@@ -70,7 +70,8 @@ class UpstreamCall {
   int chunk_state_ = 0;        // kChunked: 0 size line, 1 data, 2 CRLF after data, 3 trailers
   bool done_ = false;
   bool failed_ = false;
-  std::string buf_;  // read from the socket, not yet decoded
+  bool closed_early_ = false;  // the upstream closed or reset the connection (not a timeout)
+  std::string buf_;            // read from the socket, not yet decoded
   std::size_t pos_ = 0;
 };
 
