@@ -9,7 +9,9 @@
 # ranges over the rounds, the shim's added p50 and throughput ratio against direct and nginx
 # (per round, then median and range), and the RSS and thread count of each proxy after the load.
 # Results: bench/results/shim.txt.
-# Usage: bench/shim_bench.sh [STEPGATE_BIN]   (env: DURATION=3s CONC=32 ROUNDS=3 EVERY=0)
+# BASE_BIN=OTHER_STEPGATE adds a fifth path, "base": that binary's shim (batched audit), e.g. the
+# previous release, for a before/after in the same run.
+# Usage: bench/shim_bench.sh [STEPGATE_BIN]   (env: DURATION=3s CONC=32 ROUNDS=3 EVERY=0 BASE_BIN=)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -18,6 +20,7 @@ duration="${DURATION:-3s}"
 conc="${CONC:-32}"
 rounds="${ROUNDS:-3}"
 every="${EVERY:-0}"
+base_bin="${BASE_BIN:-}"
 e2e="$root/tests/e2e"
 for tool in wrk nginx node python3; do
   command -v "$tool" >/dev/null || { echo "shim_bench: needs $tool (STEPGATE_BENCH_PEERS=1 scripts/setup.sh)" >&2; exit 2; }
@@ -37,7 +40,7 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 threads() { ls "/proc/$1/task" | wc -l; }
 
 fixed_port=$(free_port); every_port=$(free_port); nginx_port=$(free_port)
-shim_port=$(free_port); durable_port=$(free_port)
+shim_port=$(free_port); durable_port=$(free_port); base_port=$(free_port)
 PORT=$fixed_port node "$here/shim_fixed_upstream.mjs" 2>/dev/null & pids+=($!)
 upstreams=(--upstream "fixed=http://127.0.0.1:$fixed_port/mcp")
 if [ "$every" = 1 ]; then
@@ -52,12 +55,18 @@ STEPGATE_HOME="$work/home" "$bin" shim "${upstreams[@]}" --listen "127.0.0.1:$sh
   --policy "$work/policy.yaml" --actor bench >/dev/null 2>&1 & shim_pid=$!; pids+=($shim_pid)
 STEPGATE_HOME="$work/home-durable" "$bin" shim "${upstreams[@]}" --listen "127.0.0.1:$durable_port" \
   --policy "$work/policy-durable.yaml" --actor bench >/dev/null 2>&1 & durable_pid=$!; pids+=($durable_pid)
+base_pid=""
+if [ -n "$base_bin" ]; then
+  STEPGATE_HOME="$work/home-base" "$base_bin" shim "${upstreams[@]}" --listen "127.0.0.1:$base_port" \
+    --policy "$work/policy.yaml" --actor bench >/dev/null 2>&1 & base_pid=$!; pids+=($base_pid)
+fi
 mkdir -p "$work/nginx"
 sed -e "s#PREFIX#$work/nginx#g" -e "s#NGINX_PORT#$nginx_port#" -e "s#FIXED_PORT#$fixed_port#" \
   -e "s#EVERY_PORT#$every_port#" "$here/nginx-shim.conf" > "$work/nginx/nginx.conf"
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
 ports=("$fixed_port" "$shim_port" "$durable_port" "$nginx_port")
 [ "$every" = 1 ] && ports+=("$every_port")
+[ -n "$base_bin" ] && ports+=("$base_port")
 for p in "${ports[@]}"; do wait_port "$p"; done
 
 session=""
@@ -106,13 +115,15 @@ for round in $(seq "$rounds"); do
     [ "$up" = every ] && direct_port=$every_port
     # The order rotates each round so no path always runs right after another.
     paths=(direct nginx shim durable)
-    for i in $(seq 0 $(((round - 1) % 4))); do [ "$i" = 0 ] || paths=("${paths[@]:1}" "${paths[0]}"); done
+    [ -n "$base_bin" ] && paths+=(base)
+    for i in $(seq 0 $(((round - 1) % ${#paths[@]}))); do [ "$i" = 0 ] || paths=("${paths[@]:1}" "${paths[0]}"); done
     for path in "${paths[@]}"; do
       case $path in
         direct) url="http://127.0.0.1:$direct_port/mcp" ;;
         nginx) url="http://127.0.0.1:$nginx_port/mcp/$up" ;;
         shim) url="http://127.0.0.1:$shim_port/mcp/$up" ;;
         durable) url="http://127.0.0.1:$durable_port/mcp/$up" ;;
+        base) url="http://127.0.0.1:$base_port/mcp/$up" ;;
       esac
       echo "$round $up $path $(measure "$url")" >> "$raw"
     done
@@ -125,7 +136,7 @@ mkdir -p "$(dirname "$out")"
 {
   echo "# stepgate shim vs direct vs nginx: tools/call, wrk, $(date -u +%FT%TZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# $rounds rounds, paths interleaved; latency: 1 connection, throughput: $conc connections; $duration each"
-  echo "# shim = batched audit fsync (default); durable = audit: {durable: true}"
+  echo "# shim = batched audit fsync (default); durable = audit: {durable: true}${base_bin:+; base = $base_bin}"
   echo "# per path: median [min-max] over the rounds"
   awk -v rounds="$rounds" '
     function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -139,13 +150,13 @@ mkdir -p "$(dirname "$out")"
     END {
       for (up in seen) {
         printf "\n%-6s %-8s %-22s %-22s %-22s %-22s %s\n", up, "path", "p50_us", "p99_us", "seq_rps", "conc_rps", "errors"
-        split("direct nginx shim durable", order, " ")
-        for (k = 1; k <= 4; k++) { p = order[k]; if (!(p in paths)) continue
+        split("direct nginx shim durable base", order, " ")
+        for (k = 1; k <= 5; k++) { p = order[k]; if (!(p in paths)) continue
           for (r = 1; r <= rounds; r++) { add(up "p50" p, p50[r, up, p]); add(up "p99" p, p99[r, up, p])
             add(up "seq" p, seq[r, up, p]); add(up "conc" p, conc[r, up, p]) }
           printf "%-6s %-8s %-22s %-22s %-22s %-22s %d\n", up, p, stat(up "p50" p, "%.0f"), stat(up "p99" p, "%.0f"),
             stat(up "seq" p, "%.0f"), stat(up "conc" p, "%.0f"), err[up, p] }
-        for (k = 2; k <= 4; k++) { p = order[k]
+        for (k = 2; k <= 5; k++) { p = order[k]; if (!(p in paths)) continue
           for (r = 1; r <= rounds; r++) { add(up "add" p, p50[r, up, p] - p50[r, up, "direct"])
             add(up "tput" p, conc[r, up, p] / conc[r, up, "direct"])
             if (p != "nginx") { add(up "vsng" p, (p50[r, up, p] - p50[r, up, "direct"]) / (p50[r, up, "nginx"] - p50[r, up, "direct"]))
@@ -159,6 +170,7 @@ mkdir -p "$(dirname "$out")"
   printf "after the load: shim RSS %s kB, %s threads; durable shim RSS %s kB, %s threads; nginx worker RSS %s kB\n" \
     "$(rss_kb "$shim_pid")" "$(threads "$shim_pid")" "$(rss_kb "$durable_pid")" "$(threads "$durable_pid")" \
     "$(rss_kb "$nginx_worker")"
+  [ -n "$base_pid" ] && printf "base shim RSS %s kB, %s threads\n" "$(rss_kb "$base_pid")" "$(threads "$base_pid")"
   echo "# raw: round upstream path p50_us p99_us seq_rps conc_rps errors"
   sed 's/^/# /' "$raw"
 } > "$out"
