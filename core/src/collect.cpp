@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "stepgate/crypto.h"
 #include "stepgate/paths.h"
@@ -124,7 +126,15 @@ Status collect_common_signals(const Action& action, const Policy& policy,
 void fill_signal_defaults(const std::string& kind, Value& signals) {
   if (!signals.is_map()) signals = Value(Map{});
   Map& out = signals.as_map();
-  for (const SignalSpec* spec : SignalRegistry::builtin().for_kind(kind)) {
+  // The built-in registry never changes: a long-running front-end asks for the same kind call
+  // after call, and matching every spec's kind globs each time was 3 % of a shim call.
+  thread_local std::string cached_kind;
+  thread_local std::vector<const SignalSpec*> cached_specs;
+  if (cached_kind != kind || cached_specs.empty()) {
+    cached_specs = SignalRegistry::builtin().for_kind(kind);
+    cached_kind = kind;
+  }
+  for (const SignalSpec* spec : cached_specs) {
     if (out.find(spec->name) == out.end())
       out.emplace(spec->name, default_signal_value(spec->type));
   }
