@@ -20,7 +20,6 @@ struct GitFree {
 };
 using BlobPtr = std::unique_ptr<git_blob, GitFree<git_blob, git_blob_free>>;
 using CommitPtr = std::unique_ptr<git_commit, GitFree<git_commit, git_commit_free>>;
-using TreePtr = std::unique_ptr<git_tree, GitFree<git_tree, git_tree_free>>;
 using PatchPtr = std::unique_ptr<git_patch, GitFree<git_patch, git_patch_free>>;
 using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
 
@@ -120,6 +119,7 @@ CommitScanner::~CommitScanner() {
 }
 
 Status CommitScanner::scan(const git_oid& commit_id) {
+  if (odb_ == nullptr) return make_error(ErrorCode::kInternal, last_git_error("opening the odb"));
   git_commit* raw = nullptr;
   if (git_commit_lookup(&raw, repo_, &commit_id) != 0) {
     return make_error(ErrorCode::kInternal, last_git_error("reading a pushed commit"));
@@ -135,22 +135,16 @@ Status CommitScanner::scan(const git_oid& commit_id) {
     std::string email = lower(author->email);
     if (email != pusher_email_) scan_.foreign_authors.insert(email);
   }
-  git_tree* tree_raw = nullptr;
-  if (git_commit_tree(&tree_raw, commit.get()) != 0) {
-    return make_error(ErrorCode::kInternal, last_git_error("reading a commit tree"));
-  }
-  TreePtr tree(tree_raw);
-  TreePtr parent_tree;
+  // Tree ids only: the walk reads the trees' raw entries itself.
+  const git_oid* tree = git_commit_tree_id(commit.get());
+  CommitPtr parent;
   if (git_commit_parentcount(commit.get()) > 0) {
-    git_tree* pt = nullptr;
-    git_commit* parent = nullptr;
-    if (git_commit_parent(&parent, commit.get(), 0) == 0) {
-      CommitPtr parent_commit(parent);
-      if (git_commit_tree(&pt, parent_commit.get()) == 0) parent_tree.reset(pt);
-    }
+    git_commit* raw_parent = nullptr;
+    if (git_commit_parent(&raw_parent, commit.get(), 0) == 0) parent.reset(raw_parent);
   }
+  const git_oid* parent_tree = parent ? git_commit_tree_id(parent.get()) : nullptr;
   changes_.clear();
-  if (Status s = diff_trees(repo_, parent_tree.get(), tree.get(), changes_); !s.ok()) return s;
+  if (Status s = diff_trees(odb_, parent_tree, tree, changes_); !s.ok()) return s;
   for (const FileChange& change : changes_) scan_change(change);
   scan_names(changes_);
   return {};
@@ -161,6 +155,7 @@ Status CommitScanner::scan_pushed_object(const git_oid& id, std::string_view ref
   // A lightweight tag has no tag object to name it: the ref does.
   constexpr std::string_view kTags = "refs/tags/";
   std::string tag(ref.substr(0, kTags.size()) == kTags ? ref.substr(kTags.size()) : ref);
+  if (odb_ == nullptr) return make_error(ErrorCode::kInternal, last_git_error("opening the odb"));
   for (int depth = 0; depth < kMaxTagDepth; ++depth) {
     git_object* raw = nullptr;
     if (git_object_lookup(&raw, repo_, &at, GIT_OBJECT_ANY) != 0) {
@@ -186,8 +181,7 @@ Status CommitScanner::scan_pushed_object(const git_oid& id, std::string_view ref
       }
     } else if (type == GIT_OBJECT_TREE) {
       changes_.clear();
-      const auto* tree = reinterpret_cast<const git_tree*>(object.get());
-      if (Status s = diff_trees(repo_, nullptr, tree, changes_); !s.ok()) return s;
+      if (Status s = diff_trees(odb_, nullptr, &at, changes_); !s.ok()) return s;
       for (const FileChange& change : changes_) scan_change(change);
       scan_names(changes_);
     }

@@ -44,9 +44,10 @@ struct FileChange {
   uint32_t new_mode = 0;
 };
 
-/// The files that differ between two trees (either may be null: an empty tree), in tree order.
-/// Identical subtrees are skipped by id, so the cost follows what changed, not the tree's size.
-Status diff_trees(git_repository* repo, const git_tree* old_tree, const git_tree* new_tree,
+/// The files that differ between two trees, given by id (either may be null: an empty tree), in
+/// tree order. Identical subtrees are skipped by id, so the cost follows what changed, not the
+/// tree's size. kInternal when a tree cannot be read or is malformed.
+Status diff_trees(git_odb* odb, const git_oid* old_tree, const git_oid* new_tree,
                   std::vector<FileChange>& out);
 
 /// A file at or above git.large_file_bytes is still scanned for secrets, in windows, up to this

@@ -158,6 +158,9 @@ void init_libgit2() {
     // one commit and as the old side of a later one that changes the file again. Small blobs
     // stay in the repository's object cache (bounded by libgit2's 256 MiB total) for the scan.
     git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, kCachedBlobBytes);
+    // The tree walk reads raw trees; a tree is read again as the old side of the next commit that
+    // changes it, and a directory of a few hundred files passes libgit2's default 4 KiB.
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, kCachedBlobBytes);
     return rc;
   }();
   (void)once;

@@ -1,7 +1,10 @@
 // Which files two trees disagree on: a merge walk over both trees' sorted entries that descends
 // only into subtrees whose ids differ. libgit2's git_diff_tree_to_tree does the same walk through
 // its generic iterator machinery (pathspecs, attributes, ignore rules) at several times the cost,
-// and a pre-push hook runs it once per pushed commit.
+// and a pre-push hook runs it once per pushed commit. The trees are read as the raw bytes the
+// object database holds (`<mode> <name>\0<id>` per entry) rather than as git_tree objects: a
+// walk looks at each entry once, so parsing every entry of both trees into an object first (and
+// keeping those objects in the repository's cache) cost more than the walk itself.
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -12,117 +15,195 @@
 namespace stepgate {
 namespace {
 
-struct TreeFree {
-  void operator()(git_tree* t) const { git_tree_free(t); }
+struct OdbObjectFree {
+  void operator()(git_odb_object* o) const { git_odb_object_free(o); }
 };
-using TreePtr = std::unique_ptr<git_tree, TreeFree>;
+using OdbObjectPtr = std::unique_ptr<git_odb_object, OdbObjectFree>;
 
-bool is_tree(const git_tree_entry* e) {
-  return git_tree_entry_filemode(e) == GIT_FILEMODE_TREE;
+/// One entry of a raw tree. `mode` is normalised as libgit2's git_tree_entry_filemode does.
+struct Entry {
+  uint32_t mode = 0;
+  std::string_view name;
+  const unsigned char* id = nullptr;
+};
+
+/// libgit2's normalize_filemode: what a mode means, whatever permission bits it carries.
+uint32_t normalize_mode(uint32_t mode) {
+  constexpr uint32_t kTypeMask = 0170000;
+  if ((mode & kTypeMask) == GIT_FILEMODE_TREE) return GIT_FILEMODE_TREE;
+  if ((mode & 0111) != 0) return GIT_FILEMODE_BLOB_EXECUTABLE;
+  if ((mode & kTypeMask) == GIT_FILEMODE_COMMIT) return GIT_FILEMODE_COMMIT;
+  if ((mode & kTypeMask) == GIT_FILEMODE_LINK) return GIT_FILEMODE_LINK;
+  return GIT_FILEMODE_BLOB;
+}
+
+/// The entries of one tree, in the order the tree stores them (git's tree order).
+class RawTree {
+ public:
+  RawTree() = default;
+  explicit RawTree(OdbObjectPtr object) : object_(std::move(object)) {
+    rest_ = {static_cast<const char*>(git_odb_object_data(object_.get())),
+             git_odb_object_size(object_.get())};
+    advance();
+  }
+  [[nodiscard]] bool done() const { return !has_; }
+  [[nodiscard]] bool malformed() const { return malformed_; }
+  [[nodiscard]] const Entry& entry() const { return entry_; }
+
+  /// Parses the next entry; an entry that does not parse ends the walk and marks the tree
+  /// malformed (libgit2 refuses to read such a tree at all).
+  void advance() {
+    has_ = false;
+    if (rest_.empty()) return;
+    uint32_t mode = 0;
+    std::size_t at = 0;
+    for (; at < rest_.size() && rest_[at] >= '0' && rest_[at] <= '7' && at < 7; ++at) {
+      mode = mode * 8 + static_cast<uint32_t>(rest_[at] - '0');
+    }
+    const std::size_t nul = rest_.find('\0', at + 1);
+    if (at == 0 || at >= rest_.size() || rest_[at] != ' ' || nul == std::string_view::npos ||
+        nul == at + 1 || rest_.size() - nul - 1 < GIT_OID_RAWSZ) {
+      malformed_ = true;
+      return;
+    }
+    entry_.mode = normalize_mode(mode);
+    entry_.name = rest_.substr(at + 1, nul - at - 1);
+    entry_.id = reinterpret_cast<const unsigned char*>(rest_.data() + nul + 1);
+    rest_.remove_prefix(nul + 1 + GIT_OID_RAWSZ);
+    has_ = true;
+  }
+
+ private:
+  OdbObjectPtr object_;
+  std::string_view rest_;
+  Entry entry_;
+  bool has_ = false;
+  bool malformed_ = false;
+};
+
+bool is_tree(const Entry& e) {
+  return e.mode == GIT_FILEMODE_TREE;
 }
 
 /// git's tree order: names compare bytewise as if a tree's name ended in '/'.
-int compare_entries(const git_tree_entry* a, const git_tree_entry* b) {
-  const std::string_view an = git_tree_entry_name(a);
-  const std::string_view bn = git_tree_entry_name(b);
-  const std::size_t n = std::min(an.size(), bn.size());
-  if (int c = std::memcmp(an.data(), bn.data(), n); c != 0) return c;
-  const auto next = [n](std::string_view name, const git_tree_entry* e) -> unsigned char {
-    if (name.size() > n) return static_cast<unsigned char>(name[n]);
+int compare_entries(const Entry& a, const Entry& b) {
+  const std::size_t n = std::min(a.name.size(), b.name.size());
+  if (int c = std::memcmp(a.name.data(), b.name.data(), n); c != 0) return c;
+  const auto next = [n](const Entry& e) -> unsigned char {
+    if (e.name.size() > n) return static_cast<unsigned char>(e.name[n]);
     return is_tree(e) ? '/' : '\0';
   };
-  const unsigned char ac = next(an, a);
-  const unsigned char bc = next(bn, b);
+  const unsigned char ac = next(a);
+  const unsigned char bc = next(b);
   return ac < bc ? -1 : (ac > bc ? 1 : 0);
+}
+
+bool same_id(const Entry& a, const Entry& b) {
+  return std::memcmp(a.id, b.id, GIT_OID_RAWSZ) == 0;
 }
 
 class TreeWalk {
  public:
-  TreeWalk(git_repository* repo, std::vector<FileChange>& out) : repo_(repo), out_(out) {}
+  TreeWalk(git_odb* odb, std::vector<FileChange>& out) : odb_(odb), out_(out) {}
 
-  Status walk(const git_tree* old_tree, const git_tree* new_tree, const std::string& prefix) {
-    const std::size_t old_n = old_tree != nullptr ? git_tree_entrycount(old_tree) : 0;
-    const std::size_t new_n = new_tree != nullptr ? git_tree_entrycount(new_tree) : 0;
-    std::size_t i = 0;
-    std::size_t j = 0;
-    while (i < old_n || j < new_n) {
-      const git_tree_entry* a = i < old_n ? git_tree_entry_byindex(old_tree, i) : nullptr;
-      const git_tree_entry* b = j < new_n ? git_tree_entry_byindex(new_tree, j) : nullptr;
-      const int order = a == nullptr ? 1 : (b == nullptr ? -1 : compare_entries(a, b));
-      if (order <= 0) ++i;
-      if (order >= 0) ++j;
-      Status s = order < 0   ? side(a, nullptr, prefix)
-                 : order > 0 ? side(nullptr, b, prefix)
-                             : both(a, b, prefix);
+  Result<RawTree> read(const git_oid* id) {
+    if (id == nullptr) return RawTree();
+    git_odb_object* raw = nullptr;
+    if (git_odb_read(&raw, odb_, id) != 0) {
+      return make_error(ErrorCode::kInternal, last_git_error("reading a pushed tree"));
+    }
+    OdbObjectPtr object(raw);
+    if (git_odb_object_type(object.get()) != GIT_OBJECT_TREE) {
+      return make_error(ErrorCode::kInternal, "reading a pushed tree: the object is not a tree");
+    }
+    return RawTree(std::move(object));
+  }
+
+  /// Walks two trees (either may be empty); `path_` holds their directory with a trailing '/'.
+  Status walk(RawTree old_tree, RawTree new_tree) {
+    while (!old_tree.done() || !new_tree.done()) {
+      const Entry* a = old_tree.done() ? nullptr : &old_tree.entry();
+      const Entry* b = new_tree.done() ? nullptr : &new_tree.entry();
+      const int order = a == nullptr ? 1 : (b == nullptr ? -1 : compare_entries(*a, *b));
+      Status s = order < 0 ? side(a, nullptr) : order > 0 ? side(nullptr, b) : both(*a, *b);
       if (!s.ok()) return s;
+      if (order <= 0) old_tree.advance();
+      if (order >= 0) new_tree.advance();
+    }
+    if (old_tree.malformed() || new_tree.malformed()) {
+      return make_error(ErrorCode::kInternal, "reading a pushed tree: malformed tree entry");
     }
     return {};
   }
 
  private:
-  Result<TreePtr> subtree(const git_tree_entry* e) {
-    if (e == nullptr || !is_tree(e)) return TreePtr();
-    git_tree* t = nullptr;
-    if (git_tree_lookup(&t, repo_, git_tree_entry_id(e)) != 0) {
-      return make_error(ErrorCode::kInternal, last_git_error("reading a pushed tree"));
-    }
-    return TreePtr(t);
-  }
-
-  void add_file(const git_tree_entry* a, const git_tree_entry* b, const std::string& path) {
-    FileChange c;
-    c.path = path;
+  void add_file(const Entry* a, const Entry* b) {
+    FileChange& c = out_.emplace_back();
+    c.path = path_;
     if (a != nullptr) {
-      git_oid_cpy(&c.old_id, git_tree_entry_id(a));
-      c.old_mode = static_cast<uint32_t>(git_tree_entry_filemode(a));
+      git_oid_fromraw(&c.old_id, a->id);
+      c.old_mode = a->mode;
     }
     if (b != nullptr) {
-      git_oid_cpy(&c.new_id, git_tree_entry_id(b));
-      c.new_mode = static_cast<uint32_t>(git_tree_entry_filemode(b));
+      git_oid_fromraw(&c.new_id, b->id);
+      c.new_mode = b->mode;
     }
-    out_.push_back(std::move(c));
+  }
+
+  /// Walks into the subtree(s) named `name`, with `path_` extended by it for the time.
+  Status descend(std::string_view name, const Entry* a, const Entry* b) {
+    const std::size_t length = path_.size();
+    path_.append(name).push_back('/');
+    git_oid old_id;
+    git_oid new_id;
+    if (a != nullptr) git_oid_fromraw(&old_id, a->id);
+    if (b != nullptr) git_oid_fromraw(&new_id, b->id);
+    auto old_tree = read(a != nullptr ? &old_id : nullptr);
+    if (!old_tree.ok()) return old_tree.error();
+    auto new_tree = read(b != nullptr ? &new_id : nullptr);
+    if (!new_tree.ok()) return new_tree.error();
+    Status s = walk(std::move(*old_tree), std::move(*new_tree));
+    path_.resize(length);
+    return s;
   }
 
   /// An entry only one tree has: a whole subtree added or deleted, or one file.
-  Status side(const git_tree_entry* a, const git_tree_entry* b, const std::string& prefix) {
-    const git_tree_entry* e = a != nullptr ? a : b;
-    const std::string path = prefix + git_tree_entry_name(e);
-    if (!is_tree(e)) {
-      add_file(a, b, path);
-      return {};
-    }
-    auto t = subtree(e);
-    if (!t.ok()) return t.error();
-    return a != nullptr ? walk(t->get(), nullptr, path + "/") : walk(nullptr, t->get(), path + "/");
+  Status side(const Entry* a, const Entry* b) {
+    const Entry& e = a != nullptr ? *a : *b;
+    if (is_tree(e)) return descend(e.name, a, b);
+    const std::size_t length = path_.size();
+    path_.append(e.name);
+    add_file(a, b);
+    path_.resize(length);
+    return {};
   }
 
   /// The same name (and kind) in both trees.
-  Status both(const git_tree_entry* a, const git_tree_entry* b, const std::string& prefix) {
-    if (git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)) != 0 &&
-        git_tree_entry_filemode(a) == git_tree_entry_filemode(b)) {
-      return {};
-    }
-    const std::string path = prefix + git_tree_entry_name(a);
-    if (!is_tree(a)) {
-      add_file(a, b, path);
-      return {};
-    }
-    auto old_sub = subtree(a);
-    if (!old_sub.ok()) return old_sub.error();
-    auto new_sub = subtree(b);
-    if (!new_sub.ok()) return new_sub.error();
-    return walk(old_sub->get(), new_sub->get(), path + "/");
+  Status both(const Entry& a, const Entry& b) {
+    if (same_id(a, b) && a.mode == b.mode) return {};
+    if (is_tree(a)) return descend(a.name, &a, &b);
+    const std::size_t length = path_.size();
+    path_.append(a.name);
+    add_file(&a, &b);
+    path_.resize(length);
+    return {};
   }
 
-  git_repository* repo_;
+  git_odb* odb_;
   std::vector<FileChange>& out_;
+  std::string path_;
 };
 
 }  // namespace
 
-Status diff_trees(git_repository* repo, const git_tree* old_tree, const git_tree* new_tree,
+Status diff_trees(git_odb* odb, const git_oid* old_tree, const git_oid* new_tree,
                   std::vector<FileChange>& out) {
-  return TreeWalk(repo, out).walk(old_tree, new_tree, "");
+  TreeWalk walk(odb, out);
+  auto old_raw = walk.read(old_tree);
+  if (!old_raw.ok()) return old_raw.error();
+  auto new_raw = walk.read(new_tree);
+  if (!new_raw.ok()) return new_raw.error();
+  return walk.walk(std::move(*old_raw), std::move(*new_raw));
 }
 
 }  // namespace stepgate

@@ -105,7 +105,10 @@ Scanned scan_commit(const std::string& repo_path, const std::string& sha) {
   REQUIRE(git_commit_tree(&parent_tree, parent) == 0);
   Scanned out;
   std::vector<FileChange> changes;
-  REQUIRE(diff_trees(repo, parent_tree, tree, changes).ok());
+  git_odb* odb = nullptr;
+  REQUIRE(git_repository_odb(&odb, repo) == 0);
+  REQUIRE(diff_trees(odb, git_tree_id(parent_tree), git_tree_id(tree), changes).ok());
+  git_odb_free(odb);
   for (const auto& c : changes) out.paths.insert(c.path);
   GitSettings settings;
   {
