@@ -55,6 +55,12 @@ bool is_signed(git_commit* commit) {
   return found;
 }
 
+/// Most texts here are short (a commit message): one plain pass rules them out for less than
+/// starting the regular-expression scan costs.
+bool worth_scanning(std::string_view text) {
+  return text.size() >= kQuickCheckBytes || may_contain_secret(text);
+}
+
 bool is_blob_mode(uint32_t mode) {
   return mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE ||
          mode == GIT_FILEMODE_LINK;
@@ -258,6 +264,48 @@ uint8_t CommitScanner::path_flags(const std::string& path) {
   return flags;
 }
 
+std::size_t CommitScanner::BlobPairHash::operator()(const BlobPair& p) const noexcept {
+  std::size_t a = 0;
+  std::size_t b = 0;
+  std::memcpy(&a, p.old_id.id, sizeof a);
+  std::memcpy(&b, p.new_id.id, sizeof b);
+  return a ^ (b * 31) ^ (p.scan_secrets ? 1U : 0U) ^ (p.large ? 2U : 0U);
+}
+
+bool CommitScanner::BlobPairEqual::operator()(const BlobPair& a, const BlobPair& b) const noexcept {
+  return git_oid_equal(&a.old_id, &b.old_id) != 0 && git_oid_equal(&a.new_id, &b.new_id) != 0 &&
+         a.scan_secrets == b.scan_secrets && a.large == b.large;
+}
+
+void CommitScanner::add_finding(const std::string& rule, const std::string& where, int line) {
+  scan_.findings.emplace(rule, where, line);
+  if (recording_ != nullptr) recording_->emplace_back(rule, line);
+}
+
+template <class Scan>
+void CommitScanner::once(const BlobPair& pair, const std::string& path, Scan&& scan) {
+  if (auto seen = pairs_.find(pair); seen != pairs_.end()) {
+    // The same bytes on both sides give the same lines and the same findings: only the path
+    // they are reported under differs. Counts still add up per commit, as git counts them.
+    ++reused_;
+    scan_.lines_added += seen->second.lines_added;
+    scan_.lines_deleted += seen->second.lines_deleted;
+    for (const auto& [rule, line] : seen->second.findings) scan_.findings.emplace(rule, path, line);
+    return;
+  }
+  const int64_t added = scan_.lines_added;
+  const int64_t deleted = scan_.lines_deleted;
+  PairOutcome outcome;
+  recording_ = &outcome.findings;
+  scan();
+  recording_ = nullptr;
+  // Once the byte budget has run out a scan may have been cut short: not the pair's whole answer.
+  if (scan_.truncated) return;
+  outcome.lines_added = scan_.lines_added - added;
+  outcome.lines_deleted = scan_.lines_deleted - deleted;
+  pairs_.emplace(pair, std::move(outcome));
+}
+
 void CommitScanner::scan_change(const FileChange& change) {
   const bool deleted = change.new_mode == 0;
   const std::string& path = change.path;
@@ -271,12 +319,22 @@ void CommitScanner::scan_change(const FileChange& change) {
   const bool scan_secrets_here = new_blob && (flags & kSecretsAllowed) == 0;
   if (new_blob && is_large(change.new_id)) {
     scan_.large_files.insert(path);
-    if (scan_secrets_here) scan_large(change.new_id, path);
+    if (scan_secrets_here) {
+      once(BlobPair{git_oid{}, change.new_id, true, true}, path,
+           [&] { scan_large(change.new_id, path); });
+    }
     return;  // not diffed or counted line by line
   }
   if (!new_blob && is_large(change.old_id)) return;  // a large file deleted: its lines uncounted
   if (old_blob && new_blob && git_oid_equal(&change.old_id, &change.new_id) != 0)
     return;  // mode only
+  const BlobPair pair{old_blob ? change.old_id : git_oid{}, new_blob ? change.new_id : git_oid{},
+                      scan_secrets_here, false};
+  once(pair, path, [&] { diff_pair(change, old_blob, new_blob, path, scan_secrets_here); });
+}
+
+void CommitScanner::diff_pair(const FileChange& change, bool old_blob, bool new_blob,
+                              const std::string& path, bool scan_secrets_here) {
   git_blob* raw_old = nullptr;
   git_blob* raw_new = nullptr;
   if (old_blob && git_blob_lookup(&raw_old, repo_, &change.old_id) != 0) return;
@@ -335,13 +393,11 @@ void CommitScanner::scan_text(std::string_view text, const std::string& where) {
     return;
   }
   budget_ -= text.size();
-  // Most texts here are short (a commit message): one plain pass rules them out for less than
-  // starting the regular-expression scan costs.
-  if (text.size() < kQuickCheckBytes && !may_contain_secret(text)) return;
+  if (!worth_scanning(text)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
   for (const SecretFinding& f : scan_secrets_windowed(text, options)) {
-    scan_.findings.emplace(f.rule_id, where, f.line);
+    add_finding(f.rule_id, where, f.line);
   }
 }
 
@@ -428,13 +484,15 @@ void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool s
       added_line_nos_.push_back(line->new_lineno);
     }
   }
+  // No may_contain_secret pass here: over a file's added lines it costs twice what the scan's
+  // own prefilter does (callgrind), and almost every text passes it.
   if (added_.empty()) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
   for (const SecretFinding& f : scan_secrets_windowed(added_, options)) {
     const auto at = static_cast<std::size_t>(f.line - 1);
     const int line_no = at < added_line_nos_.size() ? added_line_nos_[at] : 0;
-    scan_.findings.emplace(f.rule_id, path, line_no);
+    add_finding(f.rule_id, path, line_no);
   }
 }
 

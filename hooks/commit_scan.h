@@ -71,10 +71,40 @@ class CommitScanner {
   /// Findings name the tag (`message of tag v1`, `tag v1`); `ref` names a lightweight one.
   Status scan_pushed_object(const git_oid& id, std::string_view ref);
   [[nodiscard]] const CommitScan& result() const { return scan_; }
+  /// How many blob pairs were seen again and not read, diffed or scanned a second time.
+  [[nodiscard]] std::size_t reused_diffs() const { return reused_; }
   CommitScan take_result() { return std::move(scan_); }
 
  private:
+  /// One side or both of a file change, read once per push: what a pair of blobs gives (line
+  /// counts, findings by line) depends on their bytes alone, and a push carries the same pair
+  /// many times (a merge repeats its side branch's changes, a copy or rename re-adds a blob, a
+  /// revert of a revert repeats a change).
+  struct BlobPair {
+    git_oid old_id{};  // zero: no old side
+    git_oid new_id{};  // zero: no new side
+    bool scan_secrets = false;
+    bool large = false;  // a large file scanned whole, not diffed
+  };
+  struct BlobPairHash {
+    std::size_t operator()(const BlobPair& p) const noexcept;
+  };
+  struct BlobPairEqual {
+    bool operator()(const BlobPair& a, const BlobPair& b) const noexcept;
+  };
+  struct PairOutcome {
+    int64_t lines_added = 0;
+    int64_t lines_deleted = 0;
+    std::vector<std::pair<std::string, int>> findings;  // rule, line
+  };
+  /// Runs `scan` for a pair not seen before and remembers what it added; replays that under
+  /// `path` for a pair seen before.
+  template <class Scan>
+  void once(const BlobPair& pair, const std::string& path, Scan&& scan);
+  void add_finding(const std::string& rule, const std::string& where, int line);
   void scan_change(const FileChange& change);
+  void diff_pair(const FileChange& change, bool old_blob, bool new_blob, const std::string& path,
+                 bool scan_secrets_here);
   void scan_whole_blob(git_blob* blob, bool added, const std::string& path, bool scan_secrets_here);
   void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here,
                   bool count_lines = true);
@@ -119,6 +149,9 @@ class CommitScanner {
     bool operator()(const git_oid& a, const git_oid& b) const noexcept;
   };
   std::unordered_set<git_oid, OidHash, OidEqual> small_blobs_;
+  std::unordered_map<BlobPair, PairOutcome, BlobPairHash, BlobPairEqual> pairs_;
+  std::vector<std::pair<std::string, int>>* recording_ = nullptr;  // the pair being scanned
+  std::size_t reused_ = 0;
 };
 
 }  // namespace stepgate

@@ -602,3 +602,39 @@ TEST_CASE("git signals: copies, renames, reverts and merges give the findings th
 
 }  // namespace
 }  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("commit scan: a blob pair seen again is not diffed again, and reports the same") {
+  Repo repo;
+  std::string base;
+  const std::string tip = duplicated_history(repo, base);
+  init_libgit2();
+  git_repository* handle = nullptr;
+  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
+  GitSettings settings;
+  CommitScanner scanner(handle, settings, "dev@example.com", std::size_t{1} << 20);
+  std::istringstream ids(repo.git({"rev-list", base + ".." + tip}));
+  for (std::string sha; ids >> sha;) {
+    git_oid oid;
+    REQUIRE(git_oid_fromstr(&oid, sha.c_str()) == 0);
+    REQUIRE(scanner.scan(oid).ok());
+  }
+  // Read again, newest first: the merge's renamed.env (the blob a.env was added with), the
+  // revert of the revert (the pair of the first token commit), the rename's renamed.env and
+  // the copy's b.env (both a.env's blob, added whole).
+  CHECK(scanner.reused_diffs() == 4);
+  std::set<std::tuple<std::string, std::string, int>> expected{
+      {"aws-access-key-id", "config/a.env", 2},
+      {"aws-access-key-id", "config/b.env", 2},
+      {"aws-access-key-id", "config/renamed.env", 2},
+      {"github-token", "README.md", 2},
+      {"github-token", "config/b.env", 3},
+  };
+  CHECK(scanner.result().findings == expected);
+  git_repository_free(handle);
+}
+
+}  // namespace
+}  // namespace stepgate
