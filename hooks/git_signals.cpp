@@ -31,6 +31,7 @@ struct GitFree {
 using RevwalkPtr = std::unique_ptr<git_revwalk, GitFree<git_revwalk, git_revwalk_free>>;
 using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
 using ConfigPtr = std::unique_ptr<git_config, GitFree<git_config, git_config_free>>;
+using ReferencePtr = std::unique_ptr<git_reference, GitFree<git_reference, git_reference_free>>;
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -68,6 +69,41 @@ bool is_plain_remote_name(const std::string& name) {
   return !name.empty() && name.find_first_of("*?[\\:/ ") == std::string::npos;
 }
 
+/// Hides from `walk` what the remote of a pre-push already has, so that a push is scanned for
+/// what it sends: the remote's value of every ref this push updates (git read it from the remote
+/// for this push) and the remote's tracking refs. A tracking ref is skipped when the push updates
+/// the ref it tracks: git's fresh value is hidden instead, and the tracking ref may be stale (the
+/// remote rewound since the last fetch, so what it held may be gone there). Only a commit id
+/// hides anything: an id this repository lacks hides nothing, so the walk scans more, never less.
+void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOptions& options) {
+  std::vector<std::string> updated;
+  for (const auto& [ref, sha] : options.remote_tips) {
+    updated.push_back(ref);
+    if (is_zero_oid(sha)) continue;
+    if (auto tip = peel_to_commit(repo, sha)) (void)git_revwalk_hide(walk, &*tip);
+  }
+  if (!is_plain_remote_name(options.remote)) return;
+  const std::string prefix = "refs/remotes/" + options.remote + "/";
+  git_reference_iterator* raw_it = nullptr;
+  if (git_reference_iterator_glob_new(&raw_it, repo, (prefix + "*").c_str()) != 0) return;
+  const std::unique_ptr<git_reference_iterator,
+                        GitFree<git_reference_iterator, git_reference_iterator_free>>
+      it(raw_it);
+  git_reference* raw_ref = nullptr;
+  while (git_reference_next(&raw_ref, it.get()) == 0) {
+    const ReferencePtr ref(raw_ref);
+    git_reference* raw_target = nullptr;
+    if (git_reference_resolve(&raw_target, ref.get()) != 0) continue;
+    const ReferencePtr target(raw_target);
+    const std::string_view name = git_reference_name(target.get());
+    const git_oid* id = git_reference_target(target.get());
+    if (id == nullptr || !starts_with(name, prefix)) continue;
+    const std::string branch = "refs/heads/" + std::string(name.substr(prefix.size()));
+    if (std::find(updated.begin(), updated.end(), branch) != updated.end()) continue;
+    (void)git_revwalk_hide(walk, id);  // not a commit (a tracking ref to a tag of a tree): ignored
+  }
+}
+
 struct Range {
   std::vector<git_oid> commits;
   bool force = false;
@@ -99,13 +135,11 @@ Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
   if (git_revwalk_push(walk.get(), &*new_tip) != 0) {
     return make_error(ErrorCode::kInternal, last_git_error("revwalk push"));
   }
-  if (old_tip) {
-    (void)git_revwalk_hide(walk.get(), &*old_tip);
-  } else if (options.hide_all_refs) {
-    (void)git_revwalk_hide_glob(walk.get(), "refs/*");
-  } else if (is_plain_remote_name(options.remote)) {
-    std::string glob = "refs/remotes/" + options.remote + "/*";
-    (void)git_revwalk_hide_glob(walk.get(), glob.c_str());
+  if (old_tip) (void)git_revwalk_hide(walk.get(), &*old_tip);
+  if (options.hide_all_refs) {
+    if (!old_tip) (void)git_revwalk_hide_glob(walk.get(), "refs/*");
+  } else {
+    hide_remote_side(repo, walk.get(), options);
   }
   git_oid oid;
   while (git_revwalk_next(&oid, walk.get()) == 0) range.commits.push_back(oid);
@@ -274,8 +308,6 @@ Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t cou
 }
 
 namespace {
-
-using ReferencePtr = std::unique_ptr<git_reference, GitFree<git_reference, git_reference_free>>;
 
 /// Follows `ref` through symbolic refs of `repo` (git stops after 5 levels too).
 std::string follow_symbolic(git_repository* repo, const std::string& ref) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commit_scan.h"
@@ -25,6 +26,10 @@ struct PushScanOptions {
   std::string pusher_email;  // commits by other authors go to foreign_authors
   std::string remote;  // signals.remote; for pre-push also the refs/remotes/<remote>/* to hide
   bool hide_all_refs = false;  // pre-receive: a new ref's commits are those no existing ref has
+  /// pre-push: every ref this push updates, with its value on the remote as git read it for this
+  /// push (all zeros: the remote has no such ref). What those values reach is on the remote
+  /// already; a tracking ref of an updated ref is not trusted over them (it may be stale).
+  std::vector<std::pair<std::string, std::string>> remote_tips;
 };
 
 /// Limits on the work one push may cause (a huge push still gets a verdict in bounded time).

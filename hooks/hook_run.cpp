@@ -270,6 +270,9 @@ int run_hook(const HookOptions& options, CommandContext& context) {
                        ? (*repo)->resolve_symbolic(u.remote_ref)
                        : (*repo)->resolve_remote_symbolic(scan.remote, o.url, u.remote_ref);
   }
+  if (o.kind == HookKind::kPrePush) {
+    for (const RefUpdate& u : *updates) scan.remote_tips.emplace_back(u.remote_ref, u.remote_sha);
+  }
   int exit_code = 0;
   for (const RefUpdate& u : *updates) {
     PushSignals signals;

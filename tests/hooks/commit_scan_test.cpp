@@ -638,3 +638,63 @@ TEST_CASE("commit scan: a blob pair seen again is not diffed again, and reports 
 
 }  // namespace
 }  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+int64_t pushed_commits(Repo& repo, const RefUpdate& update,
+                       const std::vector<std::pair<std::string, std::string>>& remote_tips) {
+  auto opened = GitRepo::open_at(repo.path());
+  REQUIRE(opened.ok());
+  GitSettings settings;
+  PushScanOptions options;
+  options.settings = &settings;
+  options.remote = "origin";
+  options.remote_tips = remote_tips;
+  PushSignals out;
+  REQUIRE((*opened)->collect(update, options, out).ok());
+  return out.signals.get_int("commits");
+}
+
+TEST_CASE("git signals: what the remote has by any ref it advertised is not scanned again") {
+  Repo repo;
+  repo.write("README.md", "# fixture\n");
+  const std::string base = repo.commit("base");
+  repo.git({"checkout", "-q", "-b", "feature"});
+  repo.write("f.txt", "one\n");
+  repo.commit("f1");
+  repo.write("f.txt", "one\ntwo\n");
+  const std::string f2 = repo.commit("f2");
+  repo.git({"checkout", "-q", "main"});
+  repo.write("README.md", "# fixture\nmore\n");
+  repo.commit("main side");
+  repo.git({"merge", "-q", "--no-ff", "-m", "merge feature", "feature"});
+  const std::string tip = repo.git({"rev-parse", "HEAD"}).substr(0, 40);
+  const std::string zeros(40, '0');
+  const RefUpdate main{"refs/heads/main", tip, "refs/heads/main", base, 1};
+
+  // No tracking ref: the side branch's commits are sent and scanned.
+  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}}) == 4);
+  // The remote's feature branch (its tracking ref) holds f1 and f2: only main side and the merge.
+  repo.git({"update-ref", "refs/remotes/origin/feature", f2});
+  repo.git({"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/feature"});
+  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}}) == 2);
+  // The same push also moves the remote's feature, which git read as `base`: the tracking ref
+  // (and origin/HEAD, which resolves to it) may be stale and f1, f2 gone there — scanned.
+  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}, {"refs/heads/feature", base}}) == 4);
+  // Another ref of the same push already has f2 on the remote (git read it for this push).
+  repo.git({"update-ref", "-d", "refs/remotes/origin/HEAD"});
+  repo.git({"update-ref", "-d", "refs/remotes/origin/feature"});
+  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}, {"refs/heads/other", f2}}) == 2);
+  // An id the repository does not have hides nothing.
+  CHECK(pushed_commits(repo, main,
+                       {{"refs/heads/main", base}, {"refs/heads/other", std::string(40, 'e')}}) ==
+        4);
+  // A new branch: the remote's tracking refs, as before.
+  repo.git({"update-ref", "refs/remotes/origin/feature", f2});
+  const RefUpdate fresh{"refs/heads/main", tip, "refs/heads/copy", zeros, 1};
+  CHECK(pushed_commits(repo, fresh, {{"refs/heads/copy", zeros}}) == 2);  // main side, merge
+}
+
+}  // namespace
+}  // namespace stepgate
