@@ -69,12 +69,13 @@ bool is_plain_remote_name(const std::string& name) {
   return !name.empty() && name.find_first_of("*?[\\:/ ") == std::string::npos;
 }
 
-/// Hides from `walk` what the remote of a pre-push already has, so that a push is scanned for
-/// what it sends: the remote's value of every ref this push updates (git read it from the remote
-/// for this push) and the remote's tracking refs. A tracking ref is skipped when the push updates
-/// the ref it tracks: git's fresh value is hidden instead, and the tracking ref may be stale (the
-/// remote rewound since the last fetch, so what it held may be gone there). Only a commit id
-/// hides anything: an id this repository lacks hides nothing, so the walk scans more, never less.
+/// Hides from the walk of a new ref what the remote of a pre-push already has, so that the push
+/// is scanned for what it sends: the remote's value of every ref this push updates (git read it
+/// from the remote for this push) and the remote's tracking refs. A tracking ref is skipped when
+/// the push updates the ref it tracks: git's fresh value is hidden instead, and the tracking ref
+/// may be stale (the remote rewound since the last fetch, so what it held may be gone there). Only
+/// a commit id hides anything: an id this repository lacks hides nothing, so the walk scans more,
+/// never less.
 void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOptions& options) {
   std::vector<std::string> updated;
   for (const auto& [ref, sha] : options.remote_tips) {
@@ -135,9 +136,13 @@ Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
   if (git_revwalk_push(walk.get(), &*new_tip) != 0) {
     return make_error(ErrorCode::kInternal, last_git_error("revwalk push"));
   }
-  if (old_tip) (void)git_revwalk_hide(walk.get(), &*old_tip);
-  if (options.hide_all_refs) {
-    if (!old_tip) (void)git_revwalk_hide_glob(walk.get(), "refs/*");
+  // An update of an existing ref is judged on all it adds to that ref, even what the remote holds
+  // under another ref already: a policy may be stricter for main than for a feature branch, and
+  // pushing the feature branch first must not carry its commits past main's rules.
+  if (old_tip) {
+    (void)git_revwalk_hide(walk.get(), &*old_tip);
+  } else if (options.hide_all_refs) {
+    (void)git_revwalk_hide_glob(walk.get(), "refs/*");
   } else {
     hide_remote_side(repo, walk.get(), options);
   }

@@ -27,8 +27,9 @@ struct PushScanOptions {
   std::string remote;  // signals.remote; for pre-push also the refs/remotes/<remote>/* to hide
   bool hide_all_refs = false;  // pre-receive: a new ref's commits are those no existing ref has
   /// pre-push: every ref this push updates, with its value on the remote as git read it for this
-  /// push (all zeros: the remote has no such ref). What those values reach is on the remote
-  /// already; a tracking ref of an updated ref is not trusted over them (it may be stale).
+  /// push (all zeros: the remote has no such ref). A new ref's commits are those none of these
+  /// values and none of the remote's tracking refs reach; a tracking ref of an updated ref is not
+  /// trusted over git's value (it may be stale).
   std::vector<std::pair<std::string, std::string>> remote_tips;
 };
 

@@ -656,7 +656,7 @@ int64_t pushed_commits(Repo& repo, const RefUpdate& update,
   return out.signals.get_int("commits");
 }
 
-TEST_CASE("git signals: what the remote has by any ref it advertised is not scanned again") {
+TEST_CASE("git signals: a new ref skips what the remote has by any ref it advertised") {
   Repo repo;
   repo.write("README.md", "# fixture\n");
   const std::string base = repo.commit("base");
@@ -671,29 +671,28 @@ TEST_CASE("git signals: what the remote has by any ref it advertised is not scan
   repo.git({"merge", "-q", "--no-ff", "-m", "merge feature", "feature"});
   const std::string tip = repo.git({"rev-parse", "HEAD"}).substr(0, 40);
   const std::string zeros(40, '0');
-  const RefUpdate main{"refs/heads/main", tip, "refs/heads/main", base, 1};
+  const RefUpdate fresh{"refs/heads/main", tip, "refs/heads/copy", zeros, 1};
 
-  // No tracking ref: the side branch's commits are sent and scanned.
-  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}}) == 4);
-  // The remote's feature branch (its tracking ref) holds f1 and f2: only main side and the merge.
+  // Nothing known of the remote: the whole history is sent.
+  CHECK(pushed_commits(repo, fresh, {{"refs/heads/copy", zeros}}) == 5);
+  // Another ref of the same push, whose value git read from the remote for this push, holds f2.
+  CHECK(pushed_commits(repo, fresh, {{"refs/heads/copy", zeros}, {"refs/heads/other", f2}}) == 2);
+  // An id the repository does not have hides nothing.
+  CHECK(pushed_commits(repo, fresh,
+                       {{"refs/heads/copy", zeros}, {"refs/heads/other", std::string(40, 'e')}}) ==
+        5);
+  // The remote's tracking refs (origin/HEAD resolves to origin/feature).
   repo.git({"update-ref", "refs/remotes/origin/feature", f2});
   repo.git({"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/feature"});
-  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}}) == 2);
-  // The same push also moves the remote's feature, which git read as `base`: the tracking ref
-  // (and origin/HEAD, which resolves to it) may be stale and f1, f2 gone there — scanned.
-  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}, {"refs/heads/feature", base}}) == 4);
-  // Another ref of the same push already has f2 on the remote (git read it for this push).
-  repo.git({"update-ref", "-d", "refs/remotes/origin/HEAD"});
-  repo.git({"update-ref", "-d", "refs/remotes/origin/feature"});
-  CHECK(pushed_commits(repo, main, {{"refs/heads/main", base}, {"refs/heads/other", f2}}) == 2);
-  // An id the repository does not have hides nothing.
-  CHECK(pushed_commits(repo, main,
-                       {{"refs/heads/main", base}, {"refs/heads/other", std::string(40, 'e')}}) ==
-        4);
-  // A new branch: the remote's tracking refs, as before.
-  repo.git({"update-ref", "refs/remotes/origin/feature", f2});
-  const RefUpdate fresh{"refs/heads/main", tip, "refs/heads/copy", zeros, 1};
   CHECK(pushed_commits(repo, fresh, {{"refs/heads/copy", zeros}}) == 2);  // main side, merge
+  // The same push moves the remote's feature, which git read as `base`: the tracking ref (and
+  // origin/HEAD through it) may be stale, f1 and f2 gone from the remote — they are scanned.
+  CHECK(pushed_commits(repo, fresh, {{"refs/heads/copy", zeros}, {"refs/heads/feature", base}}) ==
+        4);
+  // An update of an existing ref is judged on all it adds to that ref, even what the remote has
+  // under another ref (main's rules are not skipped by pushing a feature branch first).
+  const RefUpdate update{"refs/heads/main", tip, "refs/heads/main", base, 1};
+  CHECK(pushed_commits(repo, update, {{"refs/heads/main", base}, {"refs/heads/other", f2}}) == 4);
 }
 
 }  // namespace

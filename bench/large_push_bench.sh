@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Large pushes (#21 §2): the lean hook (`stepgate hooks install`: a /bin/sh script exec'ing
+# stepgate-git-hook, deciding in-process) against a no-op lefthook pre-push hook, on pushes of 100
+# and 10,000 new commits to a local bare remote. Two measurements, each interleaved round by round
+# so machine noise hits both alike:
+#   1. `git push` with no hook, with lefthook, with stepgate: median, range, added over no hook;
+#   2. the installed hook alone, run as git runs it (the script with REMOTE URL and the ref line on
+#      stdin): wall-clock and CPU time (user + system, from the kernel's child rusage).
+# Ratios are stepgate / lefthook. Writes bench/results/large_push.txt.
+#
+#   STEPGATE_BIN=build/stepgate bench/large_push_bench.sh      (N=11 rounds, N_LARGE=7, HOOK_RUNS=11;
+#   LEFTHOOK=PATH to use a lefthook binary already installed)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(dirname "$HERE")
+BIN=${STEPGATE_BIN:-$SRC/build/stepgate}
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+N=${N:-11}
+N_LARGE=${N_LARGE:-7}
+HOOK_RUNS=${HOOK_RUNS:-11}
+# lefthook comes from bench/peers (npm install there, pinned in its package.json), or $LEFTHOOK.
+if [ -z "${LEFTHOOK:-}" ] && [ ! -x "$SRC/bench/peers/node_modules/.bin/lefthook" ]; then
+  (cd "$SRC/bench/peers" && npm install --ignore-scripts --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+fi
+LEFTHOOK=${LEFTHOOK:-$SRC/bench/peers/node_modules/.bin/lefthook}
+OUT=$HERE/results/large_push.txt
+[ -x "$LEFTHOOK" ] || { echo "lefthook not found at $LEFTHOOK (npm install in bench/peers)" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "stepgate binary not found at $BIN" >&2; exit 2; }
+[ -x "$(dirname "$BIN")/stepgate-git-hook" ] || { echo "stepgate-git-hook not next to $BIN" >&2; exit 2; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export HOME=$TMP STEPGATE_HOME=$TMP/stepgate STEPGATE_NO_TTY=1 NO_COLOR=1 GIT_CONFIG_NOSYSTEM=1
+git config --global user.email bench@example.com
+git config --global user.name Bench
+git config --global init.defaultBranch main
+
+# ---- the source repository: main + a 10,000-commit chain (bench100 = its first 100), as in
+# git_push_bench.sh: each commit rewrites one of 50 Python files.
+git init -q "$TMP/src"
+cd "$TMP/src"
+echo "# bench" > README.md && git add README.md && git commit -qm base
+python3 - "$TMP/stream" <<'PY'
+import sys
+out = open(sys.argv[1], "wb")
+def data(b):
+    out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
+for i in range(1, 10001):
+    out.write(b"commit refs/heads/bench10000\nmark :%d\n" % i)
+    out.write(b"author Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
+    out.write(b"committer Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
+    data(b"change %d" % i)
+    out.write(b"from refs/heads/main^0\n" if i == 1 else b"from :%d\n" % (i - 1))
+    body = "".join(
+        f"def handler_{i}_{k}(request, options):\n"
+        f"    value = compute(request.items[{k}], options.get('timeout', {i % 30}))\n"
+        f"    return {{'id': {i * 100 + k}, 'value': value}}\n" for k in range(6))
+    out.write(b"M 644 inline src/module_%d.py\n" % (i % 50))
+    data(body.encode())
+out.write(b"reset refs/heads/bench100\nfrom :100\n")
+PY
+git fast-import --quiet < "$TMP/stream"
+
+CONFIGS=(none lefthook stepgate)
+for cfg in "${CONFIGS[@]}"; do
+  git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
+  git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
+    xargs -r -n1 git --git-dir="$TMP/remote-$cfg.git" update-ref -d
+  cp -r "$TMP/src" "$TMP/work-$cfg"
+  git -C "$TMP/work-$cfg" remote add origin "$TMP/remote-$cfg.git"
+  git -C "$TMP/work-$cfg" fetch -q origin
+done
+(cd "$TMP/work-stepgate" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
+  echo .stepgate >> .git/info/exclude && "$BIN" hooks install > /dev/null)
+grep -aq -- "^exec .*stepgate-git-hook' pre-push" "$TMP/work-stepgate/.git/hooks/pre-push" ||
+  { echo "hooks install did not write the lean hook into the sh hook" >&2; exit 2; }
+(cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
+  echo lefthook.yml >> .git/info/exclude && "$LEFTHOOK" install > /dev/null)
+
+mkdir -p "$(dirname "$OUT")"
+python3 - "$TMP" "$N" "$N_LARGE" "$HOOK_RUNS" "$BIN" <<'PY' | tee "$OUT"
+import os, resource, statistics, subprocess, sys, time, platform
+tmp, n, n_large, hook_runs, binary = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+configs = ["none", "lefthook", "stepgate"]
+zeros = "0" * 40
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000.0
+
+def git(cfg, *args, **kw):
+    return subprocess.run(["git", *args], cwd=f"{tmp}/work-{cfg}", check=True, capture_output=True, **kw)
+
+def push(cfg, size):
+    """One push of bench<size> as a new branch, undone on both sides afterwards."""
+    t = time.perf_counter()
+    p = subprocess.run(["git", "push", "-q", "origin", f"bench{size}:refs/heads/bench"],
+                       cwd=f"{tmp}/work-{cfg}", capture_output=True)
+    wall = (time.perf_counter() - t) * 1000.0
+    if p.returncode != 0:
+        sys.exit(f"push failed for {cfg}/{size}: {p.stderr.decode()}")
+    subprocess.run(["git", "--git-dir", f"{tmp}/remote-{cfg}.git", "update-ref", "-d", "refs/heads/bench"], check=True)
+    subprocess.run(["git", "update-ref", "-d", "refs/remotes/origin/bench"], cwd=f"{tmp}/work-{cfg}")
+    return wall
+
+def hook_alone(cfg, size):
+    tip = git(cfg, "rev-parse", f"bench{size}").stdout.decode().strip()
+    line = f"refs/heads/bench{size} {tip} refs/heads/bench {zeros}\n".encode()
+    before = cpu()
+    t = time.perf_counter()
+    p = subprocess.run([f"{tmp}/work-{cfg}/.git/hooks/pre-push", "origin", f"{tmp}/remote-{cfg}.git"],
+                       input=line, cwd=f"{tmp}/work-{cfg}", capture_output=True)
+    wall = (time.perf_counter() - t) * 1000.0
+    if p.returncode != 0:
+        sys.exit(f"hook failed for {cfg}/{size}: {p.stderr.decode()}")
+    return wall, cpu() - before
+
+pushes, walls, cpus = {}, {}, {}
+for size in (100, 10000):
+    rounds = n if size == 100 else n_large
+    for cfg in configs:
+        push(cfg, size)  # warm-up: page cache, lefthook's and stepgate's caches
+    for _ in range(rounds):
+        for cfg in configs:
+            pushes.setdefault((cfg, size), []).append(push(cfg, size))
+    for _ in range(hook_runs):
+        for cfg in ("lefthook", "stepgate"):
+            w, c = hook_alone(cfg, size)
+            walls.setdefault((cfg, size), []).append(w)
+            cpus.setdefault((cfg, size), []).append(c)
+
+def fmt(xs):
+    return f"{statistics.median(xs):8.1f} [{min(xs):.0f}-{max(xs):.0f}]"
+
+git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+load = os.getloadavg()[0]
+print(f"Large pushes: lean stepgate-git-hook ({binary}) vs lefthook no-op; {git_version}; "
+      f"{platform.machine()}; {os.cpu_count()} CPUs; load {load:.1f} at the end")
+print(f"git push of N new commits to a local bare remote, median [min-max] ms over {n} (100) / "
+      f"{n_large} (10000) interleaved rounds")
+print(f"{'hook':<12}{'commits':>8}{'push ms':>24}{'added ms':>10}")
+for size in (100, 10000):
+    base = statistics.median(pushes[("none", size)])
+    for cfg in configs:
+        m = statistics.median(pushes[(cfg, size)])
+        print(f"{cfg:<12}{size:>8}{fmt(pushes[(cfg, size)]):>24}{m - base:>10.1f}")
+    sg = statistics.median(pushes[("stepgate", size)]) - base
+    lh = statistics.median(pushes[("lefthook", size)]) - base
+    print(f"  {size} commits: stepgate added / lefthook added = {sg / lh:.2f}; "
+          f"push time stepgate / lefthook = {statistics.median(pushes[('stepgate', size)]) / statistics.median(pushes[('lefthook', size)]):.2f}")
+print(f"the installed hook alone (as git runs it), median [min-max] over {hook_runs} interleaved runs")
+print(f"{'hook':<12}{'commits':>8}{'wall ms':>24}{'CPU ms':>24}")
+for size in (100, 10000):
+    for cfg in ("lefthook", "stepgate"):
+        print(f"{cfg:<12}{size:>8}{fmt(walls[(cfg, size)]):>24}{fmt(cpus[(cfg, size)]):>24}")
+    w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("lefthook", size)])
+    c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("lefthook", size)])
+    print(f"  {size} commits: hook alone stepgate / lefthook = {w:.2f} wall, {c:.2f} CPU")
+PY
