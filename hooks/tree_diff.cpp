@@ -37,47 +37,69 @@ uint32_t normalize_mode(uint32_t mode) {
   return GIT_FILEMODE_BLOB;
 }
 
-/// The entries of one tree, in the order the tree stores them (git's tree order).
+/// The entries of one tree, in the order the tree stores them (git's tree order). An entry is
+/// parsed only when the walk needs its parts: most entries of two versions of a directory are
+/// byte for byte the same and are skipped whole.
 class RawTree {
  public:
   RawTree() = default;
   explicit RawTree(OdbObjectPtr object) : object_(std::move(object)) {
     rest_ = {static_cast<const char*>(git_odb_object_data(object_.get())),
              git_odb_object_size(object_.get())};
-    advance();
   }
-  [[nodiscard]] bool done() const { return !has_; }
+  [[nodiscard]] bool done() { return rest_.empty() || !parse(); }
   [[nodiscard]] bool malformed() const { return malformed_; }
+  /// The current entry; only after done() said false.
   [[nodiscard]] const Entry& entry() const { return entry_; }
-
-  /// Parses the next entry; an entry that does not parse ends the walk and marks the tree
-  /// malformed (libgit2 refuses to read such a tree at all).
   void advance() {
-    has_ = false;
-    if (rest_.empty()) return;
-    uint32_t mode = 0;
-    std::size_t at = 0;
-    for (; at < rest_.size() && rest_[at] >= '0' && rest_[at] <= '7' && at < 7; ++at) {
-      mode = mode * 8 + static_cast<uint32_t>(rest_[at] - '0');
-    }
-    const std::size_t nul = rest_.find('\0', at + 1);
-    if (at == 0 || at >= rest_.size() || rest_[at] != ' ' || nul == std::string_view::npos ||
-        nul == at + 1 || rest_.size() - nul - 1 < GIT_OID_RAWSZ) {
-      malformed_ = true;
-      return;
-    }
-    entry_.mode = normalize_mode(mode);
-    entry_.name = rest_.substr(at + 1, nul - at - 1);
-    entry_.id = reinterpret_cast<const unsigned char*>(rest_.data() + nul + 1);
-    rest_.remove_prefix(nul + 1 + GIT_OID_RAWSZ);
-    has_ = true;
+    rest_.remove_prefix(size_);
+    parsed_ = false;
+  }
+
+  /// The current entry's bytes (mode, name and id), "" when it is malformed or there is none.
+  [[nodiscard]] std::string_view raw() const {
+    const void* nul = std::memchr(rest_.data(), '\0', rest_.size());
+    if (nul == nullptr) return {};
+    const auto end =
+        static_cast<std::size_t>(static_cast<const char*>(nul) - rest_.data()) + 1 + GIT_OID_RAWSZ;
+    return end <= rest_.size() ? rest_.substr(0, end) : std::string_view();
+  }
+  /// Moves past an entry whose bytes raw() gave.
+  void skip(std::size_t size) {
+    rest_.remove_prefix(size);
+    parsed_ = false;
   }
 
  private:
+  /// Parses the current entry; one that does not parse ends the walk and marks the tree
+  /// malformed (libgit2 refuses to read such a tree at all).
+  bool parse() {
+    if (parsed_) return true;
+    uint32_t mode = 0;
+    std::size_t at = 0;
+    for (; at < rest_.size() && at < 7 && rest_[at] >= '0' && rest_[at] <= '7'; ++at) {
+      mode = mode * 8 + static_cast<uint32_t>(rest_[at] - '0');
+    }
+    const std::string_view entry = raw();
+    if (at == 0 || entry.size() <= at + 1 + 1 + GIT_OID_RAWSZ || rest_[at] != ' ') {
+      malformed_ = true;
+      rest_ = {};
+      return false;
+    }
+    const std::size_t nul = entry.size() - GIT_OID_RAWSZ - 1;
+    entry_.mode = normalize_mode(mode);
+    entry_.name = rest_.substr(at + 1, nul - at - 1);
+    entry_.id = reinterpret_cast<const unsigned char*>(rest_.data() + nul + 1);
+    size_ = entry.size();
+    parsed_ = true;
+    return true;
+  }
+
   OdbObjectPtr object_;
   std::string_view rest_;
   Entry entry_;
-  bool has_ = false;
+  std::size_t size_ = 0;
+  bool parsed_ = false;
   bool malformed_ = false;
 };
 
@@ -121,9 +143,19 @@ class TreeWalk {
 
   /// Walks two trees (either may be empty); `path_` holds their directory with a trailing '/'.
   Status walk(RawTree old_tree, RawTree new_tree) {
-    while (!old_tree.done() || !new_tree.done()) {
-      const Entry* a = old_tree.done() ? nullptr : &old_tree.entry();
-      const Entry* b = new_tree.done() ? nullptr : &new_tree.entry();
+    for (;;) {
+      // The same entry in both trees (most of them, between two versions of a directory):
+      // skipped on its bytes, without parsing it.
+      if (const std::string_view same = old_tree.raw(); !same.empty() && same == new_tree.raw()) {
+        old_tree.skip(same.size());
+        new_tree.skip(same.size());
+        continue;
+      }
+      const bool old_done = old_tree.done();
+      const bool new_done = new_tree.done();
+      if (old_done && new_done) break;
+      const Entry* a = old_done ? nullptr : &old_tree.entry();
+      const Entry* b = new_done ? nullptr : &new_tree.entry();
       const int order = a == nullptr ? 1 : (b == nullptr ? -1 : compare_entries(*a, *b));
       Status s = order < 0 ? side(a, nullptr) : order > 0 ? side(nullptr, b) : both(*a, *b);
       if (!s.ok()) return s;
