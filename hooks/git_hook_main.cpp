@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "git_signals.h"
 #include "hook_run.h"
 #include "stepgate/gate_failure.h"
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
     std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;
     return 2;  // git treats any non-zero exit as a refused push: fail closed
   }
+  stepgate::keep_repositories_until_exit();  // one hook run, then exit
   try {
     stepgate::CommandContext context{stepgate::this_process()};
     return stepgate::run_hook(options, context);

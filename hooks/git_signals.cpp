@@ -3,9 +3,11 @@
 #include <git2.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -268,7 +270,26 @@ Result<std::unique_ptr<GitRepo>> GitRepo::reopen() const {
   return open(cwd_, env_);
 }
 
+namespace {
+
+std::atomic<bool> keep_until_exit{false};
+
+}  // namespace
+
+void keep_repositories_until_exit() {
+  keep_until_exit = true;
+}
+
 GitRepo::~GitRepo() {
+  if (keep_until_exit) {
+    // Still reachable from here, so a leak checker does not count it.
+    static std::mutex lock;
+    static auto* kept =
+        new std::vector<git_repository*>();  // NOLINT(cppcoreguidelines-owning-memory)
+    const std::lock_guard<std::mutex> hold(lock);
+    kept->push_back(repo_);
+    return;
+  }
   git_repository_free(repo_);
 }
 
