@@ -147,7 +147,8 @@ for size in (100, 10000):
         print(f"{cfg:<12}{size:>8}{fmt(pushes[(cfg, size)]):>24}{m - base:>10.1f}")
     sg = statistics.median(pushes[("stepgate", size)]) - base
     lh = statistics.median(pushes[("lefthook", size)]) - base
-    print(f"  {size} commits: stepgate added / lefthook added = {sg / lh:.2f}; "
+    added_ratio = f"{sg / lh:.2f}" if lh > 0 else "n/a (lefthook added nothing measurable)"
+    print(f"  {size} commits: stepgate added / lefthook added = {added_ratio}; "
           f"push time stepgate / lefthook = {statistics.median(pushes[('stepgate', size)]) / statistics.median(pushes[('lefthook', size)]):.2f}")
 print(f"the installed hook alone (as git runs it), median [min-max] over {hook_runs} interleaved runs")
 print(f"{'hook':<12}{'commits':>8}{'wall ms':>24}{'CPU ms':>24}")
