@@ -1,10 +1,11 @@
-// The agent adapters' subcommands: `agent-hook claude` (a Claude Code PreToolUse hook) and
-// `mcp-wrap` (a stdio MCP server wrapper).
+// The agent adapters' subcommands: `agent-hook claude|codex|cursor|gemini|copilot` (each host's
+// pre-tool hook) and `mcp-wrap` (a stdio MCP server wrapper).
 #include <CLI/CLI.hpp>
 #include <memory>
 
 #include "agent_commands.h"
 #include "claude_hook.h"
+#include "host_hook.h"
 #include "mcp_wrap.h"
 
 namespace stepgate {
@@ -27,6 +28,21 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
                    "`stepgate daemon` (starting one when none runs) and decides in-process when "
                    "none answers (the default); --no-daemon: the in-process hook alone");
   claude->callback([options, &context] { run_claude_hook(*options, context); });
+  for (std::string_view name : host_adapter_names()) {
+    const HostAdapter* adapter = find_host_adapter(name);
+    auto host_options = std::make_shared<ClaudeHookOptions>();
+    CLI::App* host = hook->add_subcommand(
+        std::string(name), std::string(name) + " hook: reads the event on stdin, answers in " +
+                               std::string(name) + "'s own format (see README, agent hosts)");
+    host->add_option("--policy", host_options->policy_path,
+                     "Policy file (default: the layers in effect; see `stepgate policy explain`)");
+    host->add_option("--server", host_options->server_url,
+                     "Approvals inbox URL to point at ($STEPGATE_SERVER)");
+    host->add_flag("--print-config", host_options->print_config,
+                   "Print the settings block that installs this hook, fail-closed options on");
+    host->callback(
+        [adapter, host_options, &context] { run_host_hook(*adapter, *host_options, context); });
+  }
 }
 
 void setup_mcp_wrap(CLI::App& app, CommandContext& context) {

@@ -1,5 +1,7 @@
 #include "claude_hook.h"
 
+#include "host_hook.h"
+
 #include <istream>
 #include <iterator>
 #include <ostream>
@@ -15,6 +17,12 @@ namespace stepgate {
 namespace {
 
 constexpr std::string_view kPreToolUse = "PreToolUse";
+constexpr std::string_view kPermissionRequest = "PermissionRequest";
+
+/// The events that name a tool call the gate decides.
+bool gated_event(std::string_view name) {
+  return name == kPreToolUse || name == kPermissionRequest;
+}
 constexpr std::string_view kMcpPrefix = "mcp__";
 
 Status read_string_field(const Value& root, std::string_view key, std::string& out) {
@@ -105,21 +113,22 @@ std::string deny_reason(const ToolCall& call, const ToolGateAnswer& answer) {
          "the goal, or tell the user what you wanted to do and why.";
 }
 
-/// Held for approval and still approvable (a challenge an approver refused has no token).
-bool is_held(const ToolGateAnswer& answer) {
-  return answer.outcome.final_verdict == Verdict::kStepUp && !answer.challenge_token.empty();
-}
-
 std::string step_up_reason(const ToolCall& call, const ToolGateAnswer& answer,
                            const std::string& server_url) {
   std::string why = join_reasons(answer.outcome.decision);
   std::string text = "stepgate held this " + describe_call(call) + " call for approval";
   if (!why.empty()) text += " (" + why + ")";
   text += ". Challenge " + (answer.challenge_id.empty() ? "?" : answer.challenge_id) + ".";
-  if (!answer.challenge_token.empty()) {
-    text += " Ask the user to approve it by running: stepgate approve " + answer.challenge_token;
+  // The short id and the inbox entry, not the token: the token is 1.3 KB of context the model
+  // does not need, and a copy of it with the sentence's period broke its checksum.
+  if (!answer.approve_command.empty()) {
+    text += " Ask the user to approve it: " + answer.approve_command;
   }
-  if (!server_url.empty()) text += " (or in the approvals inbox at " + server_url + "/approvals)";
+  // The inbox the caller names, when the gate was not told of one.
+  const std::string url = !answer.approve_url.empty() || server_url.empty()
+                              ? answer.approve_url
+                              : server_url + "/approvals#" + answer.challenge_id;
+  if (!url.empty()) text += " (or open " + url + ")";
   text += ". Once it is approved, retry exactly the same call: it will then pass once.";
   return text;
 }
@@ -128,7 +137,7 @@ std::string step_up_reason(const ToolCall& call, const ToolGateAnswer& answer,
 
 std::string agent_refusal_text(const ToolCall& call, const ToolGateAnswer& answer,
                                const std::string& server_url) {
-  if (is_held(answer)) return step_up_reason(call, answer, server_url);
+  if (held_for_approval(answer)) return step_up_reason(call, answer, server_url);
   if (answer.outcome.final_verdict == Verdict::kDeny) return deny_reason(call, answer);
   // Step-up that cannot be asked for (an approver refused it, or no challenge could be made).
   return "stepgate refused this " + describe_call(call) + " call: " +
@@ -152,7 +161,7 @@ Result<ClaudeHookEvent> parse_claude_hook_event(std::string_view text) {
     if (Status s = read_string_field(*root, key, *out); !s.ok()) return s.error();
   }
   if (event.hook_event_name.empty()) return invalid_argument("hook event: no `hook_event_name`");
-  if (event.hook_event_name != kPreToolUse) return event;
+  if (!gated_event(event.hook_event_name)) return event;
   if (event.tool_name.empty()) return invalid_argument("hook event: no `tool_name`");
   const Value* input = root->find("tool_input");
   if (input != nullptr && !input->is_null()) {
@@ -200,12 +209,53 @@ std::string claude_permission_json(std::string_view decision, std::string_view r
   return to_json(Value(std::move(outer)));
 }
 
+std::string claude_context_json(std::string_view event_name, std::string_view context) {
+  Map inner;
+  inner["hookEventName"] = Value(event_name);
+  inner["additionalContext"] = Value(context);
+  Map outer;
+  outer["hookSpecificOutput"] = Value(std::move(inner));
+  return to_json(Value(std::move(outer)));
+}
+
 ClaudeHookReply claude_hook_reply(const ToolCall& call, const ToolGateAnswer& answer,
-                                  HoldMode step_up_response, const std::string& server_url) {
-  if (answer.forward) return {};
-  const std::string reason = agent_refusal_text(call, answer, server_url);
-  const bool ask = is_held(answer) && step_up_response == HoldMode::kAsk;
-  return {0, claude_permission_json(ask ? "ask" : "deny", reason) + "\n"};
+                                  HoldMode step_up_response, const std::string& server_url,
+                                  UnixTime now) {
+  const HookAnswer a =
+      hook_answer(call, answer, step_up_response, server_url, now == 0 ? unix_now() : now);
+  switch (a.verdict) {
+    case HookVerdict::kNone:
+      return {};
+    case HookVerdict::kAllow:
+      // No permissionDecision: Claude Code's own permission rules and prompts still apply.
+      return {0, claude_context_json(kPreToolUse, a.context) + "\n"};
+    case HookVerdict::kDeny:
+      return {0, claude_permission_json("deny", a.reason) + "\n"};
+    case HookVerdict::kHeld:
+      // `ask`: the policy lets the user confirm in Claude Code's own prompt.
+      return {0, claude_permission_json(a.ask ? "ask" : "deny", a.reason) + "\n"};
+  }
+  return {0, claude_permission_json("deny", a.reason) + "\n"};
+}
+
+ClaudeHookReply claude_permission_request_reply(const ToolCall& call, const ToolGateAnswer& answer,
+                                                HoldMode step_up_response,
+                                                const std::string& server_url, UnixTime now) {
+  const HookAnswer a =
+      hook_answer(call, answer, step_up_response, server_url, now == 0 ? unix_now() : now);
+  // An allow never answers for the user: Claude Code's dialog still asks them. A call the policy
+  // lets the user confirm in Claude Code itself (`ask`) leaves the dialog to them too.
+  if (a.verdict == HookVerdict::kNone || a.verdict == HookVerdict::kAllow) return {};
+  if (a.verdict == HookVerdict::kHeld && a.ask) return {};
+  Map decision;
+  decision["behavior"] = Value("deny");
+  decision["message"] = Value(a.reason);
+  Map inner;
+  inner["hookEventName"] = Value(kPermissionRequest);
+  inner["decision"] = Value(std::move(decision));
+  Map outer;
+  outer["hookSpecificOutput"] = Value(std::move(inner));
+  return {0, to_json(Value(std::move(outer))) + "\n"};
 }
 
 std::string claude_settings_json(const std::string& command) {
@@ -220,6 +270,54 @@ std::string claude_settings_json(const std::string& command) {
   Map root;
   root["hooks"] = Value(std::move(hooks));
   return to_pretty_json(Value(std::move(root)));
+}
+
+Result<HookGateResult> gate_hook_call(const ClaudeHookOptions& options, ToolCall call,
+                                      const ProcessContext& process) {
+  const Env& env = process.env;
+  GateOptions gate_options;
+  // A relative --policy is the hook command's, so it is read from the hook's directory.
+  gate_options.policy_path = relative_to(options.policy_path, process.cwd);
+  gate_options.cwd = call.cwd.empty() ? process.cwd : call.cwd;
+  gate_options.env = env;
+  gate_options.paths = Paths::from_environment(env);
+  gate_options.front_end = "claude";
+  std::unique_ptr<Gate> owned;
+  Gate* gate = nullptr;
+  // A gate that cannot be opened fails closed unless a policy that loads says on_error: allow.
+  auto open_failure = [&](const Error& error) -> Result<HookGateResult> {
+    GateFailure failure = gate_open_failure(error, gate_options, "tool call");
+    if (!failure.allow) return make_error(error.code, failure.message);
+    *process.err << "stepgate: warning: " << failure.message << "\n";
+    HookGateResult allowed;
+    allowed.unavailable_allowed = true;
+    return allowed;
+  };
+  if (options.gates != nullptr) {
+    Result<Gate*> pooled = options.gates->get(gate_options);
+    if (!pooled.ok()) return open_failure(pooled.error());
+    gate = *pooled;
+  } else {
+    Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
+    if (!opened.ok()) return open_failure(opened.error());
+    owned = std::move(opened).value();
+    gate = owned.get();
+  }
+  if (call.cwd.empty()) call.cwd = gate_options.cwd;
+  call.home = env.get("HOME");
+  call.env = env;
+  HookGateResult out;
+  out.server_url = options.server_url;
+  if (out.server_url.empty()) out.server_url = env.get("STEPGATE_SERVER");
+  const std::vector<std::string> grants = split_grants(env.get("STEPGATE_GRANT"));
+  out.answer = gate_tool_call(*gate, call, default_actor(env), grants, out.server_url,
+                              process.now(), device_fingerprint(env));
+  out.step_up_response = gate->policy().agents.step_up_response;
+  return out;
+}
+
+Result<std::string> read_hook_event(std::istream& in) {
+  return read_limited(in, kMaxClaudeEventBytes);
 }
 
 namespace {
@@ -253,43 +351,16 @@ std::string lean_hook_command(const std::string& self, bool daemon) {
 
 Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const ClaudeHookEvent& event,
                                    const ProcessContext& process) {
-  const Env& env = process.env;
-  GateOptions gate_options;
-  // A relative --policy is the hook command's, so it is read from the hook's directory.
-  gate_options.policy_path = relative_to(options.policy_path, process.cwd);
-  gate_options.cwd = event.cwd.empty() ? process.cwd : event.cwd;
-  gate_options.env = env;
-  gate_options.paths = Paths::from_environment(env);
-  gate_options.front_end = "claude";
-  std::unique_ptr<Gate> owned;
-  Gate* gate = nullptr;
-  // A gate that cannot be opened fails closed unless a policy that loads says on_error: allow.
-  auto open_failure = [&](const Error& error) -> Result<ClaudeHookReply> {
-    GateFailure failure = gate_open_failure(error, gate_options, "tool call");
-    if (!failure.allow) return make_error(error.code, failure.message);
-    *process.err << "stepgate: warning: " << failure.message << "\n";
-    return ClaudeHookReply{0, ""};
-  };
-  if (options.gates != nullptr) {
-    Result<Gate*> pooled = options.gates->get(gate_options);
-    if (!pooled.ok()) return open_failure(pooled.error());
-    gate = *pooled;
-  } else {
-    Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
-    if (!opened.ok()) return open_failure(opened.error());
-    owned = std::move(opened).value();
-    gate = owned.get();
+  const ToolCall call = tool_call_from_claude_event(event);
+  Result<HookGateResult> gated = gate_hook_call(options, call, process);
+  if (!gated.ok()) return gated.error();
+  if (gated->unavailable_allowed) return ClaudeHookReply{0, ""};
+  if (event.hook_event_name == kPermissionRequest) {
+    return claude_permission_request_reply(call, gated->answer, gated->step_up_response,
+                                           gated->server_url, process.now());
   }
-  ToolCall call = tool_call_from_claude_event(event);
-  if (call.cwd.empty()) call.cwd = gate_options.cwd;
-  call.home = env.get("HOME");
-  call.env = env;
-  std::string server_url = options.server_url;
-  if (server_url.empty()) server_url = env.get("STEPGATE_SERVER");
-  const std::vector<std::string> grants = split_grants(env.get("STEPGATE_GRANT"));
-  ToolGateAnswer answer = gate_tool_call(*gate, call, default_actor(env), grants, server_url,
-                                         process.now(), device_fingerprint(env));
-  return claude_hook_reply(call, answer, gate->policy().agents.step_up_response, server_url);
+  return claude_hook_reply(call, gated->answer, gated->step_up_response, gated->server_url,
+                           process.now());
 }
 
 }  // namespace
@@ -309,11 +380,11 @@ void run_claude_hook(const ClaudeHookOptions& options, CommandContext& context) 
     *context.io.err << "stepgate: " << error.message << "\n";
     context.exit_code = 2;
   };
-  Result<std::string> text = read_limited(*context.io.in, kMaxClaudeEventBytes);
+  Result<std::string> text = read_hook_event(*context.io.in);
   if (!text.ok()) return fail(text.error());
   Result<ClaudeHookEvent> event = parse_claude_hook_event(*text);
   if (!event.ok()) return fail(event.error());
-  if (event->hook_event_name != kPreToolUse) {
+  if (!gated_event(event->hook_event_name)) {
     context.exit_code = 0;
     return;
   }

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "claude_hook.h"
+#include "host_hook.h"
 #include "stepgate/gate_failure.h"
 
 namespace {
@@ -13,21 +14,33 @@ namespace {
 int run(int argc, char** argv) {
   stepgate::CommandContext context{stepgate::this_process()};
   stepgate::ClaudeHookOptions options;
+  const stepgate::HostAdapter* host = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--print-config") {
       options.print_config = true;
+    } else if (arg == "--host" && i + 1 < argc) {
+      // Another agent host's hook (host_hook.h), run by the same lean binary.
+      host = stepgate::find_host_adapter(argv[++i]);
+      if (host == nullptr) {
+        std::cerr << "stepgate-claude-hook: unknown host " << argv[i] << "\n";
+        return 2;
+      }
     } else if ((arg == "--policy" || arg == "--server") && i + 1 < argc) {
       (arg == "--policy" ? options.policy_path : options.server_url) = argv[++i];
     } else {
       // Exit 2: Claude Code treats it as a blocking error (fail closed).
       std::cerr << "stepgate-claude-hook: unknown argument " << arg
                 << " (usage: stepgate-claude-hook [--policy FILE] [--server URL] "
-                   "[--print-config])\n";
+                   "[--host HOST] [--print-config])\n";
       return 2;
     }
   }
-  stepgate::run_claude_hook(options, context);
+  if (host != nullptr) {
+    stepgate::run_host_hook(*host, options, context);
+  } else {
+    stepgate::run_claude_hook(options, context);
+  }
   return context.exit_code;
 }
 

@@ -43,9 +43,8 @@ bool HeldCalls::hold(HeldCall call) {
       ") up to " +
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.timeout).count()) +
       " s for approval of challenge " + call.answer.challenge_id + ": " +
-      (settings_.server_url.empty() ? ""
-                                    : "approve it at " + settings_.server_url + "/approvals or ") +
-      "run: stepgate approve " + call.answer.challenge_token;
+      (call.answer.approve_url.empty() ? "" : "approve it at " + call.answer.approve_url + " or ") +
+      "run: " + call.answer.approve_command;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;

@@ -46,13 +46,15 @@ std::string summary_json(const Action& action, const GateOutcome& outcome, const
   return to_json(redact_secrets(s));
 }
 
-std::string approval_text(const ChallengeRecord& record, const std::string& server_url,
-                          const Decision& decision) {
-  std::string where =
-      server_url.empty() ? std::string("the stepgate inbox") : server_url + "/approvals";
-  return "stepgate: this call needs approval (challenge " + record.id + "). Ask the human to " +
-         "approve it at " + where + " or run `stepgate approve " + record.token +
-         "`, then retry the identical call." + reasons_text(decision);
+std::string approve_url(const std::string& server_url, const std::string& id) {
+  return server_url.empty() ? std::string() : server_url + "/approvals#" + id;
+}
+
+std::string approval_text(const ToolGateAnswer& answer, const Decision& decision) {
+  std::string text = "stepgate: this call needs approval (challenge " + answer.challenge_id +
+                     "). Ask the human to approve it: " + answer.approve_command;
+  if (!answer.approve_url.empty()) text += " (or open " + answer.approve_url + ")";
+  return text + ", then retry the identical call." + reasons_text(decision);
 }
 
 std::string refusal_text(const ChallengeRecord& record) {
@@ -72,6 +74,8 @@ void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
     // The authority holds the challenge and says how to approve it; nothing is kept here.
     answer.challenge_id = outcome.step_up.challenge.id;
     answer.challenge_token = outcome.step_up.challenge_token;
+    answer.approve_command = "stepgate authority approve " + answer.challenge_id;
+    answer.approve_url = approve_url(server_url, answer.challenge_id);
     answer.text = "stepgate: this call is held (challenge " + answer.challenge_id + "). " +
                   outcome.step_up.instructions + reasons_text(outcome.decision);
     return;
@@ -96,7 +100,10 @@ void hold_for_approval(Gate& gate, const Action& action, const ToolCall& call,
     return;
   }
   answer.challenge_token = held->token;
-  answer.text = approval_text(*held, server_url, outcome.decision);
+  // The short id names the challenge this store holds; `stepgate approve` looks it up.
+  answer.approve_command = "stepgate approve " + held->id;
+  answer.approve_url = approve_url(server_url, held->id);
+  answer.text = approval_text(answer, outcome.decision);
 }
 
 void mark_hosts_seen(StateStore& store, const Value& signals) {
@@ -124,6 +131,10 @@ Action make_tool_action(const ToolCall& call, const std::string& actor) {
   action.attributes["tool"] = call.tool;
   action.attributes["arguments"] = call.arguments.is_null() ? Value(Map{}) : call.arguments;
   return action;
+}
+
+bool held_for_approval(const ToolGateAnswer& answer) {
+  return answer.outcome.final_verdict == Verdict::kStepUp && !answer.challenge_token.empty();
 }
 
 ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,

@@ -47,8 +47,16 @@ struct ToolGateAnswer {
   std::string text;          // for a refused call: the text an agent/model should read
   std::string challenge_id;  // set when held for approval
   std::string challenge_token;
+  /// How a person approves the held call: `stepgate approve ID` (local state) or `stepgate
+  /// authority approve ID`, and the inbox entry when an inbox URL is known ("" otherwise). The
+  /// model is shown these, never the 1.3 KB token.
+  std::string approve_command;
+  std::string approve_url;
   GateOutcome outcome;
 };
+
+/// Held for approval and still approvable (a challenge an approver refused has no token).
+bool held_for_approval(const ToolGateAnswer& answer);
 
 /// Runs the gate on a tool call (no terminal; grants from `grants`), registering a pending
 /// challenge in the store when step-up is needed and not satisfied. `now` and `device` are the

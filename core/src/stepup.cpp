@@ -189,6 +189,9 @@ class StepUpSteps {
     if (!found->has_value()) return false;
     const Elevation& e = **found;
     if (a_.request.now - e.granted_at > a_.requirement.max_age.count()) return false;
+    // Agent hooks tell the model how long the elevation still covers it.
+    a_.result.elevation_ends =
+        std::min(e.expires_at, e.granted_at + a_.requirement.max_age.count());
     audit("elevation", true, actor, "");
     return finish("elevation", actor);
   }
@@ -258,6 +261,7 @@ class StepUpSteps {
       Status added = store_.add_elevation(
           Elevation{actor, r.device, r.now, r.now + a_.requirement.max_age.count(), "totp"});
       if (!added) a_.result.problems.push_back("elevation: " + added.error().message);
+      if (added) a_.result.elevation_ends = r.now + a_.requirement.max_age.count();
     }
     audit("totp", true, actor, "");
     return finish("totp", actor);

@@ -10,6 +10,7 @@
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
+#include "stepgate/store.h"
 
 namespace stepgate {
 namespace {
@@ -188,19 +189,21 @@ TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
     const char* decision;  // "" = no decision printed (allowed)
     const char* reason_part;
   };
-  for (const Case& c :
-       {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
-        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
-        Case{"session_start", "", ""}, Case{"bash_rm_rf", "deny", "stepgate approve sgc1."},
-        Case{"bash_git_push_force", "deny", "git-force-push"},
-        Case{"write_env_secret", "deny", "secrets-in-args"},
-        Case{"read_ssh_key", "deny", "ssh-private-key"}}) {
+  for (const Case& c : {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
+                        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
+                        Case{"session_start", "", ""},
+                        Case{"bash_rm_rf", "deny", "Ask the user to approve it: stepgate approve "},
+                        Case{"bash_git_push_force", "deny", "git-force-push"},
+                        Case{"write_env_secret", "deny", "secrets-in-args"},
+                        Case{"read_ssh_key", "deny", "ssh-private-key"}}) {
     CAPTURE(c.fixture);
     HookRun run = run_hook(env.fixture(c.fixture));
     CHECK(run.exit_code == 0);
     CHECK(run.err.empty());
     CHECK(decision_of(run) == c.decision);
     CHECK(run.out.find(c.reason_part) != std::string::npos);
+    // The model's context gets the short challenge id, not the 1.3 KB token.
+    CHECK(run.out.find("sgc1.") == std::string::npos);
   }
 }
 
@@ -244,6 +247,76 @@ TEST_CASE("a held call's reply is 'ask' when the policy says step_up_response: a
   CHECK(decision_of(held) == "ask");
   // A deny stays a deny whatever the step-up response.
   CHECK(decision_of(run_hook(env.fixture("read_ssh_key"), ask_policy)) == "deny");
+}
+
+}  // namespace stepgate
+
+namespace stepgate {
+
+TEST_CASE(
+    "the PermissionRequest event: deny and held calls refused, allowed ones left to the user") {
+  HookEnv env;
+  auto permission_request = [&](const char* fixture) {
+    return replace_all(env.fixture(fixture), R"("hook_event_name": "PreToolUse")",
+                       R"("hook_event_name": "PermissionRequest")");
+  };
+  struct Case {
+    const char* fixture;
+    const char* behavior;  // "" = no output: Claude Code's dialog asks the user
+    const char* message_part;
+  };
+  for (const Case& c : {Case{"bash_ls", "", ""}, Case{"mcp_github_create_issue", "", ""},
+                        Case{"read_ssh_key", "deny", "ssh-private-key"},
+                        Case{"bash_rm_rf", "deny", "stepgate approve "}}) {
+    CAPTURE(c.fixture);
+    HookRun run = run_hook(permission_request(c.fixture));
+    CHECK(run.exit_code == 0);
+    if (std::string(c.behavior).empty()) {
+      CHECK(run.out.empty());
+      continue;
+    }
+    Result<Value> parsed = parse_json(run.out);
+    REQUIRE(parsed.ok());
+    const Value* output = parsed->find("hookSpecificOutput");
+    REQUIRE(output != nullptr);
+    CHECK(output->get_string("hookEventName") == "PermissionRequest");
+    CHECK(output->find("decision")->get_string("behavior") == c.behavior);
+    CHECK(output->find("decision")->get_string("message").find(c.message_part) !=
+          std::string::npos);
+  }
+  // Input of the wrong shape fails closed for this event too.
+  HookRun odd = run_hook(
+      R"({"hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":7}})");
+  CHECK(odd.exit_code == 2);
+}
+
+TEST_CASE("a call an elevation covers is allowed with additionalContext saying when it ends") {
+  HookEnv env;
+  setenv("STEPGATE_DEVICE", "test-device", 1);
+  {
+    auto store = StateStore::open(Paths::from_environment().state_db);
+    REQUIRE(store.ok());
+    const UnixTime now = unix_now();
+    // max_age is 5m; granted a minute ago, it has 4 minutes left.
+    REQUIRE((*store)->add_elevation(Elevation{"dev", "test-device", now - 60, now + 240, "totp"}));
+  }
+  const std::string policy = env.root + "/elevation.yaml";
+  std::ofstream(policy) << "version: 1\nstep_up: { method: totp, max_age: 5m }\nrules:\n"
+                           "  - id: shell-needs-a-human\n    on: tool.call\n"
+                           "    when: signals.tool == \"Bash\"\n    effect: step_up\n";
+  HookRun run = run_hook(env.fixture("bash_rm_rf"), policy);
+  unsetenv("STEPGATE_DEVICE");
+  CHECK(run.exit_code == 0);
+  Result<Value> parsed = parse_json(run.out);
+  REQUIRE(parsed.ok());
+  const Value* output = parsed->find("hookSpecificOutput");
+  REQUIRE(output != nullptr);
+  CHECK(output->find("permissionDecision") == nullptr);  // Claude Code's own rules still apply
+  const std::string context = output->get_string("additionalContext");
+  CHECK(context.find("elevation ends in 4 min") != std::string::npos);
+  // Without an elevation the same call is held.
+  HookRun other_device = run_hook(env.fixture("bash_rm_rf"), policy);
+  CHECK(decision_of(other_device) == "deny");
 }
 
 }  // namespace stepgate

@@ -146,8 +146,14 @@ TEST_CASE("ClientPump forwards allowed traffic unchanged and answers refused too
   const std::string text =
       reply->find("result")->find("content")->as_list().at(0).get_string("text");
   CHECK(text.find("sensitive-paths") != std::string::npos);
-  CHECK(text.find("stepgate approve sgc1.") != std::string::npos);
-  CHECK(text.find("http://127.0.0.1:8750") != std::string::npos);
+  // The model is given the short id and the inbox entry, never the token.
+  const std::string command = "Ask the user to approve it: stepgate approve ";
+  const std::size_t at = text.find(command);
+  REQUIRE(at != std::string::npos);
+  const std::string id = text.substr(at + command.size(), 8);
+  CHECK(text.find("Challenge " + id + ".") != std::string::npos);
+  CHECK(text.find("http://127.0.0.1:8750/approvals#" + id) != std::string::npos);
+  CHECK(text.find("sgc1.") == std::string::npos);
 
   CHECK(env.pending.take_all() == std::vector<std::string>{"0", "1"});
   CHECK(pump.handle_line("garbage{").forward == "garbage{");

@@ -85,8 +85,8 @@ done
 
 # Held, approved, and the identical call passes with the grant in the client's environment.
 client bash_rm_rf "$POLICY"
-TOKEN=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //' -e 's/\.$//')
-if [[ $(decision) == deny && -n $TOKEN ]]; then pass "daemon: rm -rf held with a challenge"; else fail "daemon: rm -rf: $OUT"; fi
+TOKEN=$(grep -o 'stepgate approve [a-z2-7]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //')
+if [[ $(decision) == deny && ${#TOKEN} -eq 8 ]]; then pass "daemon: rm -rf held with a challenge"; else fail "daemon: rm -rf: $OUT"; fi
 GRANT=$("$BIN" approve --yes --approver alice --policy "$POLICY" "$TOKEN" 2>/dev/null | tail -1)
 STEPGATE_GRANT="$GRANT" client bash_rm_rf "$POLICY"
 if [[ $RC -eq 0 && -z $OUT ]]; then pass "daemon: STEPGATE_GRANT from the client's environment lets the call pass"; else fail "daemon: grant retry: rc=$RC out=$OUT err=$ERR"; fi

@@ -35,12 +35,13 @@ check_deny() {  # FIXTURE REASON_PART
 }
 check_deny read_ssh_key ssh-private-key
 check_deny write_env_secret secrets-in-args
-check_deny bash_git_push_force "stepgate approve sgc1."
+check_deny bash_git_push_force "Ask the user to approve it: stepgate approve "
 
 # Step-up: held with a challenge, approved by alice, then the identical call passes with the grant.
 hook bash_rm_rf "$POLICY"
-TOKEN=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //' -e 's/\.$//')
-if [[ $RC -eq 0 && $(decision) == deny && -n $TOKEN && $OUT == *Challenge* ]]; then
+# The model is told the short challenge id (8 base32 letters), not the 1.3 KB token.
+TOKEN=$(grep -o 'stepgate approve [a-z2-7]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //')
+if [[ $RC -eq 0 && $(decision) == deny && ${#TOKEN} -eq 8 && $OUT == *"Challenge $TOKEN."* && $OUT != *sgc1.* ]]; then
   pass "rm -rf / held for approval with a challenge"
 else
   fail "rm -rf / not held: rc=$RC out=$OUT err=$ERR"
@@ -55,14 +56,14 @@ if [[ $(decision) == deny ]]; then pass "the grant does not cover another call";
 unset STEPGATE_GRANT
 
 # The solo path (issue 22): the actor (dev, no approver key) follows the printed instruction
-# literally, token and final period included, confirms and types their own TOTP code; the
+# literally, short id and final period included, confirms and types their own TOTP code; the
 # identical call then passes once. A code from Debian's oathtool, a step ahead of the one the
 # activation used (each step works once).
 SECRET=$("$BIN" enroll --actor dev --no-qr 2>&1 | grep -o 'secret=[A-Z2-7]*' | head -1 | cut -d= -f2)
 "$BIN" enroll --actor dev --activate --code "$(oathtool --totp -b "$SECRET")" >/dev/null 2>&1 ||
   fail "enrolling dev"
 hook bash_rm_rf "$POLICY"
-PRINTED=$(grep -o 'stepgate approve sgc1\.[A-Za-z0-9_.-]*' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //')
+PRINTED=$(grep -o 'stepgate approve [a-z2-7]*\.\?' <<<"$OUT" | head -1 | sed -e 's/^stepgate approve //')
 set +e
 printf 'y\n%s\n' "$(oathtool --totp -b "$SECRET" -N "now + 30 seconds")" |
   "$BIN" approve "$PRINTED" --policy "$POLICY" >"$WORK/out" 2>"$WORK/err"

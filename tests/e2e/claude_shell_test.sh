@@ -42,7 +42,7 @@ expect() {
   local ok=1
   case $kind in
     allow) [[ $RC -eq 0 && -z $OUT ]] || ok=0 ;;
-    held) [[ $RC -eq 0 && $(decision) == deny && $OUT == *"stepgate approve sgc1."* && $OUT == *"$rule"* ]] || ok=0 ;;
+    held) [[ $RC -eq 0 && $(decision) == deny && $OUT == *"Ask the user to approve it: stepgate approve "* && $OUT != *sgc1.* && $OUT == *"$rule"* ]] || ok=0 ;;
     deny) [[ $RC -eq 0 && $(decision) == deny && $OUT != *"stepgate approve"* && $OUT == *"$rule"* ]] || ok=0 ;;
   esac
   [[ $RC_LEAN -eq $RC && $(lean_decision) == "$(decision)" ]] || ok=0

@@ -47,6 +47,8 @@ async function connect(command) {
 }
 
 const textOf = (result) => result.content.map((c) => c.text ?? '').join('\n');
+// The wrapper's refusal names the challenge as "Challenge ID.".
+const challengeIdOf = (result) => textOf(result).match(/Challenge ([a-z2-7]{8})\./)?.[1];
 
 test('filesystem server through mcp-wrap: list, read allowed, risky writes refused', async () => {
   const { client } = await connect(['node', FS_SERVER, dir]);
@@ -63,8 +65,12 @@ test('filesystem server through mcp-wrap: list, read allowed, risky writes refus
     const env_write = await client.callTool({ name: 'write_file', arguments: { path: join(dir, '.env'), content: 'TOKEN=1\n' } });
     assert.equal(env_write.isError, true);
     assert.match(textOf(env_write), /sensitive-paths/);
-    assert.match(textOf(env_write), /stepgate approve sgc1\./);
-    assert.match(textOf(env_write), /http:\/\/127\.0\.0\.1:8750/);
+    // The short challenge id and its inbox entry, never the 1.3 KB token.
+    const heldId = challengeIdOf(env_write);
+    assert.ok(heldId, textOf(env_write));
+    assert.match(textOf(env_write), new RegExp(`stepgate approve ${heldId}\\b`));
+    assert.match(textOf(env_write), new RegExp(`http://127\\.0\\.0\\.1:8750/approvals#${heldId}`));
+    assert.doesNotMatch(textOf(env_write), /sgc1\./);
     assert.equal(existsSync(join(dir, '.env')), false, 'the refused write must not reach the server');
 
     const outside = join(root, 'outside.txt');

@@ -110,8 +110,9 @@ test("a held call streams progress, other calls overtake it, and `stepgate appro
     assert.ok((await client.listTools()).tools.some((t) => t.name === "get-sum"));
     assert.equal(settled, false, "the held call is still open");
 
-    await until(() => /stepgate approve sgc1\.\S+/.test(stderr()), "the approve command on stderr");
-    const token = stderr().match(/stepgate approve (sgc1\.\S+)/)[1];
+    await until(() => /stepgate approve [a-z2-7]+/.test(stderr()), "the approve command on stderr");
+    const token = stderr().match(/stepgate approve ([a-z2-7]+)/)[1];
+    assert.equal(token, id, "the notice names the challenge by its short id");
     assert.match(stderr(), new RegExp(`challenge ${id}`));
     await until(() => progress.length >= 2, "a second progress notification");
     const approved = await run(["approve", token, "--approver", "carol", "--yes", "--policy", policyPath,
@@ -179,7 +180,10 @@ test("without a decision the call is answered when the hold runs out (--hold)", 
     assert.ok(Date.now() - start >= 1900, `held ${Date.now() - start} ms`);
     assert.equal(result.isError, true);
     assert.match(textOf(result), /held this call for 2 s without a decision/);
-    assert.match(textOf(result), /stepgate approve sgc1\./);
+    const id = textOf(result).match(/Challenge ([a-z2-7]{8})\./)?.[1];
+    assert.ok(id, textOf(result));
+    assert.match(textOf(result), new RegExp(`Ask the user to approve it: stepgate approve ${id}\\b`));
+    assert.doesNotMatch(textOf(result), /sgc1\./);
   } finally {
     await client.close();
   }

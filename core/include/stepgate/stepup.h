@@ -183,7 +183,8 @@ struct StepUpResult {
   std::vector<std::string> problems;  // why each offered proof failed
   Challenge challenge;
   std::string challenge_token;
-  std::string instructions;  // what an approver or the actor should run
+  std::string instructions;     // what an approver or the actor should run
+  UnixTime elevation_ends = 0;  // satisfied by (or opening) an elevation: when it stops standing in
 };
 
 /// Tries, in order: the caller's grants, an approved challenge in the store for this digest, a
