@@ -12,6 +12,7 @@
 #include "json_input.h"
 #include "mcp_headers.h"
 #include "shim.h"
+#include "shim_elicit.h"
 #include "shim_upstream.h"
 #include "stepgate/stepup.h"
 #include "tool_gate.h"
@@ -178,11 +179,19 @@ std::string as_events(const UpstreamReply& reply) {
   return sse_event(reply.body);
 }
 
-/// Hold mode for a client that sent a progressToken: answer with an event stream at once, send
-/// notifications/progress while the inbox decides (so the client's timeout keeps resetting),
-/// then the upstream's answer (approved) or the refusal, on the same stream.
+/// How a held call waits on its event stream: notifications/progress for a client that sent a
+/// progressToken (so its timeout keeps resetting), and/or an elicitation/create in URL mode for a
+/// client that declared it (2025-11-25), answered with notifications/elicitation/complete once
+/// the approval lands.
+struct StreamHold {
+  std::optional<json> token;
+  bool elicit = false;
+};
+
+/// Answers with an event stream at once, waits there while the inbox decides, then sends the
+/// upstream's answer (approved) or the refusal on the same stream.
 void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
-                 httplib::Response& res, const json& m, json token, ToolCall call,
+                 httplib::Response& res, const json& m, StreamHold how, ToolCall call,
                  ToolGateAnswer first);
 
 ForwardRequest make_forward(const Upstream& upstream, const httplib::Request& req,
@@ -195,15 +204,39 @@ ForwardRequest make_forward(const Upstream& upstream, const httplib::Request& re
   return f;
 }
 
+/// The elicitation/create request asking the client to open the approve URL (2025-11-25).
+json url_elicitation(const ToolGateAnswer& held) {
+  return {{"mode", "url"},
+          {"message", "stepgate holds this tool call until it is approved (challenge " +
+                          held.challenge_id + "). Open the page to approve it."},
+          {"url", held.approve_url},
+          {"elicitationId", held.challenge_id}};
+}
+
+/// What became of a held call while it waited: "decided", "gone", "declined" or "" (timed out).
+std::string wait_for_decision(ShimContext& context, const ToolGateAnswer& first, bool elicit) {
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(kHoldPoll);
+    auto record = context.gate->store().get_challenge(first.challenge_id);
+    if (!record.ok() || !record->has_value()) return "gone";
+    if ((*record)->state != ChallengeState::kPending) return "decided";
+    if (elicit) {
+      const std::string action = elicitation_answer(first.challenge_id);
+      if (!action.empty() && action != "accept") return "declined";
+    }
+  }
+  return {};
+}
+
 void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
-                 httplib::Response& res, const json& m, json token, ToolCall call,
+                 httplib::Response& res, const json& m, StreamHold how, ToolCall call,
                  ToolGateAnswer first) {
   ForwardRequest forward = make_forward(upstream, req, req.body);
   const json& id = m["id"];
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [&context, &upstream, &req, forward, id, token, call = std::move(call),
+      "text/event-stream", [&context, &upstream, &req, forward, id, how, call = std::move(call),
                             first = std::move(first)](size_t /*offset*/, httplib::DataSink& sink) {
         CallGate gate{context, upstream, req};
         const auto deadline = std::chrono::steady_clock::now() + context.hold();
@@ -211,36 +244,43 @@ void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::
         auto say = [&sink](const std::string& text) {
           return sink.write(text.data(), text.size());
         };
+        if (how.elicit) {
+          json ask = {{"jsonrpc", "2.0"},
+                      {"id", elicitation_request_id(first.challenge_id)},
+                      {"method", "elicitation/create"},
+                      {"params", url_elicitation(first)}};
+          if (!say(sse_event(ask.dump()))) return false;
+        }
         std::string outcome;
         while (std::chrono::steady_clock::now() < deadline && outcome.empty()) {
-          json note = {{"jsonrpc", "2.0"},
-                       {"method", "notifications/progress"},
-                       {"params",
-                        {{"progressToken", token},
-                         {"progress", beat++},
-                         {"message", "waiting for approval of challenge " + first.challenge_id}}}};
-          if (!say(sse_event(note.dump()))) return false;  // the client went away
-          for (int i = 0; i < 4; ++i) {
-            std::this_thread::sleep_for(kHoldPoll);
-            auto record = context.gate->store().get_challenge(first.challenge_id);
-            if (!record.ok() || !record->has_value()) {
-              outcome = "gone";
-              break;
-            }
-            if ((*record)->state != ChallengeState::kPending) {
-              outcome = "decided";
-              break;
-            }
+          if (how.token) {
+            json note = {
+                {"jsonrpc", "2.0"},
+                {"method", "notifications/progress"},
+                {"params",
+                 {{"progressToken", *how.token},
+                  {"progress", beat++},
+                  {"message", "waiting for approval of challenge " + first.challenge_id}}}};
+            if (!say(sse_event(note.dump()))) return false;  // the client went away
           }
+          outcome = wait_for_decision(context, first, how.elicit);
         }
         ToolGateAnswer answer = outcome == "decided" ? gate.run(call) : first;
+        if (how.elicit && outcome == "decided") {
+          json done = {{"jsonrpc", "2.0"},
+                       {"method", "notifications/elicitation/complete"},
+                       {"params", {{"elicitationId", first.challenge_id}}}};
+          say(sse_event(done.dump()));
+        }
         if (answer.forward) {
           auto reply = forward_buffered(context, forward);
           say(reply.ok() ? as_events(*reply)
                          : sse_event(jsonrpc_error(id.dump(), -32603, reply.error().message)));
         } else {
           std::string text = answer.text;
-          if (outcome.empty()) {
+          if (outcome == "declined") {
+            text += "\n(The user declined to open the approval page; the call was not run.)";
+          } else if (outcome.empty()) {
             text += "\n(stepgate held this call for " + std::to_string(context.hold().count()) +
                     " s without a decision.)";
           }
@@ -261,6 +301,9 @@ void remember_initialize(ShimContext& context, const json& m, const httplib::Res
     if (info.is_object()) client = info.value("name", "");
   }
   context.remember_client(session, client);
+  if (m.contains("params") && m["params"].is_object()) {
+    remember_url_elicitation(session, to_value(m["params"]));
+  }
 }
 
 /// JSON answers of a forwarded partial batch, from a JSON or event-stream body.
@@ -324,6 +367,110 @@ RoutingHeaders routing_headers(const httplib::Request& req) {
   return h;
 }
 
+bool accepts_events(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("text/event-stream") != std::string::npos;
+}
+
+/// The request's params._meta, or nullptr.
+const json* request_meta(const json& m) {
+  auto params = m.find("params");
+  if (params == m.end() || !params->is_object()) return nullptr;
+  auto meta = params->find("_meta");
+  return meta != params->end() && meta->is_object() ? &*meta : nullptr;
+}
+
+/// A request of the stateless revision (2026-07-28 or later, by its _meta or its
+/// MCP-Protocol-Version header): no server-to-client requests, held calls answer input_required.
+bool stateless_revision(const json& m, const httplib::Request& req) {
+  constexpr std::string_view kStateless = "2026-07-28";
+  std::string version = req.get_header_value("MCP-Protocol-Version");
+  if (const json* meta = request_meta(m)) {
+    auto v = meta->find("io.modelcontextprotocol/protocolVersion");
+    if (v != meta->end() && v->is_string()) version = v->get<std::string>();
+  }
+  return !version.empty() && version >= kStateless;
+}
+
+/// The client's answer to one of the shim's elicitation requests: taken here (202), never
+/// forwarded to an upstream that did not send the request.
+bool answer_for_shim(const json& m, httplib::Response& res) {
+  if (!m.is_object() || m.contains("method") || !m.contains("id")) return false;
+  const bool has_result = m.contains("result");
+  const Value result = has_result ? to_value(m["result"]) : Value();
+  if (!take_elicitation_answer(to_value(m["id"]), has_result ? &result : nullptr,
+                               m.contains("error"))) {
+    return false;
+  }
+  res.status = 202;
+  return true;
+}
+
+constexpr const char* kApprovalInput = "stepgate-approval";
+
+/// 2026-07-28: a held call's input_required result, asking for the approve URL to be opened and
+/// carrying a requestState bound to this call's digest and the challenge.
+std::string input_required_result(const json& id, const ToolGateAnswer& held) {
+  const std::string state =
+      sign_request_state(held.outcome.decision.action_digest, held.challenge_id,
+                         held.outcome.step_up.challenge.expires_at);
+  json ask = {{"method", "elicitation/create"}, {"params", url_elicitation(held)}};
+  json result = {{"resultType", "input_required"},
+                 {"inputRequests", {{kApprovalInput, ask}}},
+                 {"requestState", state}};
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", result}}.dump();
+}
+
+/// A tools/call of the stateless revision. A retry's requestState must be one this shim signed
+/// for this very call; it is taken off before the call goes upstream. A held call is answered
+/// input_required when the request declares URL elicitation, else as before (isError with how
+/// to approve).
+void handle_stateless_call(ShimContext& context, const Upstream& upstream,
+                           const httplib::Request& req, httplib::Response& res, const json& m) {
+  CallGate gate{context, upstream, req};
+  ToolCall call = gate.tool_call(m);
+  std::string body = req.body;
+  const json& params = m.contains("params") ? m["params"] : json::object();
+  if (params.is_object() && params.contains("requestState")) {
+    const json& state = params["requestState"];
+    const std::string digest = action_digest(make_tool_action(call, context.options.actor));
+    auto checked = state.is_string()
+                       ? verify_request_state(state.get<std::string>(), digest, unix_now())
+                       : Result<RequestState>(invalid_argument("requestState must be a string"));
+    if (!checked.ok()) {
+      answer_json(res, 200,
+                  jsonrpc_error(id_text(m), -32602, "Invalid params: " + checked.error().message));
+      return;
+    }
+    const json* responses = params.contains("inputResponses") ? &params["inputResponses"] : nullptr;
+    if (responses != nullptr && responses->is_object() && responses->contains(kApprovalInput) &&
+        (*responses)[kApprovalInput].is_object() &&
+        (*responses)[kApprovalInput].value("action", "accept") != "accept") {
+      answer_json(res, 200,
+                  tool_error_result(m["id"],
+                                    "stepgate: the user declined to approve this call "
+                                    "(challenge " +
+                                        checked->challenge_id + "); it was not run."));
+      return;
+    }
+    json forwarded = m;
+    forwarded["params"].erase("requestState");
+    forwarded["params"].erase("inputResponses");
+    body = forwarded.dump();
+  }
+  ToolGateAnswer answer = gate.run(call);
+  if (answer.forward) {
+    forward_to_upstream(context, make_forward(upstream, req, std::move(body)), res, id_text(m));
+    return;
+  }
+  const json* meta = request_meta(m);
+  if (held_for_approval(answer) && !answer.approve_url.empty() && meta != nullptr &&
+      meta_elicits_urls(to_value(*meta))) {
+    answer_json(res, 200, input_required_result(m["id"], answer));
+    return;
+  }
+  answer_json(res, 200, tool_error_result(m["id"], answer.text));
+}
+
 void handle_post(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
                  httplib::Response& res) {
   std::string why;
@@ -341,13 +488,26 @@ void handle_post(ShimContext& context, const Upstream& upstream, const httplib::
     answer_json(res, 400, jsonrpc_error(id_text(body), -32600, "Invalid Request: " + *why));
     return;
   }
+  if (!batch && answer_for_shim(body, res)) return;
   CallGate gate{context, upstream, req};
   if (!batch && is_tool_call(body)) {
-    if (auto token = progress_token(body, req)) {
+    if (stateless_revision(body, req)) {
+      handle_stateless_call(context, upstream, req, res, body);
+      return;
+    }
+    const std::optional<json> token = progress_token(body, req);
+    const bool elicits =
+        accepts_events(req) && session_elicits_urls(req.get_header_value("Mcp-Session-Id"));
+    if (token || elicits) {
       ToolCall call = gate.tool_call(body);
       ToolGateAnswer answer = gate.run(call);
-      if (gate.holds(answer)) {
-        stream_hold(context, upstream, req, res, body, *token, std::move(call), std::move(answer));
+      // A client that takes URL elicitation is asked to open the approve URL whatever the
+      // step-up response (2025-11-25); the others keep the progress hold of `hold` mode.
+      const bool elicit = elicits && held_for_approval(answer) && !answer.approve_url.empty() &&
+                          context.hold().count() > 0;
+      if (elicit || (token && gate.holds(answer))) {
+        stream_hold(context, upstream, req, res, body, StreamHold{token, elicit}, std::move(call),
+                    std::move(answer));
         return;
       }
       if (!answer.forward) {
