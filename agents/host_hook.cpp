@@ -2,6 +2,8 @@
 // neutral answer, failing closed); the hosts' own shapes are in host_codex/cursor/gemini/copilot.
 #include "host_hook.h"
 
+#include <unistd.h>
+
 #include <ostream>
 
 #include "stepgate/json.h"
@@ -113,13 +115,21 @@ std::string self_exe() {
   return {buffer, static_cast<std::size_t>(n)};
 }
 
-/// The command a host should run: this binary's `agent-hook HOST`, or the lean hook binary's
-/// `--host HOST` when that is what runs (it loads neither libgit2 nor cpp-httplib).
+/// The command a host should run: the lean hook binary's `--host HOST` when it runs or is installed
+/// beside this one (it loads neither libgit2 nor cpp-httplib, and runs before every tool call),
+/// else this binary's `agent-hook HOST`.
 std::string host_hook_command(const HostAdapter& adapter, const ClaudeHookOptions& options) {
-  const std::string self = self_exe();
+  std::string self = self_exe();
   constexpr std::string_view kLean = "stepgate-claude-hook";
-  const bool lean = self.size() >= kLean.size() &&
-                    self.compare(self.size() - kLean.size(), kLean.size(), kLean) == 0;
+  bool lean = self.size() >= kLean.size() &&
+              self.compare(self.size() - kLean.size(), kLean.size(), kLean) == 0;
+  if (!lean) {
+    const std::string beside = self.substr(0, self.rfind('/') + 1) + std::string(kLean);
+    if (access(beside.c_str(), X_OK) == 0) {
+      self = beside;
+      lean = true;
+    }
+  }
   std::string command = shell_quote(self) + (lean ? " --host " : " agent-hook ");
   command += std::string(adapter.host);
   // Hosts run the command through a shell: a path with a blank must stay one word, or the hook
