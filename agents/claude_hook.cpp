@@ -232,7 +232,10 @@ ClaudeHookReply claude_hook_reply(const ToolCall& call, const ToolGateAnswer& an
     case HookVerdict::kDeny:
       return {0, claude_permission_json("deny", a.reason) + "\n"};
     case HookVerdict::kHeld:
-      // `ask`: the policy lets the user confirm in Claude Code's own prompt.
+      // `ask`: the policy lets the user confirm in Claude Code's own prompt; `defer`: a headless
+      // (`claude -p`) session stops with the call pending, and the caller resumes it once the
+      // challenge is approved (the hook then lets the identical call through once).
+      if (a.defer) return {0, claude_permission_json("defer", a.reason) + "\n"};
       return {0, claude_permission_json(a.ask ? "ask" : "deny", a.reason) + "\n"};
   }
   return {0, claude_permission_json("deny", a.reason) + "\n"};

@@ -52,7 +52,8 @@ std::string claude_permission_json(std::string_view decision, std::string_view r
 
 /// Maps the gate's answer to Claude Code's contract: forward -> exit 0 and no decision; deny ->
 /// "deny" with the reasons; step-up not satisfied -> "deny" with the challenge and how to approve
-/// it (and the inbox at `server_url` when set), or "ask" when agents.step_up_response is `ask`.
+/// it (and the inbox at `server_url` when set), or "ask" / "defer" when agents.step_up_response
+/// is `ask` / `defer`.
 /// An allow that an elevation covered -> exit 0 and additionalContext saying when it ends (`now`,
 /// 0: this process's clock).
 ClaudeHookReply claude_hook_reply(const ToolCall& call, const ToolGateAnswer& answer,

@@ -36,6 +36,7 @@ HookAnswer hook_answer(const ToolCall& call, const ToolGateAnswer& answer,
   if (held_for_approval(answer)) {
     out.verdict = HookVerdict::kHeld;
     out.ask = step_up_response == HoldMode::kAsk;
+    out.defer = step_up_response == HoldMode::kDefer;
     return out;
   }
   out.verdict = HookVerdict::kDeny;

@@ -29,6 +29,7 @@ struct HookAnswer {
   std::string reason;   // what the model reads for kDeny / kHeld
   std::string context;  // kAllow: e.g. "elevation ends in 12 min"
   bool ask = false;     // kHeld and the policy lets the user confirm in the host itself
+  bool defer = false;   // kHeld and the policy says defer (Claude Code's headless sessions)
 };
 
 /// Maps the gate's answer to a HookAnswer (the reasons through agent_refusal_text; an allow

@@ -458,14 +458,15 @@ void handle_stateless_call(ShimContext& context, const Upstream& upstream,
     body = forwarded.dump();
   }
   ToolGateAnswer answer = gate.run(call);
-  if (answer.forward) {
-    forward_to_upstream(context, make_forward(upstream, req, std::move(body)), res, id_text(m));
-    return;
-  }
   const json* meta = request_meta(m);
   if (held_for_approval(answer) && !answer.approve_url.empty() && meta != nullptr &&
       meta_elicits_urls(to_value(*meta))) {
     answer_json(res, 200, input_required_result(m["id"], answer));
+    return;
+  }
+  if (gate.holds(answer)) answer = gate.hold(call, std::move(answer));  // as before: hold mode
+  if (answer.forward) {
+    forward_to_upstream(context, make_forward(upstream, req, std::move(body)), res, id_text(m));
     return;
   }
   answer_json(res, 200, tool_error_result(m["id"], answer.text));

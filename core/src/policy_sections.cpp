@@ -139,9 +139,11 @@ Status read_agents(const Reader& r, const Node& node, AgentSettings& out) {
     out.step_up_response = HoldMode::kInstruct;
   else if (response == "ask")
     out.step_up_response = HoldMode::kAsk;
+  else if (response == "defer")
+    out.step_up_response = HoldMode::kDefer;
   else if (!response.empty()) {
     return r.error_at(node["step_up_response"],
-                      "key `step_up_response`: must be hold, instruct or ask");
+                      "key `step_up_response`: must be hold, instruct, ask or defer");
   }
   return {};
 }

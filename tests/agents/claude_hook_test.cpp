@@ -320,3 +320,21 @@ TEST_CASE("a call an elevation covers is allowed with additionalContext saying w
 }
 
 }  // namespace stepgate
+
+namespace stepgate {
+
+TEST_CASE("a held call is 'defer' when the policy says step_up_response: defer") {
+  HookEnv env;
+  std::ifstream in(kPolicy);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string defer_policy = env.root + "/defer.yaml";
+  std::ofstream(defer_policy) << replace_all(text.str(), "step_up_response: instruct",
+                                             "step_up_response: defer");
+  HookRun held = run_hook(env.fixture("bash_rm_rf"), defer_policy);
+  REQUIRE(held.exit_code == 0);
+  CHECK(decision_of(held) == "defer");
+  CHECK(decision_of(run_hook(env.fixture("read_ssh_key"), defer_policy)) == "deny");
+}
+
+}  // namespace stepgate

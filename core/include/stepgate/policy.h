@@ -21,7 +21,7 @@ enum class StepUpMethod { kTotp, kApproval };
 /// How the agent shim answers a tools/call that needs step-up. kAsk (`ask`): the Claude Code
 /// hook answers permissionDecision "ask" so the human at Claude Code's prompt decides; the MCP
 /// front-ends treat it as kInstruct.
-enum class HoldMode { kHold, kInstruct, kAsk };
+enum class HoldMode { kHold, kInstruct, kAsk, kDefer };
 
 const char* verdict_name(Verdict v);      // "allow", "step_up", "deny"
 const char* method_name(StepUpMethod m);  // "totp", "approval"
