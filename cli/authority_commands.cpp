@@ -1,13 +1,14 @@
 // `stepgate authority ...`: serve, install, and the client commands that talk to a running
-// authority (status, enroll-code, enroll, activate, approve, deny).
+// authority (status, enroll-code, enroll, activate, approve, deny). It lives in cli/, the top of
+// the graph, so the authority library (authority/) needs no cli/ header.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <memory>
 #include <string>
 
+#include "authority_install.h"
 #include "command.h"
-#include "install.h"
 #include "server.h"
 #include "stepgate/authority.h"
 #include "stepgate/stepup.h"
