@@ -109,6 +109,14 @@ void register_client_commands(CLI::App* authority, CommandContext& context) {
       },
       [](const Value& r, std::ostream& out) { out << r.get_string("code") << "\n"; });
   add_client(
+      authority, context, "audit-token",
+      "Issue an access token for GET /v1/audit (administrator only; printed once, kept hashed)",
+      [](CLI::App*, ClientArgs&) {},
+      [](const ClientArgs&) {
+        return Value(Map{{"op", "audit_token"}});
+      },
+      [](const Value& r, std::ostream& out) { out << r.get_string("token") << "\n"; });
+  add_client(
       authority, context, "enroll",
       "Enrol a TOTP authenticator with the authority (needs a one-time code from the "
       "administrator, "
