@@ -14,8 +14,8 @@ namespace stepgate::authority {
 namespace {
 
 constexpr std::size_t kMaxConfigBytes = std::size_t{256} * 1024;
-const std::set<std::string> kKeys = {"socket", "state_dir", "policy",    "inbox",
-                                     "actors", "admins",    "audit_sync"};
+const std::set<std::string> kKeys = {"socket", "state_dir", "policy",     "inbox",
+                                     "actors", "admins",    "audit_sync", "enroll_code_ttl"};
 
 std::string at(const std::string& name, const YAML::Node& node) {
   const YAML::Mark m = node.Mark();
