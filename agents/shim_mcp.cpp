@@ -126,7 +126,7 @@ struct CallGate {
     const auto deadline = std::chrono::steady_clock::now() + context.hold();
     while (std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(kHoldPoll);
-      auto record = context.gate->store().get_challenge(answer.challenge_id);
+      auto record = context.gate->find_challenge(answer.challenge_id);
       if (!record.ok() || !record->has_value()) break;
       if ((*record)->state != ChallengeState::kPending) return run(call);
     }
@@ -222,7 +222,7 @@ void stream_hold(ShimContext& context, const Upstream& upstream, const httplib::
           if (!say(sse_event(note.dump()))) return false;  // the client went away
           for (int i = 0; i < 4; ++i) {
             std::this_thread::sleep_for(kHoldPoll);
-            auto record = context.gate->store().get_challenge(first.challenge_id);
+            auto record = context.gate->find_challenge(first.challenge_id);
             if (!record.ok() || !record->has_value()) {
               outcome = "gone";
               break;
