@@ -56,12 +56,13 @@ Result<std::string> short_challenge_id() {
 
 Authority::Authority(AuthorityConfig config, std::shared_ptr<const Policy> policy,
                      std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit,
-                     Ed25519KeyPair key)
+                     Ed25519KeyPair key, ReplySigner signer)
     : config_(std::move(config)),
       policy_(std::move(policy)),
       store_(std::move(store)),
       audit_(std::move(audit)),
-      key_(std::move(key)) {}
+      key_(std::move(key)),
+      signer_(std::move(signer)) {}
 
 Authority::~Authority() = default;
 
@@ -102,8 +103,11 @@ Result<std::unique_ptr<Authority>> Authority::open(const AuthorityConfig& config
       make_store_checkpoint_sink(**store, std::move(*signing), kCheckpointIntervalMs);
   auto audit = AuditLog::open(config.audit_log(), audit_options);
   if (!audit.ok()) return audit.error();
+  auto signer = ReplySigner::load(key->private_key);
+  if (!signer.ok()) return signer.error();
   return std::unique_ptr<Authority>(new Authority(config, std::move(*policy), std::move(*store),
-                                                  std::move(*audit), std::move(*key)));
+                                                  std::move(*audit), std::move(*key),
+                                                  std::move(*signer)));
 }
 
 Peer Authority::peer_for(uid_t uid, pid_t pid) const {
@@ -145,7 +149,7 @@ Status Authority::close() {
 
 Value Authority::sign(Value reply) const {
   reply["v"] = kAuthorityProtocolVersion;
-  auto signature = ed25519_sign(key_.private_key, authority_signed_text(reply));
+  auto signature = signer_.sign(authority_signed_text(reply));
   if (signature.ok()) reply["signature"] = base64url_encode(*signature);
   return reply;
 }

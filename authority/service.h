@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config.h"
+#include "reply_signer.h"
 #include "stepgate/audit.h"
 #include "stepgate/crypto.h"
 #include "stepgate/engine.h"
@@ -80,7 +81,8 @@ class Authority {
 
  private:
   Authority(AuthorityConfig config, std::shared_ptr<const Policy> policy,
-            std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit, Ed25519KeyPair key);
+            std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit, Ed25519KeyPair key,
+            ReplySigner signer);
 
   Value sign(Value reply) const;
   Value hello(const Peer& peer);
@@ -105,6 +107,7 @@ class Authority {
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<AuditLog> audit_;
   Ed25519KeyPair key_;
+  ReplySigner signer_;  // key_ loaded once: every reply is signed
   // Guards the layer cache and the challenge and enrolment bookkeeping (find, then create or
   // consume); the store and the audit log are thread-safe on their own.
   std::mutex mu_;

@@ -233,6 +233,39 @@ double decisions_per_second(const Args& a, const std::string& dir, const Server&
   return static_cast<double>(total) / dt;
 }
 
+/// The same, with a bare client: one prebuilt `decide` request per call, the reply parsed but its
+/// signature not checked (what the authority itself sustains, as the earlier Python client saw).
+double raw_decisions_per_second(const Args& a, const Server& server) {
+  const GateRequest r = allowed_call();
+  const Value request =
+      Map{{"op", "decide"},       {"front_end", "bench"}, {"action", action_to_value(r.action)},
+          {"signals", r.signals}, {"layers", List{}},     {"grants", List{}}};
+  std::atomic<bool> go{false};
+  std::atomic<bool> stop{false};
+  std::vector<long> counts(a.clients, 0);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < a.clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto connection = AuthorityConnection::connect(server.socket);
+      if (!connection.ok()) die(connection.error().message);
+      while (!go.load()) std::this_thread::yield();
+      while (!stop.load()) {
+        if (!(*connection)->call(request).ok()) die("decide failed");
+        ++counts[c];
+      }
+    });
+  }
+  const auto t0 = Clock::now();
+  go = true;
+  std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  long total = 0;
+  for (long n : counts) total += n;
+  return static_cast<double>(total) / dt;
+}
+
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -293,6 +326,8 @@ int main(int argc, char** argv) {
     const int per_round = a.n / a.rounds;
     std::vector<double> tput_durable;
     std::vector<double> tput_batch;
+    std::vector<double> raw_durable;
+    std::vector<double> raw_batch;
     for (int r = 0; r < a.rounds; ++r) {
       // Interleaved one decision at a time, the starting side rotating, so load spikes hit all.
       std::vector<std::vector<double>> samples(sides.size());
@@ -310,7 +345,11 @@ int main(int argc, char** argv) {
       if (r % 2 == 0) {
         tput_durable.push_back(decisions_per_second(a, round_dir + "-durable", *durable));
         tput_batch.push_back(decisions_per_second(a, round_dir + "-batch", *batch));
+        raw_durable.push_back(raw_decisions_per_second(a, *durable));
+        raw_batch.push_back(raw_decisions_per_second(a, *batch));
       } else {
+        raw_batch.push_back(raw_decisions_per_second(a, *batch));
+        raw_durable.push_back(raw_decisions_per_second(a, *durable));
         tput_batch.push_back(decisions_per_second(a, round_dir + "-batch", *batch));
         tput_durable.push_back(decisions_per_second(a, round_dir + "-durable", *durable));
       }
@@ -345,6 +384,10 @@ int main(int argc, char** argv) {
         a.clients, a.seconds);
     print_range("authority, audit_sync: durable", tput_durable, "/s");
     print_range("authority, audit_sync: batch", tput_batch, "/s");
+    std::printf("%d concurrent bare clients (no signature check, like the earlier Python one):\n",
+                a.clients);
+    print_range("authority, audit_sync: durable", raw_durable, "/s");
+    print_range("authority, audit_sync: batch", raw_batch, "/s");
     std::printf(
         "goals: added p50 <= 300 us (durable: %.1f us, batch: %.1f us), >= 10000 "
         "decisions/s (durable median %.0f/s, batch median %.0f/s)\n",
