@@ -1,8 +1,8 @@
-// The Unix socket listener: one thread waits on every connection with epoll and hands a
-// connection with a request ready to a fixed pool of workers sized to the machine, which read the
-// frame, answer it and give the connection back. No thread is made per connection (a git hook or
-// a CI step connects once per process). The caller's identity is read once per connection from
-// the kernel.
+// The Unix socket listener: a fixed pool of workers sized to the machine wait on every connection
+// with one epoll set; the worker woken for a connection reads its frame, answers it and re-arms
+// it. No thread is made per connection (a git hook or a CI step connects once per process), and
+// no request is handed from thread to thread. The caller's identity is read once per connection
+// from the kernel.
 #include "server.h"
 
 #include <poll.h>
@@ -15,9 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -42,7 +40,7 @@ struct Connection {
   int fd = -1;
   Peer peer;
   Clock::time_point last = Clock::now();
-  bool busy = false;  // queued or with a worker
+  bool busy = false;  // a worker is answering it
 };
 
 /// Workers for the decisions: twice the cores (at least 4), so that while some wait for the disk
@@ -63,8 +61,8 @@ class Listener {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_ < 0) return make_error(ErrorCode::kUnavailable, "epoll_create1 failed");
     epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;  // the listening socket
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;  // one worker wakes for a new connection
+    ev.data.ptr = nullptr;                 // the listening socket
     if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
       return make_error(ErrorCode::kUnavailable, "epoll_ctl failed on the listening socket");
     }
@@ -72,24 +70,9 @@ class Listener {
     return {};
   }
 
-  /// Waits for connections and requests until `stop`.
+  /// Serves until `stop` (the workers do the work; this thread only watches the flag).
   void run(const std::atomic<bool>& stop) {
-    epoll_event events[64];
-    auto next_sweep = Clock::now() + std::chrono::seconds(1);
-    while (!stop.load()) {
-      const int n = ::epoll_wait(epoll_, events, 64, kPollMs);
-      for (int i = 0; i < n; ++i) {
-        if (events[i].data.ptr == nullptr) {
-          accept_all();
-        } else {
-          enqueue(static_cast<Connection*>(events[i].data.ptr));
-        }
-      }
-      if (Clock::now() >= next_sweep) {
-        close_idle();
-        next_sweep = Clock::now() + std::chrono::seconds(1);
-      }
-    }
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
   }
 
   /// Lets the workers finish the requests they hold, then closes every connection.
@@ -99,7 +82,6 @@ class Listener {
       if (stopping_) return;
       stopping_ = true;
     }
-    ready_.notify_all();
     for (auto& w : workers_) w.join();
     for (auto& [fd, c] : connections_) ::close(fd);
     connections_.clear();
@@ -139,15 +121,6 @@ class Listener {
     return ::epoll_ctl(epoll_, op, c.fd, &ev) == 0;
   }
 
-  void enqueue(Connection* c) {
-    {
-      std::lock_guard lock(mu_);
-      c->busy = true;
-      queue_.push_back(c);
-    }
-    ready_.notify_one();
-  }
-
   void close_locked(Connection* c) {
     (void)::epoll_ctl(epoll_, EPOLL_CTL_DEL, c->fd, nullptr);
     const int fd = c->fd;
@@ -155,25 +128,37 @@ class Listener {
     connections_.erase(fd);
   }
 
-  void close_idle() {
-    std::lock_guard lock(mu_);
+  /// Idle connections are shut down, not freed: the end of stream wakes the one worker that may
+  /// own the connection, which closes it (a worker may already hold its last event).
+  void close_idle_locked() {
     const auto cutoff = Clock::now() - kIdle;
-    std::vector<Connection*> idle;
     for (auto& [fd, c] : connections_) {
-      if (!c->busy && c->last < cutoff) idle.push_back(c.get());
+      if (!c->busy && c->last < cutoff) ::shutdown(fd, SHUT_RDWR);
     }
-    for (Connection* c : idle) close_locked(c);
   }
 
+  /// Each worker waits on epoll itself and serves what it is woken for: a request wakes exactly
+  /// one thread (one-shot), with no hand-off from a listener thread to a worker.
   void work() {
     for (;;) {
-      Connection* c = nullptr;
       {
-        std::unique_lock lock(mu_);
-        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping
-        c = queue_.front();
-        queue_.pop_front();
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+        if (Clock::now() >= next_sweep_) {
+          close_idle_locked();
+          next_sweep_ = Clock::now() + std::chrono::seconds(1);
+        }
+      }
+      epoll_event ev{};
+      if (::epoll_wait(epoll_, &ev, 1, kPollMs) != 1) continue;
+      if (ev.data.ptr == nullptr) {
+        accept_all();
+        continue;
+      }
+      auto* c = static_cast<Connection*>(ev.data.ptr);
+      {
+        std::lock_guard lock(mu_);
+        c->busy = true;
       }
       const bool keep = answer_one(*c);
       std::lock_guard lock(mu_);
@@ -203,9 +188,8 @@ class Listener {
   Authority& authority_;
   int listen_fd_;
   int epoll_ = -1;
-  std::mutex mu_;  // guards connections_, queue_, busy/last and stopping_
-  std::condition_variable ready_;
-  std::deque<Connection*> queue_;
+  std::mutex mu_;  // guards connections_, busy/last, next_sweep_ and stopping_
+  Clock::time_point next_sweep_ = Clock::now();
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
@@ -264,11 +248,11 @@ Status serve(Authority& authority, const std::atomic<bool>& stop, std::ostream& 
     }
     log << " (key " << authority.public_key() << ")" << std::endl;
     listener.run(stop);
+    // Connections finish their current request before the audit log is closed.
+    listener.shut_down();
     ::close(*fd);
     ::unlink(path.c_str());
     inbox.reset();
-    // Connections finish their current request before the audit log is closed.
-    listener.shut_down();
   }
   return authority.close();
 }
