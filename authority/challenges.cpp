@@ -62,8 +62,6 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
                               {"via", peer.via},
                               {"action_digest", record.action_digest},
                               {"comment", proof.comment}});
-  lock.unlock();
-  (void)settle();
   record.id = id;
   record.state = approve ? ChallengeState::kApproved : ChallengeState::kDenied;
   record.decided_by = out.decided_by;

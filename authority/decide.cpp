@@ -268,13 +268,6 @@ Value Authority::decide(const Value& request, const Peer& peer) {
     out.decision.reasons.push_back(
         Reason{"stepgate.audit", 0, Verdict::kDeny, "the audit log could not be written", false});
   }
-  // Durable before the reply: an allow whose record cannot reach the disk is not given.
-  if (Status s = settle();
-      !s.ok() && out.final_verdict == Verdict::kAllow && policy.on_error == OnError::kDeny) {
-    out.final_verdict = Verdict::kDeny;
-    out.decision.reasons.push_back(Reason{"stepgate.audit", 0, Verdict::kDeny,
-                                          "the audit log could not be made durable", false});
-  }
   Value outcome = Map{{"decision", decision_to_value(out.decision)},
                       {"final_verdict", verdict_name(out.final_verdict)},
                       {"signals", signals},

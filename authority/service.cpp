@@ -137,10 +137,6 @@ Status Authority::audit(const std::string& type, Value fields) {
   return audit_->append(type, fields);
 }
 
-Status Authority::settle() {
-  return {};  // append() itself waits for the disk under audit_sync: durable
-}
-
 Status Authority::close() {
   std::lock_guard lock(mu_);
   (void)store_->flush();
@@ -168,7 +164,6 @@ Value Authority::refuse(const std::string& op, const Peer& peer, const Error& er
     std::lock_guard lock(mu_);
     (void)audit("refusal", std::move(fields));
   }
-  (void)settle();
   return sign(error_reply(error));
 }
 
@@ -191,11 +186,8 @@ Value Authority::handle(const Value& request, const Peer& peer) {
                                    std::to_string(kAuthorityProtocolVersion) + ")"));
   }
   // Administrator operations first: they need no actor mapping.
-  if (op == "enroll_code" || op == "audit_token") {
-    Value reply = op == "enroll_code" ? enroll_code(request, peer) : audit_token(peer);
-    (void)settle();
-    return reply;
-  }
+  if (op == "enroll_code") return enroll_code(request, peer);
+  if (op == "audit_token") return audit_token(peer);
   if (peer.actor.empty() && !peer.admin) {
     return refuse(op, peer,
                   make_error(ErrorCode::kPermissionDenied, "uid " + std::to_string(peer.uid) +
@@ -203,20 +195,13 @@ Value Authority::handle(const Value& request, const Peer& peer) {
                                                                config_.source));
   }
   if (op == "hello") return hello(peer);
-  if (op == "decide") return decide(request, peer);  // settles before it signs
+  if (op == "decide") return decide(request, peer);
   if (op == "approve") return approve_op(request, peer, true);
   if (op == "deny") return approve_op(request, peer, false);
   if (op == "challenge") return challenge_op(request, peer);
-  Value reply;
-  if (op == "enroll") {
-    reply = enroll(request, peer);
-  } else if (op == "activate") {
-    reply = activate(request, peer);
-  } else {
-    return refuse(op, peer, invalid_argument("unknown operation `" + op + "`"));
-  }
-  (void)settle();  // their enrolment records are on disk before the answer
-  return reply;
+  if (op == "enroll") return enroll(request, peer);
+  if (op == "activate") return activate(request, peer);
+  return refuse(op, peer, invalid_argument("unknown operation `" + op + "`"));
 }
 
 Result<std::vector<ChallengeRecord>> Authority::pending_challenges() {

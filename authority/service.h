@@ -97,9 +97,6 @@ class Authority {
   /// the client layer that does not load. Called under mu_.
   Result<std::shared_ptr<const LayeredEngine>> layered_engine(const Value* layers);
   Status audit(const std::string& type, Value fields);
-  /// Durable before the reply (audit_sync: durable): waits until the records appended so far are
-  /// on disk, sharing the fdatasync with concurrent requests. Called without mu_.
-  Status settle();
   [[nodiscard]] Paths paths() const;
 
   AuthorityConfig config_;
