@@ -127,7 +127,7 @@ struct CallGate {
     const auto deadline = std::chrono::steady_clock::now() + context.hold();
     while (std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(kHoldPoll);
-      auto record = context.gate->store().get_challenge(answer.challenge_id);
+      auto record = context.gate->find_challenge(answer.challenge_id);
       if (!record.ok() || !record->has_value()) break;
       if ((*record)->state != ChallengeState::kPending) return run(call);
     }
@@ -217,7 +217,7 @@ json url_elicitation(const ToolGateAnswer& held) {
 std::string wait_for_decision(ShimContext& context, const ToolGateAnswer& first, bool elicit) {
   for (int i = 0; i < 4; ++i) {
     std::this_thread::sleep_for(kHoldPoll);
-    auto record = context.gate->store().get_challenge(first.challenge_id);
+    auto record = context.gate->find_challenge(first.challenge_id);
     if (!record.ok() || !record->has_value()) return "gone";
     if ((*record)->state != ChallengeState::kPending) return "decided";
     if (elicit) {

@@ -1,5 +1,5 @@
 // Deciding a held challenge: only with a TOTP code from an authenticator the authority holds the
-// seed of, by someone the policy lets decide it.
+// seed of, by someone the policy lets decide it (core's Approvals::decide says who).
 #include "service.h"
 #include "stepgate/approvals.h"
 #include "stepgate/gate.h"
@@ -7,13 +7,6 @@
 #include "stepgate/stepup.h"
 
 namespace stepgate::authority {
-namespace {
-
-Error denied(std::string message) {
-  return make_error(ErrorCode::kPermissionDenied, std::move(message));
-}
-
-}  // namespace
 
 Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
                                                     const ChallengeProof& proof, bool approve,
@@ -27,62 +20,51 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
     return e;
   };
   const UnixTime now = unix_now();
-  auto found = store_->get_challenge(id);
-  if (!found.ok()) return fail(found.error());
-  if (!found->has_value()) {
-    return fail(make_error(ErrorCode::kNotFound,
-                           "no such challenge (challenges are created by the authority only)"));
+  // A blank approver is the challenge's actor (the solo TOTP path): the inbox page and
+  // `stepgate authority approve` leave it blank for "my own code".
+  std::string who = proof.approver;
+  if (who.empty()) {
+    auto found = store_->get_challenge(id);
+    if (found.ok() && found->has_value()) {
+      auto summary = parse_json((*found)->summary_json);
+      if (summary.ok()) who = summary->get_string("actor");
+    }
   }
-  ChallengeRecord record = **found;
-  if (record.state != ChallengeState::kPending || record.expires_at <= now) {
-    return fail(
-        make_error(ErrorCode::kFailedPrecondition,
-                   std::string("not pending (") + challenge_state_name(record.state) + ")"));
-  }
-  auto summary = parse_json(record.summary_json);
-  const std::string actor = summary.ok() ? summary->get_string("actor") : "";
-  const bool approval = summary.ok() && summary->get_string("method") == "approval";
-  const std::string who = proof.approver.empty() ? actor : proof.approver;
-  const Policy& policy = *policy_;
-  const bool listed = policy.find_approver(who) != nullptr;
-  const bool self = who == actor;
-  // Who may decide: a listed approver; the actor only for a TOTP step-up (or when the policy
-  // allows self-approval).
-  if (!(listed && (!self || policy.allow_self_approval)) && !(self && !approval)) {
-    return fail(denied("`" + who + "` may not decide it (not an approver in the authority's " +
-                       "policy, nor its actor for a TOTP step-up)"));
-  }
-  if (proof.code.empty()) {
-    return fail(denied("a TOTP code from " + who + "'s authenticator is required"));
-  }
-  auto enrollment = load_totp_enrollment(config_.secrets_dir(), who);
-  if (!enrollment.ok() || !enrollment->active) {
-    return fail(denied("`" + who + "` has no active TOTP enrolled with the authority"));
-  }
-  // Codes arriving here are remote to the authority: wrong ones are counted per source, so a
-  // guesser at the inbox cannot lock the actor out of the socket (see verify_totp).
-  const ProofSource source{
+  // Core's one rule set decides who may decide (approvals.h). The authority holds every seed out
+  // of the actor's reach, so a listed approver's code is proof enough for an `approval`
+  // challenge. Codes arriving here are remote to the authority: wrong ones are counted per
+  // source, so a guesser at the inbox cannot lock the actor out of the socket.
+  ApprovalsOptions options;
+  options.front_end = "authority";
+  options.approver_code_approves = true;
+  Approvals approvals(*policy_, *store_, nullptr, paths(), options);
+  ApprovalRequest request;
+  request.id = id;
+  request.approve = approve;
+  request.comment = proof.comment;
+  request.proof.approver = who;
+  request.proof.code = proof.code;
+  request.proof.source = ProofSource{
       true, peer.via == "inbox" ? std::string("inbox") : "uid:" + std::to_string(peer.uid)};
-  auto check = verify_totp(*store_, *enrollment, proof.code, now, source);
-  if (!check.ok()) return fail(check.error());
-  if (*check != TotpCheck::kOk) {
-    return fail(denied(std::string(totp_check_message(*check)) + " (" + who + ")"));
+  ApprovalOutcome out = approvals.decide(request, now);
+  if (!out.ok()) {
+    // A decision with no proof is refused like one with a wrong proof.
+    const ErrorCode code = out.status == ApprovalStatus::kMissingProof
+                               ? ErrorCode::kPermissionDenied
+                               : approval_error_code(out.status).value_or(ErrorCode::kInternal);
+    return fail(make_error(code, out.message));
   }
-  auto changed = store_->decide_challenge(
-      id, approve ? ChallengeState::kApproved : ChallengeState::kDenied, who, proof.comment, "");
-  if (!changed.ok()) return fail(changed.error());
-  if (!*changed) {
-    return fail(make_error(ErrorCode::kFailedPrecondition, "it was decided meanwhile"));
-  }
+  ChallengeRecord record = out.record.value_or(ChallengeRecord{});
   (void)audit("approval", Map{{"challenge", id},
                               {"decision", approve ? "approve" : "deny"},
-                              {"identity", who},
+                              {"identity", out.decided_by},
                               {"method", "totp"},
                               {"via", peer.via},
                               {"action_digest", record.action_digest},
                               {"comment", proof.comment}});
+  record.id = id;
   record.state = approve ? ChallengeState::kApproved : ChallengeState::kDenied;
-  record.decided_by = who;
+  record.decided_by = out.decided_by;
   return record;
 }
 

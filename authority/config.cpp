@@ -7,13 +7,15 @@
 #include <set>
 
 #include "stepgate/paths.h"
+#include "stepgate/policy.h"
 #include "stepgate/stepup.h"
 
 namespace stepgate::authority {
 namespace {
 
 constexpr std::size_t kMaxConfigBytes = std::size_t{256} * 1024;
-const std::set<std::string> kKeys = {"socket", "state_dir", "policy", "inbox", "actors", "admins"};
+const std::set<std::string> kKeys = {"socket", "state_dir", "policy",     "inbox",
+                                     "actors", "admins",    "audit_sync", "enroll_code_ttl"};
 
 std::string at(const std::string& name, const YAML::Node& node) {
   const YAML::Mark m = node.Mark();
@@ -117,6 +119,23 @@ Status read_key(const std::string& name, const std::string& key, const YAML::Nod
   if (key == "policy") return path(c.policy);
   if (key == "inbox") return read_inbox(name, value, c);
   if (key == "actors") return read_actors(name, value, c);
+  if (key == "enroll_code_ttl") {
+    auto ttl = parse_duration(value.as<std::string>(""));
+    if (!ttl.ok() || ttl->count() <= 0) {
+      return invalid_argument(at(name, value) +
+                              ": key `enroll_code_ttl`: expected a positive duration (\"15m\")");
+    }
+    c.enroll_code_ttl = *ttl;
+    return {};
+  }
+  if (key == "audit_sync") {
+    const std::string mode = value.as<std::string>("");
+    if (mode != "durable" && mode != "batch") {
+      return invalid_argument(at(name, value) + ": key `audit_sync`: expected durable or batch");
+    }
+    c.audit_durable = mode == "durable";
+    return {};
+  }
   if (key == "admins") {
     if (!value.IsSequence())
       return invalid_argument(at(name, value) + ": key `admins`: expected a list");

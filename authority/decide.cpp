@@ -136,11 +136,15 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   const std::string digest = action_digest(action);
   // Elevations and known devices are per caller uid on this authority's machine.
   const std::string device = "uid:" + std::to_string(peer.uid);
-  std::unique_lock lock(mu_);
+  // The store and the audit log are thread-safe on their own: the lock covers only the layer
+  // cache and the challenge bookkeeping below, so concurrent allows evaluate in parallel.
+  auto engine = [&] {
+    std::lock_guard cache(mu_);
+    return layered_engine(layers_in);
+  }();
 
   GateOutcome out;
   CollectContext context{now, device, store_.get()};
-  auto engine = layered_engine(layers_in);
   if (Status s = collect_common_signals(action, policy, context, signals); !s.ok()) {
     out.decision.verdict = policy.on_error == OnError::kAllow ? Verdict::kAllow : Verdict::kDeny;
     out.decision.reasons.push_back(
@@ -162,6 +166,8 @@ Value Authority::decide(const Value& request, const Peer& peer) {
 
   ChallengeRecord held;
   if (out.decision.verdict == Verdict::kStepUp) {
+    // One request at a time finds, consumes or creates the challenge for a digest.
+    std::lock_guard challenges(mu_);
     auto existing = store_->find_challenge_by_digest(digest, now);
     if (existing.ok() && existing->has_value() && (*existing)->state == ChallengeState::kDenied) {
       out.final_verdict = Verdict::kDeny;
@@ -203,14 +209,20 @@ Value Authority::decide(const Value& request, const Peer& peer) {
           (*existing)->state == ChallengeState::kPending) {
         held = **existing;
       } else if (auto id = short_challenge_id(); id.ok()) {
-        held.id = *id;
-        held.action_digest = digest;
-        held.summary_json = to_json(summary_of(action, out.decision, signals));
-        held.token = held.id;
-        held.state = ChallengeState::kPending;
-        held.created_at = now;
-        held.expires_at = now + policy.challenge_ttl.count();
-        if (Status s = store_->put_challenge(held); !s.ok()) held.id.clear();
+        // The full challenge stays in the authority's store (Approvals::decide reads the
+        // requirement and actor from it); callers only ever see the short id.
+        auto challenge = make_challenge(action, out.decision, policy, signals, now);
+        if (challenge.ok()) {
+          challenge->id = *id;
+          held.id = *id;
+          held.action_digest = digest;
+          held.summary_json = to_json(summary_of(action, out.decision, signals));
+          held.token = encode_challenge(*challenge);
+          held.state = ChallengeState::kPending;
+          held.created_at = now;
+          held.expires_at = challenge->expires_at;
+          if (Status s = store_->put_challenge(held); !s.ok()) held.id.clear();
+        }
       }
       out.step_up.challenge.id = held.id;
       out.step_up.instructions =
@@ -256,7 +268,6 @@ Value Authority::decide(const Value& request, const Peer& peer) {
     out.decision.reasons.push_back(
         Reason{"stepgate.audit", 0, Verdict::kDeny, "the audit log could not be written", false});
   }
-  lock.unlock();  // signing needs no shared state
   Value outcome = Map{{"decision", decision_to_value(out.decision)},
                       {"final_verdict", verdict_name(out.final_verdict)},
                       {"signals", signals},

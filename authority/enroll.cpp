@@ -2,6 +2,8 @@
 // administrator (a uid in `admins`) or a one-time code the administrator issued; replacing an
 // active factor needs a current code from it.
 #include "service.h"
+#include "stepgate/crypto.h"
+#include "stepgate/files.h"
 #include "stepgate/gate.h"
 #include "stepgate/stepup.h"
 
@@ -45,6 +47,46 @@ Value Authority::enroll_code(const Value& request, const Peer& peer) {
   return sign(Value(Map{{"ok", true}, {"actor", actor}, {"code", *code}}));
 }
 
+Value Authority::audit_token(const Peer& peer) {
+  if (!peer.admin) {
+    return refuse("audit_token", peer,
+                  denied("only the administrator issues audit tokens (uid " +
+                         std::to_string(peer.uid) + " is not in `admins`)"));
+  }
+  auto secret = random_bytes(32);
+  if (!secret.ok()) return refuse("audit_token", peer, secret.error());
+  const std::string token = "sgat_" + base64url_encode(*secret);
+  std::lock_guard lock(mu_);
+  // Only the hash is kept: the file tells nobody a token, and a check hashes what it is shown.
+  auto existing = read_secret_file(config_.audit_tokens_file());
+  std::string text = existing.ok() ? *existing : std::string();
+  text += sha256_hex(token) + "\n";
+  if (Status s = write_secret_file(config_.audit_tokens_file(), text); !s.ok()) {
+    return sign(Value(Map{{"ok", false},
+                          {"error", Map{{"code", error_code_name(s.error().code)},
+                                        {"message", s.error().message}}}}));
+  }
+  (void)audit("audit_token", Map{{"event", "issued"}, {"uid", static_cast<int64_t>(peer.uid)}});
+  return sign(Value(Map{{"ok", true}, {"token", token}}));
+}
+
+bool Authority::audit_token_valid(std::string_view token) const {
+  if (token.empty()) return false;
+  auto text = read_secret_file(config_.audit_tokens_file());
+  if (!text.ok()) return false;
+  const std::string presented = sha256_hex(token);
+  bool found = false;
+  std::size_t start = 0;
+  while (start < text->size()) {
+    std::size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    // Every line is compared, in constant time, whatever matched before.
+    found |= constant_time_equal(std::string_view(*text).substr(start, end - start), presented);
+    start = end + 1;
+  }
+  return found;
+}
+
 Value Authority::enroll(const Value& request, const Peer& peer) {
   const std::string target = request.get_string("actor", peer.actor);
   if (!peer.admin && target != peer.actor) {
@@ -71,7 +113,18 @@ Value Authority::enroll(const Value& request, const Peer& peer) {
     } else {
       const std::string code = request.get_string("enrollment_code");
       const std::string key = code_key(target, code);
-      auto issued = code.empty() ? Result<bool>(false) : store_->has_seen(kEnrollCodes, key);
+      auto issued_at = code.empty() ? Result<std::optional<UnixTime>>(std::nullopt)
+                                    : store_->seen_at(kEnrollCodes, key);
+      if (issued_at.ok() && issued_at->has_value() &&
+          unix_now() >= **issued_at + config_.enroll_code_ttl.count()) {
+        lock.unlock();
+        return refuse(
+            "enroll", peer,
+            denied("the enrolment code for `" + target + "` has expired (codes are good " + "for " +
+                   std::to_string(config_.enroll_code_ttl.count()) +
+                   " s); ask the administrator for a new one"));
+      }
+      auto issued = Result<bool>(issued_at.ok() && issued_at->has_value());
       auto fresh = issued.ok() && *issued
                        ? store_->consume_jti("enroll:" + key, unix_now() + kEnrollCodeLedgerTtl)
                        : Result<bool>(false);

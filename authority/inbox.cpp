@@ -173,8 +173,21 @@ struct Inbox::Impl {
                   });
     }
     // The log of record for a SIEM, as JSON Lines (records are already redacted when written).
+    // It needs an access token the administrator issued (`stepgate authority audit-token`): the
+    // log names every actor and action, and any local process can reach this port.
     server.Get("/v1/audit", [this](const httplib::Request& req, httplib::Response& res) {
       if (!trusted(req, res, false)) return;
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
+      if (!authority.audit_token_valid(token)) {
+        (void)authority.refuse(
+            "audit_export", inbox_peer(req),
+            make_error(ErrorCode::kPermissionDenied,
+                       token.empty() ? "no access token (Authorization: Bearer ...)"
+                                     : "the access token is not one the administrator issued"));
+        res.set_header("WWW-Authenticate", "Bearer");
+        return send_json(res, 401, Map{{"error", "an audit access token is required"}});
+      }
       auto text = read_file(authority.config().audit_log());
       if (!text.ok()) return send_json(res, 500, Map{{"error", text.error().message}});
       res.set_content(*text, "application/x-ndjson");

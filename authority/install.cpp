@@ -1,4 +1,4 @@
-#include "install.h"
+#include "authority_install.h"
 
 #include <pwd.h>
 #include <sys/stat.h>

@@ -1,16 +1,25 @@
-// The Unix socket listener: one thread per connection (bounded), each reading framed requests
-// and answering them in order. The caller's identity is read once per connection from the kernel.
+// The Unix socket listener: a fixed pool of workers sized to the machine wait on every connection
+// with one epoll set; the worker woken for a connection reads its frame, answers it and re-arms
+// it. No thread is made per connection (a git hook or a CI step connects once per process), and
+// no request is handed from thread to thread. The caller's identity is read once per connection
+// from the kernel.
 #include "server.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "stepgate/authority.h"
 #include "stepgate/json.h"
@@ -18,41 +27,173 @@
 namespace stepgate::authority {
 namespace {
 
-constexpr int kMaxConnections = 128;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxConnections = 128;
 constexpr int kPollMs = 200;
-constexpr int kIdleSeconds = 300;  // a connection with no request for this long is closed
+constexpr auto kIdle = std::chrono::seconds(300);  // a connection with no request is closed
+// Once epoll says a request is there, the rest of its frame must follow within this: a slow or
+// stalled peer cannot keep a worker.
+constexpr int kFrameMs = 5000;
 
-std::atomic<int> g_connections{0};
+struct Connection {
+  int fd = -1;
+  Peer peer;
+  Clock::time_point last = Clock::now();
+  bool busy = false;  // a worker is answering it
+};
 
-void serve_connection(Authority& authority, int fd) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    ::close(fd);
-    --g_connections;
-    return;
+/// Workers for the decisions: twice the cores (at least 4), so that while some wait for the disk
+/// (audit_sync: durable, one shared fdatasync) others decide.
+std::size_t worker_count() {
+  const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  return std::max<std::size_t>(4, std::size_t{2} * cores);
+}
+
+class Listener {
+ public:
+  Listener(Authority& authority, int listen_fd) : authority_(authority), listen_fd_(listen_fd) {}
+  ~Listener() { shut_down(); }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  Status start() {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) return make_error(ErrorCode::kUnavailable, "epoll_create1 failed");
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;  // one worker wakes for a new connection
+    ev.data.ptr = nullptr;                 // the listening socket
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
+      return make_error(ErrorCode::kUnavailable, "epoll_ctl failed on the listening socket");
+    }
+    for (std::size_t i = 0; i < worker_count(); ++i) workers_.emplace_back([this] { work(); });
+    return {};
   }
-  const Peer peer = authority.peer_for(cred.uid, cred.pid);
-  timeval tv{kIdleSeconds, 0};
-  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  for (;;) {
-    auto body = read_authority_frame(fd);
+
+  /// Serves until `stop` (the workers do the work; this thread only watches the flag).
+  void run(const std::atomic<bool>& stop) {
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+  }
+
+  /// Lets the workers finish the requests they hold, then closes every connection.
+  void shut_down() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    for (auto& w : workers_) w.join();
+    for (auto& [fd, c] : connections_) ::close(fd);
+    connections_.clear();
+    if (epoll_ >= 0) ::close(epoll_);
+  }
+
+ private:
+  void accept_all() {
+    for (;;) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;  // EAGAIN: all taken
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      std::lock_guard lock(mu_);
+      // Over the cap, the front-end reports the authority as unreachable.
+      if (connections_.size() >= kMaxConnections ||
+          ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        ::close(fd);
+        continue;
+      }
+      auto c = std::make_unique<Connection>();
+      c->fd = fd;
+      c->peer = authority_.peer_for(cred.uid, cred.pid);
+      if (!arm(*c, EPOLL_CTL_ADD)) {
+        ::close(fd);
+        continue;
+      }
+      connections_.emplace(fd, std::move(c));
+    }
+  }
+
+  bool arm(Connection& c, int op) const {
+    epoll_event ev{};
+    // One-shot: a connection is handed to one worker at a time and re-armed when it is done.
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    ev.data.ptr = &c;
+    return ::epoll_ctl(epoll_, op, c.fd, &ev) == 0;
+  }
+
+  void close_locked(Connection* c) {
+    (void)::epoll_ctl(epoll_, EPOLL_CTL_DEL, c->fd, nullptr);
+    const int fd = c->fd;
+    ::close(fd);
+    connections_.erase(fd);
+  }
+
+  /// Idle connections are shut down, not freed: the end of stream wakes the one worker that may
+  /// own the connection, which closes it (a worker may already hold its last event).
+  void close_idle_locked() {
+    const auto cutoff = Clock::now() - kIdle;
+    for (auto& [fd, c] : connections_) {
+      if (!c->busy && c->last < cutoff) ::shutdown(fd, SHUT_RDWR);
+    }
+  }
+
+  /// Each worker waits on epoll itself and serves what it is woken for: a request wakes exactly
+  /// one thread (one-shot), with no hand-off from a listener thread to a worker.
+  void work() {
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+        if (Clock::now() >= next_sweep_) {
+          close_idle_locked();
+          next_sweep_ = Clock::now() + std::chrono::seconds(1);
+        }
+      }
+      epoll_event ev{};
+      if (::epoll_wait(epoll_, &ev, 1, kPollMs) != 1) continue;
+      if (ev.data.ptr == nullptr) {
+        accept_all();
+        continue;
+      }
+      auto* c = static_cast<Connection*>(ev.data.ptr);
+      {
+        std::lock_guard lock(mu_);
+        c->busy = true;
+      }
+      const bool keep = answer_one(*c);
+      std::lock_guard lock(mu_);
+      c->busy = false;
+      c->last = Clock::now();
+      if (!keep || stopping_ || !arm(*c, EPOLL_CTL_MOD)) close_locked(c);
+    }
+  }
+
+  /// Reads one request and writes its answer; false when the connection is to be closed.
+  bool answer_one(Connection& c) {
+    auto body = read_authority_frame(c.fd, kAuthorityMaxFrameBytes, kFrameMs);
     if (!body.ok()) {
       if (body.error().code == ErrorCode::kResourceExhausted) {
         // Answer once, then close: the rest of the oversized frame is not read.
-        const Value reply = authority.refuse("frame", peer, body.error());
-        (void)write_authority_frame(fd, to_json(reply));
+        const Value reply = authority_.refuse("frame", c.peer, body.error());
+        (void)write_authority_frame(c.fd, to_json(reply));
       }
-      break;
+      return false;
     }
     auto request = parse_authority_body(*body);
-    const Value reply = request.ok() ? authority.handle(*request, peer)
-                                     : authority.refuse("frame", peer, request.error());
-    if (!write_authority_frame(fd, to_json(reply)).ok()) break;
+    const Value reply = request.ok() ? authority_.handle(*request, c.peer)
+                                     : authority_.refuse("frame", c.peer, request.error());
+    return write_authority_frame(c.fd, to_json(reply)).ok();
   }
-  ::close(fd);
-  --g_connections;
-}
+
+  Authority& authority_;
+  int listen_fd_;
+  int epoll_ = -1;
+  std::mutex mu_;  // guards connections_, busy/last, next_sweep_ and stopping_
+  Clock::time_point next_sweep_ = Clock::now();
+  std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
+};
 
 Result<int> listen_on(const std::string& path) {
   sockaddr_un addr{};
@@ -68,7 +209,7 @@ Result<int> listen_on(const std::string& path) {
     }
     ::unlink(path.c_str());  // a stale socket from an earlier run
   }
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return make_error(ErrorCode::kUnavailable, std::string("socket: ") + strerror(errno));
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
       ::chmod(path.c_str(), 0666) != 0 || ::listen(fd, 128) != 0) {
@@ -94,30 +235,25 @@ Status serve(Authority& authority, const std::atomic<bool>& stop, std::ostream& 
     }
     inbox = std::move(*started);
   }
-  log << "stepgate authority: listening on " << path;
-  if (inbox) {
-    log << " and http://" << authority.config().inbox_host << ":" << authority.config().inbox_port
-        << "/approvals";
-  }
-  log << " (key " << authority.public_key() << ")" << std::endl;
-  while (!stop.load()) {
-    pollfd p{*fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, kPollMs);
-    if (n <= 0) continue;
-    const int client = ::accept4(*fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    if (g_connections.load() >= kMaxConnections) {
-      ::close(client);  // over the cap: the front-end reports the authority as unreachable
-      continue;
+  {
+    Listener listener(authority, *fd);
+    if (Status s = listener.start(); !s.ok()) {
+      ::close(*fd);
+      return s;
     }
-    ++g_connections;
-    std::thread(serve_connection, std::ref(authority), client).detach();
+    log << "stepgate authority: listening on " << path;
+    if (inbox) {
+      log << " and http://" << authority.config().inbox_host << ":" << authority.config().inbox_port
+          << "/approvals";
+    }
+    log << " (key " << authority.public_key() << ")" << std::endl;
+    listener.run(stop);
+    // Connections finish their current request before the audit log is closed.
+    listener.shut_down();
+    ::close(*fd);
+    ::unlink(path.c_str());
+    inbox.reset();
   }
-  ::close(*fd);
-  ::unlink(path.c_str());
-  inbox.reset();
-  // Let connections finish their current request before the audit log is closed.
-  for (int i = 0; i < 50 && g_connections.load() > 0; ++i) ::usleep(20000);
   return authority.close();
 }
 

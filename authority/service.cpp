@@ -56,12 +56,13 @@ Result<std::string> short_challenge_id() {
 
 Authority::Authority(AuthorityConfig config, std::shared_ptr<const Policy> policy,
                      std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit,
-                     Ed25519KeyPair key)
+                     Ed25519KeyPair key, ReplySigner signer)
     : config_(std::move(config)),
       policy_(std::move(policy)),
       store_(std::move(store)),
       audit_(std::move(audit)),
-      key_(std::move(key)) {}
+      key_(std::move(key)),
+      signer_(std::move(signer)) {}
 
 Authority::~Authority() = default;
 
@@ -94,13 +95,19 @@ Result<std::unique_ptr<Authority>> Authority::open(const AuthorityConfig& config
   auto signing = load_local_checkpoint_key(config.secrets_dir(), /*create=*/false);
   if (!signing.ok()) return signing.error();
   AuditOptions audit_options;
+  // audit_sync: durable: an append returns once its record is on disk, appenders that wait
+  // together sharing one fsync (core's group commit); batch: the 50 ms background fsync only.
   audit_options.fsync_batch_ms = 50;
+  audit_options.durable = config.audit_durable;
   audit_options.checkpoints =
       make_store_checkpoint_sink(**store, std::move(*signing), kCheckpointIntervalMs);
   auto audit = AuditLog::open(config.audit_log(), audit_options);
   if (!audit.ok()) return audit.error();
+  auto signer = ReplySigner::load(key->private_key);
+  if (!signer.ok()) return signer.error();
   return std::unique_ptr<Authority>(new Authority(config, std::move(*policy), std::move(*store),
-                                                  std::move(*audit), std::move(*key)));
+                                                  std::move(*audit), std::move(*key),
+                                                  std::move(*signer)));
 }
 
 Peer Authority::peer_for(uid_t uid, pid_t pid) const {
@@ -138,7 +145,7 @@ Status Authority::close() {
 
 Value Authority::sign(Value reply) const {
   reply["v"] = kAuthorityProtocolVersion;
-  auto signature = ed25519_sign(key_.private_key, authority_signed_text(reply));
+  auto signature = signer_.sign(authority_signed_text(reply));
   if (signature.ok()) reply["signature"] = base64url_encode(*signature);
   return reply;
 }
@@ -180,6 +187,7 @@ Value Authority::handle(const Value& request, const Peer& peer) {
   }
   // Administrator operations first: they need no actor mapping.
   if (op == "enroll_code") return enroll_code(request, peer);
+  if (op == "audit_token") return audit_token(peer);
   if (peer.actor.empty() && !peer.admin) {
     return refuse(op, peer,
                   make_error(ErrorCode::kPermissionDenied, "uid " + std::to_string(peer.uid) +

@@ -10,9 +10,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
+#include "reply_signer.h"
 #include "stepgate/audit.h"
 #include "stepgate/crypto.h"
 #include "stepgate/engine.h"
@@ -52,8 +54,8 @@ class Authority {
   /// The identity of a socket peer by uid (actor "" when unmapped; uid 0 and `admins` are admins).
   [[nodiscard]] Peer peer_for(uid_t uid, pid_t pid) const;
 
-  /// Answers one request (ops: hello, decide, approve, deny, challenge, enroll_code, enroll,
-  /// activate). The reply carries "ok" and is signed; every refusal is also audited.
+  /// Answers one request (ops: hello, decide, approve, deny, challenge, enroll_code, audit_token,
+  /// enroll, activate). The reply carries "ok" and is signed; every refusal is also audited.
   Value handle(const Value& request, const Peer& peer);
 
   /// Approves or denies a pending challenge with a TOTP proof. Refusals (unknown id, not pending,
@@ -65,6 +67,10 @@ class Authority {
   Result<std::vector<ChallengeRecord>> pending_challenges();
   Result<std::optional<ChallengeRecord>> find_challenge(const std::string& id);
 
+  /// Whether `token` is one of the access tokens `authority audit-token` issued (hashes kept in
+  /// audit_tokens_file; compared in constant time).
+  [[nodiscard]] bool audit_token_valid(std::string_view token) const;
+
   /// Records a refusal of `op` in the audit log and returns the error reply for it.
   Value refuse(const std::string& op, const Peer& peer, const Error& error);
 
@@ -75,7 +81,8 @@ class Authority {
 
  private:
   Authority(AuthorityConfig config, std::shared_ptr<const Policy> policy,
-            std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit, Ed25519KeyPair key);
+            std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit, Ed25519KeyPair key,
+            ReplySigner signer);
 
   Value sign(Value reply) const;
   Value hello(const Peer& peer);
@@ -83,6 +90,7 @@ class Authority {
   Value approve_op(const Value& request, const Peer& peer, bool approve);
   Value challenge_op(const Value& request, const Peer& peer);
   Value enroll_code(const Value& request, const Peer& peer);
+  Value audit_token(const Peer& peer);
   Value enroll(const Value& request, const Peer& peer);
   Value activate(const Value& request, const Peer& peer);
   /// The authority's policy layered with the client's (cached by their hashes); an error names
@@ -96,7 +104,10 @@ class Authority {
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<AuditLog> audit_;
   Ed25519KeyPair key_;
-  std::mutex mu_;  // one request at a time touches the store and the layer cache
+  ReplySigner signer_;  // key_ loaded once: every reply is signed
+  // Guards the layer cache and the challenge and enrolment bookkeeping (find, then create or
+  // consume); the store and the audit log are thread-safe on their own.
+  std::mutex mu_;
   std::map<std::string, std::shared_ptr<const LayeredEngine>> engines_;
 };
 

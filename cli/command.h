@@ -19,7 +19,7 @@ void register_approve_commands(CLI::App& app, CommandContext& context);  // cli/
 void register_demo_command(CLI::App& app, CommandContext& context);      // cli/demo.cpp
 void register_doctor_command(CLI::App& app, CommandContext& context);    // cli/doctor.cpp
 void register_authority_commands(CLI::App& app,
-                                 CommandContext& context);  // authority/commands.cpp
+                                 CommandContext& context);  // cli/authority_commands.cpp
 
 /// Runs the stepgate command line; returns the process exit code.
 int run_cli(int argc, char** argv, CommandContext& context);

@@ -245,7 +245,7 @@ ApprovalOutcome Approvals::prove(const Challenge& challenge, const ApprovalReque
   if (!request.proof.grant.empty()) return prove_with_grant(challenge, request, grant, now);
   const bool needs_grant =
       request.approve && challenge.requirement.method == StepUpMethod::kApproval;
-  if (needs_grant && options_.authority_key.empty()) {
+  if (needs_grant && options_.authority_key.empty() && !options_.approver_code_approves) {
     return refuse(ApprovalStatus::kNeedsGrant,
                   "this action needs an approver's signed grant: paste one from `stepgate "
                   "approve`, or start the shim with --authority-key");

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 
@@ -57,10 +58,13 @@ bool wait_fd(int fd, short events, int timeout_ms) {
   }
 }
 
-Status read_exact(int fd, char* out, std::size_t n, bool& started) {
+Status read_exact(int fd, char* out, std::size_t n, bool& started,
+                  std::chrono::steady_clock::time_point deadline) {
   std::size_t done = 0;
   while (done < n) {
-    if (!wait_fd(fd, POLLIN, 120 * 1000)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !wait_fd(fd, POLLIN, static_cast<int>(left.count()))) {
       return make_error(ErrorCode::kUnavailable, "timed out waiting for the peer");
     }
     const ssize_t got = ::read(fd, out + done, n - done);
@@ -185,10 +189,11 @@ Status write_authority_frame(int fd, std::string_view body) {
   return {};
 }
 
-Result<std::string> read_authority_frame(int fd, std::size_t max_bytes) {
+Result<std::string> read_authority_frame(int fd, std::size_t max_bytes, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   char header[4];
   bool started = false;
-  if (Status s = read_exact(fd, header, 4, started); !s.ok()) return s.error();
+  if (Status s = read_exact(fd, header, 4, started, deadline); !s.ok()) return s.error();
   uint32_t n = 0;
   for (char c : header) n = (n << 8) | static_cast<unsigned char>(c);
   if (n > max_bytes) {
@@ -197,7 +202,7 @@ Result<std::string> read_authority_frame(int fd, std::size_t max_bytes) {
                                                          std::to_string(max_bytes));
   }
   std::string body(n, '\0');
-  if (Status s = read_exact(fd, body.data(), n, started); !s.ok()) return s.error();
+  if (Status s = read_exact(fd, body.data(), n, started, deadline); !s.ok()) return s.error();
   return body;
 }
 
@@ -221,8 +226,9 @@ ErrorCode error_code_from_name(std::string_view name) {
 }
 
 std::string authority_signed_text(const Value& reply) {
+  if (reply.find("signature") == nullptr) return std::string(kSignatureDomain) + to_json(reply);
   Value copy = reply;
-  if (copy.is_map()) copy.as_map().erase("signature");
+  copy.as_map().erase("signature");
   return std::string(kSignatureDomain) + to_json(copy);
 }
 

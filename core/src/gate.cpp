@@ -240,6 +240,11 @@ std::string describe_exception(const std::exception_ptr& error) {
   }
 }
 
+Result<std::optional<ChallengeRecord>> Gate::find_challenge(const std::string& id) {
+  if (source_) return source_->find_challenge(id);
+  return store_->get_challenge(id);
+}
+
 GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   // Nothing on the request path may throw past here: an exception is a failed evaluation, which
   // fails closed unless the policy says on_error: allow (a front-end must never see an abort).
@@ -391,9 +396,11 @@ struct GatePool::Entry {
   [[nodiscard]] bool fresh(const std::vector<std::string>& revisions) const {
     if (state_db == FileId{} || audit_log == FileId{}) return false;
     const std::vector<PolicyLayer>& layers = gate->engine().layers();
-    if (layers.size() != revisions.size()) return false;
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-      if (revisions[i].empty() || layers[i].policy->revision != revisions[i]) return false;
+    // An authority gate's first layer is the authority's policy, not a local file.
+    const std::size_t local = gate->remote() ? 1 : 0;
+    if (layers.size() != revisions.size() + local) return false;
+    for (std::size_t i = 0; i < revisions.size(); ++i) {
+      if (revisions[i].empty() || layers[i + local].policy->revision != revisions[i]) return false;
     }
     return file_id(paths.state_db) == state_db && file_id(audit_path_of(*gate)) == audit_log;
   }
@@ -402,6 +409,12 @@ struct GatePool::Entry {
 Result<Gate*> GatePool::get(const GateOptions& options) {
   auto found =
       find_policy_layers(options.policy_path, options.cwd, options.system_policy_path, options.env);
+  if (!found.ok() && found.error().code == ErrorCode::kNotFound) {
+    // Under an authority no local policy file is needed: the authority's policy decides, and
+    // local files only ride along as client layers.
+    auto authority = find_authority(options.paths, options.env);
+    if (authority.ok() && authority->has_value()) found = std::vector<PolicyLayerPath>{};
+  }
   if (!found.ok()) return found.error();
   std::error_code ec;
   std::vector<std::string> paths;

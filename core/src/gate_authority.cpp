@@ -3,8 +3,11 @@
 // this side only relays a TOTP code typed at the terminal.
 #include "gate_authority.h"
 
+#include <mutex>
 #include <utility>
+#include <vector>
 
+#include "stepgate/approvals.h"
 #include "stepgate/json.h"
 #include "stepgate/policy_layers.h"
 
@@ -87,7 +90,7 @@ GateOutcome failure_outcome(const std::string& why, OnError on_error, const Gate
 /// system layer: the authority's own policy stands for it). They can only add friction there.
 Value client_layers(const GateOptions& options) {
   List layers;
-  auto found = find_policy_layers(options.policy_path, options.cwd, "");
+  auto found = find_policy_layers(options.policy_path, options.cwd, "", options.env);
   if (!found.ok()) return layers;  // none, or a named file missing: nothing to add
   for (const PolicyLayerPath& layer : *found) {
     auto text = read_file(layer.path, kMaxLayerBytes);
@@ -98,21 +101,67 @@ Value client_layers(const GateOptions& options) {
   return layers;
 }
 
+/// Connections to the authority, shared by the threads of a long-running front-end (the shim
+/// gates calls concurrently): a request takes an idle connection or opens one, and gives it back.
+class ConnectionPool {
+ public:
+  ConnectionPool(std::string socket, std::unique_ptr<AuthorityConnection> first,
+                 std::string unreachable)
+      : socket_(std::move(socket)), unreachable_(std::move(unreachable)) {
+    if (first) idle_.push_back(std::move(first));
+  }
+
+  /// An idle connection, else a fresh one; null (with why()) when the authority cannot be reached.
+  std::unique_ptr<AuthorityConnection> take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+    }
+    return fresh();
+  }
+
+  /// A new connection (an authority that restarted is asked again before a call fails closed).
+  std::unique_ptr<AuthorityConnection> fresh() {
+    auto c = AuthorityConnection::connect(socket_);
+    if (c.ok()) return std::move(*c);
+    std::lock_guard lock(mu_);
+    unreachable_ = c.error().message;
+    return nullptr;
+  }
+
+  void give_back(std::unique_ptr<AuthorityConnection> c) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
+  }
+
+  std::string why() {
+    std::lock_guard lock(mu_);
+    return unreachable_;
+  }
+
+ private:
+  static constexpr std::size_t kMaxIdle = 16;
+  std::string socket_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<AuthorityConnection>> idle_;
+  std::string unreachable_;
+};
+
 class AuthoritySource : public DecisionSource {
  public:
   AuthoritySource(AuthorityEndpoint endpoint, std::unique_ptr<AuthorityConnection> connection,
                   std::string unreachable, OnError on_error, Value layers, std::string front_end)
       : endpoint_(std::move(endpoint)),
-        connection_(std::move(connection)),
-        unreachable_(std::move(unreachable)),
+        pool_(endpoint_.socket, std::move(connection), std::move(unreachable)),
         on_error_(on_error),
         layers_(std::move(layers)),
         front_end_(std::move(front_end)) {}
 
   GateOutcome decide(const GateRequest& request, StepUpIo& io) override {
-    // Long-running front-ends (the shim, mcp-wrap, the hook daemon) outlive a connection: an
-    // authority that restarted is asked again on a fresh one before the call fails closed.
-    if (!connection_ && !reconnect()) return failure_outcome(unreachable_, on_error_, request);
     Value call = Map{};
     call["op"] = "decide";
     call["front_end"] = front_end_;
@@ -124,13 +173,9 @@ class AuthoritySource : public DecisionSource {
     call["approvals_only"] = request.approvals_only;
     call["record_velocity"] = request.record_velocity;
     for (int attempt = 0;; ++attempt) {
-      auto reply = connection_->call(call);
-      if (!reply.ok() && reply.error().code == ErrorCode::kUnavailable && reconnect()) {
-        reply = connection_->call(call);
-      }
+      auto reply = ask(call);
       if (!reply.ok()) return failure_outcome(reply.error().message, on_error_, request);
-      if (!endpoint_.public_key.empty() &&
-          !verify_authority_signature(*reply, endpoint_.public_key)) {
+      if (!verified(*reply)) {
         return failure_outcome("the answer from the authority at " + endpoint_.socket +
                                    " is not signed by its pinned key (" + endpoint_.source + ")",
                                OnError::kDeny, request);
@@ -150,16 +195,52 @@ class AuthoritySource : public DecisionSource {
     }
   }
 
- private:
-  bool reconnect() {
-    auto fresh = AuthorityConnection::connect(endpoint_.socket);
-    if (!fresh.ok()) {
-      connection_.reset();
-      unreachable_ = fresh.error().message;
-      return false;
+  Result<std::optional<ChallengeRecord>> find_challenge(const std::string& id) override {
+    auto reply = ask(Value(Map{{"op", "challenge"}, {"id", id}}));
+    if (!reply.ok()) {
+      if (reply.error().code == ErrorCode::kNotFound) return std::optional<ChallengeRecord>{};
+      return reply.error();
     }
-    connection_ = std::move(*fresh);
-    return true;
+    if (!verified(*reply)) {
+      return make_error(ErrorCode::kUnavailable, "the answer from the authority at " +
+                                                     endpoint_.socket +
+                                                     " is not signed by its pinned key");
+    }
+    auto state = parse_challenge_state(reply->get_string("state"));
+    if (!state) return make_error(ErrorCode::kUnavailable, "the authority sent an unknown state");
+    ChallengeRecord record;
+    record.id = reply->get_string("id");
+    record.state = *state;
+    record.decided_by = reply->get_string("decided_by");
+    record.expires_at = reply->get_int("expires_at");
+    if (const Value* summary = reply->find("summary"); summary != nullptr) {
+      record.action_digest = summary->get_string("digest");
+      record.summary_json = to_json(*summary);
+    }
+    return std::optional<ChallengeRecord>(std::move(record));
+  }
+
+ private:
+  /// One request on a pooled connection; a connection that broke (the authority restarted) is
+  /// replaced once before the call fails.
+  Result<Value> ask(const Value& request) {
+    auto connection = pool_.take();
+    if (!connection) return make_error(ErrorCode::kUnavailable, pool_.why());
+    auto reply = connection->call(request);
+    if (!reply.ok() && reply.error().code == ErrorCode::kUnavailable) {
+      connection = pool_.fresh();
+      if (!connection) return make_error(ErrorCode::kUnavailable, pool_.why());
+      reply = connection->call(request);
+    }
+    // A refusal is an answer: the connection is still good.
+    if (reply.ok() || reply.error().code != ErrorCode::kUnavailable) {
+      pool_.give_back(std::move(connection));
+    }
+    return reply;
+  }
+
+  bool verified(const Value& reply) const {
+    return endpoint_.public_key.empty() || verify_authority_signature(reply, endpoint_.public_key);
   }
 
   static bool wants_code(const GateOutcome& o, const GateRequest& request, StepUpIo& io) {
@@ -172,8 +253,7 @@ class AuthoritySource : public DecisionSource {
   }
 
   AuthorityEndpoint endpoint_;
-  std::unique_ptr<AuthorityConnection> connection_;
-  std::string unreachable_;
+  ConnectionPool pool_;
   OnError on_error_;
   Value layers_;
   std::string front_end_;

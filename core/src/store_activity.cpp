@@ -238,6 +238,16 @@ Result<bool> StateStore::mark_seen(const std::string& ns, const std::string& key
   return added;
 }
 
+Result<std::optional<UnixTime>> StateStore::seen_at(const std::string& ns, const std::string& key) {
+  std::lock_guard lock(impl_->mu);
+  STEPGATE_PREPARE(q, "SELECT first_seen FROM seen WHERE ns = ? AND key = ?");
+  q.bind(1, ns).bind(2, key);
+  const int rc = q.step();
+  if (rc == SQLITE_ROW) return std::optional<UnixTime>(q.int_at(0));
+  if (rc == SQLITE_DONE) return std::optional<UnixTime>{};
+  return impl_->error("read");
+}
+
 #undef STEPGATE_PREPARE
 
 }  // namespace stepgate

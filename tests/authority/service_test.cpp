@@ -2,13 +2,23 @@
 // actor is treated, and that every refusal lands in its audit log.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "../core/test_util.h"
 #include "config.h"
+#include "server.h"
 #include "service.h"
 #include "stepgate/authority.h"
+#include "stepgate/crypto.h"
+#include "stepgate/gate.h"
 #include "stepgate/json.h"
 #include "stepgate/stepup.h"
 
@@ -30,13 +40,14 @@ rules:
 struct Fixture {
   testing::TempDir dir;
   std::unique_ptr<Authority> authority;
-  Fixture() {
+  explicit Fixture(const std::function<void(AuthorityConfig&)>& tweak = {}) {
     std::ofstream(dir.path() + "/policy.yaml") << kPolicy;
     AuthorityConfig c;
     c.source = "test.yaml";
     c.state_dir = dir.path() + "/state";
     c.policy = dir.path() + "/policy.yaml";
     c.actors = {{1000, "alice"}, {1001, "bob"}};
+    if (tweak) tweak(c);
     auto opened = Authority::open(c);
     REQUIRE(opened.ok());
     authority = std::move(*opened);
@@ -58,6 +69,26 @@ struct Fixture {
 std::string final_verdict(const Value& reply) {
   const Value* o = reply.find("outcome");
   return o != nullptr ? o->get_string("final_verdict") : "";
+}
+
+/// Enrols and activates `actor` as the administrator; returns the TOTP key.
+Bytes enrol(Authority& authority, const std::string& actor) {
+  const Peer admin = authority.peer_for(0, 1);
+  const Value enrolled = authority.handle(Map{{"v", 1}, {"op", "enroll"}, {"actor", actor}}, admin);
+  REQUIRE(enrolled.get_bool("ok"));
+  Bytes key = *base32_decode(enrolled.get_string("secret"));
+  const Value active = authority.handle(Map{{"v", 1},
+                                            {"op", "activate"},
+                                            {"actor", actor},
+                                            {"code", totp_code(key, unix_now(), TotpParams{})}},
+                                        admin);
+  REQUIRE(active.get_bool("ok"));
+  return key;
+}
+
+/// A code for the next time step (the activation used this one).
+std::string next_code(const Bytes& key) {
+  return totp_code(key, unix_now() + 30, TotpParams{});
 }
 
 TEST_CASE("authority: a client layer adds friction but never removes it") {
@@ -143,6 +174,147 @@ TEST_CASE("authority: a held action gets one short challenge id, reused while pe
             .code == ErrorCode::kPermissionDenied);
 }
 
+TEST_CASE("authority: enrolment codes expire; an expired one is refused and audited") {
+  struct Case {
+    const char* name;
+    std::chrono::seconds ttl;
+    bool ok;
+  };
+  const Case cases[] = {
+      {"within the default 15 minutes", std::chrono::seconds(15 * 60), true},
+      {"past its time to live", std::chrono::seconds(0), false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Fixture f([&](AuthorityConfig& config) { config.enroll_code_ttl = c.ttl; });
+    const Value issued = f.authority->handle(
+        Map{{"v", 1}, {"op", "enroll_code"}, {"actor", "alice"}}, f.authority->peer_for(0, 1));
+    REQUIRE(issued.get_bool("ok"));
+    const Value enrolled = f.authority->handle(
+        Map{{"v", 1}, {"op", "enroll"}, {"enrollment_code", issued.get_string("code")}},
+        f.authority->peer_for(1000, 1));
+    CHECK(enrolled.get_bool("ok") == c.ok);
+    const std::string log = f.audit_text();
+    CHECK((log.find("has expired") != std::string::npos) == !c.ok);
+  }
+}
+
+TEST_CASE("authority: audit access tokens are issued by the administrator and kept hashed") {
+  Fixture f;
+  const Value request = Map{{"v", 1}, {"op", "audit_token"}};
+  const Value refused = f.authority->handle(request, f.authority->peer_for(1000, 1));
+  CHECK(refused.find("error")->get_string("code") == "permission_denied");
+  const Value first = f.authority->handle(request, f.authority->peer_for(0, 1));
+  const Value second = f.authority->handle(request, f.authority->peer_for(0, 1));
+  REQUIRE(first.get_bool("ok"));
+  REQUIRE(second.get_bool("ok"));
+  const std::string token = first.get_string("token");
+  struct Case {
+    std::string token;
+    bool valid;
+  };
+  const Case cases[] = {
+      {token, true},
+      {second.get_string("token"), true},
+      {token + "x", false},
+      {token.substr(0, token.size() - 1), false},
+      {sha256_hex(token), false},  // the stored hash is not a token
+      {"", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.token);
+    CHECK(f.authority->audit_token_valid(c.token) == c.valid);
+  }
+  const std::string file = f.dir.path() + "/state/secrets/audit-tokens";
+  CHECK(read_file(file)->find(token) == std::string::npos);
+  CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}
+
+TEST_CASE("authority: core's Approvals decides a held challenge; the approval works once") {
+  Fixture f;
+  const Bytes alice = enrol(*f.authority, "alice");
+  const std::string id = f.decide(1000, "db.migrate", "prod-db")
+                             .find("outcome")
+                             ->find("step_up")
+                             ->get_string("challenge_id");
+  Peer inbox;
+  inbox.via = "inbox";
+  // Bob is neither an approver nor the actor; alice's wrong code is refused; her code approves.
+  CHECK(f.authority->decide_challenge(id, ChallengeProof{"bob", "123456", ""}, true, inbox)
+            .error()
+            .code == ErrorCode::kPermissionDenied);
+  const std::string code = next_code(alice);
+  const std::string wrong = code == "000000" ? "111111" : "000000";
+  CHECK(
+      f.authority->decide_challenge(id, ChallengeProof{"", wrong, ""}, true, inbox).error().code ==
+      ErrorCode::kPermissionDenied);
+  auto approved = f.authority->decide_challenge(id, ChallengeProof{"", code, ""}, true, inbox);
+  REQUIRE(approved.ok());
+  CHECK(approved->decided_by == "alice");
+  CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "allow");
+  CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "step_up");
+}
+
+TEST_CASE("authority: a pooled front-end Gate with no local policy asks the authority") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  Fixture f([&](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[me] = "alice";
+  });
+  std::atomic<bool> stop{false};
+  std::ostringstream log;
+  std::thread server([&] { (void)serve(*f.authority, stop, log); });
+  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::string home = f.dir.path() + "/front";
+  std::filesystem::create_directories(home + "/config");
+  std::ofstream(home + "/config/config.yaml")
+      << "authority:\n  socket: " << f.authority->config().socket
+      << "\n  public_key: " << f.authority->public_key() << "\n";
+  GateOptions o;
+  o.cwd = home;
+  o.env = Env(std::vector<std::string>{"HOME=" + home});
+  o.system_policy_path = home + "/no-system-policy.yaml";
+  o.paths = Paths{home + "/config", home + "/state", home + "/secrets", home + "/state/state.db",
+                  home + "/state/audit.jsonl"};
+  o.front_end = "test";
+  GatePool pool;
+  auto gate = pool.get(o);  // no policy file anywhere here: the authority's policy decides
+  REQUIRE_MESSAGE(gate.ok(), gate.error().message);
+  CHECK((*gate)->remote());
+  CHECK(*pool.get(o) == *gate);  // pooled
+
+  GateRequest request;
+  request.action = Action{"db.migrate", "alice", "prod-db", Map{}};
+  NoTerminalStepUpIo io;
+  const GateOutcome held = (*gate)->run(request, io);
+  CHECK(held.final_verdict == Verdict::kStepUp);
+  const std::string id = held.step_up.challenge.id;
+  auto pending = (*gate)->find_challenge(id);  // what the shim's hold mode polls
+  REQUIRE(pending.ok());
+  REQUIRE(pending->has_value());
+  CHECK((*pending)->state == ChallengeState::kPending);
+  CHECK((*pending)->action_digest == held.decision.action_digest);
+  const Bytes alice = enrol(*f.authority, "alice");
+  Peer inbox;
+  inbox.via = "inbox";
+  REQUIRE(f.authority->decide_challenge(id, ChallengeProof{"", next_code(alice), ""}, true, inbox)
+              .ok());
+  auto approved = (*gate)->find_challenge(id);
+  REQUIRE(approved.ok());
+  REQUIRE(approved->has_value());
+  CHECK((*approved)->state == ChallengeState::kApproved);
+  CHECK((*gate)->run(request, io).final_verdict == Verdict::kAllow);
+  auto none = (*gate)->find_challenge("zzzz-zzzz");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+  stop = true;
+  server.join();
+}
+
 TEST_CASE("authority config: keys, users and limits") {
   struct Case {
     std::string text;
@@ -160,6 +332,10 @@ TEST_CASE("authority config: keys, users and limits") {
        "listed twice"},
       {"actors:\n  - user: no-such-user-here\n", false, "no such user"},
       {"actors: [\n", false, "test.yaml:"},
+      {"enroll_code_ttl: 30m\n", true, ""},
+      {"enroll_code_ttl: 0s\n", false, "positive duration"},
+      {"audit_sync: batch\n", true, ""},
+      {"audit_sync: sometimes\n", false, "expected durable or batch"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.text);

@@ -32,8 +32,9 @@ struct ApprovalsFixture {
     REQUIRE(save_approver_key(paths.secrets_dir, "carol", carol).ok());
   }
 
-  Approvals approvals(const std::string& authority_key = "") {
-    return Approvals(policy, *store, nullptr, paths, ApprovalsOptions{authority_key, "test"});
+  Approvals approvals(const std::string& authority_key = "", bool approver_code_approves = false) {
+    return Approvals(policy, *store, nullptr, paths,
+                     ApprovalsOptions{authority_key, "test", approver_code_approves});
   }
 
   /// Holds the action with a challenge of `method`; returns its id.
@@ -68,8 +69,9 @@ struct ApprovalsFixture {
   }
 
   ApprovalOutcome decide(const std::string& id, bool approve, ApprovalProof proof,
-                         const std::string& authority_key = "") {
-    return approvals(authority_key)
+                         const std::string& authority_key = "",
+                         bool approver_code_approves = false) {
+    return approvals(authority_key, approver_code_approves)
         .decide(ApprovalRequest{id, approve, std::move(proof), ""}, kNow);
   }
 };
@@ -98,6 +100,7 @@ TEST_CASE_FIXTURE(ApprovalsFixture, "approvals: who may decide, with typed refus
     Proof proof;
     const char* authority_key;
     ApprovalStatus want;
+    bool approver_code_approves = false;  // the verifier holds the seeds (the authority)
   };
   const Case cases[] = {
       {"actor's own code satisfies a totp challenge", StepUpMethod::kTotp, true, Proof::kActorCode,
@@ -130,6 +133,21 @@ TEST_CASE_FIXTURE(ApprovalsFixture, "approvals: who may decide, with typed refus
        ApprovalStatus::kDecided},
       {"a signed refusal does not approve", StepUpMethod::kApproval, true, Proof::kCarolRefusal, "",
        ApprovalStatus::kGrantRefused},
+      // Where the seeds live with the verifier (the authority), an approver's code is the proof.
+      {"a seed-holding verifier: an approver's code approves an approval challenge",
+       StepUpMethod::kApproval, true, Proof::kCarolCode, "", ApprovalStatus::kDecided, true},
+      {"a seed-holding verifier: an approver's code denies it", StepUpMethod::kApproval, false,
+       Proof::kCarolCode, "", ApprovalStatus::kDecided, true},
+      {"a seed-holding verifier: the actor's own code does not approve it", StepUpMethod::kApproval,
+       true, Proof::kActorCode, "", ApprovalStatus::kNotAllowed, true},
+      {"a seed-holding verifier: an approver's wrong code", StepUpMethod::kApproval, true,
+       Proof::kCarolWrong, "", ApprovalStatus::kWrongCode, true},
+      {"a seed-holding verifier: neither approver nor actor", StepUpMethod::kApproval, true,
+       Proof::kMallory, "", ApprovalStatus::kNotAllowed, true},
+      {"a seed-holding verifier: an unenrolled approver", StepUpMethod::kApproval, true,
+       Proof::kDaveCode, "", ApprovalStatus::kNotEnrolled, true},
+      {"a seed-holding verifier: a grant still approves", StepUpMethod::kApproval, true,
+       Proof::kCarolGrant, "", ApprovalStatus::kDecided, true},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -164,7 +182,7 @@ TEST_CASE_FIXTURE(ApprovalsFixture, "approvals: who may decide, with typed refus
         proof = {"", "", grant(carol, "carol", "deny"), {}};
         break;
     }
-    ApprovalOutcome out = decide(id, c.approve, proof, c.authority_key);
+    ApprovalOutcome out = decide(id, c.approve, proof, c.authority_key, c.approver_code_approves);
     CHECK_MESSAGE(out.status == c.want, approval_status_name(out.status), ": ", out.message);
     if (out.ok()) {
       REQUIRE(out.record.has_value());

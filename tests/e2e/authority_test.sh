@@ -283,6 +283,47 @@ check "approve the push in the inbox with alice's code" test "$(post "/v1/challe
 expect "the retried push goes through" 0 push
 check "the remote has the commit" test -n "$(git --git-dir="$DEVHOME/remote.git" rev-parse --verify -q main 2>/dev/null)"
 
+# --- the terminal relay: the hook prompts on the developer's terminal (script(1) gives one), the
+# authority checks the code it relays ---
+as_dev_tty() {  # as_dev, but with a terminal allowed
+  setpriv --reuid="$DUSER" --regid="$DUSER" --clear-groups -- env -i PATH="$WORK/bin:/usr/bin:/bin" \
+    HOME="$DEVHOME" STEPGATE_HOME="$DEVHOME/sg" NO_COLOR=1 TERM=dumb \
+    STEPGATE_SYSTEM_CONFIG="$ROOT/etc/stepgate/config.yaml" "$@"
+}
+# on_terminal CMD [N]: runs CMD as the developer on a fresh terminal and types $CODE at each of
+# the first N (default 1) "TOTP code" prompts; sets TTY_RC. The terminal's output: $WORK/tty.out.
+on_terminal() {
+  local i prompts
+  rm -f "$WORK/tty.in"; mkfifo "$WORK/tty.in"; : >"$WORK/tty.out"
+  as_dev_tty script -qfec "$1" /dev/null <"$WORK/tty.in" >"$WORK/tty.out" 2>&1 &
+  local pid=$!
+  exec 9>"$WORK/tty.in"
+  for i in $(seq "${2:-1}"); do
+    for _ in $(seq 300); do
+      prompts=$(grep -o "TOTP code" "$WORK/tty.out" | wc -l || true)
+      (( prompts >= i )) && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    printf '%s\n' "$CODE" >&9 2>/dev/null || true
+  done
+  TTY_RC=0; wait "$pid" || TTY_RC=$?
+  exec 9>&-
+}
+as_dev sh -c "cd $DEVHOME/work && git -c user.email=alice@example.com -c user.name=Alice commit -q --allow-empty -m two"
+code_for "$SECRET"
+on_terminal "cd $DEVHOME/work && GIT_CONFIG_NOSYSTEM=1 git push -q origin main"
+has "the hook asks for a code on the terminal" "$WORK/tty.out" "TOTP code"
+check "a push relayed with alice's code goes through (exit $TTY_RC)" test "$TTY_RC" -eq 0
+check "the remote has the relayed push" test "$(git --git-dir="$DEVHOME/remote.git" log -1 --format=%s main)" == two
+audit_has "the relayed code is verified and recorded by the authority" \
+  '.type == "stepup" and .actor == "alice" and .outcome == "satisfied" and .method == "totp"'
+as_dev sh -c "cd $DEVHOME/work && git -c user.email=alice@example.com -c user.name=Alice commit -q --allow-empty -m three"
+CODE=000000
+on_terminal "cd $DEVHOME/work && GIT_CONFIG_NOSYSTEM=1 git push -q origin main" 3
+check "a wrong relayed code does not let the push through" test "$TTY_RC" -ne 0
+check "the remote does not have it" test "$(git --git-dir="$DEVHOME/remote.git" log -1 --format=%s main)" == two
+
 # --- replaying a grant: bob's offline grant works once ---
 expect "a release held again" 3 rel
 GRANT_FOR=$(jq -r -s 'map(select(.type == "decision" and .action.kind == "release.publish")) | last | .action.digest' "$STATE/audit.jsonl")
@@ -309,10 +350,21 @@ else
   fail "bob signs a grant offline: $(cat "$WORK/err")"
 fi
 
-# --- the audit export for a SIEM ---
-as_agent curl -s "$INBOX/v1/audit" >"$WORK/export"
+# --- the audit export for a SIEM: only with an access token the administrator issued ---
+audit_get() { as_agent curl -s -o "$DEVHOME/export" -w '%{http_code}' "$@" "$INBOX/v1/audit"; }
+check "GET /v1/audit without a token is refused" test "$(audit_get)" == 401
+check "GET /v1/audit with a made-up token is refused" \
+  test "$(audit_get -H 'Authorization: Bearer sgat_madeup')" == 401
+audit_has "refused exports audited" '.type == "refusal" and .op == "audit_export"'
+expect "the agent cannot issue itself an audit token" 1 as_agent stepgate authority audit-token
+audit_has "refused token issue audited" '.type == "refusal" and .op == "audit_token"'
+expect "administrator issues an audit token" 0 "$SG" authority audit-token --socket "$SOCK"
+ATOKEN=$(tail -1 "$WORK/out")
+check "the token file keeps only a hash of it" \
+  bash -c "! grep -qF -- '$ATOKEN' '$STATE/secrets/audit-tokens' && test \$(stat -c %a '$STATE/secrets/audit-tokens') = 600"
+check "GET /v1/audit with the token answers" test "$(audit_get -H "Authorization: Bearer $ATOKEN")" == 200
 check "GET /v1/audit is JSON Lines of the log of record" \
-  test "$(jq -s 'length' "$WORK/export")" -eq "$(wc -l <"$STATE/audit.jsonl")"
+  test "$(jq -s 'length' "$DEVHOME/export")" -eq "$(wc -l <"$STATE/audit.jsonl")"
 
 # --- the authority down: fail closed, one line naming the socket ---
 kill "$AUTH_PID"; wait "$AUTH_PID" 2>/dev/null || true; AUTH_PID=

@@ -9,10 +9,12 @@
 ///  - a TOTP code of an approver listed in the policy (enrolled and activated), or of the
 ///    challenge's actor when its method is `totp` (the solo path: the actor's own code is exactly
 ///    what a `totp` step-up asks for);
-///  - a challenge whose method is `approval` is approved only with an approver's signed grant:
-///    one handed in, or one signed with the configured authority key after a listed approver's
-///    code checked out; the actor never approves their own `approval` challenge unless the policy
-///    says allow_self_approval;
+///  - a challenge whose method is `approval` is approved only with an approver's signed grant
+///    (one handed in, or one signed with the configured authority key after a listed approver's
+///    code checked out) or, where the approvers' seeds live with the party that verifies them
+///    (the authority: ApprovalsOptions::approver_code_approves), a listed approver's own code;
+///    the actor never approves their own `approval` challenge unless the policy says
+///    allow_self_approval;
 ///  - a grant that verify_grant accepts for the challenge's digest approves it; a well-signed
 ///    refusal (decision `deny`) denies it.
 /// Wrong TOTP codes are counted per source as well as per prover (the rule is on verify_totp):
@@ -121,6 +123,11 @@ struct ApprovalsOptions {
   /// processes with another state store (mcp-wrap, CI) can verify it. "" = none.
   std::string authority_key;
   std::string front_end = "approvals";  // written to the audit log
+  /// A listed approver's TOTP code (never the actor's, unless allow_self_approval) approves an
+  /// `approval` challenge by itself, no grant needed. Only for a verifier that holds the seeds
+  /// out of the actor's reach (the authority): there the code is the approver's proof, as a
+  /// grant is elsewhere, and nothing else must verify the approval later.
+  bool approver_code_approves = false;
 };
 
 /// A state read from a challenge record's JSON ("pending", "approved"...); nullopt if unknown.

@@ -55,8 +55,10 @@ Result<std::optional<AuthorityEndpoint>> parse_authority_config(std::string_view
 /// Writes one frame (EINTR-safe, no SIGPIPE). kUnavailable on failure.
 Status write_authority_frame(int fd, std::string_view body);
 /// Reads one frame; kNotFound on a clean end of stream before a frame starts, kResourceExhausted
-/// past `max_bytes`, kUnavailable on a short read or timeout.
-Result<std::string> read_authority_frame(int fd, std::size_t max_bytes = kAuthorityMaxFrameBytes);
+/// past `max_bytes`, kUnavailable on a short read or when the whole frame has not arrived within
+/// `timeout_ms`.
+Result<std::string> read_authority_frame(int fd, std::size_t max_bytes = kAuthorityMaxFrameBytes,
+                                         int timeout_ms = 120 * 1000);
 /// Parses a frame body with the wire's size and depth limits; a body that is not an object is
 /// kInvalidArgument.
 Result<Value> parse_authority_body(std::string_view body);

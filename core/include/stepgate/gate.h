@@ -60,6 +60,9 @@ class DecisionSource {
   virtual ~DecisionSource() = default;
   /// Decides `request`; never throws; failures fail closed unless the source's policy allows.
   virtual GateOutcome decide(const GateRequest& request, StepUpIo& io) = 0;
+  /// The challenge `id` as the source holds it; nullopt when it has none. kUnavailable when it
+  /// cannot be asked.
+  virtual Result<std::optional<ChallengeRecord>> find_challenge(const std::string& id) = 0;
 };
 
 class Gate {
@@ -83,6 +86,10 @@ class Gate {
   /// force; its error is returned once per change of the files. True when it reloaded.
   /// Thread-safe; `audit.path` and `audit.durable` take effect when the gate is opened again.
   Result<bool> refresh_policy();
+
+  /// The held challenge `id`: the authority's record when the authority decides, else the local
+  /// store's. Front-ends that wait for a decision (the shim's hold mode) poll this. Thread-safe.
+  Result<std::optional<ChallengeRecord>> find_challenge(const std::string& id);
 
   /// The settings policy (the most authoritative layer present).
   [[nodiscard]] const Policy& policy() const { return engine().policy(); }

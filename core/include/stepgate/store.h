@@ -115,6 +115,8 @@ class StateStore {
   Result<bool> mark_device_known(const std::string& actor, const std::string& device);
   Result<bool> has_seen(const std::string& ns, const std::string& key);
   Result<bool> mark_seen(const std::string& ns, const std::string& key);
+  /// When `key` was first marked seen in `ns` (unix seconds); nullopt when never.
+  Result<std::optional<UnixTime>> seen_at(const std::string& ns, const std::string& key);
 
   // Audit checkpoints: the latest signed checkpoint (audit.h) of each audit log, by its path.
   /// Keeps `note` as the checkpoint of `log` unless the one kept is for a size >= `size`: a

@@ -1,13 +1,14 @@
 // `stepgate authority ...`: serve, install, and the client commands that talk to a running
-// authority (status, enroll-code, enroll, activate, approve, deny).
+// authority (status, enroll-code, enroll, activate, approve, deny). It lives in cli/, the top of
+// the graph, so the authority library (authority/) needs no cli/ header.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <memory>
 #include <string>
 
+#include "authority_install.h"
 #include "command.h"
-#include "install.h"
 #include "server.h"
 #include "stepgate/authority.h"
 #include "stepgate/stepup.h"
@@ -107,6 +108,14 @@ void register_client_commands(CLI::App* authority, CommandContext& context) {
         return Value(Map{{"op", "enroll_code"}, {"actor", a.actor}});
       },
       [](const Value& r, std::ostream& out) { out << r.get_string("code") << "\n"; });
+  add_client(
+      authority, context, "audit-token",
+      "Issue an access token for GET /v1/audit (administrator only; printed once, kept hashed)",
+      [](CLI::App*, ClientArgs&) {},
+      [](const ClientArgs&) {
+        return Value(Map{{"op", "audit_token"}});
+      },
+      [](const Value& r, std::ostream& out) { out << r.get_string("token") << "\n"; });
   add_client(
       authority, context, "enroll",
       "Enrol a TOTP authenticator with the authority (needs a one-time code from the "
