@@ -59,15 +59,16 @@ struct SecretScanner::Compiled {
     SecretRuleInfo info;
     std::unique_ptr<RE2> re;
     int groups = 0;
-    ValueCheck check = nullptr;  // built-in rules
-    double entropy = 0.0;        // policy rules
+    ValueCheck check = nullptr;     // built-in rules
+    double entropy = 0.0;           // policy rules
+    bool needs_assignment = false;  // the generic rules: no '=' or ':' on the line, no match
     std::vector<std::unique_ptr<RE2>> allow;
   };
   std::vector<Rule> rules;                           // in the order they run on a line
   std::vector<std::vector<uint32_t>> keyword_rules;  // keyword index -> rules needing it
   std::vector<uint32_t> always;                      // rules without keywords: every line
   KeywordIndex index;
-  std::vector<SecretRuleInfo> infos;  // one per id
+  std::vector<SecretRuleInfo> infos;  // one per rule, in run order
 
   [[nodiscard]] bool accepts(const Rule& rule, std::string_view value) const {
     if (rule.check != nullptr && !rule.check(value)) return false;
@@ -124,8 +125,12 @@ void SecretScanner::Compiled::scan_line(std::string_view line, int line_number,
                                         std::vector<SecretFinding>& out) const {
   const std::size_t first = out.size();
   const re2::StringPiece text(line.data(), line.size());
+  // Most lines that name a token or a password only use it (`refresh_token(user)`): one look
+  // for an assignment spares them the generic rules' regular expressions.
+  const bool assigns = line.find_first_of("=:") != std::string_view::npos;
   for (uint32_t index : candidates) {
     const Rule& rule = rules[index];
+    if (rule.needs_assignment && !assigns) continue;
     if (rule_allowed(options, rule.info.id)) continue;
     std::size_t pos = 0;
     std::array<re2::StringPiece, 2> groups;
@@ -285,9 +290,7 @@ void add_rule(SecretScanner::Compiled& c, SecretScanner::Compiled::Rule rule,
     }
     c.keyword_rules[static_cast<std::size_t>(found - all_keywords.begin())].push_back(index);
   }
-  const bool seen = std::any_of(c.infos.begin(), c.infos.end(),
-                                [&](const SecretRuleInfo& i) { return i.id == rule.info.id; });
-  if (!seen) c.infos.push_back(rule.info);
+  c.infos.push_back(rule.info);
   c.rules.push_back(std::move(rule));
 }
 
@@ -297,6 +300,7 @@ SecretScanner::Compiled::Rule builtin_rule(const BuiltinRule& spec) {
   rule.re = std::make_unique<RE2>(spec.pattern, rule_options());
   rule.groups = rule.re->NumberOfCapturingGroups();
   rule.check = spec.check;
+  rule.needs_assignment = spec.generic;
   return rule;
 }
 

@@ -41,7 +41,7 @@ struct SecretRuleSpec {
   std::vector<std::string> allow;  // RE2: a secret matching any of these is not a finding
 };
 
-/// A rule of a scanner, with a one-line description each.
+/// A rule of a scanner, with a one-line description each (an id may have several patterns).
 struct SecretRuleInfo {
   std::string id;
   std::string description;
@@ -83,6 +83,7 @@ class SecretScanner {
                                                          std::size_t overlap = 4096) const;
   /// False means no rule can match anywhere in `text` (it holds no rule's keyword).
   [[nodiscard]] bool may_contain(std::string_view text) const;
+  /// Every rule, one entry per pattern, in the order they run on a line.
   [[nodiscard]] const std::vector<SecretRuleInfo>& rules() const;
 
   struct Compiled;  // private to secrets.cpp
@@ -92,7 +93,7 @@ class SecretScanner {
   std::unique_ptr<const Compiled> compiled_;
 };
 
-/// The ids of the built-in rules, with a one-line description each.
+/// The built-in rules (SecretScanner::builtin().rules()).
 const std::vector<SecretRuleInfo>& secret_rules();
 
 /// SecretScanner::builtin().scan(text, options).
