@@ -62,6 +62,7 @@ int run_cli(int argc, char** argv, CommandContext& context) {
   register_adapter_commands(app, context);
   register_daemon_command(app, context);
   register_doctor_command(app, context);
+  register_scan_command(app, context);
   register_authority_commands(app, context);
   register_meta_commands(app, context);
   try {

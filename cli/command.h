@@ -18,6 +18,7 @@ void register_stepup_commands(CLI::App& app, CommandContext& context);   // cli/
 void register_approve_commands(CLI::App& app, CommandContext& context);  // cli/approve_commands.cpp
 void register_demo_command(CLI::App& app, CommandContext& context);      // cli/demo.cpp
 void register_doctor_command(CLI::App& app, CommandContext& context);    // cli/doctor.cpp
+void register_scan_command(CLI::App& app, CommandContext& context);      // cli/scan_command.cpp
 void register_authority_commands(CLI::App& app,
                                  CommandContext& context);  // cli/authority_commands.cpp
 

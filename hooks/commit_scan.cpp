@@ -57,8 +57,8 @@ bool is_signed(git_commit* commit) {
 
 /// Most texts here are short (a commit message): one plain pass rules them out for less than
 /// starting the regular-expression scan costs.
-bool worth_scanning(std::string_view text) {
-  return text.size() >= kQuickCheckBytes || may_contain_secret(text);
+bool worth_scanning(const SecretScanner& scanner, std::string_view text) {
+  return text.size() >= kQuickCheckBytes || scanner.may_contain(text);
 }
 
 bool is_blob_mode(uint32_t mode) {
@@ -214,10 +214,10 @@ void CommitScanner::scan_names(const std::vector<FileChange>& changes) {
       at = slash + 1;
     }
   }
-  if (names.empty() || !may_contain_secret(names)) return;
+  if (names.empty() || !settings_.secrets().may_contain(names)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : scan_secrets(names, options)) {
+  for (const SecretFinding& f : settings_.secrets().scan(names, options)) {
     const auto at = static_cast<std::size_t>(f.line - 1);
     if (at < line_paths.size()) scan_.findings.emplace(f.rule_id, *line_paths[at], 0);
   }
@@ -393,10 +393,10 @@ void CommitScanner::scan_text(std::string_view text, const std::string& where) {
     return;
   }
   budget_ -= text.size();
-  if (!worth_scanning(text)) return;
+  if (!worth_scanning(settings_.secrets(), text)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : scan_secrets_windowed(text, options)) {
+  for (const SecretFinding& f : settings_.secrets().scan_windowed(text, options)) {
     add_finding(f.rule_id, where, f.line);
   }
 }
@@ -489,7 +489,7 @@ void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool s
   if (added_.empty()) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : scan_secrets_windowed(added_, options)) {
+  for (const SecretFinding& f : settings_.secrets().scan_windowed(added_, options)) {
     const auto at = static_cast<std::size_t>(f.line - 1);
     const int line_no = at < added_line_nos_.size() ? added_line_nos_[at] : 0;
     add_finding(f.rule_id, path, line_no);

@@ -17,7 +17,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)
 fi
 if [ "${STEPGATE_BENCH_PEERS:-0}" = 1 ]; then
-  packages+=(nginx-light wrk hyperfine)
+  packages+=(nginx-light wrk hyperfine ripgrep)
 fi
 
 missing=()

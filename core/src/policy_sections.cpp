@@ -1,6 +1,10 @@
 // The settings sections of a policy file: business_hours, approvers, git, ci, agents, audit.
 #include "policy_yaml.h"
 
+#include <cstdlib>
+
+#include "stepgate/secrets.h"
+
 namespace stepgate::policy_detail {
 namespace {
 
@@ -25,6 +29,61 @@ Status read_hour(const Reader& r, const Node& node, const char* key, int& out) {
   if (!hour.ok())
     return r.error_at(node[key], std::string("key `") + key + "`: " + hour.error().message);
   out = *hour;
+  return {};
+}
+
+Status read_entropy(const Reader& r, const Node& item, double& out) {
+  const Node& node = item["entropy"];
+  if (!node) return {};
+  const std::string& text = node.text();
+  char* end = nullptr;
+  out = node.is_scalar() && !text.empty() ? std::strtod(text.c_str(), &end) : -1.0;
+  if (end == nullptr || *end != '\0' || !(out >= 0.0 && out <= 8.0)) {
+    return r.error_at(node, "key `entropy`: must be a number from 0 to 8 (bits per byte)");
+  }
+  return {};
+}
+
+Status read_secret_rule(const Reader& r, const Node& item, SecretRuleSpec& rule) {
+  if (Status s = r.check_map(item, "git.secrets.rules",
+                             {"id", "description", "regex", "keywords", "entropy", "allow"});
+      !s.ok())
+    return s;
+  if (Status s = r.read_string(item, "id", rule.id); !s.ok()) return s;
+  if (Status s = r.read_string(item, "description", rule.description); !s.ok()) return s;
+  if (Status s = r.read_string(item, "regex", rule.regex); !s.ok()) return s;
+  if (Status s = r.read_string_list(item, "keywords", rule.keywords); !s.ok()) return s;
+  if (Status s = read_entropy(r, item, rule.entropy); !s.ok()) return s;
+  if (Status s = r.read_string_list(item, "allow", rule.allow); !s.ok()) return s;
+  const auto errors = SecretScanner::check_rule(rule);
+  if (errors.empty()) return {};
+  const SecretScanner::RuleError& e = errors.front();
+  const Node& at = item[e.key];
+  const Node& where = at.is_sequence() ? at[e.index] : at;
+  return r.error_at(where ? where : item,
+                    "secret rule `" + rule.id + "`: key `" + e.key + "`: " + e.message);
+}
+
+// git.secrets.rules: checked one by one (so an error points at its key), then compiled once
+// with the built-in rules into the scanner every push of this policy shares.
+Status read_secret_rules(const Reader& r, const Node& node, GitSettings& out) {
+  if (!node) return {};
+  if (!node.is_sequence()) return r.error_at(node, "key `rules`: must be a list of rules");
+  std::vector<SecretRuleSpec> rules;
+  for (const Node& item : node.items()) {
+    SecretRuleSpec rule;
+    if (Status s = read_secret_rule(r, item, rule); !s.ok()) return s;
+    for (const SecretRuleSpec& other : rules) {
+      if (other.id == rule.id) {
+        return r.error_at(item["id"], "secret rule `" + rule.id + "`: key `id`: repeated");
+      }
+    }
+    rules.push_back(std::move(rule));
+  }
+  if (rules.empty()) return {};
+  auto scanner = SecretScanner::compile(rules);
+  if (!scanner.ok()) return r.error_at(node, "key `rules`: " + scanner.error().message);
+  out.secret_scanner = std::move(scanner).value();
   return {};
 }
 
@@ -93,11 +152,14 @@ Status read_git(const Reader& r, const Node& node, GitSettings& out) {
     return s;
   const Node& secrets = node["secrets"];
   if (!secrets) return {};
-  if (Status s = r.check_map(secrets, "git.secrets", {"allow_paths", "allow_rules"}); !s.ok())
+  if (Status s = r.check_map(secrets, "git.secrets", {"allow_paths", "allow_rules", "rules"});
+      !s.ok())
     return s;
   if (Status s = r.read_string_list(secrets, "allow_paths", out.secrets_allow_paths); !s.ok())
     return s;
-  return r.read_string_list(secrets, "allow_rules", out.secrets_allow_rules);
+  if (Status s = r.read_string_list(secrets, "allow_rules", out.secrets_allow_rules); !s.ok())
+    return s;
+  return read_secret_rules(r, secrets["rules"], out);
 }
 
 Status read_ci(const Reader& r, const Node& node, CiSettings& out) {

@@ -1,174 +1,30 @@
+// The secret scanner: one pass over the text for every rule's keywords (a hashed trigram filter
+// with a lower-casing table, then an exact check), and the rules' regular expressions run only on
+// the lines holding one of their keywords.
 #include "stepgate/secrets.h"
 
 #include <re2/re2.h>
-#include <re2/set.h>
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
-#include <memory>
 #include <tuple>
 
+#include "secret_keywords.h"
+#include "secrets_builtin.h"
+
 namespace stepgate {
+
 namespace {
 
+using secrets_detail::builtin_rules;
+using secrets_detail::BuiltinRule;
+using secrets_detail::KeywordIndex;
+using secrets_detail::ValueCheck;
+
 constexpr std::string_view kAllowMarker = "stepgate:allow";
-
-/// A value check run on the captured secret (group 1) after the pattern matched.
-using ValueCheck = bool (*)(std::string_view value);
-
-struct RuleSpec {
-  const char* id;
-  const char* description;
-  const char* pattern;  // group 1 captures the secret itself
-  ValueCheck check;     // nullptr: every match counts
-};
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                     [](char a, char b) {
-                       return std::tolower(static_cast<unsigned char>(a)) ==
-                              std::tolower(static_cast<unsigned char>(b));
-                     }) != haystack.end();
-}
-
-// AWS documents its example credentials with "EXAMPLE" in them; they are not secrets.
-bool not_aws_example(std::string_view value) {
-  return !contains_ci(value, "EXAMPLE");
-}
-
-bool aws_secret_value(std::string_view value) {
-  return not_aws_example(value) && shannon_entropy(value) >= 3.5;
-}
-
-bool openai_value(std::string_view value) {
-  // RE2 has no look-ahead: Anthropic keys also start with "sk-" and have their own rule.
-  return value.substr(0, 7) != "sk-ant-" && shannon_entropy(value) >= 3.0;
-}
-
-/// Words that mark a value as a placeholder rather than a credential.
-constexpr std::array<std::string_view, 18> kPlaceholderWords = {
-    "changeme", "change_me", "placeholder", "example", "dummy",  "redacted",
-    "your_",    "your-",     "<",           "xxxx",    "****",   "${",
-    "{{",       "%(",        "todo",        "fixme",   "sample", "replace"};
-
-bool is_placeholder(std::string_view value) {
-  if (value.front() == '$' || value.front() == '%') return true;  // variable reference
-  return std::any_of(kPlaceholderWords.begin(), kPlaceholderWords.end(),
-                     [&](std::string_view word) { return contains_ci(value, word); });
-}
-
-// 3.5 bits/char is out of reach for short strings (8 distinct bytes give 3.0), so the bar
-// scales with the length: log2(len) - 0.5, capped at 3.5.
-bool generic_value(std::string_view value) {
-  if (value.size() < 8 || is_placeholder(value)) return false;
-  double bar = std::min(3.5, std::log2(static_cast<double>(value.size())) - 0.5);
-  return shannon_entropy(value) >= bar;
-}
-
-bool generic_unquoted_value(std::string_view value) {
-  bool digit = std::any_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-  bool alpha = std::any_of(value.begin(), value.end(),
-                           [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
-  return digit && alpha && generic_value(value);
-}
-
-#define SG_KEYWORDS                                                              \
-  "password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|" \
-  "private[_-]?key|credentials?"
-
-const std::array<RuleSpec, 14> kRules = {{
-    {"aws-access-key-id", "AWS access key id (AKIA/ASIA...)", R"(\b((?:AKIA|ASIA)[0-9A-Z]{16})\b)",
-     not_aws_example},
-    {"aws-secret-access-key", "AWS secret access key in an assignment",
-     R"((?i:aws)[A-Za-z0-9_.\-]{0,20}(?i:secret|sk)[A-Za-z0-9_.\-]{0,20}["']?\s*(?::=|=>|=|:)\s*["']?([A-Za-z0-9/+=]{40})(?:[^A-Za-z0-9/+=]|$))",
-     aws_secret_value},
-    {"github-token", "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_)",
-     R"(\b(gh[pousr]_[A-Za-z0-9]{36,255})\b)", nullptr},
-    {"github-token", "GitHub fine-grained token (github_pat_)",
-     R"(\b(github_pat_[A-Za-z0-9_]{22,255}))", nullptr},
-    {"gitlab-token", "GitLab personal access token (glpat-)", R"(\b(glpat-[A-Za-z0-9_\-]{20,}))",
-     nullptr},
-    {"slack-token", "Slack token (xoxb-, xoxa-, xoxp-, xoxr-, xoxs-)",
-     R"(\b(xox[baprs]-[A-Za-z0-9\-]{10,}))", nullptr},
-    {"slack-webhook", "Slack incoming webhook URL",
-     R"((https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,}))",
-     nullptr},
-    {"private-key", "Private key block (-----BEGIN ... PRIVATE KEY-----)",
-     R"((-----BEGIN[ A-Z0-9_\-]{0,100}PRIVATE KEY(?: BLOCK)?-----))", nullptr},
-    {"google-api-key", "Google API key (AIza...)", R"(\b(AIza[0-9A-Za-z_\-]{35}))", nullptr},
-    {"anthropic-api-key", "Anthropic API key (sk-ant-...)", R"(\b(sk-ant-[A-Za-z0-9_\-]{20,}))",
-     nullptr},
-    {"openai-api-key", "OpenAI API key (sk-..., sk-proj-...)",
-     R"(\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}))", openai_value},
-    {"jwt", "JSON Web Token (eyJ...eyJ...)",
-     R"(\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*))", nullptr},
-    {"generic-secret-assignment", "password/secret/token/api_key assigned a high-entropy literal",
-     R"((?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS
-     R"()[A-Za-z0-9_.\-]*)["']?\s*(?::=|=>|==|=|:)\s*["']([^"'\s]{8,200})["'])",
-     generic_value},
-    // Unquoted (.env, YAML, properties): the whole rest of the line is the value, and it must
-    // mix letters and digits so `token = make_token` style code is not taken for a secret.
-    {"generic-secret-assignment", "password/secret/token/api_key assigned a high-entropy literal",
-     R"(^\s*(?:export\s+)?(?i:[A-Za-z0-9_.\-]*(?:)" SG_KEYWORDS
-     R"()[A-Za-z0-9_.\-]*)\s*(?:=|:)\s*([^"'\s$%{}()\[\],;<>]{8,200})\s*$)",
-     generic_unquoted_value},
-}};
-
-// Every rule needs one of these literals on the line; one DFA pass over the whole buffer finds
-// the few lines worth running the rules on.
-const char* const kPrefilter = "(?i:" SG_KEYWORDS
-                               "|aws)|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|"
-                               "hooks\\.slack\\.com|PRIVATE KEY|AIza|sk-|eyJ";
-
-/// The prefilter's alternatives, each reduced to a lower-case literal it contains (matched here
-/// without case, which only widens the AKIA/ASIA/AIza/eyJ ones): `passw` (password, passwd),
-/// `key` (api_key, apikey, access-key, auth_key, private_key, PRIVATE KEY), `gh` (gh[pousr]_),
-/// `xox` (xox[baprs]-). Listed by first letter for may_contain_secret's one pass.
-bool anchor_at(std::string_view rest) {
-  auto starts = [&](std::string_view literal) {
-    return rest.size() >= literal.size() &&
-           std::equal(literal.begin(), literal.end(), rest.begin(), [](char want, char have) {
-             return std::tolower(static_cast<unsigned char>(have)) == want;
-           });
-  };
-  switch (std::tolower(static_cast<unsigned char>(rest[0]))) {
-    case 'a':
-      return starts("aws") || starts("akia") || starts("asia") || starts("aiza");
-    case 'c':
-      return starts("credential");
-    case 'e':
-      return starts("eyj");
-    case 'g':
-      return starts("gh") || starts("github_pat_") || starts("glpat-");
-    case 'h':
-      return starts("hooks.slack.com");
-    case 'k':
-      return starts("key");
-    case 'p':
-      return starts("passw");
-    case 's':
-      return starts("secret") || starts("sk-");
-    case 't':
-      return starts("token");
-    case 'x':
-      return starts("xox");
-    default:
-      return false;
-  }
-}
-
-struct CompiledRule {
-  const RuleSpec* spec;
-  std::unique_ptr<RE2> re;
-};
-
-struct RuleSet {
-  std::vector<CompiledRule> rules;
-  std::unique_ptr<RE2::Set> line_set;  // which rules can match a line, in one pass
-};
 
 RE2::Options rule_options() {
   RE2::Options options;
@@ -177,45 +33,56 @@ RE2::Options rule_options() {
   return options;
 }
 
-// Compiled on first use and kept: the prefilter always, the rules only once a line needs them
-// (a one-shot hook process whose push has no candidate line never pays for them).
-const RE2& prefilter() {
-  static const RE2 compiled = [] {
-    RE2::Options options = rule_options();
-    options.set_never_capture(true);
-    return RE2(kPrefilter, options);
-  }();
-  return compiled;
+std::vector<std::string> split_keywords(const char* list) {
+  std::vector<std::string> out;
+  std::string_view rest(list);
+  while (!rest.empty()) {
+    const std::size_t bar = std::min(rest.find('|'), rest.size());
+    out.emplace_back(rest.substr(0, bar));
+    rest.remove_prefix(std::min(bar + 1, rest.size()));
+  }
+  return out;
 }
 
-const RuleSet& rule_set() {
-  static const RuleSet set = [] {
-    RuleSet built;
-    RE2::Options set_options = rule_options();
-    set_options.set_never_capture(true);
-    built.line_set = std::make_unique<RE2::Set>(set_options, RE2::UNANCHORED);
-    for (const RuleSpec& spec : kRules) {
-      built.rules.push_back({&spec, std::make_unique<RE2>(spec.pattern, rule_options())});
-      built.line_set->Add(spec.pattern, nullptr);
-    }
-    built.line_set->Compile();
-    return built;
-  }();
-  return set;
+std::string lower_ascii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
 }
 
-const std::vector<SecretRuleInfo>& rule_infos() {
-  static const std::vector<SecretRuleInfo> infos = [] {
-    std::vector<SecretRuleInfo> built;
-    for (const RuleSpec& spec : kRules) {
-      bool seen = std::any_of(built.begin(), built.end(),
-                              [&](const SecretRuleInfo& info) { return info.id == spec.id; });
-      if (!seen) built.push_back({spec.id, spec.description});
-    }
-    return built;
-  }();
-  return infos;
-}
+}  // namespace
+
+struct SecretScanner::Compiled {
+  struct Rule {
+    SecretRuleInfo info;
+    std::unique_ptr<RE2> re;
+    int groups = 0;
+    ValueCheck check = nullptr;     // built-in rules
+    double entropy = 0.0;           // policy rules
+    bool needs_assignment = false;  // the generic rules: no '=' or ':' on the line, no match
+    std::vector<std::unique_ptr<RE2>> allow;
+  };
+  std::vector<Rule> rules;                           // in the order they run on a line
+  std::vector<std::vector<uint32_t>> keyword_rules;  // keyword index -> rules needing it
+  std::vector<uint32_t> always;                      // rules without keywords: every line
+  KeywordIndex index;
+  std::vector<SecretRuleInfo> infos;  // one per rule, in run order
+
+  [[nodiscard]] bool accepts(const Rule& rule, std::string_view value) const {
+    if (rule.check != nullptr && !rule.check(value)) return false;
+    if (rule.entropy > 0.0 && shannon_entropy(value) < rule.entropy) return false;
+    const re2::StringPiece piece(value.data(), value.size());
+    return std::none_of(rule.allow.begin(), rule.allow.end(),
+                        [&](const auto& re) { return RE2::PartialMatch(piece, *re); });
+  }
+  void scan_line(std::string_view line, int line_number, const std::vector<uint32_t>& candidates,
+                 const SecretScanOptions& options, std::vector<SecretFinding>& out) const;
+  std::vector<SecretFinding> scan(std::string_view text, const SecretScanOptions& options) const;
+};
+
+namespace {
 
 bool rule_allowed(const SecretScanOptions& options, std::string_view id) {
   return std::find(options.allow_rules.begin(), options.allow_rules.end(), id) !=
@@ -228,84 +95,147 @@ bool overlaps(const SecretFinding& a, int column, std::size_t length) {
   return a_begin < b_begin + length && b_begin < a_begin + a.length;
 }
 
-/// Runs every rule on one line; appends findings with columns relative to the line.
-void scan_line(std::string_view line, int line_number, const SecretScanOptions& options,
-               std::vector<SecretFinding>& out) {
-  std::size_t first = out.size();
-  const RuleSet& set = rule_set();
-  std::vector<int> candidates;
-  if (!set.line_set->Match(re2::StringPiece(line.data(), line.size()), &candidates)) return;
-  std::sort(candidates.begin(), candidates.end());  // keep rule order: specific before generic
-  for (int index : candidates) {
-    const CompiledRule& rule = set.rules[static_cast<std::size_t>(index)];
-    if (rule_allowed(options, rule.spec->id)) continue;
+/// Counts lines lazily: only lines that hold a finding need a number.
+class LineCounter {
+ public:
+  explicit LineCounter(std::string_view text) : text_(text) {}
+  int number_at(std::size_t line_begin) {
+    for (const char* at = text_.data() + counted_to_;;) {
+      const auto left = static_cast<std::size_t>(text_.data() + line_begin - at);
+      const auto* nl = static_cast<const char*>(std::memchr(at, '\n', left));
+      if (nl == nullptr) break;
+      ++line_;
+      at = nl + 1;
+    }
+    counted_to_ = line_begin;
+    return line_;
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t counted_to_ = 0;
+  int line_ = 1;
+};
+
+}  // namespace
+
+void SecretScanner::Compiled::scan_line(std::string_view line, int line_number,
+                                        const std::vector<uint32_t>& candidates,
+                                        const SecretScanOptions& options,
+                                        std::vector<SecretFinding>& out) const {
+  const std::size_t first = out.size();
+  const re2::StringPiece text(line.data(), line.size());
+  // Most lines that name a token or a password only use it (`refresh_token(user)`): one look
+  // for an assignment spares them the generic rules' regular expressions.
+  const bool assigns = line.find_first_of("=:") != std::string_view::npos;
+  for (uint32_t index : candidates) {
+    const Rule& rule = rules[index];
+    if (rule.needs_assignment && !assigns) continue;
+    if (rule_allowed(options, rule.info.id)) continue;
     std::size_t pos = 0;
     std::array<re2::StringPiece, 2> groups;
-    while (pos < line.size() && rule.re->Match(re2::StringPiece(line.data(), line.size()), pos,
-                                               line.size(), RE2::UNANCHORED, groups.data(), 2)) {
-      re2::StringPiece value = groups[1];
-      auto end = static_cast<std::size_t>(groups[0].end() - line.data());
+    const int wanted = rule.groups > 0 ? 2 : 1;
+    while (pos < line.size() &&
+           rule.re->Match(text, pos, line.size(), RE2::UNANCHORED, groups.data(), wanted)) {
+      const re2::StringPiece value = groups[static_cast<std::size_t>(wanted - 1)];
+      const auto end = static_cast<std::size_t>(groups[0].end() - line.data());
       pos = std::max(end, pos + 1);
       if (value.data() == nullptr || value.empty()) continue;
-      std::string_view v(value.data(), value.size());
-      if (rule.spec->check != nullptr && !rule.spec->check(v)) continue;
-      int column = static_cast<int>(value.data() - line.data()) + 1;
-      bool duplicate =
+      const std::string_view v(value.data(), value.size());
+      if (!accepts(rule, v)) continue;
+      const int column = static_cast<int>(value.data() - line.data()) + 1;
+      const bool duplicate =
           std::any_of(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
                       [&](const SecretFinding& f) { return overlaps(f, column, v.size()); });
       if (duplicate) continue;
-      out.push_back({rule.spec->id, line_number, column, v.size()});
+      out.push_back({rule.info.id, line_number, column, v.size()});
     }
   }
 }
 
-std::vector<SecretFinding> scan_impl(std::string_view text, const SecretScanOptions& options) {
+std::vector<SecretFinding> SecretScanner::Compiled::scan(std::string_view text,
+                                                         const SecretScanOptions& options) const {
   std::vector<SecretFinding> findings;
-  const RE2& filter = prefilter();
-  re2::StringPiece all(text.data(), text.size());
-  std::size_t pos = 0;
-  std::size_t counted_to = 0;
-  int line_number = 1;
-  re2::StringPiece hit;
-  while (pos < text.size() && filter.Match(all, pos, text.size(), RE2::UNANCHORED, &hit, 1)) {
-    auto hit_at = static_cast<std::size_t>(hit.data() - text.data());
-    std::size_t begin = text.rfind('\n', hit_at);
-    begin = begin == std::string_view::npos ? 0 : begin + 1;
-    std::size_t end = text.find('\n', hit_at);
-    if (end == std::string_view::npos) end = text.size();
-    line_number +=
-        static_cast<int>(std::count(text.begin() + static_cast<std::ptrdiff_t>(counted_to),
-                                    text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
-    counted_to = begin;
-    std::string_view line = text.substr(begin, end - begin);
+  LineCounter counter(text);
+  std::vector<uint8_t> marked(rules.size(), 0);
+  std::vector<uint32_t> candidates;
+  std::size_t line_begin = 0;
+  std::size_t line_end = 0;  // the current line is [line_begin, line_end); none yet
+  bool have_line = false;
+  const auto flush = [&] {
+    if (!have_line) return;
+    have_line = false;
+    std::string_view line = text.substr(line_begin, line_end - line_begin);
+    std::sort(candidates.begin(), candidates.end());  // rule order: specific before generic
+    for (uint32_t r : candidates) marked[r] = 0;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    bool allowed = options.honour_allow_marker && line.find(kAllowMarker) != std::string_view::npos;
-    if (!allowed) scan_line(line, line_number, options, findings);
-    pos = end + 1;
+    const bool allowed =
+        options.honour_allow_marker && line.find(kAllowMarker) != std::string_view::npos;
+    if (!allowed) {
+      const std::size_t before = findings.size();
+      // The number is only needed once the line holds a finding; count up to it then.
+      scan_line(line, 0, candidates, options, findings);
+      if (findings.size() != before) {
+        const int number = counter.number_at(line_begin);
+        for (std::size_t i = before; i < findings.size(); ++i) findings[i].line = number;
+      }
+    }
+    candidates.clear();
+  };
+  const auto mark = [&](uint32_t rule) {
+    if (marked[rule] != 0) return;
+    marked[rule] = 1;
+    candidates.push_back(rule);
+  };
+  const auto open_line = [&](std::size_t at) {
+    const std::size_t floor = line_end;  // the previous line ended at or before `at`
+    std::size_t begin = at;
+    while (begin > floor && text[begin - 1] != '\n') --begin;
+    line_begin = begin;
+    const auto* nl =
+        static_cast<const char*>(std::memchr(text.data() + at, '\n', text.size() - at));
+    line_end = nl == nullptr ? text.size() : static_cast<std::size_t>(nl - text.data());
+    have_line = true;
+  };
+  if (!always.empty()) {
+    // Rules without keywords see every line, with the keyword hits of that line added.
+    for (std::size_t at = 0; at <= text.size();) {
+      open_line(at);
+      for (uint32_t r : always) mark(r);
+      index.for_each_hit(text.substr(line_begin, line_end - line_begin),
+                         [&](uint32_t keyword, std::size_t) {
+                           for (uint32_t r : keyword_rules[keyword]) mark(r);
+                         });
+      flush();
+      if (line_end >= text.size()) break;
+      at = line_end + 1;
+    }
+    return findings;
   }
+  index.for_each_hit(text, [&](uint32_t keyword, std::size_t at) {
+    if (!have_line || at >= line_end) {
+      flush();
+      open_line(at);
+    }
+    for (uint32_t r : keyword_rules[keyword]) mark(r);
+  });
+  flush();
   return findings;
 }
 
-}  // namespace
+namespace {
 
-const std::vector<SecretRuleInfo>& secret_rules() {
-  return rule_infos();
-}
-
-std::vector<SecretFinding> scan_secrets(std::string_view text, const SecretScanOptions& options) {
-  return scan_impl(text, options);
-}
-
-std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
-                                                 const SecretScanOptions& options,
-                                                 std::size_t window, std::size_t overlap) {
+std::vector<SecretFinding> windowed(std::string_view text, const SecretScanOptions& options,
+                                    std::size_t window, std::size_t overlap,
+                                    const SecretScanner::Compiled& compiled) {
   if (overlap >= window) overlap = window / 2;
-  if (text.size() <= window) return scan_impl(text, options);
+  if (text.size() <= window) return compiled.scan(text, options);
   std::vector<SecretFinding> out;
-  // Newlines are counted once, front to back, up to each window's start.
+  // Newlines before a window are counted only when it holds a finding (most windows hold none),
+  // once, front to back.
   std::size_t counted_to = 0;
   int lines_before = 0;
-  std::size_t line_start = 0;  // where the line holding `counted_to` starts
+  std::size_t previous_begin = 0;
   for (std::size_t nominal = 0; nominal < text.size(); nominal += window - overlap) {
     std::size_t begin = nominal;
     // Start at the line start just before, when it is within the overlap: line-anchored rules
@@ -315,22 +245,23 @@ std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
         nl != std::string_view::npos) {
       begin = near + nl + 1;
     }
-    begin = std::max(begin, counted_to);
-    for (const char* at = text.data() + counted_to;;) {
-      const auto left = static_cast<std::size_t>(text.data() + begin - at);
-      const char* nl = static_cast<const char*>(std::memchr(at, '\n', left));
-      if (nl == nullptr) break;
-      ++lines_before;
-      line_start = static_cast<std::size_t>(nl - text.data()) + 1;
-      at = nl + 1;
-    }
-    counted_to = begin;
+    begin = std::max(begin, previous_begin);
+    previous_begin = begin;
     const std::size_t end = std::min(text.size(), nominal + window);
-    const int column_shift = static_cast<int>(begin - line_start);
-    for (SecretFinding f : scan_impl(text.substr(begin, end - begin), options)) {
-      if (f.line == 1) f.column += column_shift;
-      f.line += lines_before;
-      out.push_back(std::move(f));
+    auto found = compiled.scan(text.substr(begin, end - begin), options);
+    if (!found.empty()) {
+      lines_before +=
+          static_cast<int>(std::count(text.begin() + static_cast<std::ptrdiff_t>(counted_to),
+                                      text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
+      counted_to = begin;
+      const std::size_t nl = begin == 0 ? std::string_view::npos : text.rfind('\n', begin - 1);
+      const std::size_t line_start = nl == std::string_view::npos ? 0 : nl + 1;
+      const int column_shift = static_cast<int>(begin - line_start);
+      for (SecretFinding& f : found) {
+        if (f.line == 1) f.column += column_shift;
+        f.line += lines_before;
+        out.push_back(std::move(f));
+      }
     }
     if (end == text.size()) break;
   }
@@ -345,10 +276,171 @@ std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
   return out;
 }
 
+/// Adds one compiled rule and indexes its keywords.
+void add_rule(SecretScanner::Compiled& c, SecretScanner::Compiled::Rule rule,
+              std::vector<std::string>& all_keywords) {
+  const auto index = static_cast<uint32_t>(c.rules.size());
+  if (rule.info.keywords.empty()) c.always.push_back(index);
+  for (const std::string& keyword : rule.info.keywords) {
+    auto found = std::find(all_keywords.begin(), all_keywords.end(), keyword);
+    if (found == all_keywords.end()) {
+      all_keywords.push_back(keyword);
+      c.keyword_rules.emplace_back();
+      found = all_keywords.end() - 1;
+    }
+    c.keyword_rules[static_cast<std::size_t>(found - all_keywords.begin())].push_back(index);
+  }
+  c.infos.push_back(rule.info);
+  c.rules.push_back(std::move(rule));
+}
+
+SecretScanner::Compiled::Rule builtin_rule(const BuiltinRule& spec) {
+  SecretScanner::Compiled::Rule rule;
+  rule.info = {spec.id, spec.description, spec.pattern, split_keywords(spec.keywords), true};
+  rule.re = std::make_unique<RE2>(spec.pattern, rule_options());
+  rule.groups = rule.re->NumberOfCapturingGroups();
+  rule.check = spec.check;
+  rule.needs_assignment = spec.generic;
+  return rule;
+}
+
+}  // namespace
+
+SecretScanner::SecretScanner(std::unique_ptr<const Compiled> compiled)
+    : compiled_(std::move(compiled)) {}
+
+SecretScanner::~SecretScanner() = default;
+
+std::vector<SecretScanner::RuleError> SecretScanner::check_rule(const SecretRuleSpec& spec) {
+  std::vector<RuleError> errors;
+  if (spec.id.empty()) errors.push_back({"id", 0, "must not be empty"});
+  const bool id_chars = std::all_of(spec.id.begin(), spec.id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+  });
+  if (!id_chars) errors.push_back({"id", 0, "use lower-case letters, digits, '-', '_' and '.'"});
+  const auto& built = builtin_rules();
+  if (std::any_of(built.begin(), built.end(),
+                  [&](const BuiltinRule& b) { return spec.id == b.id; })) {
+    errors.push_back(
+        {"id", 0, "`" + spec.id + "` is a built-in rule's id (allow_rules turns it off)"});
+  }
+  RE2 re(spec.regex, rule_options());
+  if (spec.regex.empty()) {
+    errors.push_back({"regex", 0, "must not be empty"});
+  } else if (!re.ok()) {
+    errors.push_back({"regex", 0, "does not compile (RE2): " + re.error()});
+  } else if (re.NumberOfCapturingGroups() > 1) {
+    // Only group 1 is read; more groups would cost a slower matcher for nothing.
+    errors.push_back({"regex", 0, "has more than one capture group (use (?:...) for the others)"});
+  }
+  for (std::size_t i = 0; i < spec.keywords.size(); ++i) {
+    const std::string& k = spec.keywords[i];
+    if (k.size() < KeywordIndex::kMinKeyword || k.find('\n') != std::string::npos) {
+      errors.push_back({"keywords", i, "`" + k + "` must be at least 3 bytes on one line"});
+    }
+  }
+  if (!(spec.entropy >= 0.0 && spec.entropy <= 8.0)) {
+    errors.push_back({"entropy", 0, "must be between 0 and 8 (bits per byte)"});
+  }
+  for (std::size_t i = 0; i < spec.allow.size(); ++i) {
+    RE2 allow(spec.allow[i], rule_options());
+    if (!allow.ok()) errors.push_back({"allow", i, "does not compile (RE2): " + allow.error()});
+  }
+  return errors;
+}
+
+namespace {
+
+Result<std::unique_ptr<const SecretScanner::Compiled>> build(
+    const std::vector<SecretRuleSpec>& extra) {
+  auto c = std::make_unique<SecretScanner::Compiled>();
+  std::vector<std::string> keywords;
+  for (const BuiltinRule& spec : builtin_rules()) {
+    if (!spec.generic) add_rule(*c, builtin_rule(spec), keywords);
+  }
+  for (const SecretRuleSpec& spec : extra) {
+    if (auto errors = SecretScanner::check_rule(spec); !errors.empty()) {
+      return invalid_argument("secret rule `" + spec.id + "`: key `" + errors[0].key +
+                              "`: " + errors[0].message);
+    }
+    const bool repeated = std::any_of(c->rules.begin(), c->rules.end(), [&](const auto& r) {
+      return !r.info.builtin && r.info.id == spec.id;
+    });
+    if (repeated) return invalid_argument("secret rule `" + spec.id + "`: key `id`: repeated");
+    SecretScanner::Compiled::Rule rule;
+    std::vector<std::string> lowered;
+    lowered.reserve(spec.keywords.size());
+    for (const std::string& k : spec.keywords) lowered.push_back(lower_ascii(k));
+    rule.info = {spec.id, spec.description.empty() ? "policy rule" : spec.description, spec.regex,
+                 std::move(lowered), false};
+    rule.re = std::make_unique<RE2>(spec.regex, rule_options());
+    rule.groups = rule.re->NumberOfCapturingGroups();
+    rule.entropy = spec.entropy;
+    for (const std::string& allow : spec.allow) {
+      rule.allow.push_back(std::make_unique<RE2>(allow, rule_options()));
+    }
+    add_rule(*c, std::move(rule), keywords);
+  }
+  for (const BuiltinRule& spec : builtin_rules()) {
+    if (spec.generic) add_rule(*c, builtin_rule(spec), keywords);
+  }
+  c->index = KeywordIndex(keywords);
+  return std::unique_ptr<const SecretScanner::Compiled>(std::move(c));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const SecretScanner>> SecretScanner::compile(
+    const std::vector<SecretRuleSpec>& extra) {
+  auto compiled = build(extra);
+  if (!compiled.ok()) return compiled.error();
+  return std::shared_ptr<const SecretScanner>(new SecretScanner(std::move(*compiled)));
+}
+
+const SecretScanner& SecretScanner::builtin() {
+  // The built-in patterns are fixed and compile (secrets_test runs every one).
+  static const SecretScanner scanner(std::move(build({}).value()));
+  return scanner;
+}
+
+std::vector<SecretFinding> SecretScanner::scan(std::string_view text,
+                                               const SecretScanOptions& options) const {
+  return compiled_->scan(text, options);
+}
+
+std::vector<SecretFinding> SecretScanner::scan_windowed(std::string_view text,
+                                                        const SecretScanOptions& options,
+                                                        std::size_t window,
+                                                        std::size_t overlap) const {
+  return windowed(text, options, window, overlap, *compiled_);
+}
+
+bool SecretScanner::may_contain(std::string_view text) const {
+  return !compiled_->always.empty() || compiled_->index.any(text);
+}
+
+const std::vector<SecretRuleInfo>& SecretScanner::rules() const {
+  return compiled_->infos;
+}
+
+const std::vector<SecretRuleInfo>& secret_rules() {
+  return SecretScanner::builtin().rules();
+}
+
+std::vector<SecretFinding> scan_secrets(std::string_view text, const SecretScanOptions& options) {
+  return SecretScanner::builtin().scan(text, options);
+}
+
+std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
+                                                 const SecretScanOptions& options,
+                                                 std::size_t window, std::size_t overlap) {
+  return SecretScanner::builtin().scan_windowed(text, options, window, overlap);
+}
+
 std::string redact_text(std::string_view text) {
   SecretScanOptions options;
   options.honour_allow_marker = false;  // redaction protects logs: no opt-out
-  std::vector<SecretFinding> findings = scan_impl(text, options);
+  std::vector<SecretFinding> findings = scan_secrets(text, options);
   if (findings.empty()) return std::string(text);
   // Absolute offsets of each line start, so findings map back into `text`.
   std::vector<std::size_t> line_starts{0};
@@ -381,10 +473,7 @@ std::string redact_text(std::string_view text) {
 }
 
 bool may_contain_secret(std::string_view text) {
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (anchor_at(text.substr(i))) return true;
-  }
-  return false;
+  return SecretScanner::builtin().may_contain(text);
 }
 
 double shannon_entropy(std::string_view text) {

@@ -11,6 +11,7 @@
 
 #include "stepgate/expr.h"
 #include "stepgate/result.h"
+#include "stepgate/secrets.h"
 
 namespace stepgate {
 
@@ -70,6 +71,13 @@ struct GitSettings {
   int64_t large_file_bytes = int64_t{5} * 1024 * 1024;
   std::vector<std::string> secrets_allow_paths;  // globs
   std::vector<std::string> secrets_allow_rules;  // rule ids
+  /// The built-in secret rules plus `git.secrets.rules`, compiled once at load (shared read-only
+  /// by every scan thread); null when the policy adds none.
+  std::shared_ptr<const SecretScanner> secret_scanner;
+  /// The scanner a push (or `stepgate scan`) runs: secret_scanner, else the built-in rules.
+  [[nodiscard]] const SecretScanner& secrets() const {
+    return secret_scanner ? *secret_scanner : SecretScanner::builtin();
+  }
   std::vector<std::string> model_extensions = {".safetensors", ".onnx", ".pt",  ".pth",
                                                ".ckpt",        ".gguf", ".pkl", ".h5"};
   std::vector<std::string> ci_config_paths = {".github/workflows/**", ".gitlab-ci.yml",

@@ -1,12 +1,17 @@
 #pragma once
-/// Secret detection shared by the git scanner, the tool-call signals, CI masking and audit
-/// redaction: a built-in RE2 rule set (AWS keys, GitHub/GitLab/Slack tokens, private key blocks,
-/// Google API keys, OpenAI/Anthropic keys, JWTs, generic password/secret/token assignments with
-/// an entropy check), compiled once.
+/// Secret detection shared by the git scanner, `stepgate scan`, the tool-call signals, CI masking
+/// and audit redaction: built-in RE2 rules (cloud keys, service tokens, private keys, database
+/// URLs with passwords, generic password/secret/token assignments with an entropy check) plus the
+/// policy's own (`git.secrets.rules`), compiled once into a SecretScanner that any number of
+/// threads may share read-only.
 
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "stepgate/result.h"
 
 namespace stepgate {
 
@@ -22,14 +27,76 @@ struct SecretScanOptions {
   bool honour_allow_marker = true;       // a line containing "stepgate:allow" is skipped
 };
 
-/// The ids of the built-in rules, with a one-line description each.
+/// A rule as the policy writes it under `git.secrets.rules`.
+struct SecretRuleSpec {
+  std::string id;
+  std::string description;
+  /// RE2, matched within one line; capture group 1, when the pattern has one, is the secret
+  /// (else the whole match is).
+  std::string regex;
+  /// Literals (any case, 3 bytes or more): the rule runs only on lines holding one of them. A
+  /// rule without keywords runs on every line, which is much slower.
+  std::vector<std::string> keywords;
+  double entropy = 0.0;            // the secret's minimum Shannon entropy, bits per byte
+  std::vector<std::string> allow;  // RE2: a secret matching any of these is not a finding
+};
+
+/// A rule of a scanner, with a one-line description each (an id may have several patterns).
 struct SecretRuleInfo {
   std::string id;
   std::string description;
+  std::string regex;                  // the pattern as written (for listings and peer tools)
+  std::vector<std::string> keywords;  // lower case
+  bool builtin = true;
 };
+
+/// Built-in rules plus any extra ones, compiled once. Every method is const and safe to call
+/// from many threads at once on one shared instance.
+class SecretScanner {
+ public:
+  /// The built-in rules alone (compiled on first use).
+  static const SecretScanner& builtin();
+  /// The built-in rules plus `extra` (run after the specific built-ins, before the generic
+  /// assignment rules). kInvalidArgument naming the rule and its key (`regex`, `keywords`,
+  /// `entropy`, `allow`, `id`) when one does not compile or repeats an id.
+  static Result<std::shared_ptr<const SecretScanner>> compile(
+      const std::vector<SecretRuleSpec>& extra);
+  /// Checks one rule alone, as compile() does; the error names the key at fault.
+  struct RuleError {
+    std::string key;        // "regex", "keywords", "entropy", "allow", "id"
+    std::size_t index = 0;  // the item within a list key
+    std::string message;
+  };
+  static std::vector<RuleError> check_rule(const SecretRuleSpec& spec);
+
+  ~SecretScanner();
+  SecretScanner(const SecretScanner&) = delete;
+  SecretScanner& operator=(const SecretScanner&) = delete;
+
+  /// Scans text line by line; one finding per match (line numbers relative to `text`).
+  [[nodiscard]] std::vector<SecretFinding> scan(std::string_view text,
+                                                const SecretScanOptions& options = {}) const;
+  /// scan() in windows; see scan_secrets_windowed.
+  [[nodiscard]] std::vector<SecretFinding> scan_windowed(std::string_view text,
+                                                         const SecretScanOptions& options = {},
+                                                         std::size_t window = std::size_t{1} << 20,
+                                                         std::size_t overlap = 4096) const;
+  /// False means no rule can match anywhere in `text` (it holds no rule's keyword).
+  [[nodiscard]] bool may_contain(std::string_view text) const;
+  /// Every rule, one entry per pattern, in the order they run on a line.
+  [[nodiscard]] const std::vector<SecretRuleInfo>& rules() const;
+
+  struct Compiled;  // private to secrets.cpp
+
+ private:
+  explicit SecretScanner(std::unique_ptr<const Compiled> compiled);
+  std::unique_ptr<const Compiled> compiled_;
+};
+
+/// The built-in rules (SecretScanner::builtin().rules()).
 const std::vector<SecretRuleInfo>& secret_rules();
 
-/// Scans text line by line; returns one finding per match (line numbers relative to `text`).
+/// SecretScanner::builtin().scan(text, options).
 std::vector<SecretFinding> scan_secrets(std::string_view text,
                                         const SecretScanOptions& options = {});
 
@@ -43,11 +110,11 @@ std::vector<SecretFinding> scan_secrets_windowed(std::string_view text,
                                                  std::size_t window = std::size_t{1} << 20,
                                                  std::size_t overlap = 4096);
 
-/// Replaces every secret match in `text` with "[REDACTED:rule-id]".
+/// Replaces every secret match in `text` with "[REDACTED:rule-id]" (built-in rules).
 std::string redact_text(std::string_view text);
 
-/// A quick necessary condition for scan_secrets: false means no rule can match anywhere in
-/// `text` (it holds none of the literals every rule needs). For many short strings, such as the
+/// A quick necessary condition for scan_secrets: false means no built-in rule can match
+/// anywhere in `text` (it holds none of their keywords). For many short strings, such as the
 /// values of an audit record, this one pass replaces the regular-expression scan.
 bool may_contain_secret(std::string_view text);
 
