@@ -195,7 +195,13 @@ const SignalRegistry& SignalRegistry::builtin() {
 }
 
 void SignalRegistry::add(SignalSpec spec) {
+  slots_.try_emplace(spec.name, static_cast<int>(specs_.size()));
   specs_.push_back(std::move(spec));
+}
+
+int SignalRegistry::slot(std::string_view name) const {
+  auto it = slots_.find(name);
+  return it == slots_.end() ? -1 : it->second;
 }
 
 const SignalSpec* SignalRegistry::find(std::string_view name) const {
