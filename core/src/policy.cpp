@@ -219,29 +219,71 @@ CacheJson to_cache(const Node& node) {
   return nullptr;
 }
 
-Node from_cache(const CacheJson& j) {
-  if (j.is_string()) return Node::scalar(j.get<std::string>());
-  if (j.is_array()) {
-    Node out(Node::Kind::kSequence);
-    for (const auto& item : j) out.push_back(from_cache(item));
-    return out;
+/// Builds the loader's tree straight from the cache file's JSON events (nlohmann's SAX
+/// interface): no JSON tree is built and torn down first, which was most of a cached load.
+/// Numbers, bools and nulls (never written by to_cache) become null nodes.
+class CacheTreeBuilder {
+ public:
+  bool null() { return done(Node(Node::Kind::kNull)); }
+  bool boolean(bool /*v*/) { return null(); }
+  bool number_integer(int64_t /*v*/) { return null(); }
+  bool number_unsigned(uint64_t /*v*/) { return null(); }
+  bool number_float(double /*v*/, const std::string& /*s*/) { return null(); }
+  bool binary(std::vector<std::uint8_t>& /*v*/) { return null(); }
+  bool string(std::string& v) { return done(Node::scalar(std::move(v))); }
+  bool start_object(std::size_t /*n*/) { return open(Node::Kind::kMap); }
+  bool key(std::string& k) {
+    keys_.push_back(Node::scalar(std::move(k)));
+    return true;
   }
-  if (j.is_object()) {
-    Node out(Node::Kind::kMap);
-    for (const auto& [k, v] : j.items()) out.add(Node::scalar(k), from_cache(v));
-    return out;
+  bool end_object() { return close(); }
+  bool start_array(std::size_t /*n*/) { return open(Node::Kind::kSequence); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t /*pos*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*e*/) {
+    return false;
   }
-  return Node(Node::Kind::kNull);
-}
+  /// The document's root: a map, or an undefined node when the file is not one.
+  Node take() { return root_.is_map() ? std::move(root_) : Node(); }
+
+ private:
+  bool open(Node::Kind kind) {
+    open_.emplace_back(kind);
+    return true;
+  }
+  bool close() {
+    Node finished = std::move(open_.back());
+    open_.pop_back();
+    return done(std::move(finished));
+  }
+  bool done(Node node) {
+    if (open_.empty()) {
+      root_ = std::move(node);
+      return true;
+    }
+    Node& top = open_.back();
+    if (top.is_sequence()) {
+      top.push_back(std::move(node));
+    } else {
+      top.add(std::move(keys_.back()), std::move(node));
+      keys_.pop_back();
+    }
+    return true;
+  }
+
+  std::vector<Node> open_;
+  std::vector<Node> keys_;  // a map's key waiting for its value, one per open map
+  Node root_;
+};
 
 /// The cached tree for this revision, or an undefined node when there is none (or it is bad).
 Node read_cached_tree(const std::string& cache_path) {
   auto text = read_file(cache_path, kMaxPolicyBytes);
-  // A deep cache file (never one we wrote) would overflow from_cache's recursion: rebuild instead.
+  // A deep cache file (never one we wrote) would overflow the parser's recursion: rebuild instead.
   if (!text.ok() || !check_json_nesting(*text).ok()) return {};
-  CacheJson j = CacheJson::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return {};
-  return from_cache(j);
+  CacheTreeBuilder builder;
+  if (!nlohmann::json::sax_parse(*text, &builder)) return {};
+  return builder.take();
 }
 
 /// The document's tree, read in one pass under the YAML limits (an alias bomb or a deep document is
