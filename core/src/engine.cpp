@@ -272,12 +272,17 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
     Result<bool> matched = rule.when.evaluate_bool(activation);
     if (!matched.ok()) {
       d.errors.push_back(RuleError{rule.id, matched.error().message});
+      // Fail closed: a rule that would hold or deny the action and cannot be decided counts as
+      // matched, naming the error; a score-only rule that errors adds nothing.
+      if (!rule.effect) continue;
+    } else if (!*matched) {
       continue;
     }
-    if (!*matched) continue;
     const bool shadow = rule.mode == Mode::kShadow;
-    d.reasons.push_back(Reason{rule.id, rule.score, rule.effect,
-                               render_message(rule.message, action, signals), shadow});
+    std::string message = matched.ok() ? render_message(rule.message, action, signals)
+                                       : "could not be evaluated (" + matched.error().message +
+                                             "); counted as matched (fail closed)";
+    d.reasons.push_back(Reason{rule.id, rule.score, rule.effect, std::move(message), shadow});
     if (shadow) continue;
     d.score += rule.score;
     if (rule.effect) floor = std::max(floor, *rule.effect);

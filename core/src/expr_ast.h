@@ -95,6 +95,9 @@ struct Compiled {
 /// Parses and checks source; the error is "column N: message".
 Result<Compiled> parse(std::string_view source);
 
+/// Static type errors of the tree (expr_types.cpp); see Expression::type_errors.
+std::vector<std::string> type_errors(const Node& root);
+
 /// True when some use of the identifier `signals` under `root` is not `signals.NAME`,
 /// `has(signals.NAME)` or `signals["NAME"]` (see reads_all_signals in signal_demand.h).
 bool reads_whole_signals(const Node& root);

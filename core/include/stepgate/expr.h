@@ -14,7 +14,8 @@
 ///    (false && err == false, true || err == true).
 ///  - Comparing or combining mismatched types (`"a" < 1`) is an error value; int and double
 ///    compare numerically. Integer overflow and division by zero are error values.
-///  - A rule whose `when` ends in an error does not match, and the decision reports the error.
+///  - A rule whose `when` ends in an error is reported in the decision; the engine counts it as
+///    matched when the rule has an effect (step_up, deny: fail closed), else as not matched.
 
 #include <memory>
 #include <string>
@@ -64,6 +65,11 @@ class Expression {
 
   /// Top-level identifiers the expression reads (e.g. "action", "signals").
   [[nodiscard]] const std::vector<std::string>& identifiers() const { return identifiers_; }
+
+  /// Static type errors against the signal registry's declared types, each "column N: what"
+  /// (`signals.force == "yes"`, `size(signals.secrets) > "a"`, a `when` that is not a bool).
+  /// Empty when every certain type fits; unknown types (map fields, macro variables) are accepted.
+  [[nodiscard]] std::vector<std::string> type_errors() const;
 
   /// Whether it reads the signals map other than as `signals.NAME`, `signals["NAME"]` or
   /// `has(signals.NAME)` (decided once, at compile time; see signal_demand.h).

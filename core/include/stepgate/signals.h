@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stepgate/result.h"
 #include "stepgate/value.h"
 
 namespace stepgate {
@@ -43,6 +44,11 @@ class SignalRegistry {
   /// compiled expressions read `signals.NAME` from a vector instead of a map. -1 when undeclared.
   [[nodiscard]] int slot(std::string_view name) const;
   [[nodiscard]] std::size_t slot_count() const { return specs_.size(); }
+
+  /// Checks signal values given from outside (`eval --signals`): every name declared, every value
+  /// of its declared type (an int where a double is declared is accepted). kInvalidArgument
+  /// naming the signal and both types.
+  [[nodiscard]] Status check_values(const Value& signals) const;
 
   void add(SignalSpec spec);
 
