@@ -73,6 +73,21 @@ std::shared_ptr<const Group> group_for(const Policy& policy, const engine_detail
   return index.by_kind.emplace(std::string(kind), std::move(built)).first->second;
 }
 
+/// The default value of the declared signal in `slot`. A declared signal missing from the map is
+/// one not provided for this action's kind (a `*` rule reading `signals.secrets` on a tool call):
+/// it reads as its type's default, as collectors fill the kind's own, so that such a rule does not
+/// match rather than erroring, which would fail closed on every action of the other kinds.
+const Value& declared_default(int slot) {
+  static const std::vector<Value> defaults = [] {
+    std::vector<Value> out;
+    for (const SignalSpec& spec : SignalRegistry::builtin().all()) {
+      out.push_back(default_signal_value(spec.type));
+    }
+    return out;
+  }();
+  return defaults[static_cast<std::size_t>(slot)];
+}
+
 /// The signal values the group's rules read, by registry slot, for one decision. Small enough
 /// for the stack; the registry is fixed, so its size only grows with new built-in signals.
 class SlotTable {
@@ -82,7 +97,10 @@ class SlotTable {
     if (count > kInline) heap_.resize(count);
     table_ = count > kInline ? heap_.data() : inline_;
     std::fill(table_, table_ + count, nullptr);
-    for (const auto& [slot, name] : g.slots) table_[slot] = signals.find(name);
+    for (const auto& [slot, name] : g.slots) {
+      const Value* v = signals.find(name);
+      table_[slot] = v != nullptr ? v : &declared_default(slot);
+    }
   }
   SlotTable(const SlotTable&) = delete;
   SlotTable& operator=(const SlotTable&) = delete;

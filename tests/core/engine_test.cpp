@@ -25,7 +25,7 @@ rules:
   - {id: shadowed, on: "*", when: signals.off_hours, score: 200, mode: shadow}
   - {id: type-error, on: "git.*", when: signals.ref > 3, score: 100}
   - {id: error-step-up, on: deploy.*, when: signals.ref > 3, effect: step_up}
-  - {id: error-deny, on: deploy.risky, when: "signals.ref.startsWith(1)", effect: deny}
+  - {id: error-deny, on: deploy.risky, when: 'signals.ref.startsWith(1)', effect: deny}
   - {id: tool-only, on: tool.call, when: "true", score: 70}
   - {id: neg, on: "git.*", when: signals.elevated, score: -40}
 )";

@@ -77,7 +77,7 @@ TEST_CASE("policy lint: expressions are type-checked against the signal registry
     }
     REQUIRE(problems.size() == 1);
     CHECK(problems[0].find(c.error) != std::string::npos);
-    CHECK(problems[0].find("policy.yaml:5:7: rule `r`: when: column ") != std::string::npos);
+    CHECK(problems[0].find("policy.yaml:5:11: rule `r`: when: column ") != std::string::npos);
   }
 }
 
@@ -101,8 +101,8 @@ TEST_CASE("policy lint: every error in one run, each FILE:LINE:COL") {
       "policy.yaml:4:27: approver `bob`: `public_key` must be",
       "policy.yaml:6:33: rule `a`: when:",
       "policy.yaml:7:56: rule `b`: key `effect`",
-      "policy.yaml:10:53: key `score`: must be an integer",
-      "policy.yaml:10:63: rule `e`: key `effect`",
+      "policy.yaml:10:55: key `score`: must be an integer",
+      "policy.yaml:10:66: rule `e`: key `effect`",
       ":8:",  // unknown signal, from lint
       "signals.forse is not provided",
       ":9:",
