@@ -151,6 +151,10 @@ Result<Value> load_signals_option(const std::string& option) {
   Result<Value> v = parse_json(text);
   if (!v.ok()) return invalid_argument(where + ": " + v.error().message);
   if (!v->is_map()) return invalid_argument(where + ": signals must be a JSON object");
+  // A typo or a wrong type would evaluate a different action than the author meant (#23).
+  if (Status s = SignalRegistry::builtin().check_values(*v); !s.ok()) {
+    return invalid_argument(where + ": " + s.error().message);
+  }
   return v;
 }
 
@@ -228,16 +232,12 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
 
 /// Lints one file; returns the exit code it earns (0 clean, 2 errors), printing as it goes.
 int lint_file(const std::string& file, CommandContext& context) {
-  Result<std::shared_ptr<const Policy>> policy = load_policy_file(file);
-  if (!policy.ok()) return report_error(context, policy.error());
-  const std::vector<LintFinding> findings = lint_policy(**policy);
-  for (const LintFinding& f : findings) {
-    *context.io.err << "stepgate: " << file << ":" << f.location.line << ":" << f.location.column
-                    << ": " << f.message << "\n";
-  }
-  if (!findings.empty()) return 2;
-  *context.io.out << file << ": ok (" << (*policy)->rules.size() << " rules, revision "
-                  << (*policy)->revision << ")\n";
+  const PolicyLint lint = lint_policy_file(file);
+  for (const std::string& problem : lint.problems)
+    *context.io.err << "stepgate: " << problem << "\n";
+  if (!lint.problems.empty()) return 2;
+  *context.io.out << file << ": ok (" << lint.policy->rules.size() << " rules, revision "
+                  << lint.policy->revision << ")\n";
   return 0;
 }
 

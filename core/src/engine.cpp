@@ -9,16 +9,19 @@
 #include "stepgate/glob.h"
 #include "stepgate/policy_layers.h"
 #include "stepgate/signal_demand.h"
+#include "stepgate/signals.h"
 
 namespace stepgate {
 
 namespace engine_detail {
 
-/// The rules that apply to one kind, and what their expressions read, so evaluate() copies only
-/// the signals the rules name instead of the whole map.
+/// The rules that apply to one kind, and what their expressions read: evaluate() looks up each
+/// declared signal the rules name once per decision, into its registry slot, and the rules read
+/// the slots (a vector index) instead of looking names up per reference.
 struct Group {
   std::vector<const Rule*> rules;
-  std::vector<std::string> signals;  // referenced names, sorted and unique
+  std::vector<std::string> signals;                // referenced names, sorted and unique
+  std::vector<std::pair<int, std::string>> slots;  // (registry slot, name) of declared ones
   bool needs_action = false;
   bool needs_all_signals = false;  // some rule reads `signals` other than as signals.NAME
 };
@@ -44,10 +47,14 @@ Group build_group(const Policy& policy, std::string_view kind) {
     g.rules.push_back(&rule);
     const auto& ids = rule.when.identifiers();
     g.needs_action = g.needs_action || std::find(ids.begin(), ids.end(), "action") != ids.end();
-    g.needs_all_signals = g.needs_all_signals || reads_all_signals(rule.when);
+    g.needs_all_signals = g.needs_all_signals || rule.when.reads_all_signals();
     names.insert(rule.when.referenced_signals().begin(), rule.when.referenced_signals().end());
   }
   g.signals.assign(names.begin(), names.end());
+  const SignalRegistry& registry = SignalRegistry::builtin();
+  for (const std::string& name : g.signals) {
+    if (const int slot = registry.slot(name); slot >= 0) g.slots.emplace_back(slot, name);
+  }
   return g;
 }
 
@@ -66,24 +73,45 @@ std::shared_ptr<const Group> group_for(const Policy& policy, const engine_detail
   return index.by_kind.emplace(std::string(kind), std::move(built)).first->second;
 }
 
-// {"action": ..., "signals": ...} holding only what the group's rules read.
-Value make_activation(const Group& g, const Action& action, const Value& signals) {
-  Map bindings;
-  if (g.needs_action) bindings.emplace("action", action_to_value(action));
-  if (!signals.is_map()) {
-    bindings.emplace("signals", Value(Map{}));
-  } else if (g.needs_all_signals) {
-    bindings.emplace("signals", signals);
-  } else {
-    Map subset;
-    const Map& all = signals.as_map();
-    for (const std::string& name : g.signals) {
-      if (auto it = all.find(name); it != all.end()) subset.emplace_hint(subset.end(), *it);
+/// The default value of the declared signal in `slot`. A declared signal missing from the map is
+/// one not provided for this action's kind (a `*` rule reading `signals.secrets` on a tool call):
+/// it reads as its type's default, as collectors fill the kind's own, so that such a rule does not
+/// match rather than erroring, which would fail closed on every action of the other kinds.
+const Value& declared_default(int slot) {
+  static const std::vector<Value> defaults = [] {
+    std::vector<Value> out;
+    for (const SignalSpec& spec : SignalRegistry::builtin().all()) {
+      out.push_back(default_signal_value(spec.type));
     }
-    bindings.emplace("signals", Value(std::move(subset)));
-  }
-  return {std::move(bindings)};
+    return out;
+  }();
+  return defaults[static_cast<std::size_t>(slot)];
 }
+
+/// The signal values the group's rules read, by registry slot, for one decision. Small enough
+/// for the stack; the registry is fixed, so its size only grows with new built-in signals.
+class SlotTable {
+ public:
+  SlotTable(const Group& g, const Value& signals) {
+    const std::size_t count = SignalRegistry::builtin().slot_count();
+    if (count > kInline) heap_.resize(count);
+    table_ = count > kInline ? heap_.data() : inline_;
+    std::fill(table_, table_ + count, nullptr);
+    for (const auto& [slot, name] : g.slots) {
+      const Value* v = signals.find(name);
+      table_[slot] = v != nullptr ? v : &declared_default(slot);
+    }
+  }
+  SlotTable(const SlotTable&) = delete;
+  SlotTable& operator=(const SlotTable&) = delete;
+  [[nodiscard]] const Value* const* data() const { return table_; }
+
+ private:
+  static constexpr std::size_t kInline = 128;
+  const Value* inline_[kInline];  // NOLINT: filled in the constructor
+  std::vector<const Value*> heap_;
+  const Value** table_ = nullptr;
+};
 
 void append_rendered(const Value& v, std::string& out) {
   switch (v.type()) {
@@ -248,7 +276,12 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
   d.policy_revision = policy.revision;
   d.action_digest = digest;
   const std::shared_ptr<const Group> group = group_for(policy, *index_, action.kind);
-  const Value activation = make_activation(*group, action, signals);
+  static const Value kNoSignals = Value(Map{});
+  const Value& bound_signals = signals.is_map() ? signals : kNoSignals;
+  const Value action_value = group->needs_action ? action_to_value(action) : Value();
+  const SlotTable slots(*group, bound_signals);
+  const Activation activation{group->needs_action ? &action_value : nullptr, &bound_signals,
+                              slots.data()};
 
   Verdict floor = Verdict::kAllow;
   std::optional<Requirement> rule_requirement;
@@ -257,12 +290,17 @@ Decision Engine::evaluate(const Action& action, const Value& signals,
     Result<bool> matched = rule.when.evaluate_bool(activation);
     if (!matched.ok()) {
       d.errors.push_back(RuleError{rule.id, matched.error().message});
+      // Fail closed: a rule that would hold or deny the action and cannot be decided counts as
+      // matched, naming the error; a score-only rule that errors adds nothing.
+      if (!rule.effect) continue;
+    } else if (!*matched) {
       continue;
     }
-    if (!*matched) continue;
     const bool shadow = rule.mode == Mode::kShadow;
-    d.reasons.push_back(Reason{rule.id, rule.score, rule.effect,
-                               render_message(rule.message, action, signals), shadow});
+    std::string message = matched.ok() ? render_message(rule.message, action, signals)
+                                       : "could not be evaluated (" + matched.error().message +
+                                             "); counted as matched (fail closed)";
+    d.reasons.push_back(Reason{rule.id, rule.score, rule.effect, std::move(message), shadow});
     if (shadow) continue;
     d.score += rule.score;
     if (rule.effect) floor = std::max(floor, *rule.effect);

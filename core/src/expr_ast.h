@@ -60,6 +60,9 @@ enum class Kind : uint8_t {
   kFilter,
 };
 
+/// What a kIdent names, resolved at parse time so evaluation compares no strings.
+enum Binding : int { kBindOther = 0, kBindAction = 1, kBindSignals = 2 };
+
 /// A literal list on the right of `in`, precomputed at compile time.
 struct LiteralSet {
   std::unordered_set<std::string_view> strings;  // views into the node's literal
@@ -73,7 +76,8 @@ struct Node {
   int column = 0;    // 1-based, where the construct starts
   int depth = 1;     // height of this subtree
   int64_t size = 1;  // nodes in this subtree: the cost of one evaluation, for macros
-  int slot = 0;      // kLocal: the variable read; macros: the variable bound
+  int slot = 0;      // kLocal: the variable read; macros: the variable bound; kIdent: a Binding
+  int signal = -1;   // kSelect of `signals.NAME`: NAME's SignalRegistry slot, -1 if undeclared
   Value literal;     // kLiteral
   std::string name;  // kIdent; kSelect / kHas field
   std::vector<NodePtr> args;
@@ -91,12 +95,20 @@ struct Compiled {
 /// Parses and checks source; the error is "column N: message".
 Result<Compiled> parse(std::string_view source);
 
+/// Static type errors of the tree (expr_types.cpp); see Expression::type_errors.
+std::vector<std::string> type_errors(const Node& root);
+
 /// True when some use of the identifier `signals` under `root` is not `signals.NAME`,
 /// `has(signals.NAME)` or `signals["NAME"]` (see reads_all_signals in signal_demand.h).
 bool reads_whole_signals(const Node& root);
 
+/// The two bool values, shared: a bool result borrows one instead of owning a Value.
+extern const Value kTrueValue;
+extern const Value kFalseValue;
+
 /// An intermediate result: a borrowed pointer into the activation or the tree (no copy), an
-/// owned value, or an error message.
+/// owned value, or an error message. Small on purpose (a state, a pointer, one Value): every node
+/// evaluated makes one, so its construction and destruction are most of an evaluation's cost.
 class Ev {
  public:
   static Ev borrow(const Value* v) {
@@ -110,10 +122,12 @@ class Ev {
     e.owned_ = std::move(v);
     return e;
   }
+  /// A bool result, borrowing the shared constant (nothing owned, nothing to destroy).
+  static Ev boolean(bool b) { return borrow(b ? &kTrueValue : &kFalseValue); }
   static Ev fail(std::string message) {
     Ev e;
     e.state_ = State::kError;
-    e.error_ = std::move(message);
+    e.owned_ = Value(std::move(message));
     return e;
   }
   [[nodiscard]] bool is_error() const { return state_ == State::kError; }
@@ -121,7 +135,8 @@ class Ev {
   [[nodiscard]] const Value& value() const { return state_ == State::kBorrowed ? *ptr_ : owned_; }
   /// The owned value, for moving parts out of it (only when is_owned()).
   Value& owned() { return owned_; }
-  [[nodiscard]] const std::string& error() const { return error_; }
+  /// The error message (only when is_error()).
+  [[nodiscard]] const std::string& error() const { return owned_.as_string(); }
   /// The value, copied when borrowed. (Not a ?: — its `const Value` result would copy owned_.)
   Value take() && {
     if (state_ == State::kBorrowed) return *ptr_;
@@ -133,13 +148,13 @@ class Ev {
   State state_ = State::kOwned;
   const Value* ptr_ = nullptr;
   Value owned_;
-  std::string error_;
 };
 
 /// Per-evaluation state: the activation, the macro variables in scope and the macro budget.
 struct Frame {
-  const Value* activation = nullptr;
-  const Value* locals[kMaxLocals];  // NOLINT: filled as macros bind them
+  const Value* activation = nullptr;  // a map of identifiers, or
+  const Activation* bound = nullptr;  // the engine's bindings
+  const Value* locals[kMaxLocals];    // NOLINT: filled as macros bind them
   int64_t budget = kMaxMacroCost;
 };
 
@@ -147,7 +162,8 @@ struct Frame {
 Ev eval(const Node& node, Frame& frame);
 
 /// Operators and functions on evaluated operands (expr_ops.cpp).
-Ev apply_binary(Kind kind, const Node& node, Ev left, const Ev& right);
+/// `left` may be moved from (list and string concatenation reuse it).
+Ev apply_binary(Kind kind, const Node& node, Ev& left, const Ev& right);
 Ev apply_call(const Node& node, const Ev& receiver, const Value* arg);
 Ev type_error(std::string_view what, const Value& a, const Value& b);
 

@@ -54,13 +54,13 @@ Ev logic(const Node& n, Frame& f) {
   const char* op = decisive ? "'||'" : "'&&'";
   Ev left = eval(*n.args[0], f);
   if (!left.is_error() && !left.value().is_bool()) left = not_bool(op, left.value());
-  if (!left.is_error() && left.value().as_bool() == decisive) return Ev::own(Value(decisive));
+  if (!left.is_error() && left.value().as_bool() == decisive) return Ev::boolean(decisive);
   Ev right = eval(*n.args[1], f);
   if (!right.is_error() && !right.value().is_bool()) right = not_bool(op, right.value());
-  if (!right.is_error() && right.value().as_bool() == decisive) return Ev::own(Value(decisive));
+  if (!right.is_error() && right.value().as_bool() == decisive) return Ev::boolean(decisive);
   if (left.is_error()) return left;
   if (right.is_error()) return right;
-  return Ev::own(Value(!decisive));
+  return Ev::boolean(!decisive);
 }
 
 Ev ternary(const Node& n, Frame& f) {
@@ -116,9 +116,9 @@ Ev quantifier(const Node& n, Frame& f) {
     return !decided;
   });
   if (done.is_error()) return done;
-  if (decided) return Ev::own(Value(exists));
+  if (decided) return Ev::boolean(exists);
   if (have_error) return error;
-  return Ev::own(Value(!exists));
+  return Ev::boolean(!exists);
 }
 
 Ev filter(const Node& n, Frame& f) {
@@ -154,7 +154,7 @@ Ev binary(const Node& n, Frame& f) {
   if (left.is_error()) return left;
   Ev right = eval(*n.args[1], f);
   if (right.is_error()) return right;
-  return apply_binary(n.kind, n, std::move(left), right);
+  return apply_binary(n.kind, n, left, right);
 }
 
 Ev list(const Node& n, Frame& f) {
@@ -174,7 +174,7 @@ Ev has(const Node& n, Frame& f) {
   if (!base.value().is_map()) {
     return Ev::fail(std::string("has() needs a map, got ") + Value::type_name(base.value().type()));
   }
-  return Ev::own(Value(base.value().find(n.name) != nullptr));
+  return Ev::boolean(base.value().find(n.name) != nullptr);
 }
 
 }  // namespace
@@ -184,7 +184,10 @@ Ev eval(const Node& n, Frame& f) {
     case Kind::kLiteral:
       return Ev::borrow(&n.literal);
     case Kind::kIdent: {
-      const Value* v = f.activation->find(n.name);
+      const Value* v = f.bound == nullptr       ? f.activation->find(n.name)
+                       : n.slot == kBindSignals ? f.bound->signals
+                       : n.slot == kBindAction  ? f.bound->action
+                                                : nullptr;
       return v != nullptr ? Ev::borrow(v) : Ev::fail("unknown identifier '" + n.name + "'");
     }
     case Kind::kLocal:
@@ -192,6 +195,10 @@ Ev eval(const Node& n, Frame& f) {
     case Kind::kList:
       return list(n, f);
     case Kind::kSelect:
+      if (n.signal >= 0 && f.bound != nullptr && f.bound->signal_slots != nullptr) {
+        const Value* v = f.bound->signal_slots[n.signal];
+        return v != nullptr ? Ev::borrow(v) : no_such_key(n.name);
+      }
       return select(eval(*n.args[0], f), n.name);
     case Kind::kIndex: {
       Ev base = eval(*n.args[0], f);
@@ -205,8 +212,7 @@ Ev eval(const Node& n, Frame& f) {
     case Kind::kNot: {
       Ev v = eval(*n.args[0], f);
       if (v.is_error()) return v;
-      return v.value().is_bool() ? Ev::own(Value(!v.value().as_bool()))
-                                 : not_bool("'!'", v.value());
+      return v.value().is_bool() ? Ev::boolean(!v.value().as_bool()) : not_bool("'!'", v.value());
     }
     case Kind::kNeg: {
       Ev v = eval(*n.args[0], f);
@@ -254,6 +260,7 @@ Result<Expression> Expression::compile(std::string_view source) {
   e.source_ = std::string(source);
   e.signals_ = std::move(parsed->signals);
   e.identifiers_ = std::move(parsed->identifiers);
+  e.reads_all_signals_ = e.root_ == nullptr || expr_detail::reads_whole_signals(*e.root_);
   return e;
 }
 
@@ -267,17 +274,29 @@ Result<Value> Expression::evaluate(const Value& activation) const {
   return std::move(result).take();
 }
 
-Result<bool> Expression::evaluate_bool(const Value& activation) const {
-  if (!root_) return true;
-  Frame frame;
-  frame.activation = &activation;
-  Ev result = expr_detail::eval(*root_, frame);
+namespace {
+Result<bool> finish_bool(const Ev& result) {
   if (result.is_error()) return invalid_argument(result.error());
   if (!result.value().is_bool()) {
     return invalid_argument(std::string("expression gave ") +
                             Value::type_name(result.value().type()) + ", not bool");
   }
   return result.value().as_bool();
+}
+}  // namespace
+
+Result<bool> Expression::evaluate_bool(const Value& activation) const {
+  if (!root_) return true;
+  Frame frame;
+  frame.activation = &activation;
+  return finish_bool(expr_detail::eval(*root_, frame));
+}
+
+Result<bool> Expression::evaluate_bool(const Activation& activation) const {
+  if (!root_) return true;
+  Frame frame;
+  frame.bound = &activation;
+  return finish_bool(expr_detail::eval(*root_, frame));
 }
 
 static bool is_signals_ident(const expr_detail::Node* n) {
@@ -310,9 +329,7 @@ bool expr_detail::reads_whole_signals(const expr_detail::Node& root) {
 }
 
 bool reads_all_signals(const Expression& expression) {
-  if (expression.source().empty()) return false;  // a rule without `when`
-  auto parsed = expr_detail::parse(expression.source());
-  return !parsed.ok() || parsed->root == nullptr || expr_detail::reads_whole_signals(*parsed->root);
+  return expression.reads_all_signals();
 }
 
 }  // namespace stepgate

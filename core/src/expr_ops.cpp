@@ -7,6 +7,10 @@
 #include "stepgate/glob.h"
 
 namespace stepgate::expr_detail {
+
+const Value kTrueValue(true);
+const Value kFalseValue(false);
+
 namespace {
 
 using Type = Value::Type;
@@ -86,7 +90,7 @@ Ev double_arith(Kind kind, double a, double b) {
   }
 }
 
-Ev concat(Ev left, const Ev& right) {
+Ev concat(Ev& left, const Ev& right) {
   const Value& a = left.value();
   const Value& b = right.value();
   if (a.is_string()) return Ev::own(Value(a.as_string() + b.as_string()));
@@ -97,14 +101,14 @@ Ev concat(Ev left, const Ev& right) {
   return Ev::own(Value(std::move(out)));
 }
 
-Ev arith(Kind kind, Ev left, const Ev& right) {
+Ev arith(Kind kind, Ev& left, const Ev& right) {
   const Value& a = left.value();
   const Value& b = right.value();
   if (a.is_int() && b.is_int()) return int_arith(kind, a.as_int(), b.as_int());
   if (a.is_number() && b.is_number()) return double_arith(kind, a.as_number(), b.as_number());
   bool same = a.type() == b.type();
   if (kind == Kind::kAdd && same && (a.is_string() || a.is_list())) {
-    return concat(std::move(left), right);
+    return concat(left, right);
   }
   return type_error(op_name(kind), a, b);
 }
@@ -128,16 +132,16 @@ std::optional<int> order(const Value& a, const Value& b) {
 Ev relation(Kind kind, const Value& a, const Value& b) {
   std::optional<int> o = order(a, b);
   if (!o) return type_error(op_name(kind), a, b);
-  if (*o == 2) return Ev::own(Value(false));
+  if (*o == 2) return Ev::boolean(false);
   switch (kind) {
     case Kind::kLt:
-      return Ev::own(Value(*o < 0));
+      return Ev::boolean(*o < 0);
     case Kind::kLe:
-      return Ev::own(Value(*o <= 0));
+      return Ev::boolean(*o <= 0);
     case Kind::kGt:
-      return Ev::own(Value(*o > 0));
+      return Ev::boolean(*o > 0);
     default:
-      return Ev::own(Value(*o >= 0));
+      return Ev::boolean(*o >= 0);
   }
 }
 
@@ -147,16 +151,16 @@ bool list_contains(const List& list, const Value& v) {
 
 Ev membership(const Node& node, const Value& needle, const Value& haystack) {
   if (node.set) {
-    if (needle.is_string()) return Ev::own(Value(node.set->strings.contains(needle.as_string())));
+    if (needle.is_string()) return Ev::boolean(node.set->strings.contains(needle.as_string()));
     for (const Value* v : node.set->others) {
-      if (*v == needle) return Ev::own(Value(true));
+      if (*v == needle) return Ev::boolean(true);
     }
-    return Ev::own(Value(false));
+    return Ev::boolean(false);
   }
-  if (haystack.is_list()) return Ev::own(Value(list_contains(haystack.as_list(), needle)));
+  if (haystack.is_list()) return Ev::boolean(list_contains(haystack.as_list(), needle));
   if (haystack.is_map()) {
     if (!needle.is_string()) return type_error("in", needle, haystack);
-    return Ev::own(Value(haystack.find(needle.as_string()) != nullptr));
+    return Ev::boolean(haystack.find(needle.as_string()) != nullptr);
   }
   return type_error("in", needle, haystack);
 }
@@ -186,12 +190,12 @@ Ev string_test(Kind kind, const Value& s, const Value& p) {
   const std::string& b = p.as_string();
   switch (kind) {
     case Kind::kStartsWith:
-      return Ev::own(Value(a.compare(0, b.size(), b) == 0 && a.size() >= b.size()));
+      return Ev::boolean(a.compare(0, b.size(), b) == 0 && a.size() >= b.size());
     case Kind::kEndsWith:
       return Ev::own(
           Value(a.size() >= b.size() && a.compare(a.size() - b.size(), b.size(), b) == 0));
     default:
-      return Ev::own(Value(a.find(b) != std::string::npos));
+      return Ev::boolean(a.find(b) != std::string::npos);
   }
 }
 
@@ -217,14 +221,14 @@ Ev type_error(std::string_view what, const Value& a, const Value& b) {
                   type_of(b));
 }
 
-Ev apply_binary(Kind kind, const Node& node, Ev left, const Ev& right) {
+Ev apply_binary(Kind kind, const Node& node, Ev& left, const Ev& right) {
   const Value& a = left.value();
   const Value& b = right.value();
   switch (kind) {
     case Kind::kEq:
-      return Ev::own(Value(a == b));
+      return Ev::boolean(a == b);
     case Kind::kNe:
-      return Ev::own(Value(a != b));
+      return Ev::boolean(a != b);
     case Kind::kLt:
     case Kind::kLe:
     case Kind::kGt:
@@ -233,7 +237,7 @@ Ev apply_binary(Kind kind, const Node& node, Ev left, const Ev& right) {
     case Kind::kIn:
       return membership(node, a, b);
     default:
-      return arith(kind, std::move(left), right);
+      return arith(kind, left, right);
   }
 }
 
@@ -242,16 +246,16 @@ Ev apply_call(const Node& node, const Ev& receiver, const Value* arg) {
   if (node.kind == Kind::kSize) return size_of(r);
   if (node.kind == Kind::kMatches) {
     if (!r.is_string()) return Ev::fail(std::string("matches() is not defined for ") + type_of(r));
-    return Ev::own(Value(RE2::PartialMatch(r.as_string(), *node.regex)));
+    return Ev::boolean(RE2::PartialMatch(r.as_string(), *node.regex));
   }
   if (node.kind == Kind::kContains && r.is_list()) {
-    return Ev::own(Value(list_contains(r.as_list(), *arg)));
+    return Ev::boolean(list_contains(r.as_list(), *arg));
   }
   if (node.kind == Kind::kContains && r.is_map() && arg->is_string()) {
-    return Ev::own(Value(r.find(arg->as_string()) != nullptr));
+    return Ev::boolean(r.find(arg->as_string()) != nullptr);
   }
   if (!r.is_string() || !arg->is_string()) return type_error(call_name(node.kind), r, *arg);
-  if (node.kind == Kind::kGlob) return Ev::own(Value(glob_match(arg->as_string(), r.as_string())));
+  if (node.kind == Kind::kGlob) return Ev::boolean(glob_match(arg->as_string(), r.as_string()));
   return string_test(node.kind, r, *arg);
 }
 

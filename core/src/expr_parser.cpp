@@ -5,6 +5,7 @@
 
 #include "expr_ast.h"
 #include "expr_lexer.h"
+#include "stepgate/signals.h"
 
 namespace stepgate::expr_detail {
 namespace {
@@ -200,9 +201,12 @@ class Parser {
           node = method(std::move(node), name, pos);
           continue;
         }
-        if (is_signals(*node)) note(signals_, name);
+        const bool signal = is_signals(*node);
+        if (signal) note(signals_, name);
         node = make(Kind::kSelect, pos, one(std::move(node)));
-        if (node) node->name = std::move(name);
+        if (!node) return nullptr;
+        if (signal) node->signal = SignalRegistry::builtin().slot(name);
+        node->name = std::move(name);
       } else if (accept("[")) {
         NodePtr index = expr();
         if (!index || !expect("]")) return nullptr;
@@ -270,6 +274,7 @@ class Parser {
     }
     note(identifiers_, name);
     NodePtr n = make(Kind::kIdent, pos);
+    n->slot = name == "signals" ? kBindSignals : name == "action" ? kBindAction : kBindOther;
     n->name = std::move(name);
     return n;
   }

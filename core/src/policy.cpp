@@ -1,6 +1,7 @@
 #include "stepgate/policy.h"
 
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -52,10 +53,20 @@ Status read_effect(const Reader& r, const Node& node, Rule& rule) {
   return {};
 }
 
+/// Errors found so far: the loader goes on past a bad rule or section so one run reports them all.
+using Errors = std::vector<Error>;
+
+/// Keeps `s`'s error, if any; true when `s` was fine.
+bool keep(Errors& errors, const Status& s) {
+  if (!s.ok()) errors.push_back(s.error());
+  return s.ok();
+}
+
 Status read_when(const Reader& r, const Node& node, Rule& rule) {
   const Node& when = node["when"];
   if (!when) return r.error_at(node, "rule `" + rule.id + "`: key `when` is required");
   if (!when.is_scalar()) return r.error_at(when, "rule `" + rule.id + "`: when: must be a string");
+  rule.when_location = Reader::location(when);
   Result<Expression> compiled = Expression::compile(when.text());
   if (!compiled.ok()) {
     return r.error_at(when, "rule `" + rule.id + "`: when: " + compiled.error().message);
@@ -64,54 +75,74 @@ Status read_when(const Reader& r, const Node& node, Rule& rule) {
   return {};
 }
 
-Result<Rule> read_rule(const Reader& r, const Node& node, const Requirement& defaults) {
-  if (Status s = r.check_map(node, "rules[]",
-                             {"id", "on", "when", "score", "effect", "message", "mode", "step_up"});
-      !s.ok())
-    return s.error();
-  Rule rule;
-  rule.location = Reader::location(node);
-  if (Status s = r.read_string(node, "id", rule.id); !s.ok()) return s.error();
-  if (rule.id.empty()) return r.error_at(node, "rule: key `id` is required");
-  if (Status s = r.read_string(node, "on", rule.on); !s.ok()) return s.error();
-  if (rule.on.empty())
-    return r.error_at(node["on"], "rule `" + rule.id + "`: key `on` must not be empty");
-  if (Status s = read_when(r, node, rule); !s.ok()) return s.error();
+Status read_score(const Reader& r, const Node& node, Rule& rule) {
   int64_t score = 0;
-  if (Status s = r.read_int(node, "score", score); !s.ok()) return s.error();
+  if (Status s = r.read_int(node, "score", score); !s.ok()) return s;
   if (score < -1000000 || score > 1000000)
     return r.error_at(node["score"], "rule `" + rule.id + "`: score out of range");
   rule.score = static_cast<int>(score);
-  if (Status s = read_effect(r, node, rule); !s.ok()) return s.error();
   if (!node["score"] && !node["effect"]) {
     return r.error_at(node, "rule `" + rule.id + "`: needs `score`, `effect` or both");
   }
-  if (Status s = r.read_string(node, "message", rule.message); !s.ok()) return s.error();
+  return {};
+}
+
+Status read_message(const Reader& r, const Node& node, Rule& rule) {
+  if (Status s = r.read_string(node, "message", rule.message); !s.ok()) return s;
   if (Status s = check_placeholders(rule.message); !s.ok()) {
     return r.error_at(node["message"], "rule `" + rule.id + "`: message: " + s.error().message);
   }
-  if (Status s = r.read_mode(node, rule.mode); !s.ok()) return s.error();
+  return {};
+}
+
+/// The rule, or nothing when it has errors (each kept: a rule with a bad `when` and a bad
+/// `effect` reports both).
+std::optional<Rule> read_rule(const Reader& r, const Node& node, const Requirement& defaults,
+                              Errors& errors) {
+  if (!keep(errors,
+            r.check_map(node, "rules[]",
+                        {"id", "on", "when", "score", "effect", "message", "mode", "step_up"}))) {
+    return std::nullopt;
+  }
+  const std::size_t before = errors.size();
+  Rule rule;
+  rule.location = Reader::location(node);
+  keep(errors, r.read_string(node, "id", rule.id));
+  if (rule.id.empty() && errors.size() == before) {
+    errors.push_back(r.error_at(node, "rule: key `id` is required"));
+  }
+  if (keep(errors, r.read_string(node, "on", rule.on)) && rule.on.empty()) {
+    errors.push_back(r.error_at(node["on"], "rule `" + rule.id + "`: key `on` must not be empty"));
+  }
+  keep(errors, read_when(r, node, rule));
+  keep(errors, read_score(r, node, rule));
+  keep(errors, read_effect(r, node, rule));
+  keep(errors, read_message(r, node, rule));
+  keep(errors, r.read_mode(node, rule.mode));
   if (node["step_up"]) {
     Requirement req = defaults;
-    if (Status s = r.read_requirement(node, "step_up", req); !s.ok()) return s.error();
-    rule.requirement = req;
+    if (keep(errors, r.read_requirement(node, "step_up", req))) rule.requirement = req;
   }
+  if (errors.size() != before) return std::nullopt;
   return rule;
 }
 
-Status read_rules(const Reader& r, const Node& node, Policy& policy) {
-  if (!node) return {};
-  if (!node.is_sequence()) return r.error_at(node, "`rules` must be a list");
+void read_rules(const Reader& r, const Node& node, Policy& policy, Errors& errors) {
+  if (!node) return;
+  if (!node.is_sequence()) {
+    errors.push_back(r.error_at(node, "`rules` must be a list"));
+    return;
+  }
   std::set<std::string, std::less<>> ids;
   for (const Node& item : node.items()) {
-    Result<Rule> rule = read_rule(r, item, policy.step_up);
-    if (!rule.ok()) return rule.error();
+    std::optional<Rule> rule = read_rule(r, item, policy.step_up, errors);
+    if (!rule) continue;
     if (!ids.insert(rule->id).second) {
-      return r.error_at(item["id"], "duplicate rule id `" + rule->id + "`");
+      errors.push_back(r.error_at(item["id"], "duplicate rule id `" + rule->id + "`"));
+      continue;
     }
-    policy.rules.push_back(std::move(rule).value());
+    policy.rules.push_back(std::move(*rule));
   }
-  return {};
 }
 
 Status read_thresholds(const Reader& r, const Node& root, Policy& policy) {
@@ -128,12 +159,7 @@ Status read_thresholds(const Reader& r, const Node& root, Policy& policy) {
   return {};
 }
 
-Status read_header(const Reader& r, const Node& root, Policy& policy) {
-  if (const Node& v = root["version"]; v && !(v.is_scalar() && v.text() == "1")) {
-    return r.error_at(v, "key `version`: only version 1 is supported");
-  }
-  if (Status s = r.read_string(root, "name", policy.name); !s.ok()) return s;
-  if (Status s = r.read_mode(root, policy.mode); !s.ok()) return s;
+Status read_on_error(const Reader& r, const Node& root, Policy& policy) {
   std::string on_error;
   if (Status s = r.read_string(root, "on_error", on_error); !s.ok()) return s;
   if (on_error == "allow")
@@ -142,52 +168,69 @@ Status read_header(const Reader& r, const Node& root, Policy& policy) {
     policy.on_error = OnError::kDeny;
   else
     return r.error_at(root["on_error"], "key `on_error`: must be deny or allow");
-  if (Status s = read_thresholds(r, root, policy); !s.ok()) return s;
-  if (Status s = r.read_requirement(root, "step_up", policy.step_up); !s.ok()) return s;
-  if (Status s = r.read_bool(root, "allow_self_approval", policy.allow_self_approval); !s.ok())
-    return s;
-  if (Status s = r.read_duration(root, "grant_ttl", policy.grant_ttl); !s.ok()) return s;
-  if (Status s = r.read_duration(root, "challenge_ttl", policy.challenge_ttl); !s.ok()) return s;
-  if (Status s = r.read_duration(root, "velocity_window", policy.velocity_window); !s.ok())
-    return s;
-  return r.read_string(root, "timezone", policy.timezone);
-}
-
-Status read_sections(const Reader& r, const Node& root, Policy& policy) {
-  using namespace policy_detail;
-  if (const Node& n = root["business_hours"]; n) {
-    if (Status s = read_business_hours(r, n, policy.business_hours); !s.ok()) return s;
-  }
-  if (const Node& n = root["approvers"]; n) {
-    if (Status s = read_approvers(r, n, policy.approvers); !s.ok()) return s;
-  }
-  if (const Node& n = root["git"]; n) {
-    if (Status s = read_git(r, n, policy.git); !s.ok()) return s;
-  }
-  if (const Node& n = root["ci"]; n) {
-    if (Status s = read_ci(r, n, policy.ci); !s.ok()) return s;
-  }
-  if (const Node& n = root["agents"]; n) {
-    if (Status s = read_agents(r, n, policy.agents); !s.ok()) return s;
-  }
-  if (const Node& n = root["audit"]; n) {
-    if (Status s = read_audit(r, n, policy.audit); !s.ok()) return s;
-  }
   return {};
 }
 
+void read_header(const Reader& r, const Node& root, Policy& policy, Errors& errors) {
+  if (const Node& v = root["version"]; v && !(v.is_scalar() && v.text() == "1")) {
+    errors.push_back(r.error_at(v, "key `version`: only version 1 is supported"));
+  }
+  keep(errors, r.read_string(root, "name", policy.name));
+  keep(errors, r.read_mode(root, policy.mode));
+  keep(errors, read_on_error(r, root, policy));
+  keep(errors, read_thresholds(r, root, policy));
+  keep(errors, r.read_requirement(root, "step_up", policy.step_up));
+  keep(errors, r.read_bool(root, "allow_self_approval", policy.allow_self_approval));
+  keep(errors, r.read_duration(root, "grant_ttl", policy.grant_ttl));
+  keep(errors, r.read_duration(root, "challenge_ttl", policy.challenge_ttl));
+  keep(errors, r.read_duration(root, "velocity_window", policy.velocity_window));
+  keep(errors, r.read_string(root, "timezone", policy.timezone));
+}
+
+void read_sections(const Reader& r, const Node& root, Policy& policy, Errors& errors) {
+  using namespace policy_detail;
+  if (const Node& n = root["business_hours"]; n) {
+    keep(errors, read_business_hours(r, n, policy.business_hours));
+  }
+  if (const Node& n = root["approvers"]; n) keep(errors, read_approvers(r, n, policy.approvers));
+  if (const Node& n = root["git"]; n) keep(errors, read_git(r, n, policy.git));
+  if (const Node& n = root["ci"]; n) keep(errors, read_ci(r, n, policy.ci));
+  if (const Node& n = root["agents"]; n) keep(errors, read_agents(r, n, policy.agents));
+  if (const Node& n = root["audit"]; n) keep(errors, read_audit(r, n, policy.audit));
+}
+
+/// Builds the policy, keeping every error found (a bad rule is left out, the rest still read).
+void build_policy(const Reader& r, const Node& root, Policy& policy, Errors& errors) {
+  if (!root || root.kind() == Node::Kind::kNull) {
+    errors.push_back(r.error_at(root, "the policy is empty"));
+    return;
+  }
+  if (!keep(errors, r.check_map(root, "policy",
+                                {"version", "name", "mode", "on_error", "thresholds", "step_up",
+                                 "allow_self_approval", "grant_ttl", "challenge_ttl", "timezone",
+                                 "business_hours", "velocity_window", "approvers", "git", "ci",
+                                 "agents", "audit", "rules"})) &&
+      !root.is_map()) {
+    return;
+  }
+  read_header(r, root, policy, errors);
+  read_sections(r, root, policy, errors);
+  read_rules(r, root["rules"], policy, errors);
+}
+
+/// One error for many: their messages, one a line (each already "FILE:LINE:COL: ...").
+Status combined(const Errors& errors) {
+  if (errors.empty()) return {};
+  if (errors.size() == 1) return errors.front();
+  std::string message;
+  for (const Error& e : errors) message += (message.empty() ? "" : "\n") + e.message;
+  return invalid_argument(message);
+}
+
 Status build_policy(const Reader& r, const Node& root, Policy& policy) {
-  if (!root || root.kind() == Node::Kind::kNull) return r.error_at(root, "the policy is empty");
-  if (Status s = r.check_map(
-          root, "policy",
-          {"version", "name", "mode", "on_error", "thresholds", "step_up", "allow_self_approval",
-           "grant_ttl", "challenge_ttl", "timezone", "business_hours", "velocity_window",
-           "approvers", "git", "ci", "agents", "audit", "rules"});
-      !s.ok())
-    return s;
-  if (Status s = read_header(r, root, policy); !s.ok()) return s;
-  if (Status s = read_sections(r, root, policy); !s.ok()) return s;
-  return read_rules(r, root["rules"], policy);
+  Errors errors;
+  build_policy(r, root, policy, errors);
+  return combined(errors);
 }
 
 // ---- The parsed-policy cache --------------------------------------------------------------------
@@ -219,29 +262,71 @@ CacheJson to_cache(const Node& node) {
   return nullptr;
 }
 
-Node from_cache(const CacheJson& j) {
-  if (j.is_string()) return Node::scalar(j.get<std::string>());
-  if (j.is_array()) {
-    Node out(Node::Kind::kSequence);
-    for (const auto& item : j) out.push_back(from_cache(item));
-    return out;
+/// Builds the loader's tree straight from the cache file's JSON events (nlohmann's SAX
+/// interface): no JSON tree is built and torn down first, which was most of a cached load.
+/// Numbers, bools and nulls (never written by to_cache) become null nodes.
+class CacheTreeBuilder {
+ public:
+  bool null() { return done(Node(Node::Kind::kNull)); }
+  bool boolean(bool /*v*/) { return null(); }
+  bool number_integer(int64_t /*v*/) { return null(); }
+  bool number_unsigned(uint64_t /*v*/) { return null(); }
+  bool number_float(double /*v*/, const std::string& /*s*/) { return null(); }
+  bool binary(std::vector<std::uint8_t>& /*v*/) { return null(); }
+  bool string(std::string& v) { return done(Node::scalar(std::move(v))); }
+  bool start_object(std::size_t /*n*/) { return open(Node::Kind::kMap); }
+  bool key(std::string& k) {
+    keys_.push_back(Node::scalar(std::move(k)));
+    return true;
   }
-  if (j.is_object()) {
-    Node out(Node::Kind::kMap);
-    for (const auto& [k, v] : j.items()) out.add(Node::scalar(k), from_cache(v));
-    return out;
+  bool end_object() { return close(); }
+  bool start_array(std::size_t /*n*/) { return open(Node::Kind::kSequence); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t /*pos*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*e*/) {
+    return false;
   }
-  return Node(Node::Kind::kNull);
-}
+  /// The document's root: a map, or an undefined node when the file is not one.
+  Node take() { return root_.is_map() ? std::move(root_) : Node(); }
+
+ private:
+  bool open(Node::Kind kind) {
+    open_.emplace_back(kind);
+    return true;
+  }
+  bool close() {
+    Node finished = std::move(open_.back());
+    open_.pop_back();
+    return done(std::move(finished));
+  }
+  bool done(Node node) {
+    if (open_.empty()) {
+      root_ = std::move(node);
+      return true;
+    }
+    Node& top = open_.back();
+    if (top.is_sequence()) {
+      top.push_back(std::move(node));
+    } else {
+      top.add(std::move(keys_.back()), std::move(node));
+      keys_.pop_back();
+    }
+    return true;
+  }
+
+  std::vector<Node> open_;
+  std::vector<Node> keys_;  // a map's key waiting for its value, one per open map
+  Node root_;
+};
 
 /// The cached tree for this revision, or an undefined node when there is none (or it is bad).
 Node read_cached_tree(const std::string& cache_path) {
   auto text = read_file(cache_path, kMaxPolicyBytes);
-  // A deep cache file (never one we wrote) would overflow from_cache's recursion: rebuild instead.
+  // A deep cache file (never one we wrote) would overflow the parser's recursion: rebuild instead.
   if (!text.ok() || !check_json_nesting(*text).ok()) return {};
-  CacheJson j = CacheJson::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return {};
-  return from_cache(j);
+  CacheTreeBuilder builder;
+  if (!nlohmann::json::sax_parse(*text, &builder)) return {};
+  return builder.take();
 }
 
 /// The document's tree, read in one pass under the YAML limits (an alias bomb or a deep document is
@@ -379,6 +464,38 @@ Result<std::shared_ptr<const Policy>> load_policy_file(const std::string& path) 
     return make_error(ErrorCode::kResourceExhausted, path + ": policy file larger than 8 MiB");
   }
   return load_policy_text(text, path);
+}
+
+PolicyLint lint_policy_file(const std::string& path) {
+  PolicyLint out;
+  auto text = read_file(path, kMaxPolicyBytes);
+  if (!text.ok()) {
+    out.problems.push_back(path + ": " + text.error().message);
+    return out;
+  }
+  const Reader reader(path);
+  Result<Node> root = parse_document(reader, *text);
+  if (!root.ok()) {
+    out.problems.push_back(root.error().message);
+    return out;
+  }
+  auto policy = std::make_shared<Policy>();
+  policy->source_path = path;
+  policy->revision = "sha256:" + sha256_hex(*text);
+  Errors errors;
+  try {
+    build_policy(reader, *root, *policy, errors);
+  } catch (const std::exception& e) {
+    errors.push_back(invalid_argument(path + ": " + e.what()));
+  }
+  for (const Error& e : errors) out.problems.push_back(e.message);
+  // The rules that loaded are linted even when others did not: one run reports everything.
+  for (const LintFinding& f : lint_policy(*policy)) {
+    out.problems.push_back(path + ":" + std::to_string(f.location.line) + ":" +
+                           std::to_string(f.location.column) + ": " + f.message);
+  }
+  if (out.problems.empty()) out.policy = std::move(policy);
+  return out;
 }
 
 }  // namespace stepgate

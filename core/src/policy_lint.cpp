@@ -37,6 +37,11 @@ void lint_rule(const Rule& rule, const SignalRegistry& registry, std::vector<Lin
                        (known ? " is not provided for `" + rule.on + "` actions"
                               : " is not provided by any collector")});
   }
+  // Type errors are placed at the `when` value; the message names the column inside it.
+  for (const std::string& error : rule.when.type_errors()) {
+    out.push_back({rule.when_location.line == 0 ? rule.location : rule.when_location, rule.id,
+                   "rule `" + rule.id + "`: when: " + error});
+  }
   for (const std::string& name : placeholder_signals(rule.message)) {
     if (registry.provided_for(name, rule.on)) continue;
     out.push_back({rule.location, rule.id,

@@ -3,7 +3,6 @@
 #include <yaml-cpp/mark.h>
 
 #include <map>
-#include <set>
 
 #include "policy_yaml.h"
 #include "yaml_stream.h"
@@ -159,9 +158,9 @@ Status Reader::check_map(const Node& node, std::string_view section,
   if (!node.is_map()) {
     return error_at(node, "`" + std::string(section) + "` must be a map, not " + node_kind(node));
   }
-  std::set<std::string, std::less<>> seen;
-  for (const Node::Entry& entry : node.entries()) {
-    const Node& key = entry.first;
+  const std::vector<Node::Entry>& entries = node.entries();
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const Node& key = entries[i].first;
     if (!key.is_scalar())
       return error_at(key, "keys in `" + std::string(section) + "` must be strings");
     const std::string& name = key.text();
@@ -171,8 +170,11 @@ Status Reader::check_map(const Node& node, std::string_view section,
       return error_at(key, "unknown key `" + name + "` in `" + std::string(section) +
                                "` (expected one of: " + join(allowed) + ")");
     }
-    if (!seen.insert(name).second) {
-      return error_at(key, "duplicate key `" + name + "` in `" + std::string(section) + "`");
+    // Maps in a policy are small: a scan of the keys before this one allocates nothing.
+    for (std::size_t j = 0; j < i; ++j) {
+      if (entries[j].first.text() == name) {
+        return error_at(key, "duplicate key `" + name + "` in `" + std::string(section) + "`");
+      }
     }
   }
   return {};

@@ -1,5 +1,6 @@
 // The settings sections of a policy file: business_hours, approvers, git, ci, agents, audit.
 #include "policy_yaml.h"
+#include "stepgate/crypto.h"
 
 #include <cstdlib>
 
@@ -123,9 +124,14 @@ Status read_approvers(const Reader& r, const Node& node, std::vector<Approver>& 
     if (Status s = r.read_string(item, "public_key", a.public_key); !s.ok()) return s;
     if (Status s = r.read_bool(item, "require_totp", a.require_totp); !s.ok()) return s;
     if (a.id.empty()) return r.error_at(item, "approver: `id` is required");
-    if (a.public_key.rfind("ed25519:", 0) != 0) {
-      return r.error_at(item,
-                        "approver `" + a.id + "`: `public_key` must be \"ed25519:\" + base64url");
+    // A key that cannot verify anything would only fail later, at the first approval.
+    const Result<Bytes> raw = a.public_key.rfind("ed25519:", 0) == 0
+                                  ? base64url_decode(std::string_view(a.public_key).substr(8))
+                                  : Result<Bytes>(invalid_argument("no ed25519: prefix"));
+    if (!raw.ok() || raw->size() != 32) {
+      return r.error_at(
+          item["public_key"].is_defined() ? item["public_key"] : item,
+          "approver `" + a.id + "`: `public_key` must be \"ed25519:\" + the base64url of 32 bytes");
     }
     for (const Approver& other : out) {
       if (other.id == a.id) return r.error_at(item, "duplicate approver id `" + a.id + "`");

@@ -1,5 +1,7 @@
 #include "stepgate/signals.h"
 
+#include <algorithm>
+
 #include "stepgate/glob.h"
 
 namespace stepgate {
@@ -195,7 +197,50 @@ const SignalRegistry& SignalRegistry::builtin() {
 }
 
 void SignalRegistry::add(SignalSpec spec) {
+  slots_.try_emplace(spec.name, static_cast<int>(specs_.size()));
   specs_.push_back(std::move(spec));
+}
+
+namespace {
+bool fits(SignalType type, const Value& v) {
+  switch (type) {
+    case T::kBool:
+      return v.is_bool();
+    case T::kInt:
+      return v.is_int();
+    case T::kDouble:
+      return v.is_number();
+    case T::kString:
+      return v.is_string();
+    case T::kStringList:
+      return v.is_list() && std::all_of(v.as_list().begin(), v.as_list().end(),
+                                        [](const Value& item) { return item.is_string(); });
+    case T::kList:
+      return v.is_list();
+  }
+  return false;
+}
+}  // namespace
+
+Status SignalRegistry::check_values(const Value& signals) const {
+  if (!signals.is_map()) return invalid_argument("signals must be a JSON object");
+  for (const auto& [name, value] : signals.as_map()) {
+    const SignalSpec* spec = find(name);
+    if (spec == nullptr) {
+      return invalid_argument("unknown signal `" + name +
+                              "` (no collector provides it; see `stepgate signals`)");
+    }
+    if (!fits(spec->type, value)) {
+      return invalid_argument("signal `" + name + "` must be " + signal_type_name(spec->type) +
+                              ", not " + Value::type_name(value.type()));
+    }
+  }
+  return {};
+}
+
+int SignalRegistry::slot(std::string_view name) const {
+  auto it = slots_.find(name);
+  return it == slots_.end() ? -1 : it->second;
 }
 
 const SignalSpec* SignalRegistry::find(std::string_view name) const {

@@ -24,6 +24,8 @@ rules:
   - {id: floor-deny, on: "*", when: size(signals.secrets) > 0, effect: deny, score: 5}
   - {id: shadowed, on: "*", when: signals.off_hours, score: 200, mode: shadow}
   - {id: type-error, on: "git.*", when: signals.ref > 3, score: 100}
+  - {id: error-step-up, on: deploy.*, when: signals.ref > 3, effect: step_up}
+  - {id: error-deny, on: deploy.risky, when: 'signals.ref.startsWith(1)', effect: deny}
   - {id: tool-only, on: tool.call, when: "true", score: 70}
   - {id: neg, on: "git.*", when: signals.elevated, score: -40}
 )";
@@ -131,6 +133,36 @@ TEST_CASE("engine: a rule that errors does not match and is reported") {
   CHECK(d.errors[0].rule_id == "type-error");
   CHECK_FALSE(d.errors[0].message.empty());
   CHECK(d.verdict == Verdict::kAllow);
+}
+
+// #23: a rule with an effect whose `when` errors fails closed: it counts as matched and the
+// decision names the error. (On the old engine both rows allowed.)
+TEST_CASE("engine: a step_up or deny rule that errors counts as matched (fail closed)") {
+  const Engine engine(load(kPolicy));
+  struct Row {
+    const char* kind;
+    Verdict verdict;
+    std::vector<std::string> errored;
+  };
+  const Row rows[] = {
+      {"deploy.safe", Verdict::kStepUp, {"error-step-up"}},
+      {"deploy.risky", Verdict::kDeny, {"error-step-up", "error-deny"}},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.kind);
+    // The git signals (`ref` is a string) for an action of another kind: both rules type-error.
+    const Decision d =
+        engine.evaluate(Action{row.kind, "a", "r", Map{}}, with_defaults("git.push", {}));
+    CHECK(d.verdict == row.verdict);
+    std::vector<std::string> errored;
+    for (const RuleError& e : d.errors) errored.push_back(e.rule_id);
+    CHECK(errored == row.errored);
+    REQUIRE(d.reasons.size() == row.errored.size());
+    for (const Reason& r : d.reasons) {
+      CHECK(r.message.find("could not be evaluated") != std::string::npos);
+      CHECK(r.message.find("no such overload") != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("engine: requirement merges the matching step-up rules, else policy defaults") {

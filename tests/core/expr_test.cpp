@@ -4,8 +4,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stepgate/json.h"
+#include "stepgate/signals.h"
 
 namespace stepgate {
 namespace {
@@ -265,6 +267,44 @@ TEST_CASE("expression table") {
     REQUIRE(want.ok());
     CHECK(to_json(*got) == to_json(*want));
   }
+}
+
+// The engine binds `signals.NAME` by registry slot (#21): every row gives the same answer, value or
+// error, through the slots as through the by-name activation map.
+TEST_CASE("slot bindings agree with the activation map") {
+  const Value activation = parse_json(kActivation).value();
+  const Value& signals = *activation.find("signals");
+  const SignalRegistry& registry = SignalRegistry::builtin();
+  std::vector<const Value*> slots(registry.slot_count(), nullptr);
+  for (const auto& [name, value] : signals.as_map()) {
+    if (const int slot = registry.slot(name); slot >= 0)
+      slots[static_cast<std::size_t>(slot)] = &value;
+  }
+  CHECK(registry.slot("force") >= 0);    // the table reads declared signals through slots
+  CHECK(registry.slot("nested") == -1);  // and undeclared ones by name
+  const Activation bound{activation.find("action"), &signals, slots.data()};
+  int compared = 0;
+  for (const Case& c : kCases) {
+    CAPTURE(c.source);
+    Result<Expression> compiled = Expression::compile(c.source);
+    if (!compiled.ok()) continue;
+    const Result<bool> by_name = compiled->evaluate_bool(activation);
+    const Result<bool> by_slot = compiled->evaluate_bool(bound);
+    REQUIRE(by_name.ok() == by_slot.ok());
+    if (by_name.ok()) {
+      CHECK(*by_name == *by_slot);
+    } else {
+      CHECK(by_name.error().message == by_slot.error().message);
+    }
+    ++compared;
+  }
+  CHECK(compared > 100);
+  // A declared signal that was not collected is a missing key, as in the map.
+  std::vector<const Value*> empty(registry.slot_count(), nullptr);
+  const Activation none{nullptr, &signals, empty.data()};
+  const Result<bool> missing = Expression::compile("signals.force").value().evaluate_bool(none);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("no such key 'force'") != std::string::npos);
 }
 
 TEST_CASE("evaluate_bool requires a bool") {

@@ -16,7 +16,7 @@ step_up: {method: totp, max_age: 10m, approvers: 1}
 grant_ttl: 2h
 business_hours: {start: "09:00", end: "17:00", days: [mon, fri]}
 approvers:
-  - {id: alice, public_key: "ed25519:AAAA", require_totp: true}
+  - {id: alice, public_key: "ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", require_totp: true}
 rules:
   - id: force
     on: git.push

@@ -87,6 +87,16 @@ expect_exit "eval --signals inline JSON" 3 "$BIN" eval --action "$work/push.json
 expect_exit "eval --signals @FILE" 3 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals "@$work/force.json" || true
 expect_exit "eval --signals bad inline JSON exits 2" 2 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals '{"force":' \
   && expect_err "inline JSON error names the option" "stepgate: --signals:"
+# #23: --signals with an unknown name or a wrong type is refused, not evaluated as given.
+expect_exit "eval --signals unknown name exits 2" 2 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals '{"forse":true}' \
+  && expect_err "unknown signal named" "unknown signal \`forse\`"
+expect_exit "eval --signals wrong type exits 2" 2 "$BIN" eval --action "$work/push.json" --policy "$pol" --signals '{"force":"yes"}' \
+  && expect_err "wrong type named" "signal \`force\` must be bool, not string"
+# #23: lint reports every error in one run, each FILE:LINE:COL, type errors included.
+printf 'rules:\n  - {id: a, on: git.push, when: signals.forse, score: 5}\n  - {id: b, on: git.push, when: signals.force == "yes", score: 5}\n  - {id: c, on: git.push, when: "signals.force &&", score: 5}\n' >"$work/many.yaml"
+expect_exit "lint with three broken rules exits 2" 2 "$BIN" policy lint "$work/many.yaml" || true
+[ "$(grep -c "^stepgate: $work/many.yaml:[234]:[0-9]*: rule" "$work/err")" = 3 ] && pass "lint reports all three, each file:line:col" \
+  || fail "lint reports all three" "$(cat "$work/err")"
 
 # keygen --show prints the existing public key, the same one keygen printed.
 made="$("$BIN" keygen --approver shown 2>/dev/null | sed -n 1p)"

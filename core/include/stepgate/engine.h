@@ -28,7 +28,9 @@ struct Reason {
 /// "rule-id: message", or just "rule-id" when the rule has no message (no dangling colon).
 std::string reason_text(const Reason& reason);
 
-/// A rule whose expression ended in an error value (type mismatch...): it did not match.
+/// A rule whose expression ended in an error value (type mismatch...). A rule with an `effect`
+/// (step_up, deny) then counts as matched, failing closed, and its reason names the error; a
+/// score-only rule does not match.
 struct RuleError {
   std::string rule_id;
   std::string message;

@@ -14,7 +14,8 @@
 ///    (false && err == false, true || err == true).
 ///  - Comparing or combining mismatched types (`"a" < 1`) is an error value; int and double
 ///    compare numerically. Integer overflow and division by zero are error values.
-///  - A rule whose `when` ends in an error does not match, and the decision reports the error.
+///  - A rule whose `when` ends in an error is reported in the decision; the engine counts it as
+///    matched when the rule has an effect (step_up, deny: fail closed), else as not matched.
 
 #include <memory>
 #include <string>
@@ -30,6 +31,15 @@ namespace expr_detail {
 struct Node;
 }
 
+/// What the engine binds for one evaluation, by pointer: nothing is copied per decision.
+struct Activation {
+  const Value* action = nullptr;   // `action`; nullptr when no rule reads it
+  const Value* signals = nullptr;  // `signals`: the collected map
+  /// `signals.NAME` by SignalRegistry::builtin() slot (nullptr: not collected); may be nullptr,
+  /// then names are looked up in `signals`.
+  const Value* const* signal_slots = nullptr;
+};
+
 /// A compiled expression: immutable, cheap to copy, safe to evaluate from many threads.
 class Expression {
  public:
@@ -43,6 +53,10 @@ class Expression {
   /// Evaluates and requires a bool result (a non-bool is an error value).
   [[nodiscard]] Result<bool> evaluate_bool(const Value& activation) const;
 
+  /// Same against the engine's bindings: `signals.NAME` is read from its registry slot, resolved
+  /// when the expression was compiled, not looked up by name.
+  [[nodiscard]] Result<bool> evaluate_bool(const Activation& activation) const;
+
   /// The source text it was compiled from.
   [[nodiscard]] const std::string& source() const { return source_; }
 
@@ -52,11 +66,21 @@ class Expression {
   /// Top-level identifiers the expression reads (e.g. "action", "signals").
   [[nodiscard]] const std::vector<std::string>& identifiers() const { return identifiers_; }
 
+  /// Static type errors against the signal registry's declared types, each "column N: what"
+  /// (`signals.force == "yes"`, `size(signals.secrets) > "a"`, a `when` that is not a bool).
+  /// Empty when every certain type fits; unknown types (map fields, macro variables) are accepted.
+  [[nodiscard]] std::vector<std::string> type_errors() const;
+
+  /// Whether it reads the signals map other than as `signals.NAME`, `signals["NAME"]` or
+  /// `has(signals.NAME)` (decided once, at compile time; see signal_demand.h).
+  [[nodiscard]] bool reads_all_signals() const { return reads_all_signals_; }
+
  private:
   std::shared_ptr<const expr_detail::Node> root_;
   std::string source_;
   std::vector<std::string> signals_;
   std::vector<std::string> identifiers_;
+  bool reads_all_signals_ = false;
 };
 
 }  // namespace stepgate

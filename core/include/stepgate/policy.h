@@ -50,6 +50,7 @@ struct Rule {
   Mode mode = Mode::kEnforce;
   std::optional<Requirement> requirement;  // overrides the policy's step_up defaults
   SourceLocation location;
+  SourceLocation when_location;  // of the `when` value, for lint's type errors
 };
 
 struct Approver {
@@ -163,7 +164,16 @@ struct LintFinding {
 };
 
 /// Checks rules against the signal registry: a rule that names a signal no collector provides for
-/// its kinds is a finding. Empty when clean.
+/// its kinds, or whose `when` does not type-check against the signals' declared types, is a
+/// finding. Empty when clean.
 std::vector<LintFinding> lint_policy(const Policy& policy);
+
+/// What `policy lint FILE` reports: every load error (the loader goes on past a bad rule or
+/// section) and every lint_policy finding for the rules that loaded, each "FILE:LINE:COL: what".
+struct PolicyLint {
+  std::shared_ptr<const Policy> policy;  // set when there are no problems
+  std::vector<std::string> problems;
+};
+PolicyLint lint_policy_file(const std::string& path);
 
 }  // namespace stepgate
