@@ -232,17 +232,15 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   gate_options.env = context.io.env;
   gate_options.paths = Paths::from_environment(context.io.env);
   gate_options.front_end = "git";
-  std::unique_ptr<Gate> owned;
-  Gate* gate = nullptr;
+  std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this run
   if (o.gates != nullptr) {
     auto pooled = o.gates->get(gate_options);
     if (!pooled.ok()) return open_failure(pooled.error(), o, context);
-    gate = *pooled;
+    gate = std::move(pooled).value();
   } else {
     auto opened = Gate::open(gate_options);
     if (!opened.ok()) return open_failure(opened.error(), o, context);
-    owned = std::move(opened).value();
-    gate = owned.get();
+    gate = std::move(opened).value();
   }
   auto repo = GitRepo::open(context.io.cwd, context.io.env);
   if (!repo.ok()) return open_failure(repo.error(), o, context);

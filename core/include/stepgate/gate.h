@@ -3,6 +3,7 @@
 /// and map the outcome to an exit code. Front-ends only build the Action and their own signals.
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -114,14 +115,17 @@ class Gate {
 /// Gates kept open between requests by a long-running front-end (the hook daemon), so a request
 /// costs no policy load and no SQLite open. get() hands back the gate opened for the same policy
 /// file, paths and front-end while the policy file still has the same bytes and the state store
-/// and audit log are still the files it opened; otherwise it opens a fresh one. Not thread-safe.
+/// and audit log are still the files it opened; otherwise it opens a fresh one. Thread-safe: the
+/// daemon's workers share one pool, and a gate handed out stays alive for its holder even when
+/// the pool drops it (evicted or stale) meanwhile. Gate::run itself is thread-safe.
 class GatePool {
  public:
-  Result<Gate*> get(const GateOptions& options);
-  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  Result<std::shared_ptr<Gate>> get(const GateOptions& options);
+  [[nodiscard]] std::size_t size() const;
 
  private:
   struct Entry;
+  mutable std::mutex mu_;                        // guards entries_
   std::vector<std::shared_ptr<Entry>> entries_;  // most recently used last
 };
 
