@@ -259,7 +259,7 @@ Result<ClaudeHookReply> gate_event(const ClaudeHookOptions& options, const Claud
   gate_options.policy_path = relative_to(options.policy_path, process.cwd);
   gate_options.cwd = event.cwd.empty() ? process.cwd : event.cwd;
   gate_options.env = env;
-  gate_options.paths = Paths::from_environment(env);
+  gate_options.paths = process.paths();
   gate_options.front_end = "claude";
   std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this call
   // A gate that cannot be opened fails closed unless a policy that loads says on_error: allow.

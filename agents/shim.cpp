@@ -17,6 +17,7 @@
 
 #include "approvals.h"
 #include "shim_upstream.h"
+#include "stepgate/collect.h"
 #include "stepgate/crypto.h"
 #include "worker_pool.h"
 
@@ -249,6 +250,7 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   context->options = std::move(options);
   context->gate = std::move(gate).value();
   context->csrf_token = *csrf;
+  context->device = device_fingerprint(context->options.process.env);
   httplib::Server server;
   // Before binding: accepted sockets inherit TCP_NODELAY (httplib writes headers and body apart).
   server.set_socket_options([](socket_t sock) {

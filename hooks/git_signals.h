@@ -54,8 +54,10 @@ class GitRepo {
   /// pre-receive quarantine's GIT_ALTERNATE_OBJECT_DIRECTORIES in `env` are honoured (relative
   /// to `cwd`), else the repository containing `cwd`. The process's environment is not read.
   static Result<std::unique_ptr<GitRepo>> open(const std::string& cwd, const Env& env);
-  /// Opens the repository containing `path` without looking at the environment.
-  static Result<std::unique_ptr<GitRepo>> open_at(const std::string& path);
+  /// Opens the repository containing `path`, whatever GIT_DIR and friends say; its configuration
+  /// is read as git would for `config_env` (HOME, XDG_CONFIG_HOME, GIT_CONFIG_*; none by default).
+  static Result<std::unique_ptr<GitRepo>> open_at(
+      const std::string& path, const Env& config_env = Env(std::vector<std::string>{}));
   ~GitRepo();
   GitRepo(const GitRepo&) = delete;
   GitRepo& operator=(const GitRepo&) = delete;

@@ -122,6 +122,7 @@ int open_failure(const Error& error, const HookOptions& o, CommandContext& conte
   options.policy_path = o.policy_path;
   options.cwd = context.io.cwd;
   options.env = context.io.env;
+  options.paths = context.io.paths();
   GateFailure failure = gate_open_failure(error, options, "push");
   *context.io.err << "stepgate: " << (failure.allow ? "warning: " : "") << failure.message << "\n";
   return failure.allow ? 0 : kExitError;
@@ -230,7 +231,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   gate_options.policy_path = o.policy_path;
   gate_options.cwd = context.io.cwd;
   gate_options.env = context.io.env;
-  gate_options.paths = Paths::from_environment(context.io.env);
+  gate_options.paths = context.io.paths();
   gate_options.front_end = "git";
   std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this run
   if (o.gates != nullptr) {

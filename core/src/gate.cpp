@@ -249,7 +249,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     const LayeredEngine& engine = this->engine();  // one engine for the whole request
     const Policy& policy = engine.policy();
     const Action& action = request.action;
-    const UnixTime now = request.now != 0 ? request.now : unix_now();
+    const UnixTime now = request.now;
     const std::string digest = action_digest(action);
     const std::string device = request.device.empty() ? device_fingerprint() : request.device;
 

@@ -87,7 +87,7 @@ GateOutcome failure_outcome(const std::string& why, OnError on_error, const Gate
 /// system layer: the authority's own policy stands for it). They can only add friction there.
 Value client_layers(const GateOptions& options) {
   List layers;
-  auto found = find_policy_layers(options.policy_path, options.cwd, "");
+  auto found = find_policy_layers(options.policy_path, options.cwd, "", options.env);
   if (!found.ok()) return layers;  // none, or a named file missing: nothing to add
   for (const PolicyLayerPath& layer : *found) {
     auto text = read_file(layer.path, kMaxLayerBytes);

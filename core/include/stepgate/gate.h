@@ -21,8 +21,8 @@ struct GateOptions {
   std::string policy_path;  // explicit --policy (the user layer), else found per DESIGN.md
   std::string system_policy_path = kSystemPolicyPath;  // the system layer; tests point it elsewhere
   std::string cwd = ".";
-  Env env;  // where the policy search reads $STEPGATE_POLICY (the caller's environment)
-  Paths paths = Paths::from_environment();
+  Env env;      // where the policy search reads $STEPGATE_POLICY (the caller's environment)
+  Paths paths;  // the caller's (ProcessContext::paths()), never read here from this process
   AuditOptions audit_options;
   StoreOptions store_options;  // long-running front-ends cache the per-call lookups
   std::string
@@ -42,7 +42,7 @@ struct GateRequest {
   std::string grant_retry;    // see StepUpRequest
   bool approvals_only = false;  // see StepUpRequest
   bool record_velocity = true;
-  UnixTime now = 0;    // the caller's clock (ProcessContext::now); 0: unix_now()
+  UnixTime now = 0;    // required: the caller's clock (ProcessContext::now)
   std::string device;  // the caller's device_fingerprint(env); "": this process's
 };
 
@@ -129,8 +129,8 @@ class GatePool {
   std::vector<std::shared_ptr<Entry>> entries_;  // most recently used last
 };
 
-/// Unix time now by the system clock. Commands take "now" from their ProcessContext (whose clock
-/// is this one unless a test injects another), never from the environment of the person gated.
+/// Unix time now by the system clock: the clock of this_process() (process_context.cpp).
+/// Commands take "now" from their ProcessContext, never from here.
 UnixTime unix_now();
 
 /// "2026-11-23T18:21:55Z" (UTC, seconds).
