@@ -13,6 +13,7 @@
 #include "stepgate/collect.h"
 #include "stepgate/gate.h"
 #include "stepgate/gate_failure.h"
+#include "stepgate/signal_demand.h"
 #include "stepgate/stepup.h"
 #include "wait.h"
 
@@ -165,8 +166,11 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
     context.exit_code = failure.allow ? 0 : 2;
     return;
   }
+  // The artifact is hashed only when a rule in some layer reads the mismatch.
+  const SignalDemand demand =
+      signals_read((*gate)->engine(), o.step.manifest.empty() ? o.step.kind : "model.deploy");
   auto input = ci::build_gate_input(o.step, ci_context, (*gate)->policy(), context.io.cwd,
-                                    &(*gate)->store(), context.io.now(), env);
+                                    &(*gate)->store(), context.io.now(), env, &demand);
   if (!input) {
     context.exit_code = report_ci_error(context, input.error());
     return;

@@ -18,6 +18,7 @@
 #include "commit_scan.h"
 #include "stepgate/glob.h"
 #include "stepgate/paths.h"
+#include "stepgate/signal_demand.h"
 
 namespace stepgate {
 namespace {
@@ -162,6 +163,22 @@ Value string_list(const std::set<std::string>& items, std::size_t cap) {
     list.emplace_back(item);
   }
   return list;
+}
+
+/// The signals the commit scan (the diff of every new commit) produces.
+constexpr const char* kScanSignals[] = {
+    "files_changed",     "lines_added",      "lines_deleted",  "paths",
+    "secrets",           "secret_findings",  "large_files",    "model_artifacts",
+    "ci_config_changed", "unsigned_commits", "foreign_authors"};
+
+bool wants_scan(const SignalDemand* demand) {
+  return demand == nullptr ||
+         std::any_of(std::begin(kScanSignals), std::end(kScanSignals),
+                     [demand](const char* name) { return demand->wants(name); });
+}
+
+bool wants_secrets(const SignalDemand* demand) {
+  return demand == nullptr || demand->wants("secrets") || demand->wants("secret_findings");
 }
 
 void put_scan(Value& s, const CommitScan& scan, const PushScanLimits& limits) {
@@ -363,8 +380,10 @@ GitRepo::~GitRepo() {
 
 Result<CommitScan> GitRepo::scan_range(const git_oid* commits, std::size_t count,
                                        const GitSettings& settings, const std::string& pusher,
-                                       std::size_t budget, std::size_t max_file_scan_bytes) {
+                                       std::size_t budget, std::size_t max_file_scan_bytes,
+                                       bool secrets) {
   CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
+  scanner.set_scan_secrets(secrets);
   for (std::size_t i = 0; i < count; ++i) {
     if (Status st = scanner.scan(commits[i]); !st.ok()) return st.error();
   }
@@ -377,23 +396,27 @@ Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t cou
                                          const PushScanLimits& limits) {
   const std::string& pusher = options.pusher_email;
   const std::size_t file_cap = limits.max_file_scan_bytes;
+  const bool secrets = wants_secrets(options.demand);
   if (count < kParallelMinCommits || std::thread::hardware_concurrency() < 2) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap);
+    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
+                      secrets);
   }
   // Two threads, each with its own repository handle (libgit2 objects are not shared across
   // threads), each with half the commits and half the byte budget.
   // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
   auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
   if (!second.ok()) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap);
+    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
+                      secrets);
   }
   const std::size_t half = count / 2;
   const std::size_t budget = limits.max_scanned_bytes / 2;
   Result<CommitScan> later = CommitScan{};
   std::thread worker([&] {
-    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap);
+    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap,
+                                  secrets);
   });
-  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap);
+  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap, secrets);
   worker.join();
   if (!first.ok()) return first.error();
   if (!later.ok()) return later.error();
@@ -573,6 +596,10 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   if (!range.ok()) return range.error();
   s["force"] = range->force;
   s["commits"] = static_cast<int64_t>(range->commits.size());
+  if (!wants_scan(options.demand)) {  // no rule reads what the diff would say
+    put_scan(s, CommitScan{}, limits);
+    return {};
+  }
   const std::size_t diffed = std::min(range->commits.size(), limits.max_diffed_commits);
   auto scan = scan_commits(range->commits.data(), diffed, settings, options, limits);
   if (!scan.ok()) return scan.error();
@@ -580,6 +607,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   if (git_oid tip; git_oid_fromstr(&tip, update.local_sha.c_str()) == 0) {
     CommitScanner tagged(repo_, settings, options.pusher_email, limits.max_scanned_bytes,
                          limits.max_file_scan_bytes);
+    tagged.set_scan_secrets(wants_secrets(options.demand));
     if (Status st = tagged.scan_pushed_object(tip, ref); !st.ok()) return st;
     scan->merge(tagged.take_result());
   }

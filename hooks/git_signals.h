@@ -20,6 +20,8 @@ struct git_repository;
 
 namespace stepgate {
 
+struct SignalDemand;
+
 /// What the scan needs besides the ref update.
 struct PushScanOptions {
   const GitSettings* settings = nullptr;
@@ -31,6 +33,10 @@ struct PushScanOptions {
   /// values and none of the remote's tracking refs reach; a tracking ref of an updated ref is not
   /// trusted over git's value (it may be stale).
   std::vector<std::pair<std::string, std::string>> remote_tips;
+  /// The signals the rules read (signals_read over every layer); null: all of them. The diff
+  /// scan runs only when one of its signals is read, the secret scan only for secrets or
+  /// secret_findings; skipped signals keep their empty defaults.
+  const SignalDemand* demand = nullptr;
 };
 
 /// Limits on the work one push may cause (a huge push still gets a verdict in bounded time).
@@ -104,7 +110,7 @@ class GitRepo {
                                   const PushScanLimits& limits);
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,
-                                std::size_t budget, std::size_t max_file_scan_bytes);
+                                std::size_t budget, std::size_t max_file_scan_bytes, bool secrets);
 
   git_repository* repo_;
   std::string cwd_;  // what it was opened from, for reopen()

@@ -13,6 +13,7 @@
 #include "stepgate/gate.h"
 #include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
+#include "stepgate/signal_demand.h"
 #include "stepgate/stepup.h"
 
 namespace stepgate {
@@ -260,6 +261,10 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   // the other side already has. To an unknown URL, a new branch's whole history is scanned.
   scan.remote = o.kind == HookKind::kPrePush ? (*repo)->configured_remote(o.remote, o.url) : "";
   scan.hide_all_refs = o.kind == HookKind::kPreReceive;
+  // The diff and secret scans only when some rule in some layer reads what they find.
+  const SignalDemand demand =
+      signals_read(gate->engine(), o.kind == HookKind::kPreReceive ? "git.receive" : "git.push");
+  scan.demand = &demand;
   const Style style = make_style(context);
   const std::vector<std::string> grants = hook_grants(o.kind, context.io);
 
