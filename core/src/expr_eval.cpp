@@ -250,6 +250,7 @@ Result<Expression> Expression::compile(std::string_view source) {
   Result<expr_detail::Compiled> parsed = expr_detail::parse(source);
   if (!parsed.ok()) return parsed.error();
   Expression e;
+  e.reads_all_signals_ = parsed->root == nullptr || expr_detail::reads_whole_signals(*parsed->root);
   e.root_ = std::shared_ptr<const expr_detail::Node>(std::move(parsed->root));
   e.source_ = std::string(source);
   e.signals_ = std::move(parsed->signals);
@@ -310,9 +311,7 @@ bool expr_detail::reads_whole_signals(const expr_detail::Node& root) {
 }
 
 bool reads_all_signals(const Expression& expression) {
-  if (expression.source().empty()) return false;  // a rule without `when`
-  auto parsed = expr_detail::parse(expression.source());
-  return !parsed.ok() || parsed->root == nullptr || expr_detail::reads_whole_signals(*parsed->root);
+  return expression.reads_all_signals();  // a rule without `when` (never compiled) reads none
 }
 
 }  // namespace stepgate

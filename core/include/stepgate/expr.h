@@ -52,11 +52,16 @@ class Expression {
   /// Top-level identifiers the expression reads (e.g. "action", "signals").
   [[nodiscard]] const std::vector<std::string>& identifiers() const { return identifiers_; }
 
+  /// Whether it reads the signals map other than by static name (see reads_all_signals in
+  /// signal_demand.h); decided from the syntax tree once, when it compiles.
+  [[nodiscard]] bool reads_all_signals() const { return reads_all_signals_; }
+
  private:
   std::shared_ptr<const expr_detail::Node> root_;
   std::string source_;
   std::vector<std::string> signals_;
   std::vector<std::string> identifiers_;
+  bool reads_all_signals_ = false;
 };
 
 }  // namespace stepgate
