@@ -69,7 +69,7 @@ void api_decide_challenge(ShimContext& context, const httplib::Request& req,
   request.proof = {str(body, "approver"), str(body, "code"), str(body, "grant"),
                    http_proof_source(req)};
   request.comment = str(body, "comment");
-  ApprovalOutcome out = shim_approvals(context).decide(request, unix_now());
+  ApprovalOutcome out = shim_approvals(context).decide(request, context.options.process.now());
   if (!out.ok()) {
     reply(res, approval_http_status(out),
           json{{"error", out.message}, {"status", approval_status_name(out.status)}});
@@ -81,7 +81,8 @@ void api_decide_challenge(ShimContext& context, const httplib::Request& req,
 }
 
 void api_list(ShimContext& context, httplib::Response& res) {
-  auto list = context.gate->store().list_challenges(ChallengeState::kPending, unix_now());
+  auto list = context.gate->store().list_challenges(ChallengeState::kPending,
+                                                    context.options.process.now());
   if (!list.ok()) return reply_error(res, 500, list.error().message);
   json items = json::array();
   for (const auto& r : *list) items.push_back(record_json(r, context.server_url));
@@ -92,7 +93,8 @@ void api_register_challenge(ShimContext& context, const httplib::Request& req,
                             httplib::Response& res) {
   json body;
   if (!parse_body(req, res, body)) return;
-  auto registered = shim_approvals(context).register_token(str(body, "challenge"), unix_now());
+  auto registered =
+      shim_approvals(context).register_token(str(body, "challenge"), context.options.process.now());
   if (!registered.ok()) {
     const ErrorCode code = registered.error().code;
     const bool bad = code == ErrorCode::kInvalidArgument || code == ErrorCode::kFailedPrecondition;
@@ -102,7 +104,7 @@ void api_register_challenge(ShimContext& context, const httplib::Request& req,
 }
 
 void api_get_challenge(ShimContext& context, const httplib::Request& req, httplib::Response& res) {
-  auto record = shim_approvals(context).find(req.matches[1], unix_now());
+  auto record = shim_approvals(context).find(req.matches[1], context.options.process.now());
   if (!record.ok()) return reply_error(res, 500, record.error().message);
   if (!record->has_value()) return reply_error(res, 404, "no such challenge");
   reply(res, 200, record_json(**record, context.server_url));
@@ -123,9 +125,10 @@ void api_decide(ShimContext& context, const httplib::Request& req, httplib::Resp
         args != nullptr && args->is_map()) {
       call.arguments = *args;
     }
-    signals = collect_tool_signals(call, gate.policy(), &gate.store(), unix_now());
+    signals =
+        collect_tool_signals(call, gate.policy(), &gate.store(), context.options.process.now());
   }
-  CollectContext collect{unix_now(), device_fingerprint(), &gate.store()};
+  CollectContext collect{context.options.process.now(), context.device, &gate.store()};
   if (Status s = collect_common_signals(*action, gate.policy(), collect, signals); !s.ok()) {
     return reply_error(res, 500, s.error().message);
   }
@@ -204,7 +207,8 @@ void mount_approvals(httplib::Server& server, ShimContext& context) {
     res.set_content("ok\n", "text/plain");
   });
   server.Get("/metrics", [c](const httplib::Request&, httplib::Response& res) {
-    auto pending = c->gate->store().list_challenges(ChallengeState::kPending, unix_now());
+    auto pending =
+        c->gate->store().list_challenges(ChallengeState::kPending, c->options.process.now());
     const int64_t n = pending.ok() ? static_cast<int64_t>(pending->size()) : -1;
     res.set_content(c->metrics.render(n), "text/plain; version=0.0.4");
   });

@@ -160,7 +160,7 @@ void handle_form(ShimContext& context, const httplib::Request& req, httplib::Res
   request.approve = req.matches[2] == "approve";
   request.proof = {form["approver"], form["code"], form["grant"], http_proof_source(req)};
   request.comment = form["comment"];
-  ApprovalOutcome out = shim_approvals(context).decide(request, unix_now());
+  ApprovalOutcome out = shim_approvals(context).decide(request, context.options.process.now());
   std::string notice =
       (out.ok() ? "Challenge " : "Could not decide challenge ") + request.id + ": " + out.message;
   send_page(context, req, res, approval_http_status(out), notice);
@@ -211,7 +211,8 @@ std::string render_inbox(ShimContext& context, const std::string& notice) {
       << "<title>stepgate approvals</title>" << kStyle
       << "</head><body>\n<h1>stepgate approvals</h1>\n";
   if (!notice.empty()) out << "<p class=notice role=status>" << html_escape(notice) << "</p>\n";
-  auto pending = context.gate->store().list_challenges(ChallengeState::kPending, unix_now());
+  auto pending = context.gate->store().list_challenges(ChallengeState::kPending,
+                                                       context.options.process.now());
   if (!pending.ok()) {
     out << "<p>Cannot read the state store: " << html_escape(pending.error().message) << "</p>";
   } else if (pending->empty()) {

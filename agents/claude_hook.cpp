@@ -283,10 +283,9 @@ Result<HookGateResult> gate_hook_call(const ClaudeHookOptions& options, ToolCall
   gate_options.policy_path = relative_to(options.policy_path, process.cwd);
   gate_options.cwd = call.cwd.empty() ? process.cwd : call.cwd;
   gate_options.env = env;
-  gate_options.paths = Paths::from_environment(env);
+  gate_options.paths = process.paths();
   gate_options.front_end = "claude";
-  std::unique_ptr<Gate> owned;
-  Gate* gate = nullptr;
+  std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this call
   // A gate that cannot be opened fails closed unless a policy that loads says on_error: allow.
   auto open_failure = [&](const Error& error) -> Result<HookGateResult> {
     GateFailure failure = gate_open_failure(error, gate_options, "tool call");
@@ -297,14 +296,13 @@ Result<HookGateResult> gate_hook_call(const ClaudeHookOptions& options, ToolCall
     return allowed;
   };
   if (options.gates != nullptr) {
-    Result<Gate*> pooled = options.gates->get(gate_options);
+    Result<std::shared_ptr<Gate>> pooled = options.gates->get(gate_options);
     if (!pooled.ok()) return open_failure(pooled.error());
-    gate = *pooled;
+    gate = std::move(pooled).value();
   } else {
     Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
     if (!opened.ok()) return open_failure(opened.error());
-    owned = std::move(opened).value();
-    gate = owned.get();
+    gate = std::move(opened).value();
   }
   if (call.cwd.empty()) call.cwd = gate_options.cwd;
   call.home = env.get("HOME");

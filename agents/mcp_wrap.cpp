@@ -13,7 +13,9 @@
 #include "json_input.h"
 #include "mcp_wrap_hold.h"
 #include "mcp_wrap_process.h"
+#include "stepgate/collect.h"
 #include "stepgate/gate.h"
+#include "stepgate/gate_failure.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/stepup.h"
@@ -302,15 +304,17 @@ HeldCalls::Farewell farewell(const std::string& why) {
   return [why](const HeldCall& held) { return internal_error_response(held.id_json, why); };
 }
 
-Result<std::unique_ptr<Gate>> open_gate(const McpWrapOptions& options, const std::string& cwd) {
+GateOptions gate_options_for(const McpWrapOptions& options, const ProcessContext& process) {
   GateOptions gate_options;
   gate_options.policy_path = options.policy_path;
-  gate_options.cwd = cwd;
+  gate_options.cwd = process.cwd;
+  gate_options.env = process.env;
+  gate_options.paths = process.paths();
   gate_options.front_end = "mcp-wrap";
   // A long-running process: fsyncs are batched (at most 50 ms of decisions at risk on a crash).
   gate_options.audit_options.fsync_batch_ms = 50;
   gate_options.store_options.cache_ms = 1000;  // see StoreOptions: signals fresh within 1 s
-  return Gate::open(gate_options);
+  return gate_options;
 }
 
 /// Held calls write to the client and the server through the same locked pipes as the pumps.
@@ -366,17 +370,30 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   if (options.command.empty()) {
     return fail("mcp-wrap: no server command given (stepgate mcp-wrap -- COMMAND ARGS...)");
   }
-  Result<std::unique_ptr<Gate>> opened = open_gate(options, context.io.cwd);
-  if (!opened.ok()) return fail(opened.error().message);
-  Gate& gate = **opened;
-  Result<HoldSettings> settings = hold_settings(options, gate.policy());
+  const GateOptions gate_options = gate_options_for(options, context.io);
+  Result<std::unique_ptr<Gate>> opened = Gate::open(gate_options);
+  if (!opened.ok()) {
+    // The one on_error rule (core): only a policy that loads may say allow. Then the server
+    // runs with every call passed on, and one warning says so; otherwise nothing starts.
+    GateFailure failure = gate_open_failure(opened.error(), gate_options, "tool calls");
+    if (!failure.allow) return fail(failure.message);
+    *context.io.err << "stepgate: warning: " << failure.message << "\n";
+  }
+  Gate* gate = opened.ok() ? opened->get() : nullptr;
+  static const Policy kNoGatePolicy;  // hold settings when there is no gate: nothing is held
+  Result<HoldSettings> settings =
+      hold_settings(options, gate != nullptr ? gate->policy() : kNoGatePolicy);
   if (!settings.ok()) return fail("--hold: " + settings.error().message);
-  const std::string actor = default_actor();
-  const std::vector<std::string> grants = split_grants(env_or_empty("STEPGATE_GRANT"));
+  const ProcessContext& process = context.io;
+  const std::string actor = default_actor(process.env);
+  const std::string device = device_fingerprint(process.env);
+  const std::vector<std::string> grants = split_grants(process.env.get("STEPGATE_GRANT"));
   ToolRecheck recheck = [&](const ToolCall& call, const std::vector<std::string>& extra) {
+    if (gate == nullptr) return ToolGateAnswer{true, "", "", "", GateOutcome{}};  // on_error: allow
     std::vector<std::string> all = grants;
     all.insert(all.end(), extra.begin(), extra.end());
-    ToolGateAnswer answer = gate_tool_call(gate, call, actor, all, options.server_url);
+    ToolGateAnswer answer =
+        gate_tool_call(*gate, call, actor, all, options.server_url, process.now(), device);
     if (options.register_challenges && !options.server_url.empty() &&
         !answer.challenge_token.empty()) {
       register_challenge(options.server_url, answer.challenge_token);
@@ -395,8 +412,12 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   ClientPump pump(
       name, "mcp-wrap:" + std::to_string(getpid()), context.io.cwd,
       [&recheck](const ToolCall& call) { return recheck(call, {}); }, options.server_url, pending);
-  HeldCalls held(*settings, store_challenge_poll(gate.store(), options.server_url), recheck,
-                 hold_sinks(out, server_in, pending));
+  ChallengePoll poll = [](const HeldCall&) { return HoldPoll{HoldPoll::State::kDecided, {}, ""}; };
+  if (gate != nullptr) {
+    poll = store_challenge_poll(gate->store(), options.server_url,
+                                [&process] { return process.now(); });
+  }
+  HeldCalls held(*settings, std::move(poll), recheck, hold_sinks(out, server_in, pending));
   if (settings->timeout.count() > 0) pump.set_holder(&held);
   context.exit_code = serve(*child, pump, held, out, server_in, pending);
 }

@@ -224,13 +224,15 @@ HoldPoll remote_poll(const std::string& server_url, const HeldCall& held) {
 
 }  // namespace
 
-ChallengePoll store_challenge_poll(StateStore& store, std::string server_url) {
-  return [&store, url = std::move(server_url)](const HeldCall& held) -> HoldPoll {
+ChallengePoll store_challenge_poll(StateStore& store, std::string server_url,
+                                   std::function<UnixTime()> clock) {
+  return [&store, url = std::move(server_url),
+          clock = std::move(clock)](const HeldCall& held) -> HoldPoll {
     auto record = store.get_challenge(held.answer.challenge_id);
     HoldPoll decided;
     decided.state = HoldPoll::State::kDecided;  // the re-check says what became of it
     if (!record.ok() || !record->has_value()) return decided;
-    if ((*record)->state != ChallengeState::kPending || (*record)->expires_at <= unix_now()) {
+    if ((*record)->state != ChallengeState::kPending || (*record)->expires_at <= clock()) {
       return decided;
     }
     return url.empty() ? HoldPoll{} : remote_poll(url, held);

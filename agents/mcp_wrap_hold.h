@@ -87,7 +87,9 @@ class HeldCalls : public CallHolder {
 /// and any shim on the same STEPGATE_HOME), then, while it is pending there and `server_url` is
 /// set, that inbox's GET /v1/challenges/ID: a decision there counts only with a signed grant
 /// (which the re-check verifies); a refusal there is passed on.
-ChallengePoll store_challenge_poll(StateStore& store, std::string server_url);
+/// `clock` is the wrapper's (its ProcessContext::now).
+ChallengePoll store_challenge_poll(StateStore& store, std::string server_url,
+                                   std::function<UnixTime()> clock);
 
 /// The text for a held call that timed out: the refusal plus how long it was held.
 std::string hold_timeout_text(const HeldCall& held, const std::string& server_url,

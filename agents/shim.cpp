@@ -17,7 +17,9 @@
 
 #include "approvals.h"
 #include "shim_upstream.h"
+#include "stepgate/collect.h"
 #include "stepgate/crypto.h"
+#include "stepgate/gate_failure.h"
 #include "worker_pool.h"
 
 namespace stepgate {
@@ -237,7 +239,19 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   options.gate.store_options.cache_ms = kStoreCacheMs;
   options.gate.policy_check_ms = kPolicyCheckMs;
   auto gate = Gate::open(options.gate);
-  if (!gate.ok()) return gate.error();
+  if (!gate.ok()) {
+    // The one on_error rule (core) names what failed and that calls are blocked. The shim also
+    // serves the approvals inbox from the gate's store, so it does not run without a gate even
+    // when a policy that loads says on_error: allow; it says so instead of starting half-way.
+    GateFailure failure = gate_open_failure(gate.error(), options.gate, "tool calls");
+    if (failure.allow) {
+      return make_error(gate.error().code,
+                        gate.error().message +
+                            "; the shim does not start without its gate (it serves the approvals "
+                            "inbox from it), even with on_error: allow");
+    }
+    return make_error(gate.error().code, failure.message);
+  }
   if (!options.authority_key.empty()) {
     // Found now rather than at the first approval, when a human is waiting on it.
     if (Status s = check_authority_key(**gate, options.authority_key); !s.ok()) return s;
@@ -249,6 +263,7 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   context->options = std::move(options);
   context->gate = std::move(gate).value();
   context->csrf_token = *csrf;
+  context->device = device_fingerprint(context->options.process.env);
   httplib::Server server;
   // Before binding: accepted sockets inherit TCP_NODELAY (httplib writes headers and body apart).
   server.set_socket_options([](socket_t sock) {

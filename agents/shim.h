@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "stepgate/gate.h"
+#include "stepgate/process_context.h"
 #include "stepgate/result.h"
 
 namespace httplib {
@@ -44,6 +45,7 @@ struct ShimOptions {
   int threads = 1024;                       // most worker threads (one per open connection)
   std::chrono::seconds client_timeout{10};  // a request's next bytes must come within this
   GateOptions gate;
+  ProcessContext process;  // the command's environment and clock, for every request
 };
 
 /// Prometheus counters, updated without locks.
@@ -68,6 +70,7 @@ struct ShimContext {
   std::unique_ptr<Gate> gate;
   std::string server_url;  // http://127.0.0.1:PORT
   std::string csrf_token;  // random per start
+  std::string device;      // device_fingerprint of options.process.env
   ShimMetrics metrics;
   std::mutex sessions_mu;
   std::map<std::string, std::string> session_clients;  // Mcp-Session-Id -> client name

@@ -63,11 +63,14 @@ Result<ShimOptions> make_options(const ShimCommandOptions& o, const CommandConte
   if (!client_timeout.ok()) return client_timeout.error();
   if (client_timeout->count() < 1) return invalid_argument("--client-timeout must be at least 1s");
   options.client_timeout = *client_timeout;
-  options.actor = o.actor.empty() ? default_actor() : o.actor;
+  options.actor = o.actor.empty() ? default_actor(context.io.env) : o.actor;
   options.authority_key = o.authority_key;
   options.threads = o.threads;
   options.gate.policy_path = o.policy;
   options.gate.cwd = context.io.cwd;
+  options.gate.env = context.io.env;
+  options.gate.paths = context.io.paths();
+  options.process = context.io;
   return options;
 }
 

@@ -116,7 +116,8 @@ struct CallGate {
     const auto start = std::chrono::steady_clock::now();
     auto grants = split_grants(req.get_header_value("Stepgate-Grant"));
     ToolGateAnswer answer =
-        gate_tool_call(*context.gate, call, context.options.actor, grants, context.server_url);
+        gate_tool_call(*context.gate, call, context.options.actor, grants, context.server_url,
+                       context.options.process.now(), context.device);
     context.metrics.observe_decision(answer.outcome.final_verdict,
                                      std::chrono::steady_clock::now() - start);
     return answer;

@@ -143,8 +143,7 @@ ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::strin
   // The boundary every agent front-end shares: an exception here must not take the shim, the
   // wrapper or the hook down; the call is refused instead (fail closed).
   try {
-    return gate_tool_call_unguarded(gate, call, actor, grants, server_url,
-                                    now == 0 ? unix_now() : now, device);
+    return gate_tool_call_unguarded(gate, call, actor, grants, server_url, now, device);
   } catch (...) {
     ToolGateAnswer answer;
     answer.outcome.final_verdict = Verdict::kDeny;

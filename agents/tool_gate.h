@@ -60,9 +60,9 @@ bool held_for_approval(const ToolGateAnswer& answer);
 
 /// Runs the gate on a tool call (no terminal; grants from `grants`), registering a pending
 /// challenge in the store when step-up is needed and not satisfied. `now` and `device` are the
-/// caller's (its ProcessContext); 0 and "" take this process's clock and device.
+/// caller's (its ProcessContext's clock, device_fingerprint of its Env).
 ToolGateAnswer gate_tool_call(Gate& gate, const ToolCall& call, const std::string& actor,
                               const std::vector<std::string>& grants, const std::string& server_url,
-                              UnixTime now = 0, const std::string& device = {});
+                              UnixTime now, const std::string& device);
 
 }  // namespace stepgate

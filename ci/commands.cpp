@@ -10,8 +10,10 @@
 #include "outputs.h"
 #include "report.h"
 #include "stepgate/audit.h"
+#include "stepgate/collect.h"
 #include "stepgate/gate.h"
 #include "stepgate/gate_failure.h"
+#include "stepgate/signal_demand.h"
 #include "stepgate/stepup.h"
 #include "wait.h"
 
@@ -31,8 +33,10 @@ struct CiGateOptions {
 };
 
 GateRequest make_request(const ci::GateInput& input, const std::vector<std::string>& grants,
-                         const std::string& server) {
+                         const std::string& server, const ProcessContext& process) {
   GateRequest request;
+  request.now = process.now();
+  request.device = device_fingerprint(process.env);
   request.action = input.action;
   request.signals = input.signals;
   request.grants = grants;
@@ -109,7 +113,7 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
   err << "stepgate: challenge " << waited->id << " approved by " << waited->decided_by
       << "; verifying the grant\n";
   pass.grants.push_back(waited->grant);
-  GateRequest again = make_request(input, pass.grants, o.server);
+  GateRequest again = make_request(input, pass.grants, o.server, context.io);
   again.record_velocity = false;
   NoTerminalStepUpIo io;
   pass.outcome = gate.run(again, io);
@@ -144,11 +148,15 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
     context.exit_code = report_ci_error(context, s.error());
     return;
   }
-  const ci::Env env = ci::process_env();
+  // The provider's variables are read from the command's environment, like everything else.
+  const Env& process_env = context.io.env;
+  const ci::Env env = [&process_env](const char* name) { return process_env.get(name); };
   const ci::CiContext ci_context = ci::detect_ci_context(env);
   GateOptions go;
   go.policy_path = o.policy;
   go.cwd = context.io.cwd;
+  go.env = context.io.env;
+  go.paths = context.io.paths();
   go.front_end = "ci";
   auto gate = Gate::open(go);
   if (!gate) {
@@ -158,8 +166,11 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
     context.exit_code = failure.allow ? 0 : 2;
     return;
   }
+  // The artifact is hashed only when a rule in some layer reads the mismatch.
+  const SignalDemand demand =
+      signals_read((*gate)->engine(), o.step.manifest.empty() ? o.step.kind : "model.deploy");
   auto input = ci::build_gate_input(o.step, ci_context, (*gate)->policy(), context.io.cwd,
-                                    &(*gate)->store(), unix_now(), env);
+                                    &(*gate)->store(), context.io.now(), env, &demand);
   if (!input) {
     context.exit_code = report_ci_error(context, input.error());
     return;
@@ -168,7 +179,7 @@ void run_ci_gate(const CiGateOptions& o, CommandContext& context) {
   pass.grants = o.grants;
   for (auto& g : split_grants(env("STEPGATE_GRANT"))) pass.grants.push_back(g);
   NoTerminalStepUpIo io;
-  pass.outcome = (*gate)->run(make_request(*input, pass.grants, o.server), io);
+  pass.outcome = (*gate)->run(make_request(*input, pass.grants, o.server, context.io), io);
   if (o.wait && pass.outcome.final_verdict == Verdict::kStepUp &&
       !pass.outcome.step_up.challenge_token.empty()) {
     if (auto code = wait_and_retry(o, *input, **gate, pass, context)) {

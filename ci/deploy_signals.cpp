@@ -13,6 +13,7 @@
 #include "stepgate/collect.h"
 #include "stepgate/crypto.h"
 #include "stepgate/glob.h"
+#include "stepgate/signal_demand.h"
 
 namespace stepgate::ci {
 namespace {
@@ -152,7 +153,7 @@ Result<std::string> sha256_file(const std::string& path) {
 }
 
 Status add_manifest_signals(const Manifest& m, const CiSettings& settings, const std::string& cwd,
-                            Value& signals) {
+                            Value& signals, const SignalDemand* demand) {
   signals["environment"] = m.environment;
   signals["production"] =
       std::any_of(settings.production_environments.begin(), settings.production_environments.end(),
@@ -164,17 +165,22 @@ Status add_manifest_signals(const Manifest& m, const CiSettings& settings, const
   signals["eval_missing"] = eval.eval_missing;
   std::optional<int64_t> size = m.artifact_size_bytes;
   bool mismatch = false;
+  const bool hash = demand == nullptr || demand->wants("artifact_digest_mismatch");
   if (!m.artifact_path.empty()) {
     std::string path = resolve(cwd, m.artifact_path);
-    auto digest = sha256_file(path);
-    if (!digest) {
-      return invalid_argument(m.source + ": field `artifact.path`: " + digest.error().message);
+    if (hash) {
+      auto digest = sha256_file(path);
+      if (!digest) {
+        return invalid_argument(m.source + ": field `artifact.path`: " + digest.error().message);
+      }
+      mismatch = !constant_time_equal(*digest, m.artifact_sha256);
+    } else if (!std::ifstream(path, std::ios::binary)) {  // named but missing: still an error
+      return invalid_argument(m.source + ": field `artifact.path`: cannot open artifact " + path);
     }
-    mismatch = !constant_time_equal(*digest, m.artifact_sha256);
     std::error_code ec;
     auto actual = std::filesystem::file_size(path, ec);
     if (!ec) {
-      if (size && static_cast<uint64_t>(*size) != actual) mismatch = true;
+      if (hash && size && static_cast<uint64_t>(*size) != actual) mismatch = true;
       size = static_cast<int64_t>(actual);
     }
   }

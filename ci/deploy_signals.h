@@ -11,6 +11,10 @@
 #include "stepgate/store.h"
 #include "stepgate/value.h"
 
+namespace stepgate {
+struct SignalDemand;
+}  // namespace stepgate
+
 namespace stepgate::ci {
 
 /// Result of comparing the candidate's metrics with the baseline.
@@ -29,9 +33,12 @@ Result<std::string> sha256_file(const std::string& path);
 
 /// Adds production, environment, metric_regressions, worst_regression_pct, eval_missing,
 /// artifact_digest_mismatch (hashing artifact.path, relative to `cwd`, when given: a missing file
-/// is an error) and size_change_pct.
+/// is an error) and size_change_pct. The artifact (a model can be gigabytes) is hashed only when
+/// `demand` (the rules' signals_read; null: all) reads artifact_digest_mismatch; it stays false
+/// otherwise.
 Status add_manifest_signals(const Manifest& manifest, const CiSettings& settings,
-                            const std::string& cwd, Value& signals);
+                            const std::string& cwd, Value& signals,
+                            const SignalDemand* demand = nullptr);
 
 /// Whether `now` is inside a change window like "Mon-Thu 09:00-16:00" (several separated by ';',
 /// days as ranges or comma lists, end exclusive, a window ending before it starts crosses

@@ -7,6 +7,7 @@
 #include "manifest.h"
 #include "stepgate/glob.h"
 #include "stepgate/json.h"
+#include "stepgate/signal_demand.h"
 
 namespace stepgate::ci {
 namespace {
@@ -28,7 +29,7 @@ Status split_pair(const std::string& item, const char* flag, std::string& key, s
 }
 
 Status add_manifest_input(const StepSpec& spec, const CiContext& context, const Policy& policy,
-                          const std::string& cwd, GateInput& in) {
+                          const std::string& cwd, GateInput& in, const SignalDemand* demand) {
   const std::string path = resolve(cwd, spec.manifest);
   auto manifest = load_manifest(path, spec.manifest);
   if (!manifest) return manifest.error();
@@ -38,7 +39,7 @@ Status add_manifest_input(const StepSpec& spec, const CiContext& context, const 
   in.action = manifest_action(*manifest, context.actor, extra);
   // artifact.path is relative to the manifest's directory, like most config files.
   const std::string base = std::filesystem::path(path).parent_path().string();
-  if (auto s = add_manifest_signals(*manifest, policy.ci, base, in.signals); !s) return s;
+  if (auto s = add_manifest_signals(*manifest, policy.ci, base, in.signals, demand); !s) return s;
   in.source_path = spec.manifest;
   in.deploy_namespace = "deployer:" + manifest->model_name;
   in.deploy_key = context.actor + " to " + manifest->environment;
@@ -101,13 +102,13 @@ Status parse_attributes(const std::vector<std::string>& attrs,
 
 Result<GateInput> build_gate_input(const StepSpec& spec, const CiContext& context,
                                    const Policy& policy, const std::string& cwd, StateStore* store,
-                                   UnixTime now, const Env& env) {
+                                   UnixTime now, const Env& env, const SignalDemand* demand) {
   GateInput in;
   StepSpec effective = spec;
   if (effective.change_ticket.empty()) effective.change_ticket = env("STEPGATE_CHANGE_TICKET");
   Status built = effective.manifest.empty()
                      ? add_step_input(effective, context, policy, in)
-                     : add_manifest_input(effective, context, policy, cwd, in);
+                     : add_manifest_input(effective, context, policy, cwd, in, demand);
   if (!built) return built.error();
   add_context_signals(context, policy.ci, in.signals);
   auto inside = inside_change_window(policy.ci.change_window, now, policy.timezone);

@@ -11,6 +11,10 @@
 #include "stepgate/result.h"
 #include "stepgate/store.h"
 
+namespace stepgate {
+struct SignalDemand;
+}  // namespace stepgate
+
 namespace stepgate::ci {
 
 /// What the command line says about the step being gated.
@@ -34,10 +38,12 @@ struct GateInput {
 };
 
 /// Builds the input. Bad manifests, attributes or change windows are kInvalidArgument.
-/// `store` answers first_deploy_by_actor (null: true).
+/// `store` answers first_deploy_by_actor (null: true). `demand`: what the rules read (see
+/// add_manifest_signals; null: everything).
 Result<GateInput> build_gate_input(const StepSpec& spec, const CiContext& context,
                                    const Policy& policy, const std::string& cwd, StateStore* store,
-                                   UnixTime now, const Env& env);
+                                   UnixTime now, const Env& env,
+                                   const SignalDemand* demand = nullptr);
 
 /// Parses "key=value" attributes (and key=JSON ones) into `attributes`; a key given twice is an
 /// error.

@@ -108,14 +108,14 @@ Result<std::string> challenge_token(std::string text, StateStore* store) {
 /// once when it is retried.
 int approve_with_code(const ApproveOptions& o, CommandContext& context, Approvals& approvals,
                       const std::string& token) {
-  auto registered = approvals.register_token(token, unix_now());
+  auto registered = approvals.register_token(token, context.io.now());
   if (!registered) return report_error(context, registered.error());
   ApprovalRequest request;
   request.id = registered->record.id;
   request.approve = !o.deny;
   request.proof = {o.approver, approver_code(o, context), "", local_proof_source()};
   request.comment = o.comment;
-  ApprovalOutcome out = approvals.decide(request, unix_now());
+  ApprovalOutcome out = approvals.decide(request, context.io.now());
   if (!out.ok()) return report_refusal(context, out);
   *context.io.err << "Challenge " << request.id << ": " << out.message << ".\n"
                   << (o.deny ? "The held action stays refused.\n"
@@ -135,14 +135,14 @@ bool confirmed(const ApproveOptions& o, CommandContext& context) {
 }
 
 int run_approve(ApproveOptions o, CommandContext& context) {
-  Paths paths = Paths::from_environment();
+  Paths paths = context.io.paths();
   auto store = open_store(paths);
   auto token = challenge_token(o.challenge, store ? store->get() : nullptr);
   if (!token) return report_error(context, token.error());
   auto challenge = decode_challenge(*token);
   if (!challenge) return report_error(context, challenge.error());
   const Challenge& c = *challenge;
-  UnixTime now = unix_now();
+  UnixTime now = context.io.now();
   if (c.expires_at <= now) {
     return report_error(context,
                         invalid_argument("challenge expired at " + format_rfc3339(c.expires_at) +
@@ -264,7 +264,8 @@ int run_grant_verify(const GrantVerifyOptions& o, CommandContext& context) {
     return report_error(context, invalid_argument("no policy found (pass --policy): the approvers "
                                                   "and their keys come from it"));
   }
-  auto grant = verify_grant(o.grant, **policy, action_digest(*action), action->actor, unix_now());
+  auto grant =
+      verify_grant(o.grant, **policy, action_digest(*action), action->actor, context.io.now());
   if (!grant) return report_error(context, grant.error());
   *context.io.out << "valid: approved by " << grant->approver << " for " << action->kind << " on "
                   << action->resource << " until " << format_rfc3339(grant->exp) << "\n";

@@ -53,8 +53,8 @@ struct AuditAppendOptions {
 
 constexpr std::size_t kMaxLabelSize = 64;
 
-std::string log_path(const std::string& explicit_path) {
-  return explicit_path.empty() ? Paths::from_environment().audit_log : explicit_path;
+std::string log_path(const std::string& explicit_path, const ProcessContext& process) {
+  return explicit_path.empty() ? process.paths().audit_log : explicit_path;
 }
 
 std::string absolute_log_path(const std::string& path) {
@@ -65,8 +65,8 @@ std::string absolute_log_path(const std::string& path) {
 
 /// The signed checkpoint kept for `path`, opened with the local key; nullopt when there is none
 /// (no state store yet, or nothing checkpointed). An error when one exists but does not verify.
-Result<std::optional<AuditCheckpoint>> local_checkpoint(const std::string& path) {
-  const Paths paths = Paths::from_environment();
+Result<std::optional<AuditCheckpoint>> local_checkpoint(const std::string& path,
+                                                        const Paths& paths) {
   std::error_code ec;
   if (!std::filesystem::exists(paths.state_db, ec)) return std::optional<AuditCheckpoint>();
   auto store = StateStore::open(paths.state_db);
@@ -92,10 +92,6 @@ Result<std::optional<AuditCheckpoint>> local_checkpoint(const std::string& path)
   return std::optional<AuditCheckpoint>(std::move(checkpoint).value());
 }
 
-int64_t unix_now() {
-  return static_cast<int64_t>(std::time(nullptr));
-}
-
 /// "90s", "15m", "24h", "7d", "2w" → seconds; -1 when it is not one.
 int64_t parse_duration(const std::string& text) {
   if (text.size() < 2) return -1;
@@ -119,9 +115,9 @@ int64_t parse_duration(const std::string& text) {
 }
 
 /// A point in time from a duration ago ("24h") or an RFC 3339 time; 0 when `text` is empty.
-Result<int64_t> parse_point(const std::string& option, const std::string& text) {
+Result<int64_t> parse_point(const std::string& option, const std::string& text, int64_t now) {
   if (text.empty()) return int64_t{0};
-  if (int64_t d = parse_duration(text); d >= 0) return unix_now() - d;
+  if (int64_t d = parse_duration(text); d >= 0) return now - d;
   std::tm tm{};
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (rest != nullptr) {
@@ -135,8 +131,8 @@ Result<int64_t> parse_point(const std::string& option, const std::string& text) 
 }
 
 int run_audit_verify(const AuditVerifyOptions& options, CommandContext& context) {
-  std::string path = log_path(options.path);
-  auto checkpoint = local_checkpoint(path);
+  std::string path = log_path(options.path, context.io);
+  auto checkpoint = local_checkpoint(path, context.io.paths());
   if (!checkpoint.ok()) {
     // A checkpoint that exists and does not verify is tampering, not bad input.
     if (checkpoint.error().code != ErrorCode::kPermissionDenied &&
@@ -194,13 +190,13 @@ void print_text(std::ostream& out, const Value& r) {
 
 int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
   AuditFilter filter{options.kind, options.verdict, options.type, 0, 0};
-  auto since = parse_point("--since", options.since);
+  auto since = parse_point("--since", options.since, context.io.now());
   if (!since.ok()) return report_error(context, since.error());
-  auto until = parse_point("--until", options.until);
+  auto until = parse_point("--until", options.until, context.io.now());
   if (!until.ok()) return report_error(context, until.error());
   filter.since = *since;
   filter.until = *until;
-  auto records = read_audit_log(log_path(options.path), filter);
+  auto records = read_audit_log(log_path(options.path, context.io), filter);
   if (!records.ok()) return report_error(context, records.error());
   for (const Value& r : *records) {
     if (options.format == "json") {
@@ -237,8 +233,9 @@ int run_audit_append(const AuditAppendOptions& options, CommandContext& context)
   record["label"] = options.label;
   record["by"] = os_user_name();
   record["fields"] = std::move(fields).value();
-  const Paths paths = Paths::from_environment();
-  auto log = open_checkpointed_audit_log(log_path(options.path), paths.state_db, paths.secrets_dir);
+  const Paths paths = context.io.paths();
+  auto log = open_checkpointed_audit_log(log_path(options.path, context.io), paths.state_db,
+                                         paths.secrets_dir);
   if (!log.ok()) return report_error(context, log.error());
   if (Status s = (*log)->append("annotation", record); !s.ok())
     return report_error(context, s.error());

@@ -38,9 +38,9 @@ int run_serve(const std::string& config_path, CommandContext& context) {
 }
 
 /// The socket: --socket, else the configured authority.
-Result<std::string> socket_of(const std::string& flag) {
+Result<std::string> socket_of(const std::string& flag, const ProcessContext& process) {
   if (!flag.empty()) return flag;
-  auto found = find_authority(Paths::from_environment());
+  auto found = find_authority(process.paths(), process.env);
   if (!found.ok()) return found.error();
   if (!found->has_value()) {
     return invalid_argument(
@@ -51,8 +51,8 @@ Result<std::string> socket_of(const std::string& flag) {
 }
 
 /// One request to the authority; prints the error line and returns the exit code on failure.
-Result<Value> ask(const std::string& socket_flag, Value request) {
-  auto socket = socket_of(socket_flag);
+Result<Value> ask(const std::string& socket_flag, Value request, const ProcessContext& process) {
+  auto socket = socket_of(socket_flag, process);
   if (!socket.ok()) return socket.error();
   auto connection = AuthorityConnection::connect(*socket);
   if (!connection.ok()) return connection.error();
@@ -78,7 +78,7 @@ void add_client(CLI::App* parent, CommandContext& context, const std::string& na
   cmd->add_option("--socket", args->socket, "The authority's socket (default: the configured one)");
   options(cmd, *args);
   cmd->callback([args, &context, make_request, print] {
-    auto reply = ask(args->socket, make_request(*args));
+    auto reply = ask(args->socket, make_request(*args), context.io);
     if (!reply.ok()) {
       context.exit_code = report_error(context, reply.error());
       return;

@@ -100,7 +100,7 @@ void run_init(const InitOptions& o, CommandContext& context) {
 // Common signals with the state store when one already exists (eval never creates state).
 Status collect_for_eval(const Action& action, const Policy& policy, const ProcessContext& process,
                         UnixTime now, Value& signals) {
-  const Paths paths = Paths::from_environment(process.env);
+  const Paths paths = process.paths();
   std::unique_ptr<StateStore> store;
   std::error_code ec;
   if (fs::exists(paths.state_db, ec)) {
@@ -162,8 +162,8 @@ Result<Value> load_signals_option(const std::string& option) {
 // here (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
 // The parsed-policy cache the gate keeps, when stepgate already has a state directory here
 // (eval itself creates no state): it skips the YAML parse, ~2 ms of a 12 ms run.
-std::string policy_cache_dir(const Env& env) {
-  const std::string state_dir = Paths::from_environment(env).state_dir;
+std::string policy_cache_dir(const ProcessContext& process) {
+  const std::string state_dir = process.paths().state_dir;
   std::error_code ec;
   return fs::is_directory(state_dir, ec) ? state_dir + "/policy-cache" : "";
 }
@@ -174,7 +174,7 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   Result<Action> action = parse_action(*text);
   if (!action.ok()) return action.error();
   auto layers = load_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath,
-                                   policy_cache_dir(context.io.env), context.io.env);
+                                   policy_cache_dir(context.io), context.io.env);
   if (!layers.ok()) return layers.error();
   const LayeredEngine engine(std::move(layers).value());
   Result<Value> signals = load_signals_option(o.signals);
@@ -200,7 +200,7 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   std::ostream& out = *context.io.out;
   out << "policy layers (most authoritative first; the strictest verdict wins):\n";
   for (const PolicyLayerPath& p : *found) {
-    auto policy = load_policy_file_cached(p.path, policy_cache_dir(context.io.env));
+    auto policy = load_policy_file_cached(p.path, policy_cache_dir(context.io));
     if (!policy.ok()) return policy.error();
     out << "  " << p.name << ": " << p.path << " (" << (*policy)->rules.size() << " rules, "
         << (*policy)->revision << ((*policy)->mode == Mode::kShadow ? ", shadow" : "") << ")\n";

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "command.h"
+#include "stepgate/authority.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"
@@ -49,6 +50,8 @@ const char* status_name(Status s) {
   return "?";
 }
 
+constexpr int kAuthorityTimeoutSeconds = 5;
+
 struct DoctorOptions {
   std::string format = "text";
   std::string repo;  // default: the working directory
@@ -71,6 +74,7 @@ class Doctor {
   int run() {
     check_program();
     check_policy();
+    check_authority();
     check_git_hooks();
     check_claude_settings();
     check_daemon();
@@ -109,6 +113,45 @@ class Doctor {
           "running from a build tree; hooks installed from here break when it is cleaned "
           "(install the package, or `cmake --install`)");
     }
+  }
+
+  /// Configured? Reachable? Does the key it signs with match the one pinned in the
+  /// configuration? An authority that fails any of these makes every front-end fail closed.
+  void check_authority() {
+    auto found = find_authority(context_.io.paths(), context_.io.env);
+    if (!found.ok()) {
+      add("authority", "configuration", Status::kWarn, found.error().message);
+      return;
+    }
+    if (!found->has_value()) {
+      add("authority", "configuration", Status::kInfo,
+          "none configured: local mode (seeds, keys and audit log live with this user)");
+      return;
+    }
+    const AuthorityEndpoint& endpoint = **found;
+    const std::string where = endpoint.socket + " (named by " + endpoint.source + ")";
+    auto connection = AuthorityConnection::connect(endpoint.socket, kAuthorityTimeoutSeconds);
+    Result<Value> hello = connection.ok() ? (*connection)->call(Value(Map{{"op", "hello"}}))
+                                          : Result<Value>(connection.error());
+    if (!hello.ok()) {
+      add("authority", where, Status::kWarn,
+          "unreachable (" + hello.error().message +
+              "): front-ends fail closed unless its policy says on_error: allow");
+      return;
+    }
+    if (endpoint.public_key.empty()) {
+      add("authority", where, Status::kWarn,
+          "reachable, but no public_key is pinned: its decisions are not checked");
+      return;
+    }
+    if (hello->get_string("public_key") != endpoint.public_key ||
+        !verify_authority_signature(*hello, endpoint.public_key)) {
+      add("authority", where, Status::kWarn,
+          "its key (" + hello->get_string("public_key") + ") does not match the pinned " +
+              endpoint.public_key + ": front-ends refuse its answers (fail closed)");
+      return;
+    }
+    add("authority", where, Status::kOk, "reachable; signs with the pinned key");
   }
 
   void check_policy() {

@@ -52,7 +52,7 @@ int activate_enrollment(const EnrollOptions& o, CommandContext& context, const P
   }
   auto store = open_store(paths);
   if (!store) return report_error(context, store.error());
-  auto check = verify_totp(**store, enrollment, code, unix_now());
+  auto check = verify_totp(**store, enrollment, code, context.io.now());
   if (!check) return report_error(context, check.error());
   audit_event(context, paths, nullptr, "enroll",
               Map{{"actor", enrollment.actor},
@@ -97,7 +97,7 @@ int authorize_replacement(const EnrollOptions& o, CommandContext& context, const
   }
   auto store = open_store(paths);
   if (!store) return report_error(context, store.error());
-  auto check = verify_totp(**store, existing, code, unix_now());
+  auto check = verify_totp(**store, existing, code, context.io.now());
   if (!check) return report_error(context, check.error());
   const bool ok = *check == TotpCheck::kOk;
   audit_event(context, paths, nullptr, "enroll",
@@ -136,7 +136,7 @@ Result<TotpEnrollment> new_enrollment(const EnrollOptions& o) {
 int run_enroll(EnrollOptions o, CommandContext& context) {
   if (o.actor.empty()) o.actor = default_principal();
   if (Status ok = check_id(o.actor, "actor"); !ok) return report_error(context, ok.error());
-  Paths paths = Paths::from_environment();
+  Paths paths = context.io.paths();
   // With an authority the seeds are its own: a local seed would be one the gated party holds.
   if (auto authority = find_authority(paths); !authority.ok() || authority->has_value()) {
     return report_error(
@@ -214,7 +214,7 @@ struct TotpVerifyOptions {
 
 int run_totp_verify(TotpVerifyOptions o, CommandContext& context) {
   if (o.actor.empty()) o.actor = default_principal();
-  Paths paths = Paths::from_environment();
+  Paths paths = context.io.paths();
   auto enrollment = load_totp_enrollment(paths.secrets_dir, o.actor);
   if (!enrollment) return report_error(context, enrollment.error());
   if (!enrollment->active) {
@@ -225,7 +225,7 @@ int run_totp_verify(TotpVerifyOptions o, CommandContext& context) {
   if (o.code.empty()) o.code = read_answer(context, "TOTP code: ", true);
   auto store = open_store(paths);
   if (!store) return report_error(context, store.error());
-  auto check = verify_totp(**store, *enrollment, o.code, unix_now());
+  auto check = verify_totp(**store, *enrollment, o.code, context.io.now());
   if (!check) return report_error(context, check.error());
   bool ok = *check == TotpCheck::kOk;
   audit_event(context, paths, nullptr, "stepup",
@@ -262,7 +262,7 @@ struct KeygenOptions {
 int run_keygen(KeygenOptions o, CommandContext& context) {
   if (o.approver.empty()) o.approver = default_principal("STEPGATE_APPROVER");
   if (Status ok = check_id(o.approver, "approver"); !ok) return report_error(context, ok.error());
-  Paths paths = Paths::from_environment();
+  Paths paths = context.io.paths();
   if (o.show) {
     auto existing = load_approver_key(paths.secrets_dir, o.approver);
     if (!existing) return report_error(context, existing.error());
@@ -307,7 +307,7 @@ struct ElevationOptions {
 };
 
 int run_elevation(const ElevationOptions& o, CommandContext& context) {
-  Paths paths = Paths::from_environment();
+  Paths paths = context.io.paths();
   auto store = open_store(paths);
   if (!store) return report_error(context, store.error());
   if (o.drop) {
@@ -316,7 +316,7 @@ int run_elevation(const ElevationOptions& o, CommandContext& context) {
     *context.io.out << "dropped " << *dropped << " elevation(s)\n";
     return 0;
   }
-  auto list = (*store)->list_elevations(unix_now());
+  auto list = (*store)->list_elevations(context.io.now());
   if (!list) return report_error(context, list.error());
   for (const Elevation& e : *list) {
     if (!o.actor.empty() && e.actor != o.actor) continue;

@@ -25,10 +25,20 @@ install(FILES ${gen}/stepgate.fish DESTINATION ${CMAKE_INSTALL_DATADIR}/fish/ven
 file(GLOB packs ${PROJECT_SOURCE_DIR}/policies/*.yaml ${PROJECT_SOURCE_DIR}/policies/README.md)
 install(FILES ${packs} DESTINATION ${CMAKE_INSTALL_DATADIR}/stepgate/policies)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/policies/tests DESTINATION ${CMAKE_INSTALL_DATADIR}/stepgate/policies)
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/stepgate-authority.service
-        DESTINATION lib/systemd/system)
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/stepgate-daemon.service
-        DESTINATION lib/systemd/user)
+# The systemd units name the program where it is installed: configured at install time, so
+# `cmake --install --prefix P` (and the package's /usr) writes P/bin/stepgate into ExecStart, not
+# a hardcoded /usr/bin that would start another copy, or nothing.
+foreach(unit IN ITEMS "stepgate-authority.service|system" "stepgate-daemon.service|user")
+  string(REPLACE "|" ";" unit "${unit}")
+  list(GET unit 0 name)
+  list(GET unit 1 scope)
+  install(CODE "
+    set(STEPGATE_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+    configure_file(\"${PROJECT_SOURCE_DIR}/packaging/systemd/${name}.in\"
+                   \"${CMAKE_BINARY_DIR}/generated/systemd/${name}\" @ONLY)
+    file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/lib/systemd/${scope}\" TYPE FILE
+         FILES \"${CMAKE_BINARY_DIR}/generated/systemd/${name}\")")
+endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/hooks/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
         RENAME hooks.md)

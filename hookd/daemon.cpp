@@ -8,16 +8,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "claude_hook.h"
@@ -25,11 +30,13 @@
 #include "stepgate/exit_codes.h"
 #include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
+#include "worker_pool.h"
 
 namespace stepgate {
 namespace {
 
 constexpr int kPollMs = 1000;
+constexpr std::size_t kQueuedPerWorker = 4;
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop_signal(int /*signal*/) {
@@ -159,6 +166,42 @@ Result<Listener> listen_on(const std::string& path) {
   return l;
 }
 
+/// Connections queued for the workers, bounded so that a burst waits in the kernel's listen
+/// backlog rather than as open descriptors here.
+class InFlight {
+ public:
+  explicit InFlight(std::size_t cap) : cap_(cap) {}
+  /// True when under the cap, waiting up to `timeout` for a request to finish.
+  bool wait_for_room(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return room_.wait_for(lock, timeout, [this] { return count_ < cap_; });
+  }
+  void add() {
+    std::lock_guard lock(mu_);
+    ++count_;
+  }
+  void done() {
+    {
+      std::lock_guard lock(mu_);
+      --count_;
+    }
+    room_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable room_;
+  std::size_t count_ = 0;
+  std::size_t cap_;
+};
+
+/// One worker per core: a request is CPU work (policy evaluation, a push's scan) plus short
+/// SQLite and audit writes, so more threads than cores would only queue inside the kernel.
+std::size_t worker_count() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 2 : std::max(2U, cores);
+}
+
 void serve_connection(int fd, GatePool& pool) {
   if (!hookd::client_is_ours(fd)) return;  // another user's process: no answer
   timeval timeout{hookd::kStallTimeoutSeconds, 0};
@@ -251,15 +294,24 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
   // the `stepgate` beside them), so it steps aside for one started from the new binary.
   const ExeIdentity exe = running_exe();
   GatePool pool;
+  const std::size_t workers = worker_count();
+  InFlight in_flight(workers * kQueuedPerWorker);
+  WorkerPool threads(workers);
   std::time_t last_request = std::time(nullptr);
   while (g_stop == 0 && still_installed(exe)) {
+    // Accept no more than the workers can hold queued: the rest wait in the listen backlog.
+    if (!in_flight.wait_for_room(std::chrono::milliseconds(kPollMs))) continue;
     pollfd p{listener->socket, POLLIN, 0};
     const int ready = ::poll(&p, 1, kPollMs);
     if (ready > 0) {
       const int fd = ::accept4(listener->socket, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {
-        serve_connection(fd, pool);
-        ::close(fd);
+        in_flight.add();
+        threads.enqueue([fd, &pool, &in_flight] {
+          serve_connection(fd, pool);
+          ::close(fd);
+          in_flight.done();
+        });
       }
       last_request = std::time(nullptr);
     } else if (options.idle_exit.count() > 0 &&
@@ -267,6 +319,7 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
       break;
     }
   }
+  threads.shutdown();  // lets the requests already accepted finish
   if (!still_installed(exe)) {
     *context.io.err << "stepgate daemon: " << exe.path << " was replaced or removed; exiting\n";
   }

@@ -6,7 +6,7 @@
 // environment and directory, but never with a terminal: the client runs a request that needs one
 // (a push that may prompt for a code, a chained hook) itself. A request is served as a function
 // of its own context (a ProcessContext built from it): the daemon's environment, working
-// directory and streams are never switched for it.
+// directory and streams are never switched for it, so requests are served on several threads.
 
 #include <sys/types.h>
 
@@ -24,7 +24,8 @@ struct HookDaemonOptions {
   std::chrono::seconds idle_exit{0};  // exit after this long without a request; 0: never
 };
 
-/// Listens until SIGTERM or SIGINT (or idle_exit); sets context.exit_code (2 on a set-up error).
+/// Listens until SIGTERM or SIGINT (or idle_exit), serving connections on one worker thread per
+/// core; sets context.exit_code (2 on a set-up error).
 void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context);
 
 /// What answers on a daemon socket: nothing, a daemon of this user running this very
@@ -45,7 +46,7 @@ int run_daemon_stop(const std::string& path, CommandContext& context);
 
 /// Answers one request with gates from `pool`, in the request's environment and working
 /// directory (handed to the hook in a ProcessContext; nothing process-wide changes), with no
-/// terminal.
+/// terminal. Thread-safe: the daemon's workers call it at once with one pool.
 hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool);
 
 }  // namespace stepgate

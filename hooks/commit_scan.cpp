@@ -197,6 +197,7 @@ Status CommitScanner::scan_pushed_object(const git_oid& id, std::string_view ref
 }
 
 void CommitScanner::scan_names(const std::vector<FileChange>& changes) {
+  if (!scan_secrets_) return;
   // One line per name and per path component: the line-anchored rules (`token=...`) then see a
   // component on its own, and a value spread over directories is still read whole.
   std::string names;
@@ -316,7 +317,7 @@ void CommitScanner::scan_change(const FileChange& change) {
   const bool old_blob = is_blob_mode(change.old_mode);
   const bool new_blob = is_blob_mode(change.new_mode);
   if (!old_blob && !new_blob) return;  // submodule pointers: no lines
-  const bool scan_secrets_here = new_blob && (flags & kSecretsAllowed) == 0;
+  const bool scan_secrets_here = scan_secrets_ && new_blob && (flags & kSecretsAllowed) == 0;
   if (new_blob && is_large(change.new_id)) {
     scan_.large_files.insert(path);
     if (scan_secrets_here) {
@@ -388,6 +389,7 @@ void CommitScanner::scan_whole_blob(git_blob* blob, bool added, const std::strin
 }
 
 void CommitScanner::scan_text(std::string_view text, const std::string& where) {
+  if (!scan_secrets_) return;
   if (text.size() > budget_) {
     scan_.truncated = true;
     return;

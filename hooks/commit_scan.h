@@ -59,6 +59,8 @@ class CommitScanner {
   CommitScanner(git_repository* repo, const GitSettings& settings, std::string pusher_email,
                 std::size_t max_scanned_bytes, std::size_t max_file_scan_bytes = kMaxFileScanBytes);
   ~CommitScanner();
+  /// Off: no secret scan at all (no rule reads signals.secrets or signals.secret_findings).
+  void set_scan_secrets(bool on) { scan_secrets_ = on; }
   CommitScanner(const CommitScanner&) = delete;
   CommitScanner& operator=(const CommitScanner&) = delete;
 
@@ -141,6 +143,7 @@ class CommitScanner {
   std::vector<FileChange> changes_;  // one commit's, reused
   std::string added_;                // added lines of one file, '\n'-joined
   std::vector<int> added_line_nos_;  // their line numbers in the new file
+  bool scan_secrets_ = true;
   std::unordered_map<std::string, uint8_t> path_flags_;
   struct OidHash {
     std::size_t operator()(const git_oid& id) const noexcept;

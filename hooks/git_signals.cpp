@@ -1,9 +1,11 @@
 #include "git_signals.h"
 
 #include <git2.h>
+#include <git2/sys/repository.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "commit_scan.h"
 #include "stepgate/glob.h"
 #include "stepgate/paths.h"
+#include "stepgate/signal_demand.h"
 
 namespace stepgate {
 namespace {
@@ -162,6 +165,22 @@ Value string_list(const std::set<std::string>& items, std::size_t cap) {
   return list;
 }
 
+/// The signals the commit scan (the diff of every new commit) produces.
+constexpr const char* kScanSignals[] = {
+    "files_changed",     "lines_added",      "lines_deleted",  "paths",
+    "secrets",           "secret_findings",  "large_files",    "model_artifacts",
+    "ci_config_changed", "unsigned_commits", "foreign_authors"};
+
+bool wants_scan(const SignalDemand* demand) {
+  return demand == nullptr ||
+         std::any_of(std::begin(kScanSignals), std::end(kScanSignals),
+                     [demand](const char* name) { return demand->wants(name); });
+}
+
+bool wants_secrets(const SignalDemand* demand) {
+  return demand == nullptr || demand->wants("secrets") || demand->wants("secret_findings");
+}
+
 void put_scan(Value& s, const CommitScan& scan, const PushScanLimits& limits) {
   s["files_changed"] = static_cast<int64_t>(scan.paths.size());
   s["lines_added"] = scan.lines_added;
@@ -242,6 +261,60 @@ bool add_object_dirs(git_repository* repo, const std::string& cwd, const Env& en
   return ok;
 }
 
+/// git's reading of a boolean environment variable (git_env_bool): true, yes, on or a non-zero
+/// number, in any case.
+bool git_env_true(std::string value) {
+  std::transform(value.begin(), value.end(), value.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (value == "true" || value == "yes" || value == "on") return true;
+  return !value.empty() && std::all_of(value.begin(), value.end(), ::isdigit) &&
+         value.find_first_not_of('0') != std::string::npos;
+}
+
+bool is_file(const std::string& path) {
+  std::error_code ec;
+  return !path.empty() && std::filesystem::is_regular_file(path, ec);
+}
+
+/// The configuration git would read for the caller: the repository's own file, then the
+/// caller's global and XDG files (its HOME, XDG_CONFIG_HOME, GIT_CONFIG_GLOBAL) and the
+/// system's (GIT_CONFIG_SYSTEM, GIT_CONFIG_NOSYSTEM), set on this repository alone. libgit2's own
+/// search paths are process-wide and taken from the daemon's HOME, not the client's.
+bool use_caller_config(git_repository* repo, const std::string& cwd, const Env& env) {
+  git_config* raw = nullptr;
+  if (git_config_new(&raw) != 0) return false;
+  ConfigPtr config(raw);
+  auto add = [&](const std::string& path, git_config_level_t level) {
+    return git_config_add_file_ondisk(config.get(), path.c_str(), level, repo, 0) == 0;
+  };
+  bool ok = true;
+  if (!git_env_true(env.get("GIT_CONFIG_NOSYSTEM"))) {
+    std::string system = env.get("GIT_CONFIG_SYSTEM");
+    system = system.empty() ? "/etc/gitconfig" : relative_to(system, cwd);
+    if (is_file(system)) ok = add(system, GIT_CONFIG_LEVEL_SYSTEM) && ok;
+  }
+  const std::string home = env.get("HOME");
+  if (std::string global = env.get("GIT_CONFIG_GLOBAL"); !global.empty()) {
+    global = relative_to(global, cwd);
+    if (is_file(global)) ok = add(global, GIT_CONFIG_LEVEL_GLOBAL) && ok;
+  } else {
+    std::string xdg = env.get("XDG_CONFIG_HOME");
+    xdg = !xdg.empty() ? xdg + "/git/config" : home.empty() ? "" : home + "/.config/git/config";
+    if (is_file(xdg)) ok = add(xdg, GIT_CONFIG_LEVEL_XDG) && ok;
+    if (!home.empty() && is_file(home + "/.gitconfig")) {
+      ok = add(home + "/.gitconfig", GIT_CONFIG_LEVEL_GLOBAL) && ok;
+    }
+  }
+  git_buf local = GIT_BUF_INIT;
+  if (git_repository_item_path(&local, repo, GIT_REPOSITORY_ITEM_CONFIG) == 0) {
+    ok = add(local.ptr, GIT_CONFIG_LEVEL_LOCAL) && ok;
+  }
+  git_buf_dispose(&local);
+  if (!ok) return false;
+  git_repository_set_config(repo, config.get());
+  return true;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd, const Env& env) {
@@ -254,6 +327,10 @@ Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd, const Env
   if (git_repository_open_ext(&repo, where.c_str(), flags, nullptr) != 0) {
     return make_error(ErrorCode::kNotFound, last_git_error("opening the git repository"));
   }
+  if (!use_caller_config(repo, cwd, env)) {
+    git_repository_free(repo);
+    return make_error(ErrorCode::kInvalidArgument, last_git_error("reading git's configuration"));
+  }
   if (!git_dir.empty() && !add_object_dirs(repo, cwd, env)) {
     git_repository_free(repo);
     return make_error(ErrorCode::kNotFound, last_git_error("opening git's object directories"));
@@ -261,9 +338,17 @@ Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd, const Env
   return std::unique_ptr<GitRepo>(new GitRepo(repo, cwd, env));
 }
 
-Result<std::unique_ptr<GitRepo>> GitRepo::open_at(const std::string& path) {
-  // An environment with nothing set: the repository at `path`, whatever this process's says.
-  return open(path, Env(std::vector<std::string>{}));
+Result<std::unique_ptr<GitRepo>> GitRepo::open_at(const std::string& path, const Env& config_env) {
+  // Only the variables that say where git's configuration is: the repository at `path`,
+  // whatever GIT_DIR says.
+  std::vector<std::string> entries;
+  for (const char* name : {"HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
+                           "GIT_CONFIG_NOSYSTEM"}) {
+    if (std::string value = config_env.get(name); !value.empty()) {
+      entries.push_back(std::string(name) + "=" + value);
+    }
+  }
+  return open(path, Env(std::move(entries)));
 }
 
 Result<std::unique_ptr<GitRepo>> GitRepo::reopen() const {
@@ -295,8 +380,10 @@ GitRepo::~GitRepo() {
 
 Result<CommitScan> GitRepo::scan_range(const git_oid* commits, std::size_t count,
                                        const GitSettings& settings, const std::string& pusher,
-                                       std::size_t budget, std::size_t max_file_scan_bytes) {
+                                       std::size_t budget, std::size_t max_file_scan_bytes,
+                                       bool secrets) {
   CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
+  scanner.set_scan_secrets(secrets);
   for (std::size_t i = 0; i < count; ++i) {
     if (Status st = scanner.scan(commits[i]); !st.ok()) return st.error();
   }
@@ -309,23 +396,27 @@ Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t cou
                                          const PushScanLimits& limits) {
   const std::string& pusher = options.pusher_email;
   const std::size_t file_cap = limits.max_file_scan_bytes;
+  const bool secrets = wants_secrets(options.demand);
   if (count < kParallelMinCommits || std::thread::hardware_concurrency() < 2) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap);
+    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
+                      secrets);
   }
   // Two threads, each with its own repository handle (libgit2 objects are not shared across
   // threads), each with half the commits and half the byte budget.
   // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
   auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
   if (!second.ok()) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap);
+    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
+                      secrets);
   }
   const std::size_t half = count / 2;
   const std::size_t budget = limits.max_scanned_bytes / 2;
   Result<CommitScan> later = CommitScan{};
   std::thread worker([&] {
-    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap);
+    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap,
+                                  secrets);
   });
-  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap);
+  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap, secrets);
   worker.join();
   if (!first.ok()) return first.error();
   if (!later.ok()) return later.error();
@@ -505,6 +596,10 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   if (!range.ok()) return range.error();
   s["force"] = range->force;
   s["commits"] = static_cast<int64_t>(range->commits.size());
+  if (!wants_scan(options.demand)) {  // no rule reads what the diff would say
+    put_scan(s, CommitScan{}, limits);
+    return {};
+  }
   const std::size_t diffed = std::min(range->commits.size(), limits.max_diffed_commits);
   auto scan = scan_commits(range->commits.data(), diffed, settings, options, limits);
   if (!scan.ok()) return scan.error();
@@ -512,6 +607,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   if (git_oid tip; git_oid_fromstr(&tip, update.local_sha.c_str()) == 0) {
     CommitScanner tagged(repo_, settings, options.pusher_email, limits.max_scanned_bytes,
                          limits.max_file_scan_bytes);
+    tagged.set_scan_secrets(wants_secrets(options.demand));
     if (Status st = tagged.scan_pushed_object(tip, ref); !st.ok()) return st;
     scan->merge(tagged.take_result());
   }

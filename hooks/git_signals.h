@@ -20,6 +20,8 @@ struct git_repository;
 
 namespace stepgate {
 
+struct SignalDemand;
+
 /// What the scan needs besides the ref update.
 struct PushScanOptions {
   const GitSettings* settings = nullptr;
@@ -31,6 +33,10 @@ struct PushScanOptions {
   /// values and none of the remote's tracking refs reach; a tracking ref of an updated ref is not
   /// trusted over git's value (it may be stale).
   std::vector<std::pair<std::string, std::string>> remote_tips;
+  /// The signals the rules read (signals_read over every layer); null: all of them. The diff
+  /// scan runs only when one of its signals is read, the secret scan only for secrets or
+  /// secret_findings; skipped signals keep their empty defaults.
+  const SignalDemand* demand = nullptr;
 };
 
 /// Limits on the work one push may cause (a huge push still gets a verdict in bounded time).
@@ -54,8 +60,10 @@ class GitRepo {
   /// pre-receive quarantine's GIT_ALTERNATE_OBJECT_DIRECTORIES in `env` are honoured (relative
   /// to `cwd`), else the repository containing `cwd`. The process's environment is not read.
   static Result<std::unique_ptr<GitRepo>> open(const std::string& cwd, const Env& env);
-  /// Opens the repository containing `path` without looking at the environment.
-  static Result<std::unique_ptr<GitRepo>> open_at(const std::string& path);
+  /// Opens the repository containing `path`, whatever GIT_DIR and friends say; its configuration
+  /// is read as git would for `config_env` (HOME, XDG_CONFIG_HOME, GIT_CONFIG_*; none by default).
+  static Result<std::unique_ptr<GitRepo>> open_at(
+      const std::string& path, const Env& config_env = Env(std::vector<std::string>{}));
   ~GitRepo();
   GitRepo(const GitRepo&) = delete;
   GitRepo& operator=(const GitRepo&) = delete;
@@ -102,7 +110,7 @@ class GitRepo {
                                   const PushScanLimits& limits);
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,
-                                std::size_t budget, std::size_t max_file_scan_bytes);
+                                std::size_t budget, std::size_t max_file_scan_bytes, bool secrets);
 
   git_repository* repo_;
   std::string cwd_;  // what it was opened from, for reopen()

@@ -13,6 +13,7 @@
 #include "stepgate/gate.h"
 #include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
+#include "stepgate/signal_demand.h"
 #include "stepgate/stepup.h"
 
 namespace stepgate {
@@ -122,6 +123,7 @@ int open_failure(const Error& error, const HookOptions& o, CommandContext& conte
   options.policy_path = o.policy_path;
   options.cwd = context.io.cwd;
   options.env = context.io.env;
+  options.paths = context.io.paths();
   GateFailure failure = gate_open_failure(error, options, "push");
   *context.io.err << "stepgate: " << (failure.allow ? "warning: " : "") << failure.message << "\n";
   return failure.allow ? 0 : kExitError;
@@ -230,19 +232,17 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   gate_options.policy_path = o.policy_path;
   gate_options.cwd = context.io.cwd;
   gate_options.env = context.io.env;
-  gate_options.paths = Paths::from_environment(context.io.env);
+  gate_options.paths = context.io.paths();
   gate_options.front_end = "git";
-  std::unique_ptr<Gate> owned;
-  Gate* gate = nullptr;
+  std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this run
   if (o.gates != nullptr) {
     auto pooled = o.gates->get(gate_options);
     if (!pooled.ok()) return open_failure(pooled.error(), o, context);
-    gate = *pooled;
+    gate = std::move(pooled).value();
   } else {
     auto opened = Gate::open(gate_options);
     if (!opened.ok()) return open_failure(opened.error(), o, context);
-    owned = std::move(opened).value();
-    gate = owned.get();
+    gate = std::move(opened).value();
   }
   auto repo = GitRepo::open(context.io.cwd, context.io.env);
   if (!repo.ok()) return open_failure(repo.error(), o, context);
@@ -261,6 +261,10 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   // the other side already has. To an unknown URL, a new branch's whole history is scanned.
   scan.remote = o.kind == HookKind::kPrePush ? (*repo)->configured_remote(o.remote, o.url) : "";
   scan.hide_all_refs = o.kind == HookKind::kPreReceive;
+  // The diff and secret scans only when some rule in some layer reads what they find.
+  const SignalDemand demand =
+      signals_read(gate->engine(), o.kind == HookKind::kPreReceive ? "git.receive" : "git.push");
+  scan.demand = &demand;
   const Style style = make_style(context);
   const std::vector<std::string> grants = hook_grants(o.kind, context.io);
 

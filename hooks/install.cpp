@@ -69,7 +69,7 @@ struct Target {
 };
 
 Result<Target> resolve_target(const InstallOptions& o, CommandContext& context) {
-  auto repo = GitRepo::open_at(context.io.cwd);
+  auto repo = GitRepo::open_at(context.io.cwd, context.io.env);
   if (!repo.ok()) return invalid_argument("not in a git repository (" + repo.error().message + ")");
   Target t;
   t.hook = !o.hook.empty() ? o.hook : ((*repo)->is_bare() ? "pre-receive" : "pre-push");

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "stepgate/crypto.h"
+#include "stepgate/files.h"
 #include "stepgate/paths.h"
 #include "stepgate/signals.h"
+#include "tzfile.h"
 
 namespace stepgate {
 namespace {
@@ -25,29 +27,19 @@ std::string first_line_of(const char* path) {
   return line;
 }
 
+constexpr const char* kZoneInfoDir = "/usr/share/zoneinfo/";
+
 bool is_known_zone(const std::string& tz) {
   if (tz.empty() || tz.front() == '/' || tz.find("..") != std::string::npos) return false;
   std::error_code ec;
-  return std::filesystem::is_regular_file("/usr/share/zoneinfo/" + tz, ec);
+  return std::filesystem::is_regular_file(std::string(kZoneInfoDir) + tz, ec);
 }
 
-// localtime_r under a private TZ: the C library only converts through the TZ environment
-// variable (libstdc++ 12 has no std::chrono::zoned_time), so switch it under a lock and restore.
-std::tm to_local(std::time_t t, const std::string& tz) {
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  const char* old = std::getenv("TZ");
-  const std::string saved = old != nullptr ? old : "";
-  setenv("TZ", tz.c_str(), 1);
-  tzset();
-  std::tm out{};
-  localtime_r(&t, &out);
-  if (old != nullptr)
-    setenv("TZ", saved.c_str(), 1);
-  else
-    unsetenv("TZ");
-  tzset();
-  return out;
+constexpr std::size_t kMaxZoneFileBytes = 256 * 1024;  // the largest in tzdata is under 4 KiB
+
+/// Days since 1970-01-01 to the weekday (0 = Sunday; 1970-01-01 was a Thursday).
+int weekday_of(std::int64_t days) {
+  return static_cast<int>(((days + 4) % 7 + 7) % 7);
 }
 
 bool in_business_hours(const LocalTime& t, const BusinessHours& hours) {
@@ -99,13 +91,23 @@ Result<LocalTime> local_time(UnixTime t, const std::string& timezone) {
     return invalid_argument("unknown timezone \"" + timezone +
                             "\" (use an IANA name like Europe/Paris)");
   }
-  const auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  if (utc)
-    gmtime_r(&tt, &tm);
-  else
-    tm = to_local(tt, timezone);
-  return LocalTime{tm.tm_hour, tm.tm_min, tm.tm_wday};
+  std::int64_t offset = 0;
+  if (!utc) {
+    // Read from the zone's file for this call alone: the C library converts only through the
+    // process-wide TZ variable, which the daemon's other threads would see change.
+    auto data = read_file(std::string(kZoneInfoDir) + timezone, kMaxZoneFileBytes);
+    if (!data.ok()) return data.error();
+    auto zone_offset = tzfile::offset_at(*data, t);
+    if (!zone_offset.ok()) {
+      return invalid_argument("timezone \"" + timezone + "\": " + zone_offset.error().message);
+    }
+    offset = *zone_offset;
+  }
+  const std::int64_t local = t + offset;
+  const std::int64_t days = local / 86400 - (local % 86400 < 0 ? 1 : 0);
+  const std::int64_t seconds = local - days * 86400;
+  return LocalTime{static_cast<int>(seconds / 3600), static_cast<int>(seconds % 3600 / 60),
+                   weekday_of(days)};
 }
 
 Status collect_common_signals(const Action& action, const Policy& policy,

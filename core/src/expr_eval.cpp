@@ -256,6 +256,7 @@ Result<Expression> Expression::compile(std::string_view source) {
   Result<expr_detail::Compiled> parsed = expr_detail::parse(source);
   if (!parsed.ok()) return parsed.error();
   Expression e;
+  e.reads_all_signals_ = parsed->root == nullptr || expr_detail::reads_whole_signals(*parsed->root);
   e.root_ = std::shared_ptr<const expr_detail::Node>(std::move(parsed->root));
   e.source_ = std::string(source);
   e.signals_ = std::move(parsed->signals);

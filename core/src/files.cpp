@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -63,7 +64,11 @@ Status write_secret_file(const std::string& path, const std::string& contents) {
   if (target.has_parent_path()) {
     if (Status s = ensure_private_dir(target.parent_path().string()); !s.ok()) return s;
   }
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  // Unique per write, not only per process: two daemon threads may write the same cache file at
+  // once, and a shared temporary name would let one rename the other's half-written bytes.
+  static std::atomic<unsigned> serial{0};
+  const std::string temp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial.fetch_add(1));
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return make_error(ErrorCode::kUnavailable, temp + ": cannot create: " + errno_text());
   Status written = write_all(fd, contents);

@@ -254,7 +254,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     const LayeredEngine& engine = this->engine();  // one engine for the whole request
     const Policy& policy = engine.policy();
     const Action& action = request.action;
-    const UnixTime now = request.now != 0 ? request.now : unix_now();
+    const UnixTime now = request.now;
     const std::string digest = action_digest(action);
     const std::string device = request.device.empty() ? device_fingerprint() : request.device;
 
@@ -406,7 +406,9 @@ struct GatePool::Entry {
   }
 };
 
-Result<Gate*> GatePool::get(const GateOptions& options) {
+Result<std::shared_ptr<Gate>> GatePool::get(const GateOptions& options) {
+  // The policy files are found and hashed before taking the lock: that is the per-request work,
+  // and requests for different gates need not wait for each other's reads.
   auto found =
       find_policy_layers(options.policy_path, options.cwd, options.system_policy_path, options.env);
   if (!found.ok() && found.error().code == ErrorCode::kNotFound) {
@@ -424,13 +426,17 @@ Result<Gate*> GatePool::get(const GateOptions& options) {
     auto text = read_file(paths.back(), kMaxPooledPolicyBytes);
     revisions.push_back(text.ok() ? "sha256:" + sha256_hex(*text) : std::string());
   }
+  // A gate is opened under the lock, so two requests for the same policy never open two gates
+  // on one audit log; an open costs a policy load and a SQLite open, and happens only when a
+  // policy or state file changed.
+  std::lock_guard lock(mu_);
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     if (!(*it)->serves(paths, options)) continue;
     std::shared_ptr<Entry> entry = *it;
     entries_.erase(it);
-    if (!entry->fresh(revisions)) break;  // reopen below
+    if (!entry->fresh(revisions)) break;  // reopen below; holders keep the old gate alive
     entries_.push_back(entry);
-    return entry->gate.get();
+    return std::shared_ptr<Gate>(entry, entry->gate.get());
   }
   GateOptions exact = options;
   // A pooled gate lives as long as the daemon: its audit fsyncs are batched like the shim's, so
@@ -452,7 +458,12 @@ Result<Gate*> GatePool::get(const GateOptions& options) {
   entry->audit_log = file_id(audit_path_of(*entry->gate));
   if (entries_.size() >= kMaxPooledGates) entries_.erase(entries_.begin());
   entries_.push_back(entry);
-  return entry->gate.get();
+  return std::shared_ptr<Gate>(entry, entry->gate.get());
+}
+
+std::size_t GatePool::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
 }
 
 }  // namespace stepgate

@@ -13,6 +13,10 @@ UnixTime ProcessContext::now() const {
   return clock ? clock() : unix_now();
 }
 
+Paths ProcessContext::paths() const {
+  return Paths::from_environment(env);
+}
+
 ProcessContext this_process() {
   ProcessContext context;
   context.in = &std::cin;

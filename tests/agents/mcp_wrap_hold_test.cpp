@@ -57,12 +57,12 @@ struct HoldEnv {
     GateOptions options;
     options.policy_path = dir.path() + "/policy.yaml";
     options.cwd = dir.path();
-    options.paths = Paths::from_environment();
+    options.paths = Paths::from_environment(Env());
     auto opened = Gate::open(options);
     REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.error().message));
     gate = std::move(*opened);
     ToolRecheck recheck = [this](const ToolCall& call, const std::vector<std::string>& grants) {
-      return gate_tool_call(*gate, call, "alice", grants, "");
+      return gate_tool_call(*gate, call, "alice", grants, "", unix_now(), "d");
     };
     HoldSinks sinks;
     sinks.to_client = [this](const std::string& line) { add(to_client, line); };
@@ -71,8 +71,8 @@ struct HoldEnv {
       return true;
     };
     HoldSettings settings{timeout, 10ms, 50ms, ""};
-    held = std::make_unique<HeldCalls>(settings, store_challenge_poll(gate->store(), ""), recheck,
-                                       sinks);
+    held = std::make_unique<HeldCalls>(settings, store_challenge_poll(gate->store(), "", unix_now),
+                                       recheck, sinks);
     pump = std::make_unique<ClientPump>(
         "srv", "s", dir.path(), [recheck](const ToolCall& c) { return recheck(c, {}); }, "",
         pending);

@@ -30,7 +30,7 @@ struct WrapEnv {
     GateOptions options;
     options.policy_path = kPolicy;
     options.cwd = workspace;
-    options.paths = Paths::from_environment();
+    options.paths = Paths::from_environment(Env());
     options.front_end = "mcp-wrap";
     Result<std::unique_ptr<Gate>> opened = Gate::open(options);
     REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.error().message));
@@ -42,7 +42,7 @@ struct WrapEnv {
   }
   ClientPump pump() {
     ToolCallGate fn = [this](const ToolCall& call) {
-      return gate_tool_call(*gate, call, "dev", {}, "http://127.0.0.1:8750");
+      return gate_tool_call(*gate, call, "dev", {}, "http://127.0.0.1:8750", unix_now(), "d");
     };
     return {"fs", "test-session", workspace, fn, "http://127.0.0.1:8750", pending};
   }

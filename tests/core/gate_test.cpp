@@ -99,6 +99,7 @@ Expect run_case(const Case& c) {
   }
   GateRequest request;
   request.action = Action{"git.push", "alice", "refs/heads/feature", Map{}};
+  request.now = unix_now();
   NoTerminalStepUpIo io;
   GateOutcome out = (*gate)->run(request, io);
   CHECK(out.exit_code == (out.final_verdict == Verdict::kAllow ? 0 : 1));

@@ -100,7 +100,7 @@ TEST_CASE("paths: from_environment precedence (overrides, STEPGATE_HOME, XDG, HO
   for (const Row& row : rows) {
     CAPTURE(row.what);
     PathEnv env(row.env);
-    const Paths p = Paths::from_environment();
+    const Paths p = Paths::from_environment(Env());
     CHECK(p.config_dir == row.config);
     CHECK(p.state_dir == row.state);
     CHECK(p.secrets_dir == row.secrets);

@@ -148,6 +148,36 @@ if [[ $(decision) == deny && -s $WORK/other/state/audit.jsonl ]] && "$BIN" audit
 else
   fail "daemon: deleted state: out=$OUT $(ls -la "$WORK/other/state" 2>&1)"
 fi
+# Many clients at once (the daemon serves them on its worker threads): every one gets its own
+# answer, and each call leaves exactly one record in the chain. No lean hook is beside the
+# client, so each answer came from the daemon.
+mkdir -p "$WORK/many"
+pids=()
+for i in $(seq 24); do
+  fixture=bash_ls
+  (( i % 2 == 0 )) && fixture=read_ssh_key
+  (
+    set +e
+    out=$(event "$fixture" | STEPGATE_HOME="$WORK/many/sg" "$CLIENT" claude --policy "$POLICY" 2>/dev/null)
+    echo "$?:$fixture:$(grep -o '"permissionDecision":"[a-z]*"' <<<"$out" | cut -d'"' -f4)" >"$WORK/many/$i"
+  ) &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+wrong=0
+for i in $(seq 24); do
+  case $(cat "$WORK/many/$i") in
+    0:bash_ls:|0:read_ssh_key:deny) ;;
+    *) wrong=$((wrong + 1)); echo "  call $i: $(cat "$WORK/many/$i")" ;;
+  esac
+done
+records=$(grep -c '"type":"decision"' "$WORK/many/sg/state/audit.jsonl" || true)
+if [[ $wrong -eq 0 && $records -eq 24 ]] && "$BIN" audit verify --path "$WORK/many/sg/state/audit.jsonl" >/dev/null 2>&1; then
+  pass "daemon: 24 concurrent calls, each answered rightly, 24 records in a chain that verifies"
+else
+  fail "daemon: concurrent calls: $wrong wrong, $records records"
+fi
+
 if "$BIN" audit verify >/dev/null 2>"$WORK/err"; then pass "daemon: audit chain verifies"; else fail "audit verify: $(cat "$WORK/err")"; fi
 
 # One daemon per socket.

@@ -55,5 +55,40 @@ printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","comma
 check "a Claude Code hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
 check "it says Claude Code would run the call" grep -q '^\[FAIL\] claude: .*let `rm -rf /` through' "$TMP/doctor.out"
 
+# The authority: none configured, configured but unreachable, reachable with another key than
+# the one pinned (a stand-in speaking the wire: 4-byte length, JSON).
+rm -f .claude/settings.json
+doctor || true
+check "no authority: local mode, said as info" grep -q '^\[info\] authority: configuration — none configured' "$TMP/doctor.out"
+STEPGATE_AUTHORITY="$TMP/no-authority.sock" doctor || true
+check "an unreachable authority is named, with what it means" grep -q "^\[warn\] authority: $TMP/no-authority.sock .*unreachable.*fail closed" "$TMP/doctor.out"
+key_of() { "$BIN" keygen --approver "$1" 2> /dev/null | grep -o 'ed25519:[A-Za-z0-9_-]*' | head -1; }
+PINNED=$(key_of pinned)
+OTHER=$(key_of other)
+python3 - "$TMP/fake-authority.sock" "$OTHER" <<'PY' &
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+for _ in range(4):
+    c, _ = s.accept()
+    try:
+        n = struct.unpack(">I", c.recv(4))[0]
+        c.recv(n)
+        body = json.dumps({"ok": True, "actor": "dev", "public_key": sys.argv[2],
+                           "policy": "version: 1\nname: x\nrules: []\n", "policy_revision": "r"}).encode()
+        c.sendall(struct.pack(">I", len(body)) + body)
+    except OSError:
+        pass
+    c.close()
+PY
+fake_pid=$!
+for _ in $(seq 50); do [ -S "$TMP/fake-authority.sock" ] && break; sleep 0.1; done
+mkdir -p "$STEPGATE_HOME/config"
+printf 'authority:\n  socket: %s\n  public_key: "%s"\n' "$TMP/fake-authority.sock" "$PINNED" > "$STEPGATE_HOME/config/config.yaml"
+timeout 30 "$BIN" doctor > "$TMP/doctor.out" 2> "$TMP/doctor.err" || true
+check "an authority signing with another key than the pinned one is named" grep -q '^\[warn\] authority: .*fake-authority.sock .*does not match the pinned' "$TMP/doctor.out"
+rm -f "$STEPGATE_HOME/config/config.yaml"
+kill "$fake_pid" 2> /dev/null || true
+
 [ "$FAILED" = 0 ] && echo "doctor: all checks passed"
 exit "$FAILED"

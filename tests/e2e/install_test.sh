@@ -41,6 +41,10 @@ for f in bin/stepgate bin/stepgate-git-hook bin/stepgate-claude-hook bin/stepgat
          lib/systemd/user/stepgate-daemon.service share/doc/stepgate/README.md; do
   [ -e "$prefix/$f" ] && pass "installs $f" || fail "installs $f" "missing"
 done
+grep -qxF "ExecStart=$prefix/bin/stepgate daemon" "$prefix/lib/systemd/user/stepgate-daemon.service" \
+  && pass "the daemon unit starts the installed program" || fail "daemon unit ExecStart" "$(grep ExecStart "$prefix/lib/systemd/user/stepgate-daemon.service")"
+grep -qF "ExecStart=$prefix/bin/stepgate authority serve" "$prefix/lib/systemd/system/stepgate-authority.service" \
+  && pass "the authority unit starts the installed program" || fail "authority unit ExecStart" "$(grep ExecStart "$prefix/lib/systemd/system/stepgate-authority.service")"
 check "installed stepgate runs" "$prefix/bin/stepgate" --version
 check "installed packs lint clean" "$prefix/bin/stepgate" policy lint "$prefix/share/stepgate/policies/git.yaml"
 

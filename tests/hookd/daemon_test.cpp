@@ -5,10 +5,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "../core/test_util.h"
 #include "protocol.h"
+#include "stepgate/audit.h"
 #include "stepgate/gate.h"
 
 namespace stepgate {
@@ -134,6 +138,58 @@ TEST_CASE("hookd: errors fail closed with exit 2 and a message") {
   hookd::Response no_dir = serve_hook_request(r, pool);
   CHECK(no_dir.exit_code == 2);
   CHECK(no_dir.err.find("working directory") != std::string::npos);
+}
+
+TEST_CASE("hookd: requests served from many threads at once all get their answer and one record") {
+  // The daemon's workers share one GatePool: more policy files than the pool keeps (so gates are
+  // evicted while other threads use them), one state directory and audit log for all of them.
+  testing::TempDir dir;
+  constexpr int kPolicies = 11;
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 12;
+  std::vector<std::string> policies;
+  for (int i = 0; i < kPolicies; ++i) {
+    policies.push_back(dir.path() + "/policy" + std::to_string(i) + ".yaml");
+    // A zone of its own each: local time is computed per request, with no process-wide TZ.
+    const char* zones[] = {"Europe/Paris", "Pacific/Chatham", "America/St_Johns"};
+    std::ofstream(policies.back()) << slurp(kPolicy) << "timezone: " << zones[i % 3] << "\n";
+  }
+  GatePool pool;
+  std::mutex mu;
+  int wrong = 0;
+  std::string first_wrong;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const bool deny = (t + i) % 2 == 1;
+        const std::string& policy =
+            policies[static_cast<std::size_t>(t * kPerThread + i) % kPolicies];
+        hookd::Request r = request_in(dir, policy,
+                                      deny ? read_event(dir.path(), dir.path() + "/.ssh/id_ed25519")
+                                           : bash_event(dir.path(), "ls -la"));
+        // A session per thread: the pack holds a burst of more than 30 calls in one session.
+        r.input.replace(r.input.find(R"("s1")"), 4, "\"s" + std::to_string(t) + "\"");
+        const hookd::Response answer = serve_hook_request(r, pool);
+        const bool denied = answer.out.find(R"("permissionDecision":"deny")") != std::string::npos;
+        if (answer.exit_code != 0 || denied != deny || (!deny && !answer.out.empty())) {
+          std::lock_guard lock(mu);
+          if (++wrong == 1)
+            first_wrong = std::to_string(answer.exit_code) + answer.out + answer.err;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  INFO(first_wrong);
+  CHECK(wrong == 0);
+  CHECK(pool.size() <= 8);
+  auto records = read_audit_log(dir.path() + "/sg/state/audit.jsonl", AuditFilter{});
+  REQUIRE(records.ok());
+  CHECK(records->size() == static_cast<std::size_t>(kThreads * kPerThread));
+  auto verified = verify_audit_log(dir.path() + "/sg/state/audit.jsonl");
+  REQUIRE(verified.ok());
+  CHECK(verified->ok);
 }
 
 TEST_CASE("GatePool: reuses a gate until the policy bytes or the state files change") {

@@ -3,6 +3,7 @@
 /// and map the outcome to an exit code. Front-ends only build the Action and their own signals.
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,8 @@ struct GateOptions {
   std::string policy_path;  // explicit --policy (the user layer), else found per DESIGN.md
   std::string system_policy_path = kSystemPolicyPath;  // the system layer; tests point it elsewhere
   std::string cwd = ".";
-  Env env;  // where the policy search reads $STEPGATE_POLICY (the caller's environment)
-  Paths paths = Paths::from_environment();
+  Env env;      // where the policy search reads $STEPGATE_POLICY (the caller's environment)
+  Paths paths;  // the caller's (ProcessContext::paths()), never read here from this process
   AuditOptions audit_options;
   StoreOptions store_options;  // long-running front-ends cache the per-call lookups
   std::string
@@ -41,7 +42,7 @@ struct GateRequest {
   std::string grant_retry;    // see StepUpRequest
   bool approvals_only = false;  // see StepUpRequest
   bool record_velocity = true;
-  UnixTime now = 0;    // the caller's clock (ProcessContext::now); 0: unix_now()
+  UnixTime now = 0;    // required: the caller's clock (ProcessContext::now)
   std::string device;  // the caller's device_fingerprint(env); "": this process's
 };
 
@@ -121,19 +122,22 @@ class Gate {
 /// Gates kept open between requests by a long-running front-end (the hook daemon), so a request
 /// costs no policy load and no SQLite open. get() hands back the gate opened for the same policy
 /// file, paths and front-end while the policy file still has the same bytes and the state store
-/// and audit log are still the files it opened; otherwise it opens a fresh one. Not thread-safe.
+/// and audit log are still the files it opened; otherwise it opens a fresh one. Thread-safe: the
+/// daemon's workers share one pool, and a gate handed out stays alive for its holder even when
+/// the pool drops it (evicted or stale) meanwhile. Gate::run itself is thread-safe.
 class GatePool {
  public:
-  Result<Gate*> get(const GateOptions& options);
-  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  Result<std::shared_ptr<Gate>> get(const GateOptions& options);
+  [[nodiscard]] std::size_t size() const;
 
  private:
   struct Entry;
+  mutable std::mutex mu_;                        // guards entries_
   std::vector<std::shared_ptr<Entry>> entries_;  // most recently used last
 };
 
-/// Unix time now by the system clock. Commands take "now" from their ProcessContext (whose clock
-/// is this one unless a test injects another), never from the environment of the person gated.
+/// Unix time now by the system clock: the clock of this_process() (process_context.cpp).
+/// Commands take "now" from their ProcessContext, never from here.
 UnixTime unix_now();
 
 /// "2026-11-23T18:21:55Z" (UTC, seconds).

@@ -26,8 +26,9 @@ struct Paths {
   std::string state_db;
   std::string audit_log;
 
-  /// The paths `env` names (the process's environment by default).
-  static Paths from_environment(const Env& env = {});
+  /// The paths `env` names. Commands pass their ProcessContext's (ProcessContext::paths()); no
+  /// default, so nothing reads this process's environment behind the context's back.
+  static Paths from_environment(const Env& env);
 };
 
 /// `path` resolved against `cwd` when it is relative (and `cwd` is not "" or "."); else `path`.

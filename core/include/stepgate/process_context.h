@@ -9,6 +9,7 @@
 #include <string>
 
 #include "stepgate/env.h"
+#include "stepgate/paths.h"
 #include "stepgate/result.h"
 #include "stepgate/store.h"
 
@@ -25,6 +26,8 @@ struct ProcessContext {
 
   /// Unix time now by `clock`.
   [[nodiscard]] UnixTime now() const;
+  /// The stepgate directories `env` names (Paths::from_environment).
+  [[nodiscard]] Paths paths() const;
 };
 
 /// The name front-ends used for the context before it moved to core.
