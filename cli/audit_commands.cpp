@@ -22,8 +22,11 @@
 #include <ostream>
 
 #include "command.h"
+#include "report_render.h"
 #include "stepgate/audit.h"
+#include "stepgate/audit_report.h"
 #include "stepgate/crypto.h"
+#include "stepgate/files.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/store.h"
@@ -43,6 +46,14 @@ struct AuditShowOptions {
   std::string since;
   std::string until;
   std::string format = "text";
+};
+
+struct ReportOptions {
+  std::string path;
+  std::string since;
+  std::string until;
+  std::string format = "text";
+  std::string output;
 };
 
 struct AuditAppendOptions {
@@ -212,6 +223,50 @@ int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
   return 0;
 }
 
+std::string report_period(const ReportOptions& options) {
+  if (options.since.empty() && options.until.empty()) return "all records";
+  std::string period;
+  if (!options.since.empty()) {
+    period =
+        parse_duration(options.since) >= 0 ? "last " + options.since : "since " + options.since;
+  }
+  if (!options.until.empty()) period += (period.empty() ? "until " : ", until ") + options.until;
+  return period;
+}
+
+int run_report(const ReportOptions& options, CommandContext& context) {
+  AuditFilter filter;
+  auto since = parse_point("--since", options.since);
+  if (!since.ok()) return report_error(context, since.error());
+  auto until = parse_point("--until", options.until);
+  if (!until.ok()) return report_error(context, until.error());
+  filter.since = *since;
+  filter.until = *until;
+  auto records = read_audit_log(log_path(options.path), filter);
+  if (!records.ok()) return report_error(context, records.error());
+  const AuditReport report = build_audit_report(*records);
+  const std::string period = report_period(options);
+  std::string text;
+  if (options.format == "json") {
+    Value v = audit_report_to_value(report);
+    v["period"] = period;
+    text = to_pretty_json(v) + "\n";
+  } else if (options.format == "html") {
+    text = render_report_html(report, period);
+  } else {
+    text = render_report_text(report, period);
+  }
+  if (options.output.empty()) {
+    *context.io.out << text;
+    return 0;
+  }
+  // The report names actors and resources from a private log: it stays private (0600).
+  if (Status s = write_secret_file(options.output, text); !s.ok()) {
+    return report_error(context, s.error());
+  }
+  return 0;
+}
+
 bool plain_label(const std::string& label) {
   if (label.empty() || label.size() > kMaxLabelSize) return false;
   return std::all_of(label.begin(), label.end(), [](unsigned char c) {
@@ -282,6 +337,23 @@ void setup_audit_append(CLI::App& audit, CommandContext& context) {
   cmd->callback([options, &context] { context.exit_code = run_audit_append(*options, context); });
 }
 
+void setup_report(CLI::App& app, CommandContext& context) {
+  auto options = std::make_shared<ReportOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "report",
+      "What the audit log says: per rule, actor and front-end how often rules matched, stepped "
+      "up, denied or would have (shadow); step-up durations; approvals; lockouts");
+  cmd->add_option("--path", options->path, "Audit log (default: the state directory's)");
+  cmd->add_option("--since", options->since,
+                  "A duration ago (24h, 7d) or an RFC 3339 UTC time (default: the whole log)");
+  cmd->add_option("--until", options->until, "A duration ago or an RFC 3339 UTC time");
+  cmd->add_option("--format", options->format,
+                  "text, json, or html (one self-contained page with SVG charts)")
+      ->check(CLI::IsMember({"text", "json", "html"}));
+  cmd->add_option("--output,-o", options->output, "Write to this file instead of stdout");
+  cmd->callback([options, &context] { context.exit_code = run_report(*options, context); });
+}
+
 }  // namespace
 
 void register_audit_commands(CLI::App& app, CommandContext& context) {
@@ -290,6 +362,7 @@ void register_audit_commands(CLI::App& app, CommandContext& context) {
   setup_audit_verify(*audit, context);
   setup_audit_show(*audit, context);
   setup_audit_append(*audit, context);
+  setup_report(app, context);
 }
 
 }  // namespace stepgate
