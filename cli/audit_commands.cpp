@@ -20,6 +20,8 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "command.h"
 #include "report_render.h"
@@ -41,6 +43,9 @@ struct AuditVerifyOptions {
 struct AuditShowOptions {
   std::string path;
   std::string kind;
+  std::string actor;
+  std::string rule;
+  std::string front_end;
   std::string verdict;
   std::string type;
   std::string since;
@@ -185,26 +190,87 @@ int run_audit_verify(const AuditVerifyOptions& options, CommandContext& context)
   return 0;
 }
 
-/// One line per record: seq, time, type, then what there is of verdict, kind, actor, resource.
-void print_text(std::ostream& out, const Value& r) {
-  out << '#' << r.get_int("seq") << ' ' << r.get_string("time") << ' ' << r.get_string("type");
+constexpr std::size_t kMaxCell = 48;
+
+/// Long cells are cut in the middle (a resource's end, the ref, matters as much as its start) so
+/// the table stays readable; --format json has them whole.
+std::string cell(std::string text) {
+  if (text.empty()) return "-";
+  if (text.size() > kMaxCell) {
+    const std::size_t keep = (kMaxCell - 3) / 2;
+    text = text.substr(0, keep) + "..." + text.substr(text.size() - keep);
+  }
+  return text;
+}
+
+/// The rule ids a decision's reasons name, shadow ones marked "(shadow)".
+std::string record_rules(const Value& r) {
+  const Value* decision = r.find("decision");
+  const Value* reasons = decision != nullptr ? decision->find("reasons") : nullptr;
+  if (reasons == nullptr || !reasons->is_list()) return "";
+  std::string out;
+  for (const Value& reason : reasons->as_list()) {
+    if (!out.empty()) out += ',';
+    out += reason.get_string("rule");
+    if (reason.get_bool("shadow")) out += "(shadow)";
+  }
+  return out;
+}
+
+/// One table row: what there is of each column for any record type.
+std::vector<std::string> record_row(const Value& r) {
   const Value* action = r.find("action");
   const Value* decision = r.find("decision");
   std::string verdict = r.get_string("verdict");
   if (verdict.empty() && decision != nullptr) verdict = decision->get_string("verdict");
+  if (verdict.empty()) verdict = r.get_string("outcome", r.get_string("decision"));
   std::string final_verdict = r.get_string("final_verdict");  // after step-up, shadow mode
   if (!final_verdict.empty() && final_verdict != verdict) verdict += "->" + final_verdict;
-  if (!verdict.empty()) out << ' ' << verdict;
   const Value& a = action != nullptr && action->is_map() ? *action : r;
-  for (const char* key : {"kind", "actor", "resource"}) {
-    std::string v = a.get_string(key);
-    if (!v.empty()) out << ' ' << key << '=' << v;
+  std::string actor = a.get_string("actor");
+  for (const char* key : {"decided_by", "approver", "identity"}) {
+    if (actor.empty()) actor = r.get_string(key);
   }
-  out << '\n';
+  std::string time = r.get_string("time");
+  if (time.size() > 19) time = time.substr(0, 19) + "Z";  // to the second
+  return {std::to_string(r.get_int("seq")),
+          time,
+          r.get_string("type"),
+          cell(verdict),
+          cell(r.get_string("front_end")),
+          cell(a.get_string("kind")),
+          cell(actor),
+          cell(a.get_string("resource")),
+          record_rules(r).empty() ? "-" : record_rules(r)};  // the last column: never cut
+}
+
+/// An aligned table with a header, the last column unpadded.
+void print_table(std::ostream& out, const std::vector<Value>& records) {
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "TIME", "TYPE", "VERDICT", "FRONT-END", "KIND", "ACTOR", "RESOURCE", "RULES"}};
+  for (const Value& r : records) rows.push_back(record_row(r));
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out << line << '\n';
+  }
 }
 
 int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
-  AuditFilter filter{options.kind, options.verdict, options.type, 0, 0};
+  AuditFilter filter;
+  filter.kind = options.kind;
+  filter.verdict = options.verdict;
+  filter.type = options.type;
+  filter.actor = options.actor;
+  filter.rule = options.rule;
+  filter.front_end = options.front_end;
   auto since = parse_point("--since", options.since);
   if (!since.ok()) return report_error(context, since.error());
   auto until = parse_point("--until", options.until);
@@ -213,13 +279,15 @@ int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
   filter.until = *until;
   auto records = read_audit_log(log_path(options.path), filter);
   if (!records.ok()) return report_error(context, records.error());
-  for (const Value& r : *records) {
-    if (options.format == "json") {
-      *context.io.out << to_json(r) << '\n';
-    } else {
-      print_text(*context.io.out, r);
-    }
+  if (options.format == "json") {
+    for (const Value& r : *records) *context.io.out << to_json(r) << '\n';
+    return 0;
   }
+  if (records->empty()) {
+    *context.io.err << "stepgate: no audit records match\n";
+    return 0;
+  }
+  print_table(*context.io.out, *records);
   return 0;
 }
 
@@ -310,15 +378,20 @@ void setup_audit_verify(CLI::App& audit, CommandContext& context) {
 
 void setup_audit_show(CLI::App& audit, CommandContext& context) {
   auto options = std::make_shared<AuditShowOptions>();
-  CLI::App* cmd = audit.add_subcommand("show", "Print audit records, filtered");
+  CLI::App* cmd = audit.add_subcommand(
+      "show",
+      "Print audit records as a table, filtered by kind, actor, rule, verdict, front-end, time");
   cmd->add_option("--path", options->path, "Audit log (default: the state directory's)");
   cmd->add_option("--kind", options->kind, "Glob on the action kind (git.*)");
+  cmd->add_option("--actor", options->actor, "Glob on the actor (or approver)");
+  cmd->add_option("--rule", options->rule, "Glob on a rule id the decision matched");
+  cmd->add_option("--front-end", options->front_end, "Glob on the front-end (git, ci, shim...)");
   cmd->add_option("--verdict", options->verdict, "allow, step_up or deny")
       ->check(CLI::IsMember({"allow", "step_up", "deny"}));
   cmd->add_option("--type", options->type, "Record type (decision, stepup...)");
   cmd->add_option("--since", options->since, "A duration ago (24h, 7d) or an RFC 3339 UTC time");
   cmd->add_option("--until", options->until, "A duration ago or an RFC 3339 UTC time");
-  cmd->add_option("--format", options->format, "text or json (JSON Lines)")
+  cmd->add_option("--format", options->format, "text (a table) or json (JSON Lines)")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([options, &context] { context.exit_code = run_audit_show(*options, context); });
 }
