@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <istream>
 #include <iterator>
 #include <memory>
@@ -93,8 +94,22 @@ void run_init(const InitOptions& o, CommandContext& context) {
         context, make_error(ErrorCode::kUnavailable, file.string() + ": cannot write"));
     return;
   }
-  *context.io.out << "wrote " << file.string() << " from the `" << o.pack << "` pack\n"
-                  << "check it with: stepgate policy lint " << file.string() << "\n";
+  *context.io.out << "wrote " << file.string() << " from the `" << o.pack << "` pack\n";
+  // Starter test cases beside it, so the policy's author has cases to edit with the policy.
+  const fs::path tests = dir / "policy.tests.yaml";
+  const std::string_view pack_tests = embedded_pack_tests(o.pack);
+  if (!pack_tests.empty() && (o.force || !fs::exists(tests, ec))) {
+    std::ofstream tests_out(tests, std::ios::binary | std::ios::trunc);
+    tests_out << starter_tests(pack_tests);
+    if (!tests_out.flush()) {
+      context.exit_code = report_error(
+          context, make_error(ErrorCode::kUnavailable, tests.string() + ": cannot write"));
+      return;
+    }
+    *context.io.out << "wrote " << tests.string() << " (starter test cases)\n"
+                    << "test it with: stepgate policy test " << dir.string() << "\n";
+  }
+  *context.io.out << "check it with: stepgate policy lint " << file.string() << "\n";
 }
 
 // Common signals with the state store when one already exists (eval never creates state).
@@ -330,7 +345,9 @@ void setup_policy(CLI::App& app, CommandContext& context) {
   lint->callback([file, &context] { run_lint(*file, context); });
   auto explain = std::make_shared<ExplainOptions>();
   CLI::App* exp = policy->add_subcommand(
-      "explain", "Show the policy layers in force here and, for an action, which one decided");
+      "explain",
+      "Show the policy layers in force here and, for an action, each rule with why it matched or "
+      "not (each part of its `when`, the signal values read) and which layer decided");
   exp->add_option("--action", explain->action, "Action JSON file, or - for stdin");
   exp->add_option("--policy", explain->policy, "The user layer (default: found per DESIGN.md)");
   exp->add_option("--signals", explain->signals, "Signals to add, as inline JSON, @FILE or FILE");
@@ -338,11 +355,15 @@ void setup_policy(CLI::App& app, CommandContext& context) {
     if (Status s = do_explain(*explain, context); !s.ok())
       context.exit_code = report_error(context, s.error());
   });
-  auto dir = std::make_shared<std::string>("policies");
-  CLI::App* test = policy->add_subcommand("test", "Run the test cases of the policy packs in DIR");
-  test->add_option("DIR", *dir, "Directory with the packs and tests/ (default: policies)");
-  test->callback([dir, &context] {
-    context.exit_code = run_pack_tests(*dir, *context.io.out, *context.io.err);
+  auto target = std::make_shared<std::string>();
+  CLI::App* test = policy->add_subcommand(
+      "test", "Run a policy's test cases (policy.tests.yaml beside policy.yaml) or the packs'");
+  test->add_option("FILE|DIR", *target,
+                   "A policy file (its X.tests.yaml beside it), a tests file, a directory with "
+                   "policy.tests.yaml, or a packs directory with tests/ (default: .stepgate if "
+                   "it has cases, else policies)");
+  test->callback([target, &context] {
+    context.exit_code = run_policy_tests(*target, context.io.cwd, *context.io.out, *context.io.err);
   });
 }
 
