@@ -21,6 +21,7 @@
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"
 #include "stepgate/policy_layers.h"
+#include "stepgate/rule_explain.h"
 #include "stepgate/signals.h"
 #include "stepgate/store.h"
 
@@ -203,6 +204,45 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   return {};
 }
 
+void print_condition(const ConditionTrace& t, int indent, std::ostream& out) {
+  const std::string pad(static_cast<std::size_t>(indent), ' ');
+  out << pad << t.result << (t.result.size() < 5 ? std::string(6 - t.result.size(), ' ') : " ")
+      << t.source << "\n";
+  if (!t.parts.empty()) {
+    for (const ConditionTrace& p : t.parts) print_condition(p, indent + 2, out);
+    return;
+  }
+  for (const std::string& r : t.reads) out << pad << "      reads " << r << "\n";
+}
+
+bool decision_names(const Decision& d, const std::string& rule) {
+  return std::any_of(d.reasons.begin(), d.reasons.end(),
+                     [&](const Reason& r) { return r.rule_id == rule; });
+}
+
+/// Each rule of one layer: matched or not (as the engine decided), what it is worth, and its
+/// `when` part by part with the signal values read.
+void print_rules(const Policy& policy, const Decision& d, const Action& action,
+                 const Value& signals, std::ostream& out) {
+  out << "rules:\n";
+  for (const RuleTrace& t : explain_rules(policy, action, signals)) {
+    const Rule& rule = *t.rule;
+    if (!t.applies) {
+      out << "  . " << rule.id << ": not for " << action.kind << " (on: " << rule.on << ")\n";
+      continue;
+    }
+    const bool matched = decision_names(d, rule.id);
+    out << "  " << (matched ? "+ " : "- ") << rule.id << " ";
+    if (rule.effect)
+      out << "[" << verdict_name(*rule.effect) << "]";
+    else
+      out << "[score " << rule.score << "]";
+    if (rule.mode == Mode::kShadow) out << " [shadow]";
+    out << ": " << (matched ? "matched" : "not matched") << "\n";
+    print_condition(t.when, 6, out);
+  }
+}
+
 // Shows the layers in force here and, given an action, what each decided and which one stood.
 Status do_explain(const ExplainOptions& o, CommandContext& context) {
   auto found = find_policy_layers(o.policy, context.io.cwd, kSystemPolicyPath, context.io.env);
@@ -235,6 +275,7 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   for (std::size_t i = 0; i < each.size(); ++i) {
     out << "\n[" << engine.layers()[i].name << " layer] ";
     print_decision(each[i], out);
+    print_rules(*engine.layers()[i].policy, each[i], *action, *signals, out);
   }
   const Decision d = engine.evaluate(*action, *signals, digest);
   out << "\nresult: " << verdict_name(d.verdict) << ", decided by the " << d.layer << " layer\n";
