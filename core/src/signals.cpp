@@ -70,6 +70,8 @@ constexpr Row kSignals[] = {
      "metrics worse than the baseline beyond their tolerance"},
     {"worst_regression_pct", T::kDouble, "ci", "model.deploy",
      "largest relative regression across metrics, in percent (0 when none)"},
+    {"worst_regression_metric", T::kString, "ci", "model.deploy",
+     "the metric with the largest relative regression (\"\" when none regressed)"},
     {"eval_missing", T::kBool, "ci", "model.deploy", "no evaluation report for the candidate"},
     {"artifact_digest_mismatch", T::kBool, "ci", "model.deploy",
      "the artifact's SHA-256 differs from the digest in the manifest"},
