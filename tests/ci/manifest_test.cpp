@@ -130,6 +130,15 @@ TEST_CASE("the action is deterministic and binds the artifact") {
   CHECK(a.attributes.get_string("artifact_sha256") == kSha);
   CHECK(a.attributes.get_string("artifact_uri") == "s3://models/fraud.onnx");
   CHECK(a.attributes.get_string("commit") == "abc");
+  // The numbers an approver sees in the inbox (issue 23).
+  const Value* accuracy = a.attributes.find("evaluation")->find("accuracy");
+  REQUIRE(accuracy != nullptr);
+  CHECK(accuracy->find("candidate")->as_number() == doctest::Approx(0.90));
+  CHECK(accuracy->find("baseline")->as_number() == doctest::Approx(0.93));
+  CHECK(accuracy->find("change_pct")->as_number() == doctest::Approx(-3.226));
+  CHECK(accuracy->get_string("tolerance") == "1%");
+  CHECK(accuracy->get_bool("regressed"));
+  CHECK_FALSE(a.attributes.find("evaluation")->find("latency_ms")->get_bool("regressed"));
   CHECK(action_digest(a) == action_digest(manifest_action(*m, "alice", extra)));
   Manifest other = *m;
   other.artifact_sha256 = std::string(64, 'b');
