@@ -14,6 +14,7 @@
 #include "core_pack_test.h"
 #include "embedded_packs.h"
 #include "stepgate/action.h"
+#include "stepgate/baselines.h"
 #include "stepgate/collect.h"
 #include "stepgate/engine.h"
 #include "stepgate/gate.h"
@@ -114,8 +115,9 @@ void run_init(const InitOptions& o, CommandContext& context) {
 }
 
 // Common signals with the state store when one already exists (eval never creates state).
-Status collect_for_eval(const Action& action, const Policy& policy, const ProcessContext& process,
-                        UnixTime now, Value& signals) {
+Status collect_for_eval(const Action& action, const LayeredEngine& engine,
+                        const ProcessContext& process, UnixTime now, Value& signals) {
+  const Policy& policy = engine.policy();
   const Paths paths = Paths::from_environment(process.env);
   std::unique_ptr<StateStore> store;
   std::error_code ec;
@@ -127,6 +129,11 @@ Status collect_for_eval(const Action& action, const Policy& policy, const Proces
   const CollectContext collect{now, device_fingerprint(process.env), store.get()};
   Value common = Map{};
   if (Status s = collect_common_signals(action, policy, collect, common); !s.ok()) return s;
+  // The baselines the rules read, as the gate computes them (from this user's state store).
+  const SignalDemand demand = signals_read(engine, action.kind);
+  if (Status s = collect_baseline_signals(action, policy, collect, demand, common); !s.ok()) {
+    return s;
+  }
   for (auto& [k, v] : common.as_map()) signals.as_map().try_emplace(k, std::move(v));  // given wins
   fill_signal_defaults(action.kind, signals);
   return {};
@@ -192,7 +199,7 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
   const UnixTime now = o.now != 0 ? o.now : context.io.now();
-  if (Status s = collect_for_eval(*action, engine.policy(), context.io, now, *signals); !s.ok()) {
+  if (Status s = collect_for_eval(*action, engine, context.io, now, *signals); !s.ok()) {
     return s;
   }
   const Decision d = engine.evaluate(*action, *signals);
@@ -266,7 +273,7 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   const LayeredEngine engine(std::move(layers));
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
-  if (Status s = collect_for_eval(*action, engine.policy(), context.io, context.io.now(), *signals);
+  if (Status s = collect_for_eval(*action, engine, context.io, context.io.now(), *signals);
       !s.ok()) {
     return s;
   }
