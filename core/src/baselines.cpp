@@ -11,8 +11,9 @@ namespace stepgate {
 namespace {
 
 constexpr int64_t kDay = 86400;
-constexpr int kHourDays = 30;    // unusual_hour looks this many days back
-constexpr int kVolumeDays = 14;  // volume_z's baseline days
+constexpr int kHourDays = 30;          // unusual_hour looks this many days back
+constexpr int kVolumeDays = 14;        // volume_z's baseline days
+constexpr int kMinVolumeHistory = 10;  // actions in those days before volume_z says anything
 constexpr int64_t kHalfHour = 1800;
 constexpr int kRareShare = 50;  // fewer than 1 in 50 near this time of day is unusual
 // count_actions saturates here (store.h): past it, differences of counts mean nothing, so a
@@ -100,6 +101,14 @@ Status volume(const Action& a, const CollectContext& c, Map& out) {
     if (!n.ok()) return n.error();
     sum += *n;
     squares += static_cast<double>(*n) * *n;
+  }
+  if (sum < kMinVolumeHistory) {  // a new actor's first busy day is not a spike
+    out["volume_z"] = Value(0.0);
+    out["volume_reason"] =
+        Value("too little history for " + a.actor + " (" + std::to_string(static_cast<int>(sum)) +
+              " " + a.kind + " in " + std::to_string(kVolumeDays) + " days, " +
+              std::to_string(kMinVolumeHistory) + " needed)");
+    return {};
   }
   const double mean = sum / kVolumeDays;
   const double sd = std::sqrt(std::max(0.0, squares / kVolumeDays - mean * mean));

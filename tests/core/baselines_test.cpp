@@ -78,6 +78,16 @@ TEST_CASE_FIXTURE(BaselineFixture, "baselines: volume_z against the daily mean")
         "10 git.push in 24h for alice against a daily mean of 1.0 (sd 0.0)");
 }
 
+TEST_CASE_FIXTURE(BaselineFixture, "baselines: volume_z needs a history first") {
+  REQUIRE(store != nullptr);
+  const UnixTime now = kMidnight + 12 * 3600;
+  for (int i = 0; i < 9; ++i) REQUIRE(store->record_action("git.push", "alice", now - 60).ok());
+  const Value s = collect(now, {"volume_z"});
+  CHECK(s.find("volume_z")->as_number() == doctest::Approx(0.0));
+  CHECK(s.get_string("volume_reason") ==
+        "too little history for alice (0 git.push in 14 days, 10 needed)");
+}
+
 TEST_CASE_FIXTURE(BaselineFixture, "baselines: new_resource until an action on it is allowed") {
   REQUIRE(store != nullptr);
   SignalDemand demand;

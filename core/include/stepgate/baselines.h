@@ -8,7 +8,8 @@
 ///    verdict).
 ///  - volume_z (+ volume_reason): the last 24 hours' count of this kind by this actor (this action
 ///    included) against their daily mean and standard deviation over the 14 days before, as a z
-///    score (the deviation floored at 1, so a flat history does not divide by zero).
+///    score (the deviation floored at 1, so a flat history does not divide by zero); 0 until
+///    those 14 days hold 10 actions (a new actor's first busy day is not a spike).
 ///  - new_resource (+ new_resource_reason): the first time this actor acts on this resource with
 ///    this kind; the gate remembers the pair once an action on it is allowed.
 
