@@ -261,7 +261,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
 
     out.signals = request.signals.is_map() ? request.signals : Value(Map{});
     CollectContext context{now, device, store_.get()};
-    const SignalDemand demand = signals_read(engine_, action.kind);
+    const SignalDemand demand = signals_read(engine, action.kind);
     Status collected = collect_common_signals(action, policy, context, out.signals);
     if (collected.ok()) {
       collected = collect_baseline_signals(action, policy, context, demand, out.signals);
