@@ -125,7 +125,8 @@ std::optional<int> wait_and_retry(const CiGateOptions& o, const ci::GateInput& i
 /// purpose (the runner consumes ::add-mask:: lines and hides the value from the log).
 void emit(const CiGateOptions& o, const ci::GateInput& input, const Pass& pass, const ci::Env& env,
           CommandContext& context) {
-  const ci::GateReport clear = ci::make_report(input.action, pass.outcome, input.source_path);
+  ci::GateReport clear = ci::make_report(input.action, pass.outcome, input.source_path);
+  clear.metrics = ci::metric_rows(input.metrics);
   const ci::GateReport report = ci::redact_report(clear);
   const Value signals = redact_secrets(pass.outcome.signals);
   auto& out = *context.io.out;

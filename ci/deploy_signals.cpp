@@ -29,6 +29,19 @@ bool beyond_tolerance(const MetricSpec& spec, double drop, double drop_pct) {
   return drop > 0;
 }
 
+/// "2%" or "0.01" (absolute, in the metric's units), or "none" (any worsening regresses).
+std::string tolerance_text(const MetricSpec& spec) {
+  std::ostringstream out;
+  if (spec.tolerance_abs) {
+    out << *spec.tolerance_abs;
+  } else if (spec.tolerance_pct) {
+    out << *spec.tolerance_pct << '%';
+  } else {
+    out << "none";
+  }
+  return out.str();
+}
+
 std::string resolve(const std::string& cwd, const std::string& path) {
   std::filesystem::path p(path);
   if (p.is_absolute() || cwd.empty()) return path;
@@ -120,18 +133,35 @@ EvaluationResult compare_evaluation(const Manifest& m) {
   EvaluationResult r;
   r.eval_missing = m.candidate.empty();
   for (const auto& [name, spec] : m.metrics) {
+    MetricComparison row;
+    row.name = name;
+    row.direction = spec.direction;
+    row.tolerance = tolerance_text(spec);
     auto cand = m.candidate.find(name);
+    auto base = m.baseline.find(name);
+    if (base != m.baseline.end()) row.baseline = base->second;
     if (cand == m.candidate.end()) {
       r.eval_missing = true;
+      r.metrics.push_back(std::move(row));
       continue;
     }
-    auto base = m.baseline.find(name);
-    if (base == m.baseline.end()) continue;
+    row.candidate = cand->second;
+    if (base == m.baseline.end()) {
+      r.metrics.push_back(std::move(row));
+      continue;
+    }
     double drop = worsening(spec, cand->second, base->second);
     double drop_pct =
         base->second != 0 ? drop / std::fabs(base->second) * 100.0 : (drop > 0 ? 100.0 : 0.0);
-    if (drop_pct > r.worst_regression_pct) r.worst_regression_pct = drop_pct;
-    if (beyond_tolerance(spec, drop, drop_pct)) r.regressions.push_back(name);
+    row.change = cand->second - base->second;
+    row.change_pct = base->second != 0 ? row.change / std::fabs(base->second) * 100.0 : 0.0;
+    if (drop_pct > r.worst_regression_pct) {
+      r.worst_regression_pct = drop_pct;
+      r.worst_regression_metric = name;
+    }
+    row.regressed = beyond_tolerance(spec, drop, drop_pct);
+    if (row.regressed) r.regressions.push_back(name);
+    r.metrics.push_back(std::move(row));
   }
   // Round so messages and policies see 3.2, not 3.2000000000000028.
   r.worst_regression_pct = std::round(r.worst_regression_pct * 1000.0) / 1000.0;
@@ -162,6 +192,7 @@ Status add_manifest_signals(const Manifest& m, const CiSettings& settings, const
   List regressions(eval.regressions.begin(), eval.regressions.end());
   signals["metric_regressions"] = std::move(regressions);
   signals["worst_regression_pct"] = eval.worst_regression_pct;
+  signals["worst_regression_metric"] = eval.worst_regression_metric;
   signals["eval_missing"] = eval.eval_missing;
   std::optional<int64_t> size = m.artifact_size_bytes;
   bool mismatch = false;

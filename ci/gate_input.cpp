@@ -40,6 +40,7 @@ Status add_manifest_input(const StepSpec& spec, const CiContext& context, const 
   // artifact.path is relative to the manifest's directory, like most config files.
   const std::string base = std::filesystem::path(path).parent_path().string();
   if (auto s = add_manifest_signals(*manifest, policy.ci, base, in.signals, demand); !s) return s;
+  in.metrics = compare_evaluation(*manifest).metrics;
   in.source_path = spec.manifest;
   in.deploy_namespace = "deployer:" + manifest->model_name;
   in.deploy_key = context.actor + " to " + manifest->environment;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "context.h"
+#include "deploy_signals.h"
 #include "stepgate/action.h"
 #include "stepgate/policy.h"
 #include "stepgate/result.h"
@@ -35,6 +36,7 @@ struct GateInput {
   std::string source_path;       // the manifest, or the CI config for --kind steps
   std::string deploy_namespace;  // store namespace for first_deploy_by_actor ("" when n/a)
   std::string deploy_key;
+  std::vector<MetricComparison> metrics;  // --manifest: each declared metric, for the reports
 };
 
 /// Builds the input. Bad manifests, attributes or change windows are kInvalidArgument.

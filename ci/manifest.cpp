@@ -1,5 +1,9 @@
 #include "manifest.h"
 
+#include <cmath>
+
+#include "deploy_signals.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -337,6 +341,31 @@ std::string manifest_resource(const Manifest& m) {
   return "model:" + m.model_name + "@" + m.model_version + " to " + m.environment;
 }
 
+namespace {
+
+double rounded(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
+
+}  // namespace
+
+Value evaluation_attribute(const Manifest& m) {
+  Map out;
+  for (const MetricComparison& c : compare_evaluation(m).metrics) {
+    Map row{{"better", Value(c.direction == Direction::kHigher ? "higher" : "lower")},
+            {"tolerance", Value(c.tolerance)},
+            {"regressed", Value(c.regressed)}};
+    row.emplace("candidate", c.candidate ? Value(*c.candidate) : Value());
+    row.emplace("baseline", c.baseline ? Value(*c.baseline) : Value());
+    if (c.candidate && c.baseline) {
+      row.emplace("change", Value(rounded(c.change)));
+      row.emplace("change_pct", Value(rounded(c.change_pct)));
+    }
+    out.emplace(c.name, Value(std::move(row)));
+  }
+  return out;
+}
+
 Action manifest_action(const Manifest& m, const std::string& actor, const Value& extra) {
   Action action;
   action.kind = "model.deploy";
@@ -353,6 +382,7 @@ Action manifest_action(const Manifest& m, const std::string& actor, const Value&
   if (m.artifact_size_bytes) a["artifact_size_bytes"] = *m.artifact_size_bytes;
   if (!m.previous_version.empty()) a["previous_version"] = m.previous_version;
   if (!m.change_ticket.empty()) a["change_ticket"] = m.change_ticket;
+  if (!m.metrics.empty()) a["evaluation"] = evaluation_attribute(m);
   return action;
 }
 

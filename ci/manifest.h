@@ -54,7 +54,13 @@ std::string manifest_resource(const Manifest& manifest);
 
 /// The model.deploy action for a manifest. Attributes are deterministic (the approval digest
 /// binds to them): model, version, environment, endpoint, artifact_sha256, artifact_uri,
-/// artifact_size_bytes, previous_version, change_ticket, plus `extra` (repository, commit...).
+/// artifact_size_bytes, previous_version, change_ticket, `evaluation` (evaluation_attribute),
+/// plus `extra` (repository, commit...).
 Action manifest_action(const Manifest& manifest, const std::string& actor, const Value& extra);
+
+/// Each declared metric: {candidate, baseline, change, change_pct, tolerance, better, regressed}
+/// (change rounded to 3 decimals). In the action's attributes, so the approvals inbox shows an
+/// approver the numbers and the approval binds to them.
+Value evaluation_attribute(const Manifest& manifest);
 
 }  // namespace stepgate::ci

@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <cstdio>
 #include <sstream>
 
 #include "stepgate/audit.h"
@@ -36,6 +37,40 @@ GateReport make_report(const Action& action, const GateOutcome& outcome,
   return r;
 }
 
+namespace {
+
+/// A number as a person reads it: up to 6 significant digits, no trailing zeros.
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<MetricRow> metric_rows(const std::vector<MetricComparison>& metrics) {
+  std::vector<MetricRow> rows;
+  for (const MetricComparison& m : metrics) {
+    MetricRow row;
+    row.name = m.name;
+    row.candidate = m.candidate ? number(*m.candidate) : "-";
+    row.baseline = m.baseline ? number(*m.baseline) : "-";
+    row.change = "-";
+    if (m.candidate && m.baseline) {
+      row.change = (m.change >= 0 ? "+" : "") + number(m.change);
+      if (*m.baseline != 0) {
+        row.change +=
+            std::string(" (") + (m.change_pct >= 0 ? "+" : "") + number(m.change_pct) + "%)";
+      }
+    }
+    row.tolerance = m.tolerance;
+    row.better = m.direction == Direction::kHigher ? "higher" : "lower";
+    row.regressed = m.regressed;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 std::string redact_for_output(std::string_view text) {
   if (!looks_like_secret(text)) return std::string(text);
   return redact_text(text);
@@ -50,6 +85,7 @@ GateReport redact_report(GateReport r) {
     reason.message = redact_for_output(reason.message);
   }
   for (std::string& problem : r.problems) problem = redact_for_output(problem);
+  for (MetricRow& m : r.metrics) m.name = redact_for_output(m.name);
   return r;
 }
 
@@ -70,6 +106,11 @@ std::string text_report(const GateReport& r) {
     out << ": " << reason.message << "\n";
   }
   for (const std::string& p : r.problems) out << "  ! " << p << "\n";
+  for (const MetricRow& m : r.metrics) {
+    out << "  metric " << m.name << ": " << m.candidate << " vs baseline " << m.baseline
+        << ", change " << m.change << ", tolerance " << m.tolerance << " (" << m.better
+        << " is better)" << (m.regressed ? " REGRESSED" : "") << "\n";
+  }
   out << "action digest: " << r.action_digest << "\n";
   if (!r.challenge_token.empty() && r.challenge_token == r.challenge_id) {
     out << r.approve_command;

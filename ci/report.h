@@ -7,11 +7,23 @@
 #include <string_view>
 #include <vector>
 
+#include "deploy_signals.h"
 #include "stepgate/engine.h"
 #include "stepgate/gate.h"
 #include "stepgate/policy.h"
 
 namespace stepgate::ci {
+
+/// One deployment metric as the reports show it (already formatted, so every format agrees).
+struct MetricRow {
+  std::string name;
+  std::string candidate;  // "-" when missing
+  std::string baseline;   // "-" when missing
+  std::string change;     // "+0.012 (+1.3%)", "-" without both values
+  std::string tolerance;  // "2%", "0.01" or "none"
+  std::string better;     // "higher" or "lower"
+  bool regressed = false;
+};
 
 /// Everything the report formats show about one gate run.
 struct GateReport {
@@ -29,9 +41,14 @@ struct GateReport {
   std::vector<std::string> problems;  // why offered proofs failed
   std::string challenge_id;
   std::string challenge_token;
-  std::string approve_command;  // what an approver runs
-  std::string source_path;      // the manifest (or CI config) the report points at
+  std::string approve_command;     // what an approver runs
+  std::string source_path;         // the manifest (or CI config) the report points at
+  std::vector<MetricRow> metrics;  // model.deploy: each declared metric against the baseline
 };
+
+/// The rows the reports show for a deployment's metrics: numbers as the manifest gave them
+/// (shortest round-trip form), change with sign and percent.
+std::vector<MetricRow> metric_rows(const std::vector<MetricComparison>& metrics);
 
 /// Builds the report from a gate outcome.
 GateReport make_report(const Action& action, const GateOutcome& outcome,

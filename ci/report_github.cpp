@@ -205,6 +205,14 @@ std::string step_summary_markdown(const GateReport& r) {
          << escape_markdown_cell(reason.message) << " |\n";
     }
   }
+  if (!r.metrics.empty()) {
+    md << "\n| Metric | Candidate | Baseline | Change | Tolerance | |\n|---|---|---|---|---|---|\n";
+    for (const MetricRow& m : r.metrics) {
+      md << "| " << code_span(m.name) << " | " << m.candidate << " | " << m.baseline << " | "
+         << m.change << " | " << m.tolerance << " (" << m.better << " is better) | "
+         << (m.regressed ? "**regressed**" : "ok") << " |\n";
+    }
+  }
   for (const std::string& p : r.problems) md << "\n> " << escape_markdown_cell(p) << "\n";
   if (r.verdict == Verdict::kStepUp && !r.challenge_token.empty()) {
     md << "\n### Approve\n\nChallenge `" << r.challenge_id

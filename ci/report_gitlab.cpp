@@ -96,7 +96,8 @@ std::string junit_xml(const GateReport& r) {
   const bool failing = fails(r);
   int failures = failing ? 1 : 0;
   for (const Reason& reason : r.reasons) failures += failing && !reason.shadow ? 1 : 0;
-  const size_t tests = r.reasons.size() + 1;
+  for (const MetricRow& m : r.metrics) failures += failing && m.regressed ? 1 : 0;
+  const size_t tests = r.reasons.size() + 1 + r.metrics.size();
   const std::string classname = xml_escape("stepgate." + r.kind);
   std::ostringstream x;
   // NOLINTBEGIN(modernize-raw-string-literal): one quoting style for all the XML written here
@@ -123,6 +124,21 @@ std::string junit_xml(const GateReport& r) {
         << "</failure>\n    ";
     }
     x << "</testcase>\n";
+  }
+  // A deployment's metrics, one testcase each: the numbers in system-out, a failure when one
+  // regressed beyond its tolerance and the gate held or refused the deploy (GitLab's test report
+  // then names the metric; an allowed deploy fails no test, as for its rules).
+  for (const MetricRow& m : r.metrics) {
+    const std::string numbers = m.name + ": candidate " + m.candidate + ", baseline " + m.baseline +
+                                ", change " + m.change + ", tolerance " + m.tolerance + " (" +
+                                m.better + " is better)";
+    x << "    <testcase classname=\"" << classname << ".metrics\" name=\"" << xml_escape(m.name)
+      << "\">";
+    if (failing && m.regressed) {
+      x << "\n      <failure type=\"regression\" message=\"" << xml_escape(numbers) << "\">"
+        << xml_escape(numbers) << "</failure>\n    ";
+    }
+    x << "<system-out>" << xml_escape(numbers) << "</system-out></testcase>\n";
   }
   // NOLINTEND(modernize-raw-string-literal)
   x << "  </testsuite>\n</testsuites>\n";

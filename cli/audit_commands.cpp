@@ -20,10 +20,15 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "command.h"
+#include "report_render.h"
 #include "stepgate/audit.h"
+#include "stepgate/audit_report.h"
 #include "stepgate/crypto.h"
+#include "stepgate/files.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
 #include "stepgate/store.h"
@@ -38,11 +43,22 @@ struct AuditVerifyOptions {
 struct AuditShowOptions {
   std::string path;
   std::string kind;
+  std::string actor;
+  std::string rule;
+  std::string front_end;
   std::string verdict;
   std::string type;
   std::string since;
   std::string until;
   std::string format = "text";
+};
+
+struct ReportOptions {
+  std::string path;
+  std::string since;
+  std::string until;
+  std::string format = "text";
+  std::string output;
 };
 
 struct AuditAppendOptions {
@@ -170,26 +186,87 @@ int run_audit_verify(const AuditVerifyOptions& options, CommandContext& context)
   return 0;
 }
 
-/// One line per record: seq, time, type, then what there is of verdict, kind, actor, resource.
-void print_text(std::ostream& out, const Value& r) {
-  out << '#' << r.get_int("seq") << ' ' << r.get_string("time") << ' ' << r.get_string("type");
+constexpr std::size_t kMaxCell = 48;
+
+/// Long cells are cut in the middle (a resource's end, the ref, matters as much as its start) so
+/// the table stays readable; --format json has them whole.
+std::string cell(std::string text) {
+  if (text.empty()) return "-";
+  if (text.size() > kMaxCell) {
+    const std::size_t keep = (kMaxCell - 3) / 2;
+    text = text.substr(0, keep) + "..." + text.substr(text.size() - keep);
+  }
+  return text;
+}
+
+/// The rule ids a decision's reasons name, shadow ones marked "(shadow)".
+std::string record_rules(const Value& r) {
+  const Value* decision = r.find("decision");
+  const Value* reasons = decision != nullptr ? decision->find("reasons") : nullptr;
+  if (reasons == nullptr || !reasons->is_list()) return "";
+  std::string out;
+  for (const Value& reason : reasons->as_list()) {
+    if (!out.empty()) out += ',';
+    out += reason.get_string("rule");
+    if (reason.get_bool("shadow")) out += "(shadow)";
+  }
+  return out;
+}
+
+/// One table row: what there is of each column for any record type.
+std::vector<std::string> record_row(const Value& r) {
   const Value* action = r.find("action");
   const Value* decision = r.find("decision");
   std::string verdict = r.get_string("verdict");
   if (verdict.empty() && decision != nullptr) verdict = decision->get_string("verdict");
+  if (verdict.empty()) verdict = r.get_string("outcome", r.get_string("decision"));
   std::string final_verdict = r.get_string("final_verdict");  // after step-up, shadow mode
   if (!final_verdict.empty() && final_verdict != verdict) verdict += "->" + final_verdict;
-  if (!verdict.empty()) out << ' ' << verdict;
   const Value& a = action != nullptr && action->is_map() ? *action : r;
-  for (const char* key : {"kind", "actor", "resource"}) {
-    std::string v = a.get_string(key);
-    if (!v.empty()) out << ' ' << key << '=' << v;
+  std::string actor = a.get_string("actor");
+  for (const char* key : {"decided_by", "approver", "identity"}) {
+    if (actor.empty()) actor = r.get_string(key);
   }
-  out << '\n';
+  std::string time = r.get_string("time");
+  if (time.size() > 19) time = time.substr(0, 19) + "Z";  // to the second
+  return {std::to_string(r.get_int("seq")),
+          time,
+          r.get_string("type"),
+          cell(verdict),
+          cell(r.get_string("front_end")),
+          cell(a.get_string("kind")),
+          cell(actor),
+          cell(a.get_string("resource")),
+          record_rules(r).empty() ? "-" : record_rules(r)};  // the last column: never cut
+}
+
+/// An aligned table with a header, the last column unpadded.
+void print_table(std::ostream& out, const std::vector<Value>& records) {
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "TIME", "TYPE", "VERDICT", "FRONT-END", "KIND", "ACTOR", "RESOURCE", "RULES"}};
+  for (const Value& r : records) rows.push_back(record_row(r));
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out << line << '\n';
+  }
 }
 
 int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
-  AuditFilter filter{options.kind, options.verdict, options.type, 0, 0};
+  AuditFilter filter;
+  filter.kind = options.kind;
+  filter.verdict = options.verdict;
+  filter.type = options.type;
+  filter.actor = options.actor;
+  filter.rule = options.rule;
+  filter.front_end = options.front_end;
   auto since = parse_point("--since", options.since, context.io.now());
   if (!since.ok()) return report_error(context, since.error());
   auto until = parse_point("--until", options.until, context.io.now());
@@ -198,12 +275,58 @@ int run_audit_show(const AuditShowOptions& options, CommandContext& context) {
   filter.until = *until;
   auto records = read_audit_log(log_path(options.path, context.io), filter);
   if (!records.ok()) return report_error(context, records.error());
-  for (const Value& r : *records) {
-    if (options.format == "json") {
-      *context.io.out << to_json(r) << '\n';
-    } else {
-      print_text(*context.io.out, r);
-    }
+  if (options.format == "json") {
+    for (const Value& r : *records) *context.io.out << to_json(r) << '\n';
+    return 0;
+  }
+  if (records->empty()) {
+    *context.io.err << "stepgate: no audit records match\n";
+    return 0;
+  }
+  print_table(*context.io.out, *records);
+  return 0;
+}
+
+std::string report_period(const ReportOptions& options) {
+  if (options.since.empty() && options.until.empty()) return "all records";
+  std::string period;
+  if (!options.since.empty()) {
+    period =
+        parse_duration(options.since) >= 0 ? "last " + options.since : "since " + options.since;
+  }
+  if (!options.until.empty()) period += (period.empty() ? "until " : ", until ") + options.until;
+  return period;
+}
+
+int run_report(const ReportOptions& options, CommandContext& context) {
+  AuditFilter filter;
+  auto since = parse_point("--since", options.since, context.io.now());
+  if (!since.ok()) return report_error(context, since.error());
+  auto until = parse_point("--until", options.until, context.io.now());
+  if (!until.ok()) return report_error(context, until.error());
+  filter.since = *since;
+  filter.until = *until;
+  auto records = read_audit_log(log_path(options.path, context.io), filter);
+  if (!records.ok()) return report_error(context, records.error());
+  const AuditReport report = build_audit_report(*records);
+  const std::string period = report_period(options);
+  std::string text;
+  if (options.format == "json") {
+    Value v = audit_report_to_value(report);
+    v["period"] = period;
+    text = to_pretty_json(v) + "\n";
+  } else if (options.format == "html") {
+    text = render_report_html(report, period);
+  } else {
+    text = render_report_text(report, period);
+  }
+  if (options.output.empty()) {
+    *context.io.out << text;
+    return 0;
+  }
+  // The report names actors and resources from a private log: it stays private (0600).
+  if (Status s = write_secret_file(options.output, text); !s.ok()) {
+    return report_error(context, s.error());
   }
   return 0;
 }
@@ -252,15 +375,20 @@ void setup_audit_verify(CLI::App& audit, CommandContext& context) {
 
 void setup_audit_show(CLI::App& audit, CommandContext& context) {
   auto options = std::make_shared<AuditShowOptions>();
-  CLI::App* cmd = audit.add_subcommand("show", "Print audit records, filtered");
+  CLI::App* cmd = audit.add_subcommand(
+      "show",
+      "Print audit records as a table, filtered by kind, actor, rule, verdict, front-end, time");
   cmd->add_option("--path", options->path, "Audit log (default: the state directory's)");
   cmd->add_option("--kind", options->kind, "Glob on the action kind (git.*)");
+  cmd->add_option("--actor", options->actor, "Glob on the actor (or approver)");
+  cmd->add_option("--rule", options->rule, "Glob on a rule id the decision matched");
+  cmd->add_option("--front-end", options->front_end, "Glob on the front-end (git, ci, shim...)");
   cmd->add_option("--verdict", options->verdict, "allow, step_up or deny")
       ->check(CLI::IsMember({"allow", "step_up", "deny"}));
   cmd->add_option("--type", options->type, "Record type (decision, stepup...)");
   cmd->add_option("--since", options->since, "A duration ago (24h, 7d) or an RFC 3339 UTC time");
   cmd->add_option("--until", options->until, "A duration ago or an RFC 3339 UTC time");
-  cmd->add_option("--format", options->format, "text or json (JSON Lines)")
+  cmd->add_option("--format", options->format, "text (a table) or json (JSON Lines)")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([options, &context] { context.exit_code = run_audit_show(*options, context); });
 }
@@ -279,6 +407,23 @@ void setup_audit_append(CLI::App& audit, CommandContext& context) {
   cmd->callback([options, &context] { context.exit_code = run_audit_append(*options, context); });
 }
 
+void setup_report(CLI::App& app, CommandContext& context) {
+  auto options = std::make_shared<ReportOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "report",
+      "What the audit log says: per rule, actor and front-end how often rules matched, stepped "
+      "up, denied or would have (shadow); step-up durations; approvals; lockouts");
+  cmd->add_option("--path", options->path, "Audit log (default: the state directory's)");
+  cmd->add_option("--since", options->since,
+                  "A duration ago (24h, 7d) or an RFC 3339 UTC time (default: the whole log)");
+  cmd->add_option("--until", options->until, "A duration ago or an RFC 3339 UTC time");
+  cmd->add_option("--format", options->format,
+                  "text, json, or html (one self-contained page with SVG charts)")
+      ->check(CLI::IsMember({"text", "json", "html"}));
+  cmd->add_option("--output,-o", options->output, "Write to this file instead of stdout");
+  cmd->callback([options, &context] { context.exit_code = run_report(*options, context); });
+}
+
 }  // namespace
 
 void register_audit_commands(CLI::App& app, CommandContext& context) {
@@ -287,6 +432,7 @@ void register_audit_commands(CLI::App& app, CommandContext& context) {
   setup_audit_verify(*audit, context);
   setup_audit_show(*audit, context);
   setup_audit_append(*audit, context);
+  setup_report(app, context);
 }
 
 }  // namespace stepgate

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <istream>
 #include <iterator>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core_pack_test.h"
 #include "embedded_packs.h"
 #include "stepgate/action.h"
+#include "stepgate/baselines.h"
 #include "stepgate/collect.h"
 #include "stepgate/engine.h"
 #include "stepgate/gate.h"
@@ -20,6 +22,7 @@
 #include "stepgate/paths.h"
 #include "stepgate/policy.h"
 #include "stepgate/policy_layers.h"
+#include "stepgate/rule_explain.h"
 #include "stepgate/signals.h"
 #include "stepgate/store.h"
 
@@ -93,13 +96,28 @@ void run_init(const InitOptions& o, CommandContext& context) {
         context, make_error(ErrorCode::kUnavailable, file.string() + ": cannot write"));
     return;
   }
-  *context.io.out << "wrote " << file.string() << " from the `" << o.pack << "` pack\n"
-                  << "check it with: stepgate policy lint " << file.string() << "\n";
+  *context.io.out << "wrote " << file.string() << " from the `" << o.pack << "` pack\n";
+  // Starter test cases beside it, so the policy's author has cases to edit with the policy.
+  const fs::path tests = dir / "policy.tests.yaml";
+  const std::string_view pack_tests = embedded_pack_tests(o.pack);
+  if (!pack_tests.empty() && (o.force || !fs::exists(tests, ec))) {
+    std::ofstream tests_out(tests, std::ios::binary | std::ios::trunc);
+    tests_out << starter_tests(pack_tests);
+    if (!tests_out.flush()) {
+      context.exit_code = report_error(
+          context, make_error(ErrorCode::kUnavailable, tests.string() + ": cannot write"));
+      return;
+    }
+    *context.io.out << "wrote " << tests.string() << " (starter test cases)\n"
+                    << "test it with: stepgate policy test " << dir.string() << "\n";
+  }
+  *context.io.out << "check it with: stepgate policy lint " << file.string() << "\n";
 }
 
 // Common signals with the state store when one already exists (eval never creates state).
-Status collect_for_eval(const Action& action, const Policy& policy, const ProcessContext& process,
-                        UnixTime now, Value& signals) {
+Status collect_for_eval(const Action& action, const LayeredEngine& engine,
+                        const ProcessContext& process, UnixTime now, Value& signals) {
+  const Policy& policy = engine.policy();
   const Paths paths = process.paths();
   std::unique_ptr<StateStore> store;
   std::error_code ec;
@@ -111,6 +129,11 @@ Status collect_for_eval(const Action& action, const Policy& policy, const Proces
   const CollectContext collect{now, device_fingerprint(process.env), store.get()};
   Value common = Map{};
   if (Status s = collect_common_signals(action, policy, collect, common); !s.ok()) return s;
+  // The baselines the rules read, as the gate computes them (from this user's state store).
+  const SignalDemand demand = signals_read(engine, action.kind);
+  if (Status s = collect_baseline_signals(action, policy, collect, demand, common); !s.ok()) {
+    return s;
+  }
   for (auto& [k, v] : common.as_map()) signals.as_map().try_emplace(k, std::move(v));  // given wins
   fill_signal_defaults(action.kind, signals);
   return {};
@@ -180,7 +203,7 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
   const UnixTime now = o.now != 0 ? o.now : context.io.now();
-  if (Status s = collect_for_eval(*action, engine.policy(), context.io, now, *signals); !s.ok()) {
+  if (Status s = collect_for_eval(*action, engine, context.io, now, *signals); !s.ok()) {
     return s;
   }
   const Decision d = engine.evaluate(*action, *signals);
@@ -190,6 +213,45 @@ Status do_eval(const EvalOptions& o, CommandContext& context) {
     print_decision(d, *context.io.out);
   context.exit_code = d.verdict == Verdict::kDeny ? 1 : d.verdict == Verdict::kStepUp ? 3 : 0;
   return {};
+}
+
+void print_condition(const ConditionTrace& t, int indent, std::ostream& out) {
+  const std::string pad(static_cast<std::size_t>(indent), ' ');
+  out << pad << t.result << (t.result.size() < 5 ? std::string(6 - t.result.size(), ' ') : " ")
+      << t.source << "\n";
+  if (!t.parts.empty()) {
+    for (const ConditionTrace& p : t.parts) print_condition(p, indent + 2, out);
+    return;
+  }
+  for (const std::string& r : t.reads) out << pad << "      reads " << r << "\n";
+}
+
+bool decision_names(const Decision& d, const std::string& rule) {
+  return std::any_of(d.reasons.begin(), d.reasons.end(),
+                     [&](const Reason& r) { return r.rule_id == rule; });
+}
+
+/// Each rule of one layer: matched or not (as the engine decided), what it is worth, and its
+/// `when` part by part with the signal values read.
+void print_rules(const Policy& policy, const Decision& d, const Action& action,
+                 const Value& signals, std::ostream& out) {
+  out << "rules:\n";
+  for (const RuleTrace& t : explain_rules(policy, action, signals)) {
+    const Rule& rule = *t.rule;
+    if (!t.applies) {
+      out << "  . " << rule.id << ": not for " << action.kind << " (on: " << rule.on << ")\n";
+      continue;
+    }
+    const bool matched = decision_names(d, rule.id);
+    out << "  " << (matched ? "+ " : "- ") << rule.id << " ";
+    if (rule.effect)
+      out << "[" << verdict_name(*rule.effect) << "]";
+    else
+      out << "[score " << rule.score << "]";
+    if (rule.mode == Mode::kShadow) out << " [shadow]";
+    out << ": " << (matched ? "matched" : "not matched") << "\n";
+    print_condition(t.when, 6, out);
+  }
 }
 
 // Shows the layers in force here and, given an action, what each decided and which one stood.
@@ -215,7 +277,7 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   const LayeredEngine engine(std::move(layers));
   Result<Value> signals = load_signals_option(o.signals);
   if (!signals.ok()) return signals.error();
-  if (Status s = collect_for_eval(*action, engine.policy(), context.io, context.io.now(), *signals);
+  if (Status s = collect_for_eval(*action, engine, context.io, context.io.now(), *signals);
       !s.ok()) {
     return s;
   }
@@ -224,6 +286,7 @@ Status do_explain(const ExplainOptions& o, CommandContext& context) {
   for (std::size_t i = 0; i < each.size(); ++i) {
     out << "\n[" << engine.layers()[i].name << " layer] ";
     print_decision(each[i], out);
+    print_rules(*engine.layers()[i].policy, each[i], *action, *signals, out);
   }
   const Decision d = engine.evaluate(*action, *signals, digest);
   out << "\nresult: " << verdict_name(d.verdict) << ", decided by the " << d.layer << " layer\n";
@@ -330,7 +393,9 @@ void setup_policy(CLI::App& app, CommandContext& context) {
   lint->callback([file, &context] { run_lint(*file, context); });
   auto explain = std::make_shared<ExplainOptions>();
   CLI::App* exp = policy->add_subcommand(
-      "explain", "Show the policy layers in force here and, for an action, which one decided");
+      "explain",
+      "Show the policy layers in force here and, for an action, each rule with why it matched or "
+      "not (each part of its `when`, the signal values read) and which layer decided");
   exp->add_option("--action", explain->action, "Action JSON file, or - for stdin");
   exp->add_option("--policy", explain->policy, "The user layer (default: found per DESIGN.md)");
   exp->add_option("--signals", explain->signals, "Signals to add, as inline JSON, @FILE or FILE");
@@ -338,11 +403,15 @@ void setup_policy(CLI::App& app, CommandContext& context) {
     if (Status s = do_explain(*explain, context); !s.ok())
       context.exit_code = report_error(context, s.error());
   });
-  auto dir = std::make_shared<std::string>("policies");
-  CLI::App* test = policy->add_subcommand("test", "Run the test cases of the policy packs in DIR");
-  test->add_option("DIR", *dir, "Directory with the packs and tests/ (default: policies)");
-  test->callback([dir, &context] {
-    context.exit_code = run_pack_tests(*dir, *context.io.out, *context.io.err);
+  auto target = std::make_shared<std::string>();
+  CLI::App* test = policy->add_subcommand(
+      "test", "Run a policy's test cases (policy.tests.yaml beside policy.yaml) or the packs'");
+  test->add_option("FILE|DIR", *target,
+                   "A policy file (its X.tests.yaml beside it), a tests file, a directory with "
+                   "policy.tests.yaml, or a packs directory with tests/ (default: .stepgate if "
+                   "it has cases, else policies)");
+  test->callback([target, &context] {
+    context.exit_code = run_policy_tests(*target, context.io.cwd, *context.io.out, *context.io.err);
   });
 }
 

@@ -14,4 +14,7 @@ std::vector<std::string> embedded_pack_names();
 /// The YAML text of a pack, or "" when there is no such pack.
 std::string_view embedded_pack(std::string_view name);
 
+/// The pack's test cases (policies/tests/NAME.yaml), or "" when it has none.
+std::string_view embedded_pack_tests(std::string_view name);
+
 }  // namespace stepgate

@@ -5,6 +5,7 @@ function(stepgate_embed_packs OUT)
   list(SORT packs)
   set(body "")
   set(names "")
+  set(tests_body "")
   foreach(pack ${packs})
     get_filename_component(name ${pack} NAME_WE)
     file(READ ${pack} text)
@@ -13,6 +14,16 @@ function(stepgate_embed_packs OUT)
       message(FATAL_ERROR "${pack} contains the embedding delimiter")
     endif()
     string(APPEND body "    {\"${name}\", R\"sgpack(${text})sgpack\"},\n")
+    # The pack's test cases: `stepgate init` writes them beside the policy as starter cases.
+    set(tests "")
+    if(EXISTS ${PROJECT_SOURCE_DIR}/policies/tests/${name}.yaml)
+      file(READ ${PROJECT_SOURCE_DIR}/policies/tests/${name}.yaml tests)
+      string(FIND "${tests}" ")sgpack\"" clash)
+      if(NOT clash EQUAL -1)
+        message(FATAL_ERROR "policies/tests/${name}.yaml contains the embedding delimiter")
+      endif()
+    endif()
+    string(APPEND tests_body "    {\"${name}\", R\"sgpack(${tests})sgpack\"},\n")
   endforeach()
   file(WRITE ${OUT}.tmp
 "// Generated from policies/*.yaml by cmake/EmbedPacks.cmake. Do not edit.
@@ -25,6 +36,8 @@ namespace stepgate {
 namespace {
 const std::pair<std::string_view, std::string_view> kPacks[] = {
 ${body}};
+const std::pair<std::string_view, std::string_view> kPackTests[] = {
+${tests_body}};
 }  // namespace
 
 std::vector<std::string> embedded_pack_names() {
@@ -35,6 +48,13 @@ std::vector<std::string> embedded_pack_names() {
 
 std::string_view embedded_pack(std::string_view name) {
   for (const auto& p : kPacks) {
+    if (p.first == name) return p.second;
+  }
+  return {};
+}
+
+std::string_view embedded_pack_tests(std::string_view name) {
+  for (const auto& p : kPackTests) {
     if (p.first == name) return p.second;
   }
   return {};

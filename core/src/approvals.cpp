@@ -218,6 +218,17 @@ ApprovalOutcome Approvals::decide(const ApprovalRequest& request, UnixTime now) 
   }
   std::string grant;
   ApprovalOutcome out = prove(*challenge, request, grant, now);
+  if (out.status == ApprovalStatus::kLockedOut && audit_ != nullptr) {
+    // Recorded so `stepgate report` can list the calls that hit a lockout.
+    Value fields = Map{};
+    fields["front_end"] = options_.front_end;
+    fields["challenge_id"] = r.id;
+    fields["digest"] = r.action_digest;
+    fields["kind"] = challenge->kind;
+    fields["approver"] = request.proof.approver;
+    fields["outcome"] = "locked_out";
+    (void)audit_->append("approval", fields);
+  }
   if (!out.ok()) return out;
   auto state = request.approve ? ChallengeState::kApproved : ChallengeState::kDenied;
   auto decided = store_.decide_challenge(r.id, state, out.decided_by, request.comment, grant);
@@ -230,6 +241,9 @@ ApprovalOutcome Approvals::decide(const ApprovalRequest& request, UnixTime now) 
     fields["digest"] = r.action_digest;
     fields["decision"] = request.approve ? "approve" : "deny";
     fields["decided_by"] = out.decided_by;
+    fields["kind"] = challenge->kind;
+    fields["actor"] = challenge->actor;
+    fields["held_at"] = r.created_at;  // unix seconds: `stepgate report` times the hold
     fields["method"] = request.proof.grant.empty() ? "totp" : "grant";
     if (!request.comment.empty()) fields["comment"] = request.comment;
     (void)audit_->append("approval", fields);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -141,6 +142,26 @@ std::string record_kind(const Value& record) {
   return record.get_string("kind");
 }
 
+/// Who the record is about: action.actor (decisions), else actor, decided_by, approver, identity.
+std::string record_actor(const Value& record) {
+  if (const Value* action = record.find("action"); action != nullptr && action->is_map()) {
+    return action->get_string("actor");
+  }
+  for (const char* key : {"actor", "decided_by", "approver", "identity"}) {
+    if (std::string v = record.get_string(key); !v.empty()) return v;
+  }
+  return "";
+}
+
+/// True when one of the decision's reasons (in force or shadow) names a rule matching `glob`.
+bool matches_rule(const Value& record, const std::string& glob) {
+  const Value* decision = record.find("decision");
+  const Value* reasons = decision != nullptr ? decision->find("reasons") : nullptr;
+  if (reasons == nullptr || !reasons->is_list()) return false;
+  return std::any_of(reasons->as_list().begin(), reasons->as_list().end(),
+                     [&](const Value& r) { return glob_match(glob, r.get_string("rule")); });
+}
+
 /// The record's verdict: top-level, else decision.verdict.
 std::string record_verdict(const Value& record) {
   if (const Value* v = record.find("verdict"); v != nullptr && v->is_string())
@@ -154,6 +175,10 @@ bool matches(const Value& record, const AuditFilter& filter) {
   if (!filter.type.empty() && record.get_string("type") != filter.type) return false;
   if (!filter.kind.empty() && !glob_match(filter.kind, record_kind(record))) return false;
   if (!filter.verdict.empty() && record_verdict(record) != filter.verdict) return false;
+  if (!filter.actor.empty() && !glob_match(filter.actor, record_actor(record))) return false;
+  if (!filter.front_end.empty() && !glob_match(filter.front_end, record.get_string("front_end")))
+    return false;
+  if (!filter.rule.empty() && !matches_rule(record, filter.rule)) return false;
   if (filter.since == 0 && filter.until == 0) return true;
   int64_t t = 0;
   if (!parse_time(record.get_string("time"), t)) return false;

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "gate_authority.h"
+#include "stepgate/baselines.h"
 #include "stepgate/collect.h"
 #include "stepgate/crypto.h"
 
@@ -260,8 +261,13 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
 
     out.signals = request.signals.is_map() ? request.signals : Value(Map{});
     CollectContext context{now, device, store_.get()};
-    if (Status s = collect_common_signals(action, policy, context, out.signals); !s.ok()) {
-      out.decision = failure_decision(policy, digest, s.error().message);
+    const SignalDemand demand = signals_read(engine, action.kind);
+    Status collected = collect_common_signals(action, policy, context, out.signals);
+    if (collected.ok()) {
+      collected = collect_baseline_signals(action, policy, context, demand, out.signals);
+    }
+    if (!collected.ok()) {
+      out.decision = failure_decision(policy, digest, collected.error().message);
     } else {
       fill_signal_defaults(action.kind, out.signals);
       out.decision = engine.evaluate(action, out.signals, digest);
@@ -291,6 +297,9 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     }
     if (out.final_verdict == Verdict::kAllow && !out.signals.get_bool("device_known")) {
       (void)store_->mark_device_known(action.actor, device);
+    }
+    if (out.final_verdict == Verdict::kAllow) {
+      (void)remember_baseline(action, context, demand);  // best effort: a signal only
     }
 
     Value record = Map{};

@@ -31,6 +31,18 @@ constexpr Row kSignals[] = {
      "actions of this kind by this actor within velocity_window, this one included"},
     {"elevated", T::kBool, "elevation", "*",
      "the actor holds a live elevation (recent step-up) on this device"},
+    // baselines: learnt from the actor's own history in the state store (baselines.h)
+    {"unusual_hour", T::kBool, "baseline", "*",
+     "this actor rarely acts at this time of day (under 1 in 50 of their last 30 days' actions of "
+     "this kind; needs 20 of them first)"},
+    {"unusual_hour_reason", T::kString, "baseline", "*",
+     "why, e.g. \"git.push at 03:00 is 1 in 400 for alice over 30 days\""},
+    {"volume_z", T::kDouble, "baseline", "*",
+     "z score of this actor's last-24h count of this kind against their 14 days before"},
+    {"volume_reason", T::kString, "baseline", "*", "the count, daily mean and deviation behind it"},
+    {"new_resource", T::kBool, "baseline", "*",
+     "the first time this actor acts on this resource with this kind"},
+    {"new_resource_reason", T::kString, "baseline", "*", "which resource is new to whom"},
     // git: pre-push / pre-receive
     {"commits", T::kInt, "git", "git.push git.receive", "new commits the push sends"},
     {"force", T::kBool, "git", "git.push git.receive",
@@ -72,6 +84,8 @@ constexpr Row kSignals[] = {
      "metrics worse than the baseline beyond their tolerance"},
     {"worst_regression_pct", T::kDouble, "ci", "model.deploy",
      "largest relative regression across metrics, in percent (0 when none)"},
+    {"worst_regression_metric", T::kString, "ci", "model.deploy",
+     "the metric with the largest relative regression (\"\" when none regressed)"},
     {"eval_missing", T::kBool, "ci", "model.deploy", "no evaluation report for the candidate"},
     {"artifact_digest_mismatch", T::kBool, "ci", "model.deploy",
      "the artifact's SHA-256 differs from the digest in the manifest"},

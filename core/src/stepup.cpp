@@ -59,7 +59,7 @@ class StepUpSteps {
       : policy_(policy), store_(store), audit_(audit), paths_(paths), a_(attempt) {}
 
   void audit(const std::string& method, bool ok, const std::string& identity,
-             const std::string& problem) {
+             const std::string& problem, bool lockout = false) {
     if (!ok && !problem.empty()) a_.result.problems.push_back(problem);
     if (audit_ == nullptr) return;
     Map fields{{"action_digest", a_.digest},
@@ -70,6 +70,7 @@ class StepUpSteps {
                {"outcome", ok ? "satisfied" : "refused"},
                {"identity", identity}};
     if (!problem.empty()) fields["problem"] = problem;
+    if (lockout) fields["lockout"] = true;  // typed, so `stepgate report` need not read problem
     if (!a_.request.device.empty()) fields["device"] = a_.request.device;
     Status appended = audit_->append("stepup", Value(std::move(fields)));
     if (!appended) a_.result.problems.push_back("audit: " + appended.error().message);
@@ -228,7 +229,7 @@ class StepUpSteps {
         return false;
       }
       if (*check == TotpCheck::kOk) return totp_succeeded(actor);
-      audit("totp", false, actor, totp_check_message(*check));
+      audit("totp", false, actor, totp_check_message(*check), *check == TotpCheck::kLockedOut);
       io.notice(std::string("stepgate: ") + totp_check_message(*check));
       if (*check == TotpCheck::kLockedOut) return false;
     }

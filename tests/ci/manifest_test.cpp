@@ -1,6 +1,7 @@
 // The deployment manifest: strict parsing with field paths and positions, the action it builds,
 // and the model.deploy signals it gives.
 #include "manifest.h"
+#include "report.h"
 
 #include <doctest/doctest.h>
 
@@ -129,6 +130,15 @@ TEST_CASE("the action is deterministic and binds the artifact") {
   CHECK(a.attributes.get_string("artifact_sha256") == kSha);
   CHECK(a.attributes.get_string("artifact_uri") == "s3://models/fraud.onnx");
   CHECK(a.attributes.get_string("commit") == "abc");
+  // The numbers an approver sees in the inbox (issue 23).
+  const Value* accuracy = a.attributes.find("evaluation")->find("accuracy");
+  REQUIRE(accuracy != nullptr);
+  CHECK(accuracy->find("candidate")->as_number() == doctest::Approx(0.90));
+  CHECK(accuracy->find("baseline")->as_number() == doctest::Approx(0.93));
+  CHECK(accuracy->find("change_pct")->as_number() == doctest::Approx(-3.226));
+  CHECK(accuracy->get_string("tolerance") == "1%");
+  CHECK(accuracy->get_bool("regressed"));
+  CHECK_FALSE(a.attributes.find("evaluation")->find("latency_ms")->get_bool("regressed"));
   CHECK(action_digest(a) == action_digest(manifest_action(*m, "alice", extra)));
   Manifest other = *m;
   other.artifact_sha256 = std::string(64, 'b');
@@ -144,6 +154,24 @@ TEST_CASE("evaluation comparison honours direction and tolerance") {
   CHECK(r.regressions[0] == "accuracy");
   CHECK(r.worst_regression_pct == doctest::Approx(25.0));  // latency 40 -> 50 is 25% worse
   CHECK_FALSE(r.eval_missing);
+  // The numbers the step summary and JUnit report show, per metric (issue 23).
+  CHECK(r.worst_regression_metric == "latency_ms");
+  REQUIRE(r.metrics.size() == 3);
+  const MetricComparison& accuracy = r.metrics[0];
+  CHECK(accuracy.name == "accuracy");
+  CHECK(*accuracy.candidate == doctest::Approx(0.90));
+  CHECK(*accuracy.baseline == doctest::Approx(0.93));
+  CHECK(accuracy.change == doctest::Approx(-0.03));
+  CHECK(accuracy.change_pct == doctest::Approx(-3.2258).epsilon(0.001));
+  CHECK(accuracy.tolerance == "1%");
+  CHECK(accuracy.regressed);
+  CHECK(r.metrics[2].name == "latency_ms");
+  CHECK(r.metrics[2].tolerance == "20");
+  CHECK_FALSE(r.metrics[2].regressed);
+  const std::vector<MetricRow> rows = metric_rows(r.metrics);
+  CHECK(rows[0].change == "-0.03 (-3.22581%)");
+  CHECK(rows[2].change == "+10 (+25%)");
+  CHECK(rows[2].better == "lower");
 
   m->candidate.erase("f1");
   CHECK(compare_evaluation(*m).eval_missing);

@@ -50,6 +50,9 @@ GateReport step_up_report() {
   r.challenge_token = "sgc1.eyJhIjoxfQ.AAAAAAAAAAAAAAAA";
   r.approve_command = "stepgate approve --approver APPROVER_ID '" + r.challenge_token + "'";
   r.source_path = "deploy/manifest.yaml";
+  r.metrics = {{"accuracy", "0.902", "0.932", "-0.03 (-3.21888%)", "1%", "higher", true},
+               {"latency_ms", "41", "40", "+1 (+2.5%)", "10%", "lower", false},
+               {"f1|<x>", "0.8", "-", "-", "none", "higher", false}};
   return r;
 }
 

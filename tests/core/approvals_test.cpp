@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include "stepgate/audit.h"
 #include "test_util.h"
 
 namespace stepgate {
@@ -306,6 +307,34 @@ TEST_CASE_FIXTURE(ApprovalsFixture, "approvals: a local lockout still holds per 
   }
   CHECK(decide(id, true, {"carol", code(carol_totp), "", local_proof_source()}).status ==
         ApprovalStatus::kLockedOut);
+}
+
+// `stepgate report` counts lockouts and times holds from these records (issue 23).
+TEST_CASE_FIXTURE(ApprovalsFixture, "approvals: a lockout and an approval are audited for report") {
+  REQUIRE(store != nullptr);
+  auto log = AuditLog::open(paths.audit_log, AuditOptions{false});
+  REQUIRE(log.ok());
+  Approvals audited(policy, *store, log->get(), paths, ApprovalsOptions{"", "test"});
+  std::string id = held(StepUpMethod::kTotp);
+  auto decide_with = [&](const std::string& c) {
+    return audited.decide(ApprovalRequest{id, true, {"carol", c, "", local_proof_source()}, ""},
+                          kNow);
+  };
+  for (int i = 0; i < 5; ++i)
+    CHECK(decide_with(wrong(carol_totp)).status == ApprovalStatus::kWrongCode);
+  CHECK(decide_with(code(carol_totp)).status == ApprovalStatus::kLockedOut);
+  REQUIRE(store->clear_totp_failures("carol").ok());
+  auto out = decide_with(code(carol_totp));
+  REQUIRE_MESSAGE(out.ok(), out.message);
+  auto records = read_audit_log(paths.audit_log, AuditFilter{});
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 2);
+  CHECK((*records)[0].get_string("outcome") == "locked_out");
+  CHECK((*records)[0].get_string("approver") == "carol");
+  CHECK((*records)[0].get_string("kind") == "git.push");
+  CHECK((*records)[1].get_string("decision") == "approve");
+  CHECK((*records)[1].get_int("held_at") == kNow);
+  CHECK((*records)[1].get_string("actor") == "alice");
 }
 
 TEST_CASE("approvals: every status has a name and an error family") {

@@ -346,7 +346,13 @@ TEST_CASE("audit: secrets are redacted before they are written") {
 
 AuditFilter filter(std::string kind, std::string verdict, std::string type, int64_t since,
                    int64_t until) {
-  return AuditFilter{std::move(kind), std::move(verdict), std::move(type), since, until};
+  AuditFilter f;
+  f.kind = std::move(kind);
+  f.verdict = std::move(verdict);
+  f.type = std::move(type);
+  f.since = since;
+  f.until = until;
+  return f;
 }
 
 TEST_CASE("audit: read_audit_log filters by kind, verdict, type and time") {
@@ -380,6 +386,48 @@ TEST_CASE("audit: read_audit_log filters by kind, verdict, type and time") {
   CHECK(count(filter("", "", "", now + 3600, 0)) == 0);
   CHECK(count(filter("", "", "", 0, now - 3600)) == 0);
   CHECK_FALSE(read_audit_log(dir.path + "/none", {}).ok());
+}
+
+TEST_CASE("audit: read_audit_log filters by actor, rule and front-end (issue 23)") {
+  TempDir dir;
+  std::string path = dir.path + "/audit.jsonl";
+  {
+    auto log = AuditLog::open(path, {.fsync = false});
+    REQUIRE(log.ok());
+    auto decision = [](const char* actor, const char* fe, const char* rule, bool shadow) {
+      List reasons;
+      if (rule[0] != '\0') reasons.emplace_back(Map{{"rule", rule}, {"shadow", shadow}});
+      return Map{{"front_end", fe},
+                 {"action", Map{{"kind", "git.push"}, {"actor", actor}}},
+                 {"decision", Map{{"verdict", "allow"}, {"reasons", std::move(reasons)}}}};
+    };
+    REQUIRE((*log)->append("decision", decision("alice", "git", "force-push", false)).ok());
+    REQUIRE((*log)->append("decision", decision("bob", "shim", "", false)).ok());
+    REQUIRE((*log)->append("decision", decision("alice@corp", "ci", "off-hours", true)).ok());
+    REQUIRE((*log)->append("approval", Map{{"decided_by", "bob"}, {"decision", "approve"}}).ok());
+  }
+  struct Case {
+    std::string actor, rule, front_end;
+    std::size_t want;
+  };
+  const std::vector<Case> cases = {
+      {"alice", "", "", 1},         {"alice*", "", "", 2}, {"bob", "", "", 2},
+      {"", "force-push", "", 1},    {"", "*", "", 2},      {"", "off-hours", "", 1},
+      {"", "", "shim", 1},          {"", "", "*", 4},      {"alice*", "", "ci", 1},
+      {"bob", "force-push", "", 0},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.actor);
+    CAPTURE(c.rule);
+    CAPTURE(c.front_end);
+    AuditFilter f;
+    f.actor = c.actor;
+    f.rule = c.rule;
+    f.front_end = c.front_end;
+    auto r = read_audit_log(path, f);
+    REQUIRE(r.ok());
+    CHECK(r->size() == c.want);
+  }
 }
 
 TEST_CASE("audit: threads of one process and batched fsync keep the chain") {

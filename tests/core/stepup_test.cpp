@@ -172,6 +172,32 @@ TEST_CASE_FIXTURE(StepUpFixture, "stepup: max_age 0 asks every time") {
   CHECK_FALSE(satisfy(later).satisfied);
 }
 
+// `stepgate report` lists the calls that hit a lockout from this typed field (issue 23).
+TEST_CASE_FIXTURE(StepUpFixture, "stepup: a prompt refused by a lockout is audited as one") {
+  REQUIRE(store != nullptr);
+  REQUIRE(store->set_lockout("alice", kNow + 600).ok());
+  io.answers = {totp_code(totp.key, kNow, totp.params)};
+  CHECK_FALSE(satisfy(request(StepUpMethod::kTotp)).satisfied);
+  audit = nullptr;  // flush and close
+  auto records = read_audit_log(paths.audit_log, AuditFilter{});
+  REQUIRE(records.ok());
+  int lockouts = 0;
+  for (const Value& r : *records) lockouts += r.get_bool("lockout") ? 1 : 0;
+  CHECK(lockouts == 1);
+}
+
+TEST_CASE_FIXTURE(StepUpFixture, "stepup: a wrong code is not audited as a lockout") {
+  REQUIRE(store != nullptr);
+  std::string right = totp_code(totp.key, kNow, totp.params);
+  io.answers = {right == "000000" ? "111111" : "000000"};
+  CHECK_FALSE(satisfy(request(StepUpMethod::kTotp)).satisfied);
+  audit = nullptr;
+  auto records = read_audit_log(paths.audit_log, AuditFilter{});
+  REQUIRE(records.ok());
+  REQUIRE_FALSE(records->empty());
+  for (const Value& r : *records) CHECK_FALSE(r.get_bool("lockout"));
+}
+
 TEST_CASE_FIXTURE(StepUpFixture,
                   "stepup: three wrong codes leave it unsatisfied, with instructions") {
   REQUIRE(store != nullptr);

@@ -64,7 +64,12 @@ else
   fail "annotation: $out"
 fi
 run "$BIN" audit show --type decision
-if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c .)" -eq 20 ]]; then pass "only the gate's 20 decisions are decisions"; else fail "decisions: $out"; fi
+if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | tail -n +2 | grep -c .)" -eq 20 ]]; then pass "only the gate's 20 decisions are decisions"; else fail "decisions: $out"; fi
+if [[ "$(printf '%s\n' "$out" | head -n 1)" =~ ^SEQ\ +TIME\ +TYPE\ +VERDICT\ +FRONT-END\ +KIND\ +ACTOR\ +RESOURCE\ +RULES$ ]]; then
+  pass "show prints a table with a header"
+else
+  fail "table header: $(printf '%s\n' "$out" | head -n 1)"
+fi
 
 mode="$(stat -c %a "$LOG")"
 if [[ "$mode" == "600" ]]; then pass "log file is 0600"; else fail "log mode $mode"; fi
@@ -80,13 +85,28 @@ if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | wc -l)" -eq 21 ]]; then pass "show 
 run "$BIN" audit show --kind 'git.*' --verdict deny
 expected_deny_push=0
 for i in $(seq 1 20); do (( i % 5 == 0 && i % 4 != 0 )) && expected_deny_push=$((expected_deny_push + 1)); done
-if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c 'kind=git.push')" -eq $expected_deny_push ]]; then
+if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c ' git.push ')" -eq $expected_deny_push ]]; then
   pass "show --kind 'git.*' --verdict deny"
 else
   fail "show filters: rc=$rc out=$out"
 fi
 run "$BIN" audit show --type annotation --since 1h
-if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ]]; then pass "show --type --since"; else fail "show --type: $out"; fi
+if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | tail -n +2 | grep -c .)" -eq 1 ]]; then pass "show --type --since"; else fail "show --type: $out"; fi
+# Filters by rule, front-end and actor (issue 23): the 4 denied resources are r5, r10, r15, r20.
+run "$BIN" audit show --rule 'denied-*' --front-end ci
+if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | tail -n +2 | grep -c ' denied-resource$')" -eq 4 && "$(printf '%s\n' "$out" | wc -l)" -eq 5 ]]; then
+  pass "show --rule --front-end"
+else
+  fail "show --rule: rc=$rc out=$out"
+fi
+run "$BIN" audit show --front-end git
+if [[ $rc -eq 0 && -z "$out" && "$err" == *"no audit records match"* ]]; then pass "show --front-end with no match says so"; else fail "no match: rc=$rc out=$out err=$err"; fi
+run "$BIN" audit show --type decision --format json
+actor="$(printf '%s\n' "$out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["action"]["actor"])')"
+run "$BIN" audit show --actor "$actor" --type decision
+if [[ $rc -eq 0 && "$(printf '%s\n' "$out" | tail -n +2 | grep -c .)" -eq 20 ]]; then pass "show --actor"; else fail "show --actor $actor: $out"; fi
+run "$BIN" audit show --actor "not-$actor"
+if [[ $rc -eq 0 && -z "$out" ]]; then pass "show --actor of someone else shows nothing"; else fail "show --actor other: $out"; fi
 run "$BIN" audit show --since yesterday
 if [[ $rc -eq 2 && "$err" == stepgate:* ]]; then pass "bad --since exits 2"; else fail "bad --since: rc=$rc"; fi
 

@@ -107,6 +107,8 @@ if expect_exit 3 "production deploy with a metric regression needs step-up" -- \
     grep -q '^::warning title=stepgate%3A step-up required::.*prod-metric-regression' out
   check "summary has the reasons table" grep -q '| `prod-metric-regression` | effect: step_up |' gh_summary
   check "summary has the approve command" grep -q "^stepgate approve --approver APPROVER_ID 'sgc1\." gh_summary
+  check "summary lists each metric with candidate, baseline, change and tolerance" \
+    grep -qF '| `accuracy` | 0.9 | 0.93 | -0.03 (-3.22581%) | 1% (higher is better) | **regressed** |' gh_summary
 fi
 CHALLENGE="$(output_value gh_output challenge)"
 check "GITHUB_OUTPUT challenge is a challenge" grep -q '^sgc1\.' <<<"$CHALLENGE"
@@ -175,6 +177,10 @@ if expect_exit 0 "GitLab staging deploy is allowed" -- \
   check "JSON output says allow and names bob" \
     jq -e >/dev/null '.verdict == "allow" and .actor == "bob" and .signals.ci_provider == "gitlab"' out
   check "JUnit has no failure when allowed" bash -c '! grep -q "<failure" "$1"' _ reports-staging/stepgate-junit.xml
+  check "the worst regression's signal names its metric" \
+    jq -e >/dev/null '.signals.worst_regression_metric == "accuracy" and .signals.metric_regressions == ["accuracy"]' out
+  check "JUnit lists each metric with its numbers" \
+    grep -q '<system-out>accuracy: candidate 0.9, baseline 0.93, change -0.03 (-3.22581%), tolerance 1% (higher is better)</system-out>' reports-staging/stepgate-junit.xml
 fi
 
 # ---- any pipeline step ------------------------------------------------------------------------

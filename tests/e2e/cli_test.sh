@@ -73,6 +73,51 @@ cmp -s "$work/repo/.stepgate/policy.yaml" "$SRC/policies/agent-tools.yaml" && pa
 (cd "$work/repo" && expect_exit "eval finds .stepgate/policy.yaml" 3 "$BIN" eval --now "$NOW" --action "$work/push.json" --signals "$work/force.json") || true
 (cd "$work/repo" && expect_exit "init unknown pack exits 2" 2 "$BIN" init --force --pack nope) || true
 
+# policy test on your own policy: init writes starter cases beside it, `policy test` finds them.
+[ -f "$work/repo/.stepgate/policy.tests.yaml" ] && grep -q '^policy: policy.yaml' "$work/repo/.stepgate/policy.tests.yaml" \
+  && pass "init writes starter cases beside the policy" || fail "init starter cases" "$(head -5 "$work/repo/.stepgate/policy.tests.yaml" 2>&1)"
+(cd "$work/repo" && expect_exit "policy test with no argument runs .stepgate's cases" 0 "$BIN" policy test) || true
+grep -q "^PASS policy: force push to main needs step-up" "$work/out" && pass "the starter cases run against .stepgate/policy.yaml" || fail "starter cases run" "$(head -3 "$work/out")"
+expect_exit "policy test FILE finds X.tests.yaml beside X.yaml" 0 "$BIN" policy test "$work/repo/.stepgate/policy.yaml" || true
+expect_exit "policy test a tests file" 0 "$BIN" policy test "$work/repo/.stepgate/policy.tests.yaml" || true
+sed -i 's/when: signals.force \&\& signals.protected \&\& !signals.delete/when: signals.force \&\& signals.protected \&\& signals.delete/' "$work/repo/.stepgate/policy.yaml"
+(cd "$work/repo" && expect_exit "a policy edit that breaks a case fails policy test" 1 "$BIN" policy test .stepgate) || true
+grep -q "^FAIL policy: force push to main needs step-up: verdict allow, want step_up" "$work/out" && pass "the failing case is named with what differed" || fail "failing case named" "$(grep FAIL "$work/out" | head -3)"
+expect_exit "policy test on a policy without cases exits 2" 2 "$BIN" policy test "$pol" || true
+expect_err "the missing cases file is named" "git.tests.yaml"
+
+# A case whose signals come from a fixture repository, through the real git collector.
+mkdir -p "$work/fixture"
+cp "$SRC/policies/git.yaml" "$work/fixture/policy.yaml"
+cat >"$work/fixture/policy.tests.yaml" <<'YAML'
+cases:
+  - name: a key committed to a feature branch
+    action: {kind: git.push, actor: test@example.com, resource: "origin refs/heads/feature/x"}
+    fixture:
+      git:
+        base: {README.md: "hello\n"}
+        ref: refs/heads/feature/x
+        commits:
+          - {message: add config, files: {config.py: "AWS_ACCESS_KEY_ID = 'AKIAZ7Q3XK2M4NPLW5RT'\n"}}
+    expect:
+      verdict: deny
+      rules: [secrets-in-push]
+      signals: {secrets: [aws-access-key-id], commits: 1, force: false}
+  - name: rewriting main is a force push
+    action: {kind: git.push, actor: test@example.com, resource: "origin refs/heads/main"}
+    fixture: {git: {base: {a.txt: "a\n"}, rewrite: true, commits: [{files: {b.txt: "b\n"}}]}}
+    expect: {verdict: step_up, signals: {force: true, protected: true},
+             rules: [force-push-protected, unsigned-commits-protected]}
+YAML
+expect_exit "fixture cases run through the git collector" 0 "$BIN" policy test "$work/fixture" || true
+grep -q "2 passed, 0 failed" "$work/out" && pass "both fixture cases pass" || fail "fixture cases" "$(cat "$work/out")"
+sed -i 's/commits: 1, force: false/commits: 2, force: false/' "$work/fixture/policy.tests.yaml"
+expect_exit "a wrong expected signal fails the case" 1 "$BIN" policy test "$work/fixture" || true
+grep -q "signal commits 1, want 2" "$work/out" && pass "the differing signal is named" || fail "differing signal" "$(cat "$work/out")"
+sed -i 's/rewrite: true/rewrte: true/' "$work/fixture/policy.tests.yaml"
+expect_exit "an unknown fixture key fails the case" 1 "$BIN" policy test "$work/fixture" || true
+grep -q "fixture.git: unknown key .rewrte." "$work/out" && pass "the unknown fixture key is named" || fail "unknown fixture key" "$(cat "$work/out")"
+
 mkdir -p "$work/packs/tests"
 cp "$SRC/policies/git.yaml" "$work/packs/"
 sed 's/verdict: deny, rules: \[delete-protected-ref\]/verdict: allow, rules: []/' "$SRC/policies/tests/git.yaml" >"$work/packs/tests/git.yaml"

@@ -64,6 +64,15 @@ check "policy explain shows the repository layer's own allow" \
   grep -q '^\[repository layer\] verdict: allow' "$TMP/explain.out"
 check "policy explain names the layer that decided" \
   grep -q '^result: step_up, decided by the user layer' "$TMP/explain.out"
+# Each rule, part by part, with the signal values read (issue 23).
+check "policy explain marks the rule that matched in each layer" \
+  grep -q '^  + anything-goes \[score -100000\]: matched' "$TMP/explain.out"
+check "policy explain shows each part of a matched rule's when with its value" \
+  grep -qE '^        true  signals\.force$' "$TMP/explain.out"
+check "policy explain shows the signal values a part read" \
+  grep -q 'reads signals.force = true' "$TMP/explain.out"
+check "policy explain shows why a rule did not match" \
+  grep -qE '^  - [a-z-]+ \[.*\]: not matched' "$TMP/explain.out"
 
 # ---- a repository's layer can add friction -----------------------------------------------------
 cat > .stepgate/policy.yaml << 'EOF'

@@ -174,9 +174,13 @@ struct AuditFilter {
   std::string type;     // record type
   int64_t since = 0;    // unix seconds
   int64_t until = 0;
+  std::string actor;      // glob on action.actor (else actor, decided_by, approver, identity)
+  std::string rule;       // glob on a decision reason's rule id (in force or shadow)
+  std::string front_end;  // glob on front_end
 };
 /// The records that pass `filter` (empty fields match everything; kind matches action.kind,
-/// verdict matches verdict or decision.verdict; since/until bound "time", inclusive). Lines that
+/// verdict matches verdict or decision.verdict; since/until bound "time", inclusive; actor, rule
+/// and front_end as above). Lines that
 /// do not parse are skipped (verify reports them). kNotFound if the file is missing.
 Result<std::vector<Value>> read_audit_log(const std::string& path, const AuditFilter& filter);
 
