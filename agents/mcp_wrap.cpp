@@ -389,7 +389,11 @@ void run_mcp_wrap(const McpWrapOptions& options, CommandContext& context) {
   const std::string device = device_fingerprint(process.env);
   const std::vector<std::string> grants = split_grants(process.env.get("STEPGATE_GRANT"));
   ToolRecheck recheck = [&](const ToolCall& call, const std::vector<std::string>& extra) {
-    if (gate == nullptr) return ToolGateAnswer{true, "", "", "", GateOutcome{}};  // on_error: allow
+    if (gate == nullptr) {
+      ToolGateAnswer allowed;
+      allowed.forward = true;
+      return allowed;
+    }  // on_error: allow
     std::vector<std::string> all = grants;
     all.insert(all.end(), extra.begin(), extra.end());
     ToolGateAnswer answer =

@@ -294,7 +294,7 @@ TEST_CASE("a call an elevation covers is allowed with additionalContext saying w
   HookEnv env;
   setenv("STEPGATE_DEVICE", "test-device", 1);
   {
-    auto store = StateStore::open(Paths::from_environment().state_db);
+    auto store = StateStore::open(Paths::from_environment(Env()).state_db);
     REQUIRE(store.ok());
     const UnixTime now = unix_now();
     // max_age is 5m; granted a minute ago, it has 4 minutes left.
