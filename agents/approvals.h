@@ -7,6 +7,7 @@
 
 #include "shim.h"
 #include "stepgate/approvals.h"
+#include "stepgate/markup.h"
 
 namespace stepgate {
 
@@ -35,8 +36,5 @@ std::string render_inbox(ShimContext& context, const std::string& notice);
 
 /// Mounts GET /approvals and the form posts POST /approvals/ID/approve|deny (CSRF + Origin).
 void mount_inbox_page(httplib::Server& server, ShimContext& context);
-
-/// HTML-escapes & < > " '.
-std::string html_escape(std::string_view text);
 
 }  // namespace stepgate

@@ -177,33 +177,6 @@ std::string inbox_session(const httplib::Request& req) {
   return well_formed ? session : std::string();
 }
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string render_inbox(ShimContext& context, const std::string& notice) {
   std::ostringstream out;
   out << "<!doctype html><html lang=en><head><meta charset=utf-8>"

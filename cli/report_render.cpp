@@ -1,6 +1,8 @@
 // Text and HTML forms of `stepgate report` (see report_render.h).
 #include "report_render.h"
 
+#include "stepgate/markup.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -69,37 +71,11 @@ std::vector<Row> lockout_rows(const AuditReport& r) {
 
 // ---- HTML ---------------------------------------------------------------------------------------
 
-std::string esc(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 void html_table(std::ostream& out, const std::string& id, const Row& header,
                 const std::vector<Row>& rows) {
   out << "<table id=\"" << id << "\"><thead><tr>";
-  for (const auto& h : header) out << "<th>" << esc(h) << "</th>";
+  for (const auto& h : header) out << "<th>" << html_escape(h) << "</th>";
   out << "</tr></thead><tbody>";
   if (rows.empty()) {
     out << "<tr><td colspan=\"" << header.size() << "\" class=\"none\">none</td></tr>";
@@ -107,7 +83,7 @@ void html_table(std::ostream& out, const std::string& id, const Row& header,
   for (const Row& r : rows) {
     out << "<tr>";
     for (std::size_t i = 0; i < r.size(); ++i)
-      out << (i == 0 ? "<th>" : "<td>") << esc(r[i]) << (i == 0 ? "</th>" : "</td>");
+      out << (i == 0 ? "<th>" : "<td>") << html_escape(r[i]) << (i == 0 ? "</th>" : "</td>");
     out << "</tr>";
   }
   out << "</tbody></table>\n";
@@ -134,13 +110,13 @@ void svg_bars(std::ostream& out, const std::string& id, const std::string& title
   const int top = 28;
   const int height = top + static_cast<int>(categories.size()) * group + 6;
   const int width = kLabelWidth + kPlotWidth + 50;
-  out << "<figure class=\"chart\" id=\"" << id << "\"><figcaption>" << esc(title)
+  out << "<figure class=\"chart\" id=\"" << id << "\"><figcaption>" << html_escape(title)
       << "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"" << width
       << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << ' ' << height << "\">";
   int x = kLabelWidth;
   for (const Series& s : series) {  // legend
     out << "<rect x=\"" << x << "\" y=\"6\" width=\"10\" height=\"10\" fill=\"" << s.color
-        << "\"/><text x=\"" << x + 14 << "\" y=\"15\" class=\"legend\">" << esc(s.name)
+        << "\"/><text x=\"" << x + 14 << "\" y=\"15\" class=\"legend\">" << html_escape(s.name)
         << "</text>";
     x += 24 + static_cast<int>(s.name.size()) * 7;
   }
@@ -152,14 +128,14 @@ void svg_bars(std::ostream& out, const std::string& id, const std::string& title
     std::string label = categories[c].empty() ? "(none)" : categories[c];
     if (label.size() > 28) label = label.substr(0, 27) + "…";
     out << "<text x=\"" << kLabelWidth - 6 << "\" y=\"" << y0 + group / 2 + 3
-        << "\" text-anchor=\"end\" class=\"cat\">" << esc(label) << "</text>";
+        << "\" text-anchor=\"end\" class=\"cat\">" << html_escape(label) << "</text>";
     for (std::size_t s = 0; s < series.size(); ++s) {
       const int64_t v = c < series[s].values.size() ? series[s].values[c] : 0;
       const int w = static_cast<int>(v * kPlotWidth / max);
       const int y = y0 + static_cast<int>(s) * kBarHeight;
       out << "<rect class=\"bar\" x=\"" << kLabelWidth << "\" y=\"" << y << "\" width=\"" << w
           << "\" height=\"" << kBarHeight - 1 << "\" fill=\"" << series[s].color << "\"><title>"
-          << esc(categories[c]) << ": " << v << ' ' << esc(series[s].name) << "</title></rect>";
+          << html_escape(categories[c]) << ": " << v << ' ' << html_escape(series[s].name) << "</title></rect>";
       out << "<text x=\"" << kLabelWidth + w + 4 << "\" y=\"" << y + kBarHeight - 1
           << "\" class=\"num\">" << v << "</text>";
     }
@@ -279,7 +255,7 @@ std::string render_report_html(const AuditReport& r, const std::string& period) 
       << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
       << "style-src 'unsafe-inline'\"><title>stepgate report</title><style>" << kStyle
       << "</style></head><body>\n<h1>stepgate report</h1>\n<p class=\"summary\" id=\"summary\">"
-      << "<span>" << esc(period) << "</span><span>" << r.records << " records</span><span>"
+      << "<span>" << html_escape(period) << "</span><span>" << r.records << " records</span><span>"
       << t.decisions << " decisions</span><span>" << t.matched << " matched</span><span>"
       << t.step_up << " stepped up (" << t.satisfied << " satisfied)</span><span>" << t.denied
       << " denied</span><span>" << t.shadow << " shadow would-have</span></p>\n";
