@@ -206,6 +206,17 @@ void mount_approvals(httplib::Server& server, ShimContext& context) {
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
+  if (context.gate == nullptr) {
+    // Started under on_error: allow without a gate: nothing is held, so nothing to approve.
+    auto unavailable = [](const httplib::Request&, httplib::Response& res) {
+      res.status = 503;
+      res.set_content("stepgate shim: running without its gate (on_error: allow); no approvals\n",
+                      "text/plain");
+    };
+    server.Get(R"(/(approvals|metrics|v1/.*))", unavailable);
+    server.Post(R"(/(approvals|v1)/.*)", unavailable);
+    return;
+  }
   server.Get("/metrics", [c](const httplib::Request&, httplib::Response& res) {
     auto pending =
         c->gate->store().list_challenges(ChallengeState::kPending, c->options.process.now());

@@ -64,7 +64,7 @@ bool is_valid_upstream_name(const std::string& name) {
 }
 
 void configure_server(httplib::Server& server, ShimContext& context) {
-  const auto& agents = context.gate->policy().agents;
+  const auto& agents = context.policy().agents;
   server.new_task_queue = [threads = context.options.threads] {
     return new ElasticQueue(static_cast<std::size_t>(threads));
   };
@@ -156,15 +156,20 @@ std::string ShimMetrics::render(int64_t pending_approvals) const {
   return out.str();
 }
 
+const Policy& ShimContext::policy() const {
+  static const Policy kDefaults;
+  return gate != nullptr ? gate->policy() : kDefaults;
+}
+
 std::chrono::seconds ShimContext::hold() const {
   if (options.hold_override.count() >= 0) return options.hold_override;
-  return gate->policy().agents.hold;
+  return policy().agents.hold;
 }
 
 HoldMode ShimContext::hold_mode() const {
   if (options.hold_override.count() > 0) return HoldMode::kHold;
-  return gate->policy().agents.step_up_response == HoldMode::kHold ? HoldMode::kHold
-                                                                   : HoldMode::kInstruct;
+  return policy().agents.step_up_response == HoldMode::kHold ? HoldMode::kHold
+                                                             : HoldMode::kInstruct;
 }
 
 void ShimContext::remember_client(const std::string& session, const std::string& client) {
@@ -239,29 +244,27 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   options.gate.store_options.cache_ms = kStoreCacheMs;
   options.gate.policy_check_ms = kPolicyCheckMs;
   auto gate = Gate::open(options.gate);
-  if (!gate.ok()) {
-    // The one on_error rule (core) names what failed and that calls are blocked. The shim also
-    // serves the approvals inbox from the gate's store, so it does not run without a gate even
-    // when a policy that loads says on_error: allow; it says so instead of starting half-way.
+  std::unique_ptr<Gate> opened;
+  if (gate.ok()) {
+    opened = std::move(gate).value();
+  } else {
+    // The one on_error rule (core): fail closed, unless a policy that loads says on_error: allow.
+    // Then the shim starts without a gate, as every front-end does: calls pass on unaudited
+    // (said once here) and the approvals endpoints answer 503, since there is nothing to approve.
     GateFailure failure = gate_open_failure(gate.error(), options.gate, "tool calls");
-    if (failure.allow) {
-      return make_error(gate.error().code,
-                        gate.error().message +
-                            "; the shim does not start without its gate (it serves the approvals "
-                            "inbox from it), even with on_error: allow");
-    }
-    return make_error(gate.error().code, failure.message);
+    if (!failure.allow) return make_error(gate.error().code, failure.message);
+    *options.process.err << "stepgate: warning: " << failure.message << "\n";
   }
-  if (!options.authority_key.empty()) {
+  if (opened != nullptr && !options.authority_key.empty()) {
     // Found now rather than at the first approval, when a human is waiting on it.
-    if (Status s = check_authority_key(**gate, options.authority_key); !s.ok()) return s;
+    if (Status s = check_authority_key(*opened, options.authority_key); !s.ok()) return s;
   }
   auto csrf = random_id(20);
   if (!csrf.ok()) return csrf.error();
 
   auto context = std::make_unique<ShimContext>();
   context->options = std::move(options);
-  context->gate = std::move(gate).value();
+  context->gate = std::move(opened);
   context->csrf_token = *csrf;
   context->device = device_fingerprint(context->options.process.env);
   httplib::Server server;
@@ -298,7 +301,7 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   std::signal(SIGPIPE, SIG_IGN);
   server.listen_after_bind();
   g_server = nullptr;
-  (void)context->gate->audit().flush();
+  if (context->gate != nullptr) (void)context->gate->audit().flush();
   return {};
 }
 

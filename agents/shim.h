@@ -67,6 +67,8 @@ struct ShimMetrics {
 /// What every handler shares; lives as long as the server.
 struct ShimContext {
   ShimOptions options;
+  /// Null only when the gate could not open and a policy that loads says on_error: allow: the
+  /// shim then passes calls on unaudited and its approvals endpoints answer 503.
   std::unique_ptr<Gate> gate;
   std::string server_url;  // http://127.0.0.1:PORT
   std::string csrf_token;  // random per start
@@ -75,6 +77,8 @@ struct ShimContext {
   std::mutex sessions_mu;
   std::map<std::string, std::string> session_clients;  // Mcp-Session-Id -> client name
 
+  /// The gate's policy, or the built-in defaults when running without a gate.
+  [[nodiscard]] const Policy& policy() const;
   [[nodiscard]] std::chrono::seconds hold() const;
   [[nodiscard]] HoldMode hold_mode() const;
   void remember_client(const std::string& session, const std::string& client);

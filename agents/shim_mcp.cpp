@@ -108,6 +108,11 @@ struct CallGate {
   }
 
   ToolGateAnswer run(const ToolCall& call) const {
+    if (context.gate == nullptr) {  // started under on_error: allow with no gate (said at start)
+      ToolGateAnswer pass;
+      pass.forward = true;
+      return pass;
+    }
     if (auto reloaded = context.gate->refresh_policy(); !reloaded.ok()) {
       std::cerr << "stepgate shim: the changed policy does not load, the previous one stays in "
                    "force: "

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: mcp-wrap and the shim when their gate cannot open. The one on_error rule (core's
 # gate_open_failure) decides: a policy that loads and says on_error: allow lets mcp-wrap start
-# and pass calls on (with one warning); otherwise nothing starts and one clear line says why. The
-# shim serves its approvals inbox from the gate, so it never starts without one.
+# and pass calls on (with one warning); otherwise nothing starts and one clear line says why. A
+# shim started that way has nothing to approve: its approvals endpoints answer 503.
 set -euo pipefail
 
 BIN=${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}
@@ -63,11 +63,42 @@ if [[ $RC -eq 2 && $(wc -l <"$WORK/err") -eq 1 && $ERR == stepgate:*"fail closed
 else
   fail "shim deny: rc=$RC err=$ERR"
 fi
-shim "$WORK/allow.yaml"
-if [[ $RC -eq 2 && $(wc -l <"$WORK/err") -eq 1 && $ERR == *"does not start without its gate"* ]]; then
-  pass "shim: on_error: allow does not start a shim with no gate; one line says so"
+# on_error: allow: the shim starts without its gate, says so once, and passes calls on.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+UP_PORT=$(free_port)
+SHIM_PORT=$(free_port)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PORT=$UP_PORT node "$ROOT/bench/shim_fixed_upstream.mjs" 2>/dev/null &
+UP_PID=$!
+"$BIN" shim --listen "127.0.0.1:$SHIM_PORT" --upstream "http://127.0.0.1:$UP_PORT/mcp" \
+  --policy "$WORK/allow.yaml" >"$WORK/shim.out" 2>"$WORK/shim.err" &
+SHIM_PID=$!
+trap 'kill $UP_PID $SHIM_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do
+  grep -q "/mcp/" "$WORK/shim.out" 2>/dev/null && curl -s "http://127.0.0.1:$UP_PORT/stats" >/dev/null && break
+  sleep 0.1
+done
+ENDPOINT=$(grep -o "http://127.0.0.1:$SHIM_PORT/mcp/[A-Za-z0-9_.-]*" "$WORK/shim.out" | head -1)
+set +e
+REPLY=$(curl -s -X POST -H 'Content-Type: application/json' \
+  -H 'Accept: application/json, text/event-stream' --data "$CALL" "$ENDPOINT")
+INBOX=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SHIM_PORT/v1/approvals")
+set -e
+STATS=$(curl -s "http://127.0.0.1:$UP_PORT/stats")
+ERR=$(cat "$WORK/shim.err")
+if [[ $REPLY == *'"id":7'*'"text":"ok"'* && $STATS == *'"requests":1'* && $INBOX == 503 &&
+  $(wc -l <"$WORK/shim.err") -eq 1 && $ERR == *"warning:"*"on_error: allow"* ]]; then
+  pass "shim: store fails, policy says on_error: allow -> starts, the call reaches the server, one warning, approvals 503"
 else
-  fail "shim allow: rc=$RC err=$ERR"
+  fail "shim allow: reply=$REPLY stats=$STATS inbox=$INBOX err=$ERR out=$(cat "$WORK/shim.out")"
+fi
+kill $SHIM_PID $UP_PID 2>/dev/null || true
+wait $SHIM_PID $UP_PID 2>/dev/null || true
+shim "$WORK/broken.yaml"
+if [[ $RC -eq 2 && $(wc -l <"$WORK/err") -eq 1 && $ERR == stepgate:*"fail closed"* ]]; then
+  pass "shim: a broken policy saying on_error: allow is not trusted -> refuses with one line"
+else
+  fail "shim broken: rc=$RC err=$ERR"
 fi
 
 echo "$failures failure(s)"
