@@ -17,6 +17,10 @@ int run(int argc, char** argv) {
   const stepgate::HostAdapter* host = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
+    if (arg == "--version" && argc == 2) {  // `stepgate doctor` compares it
+      std::cout << "stepgate-claude-hook " STEPGATE_VERSION "\n";
+      return 0;
+    }
     if (arg == "--print-config") {
       options.print_config = true;
     } else if (arg == "--host" && i + 1 < argc) {

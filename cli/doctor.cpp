@@ -7,10 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <re2/re2.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "command.h"
@@ -51,6 +54,63 @@ const char* status_name(Status s) {
 }
 
 constexpr int kAuthorityTimeoutSeconds = 5;
+
+/// The words of a shell command line up to its first `;` or newline, as sh would split them
+/// ('…', "…" and \x unquoted; nothing expanded).
+std::vector<std::string> shell_words(std::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  char quote = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quote != 0) {
+      if (c == quote) {
+        quote = 0;
+      } else if (quote == '"' && c == '\\' && i + 1 < line.size()) {
+        word += line[++i];
+      } else {
+        word += c;
+      }
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == '\\' && i + 1 < line.size()) {
+      word += line[++i];
+      in_word = true;
+    } else if (c == ' ' || c == '\t' || c == '\n' || c == ';') {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+      if (c == '\n' || c == ';') return words;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
+/// The program a command line runs: its first word that is not a NAME=value assignment.
+std::string first_shell_word(std::string_view line) {
+  static const RE2 kAssignment("[A-Za-z_][A-Za-z0-9_]*=.*");
+  for (const std::string& word : shell_words(line)) {
+    if (!RE2::FullMatch(word, kAssignment)) return word;
+  }
+  return {};
+}
+
+/// The program on a stepgate hook script's `exec` line, or "".
+std::string exec_program(const std::string& script) {
+  for (std::size_t at = 0; at < script.size();) {
+    const std::size_t end = std::min(script.find('\n', at), script.size());
+    const std::string_view line(script.data() + at, end - at);
+    if (line.rfind("exec ", 0) == 0) return first_shell_word(line.substr(5));
+    at = end + 1;
+  }
+  return {};
+}
 
 struct DoctorOptions {
   std::string format = "text";
@@ -243,6 +303,26 @@ class Doctor {
     }
     add("git", hook, Status::kOk,
         "blocks a deletion of " + ref + " (exit " + std::to_string(r->exit_code) + ")");
+    check_version("git", hook, exec_program(*text));
+  }
+
+  /// A hook that runs another stepgate than this one (an old install, another prefix) gates
+  /// with that one's rules and bugs: say so, and how to fix it.
+  void check_version(const std::string& area, const std::string& name, const std::string& program) {
+    if (program.empty()) return;
+    auto r = run_process({program, "--version"});
+    std::string version;
+    if (r.ok() && r->exit_code == 0) {
+      std::string out = r->out;
+      while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+      version = out.substr(out.rfind(' ') + 1);
+    }
+    if (version == STEPGATE_VERSION) return;
+    add(area, name, Status::kWarn,
+        program +
+            (version.empty() ? " reports no version (an older stepgate?)"
+                             : " is stepgate " + version) +
+            "; this stepgate is " STEPGATE_VERSION ": reinstall the hook with this stepgate");
   }
 
   /// Claude Code's settings files, most specific last: user, project, local, managed.
@@ -316,6 +396,7 @@ class Doctor {
     }
     if (r->exit_code == 2) {
       add("claude", file, Status::kOk, "blocks `rm -rf /` (exit 2)");
+      check_version("claude", file, first_shell_word(command));
       return;
     }
     std::string decision;
@@ -328,6 +409,7 @@ class Doctor {
     }
     if (decision == "deny" || decision == "ask") {
       add("claude", file, Status::kOk, "answers `" + decision + "` to `rm -rf /`");
+      check_version("claude", file, first_shell_word(command));
       return;
     }
     add("claude", file, Status::kFail,

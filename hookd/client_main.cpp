@@ -188,6 +188,9 @@ namespace {
 int client_main(int argc, char** argv) {
   Hook hook;
   const std::string dir = self_dir();
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {  // `stepgate doctor` compares it
+    return hookd::write_all(STDOUT_FILENO, "stepgate-hook " STEPGATE_VERSION "\n") ? 0 : 2;
+  }
   if (argc >= 2 && std::strcmp(argv[1], "claude") == 0) {
     hook.local = dir + "stepgate-claude-hook";
   } else if (argc >= 2 &&

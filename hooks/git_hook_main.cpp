@@ -4,6 +4,7 @@
 // alone costs a millisecond), no QR code or CI code, and the C++ runtime and OpenSSL statically.
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "git_signals.h"
@@ -19,6 +20,10 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "--version") {  // `stepgate doctor` compares it
+    std::cout << "stepgate-git-hook " STEPGATE_VERSION "\n";
+    return 0;
+  }
   stepgate::HookOptions options;
   if (!stepgate::parse_hook_args(std::vector<std::string>(argv + 1, argv + argc), options)) {
     std::cerr << "stepgate-git-hook: bad arguments\n" << kUsage;

@@ -22,6 +22,7 @@ check "after hooks install: a clean bill of health" test "$(exit_of doctor)" = 0
 check "the pre-push probe was blocked" grep -q '^\[ok\] git: pre-push — blocks a deletion of refs/heads/main' "$TMP/doctor.out"
 audit_after=$(audit_lines)
 check "the probe left the user's audit log alone" test "$audit_before" = "$audit_after"
+check "the hook runs this stepgate's version: no reinstall warning" sh -c "! grep -q 'reinstall the hook' '$TMP/doctor.out'"
 check "the remote's main is still there" git --git-dir="$TMP/doc1.git" rev-parse -q --verify refs/heads/main
 
 doctor --format json || true
@@ -35,6 +36,18 @@ check "it names the hook that would fail open" grep -q '^\[FAIL\] git: pre-push 
 chmod -x .git/hooks/pre-push
 check "a non-executable hook: doctor exits 1" test "$(exit_of doctor)" = 1
 check "it says git skips it" grep -q 'is not executable' "$TMP/doctor.out"
+cp "$TMP/pre-push.good" .git/hooks/pre-push && chmod +x .git/hooks/pre-push
+
+# A hook that blocks but runs another (older) stepgate: a warning naming both versions.
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "stepgate-git-hook 0.0.1"; exit 0; }\ncat >/dev/null; exit 2\n' > "$TMP/old hook"
+chmod +x "$TMP/old hook"
+sed -i "s|^exec '[^']*'|exec '$TMP/old hook'|" .git/hooks/pre-push
+check "the hook now execs the old program" grep -q "^exec '$TMP/old hook' pre-push" .git/hooks/pre-push
+check "an old stepgate behind the hook: doctor still exits 0 (it blocks)" test "$(exit_of doctor)" = 0
+check "it warns that the hook runs stepgate 0.0.1, not this one" grep -q "^\[warn\] git: pre-push — $TMP/old hook is stepgate 0.0.1; this stepgate is .*reinstall the hook" "$TMP/doctor.out"
+printf '#!/bin/sh\ncat >/dev/null; exit 2\n' > "$TMP/old hook"
+doctor || true
+check "a program that reports no version is named too" grep -q "old hook reports no version" "$TMP/doctor.out"
 cp "$TMP/pre-push.good" .git/hooks/pre-push && chmod +x .git/hooks/pre-push
 
 # core.hooksPath is followed.
