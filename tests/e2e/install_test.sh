@@ -107,7 +107,7 @@ if command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null; then
     : >"$root/var/lib/dpkg/status"
     check "dpkg -i installs the package" dpkg --root="$root" --force-not-root --force-depends --force-script-chrootless -i "$deb"
     check "the installed binary reports the version" test "$("$root/usr/bin/stepgate" --version)" = "stepgate $version"
-    # The end-to-end shell suites, each run against the installed binaries (not the build tree's).
+    # The end-to-end suites, each run against the installed binaries (not the build tree's).
     # Left out: this test itself, and authority_test, which installs its own authority into a
     # scratch root with system users and already runs in the suite.
     for suite in "$SRC"/tests/e2e/*_test.sh; do
@@ -117,6 +117,15 @@ if command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null; then
         pass "$name passes against the installed package"
       else
         fail "$name against the installed package" "$(grep -m5 FAIL "$work/$name.log" || tail -5 "$work/$name.log")"
+      fi
+    done
+    # And the Node suites (the official MCP SDK client and servers, Chromium for the report).
+    for suite in "$SRC"/tests/e2e/*.test.mjs; do
+      name=$(basename "$suite" .test.mjs)
+      if STEPGATE_BIN="$root/usr/bin/stepgate" SOURCE_DIR="$SRC" node --test "$suite" >"$work/$name.log" 2>&1; then
+        pass "node $name passes against the installed package"
+      else
+        fail "node $name against the installed package" "$(grep -m5 -E '^not ok|Error' "$work/$name.log" || tail -5 "$work/$name.log")"
       fi
     done
   else
