@@ -44,8 +44,9 @@ class RawTree {
  public:
   RawTree() = default;
   explicit RawTree(OdbObjectPtr object) : object_(std::move(object)) {
-    rest_ = {static_cast<const char*>(git_odb_object_data(object_.get())),
-             git_odb_object_size(object_.get())};
+    // The empty tree's data may be a null pointer (size 0): keep rest_ a valid empty view.
+    const auto* data = static_cast<const char*>(git_odb_object_data(object_.get()));
+    if (data != nullptr) rest_ = {data, git_odb_object_size(object_.get())};
   }
   [[nodiscard]] bool done() { return rest_.empty() || !parse(); }
   [[nodiscard]] bool malformed() const { return malformed_; }
@@ -58,6 +59,7 @@ class RawTree {
 
   /// The current entry's bytes (mode, name and id), "" when it is malformed or there is none.
   [[nodiscard]] std::string_view raw() const {
+    if (rest_.empty()) return {};  // memchr on an empty view's (possibly null) data is undefined
     const void* nul = std::memchr(rest_.data(), '\0', rest_.size());
     if (nul == nullptr) return {};
     const auto end =
