@@ -11,8 +11,11 @@ unset GITHUB_ACTIONS GITHUB_OUTPUT GITHUB_STEP_SUMMARY GITLAB_CI CI STEPGATE_POL
 
 # bounded CMD...: runs CMD with at most 1 GiB of memory and 60 s. An AddressSanitizer build
 # reserves terabytes of shadow address space, so there the cap is ASan's own RSS limit instead of
-# ulimit -v (a regression still dies at 1 GiB rather than eating the machine).
-if ldd "$BIN" 2> /dev/null | grep -q libasan; then
+# ulimit -v (a regression still dies at 1 GiB rather than eating the machine). ldd's output is
+# read whole: under pipefail, `ldd | grep -q` fails whenever grep quits before ldd has written its
+# last line (SIGPIPE), which sent an ASan build down the ulimit path now and then.
+libraries=$(ldd "$BIN" 2> /dev/null || true)
+if [[ $libraries == *libasan* ]]; then
   bounded() { ASAN_OPTIONS="${ASAN_OPTIONS:-}:hard_rss_limit_mb=1024" timeout 60 "$@"; }
 else
   bounded() { (ulimit -v 1048576; exec timeout 60 "$@"); }
