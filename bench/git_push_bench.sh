@@ -10,91 +10,32 @@
 #   STEPGATE_BIN=build/stepgate bench/git_push_bench.sh        (N=15, N_LARGE=N by default)
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(dirname "$HERE")
-BIN=${STEPGATE_BIN:-$SRC/build/stepgate}
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+. "$(dirname "$0")/lib.sh"
 N=${N:-15}
 N_LARGE=${N_LARGE:-$N}
-# lefthook comes from bench/peers (npm install there, pinned in its package.json).
-if [ ! -x "$SRC/bench/peers/node_modules/.bin/lefthook" ]; then
-  (cd "$SRC/bench/peers" && npm install --ignore-scripts --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
-fi
-LEFTHOOK=$SRC/bench/peers/node_modules/.bin/lefthook
 OUT=$HERE/results/git_push.txt
 command -v pre-commit > /dev/null || { echo "pre-commit is not installed" >&2; exit 2; }
-[ -x "$LEFTHOOK" ] || { echo "lefthook not found at $LEFTHOOK (npm install in bench/peers)" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "stepgate binary not found at $BIN" >&2; exit 2; }
+bench_lefthook
+bench_require_binaries
 
-TMP=$(mktemp -d)
-DAEMON_PID=
-trap '[ -z "$DAEMON_PID" ] || kill "$DAEMON_PID" 2> /dev/null; rm -rf "$TMP"' EXIT
-export HOME=$TMP STEPGATE_HOME=$TMP/stepgate STEPGATE_NO_TTY=1 NO_COLOR=1
-export PRE_COMMIT_HOME=$TMP/pre-commit-cache GIT_CONFIG_NOSYSTEM=1
-git config --global user.email bench@example.com
-git config --global user.name Bench
-git config --global init.defaultBranch main
+bench_scratch_home
+export PRE_COMMIT_HOME=$TMP/pre-commit-cache
 
 # ---- one source repository: main + a 10,000-commit chain (bench100 = its first 100) ------------
-git init -q "$TMP/src"
-cd "$TMP/src"
-echo "# bench" > README.md && git add README.md && git commit -qm base
-python3 - "$TMP/stream" <<'PY'
-import sys
-out = open(sys.argv[1], "wb")
-def data(b):
-    out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
-for i in range(1, 10001):
-    out.write(b"commit refs/heads/bench10000\nmark :%d\n" % i)
-    out.write(b"author Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
-    out.write(b"committer Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
-    data(b"change %d" % i)
-    out.write(b"from refs/heads/main^0\n" if i == 1 else b"from :%d\n" % (i - 1))
-    body = "".join(
-        f"def handler_{i}_{k}(request, options):\n"
-        f"    value = compute(request.items[{k}], options.get('timeout', {i % 30}))\n"
-        f"    return {{'id': {i * 100 + k}, 'value': value}}\n" for k in range(6))
-    out.write(b"M 644 inline src/module_%d.py\n" % (i % 50))
-    data(body.encode())
-out.write(b"reset refs/heads/bench100\nfrom :100\n")
-PY
-git fast-import --quiet < "$TMP/stream"
-
+bench_source_repo 10000
 CONFIGS=(none true-hook stepgate stepgate-daemon lefthook pre-commit)
-for cfg in "${CONFIGS[@]}"; do
-  git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
-  git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
-    xargs -r -n1 git --git-dir="$TMP/remote-$cfg.git" update-ref -d
-  cp -r "$TMP/src" "$TMP/work-$cfg"
-  git -C "$TMP/work-$cfg" remote add origin "$TMP/remote-$cfg.git"
-  git -C "$TMP/work-$cfg" fetch -q origin
-done
+bench_clones "${CONFIGS[@]}"
 
 # `stepgate daemon` keeps the gate open for the --daemon install's stepgate-hook client. Started
 # here (not by the first push) so the script can stop it; autostart stays off.
-export STEPGATE_DAEMON_SOCKET=$TMP/run/hookd.sock STEPGATE_DAEMON_AUTOSTART=0
-mkdir -m 700 "$TMP/run"
-"$BIN" daemon > "$TMP/daemon.log" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
-[ -S "$STEPGATE_DAEMON_SOCKET" ] || { echo "stepgate daemon did not start:" >&2; cat "$TMP/daemon.log" >&2; exit 2; }
-install_stepgate() {  # install_stepgate CFG [hooks install options...]
-  local cfg=$1; shift
-  (cd "$TMP/work-$cfg" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-    echo .stepgate >> .git/info/exclude && "$BIN" hooks install "$@" > /dev/null)
-}
-install_stepgate stepgate
-install_stepgate stepgate-daemon --daemon
-expect_hook() {  # expect_hook CFG PATTERN WHAT
-  grep -aq -- "$2" "$TMP/work-$1/.git/hooks/pre-push" ||
-    { echo "hooks install did not write $3 ($1)" >&2; exit 2; }
-}
-expect_hook stepgate "^exec .*stepgate-git-hook' pre-push" "the lean hook into the sh hook"
-expect_hook stepgate-daemon "^exec .*stepgate-hook' pre-push" "the stepgate-hook client into the sh hook"
+bench_start_daemon
+bench_install_stepgate stepgate
+bench_install_stepgate stepgate-daemon --daemon
+bench_expect_hook stepgate "^exec .*stepgate-git-hook' pre-push" "the lean hook into the sh hook"
+bench_expect_hook stepgate-daemon "^exec .*stepgate-hook' pre-push" "the stepgate-hook client into the sh hook"
 # The floor: a hook that is /bin/true itself (what git's starting any hook costs).
 ln -s /bin/true "$TMP/work-true-hook/.git/hooks/pre-push"
-(cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
-  echo lefthook.yml >> .git/info/exclude && "$LEFTHOOK" install > /dev/null)
+bench_install_lefthook lefthook
 (cd "$TMP/work-pre-commit" && cat > .pre-commit-config.yaml <<'YAML'
 repos:
   - repo: local
@@ -177,4 +118,4 @@ for size in (100, 10000):
         m = statistics.median(samples[(cfg, size)])
         print(f"{labels[cfg]:<22}{size:>8}{m:>12.1f}{m - base:>11.1f}{m / base:>11.2f}{m / sg:>12.2f}")
 PY
-[ -f "$TMP/hook.txt" ] && tee -a "$OUT" < "$TMP/hook.txt"
+if [ -f "$TMP/hook.txt" ]; then tee -a "$OUT" < "$TMP/hook.txt"; fi  # hyperfine ran

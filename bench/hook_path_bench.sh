@@ -11,80 +11,33 @@
 #   STEPGATE_BIN=build-bench/stepgate bench/hook_path_bench.sh     (N=21 pushes, RUNS=200 events)
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(dirname "$HERE")
-BIN=${STEPGATE_BIN:-$SRC/build/stepgate}
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+. "$(dirname "$0")/lib.sh"
 N=${N:-21}
 RUNS=${RUNS:-200}
-if [ ! -x "$SRC/bench/peers/node_modules/.bin/lefthook" ]; then
-  (cd "$SRC/bench/peers" && npm install --ignore-scripts --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
-fi
-LEFTHOOK=$SRC/bench/peers/node_modules/.bin/lefthook
 OUT=$HERE/results/hook_path.txt
-[ -x "$LEFTHOOK" ] || { echo "lefthook not found at $LEFTHOOK (npm install in bench/peers)" >&2; exit 2; }
-for b in "$BIN" "$(dirname "$BIN")/stepgate-git-hook" "$(dirname "$BIN")/stepgate-hook"; do
-  [ -x "$b" ] || { echo "not built: $b" >&2; exit 2; }
-done
+bench_lefthook
+bench_require_binaries stepgate-git-hook stepgate-hook
 
-TMP=$(mktemp -d)
-DAEMON_PID=
-trap '[ -z "$DAEMON_PID" ] || kill "$DAEMON_PID" 2> /dev/null; rm -rf "$TMP"' EXIT
-export HOME=$TMP STEPGATE_HOME=$TMP/stepgate STEPGATE_NO_TTY=1 NO_COLOR=1 STEPGATE_ACTOR=bench
-export GIT_CONFIG_NOSYSTEM=1 STEPGATE_DAEMON_SOCKET=$TMP/run/hookd.sock STEPGATE_DAEMON_AUTOSTART=0
-git config --global user.email bench@example.com
-git config --global user.name Bench
-git config --global init.defaultBranch main
+bench_scratch_home
+export STEPGATE_ACTOR=bench
 
 # ---- git: one source repository, main + a 100-commit branch -------------------------------------
-git init -q "$TMP/src"
-cd "$TMP/src"
-echo "# bench" > README.md && git add README.md && git commit -qm base
-python3 - "$TMP/stream" <<'PY'
-import sys
-out = open(sys.argv[1], "wb")
-def data(b):
-    out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
-for i in range(1, 101):
-    out.write(b"commit refs/heads/bench100\nmark :%d\n" % i)
-    out.write(b"author Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
-    out.write(b"committer Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
-    data(b"change %d" % i)
-    out.write(b"from refs/heads/main^0\n" if i == 1 else b"from :%d\n" % (i - 1))
-    body = "".join(
-        f"def handler_{i}_{k}(request, options):\n"
-        f"    value = compute(request.items[{k}], options.get('timeout', {i % 30}))\n"
-        f"    return {{'id': {i * 100 + k}, 'value': value}}\n" for k in range(6))
-    out.write(b"M 644 inline src/module_%d.py\n" % (i % 50))
-    data(body.encode())
-PY
-git fast-import --quiet < "$TMP/stream"
+bench_source_repo 100
 CONFIGS=(none lefthook stepgate)
-for cfg in "${CONFIGS[@]}"; do
-  git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
-  git --git-dir="$TMP/remote-$cfg.git" update-ref -d refs/heads/bench100
-  cp -r "$TMP/src" "$TMP/work-$cfg"
-  git -C "$TMP/work-$cfg" remote add origin "$TMP/remote-$cfg.git"
-  git -C "$TMP/work-$cfg" fetch -q origin
-done
-(cd "$TMP/work-stepgate" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude && "$BIN" hooks install > /dev/null)
+bench_clones "${CONFIGS[@]}"
+bench_install_stepgate stepgate
 grep -q "^exec '$(dirname "$BIN")/stepgate-git-hook' pre-push" "$TMP/work-stepgate/.git/hooks/pre-push" ||
   { echo "hooks install did not write the lean hook script" >&2; exit 2; }
-(cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
-  echo lefthook.yml >> .git/info/exclude && "$LEFTHOOK" install > /dev/null)
+bench_install_lefthook lefthook
 
 # ---- Claude Code: the event, the pack less its rate burst, the daemon ---------------------------
-mkdir -p "$TMP/project" "$TMP/run" && chmod 700 "$TMP/run"
+mkdir -p "$TMP/project"
 sed -e "s#__CWD__#$TMP/project#g" -e "s#__HOME__#$HOME#g" \
   "$SRC/tests/agents/fixtures/claude/bash_ls.json" > "$TMP/event.json"
 # Hundreds of calls a minute would hold every call after the 30th: this measures the allow path.
 sed 's/signals.rate > 30/signals.rate > 100000000/' "$SRC/policies/agent-tools.yaml" > "$TMP/policy.yaml"
 grep -q 'signals.rate > 100000000' "$TMP/policy.yaml"
-"$BIN" daemon 2> "$TMP/daemon.log" &
-DAEMON_PID=$!
-for _ in $(seq 100); do [ -S "$STEPGATE_DAEMON_SOCKET" ] && break; sleep 0.05; done
-[ -S "$STEPGATE_DAEMON_SOCKET" ] || { echo "stepgate daemon did not start" >&2; cat "$TMP/daemon.log" >&2; exit 2; }
+bench_start_daemon
 CLIENT="$(dirname "$BIN")/stepgate-hook"
 out=$("$CLIENT" claude --policy "$TMP/policy.yaml" < "$TMP/event.json")
 [ -z "$out" ] || { echo "unexpected client output: $out" >&2; exit 1; }

@@ -12,71 +12,24 @@
 #   LEFTHOOK=PATH to use a lefthook binary already installed)
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(dirname "$HERE")
-BIN=${STEPGATE_BIN:-$SRC/build/stepgate}
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+. "$(dirname "$0")/lib.sh"
 N=${N:-11}
 N_LARGE=${N_LARGE:-7}
 HOOK_RUNS=${HOOK_RUNS:-11}
-# lefthook comes from bench/peers (npm install there, pinned in its package.json), or $LEFTHOOK.
-if [ -z "${LEFTHOOK:-}" ] && [ ! -x "$SRC/bench/peers/node_modules/.bin/lefthook" ]; then
-  (cd "$SRC/bench/peers" && npm install --ignore-scripts --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
-fi
-LEFTHOOK=${LEFTHOOK:-$SRC/bench/peers/node_modules/.bin/lefthook}
 OUT=$HERE/results/large_push.txt
-[ -x "$LEFTHOOK" ] || { echo "lefthook not found at $LEFTHOOK (npm install in bench/peers)" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "stepgate binary not found at $BIN" >&2; exit 2; }
-[ -x "$(dirname "$BIN")/stepgate-git-hook" ] || { echo "stepgate-git-hook not next to $BIN" >&2; exit 2; }
+bench_lefthook
+bench_require_binaries stepgate-git-hook
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export HOME=$TMP STEPGATE_HOME=$TMP/stepgate STEPGATE_NO_TTY=1 NO_COLOR=1 GIT_CONFIG_NOSYSTEM=1
-git config --global user.email bench@example.com
-git config --global user.name Bench
-git config --global init.defaultBranch main
+bench_scratch_home
 
 # ---- the source repository: main + a 10,000-commit chain (bench100 = its first 100), as in
 # git_push_bench.sh: each commit rewrites one of 50 Python files.
-git init -q "$TMP/src"
-cd "$TMP/src"
-echo "# bench" > README.md && git add README.md && git commit -qm base
-python3 - "$TMP/stream" <<'PY'
-import sys
-out = open(sys.argv[1], "wb")
-def data(b):
-    out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
-for i in range(1, 10001):
-    out.write(b"commit refs/heads/bench10000\nmark :%d\n" % i)
-    out.write(b"author Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
-    out.write(b"committer Bench <bench@example.com> %d +0000\n" % (1700000000 + i))
-    data(b"change %d" % i)
-    out.write(b"from refs/heads/main^0\n" if i == 1 else b"from :%d\n" % (i - 1))
-    body = "".join(
-        f"def handler_{i}_{k}(request, options):\n"
-        f"    value = compute(request.items[{k}], options.get('timeout', {i % 30}))\n"
-        f"    return {{'id': {i * 100 + k}, 'value': value}}\n" for k in range(6))
-    out.write(b"M 644 inline src/module_%d.py\n" % (i % 50))
-    data(body.encode())
-out.write(b"reset refs/heads/bench100\nfrom :100\n")
-PY
-git fast-import --quiet < "$TMP/stream"
-
+bench_source_repo 10000
 CONFIGS=(none lefthook stepgate)
-for cfg in "${CONFIGS[@]}"; do
-  git clone -q --bare "$TMP/src" "$TMP/remote-$cfg.git"
-  git --git-dir="$TMP/remote-$cfg.git" for-each-ref --format='%(refname)' refs/heads/bench* |
-    xargs -r -n1 git --git-dir="$TMP/remote-$cfg.git" update-ref -d
-  cp -r "$TMP/src" "$TMP/work-$cfg"
-  git -C "$TMP/work-$cfg" remote add origin "$TMP/remote-$cfg.git"
-  git -C "$TMP/work-$cfg" fetch -q origin
-done
-(cd "$TMP/work-stepgate" && mkdir -p .stepgate && cp "$SRC/policies/git.yaml" .stepgate/policy.yaml &&
-  echo .stepgate >> .git/info/exclude && "$BIN" hooks install > /dev/null)
-grep -aq -- "^exec .*stepgate-git-hook' pre-push" "$TMP/work-stepgate/.git/hooks/pre-push" ||
-  { echo "hooks install did not write the lean hook into the sh hook" >&2; exit 2; }
-(cd "$TMP/work-lefthook" && printf 'pre-push:\n  commands:\n    noop:\n      run: "true"\n' > lefthook.yml &&
-  echo lefthook.yml >> .git/info/exclude && "$LEFTHOOK" install > /dev/null)
+bench_clones "${CONFIGS[@]}"
+bench_install_stepgate stepgate
+bench_expect_hook stepgate "^exec .*stepgate-git-hook' pre-push" "the lean hook into the sh hook"
+bench_install_lefthook lefthook
 
 mkdir -p "$(dirname "$OUT")"
 python3 - "$TMP" "$N" "$N_LARGE" "$HOOK_RUNS" "$BIN" <<'PY' | tee "$OUT"

@@ -17,24 +17,16 @@
 #   STEPGATE_BIN=build/stepgate N=7 MB=51 bench/scan_throughput_bench.sh
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(dirname "$HERE")
-BIN=${STEPGATE_BIN:-$SRC/build/stepgate}
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+. "$(dirname "$0")/lib.sh"
 HOOK=$(dirname "$BIN")/stepgate-git-hook
 N=${N:-7}
 MB=${MB:-51}
 COMMITS=${COMMITS:-20}
 OUT=$HERE/results/scan_throughput.txt
 command -v rg > /dev/null || { echo "ripgrep (rg) is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
-[ -x "$BIN" ] && [ -x "$HOOK" ] || { echo "stepgate binaries not found next to $BIN" >&2; exit 2; }
+bench_require_binaries stepgate-git-hook
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export HOME=$TMP STEPGATE_HOME=$TMP/stepgate STEPGATE_NO_TTY=1 NO_COLOR=1 GIT_CONFIG_NOSYSTEM=1
-git config --global user.email bench@example.com
-git config --global user.name Bench
-git config --global init.defaultBranch main
+bench_scratch_home
 
 git init -q "$TMP/src"
 cd "$TMP/src"

@@ -92,8 +92,6 @@ std::string escape_markdown_cell(std::string_view text);
 std::string code_quality_json(const GateReport& report);
 /// JUnit XML: one testcase per reason and one for the decision; failures for deny/step_up.
 std::string junit_xml(const GateReport& report);
-/// Escapes text for XML content and attributes; drops characters XML 1.0 cannot hold.
-std::string xml_escape(std::string_view text);
 
 // ---- stdout ----------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 #include "report.h"
 #include "stepgate/crypto.h"
 #include "stepgate/json.h"
+#include "stepgate/markup.h"
 
 namespace stepgate::ci {
 namespace {
@@ -52,44 +53,6 @@ std::string code_quality_json(const GateReport& r) {
         issue(r, reason.rule_id, reason.rule_id + ": " + reason.message, severity(r, reason)));
   }
   return to_pretty_json(Value(std::move(issues))) + "\n";
-}
-
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '\n':
-        out += "&#10;";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;
-      case '\t':
-        out += "&#9;";
-        break;
-      default:
-        if (u < 0x20) break;  // not allowed in XML 1.0
-        out += c;
-    }
-  }
-  return out;
 }
 
 std::string junit_xml(const GateReport& r) {

@@ -397,7 +397,9 @@ void setup_policy(CLI::App& app, CommandContext& context) {
       "Show the policy layers in force here and, for an action, each rule with why it matched or "
       "not (each part of its `when`, the signal values read) and which layer decided");
   exp->add_option("--action", explain->action, "Action JSON file, or - for stdin");
-  exp->add_option("--policy", explain->policy, "The user layer (default: found per DESIGN.md)");
+  exp->add_option("--policy", explain->policy,
+                  "Policy file for the user layer (default: $STEPGATE_POLICY, else "
+                  "$XDG_CONFIG_HOME/stepgate/policy.yaml)");
   exp->add_option("--signals", explain->signals, "Signals to add, as inline JSON, @FILE or FILE");
   exp->callback([explain, &context] {
     if (Status s = do_explain(*explain, context); !s.ok())

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "command.h"
+#include "daemon.h"
+#include "protocol.h"
 #include "stepgate/authority.h"
 #include "stepgate/json.h"
 #include "stepgate/paths.h"
@@ -418,13 +420,33 @@ class Doctor {
             "): Claude Code treats this as allowed; command `" + command + "`");
   }
 
+  /// The daemon the hook clients ask: this installation's, another one (an older package still
+  /// running after an upgrade, another prefix), or none. The clients trust only a daemon running
+  /// the very `stepgate` beside them and decide in-process otherwise, so a foreign one is not a
+  /// gap in the gate, but every call then pays for a whole process: say which and how to fix it.
   void check_daemon() {
-    auto r = run_process({self_executable(), "daemon", "--status"});
-    if (!r.ok()) return;
-    std::string line = r->exit_code == 0 ? r->out : r->err;
-    if (const auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
-    add("daemon", "stepgate daemon", Status::kInfo,
-        line.empty() ? (r->exit_code == 0 ? "running" : "not running") : line);
+    const std::string path = hookd::socket_path(context_.io.env.get("STEPGATE_DAEMON_SOCKET"),
+                                                context_.io.env.get("XDG_RUNTIME_DIR"));
+    const DaemonPeer peer = find_daemon(path);
+    const std::string pid = std::to_string(peer.pid);
+    switch (peer.state) {
+      case DaemonPeer::State::kOurs:
+        add("daemon", "stepgate daemon", Status::kOk,
+            "running (pid " + pid + ") on " + path + ": this stepgate (" STEPGATE_VERSION ")");
+        return;
+      case DaemonPeer::State::kForeign:
+        add("daemon", "stepgate daemon", Status::kWarn,
+            "pid " + pid + " on " + path +
+                " is not this installation's daemon (another stepgate, or one replaced by an "
+                "upgrade since it started): the hook clients do not trust it and decide each call "
+                "in-process; stop it (kill " +
+                pid + ") and the next --daemon hook call starts this one");
+        return;
+      case DaemonPeer::State::kNone:
+        add("daemon", "stepgate daemon", Status::kInfo,
+            "not running on " + path + " (a --daemon hook client starts one on first use)");
+        return;
+    }
   }
 
   int report() {
