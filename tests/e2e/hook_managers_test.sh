@@ -82,4 +82,13 @@ echo .pre-commit-config.yaml >> .git/info/exclude
 pre-commit install -t pre-push > /dev/null
 gates precommit
 
+# ---- pre-commit, `repo: local`: the snippet of hooks/README.md, taken from the file itself ---------
+managed_repo precommit-local
+awk '/^# .pre-commit-config.yaml$/ {on = 1; next} on && /^```/ {exit} on' "$SRC/hooks/README.md" \
+  > .pre-commit-config.yaml
+check "pre-commit local: hooks/README.md has the snippet" grep -q 'repo: local' .pre-commit-config.yaml
+echo .pre-commit-config.yaml >> .git/info/exclude
+pre-commit install -t pre-push > /dev/null
+gates precommit-local
+
 finish hook_managers_test
