@@ -5,6 +5,7 @@
 
 #include "agent_commands.h"
 #include "claude_hook.h"
+#include "claude_hook_http.h"
 #include "host_hook.h"
 #include "mcp_wrap.h"
 
@@ -27,7 +28,23 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
                    "With --print-config: install the `stepgate-hook` client, which asks "
                    "`stepgate daemon` (starting one when none runs) and decides in-process when "
                    "none answers (the default); --no-daemon: the in-process hook alone");
-  claude->callback([options, &context] { run_claude_hook(*options, context); });
+  auto http = std::make_shared<bool>(false);
+  auto http_port = std::make_shared<int>(kDefaultClaudeHttpPort);
+  claude->add_flag("--http", *http,
+                   "With --print-config: the HTTP hook form served by `stepgate daemon "
+                   "--http-port` (writes its token, 0600, when there is none)");
+  claude->add_option("--http-port", *http_port, "With --http: the daemon's port")
+      ->check(CLI::Range(1, 65535));
+  claude->callback([options, http, http_port, &context] {
+    if (*http && options->print_config) return run_claude_http_config(*http_port, context);
+    if (*http) {
+      context.exit_code = report_error(
+          context, invalid_argument("--http goes with --print-config: Claude Code posts the "
+                                    "events to `stepgate daemon --http-port`"));
+      return;
+    }
+    run_claude_hook(*options, context);
+  });
   for (std::string_view name : host_adapter_names()) {
     const HostAdapter* adapter = find_host_adapter(name);
     auto host_options = std::make_shared<ClaudeHookOptions>();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "claude_hook.h"
+#include "claude_hook_http.h"
 #include "hook_run.h"
 #include "stepgate/exit_codes.h"
 #include "stepgate/gate_failure.h"
@@ -272,9 +273,34 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   return {context.exit_code, out.str(), err.str()};
 }
 
+/// Claude Code's HTTP hook beside the socket, deciding with the same gates in the daemon's own
+/// environment (an HTTP request brings none) and never with a terminal.
+Result<std::unique_ptr<ClaudeHttpListener>> start_http_hook(int port, GatePool& pool,
+                                                            const CommandContext& context) {
+  Result<std::string> token = read_claude_http_token(claude_http_token_path(context.io.paths()));
+  if (!token.ok()) return token.error();
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.emplace_back("STEPGATE_NO_TTY=1");
+  ProcessContext process = context.io;
+  process.env = Env(env);
+  return ClaudeHttpListener::start(port, std::move(token).value(), pool, process);
+}
+
 void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) {
   const std::string path =
       options.socket_path.empty() ? hookd::default_socket_path() : options.socket_path;
+  GatePool pool;
+  std::unique_ptr<ClaudeHttpListener> http;
+  if (options.http_port >= 0) {
+    Result<std::unique_ptr<ClaudeHttpListener>> started =
+        start_http_hook(options.http_port, pool, context);
+    if (!started.ok()) {
+      context.exit_code = report_error(context, started.error());
+      return;
+    }
+    http = std::move(started).value();
+  }
   Result<Listener> listener = listen_on(path);
   if (!listener.ok()) {
     context.exit_code = report_error(context, listener.error());
@@ -288,12 +314,15 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
   struct stat ours {};
   ::lstat(path.c_str(), &ours);
   *context.io.err << "stepgate daemon: listening on " << path << "\n";
+  if (http) {
+    *context.io.err << "stepgate daemon: Claude Code HTTP hook on http://127.0.0.1:" << http->port()
+                    << kClaudeHttpPath << "\n";
+  }
   context.io.err->flush();
 
   // An upgrade replaces the binary: its clients no longer trust this daemon (another file than
   // the `stepgate` beside them), so it steps aside for one started from the new binary.
   const ExeIdentity exe = running_exe();
-  GatePool pool;
   const std::size_t workers = worker_count();
   InFlight in_flight(workers * kQueuedPerWorker);
   WorkerPool threads(workers);
@@ -315,11 +344,13 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
       }
       last_request = std::time(nullptr);
     } else if (options.idle_exit.count() > 0 &&
-               std::time(nullptr) - last_request >= options.idle_exit.count()) {
+               std::time(nullptr) - std::max(last_request, http ? http->last_request() : 0) >=
+                   options.idle_exit.count()) {
       break;
     }
   }
   threads.shutdown();  // lets the requests already accepted finish
+  if (http) http->stop();
   if (!still_installed(exe)) {
     *context.io.err << "stepgate daemon: " << exe.path << " was replaced or removed; exiting\n";
   }
