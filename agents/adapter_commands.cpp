@@ -57,6 +57,10 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
                      "Approvals inbox URL to point at ($STEPGATE_SERVER)");
     host->add_flag("--print-config", host_options->print_config,
                    "Print the settings block that installs this hook, fail-closed options on");
+    host->add_flag("--daemon,!--no-daemon", host_options->daemon,
+                   "With --print-config: install the `stepgate-hook` client, which asks "
+                   "`stepgate daemon` and decides in-process when none answers (the default); "
+                   "--no-daemon: the lean in-process hook alone");
     host->callback(
         [adapter, host_options, &context] { run_host_hook(*adapter, *host_options, context); });
   }

@@ -28,6 +28,7 @@
 #include "claude_hook.h"
 #include "claude_hook_http.h"
 #include "hook_run.h"
+#include "host_hook.h"
 #include "stepgate/exit_codes.h"
 #include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
@@ -48,16 +49,17 @@ hookd::Response failure(const std::string& message) {
   return {kExitError, "", "stepgate: " + message + "\n"};
 }
 
-/// The same arguments stepgate-claude-hook takes, less --print-config.
-bool parse_claude_args(const std::vector<std::string>& args, ClaudeHookOptions& options,
-                       std::string& why) {
+/// The same arguments stepgate-claude-hook takes, less --print-config (and --host: the hook's
+/// name, args[0], says which host).
+bool parse_agent_args(const std::vector<std::string>& args, ClaudeHookOptions& options,
+                      std::string& why) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if ((arg == "--policy" || arg == "--server") && i + 1 < args.size()) {
       (arg == "--policy" ? options.policy_path : options.server_url) = args[++i];
     } else {
-      why = "unknown argument " + arg +
-            " (usage: stepgate-hook claude [--policy FILE] [--server URL])";
+      why = "unknown argument " + arg + " (usage: stepgate-hook " + args[0] +
+            " [--policy FILE] [--server URL])";
       return false;
     }
   }
@@ -222,20 +224,25 @@ void serve_connection(int fd, GatePool& pool) {
 hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool) {
   if (request.args.empty()) return failure("malformed hook daemon request");
   const std::string& hook = request.args[0];
-  const bool claude = hook == "claude";
-  ClaudeHookOptions claude_options;
+  // Claude Code, or another agent host (codex, cursor, gemini, copilot), or git.
+  const HostAdapter* host = find_host_adapter(hook);
+  const bool agent = hook == "claude" || host != nullptr;
+  ClaudeHookOptions agent_options;
   HookOptions git_options;
   std::string why;
-  if (claude) {
-    if (!parse_claude_args(request.args, claude_options, why)) return failure(why);
-    claude_options.gates = &pool;
+  if (agent) {
+    if (!parse_agent_args(request.args, agent_options, why)) return failure(why);
+    agent_options.gates = &pool;
   } else if (hook == "pre-push" || hook == "pre-receive") {
     if (!parse_hook_args(request.args, git_options)) {
       return failure("bad arguments for the git hook");
     }
     git_options.gates = &pool;
   } else {
-    return failure("the hook daemon serves claude, pre-push and pre-receive, not " + hook);
+    return failure(
+        "the hook daemon serves claude, codex, cursor, gemini, copilot, pre-push and "
+        "pre-receive, not " +
+        hook);
   }
   std::error_code ec;
   if (request.cwd.empty() || request.cwd[0] != '/' ||
@@ -261,8 +268,10 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   context.io.cwd = request.cwd;
   context.io.env = Env(env);
   try {
-    if (claude) {
-      run_claude_hook(claude_options, context);
+    if (host != nullptr) {
+      run_host_hook(*host, agent_options, context);
+    } else if (agent) {
+      run_claude_hook(agent_options, context);
     } else {
       context.exit_code = run_hook(git_options, context);
     }
