@@ -18,6 +18,7 @@
 
 #include "command.h"
 #include "daemon.h"
+#include "doctor_hosts.h"
 #include "protocol.h"
 #include "stepgate/authority.h"
 #include "stepgate/json.h"
@@ -139,6 +140,7 @@ class Doctor {
     check_authority();
     check_git_hooks();
     check_claude_settings();
+    check_agent_hosts();
     check_daemon();
     return report();
   }
@@ -418,6 +420,17 @@ class Doctor {
         "let `rm -rf /` through (exit " + std::to_string(r->exit_code) +
             (decision.empty() ? std::string() : ", decision " + decision) +
             "): Claude Code treats this as allowed; command `" + command + "`");
+  }
+
+  /// Codex, Cursor, Gemini CLI and Copilot (doctor_hosts.h), each probe run like Claude's.
+  void check_agent_hosts() {
+    HostCheckContext hosts{repo_dir(), context_.io.env, probe_options(""), first_shell_word};
+    for (HostCheck& c : check_agent_host_hooks(hosts)) {
+      static constexpr Status kLevels[] = {Status::kOk, Status::kInfo, Status::kWarn,
+                                           Status::kFail};
+      add(c.area, c.name, kLevels[static_cast<int>(c.level)], std::move(c.detail));
+      if (!c.program.empty()) check_version(c.area, c.name, c.program);
+    }
   }
 
   /// The daemon the hook clients ask: this installation's, another one (an older package still

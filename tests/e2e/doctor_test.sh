@@ -68,6 +68,43 @@ printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","comma
 check "a Claude Code hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
 check "it says Claude Code would run the call" grep -q '^\[FAIL\] claude: .*let `rm -rf /` through' "$TMP/doctor.out"
 
+# The other agent hosts: each one's printed block in its own settings file gets its own probe.
+rm -f .claude/settings.json
+doctor || true
+check "no host hooks: each host says so" grep -q '^\[info\] codex: PreToolUse — no stepgate hook' "$TMP/doctor.out"
+mkdir -p "$HOME/.codex" .cursor .gemini .github/hooks
+host_config() { "$BIN" agent-hook "$1" --print-config --policy "$TMP/agent-policy.yaml"; }
+host_config codex > "$HOME/.codex/hooks.json"
+host_config cursor > .cursor/hooks.json
+host_config gemini > .gemini/settings.json
+host_config copilot > .github/hooks/stepgate.json
+check "every host's printed block: doctor exits 0" test "$(exit_of doctor)" = 0
+for host in codex cursor gemini copilot; do
+  check "$host: the probe is blocked" grep -Eq "^\[ok\] $host: .* — (blocks|answers \`(deny|block|ask)\` to) \`rm -rf /\`" "$TMP/doctor.out"
+done
+check "Codex: says it fails open on a crash or timeout" grep -q '^\[ok\] codex: .*runs the call if the hook crashes or times out' "$TMP/doctor.out"
+check "the host hooks run this stepgate's version: no reinstall warning" sh -c "! grep -q 'reinstall the hook' '$TMP/doctor.out'"
+# Cursor without failClosed: it would run the call when the hook crashes.
+sed -i 's/"failClosed": true/"failClosed": false/' .cursor/hooks.json
+doctor || true
+check "Cursor without failClosed: a warning naming the option" grep -q '^\[warn\] cursor: .*set "failClosed": true' "$TMP/doctor.out"
+host_config cursor > .cursor/hooks.json
+# Gemini running a program that is not there: Gemini cannot start it and runs the call.
+printf '{"hooks":{"BeforeTool":[{"matcher":".*","hooks":[{"type":"command","command":"%s/gone/stepgate-hook gemini"}]}]}}\n' "$TMP" > .gemini/settings.json
+check "Gemini's hook program missing: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it names the missing program" grep -q "^\[FAIL\] gemini: .*$TMP/gone/stepgate-hook.* does not exist" "$TMP/doctor.out"
+host_config gemini > .gemini/settings.json
+# Codex's config.toml form, with a hook that lets everything through.
+rm "$HOME/.codex/hooks.json"
+printf '[[hooks.PreToolUse]]\nmatcher = "*"\n[[hooks.PreToolUse.hooks]]\ntype = "command"\ncommand = "cat >/dev/null; echo stepgate"\n' > "$HOME/.codex/config.toml"
+check "a Codex config.toml hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it says Codex would run the call" grep -q '^\[FAIL\] codex: .*config.toml — let `rm -rf /` through' "$TMP/doctor.out"
+# Copilot answering nothing: a FAIL too.
+printf '{"version":1,"hooks":{"preToolUse":[{"type":"command","bash":"cat >/dev/null; exit 2 # stepgate"}]}}\n' > .github/hooks/stepgate.json
+doctor || true
+check "a Copilot hook that only exits 2 (no deny Copilot reads): FAIL" grep -q '^\[FAIL\] copilot: .*let `rm -rf /` through' "$TMP/doctor.out"
+rm -rf "$HOME/.codex" .cursor .gemini .github
+
 # The authority: none configured, configured but unreachable, reachable with another key than
 # the one pinned (a stand-in speaking the wire: 4-byte length, JSON).
 rm -f .claude/settings.json
