@@ -78,12 +78,18 @@ constexpr const char* kHeld = "Ask the user to approve it: stepgate approve ";
 }  // namespace
 
 TEST_CASE("codex: PreToolUse payloads; only deny is effective, so a held call is a deny") {
-  check_table(codex_host(), {Case{"shell_ls", "", ""}, Case{"patch_source", "", ""},
-                             Case{"mcp_github_create_issue", "", ""}, Case{"session_start", "", ""},
-                             Case{"shell_rm_rf", "deny", kHeld},
-                             Case{"shell_git_push_force", "deny", "git-force-push"},
-                             Case{"shell_cat_ssh_key", "deny", "ssh-private-key"},
-                             Case{"patch_env_secret", "deny", "secrets-in-args"}});
+  check_table(
+      codex_host(),
+      {Case{"shell_ls", "", ""}, Case{"patch_source", "", ""},
+       Case{"mcp_github_create_issue", "", ""}, Case{"session_start", "", ""},
+       Case{"shell_rm_rf", "deny", kHeld}, Case{"shell_git_push_force", "deny", "git-force-push"},
+       Case{"shell_cat_ssh_key", "deny", "ssh-private-key"},
+       Case{"patch_env_secret", "deny", "secrets-in-args"},
+       // Recorded from Codex 0.171.0 itself (tests/e2e/claude_real_test.sh
+       // explains the stand-in model); rm -rf ./build is held too.
+       Case{"recorded_shell_ls", "", ""}, Case{"recorded_shell_rm_rf", "deny", kHeld},
+       Case{"recorded_shell_git_push_force", "deny", "git-force-push"},
+       Case{"recorded_shell_cat_ssh_key", "deny", "ssh-private-key"}});
 }
 
 TEST_CASE("cursor: beforeShellExecution, beforeMCPExecution and preToolUse payloads") {
@@ -100,11 +106,15 @@ TEST_CASE("cursor: beforeShellExecution, beforeMCPExecution and preToolUse paylo
 }
 
 TEST_CASE("gemini: BeforeTool payloads; decision deny with the reason") {
-  check_table(gemini_host(), {Case{"shell_ls", "", ""}, Case{"mcp_github_create_issue", "", ""},
-                              Case{"session_start", "", ""}, Case{"shell_rm_rf", "deny", kHeld},
-                              Case{"shell_git_push_force", "deny", "git-force-push"},
-                              Case{"read_ssh_key", "deny", "ssh-private-key"},
-                              Case{"write_env_secret", "deny", "secrets-in-args"}});
+  check_table(gemini_host(),
+              {Case{"shell_ls", "", ""}, Case{"mcp_github_create_issue", "", ""},
+               Case{"session_start", "", ""}, Case{"shell_rm_rf", "deny", kHeld},
+               Case{"shell_git_push_force", "deny", "git-force-push"},
+               Case{"read_ssh_key", "deny", "ssh-private-key"},
+               Case{"write_env_secret", "deny", "secrets-in-args"},
+               // Recorded from Gemini CLI 0.61.0 itself.
+               Case{"recorded_shell_ls", "", ""}, Case{"recorded_shell_rm_rf", "deny", kHeld},
+               Case{"recorded_shell_git_push_force", "deny", "git-force-push"}});
 }
 
 TEST_CASE("copilot: preToolUse payloads with toolArgs as JSON text") {
@@ -195,6 +205,9 @@ TEST_CASE("wrong-shaped input fails closed in each host's blocking form") {
     HostRun run = run_host(*host, env.fixture(std::string(host->host), "shell_ls"),
                            env.root + "/missing.yaml");
     CHECK(run.exit_code == 2);
+    // Codex 0.171.0 and Gemini CLI 0.61.0 run the call on an exit 2 with nothing on stderr (seen
+    // with the real hosts): the reason on stderr is what makes exit 2 block.
+    CHECK(run.err.find("missing.yaml") != std::string::npos);
   }
 }
 
