@@ -1,5 +1,6 @@
 #include "doctor_hosts.h"
 
+#include <httplib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "claude_hook_http.h"
 #include "stepgate/files.h"
 #include "stepgate/json.h"
 #include "stepgate/value.h"
@@ -276,6 +278,79 @@ void check_entry(const HostSpec& spec, const std::string& file, const Entry& ent
 }
 
 }  // namespace
+
+bool is_claude_http_hook(const Value& hook) {
+  return hook.get_string("type") == "http" &&
+         std::string_view(hook.get_string("url")).ends_with(kClaudeHttpPath);
+}
+
+std::vector<HostCheck> check_claude_hook_entry(const std::string& file, const Value& hook,
+                                               const std::string& token_path) {
+  std::vector<HostCheck> out;
+  const bool http = is_claude_http_hook(hook);
+  if (hook.get_string("onFailure") != "block") {
+    out.push_back({"claude", file, HostCheckLevel::kWarn,
+                   std::string("Claude Code runs the call when this hook ") +
+                       (http ? "is refused, unreachable (no daemon) or times out"
+                             : "cannot start, crashes or times out") +
+                       ": add \"onFailure\": \"block\" (Claude Code 2.1.295 or later; `stepgate "
+                       "agent-hook claude --print-config" +
+                       (http ? " --http" : "") + "` prints it)",
+                   ""});
+  }
+  if (!http) return out;
+  // Only a loopback URL is sent the token: anything else could collect it.
+  const std::string url = hook.get_string("url");
+  static const std::string kPrefix = "http://127.0.0.1:";
+  const std::size_t path_at = url.find('/', kPrefix.size());
+  const int port = url.starts_with(kPrefix) && path_at != std::string::npos
+                       ? std::atoi(url.substr(kPrefix.size(), path_at - kPrefix.size()).c_str())
+                       : 0;
+  if (port <= 0 || port > 65535) {
+    out.push_back({"claude", file, HostCheckLevel::kWarn,
+                   "the HTTP hook's URL " + url +
+                       " is not stepgate's loopback listener (http://127.0.0.1:PORT" +
+                       std::string(kClaudeHttpPath) + "); not probed",
+                   ""});
+    return out;
+  }
+  Result<std::string> token = read_claude_http_token(token_path);
+  if (!token.ok()) {
+    out.push_back({"claude", file, HostCheckLevel::kFail, token.error().message, ""});
+    return out;
+  }
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(30, 0);
+  // An event stepgate does not gate: it proves the daemon answers and takes the token, and
+  // leaves no challenge or audit record behind.
+  auto reply = client.Post(std::string(kClaudeHttpPath), {{"Authorization", "Bearer " + *token}},
+                           R"({"hook_event_name":"SessionStart","session_id":"stepgate-doctor"})",
+                           "application/json");
+  if (!reply) {
+    out.push_back({"claude", file, HostCheckLevel::kWarn,
+                   "nothing answers on " + url + ": start `stepgate daemon --http-port " +
+                       std::to_string(port) + "`" +
+                       (hook.get_string("onFailure") == "block"
+                            ? " (until then Claude Code blocks every tool call)"
+                            : " (until then Claude Code runs every tool call unchecked)"),
+                   ""});
+    return out;
+  }
+  if (reply->status != 200) {
+    out.push_back({"claude", file, HostCheckLevel::kFail,
+                   url + " answered " + std::to_string(reply->status) + " to the token in " +
+                       token_path + ": not this user's stepgate daemon",
+                   ""});
+    return out;
+  }
+  out.push_back({"claude", file, HostCheckLevel::kOk,
+                 "HTTP hook: stepgate daemon answers on " + url + " with the token in " +
+                     token_path + " (Claude Code must have $" + std::string(kClaudeHttpTokenEnv) +
+                     " set)",
+                 ""});
+  return out;
+}
 
 std::vector<std::string> codex_toml_hook_commands(std::string_view toml) {
   std::vector<std::string> commands;

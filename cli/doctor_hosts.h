@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "stepgate/env.h"
+#include "stepgate/value.h"
 #include "subprocess.h"
 
 namespace stepgate {
@@ -37,6 +38,18 @@ struct HostCheckContext {
 /// Every host's settings files, the stepgate hooks in them, and a probe of each. A host with no
 /// stepgate hook gets one kInfo line.
 std::vector<HostCheck> check_agent_host_hooks(const HostCheckContext& context);
+
+/// A Claude Code hook entry that is stepgate's HTTP hook (`type: http`, url ending in
+/// /v1/claude/hook).
+bool is_claude_http_hook(const Value& hook);
+
+/// What doctor.cpp's command probe does not cover in a stepgate Claude Code hook entry: that it
+/// says `"onFailure": "block"` (else Claude Code runs the call when the hook cannot start, crashes,
+/// times out, or for the HTTP form is refused or unreachable); and for the HTTP form, that its URL
+/// is loopback and the daemon answers there with the token in `token_path`. The HTTP form gets no
+/// `rm -rf /` probe: the daemon would record it in the user's own state and audit log.
+std::vector<HostCheck> check_claude_hook_entry(const std::string& file, const Value& hook,
+                                               const std::string& token_path);
 
 /// The `command = "..."` values of the [[hooks.PreToolUse.hooks]] tables in a Codex config.toml
 /// (basic and literal strings; the rest of TOML is not read).

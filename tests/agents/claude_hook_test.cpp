@@ -140,6 +140,7 @@ TEST_CASE("claude_permission_json and claude_settings_json follow Claude Code's 
   CHECK(entry.get_string("matcher") == "*");
   CHECK(entry.find("hooks")->as_list().at(0).get_string("command") ==
         "/opt/stepgate agent-hook claude");
+  CHECK(entry.find("hooks")->as_list().at(0).get_string("onFailure") == "block");
 }
 
 TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {

@@ -64,6 +64,23 @@ printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","comma
   "$TMP/agent-policy.yaml" "$BIN" "$TMP/agent-policy.yaml" > .claude/settings.json
 check "a real Claude Code hook: doctor exits 0" test "$(exit_of doctor)" = 0
 check "it blocks rm -rf /" grep -Eq '^\[ok\] claude: .*settings.json — (blocks|answers `(deny|ask)` to) `rm -rf /`' "$TMP/doctor.out"
+check "without onFailure: block, a warning that Claude Code runs the call on a crash" grep -q '^\[warn\] claude: .*cannot start, crashes or times out: add "onFailure": "block"' "$TMP/doctor.out"
+"$BIN" agent-hook claude --print-config --no-daemon --policy "$TMP/agent-policy.yaml" > .claude/settings.json
+doctor || true
+check "the printed command block: no onFailure warning" sh -c "! grep -q 'onFailure' '$TMP/doctor.out'"
+# The HTTP form: the daemon answering with the token, then not running.
+"$BIN" agent-hook claude --print-config --http > /dev/null 2>&1
+mkdir -p "$TMP/run" && chmod 700 "$TMP/run"
+STEPGATE_DAEMON_SOCKET="$TMP/run/hookd.sock" STEPGATE_POLICY="$TMP/agent-policy.yaml" "$BIN" daemon --http-port 0 2> "$TMP/daemon.err" &
+daemon_pid=$!
+for _ in $(seq 100); do grep -q 'http://127.0.0.1:' "$TMP/daemon.err" 2> /dev/null && break; sleep 0.05; done
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$TMP/daemon.err" | cut -d: -f3)
+"$BIN" agent-hook claude --print-config --http --http-port "$port" > .claude/settings.json 2> /dev/null
+check "the HTTP hook with its daemon: doctor exits 0" test "$(exit_of doctor)" = 0
+check "it says the daemon answers with the token" grep -q "^\[ok\] claude: .*HTTP hook: stepgate daemon answers on http://127.0.0.1:$port" "$TMP/doctor.out"
+kill "$daemon_pid"; wait "$daemon_pid" 2> /dev/null || true
+doctor || true
+check "the HTTP hook with no daemon: a warning that Claude Code blocks every call" grep -q "^\[warn\] claude: .*nothing answers on .*blocks every tool call" "$TMP/doctor.out"
 printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"cat >/dev/null; echo stepgate"}]}]}}\n' > .claude/settings.json
 check "a Claude Code hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
 check "it says Claude Code would run the call" grep -q '^\[FAIL\] claude: .*let `rm -rf /` through' "$TMP/doctor.out"
