@@ -150,20 +150,20 @@ TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
     const char* decision;  // "" = no decision printed (allowed)
     const char* reason_part;
   };
-  for (const Case& c : {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
-                        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
-                        Case{"session_start", "", ""},
-                        Case{"bash_rm_rf", "deny", "Ask the user to approve it: stepgate approve "},
-                        Case{"bash_git_push_force", "deny", "git-force-push"},
-                        Case{"write_env_secret", "deny", "secrets-in-args"},
-                        Case{"read_ssh_key", "deny", "ssh-private-key"},
-                        // Recorded from Claude Code 2.1.332 itself (a stand-in model asked for
-                        // the call; tests/e2e/claude_real_test.sh), not written from the docs.
-                        Case{"recorded_bash_ls", "", ""},
-                        Case{"recorded_bash_rm_rf", "deny", "stepgate approve "},
-                        Case{"recorded_bash_git_push_force", "deny", "git-force-push"},
-                        Case{"recorded_write_env_secret", "deny", "secrets-in-args"},
-                        Case{"recorded_read_ssh_key", "deny", "ssh-private-key"}}) {
+  for (const Case& c :
+       {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
+        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
+        Case{"session_start", "", ""},
+        Case{"bash_rm_rf", "deny", "Ask the user to approve it: stepgate approve "},
+        Case{"bash_git_push_force", "deny", "git-force-push"},
+        Case{"write_env_secret", "deny", "secrets-in-args"},
+        Case{"read_ssh_key", "deny", "ssh-private-key"},
+        // Recorded from Claude Code 2.1.332 itself (a stand-in model asked for
+        // the call; tests/e2e/claude_real_test.sh), not written from the docs.
+        Case{"recorded_bash_ls", "", ""}, Case{"recorded_bash_rm_rf", "deny", "stepgate approve "},
+        Case{"recorded_bash_git_push_force", "deny", "git-force-push"},
+        Case{"recorded_write_env_secret", "deny", "secrets-in-args"},
+        Case{"recorded_read_ssh_key", "deny", "ssh-private-key"}}) {
     CAPTURE(c.fixture);
     HookRun run = run_hook(env.fixture(c.fixture));
     CHECK(run.exit_code == 0);

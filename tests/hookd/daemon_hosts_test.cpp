@@ -36,8 +36,8 @@ TEST_CASE("hookd: each agent host's payloads get the in-process hook's answer") 
       hookd::Request request;
       request.args = {host, "--policy", test::kAgentToolsPolicy};
       // The client's environment: the same the in-process run had (HookTestEnv set it).
-      request.env = {"STEPGATE_HOME=" + env.root + "/sg", "HOME=" + env.root,
-                     "STEPGATE_ACTOR=dev", "STEPGATE_DEVICE=test-device"};
+      request.env = {"STEPGATE_HOME=" + env.root + "/sg", "HOME=" + env.root, "STEPGATE_ACTOR=dev",
+                     "STEPGATE_DEVICE=test-device"};
       request.cwd = env.cwd;
       request.input = input;
       const hookd::Response served = serve_hook_request(request, pool);
