@@ -217,9 +217,14 @@ std::string failure_note(const HostSpec& spec) {
     case OnFailure::kOption:
       return "";
     case OnFailure::kFailsOpen:
+      // Codex 0.171.0 skips a non-managed hook until its exact definition is trusted; doctor
+      // cannot see that state, so it says it.
       return "; " + std::string(spec.display) +
              " runs the call if the hook crashes or times out (no fail-closed option: see the "
-             "README's agent hosts for what covers it)";
+             "README's agent hosts for what covers it)" +
+             (spec.host == "codex" ? "; Codex skips a new or changed hook until you trust it in "
+                                     "its /hooks view"
+                                   : "");
     case OnFailure::kUndocumented:
       return "; " + std::string(spec.display) +
              " documents no fail-closed option: treat a crash or timeout as failing open";
