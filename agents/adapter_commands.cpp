@@ -36,6 +36,14 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
   claude->add_option("--http-port", *http_port, "With --http: the daemon's port")
       ->check(CLI::Range(1, 65535));
   claude->callback([options, http, http_port, &context] {
+    if (*http && (!options->policy_path.empty() || !options->server_url.empty())) {
+      // An HTTP request carries no arguments: the daemon's own layers and inbox apply.
+      context.exit_code = report_error(
+          context, invalid_argument("--http takes no --policy or --server: the daemon decides "
+                                    "with its own policy layers ($STEPGATE_POLICY) and inbox "
+                                    "($STEPGATE_SERVER)"));
+      return;
+    }
     if (*http && options->print_config) return run_claude_http_config(*http_port, context);
     if (*http) {
       context.exit_code = report_error(

@@ -35,6 +35,12 @@ else
   fail "--print-config --http: $hook / $(stat -c %a "$TOKEN_FILE") / $(cat "$WORK/config.err")"
 fi
 TOKEN=$(cat "$TOKEN_FILE")
+set +e
+"$BIN" agent-hook claude --print-config --http --policy "$POLICY" >/dev/null 2>"$WORK/config.err"
+rc=$?
+set -e
+[[ $rc == 2 && $(cat "$WORK/config.err") == *"takes no --policy"* ]] &&
+  pass "--http with --policy: refused (the daemon's layers decide)" || fail "--http --policy: rc=$rc $(cat "$WORK/config.err")"
 "$BIN" agent-hook claude --print-config --http >/dev/null 2>&1
 [[ $(cat "$TOKEN_FILE") == "$TOKEN" ]] && pass "a second --print-config keeps the token" ||
   fail "the token changed on a second --print-config"
