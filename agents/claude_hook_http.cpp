@@ -140,14 +140,7 @@ std::string claude_http_settings_json(int port) {
   hook["timeout"] = Value(int64_t{kClaudeHttpTimeoutSeconds});
   // Without it a refused connection (no daemon), a timeout or a non-2xx answer lets the tool run.
   hook["onFailure"] = Value("block");
-  Map matcher;
-  matcher["matcher"] = Value("*");
-  matcher["hooks"] = Value(List{Value(std::move(hook))});
-  Map hooks;
-  hooks["PreToolUse"] = Value(List{Value(std::move(matcher))});
-  Map root;
-  root["hooks"] = Value(std::move(hooks));
-  return to_pretty_json(Value(std::move(root)));
+  return claude_pretooluse_settings(std::move(hook));
 }
 
 void run_claude_http_config(int port, CommandContext& context) {
