@@ -5,6 +5,7 @@
 
 #include "agent_commands.h"
 #include "claude_hook.h"
+#include "claude_hook_http.h"
 #include "host_hook.h"
 #include "mcp_wrap.h"
 
@@ -27,7 +28,31 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
                    "With --print-config: install the `stepgate-hook` client, which asks "
                    "`stepgate daemon` (starting one when none runs) and decides in-process when "
                    "none answers (the default); --no-daemon: the in-process hook alone");
-  claude->callback([options, &context] { run_claude_hook(*options, context); });
+  auto http = std::make_shared<bool>(false);
+  auto http_port = std::make_shared<int>(kDefaultClaudeHttpPort);
+  claude->add_flag("--http", *http,
+                   "With --print-config: the HTTP hook form served by `stepgate daemon "
+                   "--http-port` (writes its token, 0600, when there is none)");
+  claude->add_option("--http-port", *http_port, "With --http: the daemon's port")
+      ->check(CLI::Range(1, 65535));
+  claude->callback([options, http, http_port, &context] {
+    if (*http && (!options->policy_path.empty() || !options->server_url.empty())) {
+      // An HTTP request carries no arguments: the daemon's own layers and inbox apply.
+      context.exit_code = report_error(
+          context, invalid_argument("--http takes no --policy or --server: the daemon decides "
+                                    "with its own policy layers ($STEPGATE_POLICY) and inbox "
+                                    "($STEPGATE_SERVER)"));
+      return;
+    }
+    if (*http && options->print_config) return run_claude_http_config(*http_port, context);
+    if (*http) {
+      context.exit_code = report_error(
+          context, invalid_argument("--http goes with --print-config: Claude Code posts the "
+                                    "events to `stepgate daemon --http-port`"));
+      return;
+    }
+    run_claude_hook(*options, context);
+  });
   for (std::string_view name : host_adapter_names()) {
     const HostAdapter* adapter = find_host_adapter(name);
     auto host_options = std::make_shared<ClaudeHookOptions>();
@@ -40,6 +65,10 @@ void setup_agent_hook(CLI::App& app, CommandContext& context) {
                      "Approvals inbox URL to point at ($STEPGATE_SERVER)");
     host->add_flag("--print-config", host_options->print_config,
                    "Print the settings block that installs this hook, fail-closed options on");
+    host->add_flag("--daemon,!--no-daemon", host_options->daemon,
+                   "With --print-config: install the `stepgate-hook` client, which asks "
+                   "`stepgate daemon` and decides in-process when none answers (the default); "
+                   "--no-daemon: the lean in-process hook alone");
     host->callback(
         [adapter, host_options, &context] { run_host_hook(*adapter, *host_options, context); });
   }

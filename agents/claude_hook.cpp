@@ -265,6 +265,13 @@ std::string claude_settings_json(const std::string& command) {
   Map hook;
   hook["type"] = Value("command");
   hook["command"] = Value(command);
+  // Claude Code (2.1.295 and later) otherwise runs the call when the hook cannot start, crashes
+  // or times out; stepgate's own errors already exit 2.
+  hook["onFailure"] = Value("block");
+  return claude_pretooluse_settings(std::move(hook));
+}
+
+std::string claude_pretooluse_settings(Map hook) {
   Map matcher;
   matcher["matcher"] = Value("*");
   matcher["hooks"] = Value(List{Value(std::move(hook))});

@@ -71,7 +71,11 @@ ClaudeHookReply claude_permission_request_reply(const ToolCall& call, const Tool
 /// {"hookSpecificOutput":{"hookEventName":EVENT,"additionalContext":CONTEXT}}
 std::string claude_context_json(std::string_view event_name, std::string_view context);
 
-/// The settings.json block that installs `command` as a PreToolUse hook for every tool.
+/// {"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [HOOK]}]}}, pretty-printed.
+std::string claude_pretooluse_settings(Map hook);
+
+/// The settings.json block that installs `command` as a PreToolUse hook for every tool, with
+/// `"onFailure": "block"` (a hook that cannot start, crashes or times out blocks the call).
 std::string claude_settings_json(const std::string& command);
 
 struct ClaudeHookOptions {

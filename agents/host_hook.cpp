@@ -109,6 +109,15 @@ std::vector<std::string_view> host_adapter_names() {
 
 namespace {
 
+/// " --policy FILE --server URL" as given. Hosts run the command through a shell: a path with a
+/// blank must stay one word, or the hook would not start.
+std::string hook_arguments(const ClaudeHookOptions& options) {
+  std::string out;
+  if (!options.policy_path.empty()) out += " --policy " + shell_quote(options.policy_path);
+  if (!options.server_url.empty()) out += " --server " + shell_quote(options.server_url);
+  return out;
+}
+
 std::string self_exe() {
   char buffer[4096];
   const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
@@ -116,11 +125,17 @@ std::string self_exe() {
   return {buffer, static_cast<std::size_t>(n)};
 }
 
-/// The command a host should run: the lean hook binary's `--host HOST` when it runs or is installed
-/// beside this one (it loads neither libgit2 nor cpp-httplib, and runs before every tool call),
-/// else this binary's `agent-hook HOST`.
+/// The command a host should run: with `options.daemon` (the default), the `stepgate-hook HOST`
+/// client beside this binary (it asks `stepgate daemon`, starting one when none runs, and runs the
+/// lean hook itself when none answers); else the lean hook binary's `--host HOST` when it runs or
+/// is installed beside this one (it loads neither libgit2 nor cpp-httplib, and runs before every
+/// tool call); else this binary's `agent-hook HOST`.
 std::string host_hook_command(const HostAdapter& adapter, const ClaudeHookOptions& options) {
   std::string self = self_exe();
+  const std::string client = self.substr(0, self.rfind('/') + 1) + "stepgate-hook";
+  if (options.daemon && access(client.c_str(), X_OK) == 0) {
+    return shell_quote(client) + " " + std::string(adapter.host) + hook_arguments(options);
+  }
   constexpr std::string_view kLean = "stepgate-claude-hook";
   bool lean = self.size() >= kLean.size() &&
               self.compare(self.size() - kLean.size(), kLean.size(), kLean) == 0;
@@ -131,13 +146,8 @@ std::string host_hook_command(const HostAdapter& adapter, const ClaudeHookOption
       lean = true;
     }
   }
-  std::string command = shell_quote(self) + (lean ? " --host " : " agent-hook ");
-  command += std::string(adapter.host);
-  // Hosts run the command through a shell: a path with a blank must stay one word, or the hook
-  // would not start.
-  if (!options.policy_path.empty()) command += " --policy " + shell_quote(options.policy_path);
-  if (!options.server_url.empty()) command += " --server " + shell_quote(options.server_url);
-  return command;
+  return shell_quote(self) + (lean ? " --host " : " agent-hook ") + std::string(adapter.host) +
+         hook_arguments(options);
 }
 
 }  // namespace

@@ -16,8 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#include "claude_hook_http.h"
 #include "command.h"
 #include "daemon.h"
+#include "doctor_hosts.h"
 #include "protocol.h"
 #include "stepgate/authority.h"
 #include "stepgate/json.h"
@@ -139,6 +141,7 @@ class Doctor {
     check_authority();
     check_git_hooks();
     check_claude_settings();
+    check_agent_hosts();
     check_daemon();
     return report();
   }
@@ -358,11 +361,17 @@ class Doctor {
         if (list == nullptr || !list->is_list()) continue;
         for (const Value& hook : list->as_list()) {
           const Value* command = hook.find("command");
-          if (command == nullptr || !command->is_string() ||
-              command->as_string().find("stepgate") == std::string::npos) {
+          const bool http = is_claude_http_hook(hook);
+          if (!http && (command == nullptr || !command->is_string() ||
+                        command->as_string().find("stepgate") == std::string::npos)) {
             continue;
           }
           any = true;
+          for (HostCheck& c :
+               check_claude_hook_entry(file, hook, claude_http_token_path(context_.io.paths()))) {
+            add_host_check(std::move(c));
+          }
+          if (http) continue;
           probe_claude_hook(
               file,
               matcher != nullptr && matcher->is_string() ? matcher->as_string() : std::string("*"),
@@ -418,6 +427,18 @@ class Doctor {
         "let `rm -rf /` through (exit " + std::to_string(r->exit_code) +
             (decision.empty() ? std::string() : ", decision " + decision) +
             "): Claude Code treats this as allowed; command `" + command + "`");
+  }
+
+  /// Codex, Cursor, Gemini CLI and Copilot (doctor_hosts.h), each probe run like Claude's.
+  void check_agent_hosts() {
+    HostCheckContext hosts{repo_dir(), context_.io.env, probe_options(""), first_shell_word};
+    for (HostCheck& c : check_agent_host_hooks(hosts)) add_host_check(std::move(c));
+  }
+
+  void add_host_check(HostCheck c) {
+    static constexpr Status kLevels[] = {Status::kOk, Status::kInfo, Status::kWarn, Status::kFail};
+    add(c.area, c.name, kLevels[static_cast<int>(c.level)], std::move(c.detail));
+    if (!c.program.empty()) check_version(c.area, c.name, c.program);
   }
 
   /// The daemon the hook clients ask: this installation's, another one (an older package still

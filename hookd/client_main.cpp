@@ -4,6 +4,9 @@
 // engine in it.
 //
 //   stepgate-hook claude [--policy FILE] [--server URL]          (stepgate-claude-hook's arguments)
+//   stepgate-hook codex|cursor|gemini|copilot [--policy FILE] [--server URL]
+//                                                     (stepgate-claude-hook --host HOST's
+//                                                     arguments)
 //   stepgate-hook pre-push|pre-receive ...                      (stepgate-git-hook's arguments)
 //
 // With no daemon (or one that is not this installation's `stepgate`, or one that fails), it runs
@@ -48,7 +51,17 @@ struct Hook {
   std::string local;        // the lean binary beside us
   int local_args_from = 2;  // argv index its arguments start at
   bool may_prompt = false;  // pre-push: the in-process hook asks for a TOTP code on a terminal
+  std::vector<std::string> local_prefix;  // arguments before those: `--host HOST`
 };
+
+/// The agent hosts besides Claude Code whose hooks the daemon serves (agents/host_hook.h; the
+/// client links no engine, so the names are listed here).
+bool agent_host(const char* name) {
+  for (const char* host : {"codex", "cursor", "gemini", "copilot"}) {
+    if (std::strcmp(name, host) == 0) return true;
+  }
+  return false;
+}
 
 std::string self_dir() {
   char buffer[PATH_MAX];
@@ -74,6 +87,7 @@ void say(const std::string& text) {
     }
   }
   std::vector<char*> args{const_cast<char*>(lean.c_str())};
+  for (const std::string& a : hook.local_prefix) args.push_back(const_cast<char*>(a.c_str()));
   for (char** a = argv + hook.local_args_from; *a != nullptr; ++a) args.push_back(*a);
   args.push_back(nullptr);
   execv(lean.c_str(), args.data());
@@ -193,11 +207,14 @@ int client_main(int argc, char** argv) {
   }
   if (argc >= 2 && std::strcmp(argv[1], "claude") == 0) {
     hook.local = dir + "stepgate-claude-hook";
+  } else if (argc >= 2 && agent_host(argv[1])) {
+    hook.local = dir + "stepgate-claude-hook";
+    hook.local_prefix = {"--host", argv[1]};
   } else if (argc >= 2 &&
              (std::strcmp(argv[1], "pre-push") == 0 || std::strcmp(argv[1], "pre-receive") == 0)) {
-    hook = {true, dir + "stepgate-git-hook", 1, std::strcmp(argv[1], "pre-push") == 0};
+    hook = {true, dir + "stepgate-git-hook", 1, std::strcmp(argv[1], "pre-push") == 0, {}};
   } else {
-    say("usage: stepgate-hook claude [--policy FILE] [--server URL]\n"
+    say("usage: stepgate-hook claude|codex|cursor|gemini|copilot [--policy FILE] [--server URL]\n"
         "       stepgate-hook pre-push|pre-receive ...  (stepgate-git-hook's arguments)");
     return stepgate::kExitError;
   }

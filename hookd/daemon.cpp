@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "claude_hook.h"
+#include "claude_hook_http.h"
 #include "hook_run.h"
+#include "host_hook.h"
 #include "stepgate/exit_codes.h"
 #include "stepgate/gate_failure.h"
 #include "stepgate/paths.h"
@@ -47,16 +49,17 @@ hookd::Response failure(const std::string& message) {
   return {kExitError, "", "stepgate: " + message + "\n"};
 }
 
-/// The same arguments stepgate-claude-hook takes, less --print-config.
-bool parse_claude_args(const std::vector<std::string>& args, ClaudeHookOptions& options,
-                       std::string& why) {
+/// The same arguments stepgate-claude-hook takes, less --print-config (and --host: the hook's
+/// name, args[0], says which host).
+bool parse_agent_args(const std::vector<std::string>& args, ClaudeHookOptions& options,
+                      std::string& why) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if ((arg == "--policy" || arg == "--server") && i + 1 < args.size()) {
       (arg == "--policy" ? options.policy_path : options.server_url) = args[++i];
     } else {
-      why = "unknown argument " + arg +
-            " (usage: stepgate-hook claude [--policy FILE] [--server URL])";
+      why = "unknown argument " + arg + " (usage: stepgate-hook " + args[0] +
+            " [--policy FILE] [--server URL])";
       return false;
     }
   }
@@ -221,20 +224,25 @@ void serve_connection(int fd, GatePool& pool) {
 hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool) {
   if (request.args.empty()) return failure("malformed hook daemon request");
   const std::string& hook = request.args[0];
-  const bool claude = hook == "claude";
-  ClaudeHookOptions claude_options;
+  // Claude Code, or another agent host (codex, cursor, gemini, copilot), or git.
+  const HostAdapter* host = find_host_adapter(hook);
+  const bool agent = hook == "claude" || host != nullptr;
+  ClaudeHookOptions agent_options;
   HookOptions git_options;
   std::string why;
-  if (claude) {
-    if (!parse_claude_args(request.args, claude_options, why)) return failure(why);
-    claude_options.gates = &pool;
+  if (agent) {
+    if (!parse_agent_args(request.args, agent_options, why)) return failure(why);
+    agent_options.gates = &pool;
   } else if (hook == "pre-push" || hook == "pre-receive") {
     if (!parse_hook_args(request.args, git_options)) {
       return failure("bad arguments for the git hook");
     }
     git_options.gates = &pool;
   } else {
-    return failure("the hook daemon serves claude, pre-push and pre-receive, not " + hook);
+    return failure(
+        "the hook daemon serves claude, codex, cursor, gemini, copilot, pre-push and "
+        "pre-receive, not " +
+        hook);
   }
   std::error_code ec;
   if (request.cwd.empty() || request.cwd[0] != '/' ||
@@ -260,8 +268,10 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   context.io.cwd = request.cwd;
   context.io.env = Env(env);
   try {
-    if (claude) {
-      run_claude_hook(claude_options, context);
+    if (host != nullptr) {
+      run_host_hook(*host, agent_options, context);
+    } else if (agent) {
+      run_claude_hook(agent_options, context);
     } else {
       context.exit_code = run_hook(git_options, context);
     }
@@ -272,9 +282,34 @@ hookd::Response serve_hook_request(const hookd::Request& request, GatePool& pool
   return {context.exit_code, out.str(), err.str()};
 }
 
+/// Claude Code's HTTP hook beside the socket, deciding with the same gates in the daemon's own
+/// environment (an HTTP request brings none) and never with a terminal.
+Result<std::unique_ptr<ClaudeHttpListener>> start_http_hook(int port, GatePool& pool,
+                                                            const CommandContext& context) {
+  Result<std::string> token = read_claude_http_token(claude_http_token_path(context.io.paths()));
+  if (!token.ok()) return token.error();
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.emplace_back("STEPGATE_NO_TTY=1");
+  ProcessContext process = context.io;
+  process.env = Env(env);
+  return ClaudeHttpListener::start(port, std::move(token).value(), pool, process);
+}
+
 void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) {
   const std::string path =
       options.socket_path.empty() ? hookd::default_socket_path() : options.socket_path;
+  GatePool pool;
+  std::unique_ptr<ClaudeHttpListener> http;
+  if (options.http_port >= 0) {
+    Result<std::unique_ptr<ClaudeHttpListener>> started =
+        start_http_hook(options.http_port, pool, context);
+    if (!started.ok()) {
+      context.exit_code = report_error(context, started.error());
+      return;
+    }
+    http = std::move(started).value();
+  }
   Result<Listener> listener = listen_on(path);
   if (!listener.ok()) {
     context.exit_code = report_error(context, listener.error());
@@ -288,12 +323,15 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
   struct stat ours {};
   ::lstat(path.c_str(), &ours);
   *context.io.err << "stepgate daemon: listening on " << path << "\n";
+  if (http) {
+    *context.io.err << "stepgate daemon: Claude Code HTTP hook on http://127.0.0.1:" << http->port()
+                    << kClaudeHttpPath << "\n";
+  }
   context.io.err->flush();
 
   // An upgrade replaces the binary: its clients no longer trust this daemon (another file than
   // the `stepgate` beside them), so it steps aside for one started from the new binary.
   const ExeIdentity exe = running_exe();
-  GatePool pool;
   const std::size_t workers = worker_count();
   InFlight in_flight(workers * kQueuedPerWorker);
   WorkerPool threads(workers);
@@ -315,11 +353,13 @@ void run_hook_daemon(const HookDaemonOptions& options, CommandContext& context) 
       }
       last_request = std::time(nullptr);
     } else if (options.idle_exit.count() > 0 &&
-               std::time(nullptr) - last_request >= options.idle_exit.count()) {
+               std::time(nullptr) - std::max(last_request, http ? http->last_request() : 0) >=
+                   options.idle_exit.count()) {
       break;
     }
   }
   threads.shutdown();  // lets the requests already accepted finish
+  if (http) http->stop();
   if (!still_installed(exe)) {
     *context.io.err << "stepgate daemon: " << exe.path << " was replaced or removed; exiting\n";
   }

@@ -22,6 +22,7 @@ namespace stepgate {
 struct HookDaemonOptions {
   std::string socket_path;            // empty: hookd::default_socket_path()
   std::chrono::seconds idle_exit{0};  // exit after this long without a request; 0: never
+  int http_port = -1;  // Claude Code's HTTP hook on 127.0.0.1 (claude_hook_http.h); -1: off
 };
 
 /// Listens until SIGTERM or SIGINT (or idle_exit), serving connections on one worker thread per

@@ -31,6 +31,10 @@ void register_daemon_command(CLI::App& app, CommandContext& context) {
   auto* stop = daemon->add_flag("--stop", args->stop,
                                 "Stop this installation's daemon on the socket (SIGTERM; waits "
                                 "up to 5 s); nothing running is not an error");
+  daemon->add_option("--http-port", args->options.http_port,
+                     "Also serve Claude Code's HTTP hook on 127.0.0.1:PORT (0: any free port, "
+                     "printed) with the token `stepgate agent-hook claude --print-config --http` "
+                     "writes; default: off");
   status->excludes(stop);
   daemon->callback([args, &context] {
     if (args->status || args->stop) {

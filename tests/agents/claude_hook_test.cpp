@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "hook_test_env.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,65 +17,23 @@
 namespace stepgate {
 namespace {
 
-const std::string kFixtures = std::string(STEPGATE_SOURCE_DIR) + "/tests/agents/fixtures/claude/";
-const std::string kPolicy = std::string(STEPGATE_SOURCE_DIR) + "/policies/agent-tools.yaml";
+using test::HookRun;
+using test::replace_all;
+const std::string& kPolicy = test::kAgentToolsPolicy;
 
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos;
-       at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
-
-/// A temporary STEPGATE_HOME, workspace and HOME for one test case.
-struct HookEnv {
-  std::string root;
-  std::string cwd;
-  HookEnv() {
-    char tmpl[] = "/tmp/sg-claude-hook-XXXXXX";
-    root = mkdtemp(tmpl);
-    cwd = root + "/project";
-    std::filesystem::create_directories(cwd + "/src");
-    setenv("STEPGATE_HOME", (root + "/sg").c_str(), 1);
-    setenv("HOME", root.c_str(), 1);
-    setenv("STEPGATE_ACTOR", "dev", 1);
-    unsetenv("STEPGATE_GRANT");
-    unsetenv("STEPGATE_SERVER");
-  }
-  ~HookEnv() {
-    std::error_code ec;
-    std::filesystem::remove_all(root, ec);
-  }
-  /// A fixture with its placeholders filled in (the fake key is built here, never committed).
+/// A scratch environment whose fixtures are Claude Code's.
+struct HookEnv : test::HookTestEnv {
   [[nodiscard]] std::string fixture(const std::string& name) const {
-    std::ifstream in(kFixtures + name + ".json");
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string out = replace_all(text.str(), "__CWD__", cwd);
-    out = replace_all(out, "__HOME__", root);
-    return replace_all(out, "__FAKE_AWS_KEY__", std::string("AKIA") + "QX7R2M4T9W3Y6B8N");
+    return HookTestEnv::fixture("claude", name);
   }
-};
-
-struct HookRun {
-  int exit_code;
-  std::string out;
-  std::string err;
 };
 
 HookRun run_hook(const std::string& input, const std::string& policy = kPolicy) {
-  std::istringstream in(input);
-  std::ostringstream out;
-  std::ostringstream err;
-  CommandContext context;
-  context.io.in = &in;
-  context.io.out = &out;
-  context.io.err = &err;
-  ClaudeHookOptions options;
-  options.policy_path = policy;
-  run_claude_hook(options, context);
-  return {context.exit_code, out.str(), err.str()};
+  return test::run_in_context(input, [&](CommandContext& context) {
+    ClaudeHookOptions options;
+    options.policy_path = policy;
+    run_claude_hook(options, context);
+  });
 }
 
 /// The permissionDecision printed, or "" when the hook printed nothing.
@@ -180,6 +140,7 @@ TEST_CASE("claude_permission_json and claude_settings_json follow Claude Code's 
   CHECK(entry.get_string("matcher") == "*");
   CHECK(entry.find("hooks")->as_list().at(0).get_string("command") ==
         "/opt/stepgate agent-hook claude");
+  CHECK(entry.find("hooks")->as_list().at(0).get_string("onFailure") == "block");
 }
 
 TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
@@ -189,13 +150,20 @@ TEST_CASE("run_claude_hook answers each fixture per the agent-tools pack") {
     const char* decision;  // "" = no decision printed (allowed)
     const char* reason_part;
   };
-  for (const Case& c : {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
-                        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
-                        Case{"session_start", "", ""},
-                        Case{"bash_rm_rf", "deny", "Ask the user to approve it: stepgate approve "},
-                        Case{"bash_git_push_force", "deny", "git-force-push"},
-                        Case{"write_env_secret", "deny", "secrets-in-args"},
-                        Case{"read_ssh_key", "deny", "ssh-private-key"}}) {
+  for (const Case& c :
+       {Case{"bash_ls", "", ""}, Case{"edit_source", "", ""},
+        Case{"mcp_github_create_issue", "", ""}, Case{"unknown_tool", "", ""},
+        Case{"session_start", "", ""},
+        Case{"bash_rm_rf", "deny", "Ask the user to approve it: stepgate approve "},
+        Case{"bash_git_push_force", "deny", "git-force-push"},
+        Case{"write_env_secret", "deny", "secrets-in-args"},
+        Case{"read_ssh_key", "deny", "ssh-private-key"},
+        // Recorded from Claude Code 2.1.332 itself (a stand-in model asked for
+        // the call; tests/e2e/claude_real_test.sh), not written from the docs.
+        Case{"recorded_bash_ls", "", ""}, Case{"recorded_bash_rm_rf", "deny", "stepgate approve "},
+        Case{"recorded_bash_git_push_force", "deny", "git-force-push"},
+        Case{"recorded_write_env_secret", "deny", "secrets-in-args"},
+        Case{"recorded_read_ssh_key", "deny", "ssh-private-key"}}) {
     CAPTURE(c.fixture);
     HookRun run = run_hook(env.fixture(c.fixture));
     CHECK(run.exit_code == 0);
@@ -236,12 +204,7 @@ TEST_CASE("run_claude_hook fails closed with exit 2") {
 
 TEST_CASE("a held call's reply is 'ask' when the policy says step_up_response: ask") {
   HookEnv env;
-  std::ifstream in(kPolicy);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string ask_policy = env.root + "/ask.yaml";
-  std::ofstream(ask_policy) << replace_all(text.str(), "step_up_response: instruct",
-                                           "step_up_response: ask");
+  const std::string ask_policy = env.step_up_response_policy("ask");
   HookRun held = run_hook(env.fixture("bash_rm_rf"), ask_policy);
   REQUIRE(held.exit_code == 0);
   CHECK(decision_of(held) == "ask");
@@ -325,12 +288,7 @@ namespace stepgate {
 
 TEST_CASE("a held call is 'defer' when the policy says step_up_response: defer") {
   HookEnv env;
-  std::ifstream in(kPolicy);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string defer_policy = env.root + "/defer.yaml";
-  std::ofstream(defer_policy) << replace_all(text.str(), "step_up_response: instruct",
-                                             "step_up_response: defer");
+  const std::string defer_policy = env.step_up_response_policy("defer");
   HookRun held = run_hook(env.fixture("bash_rm_rf"), defer_policy);
   REQUIRE(held.exit_code == 0);
   CHECK(decision_of(held) == "defer");

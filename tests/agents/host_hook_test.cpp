@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "hook_test_env.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,69 +19,17 @@
 namespace stepgate {
 namespace {
 
-const std::string kFixtures = std::string(STEPGATE_SOURCE_DIR) + "/tests/agents/fixtures/";
-const std::string kPolicy = std::string(STEPGATE_SOURCE_DIR) + "/policies/agent-tools.yaml";
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos;
-       at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
-
-/// A temporary STEPGATE_HOME, workspace and HOME for one test case.
-struct HostEnv {
-  std::string root;
-  std::string cwd;
-  HostEnv() {
-    char tmpl[] = "/tmp/sg-host-hook-XXXXXX";
-    root = mkdtemp(tmpl);
-    cwd = root + "/project";
-    std::filesystem::create_directories(cwd + "/src");
-    setenv("STEPGATE_HOME", (root + "/sg").c_str(), 1);
-    setenv("HOME", root.c_str(), 1);
-    setenv("STEPGATE_ACTOR", "dev", 1);
-    setenv("STEPGATE_DEVICE", "test-device", 1);
-    unsetenv("STEPGATE_GRANT");
-    unsetenv("STEPGATE_SERVER");
-  }
-  ~HostEnv() {
-    std::error_code ec;
-    std::filesystem::remove_all(root, ec);
-    unsetenv("STEPGATE_DEVICE");
-  }
-  /// A fixture with its placeholders filled in (the fake key is built here, never committed).
-  [[nodiscard]] std::string fixture(const std::string& host, const std::string& name) const {
-    std::ifstream in(kFixtures + host + "/" + name + ".json");
-    REQUIRE(in.good());
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string out = replace_all(text.str(), "__CWD__", cwd);
-    out = replace_all(out, "__HOME__", root);
-    return replace_all(out, "__FAKE_AWS_KEY__", std::string("AKIA") + "QX7R2M4T9W3Y6B8N");
-  }
-};
-
-struct HostRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using HostRun = test::HookRun;
+using HostEnv = test::HookTestEnv;
+const std::string& kPolicy = test::kAgentToolsPolicy;
 
 HostRun run_host(const HostAdapter& host, const std::string& input,
                  const std::string& policy = kPolicy) {
-  std::istringstream in(input);
-  std::ostringstream out;
-  std::ostringstream err;
-  CommandContext context;
-  context.io.in = &in;
-  context.io.out = &out;
-  context.io.err = &err;
-  ClaudeHookOptions options;
-  options.policy_path = policy;
-  run_host_hook(host, options, context);
-  return {context.exit_code, out.str(), err.str()};
+  return test::run_in_context(input, [&](CommandContext& context) {
+    ClaudeHookOptions options;
+    options.policy_path = policy;
+    run_host_hook(host, options, context);
+  });
 }
 
 /// The decision as `host` reads it ("" when the hook gave none) and the text the model reads.
@@ -128,12 +78,18 @@ constexpr const char* kHeld = "Ask the user to approve it: stepgate approve ";
 }  // namespace
 
 TEST_CASE("codex: PreToolUse payloads; only deny is effective, so a held call is a deny") {
-  check_table(codex_host(), {Case{"shell_ls", "", ""}, Case{"patch_source", "", ""},
-                             Case{"mcp_github_create_issue", "", ""}, Case{"session_start", "", ""},
-                             Case{"shell_rm_rf", "deny", kHeld},
-                             Case{"shell_git_push_force", "deny", "git-force-push"},
-                             Case{"shell_cat_ssh_key", "deny", "ssh-private-key"},
-                             Case{"patch_env_secret", "deny", "secrets-in-args"}});
+  check_table(
+      codex_host(),
+      {Case{"shell_ls", "", ""}, Case{"patch_source", "", ""},
+       Case{"mcp_github_create_issue", "", ""}, Case{"session_start", "", ""},
+       Case{"shell_rm_rf", "deny", kHeld}, Case{"shell_git_push_force", "deny", "git-force-push"},
+       Case{"shell_cat_ssh_key", "deny", "ssh-private-key"},
+       Case{"patch_env_secret", "deny", "secrets-in-args"},
+       // Recorded from Codex 0.171.0 itself (tests/e2e/claude_real_test.sh
+       // explains the stand-in model); rm -rf ./build is held too.
+       Case{"recorded_shell_ls", "", ""}, Case{"recorded_shell_rm_rf", "deny", kHeld},
+       Case{"recorded_shell_git_push_force", "deny", "git-force-push"},
+       Case{"recorded_shell_cat_ssh_key", "deny", "ssh-private-key"}});
 }
 
 TEST_CASE("cursor: beforeShellExecution, beforeMCPExecution and preToolUse payloads") {
@@ -150,11 +106,15 @@ TEST_CASE("cursor: beforeShellExecution, beforeMCPExecution and preToolUse paylo
 }
 
 TEST_CASE("gemini: BeforeTool payloads; decision deny with the reason") {
-  check_table(gemini_host(), {Case{"shell_ls", "", ""}, Case{"mcp_github_create_issue", "", ""},
-                              Case{"session_start", "", ""}, Case{"shell_rm_rf", "deny", kHeld},
-                              Case{"shell_git_push_force", "deny", "git-force-push"},
-                              Case{"read_ssh_key", "deny", "ssh-private-key"},
-                              Case{"write_env_secret", "deny", "secrets-in-args"}});
+  check_table(gemini_host(),
+              {Case{"shell_ls", "", ""}, Case{"mcp_github_create_issue", "", ""},
+               Case{"session_start", "", ""}, Case{"shell_rm_rf", "deny", kHeld},
+               Case{"shell_git_push_force", "deny", "git-force-push"},
+               Case{"read_ssh_key", "deny", "ssh-private-key"},
+               Case{"write_env_secret", "deny", "secrets-in-args"},
+               // Recorded from Gemini CLI 0.61.0 itself.
+               Case{"recorded_shell_ls", "", ""}, Case{"recorded_shell_rm_rf", "deny", kHeld},
+               Case{"recorded_shell_git_push_force", "deny", "git-force-push"}});
 }
 
 TEST_CASE("copilot: preToolUse payloads with toolArgs as JSON text") {
@@ -245,17 +205,15 @@ TEST_CASE("wrong-shaped input fails closed in each host's blocking form") {
     HostRun run = run_host(*host, env.fixture(std::string(host->host), "shell_ls"),
                            env.root + "/missing.yaml");
     CHECK(run.exit_code == 2);
+    // Codex 0.171.0 and Gemini CLI 0.61.0 run the call on an exit 2 with nothing on stderr (seen
+    // with the real hosts): the reason on stderr is what makes exit 2 block.
+    CHECK(run.err.find("missing.yaml") != std::string::npos);
   }
 }
 
 TEST_CASE("a held call is 'ask' in Cursor's shell event when the policy says so, deny elsewhere") {
   HostEnv env;
-  std::ifstream in(kPolicy);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string ask_policy = env.root + "/ask.yaml";
-  std::ofstream(ask_policy) << replace_all(text.str(), "step_up_response: instruct",
-                                           "step_up_response: ask");
+  const std::string ask_policy = env.step_up_response_policy("ask");
   CHECK(decision_of(cursor_host(),
                     run_host(cursor_host(), env.fixture("cursor", "shell_rm_rf"), ask_policy))
             .first == "ask");
@@ -274,21 +232,16 @@ TEST_CASE("a held call is 'ask' in Cursor's shell event when the policy says so,
 TEST_CASE("--print-config prints each host's block with its fail-closed options") {
   for (const HostAdapter* host : {&codex_host(), &cursor_host(), &gemini_host(), &copilot_host()}) {
     CAPTURE(host->host);
-    std::istringstream in;
-    std::ostringstream out;
-    std::ostringstream err;
-    CommandContext context;
-    context.io.in = &in;
-    context.io.out = &out;
-    context.io.err = &err;
-    ClaudeHookOptions options;
-    options.print_config = true;
-    options.policy_path = "/etc/my policy.yaml";
-    run_host_hook(*host, options, context);
-    CHECK(context.exit_code == 0);
-    Result<Value> settings = parse_json(out.str());
+    const HostRun run = test::run_in_context("", [&](CommandContext& context) {
+      ClaudeHookOptions options;
+      options.print_config = true;
+      options.policy_path = "/etc/my policy.yaml";
+      run_host_hook(*host, options, context);
+    });
+    CHECK(run.exit_code == 0);
+    Result<Value> settings = parse_json(run.out);
     REQUIRE(settings.ok());
-    const std::string text = out.str();
+    const std::string& text = run.out;
     CHECK(text.find(std::string(host->host)) != std::string::npos);
     CHECK(text.find("'/etc/my policy.yaml'") != std::string::npos);  // quoted for the shell
     const Value& hooks = (*settings)["hooks"];

@@ -64,9 +64,63 @@ printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","comma
   "$TMP/agent-policy.yaml" "$BIN" "$TMP/agent-policy.yaml" > .claude/settings.json
 check "a real Claude Code hook: doctor exits 0" test "$(exit_of doctor)" = 0
 check "it blocks rm -rf /" grep -Eq '^\[ok\] claude: .*settings.json — (blocks|answers `(deny|ask)` to) `rm -rf /`' "$TMP/doctor.out"
+check "without onFailure: block, a warning that Claude Code runs the call on a crash" grep -q '^\[warn\] claude: .*cannot start, crashes or times out: add "onFailure": "block"' "$TMP/doctor.out"
+"$BIN" agent-hook claude --print-config --no-daemon --policy "$TMP/agent-policy.yaml" > .claude/settings.json
+doctor || true
+check "the printed command block: no onFailure warning" sh -c "! grep -q 'onFailure' '$TMP/doctor.out'"
+# The HTTP form: the daemon answering with the token, then not running.
+"$BIN" agent-hook claude --print-config --http > /dev/null 2>&1
+mkdir -p "$TMP/run" && chmod 700 "$TMP/run"
+STEPGATE_DAEMON_SOCKET="$TMP/run/hookd.sock" STEPGATE_POLICY="$TMP/agent-policy.yaml" "$BIN" daemon --http-port 0 2> "$TMP/daemon.err" &
+daemon_pid=$!
+for _ in $(seq 100); do grep -q 'http://127.0.0.1:' "$TMP/daemon.err" 2> /dev/null && break; sleep 0.05; done
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$TMP/daemon.err" | cut -d: -f3)
+"$BIN" agent-hook claude --print-config --http --http-port "$port" > .claude/settings.json 2> /dev/null
+check "the HTTP hook with its daemon: doctor exits 0" test "$(exit_of doctor)" = 0
+check "it says the daemon answers with the token" grep -q "^\[ok\] claude: .*HTTP hook: stepgate daemon answers on http://127.0.0.1:$port" "$TMP/doctor.out"
+kill "$daemon_pid"; wait "$daemon_pid" 2> /dev/null || true
+doctor || true
+check "the HTTP hook with no daemon: a warning that Claude Code blocks every call" grep -q "^\[warn\] claude: .*nothing answers on .*blocks every tool call" "$TMP/doctor.out"
 printf '{"hooks":{"PreToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"cat >/dev/null; echo stepgate"}]}]}}\n' > .claude/settings.json
 check "a Claude Code hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
 check "it says Claude Code would run the call" grep -q '^\[FAIL\] claude: .*let `rm -rf /` through' "$TMP/doctor.out"
+
+# The other agent hosts: each one's printed block in its own settings file gets its own probe.
+rm -f .claude/settings.json
+doctor || true
+check "no host hooks: each host says so" grep -q '^\[info\] codex: PreToolUse — no stepgate hook' "$TMP/doctor.out"
+mkdir -p "$HOME/.codex" .cursor .gemini .github/hooks
+host_config() { "$BIN" agent-hook "$1" --print-config --policy "$TMP/agent-policy.yaml"; }
+host_config codex > "$HOME/.codex/hooks.json"
+host_config cursor > .cursor/hooks.json
+host_config gemini > .gemini/settings.json
+host_config copilot > .github/hooks/stepgate.json
+check "every host's printed block: doctor exits 0" test "$(exit_of doctor)" = 0
+for host in codex cursor gemini copilot; do
+  check "$host: the probe is blocked" grep -Eq "^\[ok\] $host: .* — (blocks|answers \`(deny|block|ask)\` to) \`rm -rf /\`" "$TMP/doctor.out"
+done
+check "Codex: says it fails open on a crash or timeout" grep -q '^\[ok\] codex: .*runs the call if the hook crashes or times out' "$TMP/doctor.out"
+check "the host hooks run this stepgate's version: no reinstall warning" sh -c "! grep -q 'reinstall the hook' '$TMP/doctor.out'"
+# Cursor without failClosed: it would run the call when the hook crashes.
+sed -i 's/"failClosed": true/"failClosed": false/' .cursor/hooks.json
+doctor || true
+check "Cursor without failClosed: a warning naming the option" grep -q '^\[warn\] cursor: .*set "failClosed": true' "$TMP/doctor.out"
+host_config cursor > .cursor/hooks.json
+# Gemini running a program that is not there: Gemini cannot start it and runs the call.
+printf '{"hooks":{"BeforeTool":[{"matcher":".*","hooks":[{"type":"command","command":"%s/gone/stepgate-hook gemini"}]}]}}\n' "$TMP" > .gemini/settings.json
+check "Gemini's hook program missing: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it names the missing program" grep -q "^\[FAIL\] gemini: .*$TMP/gone/stepgate-hook.* does not exist" "$TMP/doctor.out"
+host_config gemini > .gemini/settings.json
+# Codex's config.toml form, with a hook that lets everything through.
+rm "$HOME/.codex/hooks.json"
+printf '[[hooks.PreToolUse]]\nmatcher = "*"\n[[hooks.PreToolUse.hooks]]\ntype = "command"\ncommand = "cat >/dev/null; echo stepgate"\n' > "$HOME/.codex/config.toml"
+check "a Codex config.toml hook that allows everything: doctor exits 1" test "$(exit_of doctor)" = 1
+check "it says Codex would run the call" grep -q '^\[FAIL\] codex: .*config.toml — let `rm -rf /` through' "$TMP/doctor.out"
+# Copilot answering nothing: a FAIL too.
+printf '{"version":1,"hooks":{"preToolUse":[{"type":"command","bash":"cat >/dev/null; exit 2 # stepgate"}]}}\n' > .github/hooks/stepgate.json
+doctor || true
+check "a Copilot hook that only exits 2 (no deny Copilot reads): FAIL" grep -q '^\[FAIL\] copilot: .*let `rm -rf /` through' "$TMP/doctor.out"
+rm -rf "$HOME/.codex" .cursor .gemini .github
 
 # The authority: none configured, configured but unreachable, reachable with another key than
 # the one pinned (a stand-in speaking the wire: 4-byte length, JSON).
