@@ -120,12 +120,27 @@ complete_words stepgate policy l | grep -qx lint && pass "bash completes 'policy
 complete_words stepgate hooks install --d | grep -qx -- --daemon && pass "bash completes an option of a nested command" \
   || fail "bash completes options" "$(complete_words stepgate hooks install --d)"
 bash -n "$prefix/share/bash-completion/completions/stepgate" && pass "bash completion parses" || fail "bash completion parses" ""
-if command -v zsh >/dev/null; then
-  zsh -n "$prefix/share/zsh/vendor-completions/_stepgate" && pass "zsh completion parses" || fail "zsh completion parses" ""
-fi
-if command -v fish >/dev/null; then
-  fish -n "$prefix/share/fish/vendor_completions.d/stepgate.fish" && pass "fish completion parses" || fail "fish completion parses" ""
-fi
+# zsh and fish are in scripts/setup.sh's list: a missing shell is a failure, not a skipped check.
+zsh -n "$prefix/share/zsh/vendor-completions/_stepgate" && pass "zsh completion parses" || fail "zsh completion parses" ""
+# The completion function run with stand-ins for the completion system's compadd and _files: it
+# offers a nested command's options and leaves PATH alone (a `local path` in zsh is PATH itself).
+cat > "$work/zsh-complete.zsh" <<'ZSH'
+compadd() { [[ $1 == -a ]] && print -l -- ${(P)2}; }
+_files() { print -r -- "PATH=$PATH"; }
+file=$1; shift
+words=(stepgate "$@" "")
+CURRENT=${#words}
+source $file
+ZSH
+zsh_out=$(PATH="/usr/bin:/bin" zsh "$work/zsh-complete.zsh" "$prefix/share/zsh/vendor-completions/_stepgate" hooks install)
+grep -qx -- --daemon <<<"$zsh_out" && pass "zsh completes an option of a nested command" \
+  || fail "zsh completes an option of a nested command" "$zsh_out"
+grep -qx "PATH=/usr/bin:/bin" <<<"$zsh_out" && pass "zsh completion leaves PATH alone" \
+  || fail "zsh completion leaves PATH alone" "$zsh_out"
+fish -n "$prefix/share/fish/vendor_completions.d/stepgate.fish" && pass "fish completion parses" || fail "fish completion parses" ""
+fish_out=$(fish --no-config -c "source '$prefix/share/fish/vendor_completions.d/stepgate.fish'; complete -C 'stepgate hooks install --d'")
+grep -q -- '^--daemon' <<<"$fish_out" && pass "fish completes an option of a nested command" \
+  || fail "fish completes an option of a nested command" "$fish_out"
 
 # --- the Debian package, released and installed as a user would ---------------------------------
 # scripts/package.sh packages this build (no rebuild) with its SHA256SUMS and checksum list; the
