@@ -103,8 +103,12 @@ if command -v script >/dev/null; then
     (cd "$work/repo" && env -u NO_COLOR STEPGATE_HOME="$work/colour-home" STEPGATE_POLICY="$SRC/policies/git.yaml" "$@" \
       script -qec "'$prefix/bin/stepgate-git-hook' pre-push origin /nowhere <'$work/refline'" /dev/null) 2>&1
   }
-  verdict | grep -qF $'\033[32mallow\033[0m' && pass "a verdict on a terminal is in colour" || fail "colour on a terminal" "$(verdict | od -c | head -3)"
-  verdict NO_COLOR=1 | grep -q $'\033' && fail "NO_COLOR" "$(verdict NO_COLOR=1 | od -c | head -3)" || pass "NO_COLOR turns colour off"
+  # Captured whole before grep looks: `verdict | grep -q` under pipefail failed whenever grep quit
+  # at its match while script(1) still had output to write (SIGPIPE).
+  on_tty=$(verdict)
+  grep -qF $'\033[32mallow\033[0m' <<<"$on_tty" && pass "a verdict on a terminal is in colour" || fail "colour on a terminal" "$(od -c <<<"$on_tty" | head -3)"
+  on_tty=$(verdict NO_COLOR=1)
+  grep -q $'\033' <<<"$on_tty" && fail "NO_COLOR" "$(od -c <<<"$on_tty" | head -3)" || pass "NO_COLOR turns colour off"
   (cd "$work/repo" && env -u NO_COLOR STEPGATE_HOME="$work/colour-home" STEPGATE_POLICY="$SRC/policies/git.yaml" \
     "$prefix/bin/stepgate-git-hook" pre-push origin /nowhere <"$work/refline" 2>&1 | cat) >"$work/piped"
   grep -q "allow" "$work/piped" && ! grep -q $'\033' "$work/piped" && pass "no colour through a pipe" || fail "no colour through a pipe" "$(od -c "$work/piped" | head -3)"
