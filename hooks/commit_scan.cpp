@@ -117,6 +117,7 @@ CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
       pusher_email_(lower(std::move(pusher_email))),
       budget_(max_scanned_bytes),
       max_file_scan_bytes_(max_file_scan_bytes) {
+  initial_budget_ = max_scanned_bytes;
   if (git_repository_odb(&odb_, repo_) != 0) odb_ = nullptr;
 }
 
@@ -131,6 +132,7 @@ Status CommitScanner::scan(const git_oid& commit_id) {
     return make_error(ErrorCode::kInternal, last_git_error("reading a pushed commit"));
   }
   CommitPtr commit(raw);
+  commit_ = commit_id;
   if (!is_signed(commit.get())) ++scan_.unsigned_commits;
   // The message travels with the commit: a token pasted into it reaches the remote too.
   if (const char* message = git_commit_message(commit.get()); message != nullptr) {
@@ -220,7 +222,9 @@ void CommitScanner::scan_names(const std::vector<FileChange>& changes) {
   options.allow_rules = settings_.secrets_allow_rules;
   for (const SecretFinding& f : settings_.secrets().scan(names, options)) {
     const auto at = static_cast<std::size_t>(f.line - 1);
-    if (at < line_paths.size()) scan_.findings.emplace(f.rule_id, *line_paths[at], 0);
+    if (at >= line_paths.size()) continue;
+    // A name's finding is at line 0 of the file it names.
+    add_findings({f}, names, *line_paths[at], [](int) { return 0; });
   }
 }
 
@@ -278,9 +282,34 @@ bool CommitScanner::BlobPairEqual::operator()(const BlobPair& a, const BlobPair&
          a.scan_secrets == b.scan_secrets && a.large == b.large;
 }
 
-void CommitScanner::add_finding(const std::string& rule, const std::string& where, int line) {
-  scan_.findings.emplace(rule, where, line);
-  if (recording_ != nullptr) recording_->emplace_back(rule, line);
+template <class LineOf>
+void CommitScanner::add_findings(const std::vector<SecretFinding>& found, std::string_view text,
+                                 const std::string& where, LineOf line_of) {
+  if (found.empty()) return;
+  // Where each line of `text` starts, only when the secrets themselves are asked for.
+  std::vector<std::size_t> starts;
+  if (detail_ != nullptr) {
+    starts.push_back(0);
+    for (std::size_t at = text.find('\n'); at != std::string_view::npos;
+         at = text.find('\n', at + 1)) {
+      starts.push_back(at + 1);
+    }
+  }
+  for (const SecretFinding& f : found) {
+    const int line = line_of(f.line);
+    scan_.findings.emplace(f.rule_id, where, line);
+    std::string secret;
+    if (detail_ != nullptr) {
+      const auto index = static_cast<std::size_t>(f.line > 0 ? f.line - 1 : 0);
+      const std::size_t at = (index < starts.size() ? starts[index] : 0) +
+                             static_cast<std::size_t>(f.column > 0 ? f.column - 1 : 0);
+      if (at < text.size()) secret = std::string(text.substr(at, f.length));
+      detail_->push_back({f.rule_id, where, line, f.column, secret, commit_});
+    }
+    if (recording_ != nullptr) {
+      recording_->push_back({f.rule_id, line, f.column, std::move(secret)});
+    }
+  }
 }
 
 template <class Scan>
@@ -291,7 +320,11 @@ void CommitScanner::once(const BlobPair& pair, const std::string& path, Scan&& s
     ++reused_;
     scan_.lines_added += seen->second.lines_added;
     scan_.lines_deleted += seen->second.lines_deleted;
-    for (const auto& [rule, line] : seen->second.findings) scan_.findings.emplace(rule, path, line);
+    for (const PairFinding& f : seen->second.findings) {
+      scan_.findings.emplace(f.rule, path, f.line);
+      if (detail_ != nullptr)
+        detail_->push_back({f.rule, path, f.line, f.column, f.secret, commit_});
+    }
     return;
   }
   const int64_t added = scan_.lines_added;
@@ -398,9 +431,8 @@ void CommitScanner::scan_text(std::string_view text, const std::string& where) {
   if (!worth_scanning(settings_.secrets(), text)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : settings_.secrets().scan_windowed(text, options)) {
-    add_finding(f.rule_id, where, f.line);
-  }
+  add_findings(settings_.secrets().scan_windowed(text, options), text, where,
+               [](int line) { return line; });
 }
 
 void CommitScanner::scan_binary(const git_blob* before, const git_blob* after,
@@ -491,11 +523,10 @@ void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool s
   if (added_.empty()) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : settings_.secrets().scan_windowed(added_, options)) {
-    const auto at = static_cast<std::size_t>(f.line - 1);
-    const int line_no = at < added_line_nos_.size() ? added_line_nos_[at] : 0;
-    add_finding(f.rule_id, path, line_no);
-  }
+  add_findings(settings_.secrets().scan_windowed(added_, options), added_, path, [&](int line) {
+    const auto at = static_cast<std::size_t>(line - 1);
+    return at < added_line_nos_.size() ? added_line_nos_[at] : 0;
+  });
 }
 
 }  // namespace stepgate

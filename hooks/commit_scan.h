@@ -18,6 +18,8 @@
 
 namespace stepgate {
 
+struct SecretFinding;
+
 /// Accumulated over every commit of a push.
 struct CommitScan {
   std::set<std::string> paths;
@@ -33,6 +35,17 @@ struct CommitScan {
 
   /// Adds another scan of other commits of the same push (a parallel worker's).
   void merge(CommitScan&& other);
+};
+
+/// One finding as `stepgate scan --git` reports it: with the column, the secret itself (for a
+/// baseline's fingerprint; never printed) and the commit that added it. A push keeps none of this.
+struct DetailedFinding {
+  std::string rule;
+  std::string where;  // a path, `commit message of ID`, ...
+  int line = 0;
+  int column = 0;
+  std::string secret;
+  git_oid commit{};
 };
 
 /// One file a commit changed, found by walking the two trees (mode 0: absent on that side).
@@ -61,6 +74,10 @@ class CommitScanner {
   ~CommitScanner();
   /// Off: no secret scan at all (no rule reads signals.secrets or signals.secret_findings).
   void set_scan_secrets(bool on) { scan_secrets_ = on; }
+  /// Also reports every finding, with its column, secret and commit, to `sink` (null: off).
+  void set_detail_sink(std::vector<DetailedFinding>* sink) { detail_ = sink; }
+  /// Bytes of text read for the scan so far (what the byte budget was charged).
+  [[nodiscard]] std::size_t scanned_bytes() const { return initial_budget_ - budget_; }
   CommitScanner(const CommitScanner&) = delete;
   CommitScanner& operator=(const CommitScanner&) = delete;
 
@@ -94,16 +111,25 @@ class CommitScanner {
   struct BlobPairEqual {
     bool operator()(const BlobPair& a, const BlobPair& b) const noexcept;
   };
+  struct PairFinding {
+    std::string rule;
+    int line = 0;
+    int column = 0;
+    std::string secret;  // only with a detail sink
+  };
   struct PairOutcome {
     int64_t lines_added = 0;
     int64_t lines_deleted = 0;
-    std::vector<std::pair<std::string, int>> findings;  // rule, line
+    std::vector<PairFinding> findings;
   };
   /// Runs `scan` for a pair not seen before and remembers what it added; replays that under
   /// `path` for a pair seen before.
   template <class Scan>
   void once(const BlobPair& pair, const std::string& path, Scan&& scan);
-  void add_finding(const std::string& rule, const std::string& where, int line);
+  /// `text` is what was scanned, `line_of` maps its lines to the file's.
+  template <class LineOf>
+  void add_findings(const std::vector<SecretFinding>& found, std::string_view text,
+                    const std::string& where, LineOf line_of);
   void scan_change(const FileChange& change);
   void diff_pair(const FileChange& change, bool old_blob, bool new_blob, const std::string& path,
                  bool scan_secrets_here);
@@ -153,7 +179,10 @@ class CommitScanner {
   };
   std::unordered_set<git_oid, OidHash, OidEqual> small_blobs_;
   std::unordered_map<BlobPair, PairOutcome, BlobPairHash, BlobPairEqual> pairs_;
-  std::vector<std::pair<std::string, int>>* recording_ = nullptr;  // the pair being scanned
+  std::vector<PairFinding>* recording_ = nullptr;  // the pair being scanned
+  std::vector<DetailedFinding>* detail_ = nullptr;
+  std::size_t initial_budget_ = 0;
+  git_oid commit_{};  // the commit being scanned
   std::size_t reused_ = 0;
 };
 

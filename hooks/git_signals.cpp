@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,18 +75,46 @@ bool is_plain_remote_name(const std::string& name) {
   return !name.empty() && name.find_first_of("*?[\\:/ ") == std::string::npos;
 }
 
+/// Which refs may hide commits from the walk of a new ref: what a ref holds was judged under the
+/// rules for that ref, and only rules at least as strict may stand in for the new ref's. Rules that
+/// read none of the ref's own signals (ref, protected, tag) judge every ref alike: any ref hides.
+/// Otherwise `protected` decides, as the policy's own word for the refs it guards: a new
+/// unprotected ref is hidden from by any ref, a new protected ref only by protected refs, so a
+/// branch pushed first as a feature branch (lax rules) and later as a new protected branch is
+/// scanned again under the protected branch's rules.
+class HideFilter {
+ public:
+  HideFilter(const GitSettings& settings, const PushScanOptions& options, const std::string& ref)
+      : settings_(settings) {
+    const SignalDemand* demand = options.demand;
+    const bool ref_dependent = demand == nullptr || demand->wants("ref") ||
+                               demand->wants("protected") || demand->wants("tag");
+    protected_only_ = ref_dependent && matches_any(settings.protected_refs, ref);
+  }
+  /// False when hiding nothing but protected refs: the caller then hides ref by ref.
+  [[nodiscard]] bool any_ref() const { return !protected_only_; }
+  [[nodiscard]] bool allows(std::string_view ref) const {
+    return !protected_only_ || matches_any(settings_.protected_refs, ref);
+  }
+
+ private:
+  const GitSettings& settings_;
+  bool protected_only_ = false;
+};
+
 /// Hides from the walk of a new ref what the remote of a pre-push already has, so that the push
 /// is scanned for what it sends: the remote's value of every ref this push updates (git read it
-/// from the remote for this push) and the remote's tracking refs. A tracking ref is skipped when
-/// the push updates the ref it tracks: git's fresh value is hidden instead, and the tracking ref
-/// may be stale (the remote rewound since the last fetch, so what it held may be gone there). Only
-/// a commit id hides anything: an id this repository lacks hides nothing, so the walk scans more,
-/// never less.
-void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOptions& options) {
+/// from the remote for this push) and the remote's tracking refs, each only when `filter` allows
+/// its ref. A tracking ref is skipped when the push updates the ref it tracks: git's fresh value
+/// is hidden instead, and the tracking ref may be stale (the remote rewound since the last fetch,
+/// so what it held may be gone there). Only a commit id hides anything: an id this repository
+/// lacks hides nothing, so the walk scans more, never less.
+void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOptions& options,
+                      const HideFilter& filter) {
   std::vector<std::string> updated;
   for (const auto& [ref, sha] : options.remote_tips) {
     updated.push_back(ref);
-    if (is_zero_oid(sha)) continue;
+    if (is_zero_oid(sha) || !filter.allows(ref)) continue;
     if (auto tip = peel_to_commit(repo, sha)) (void)git_revwalk_hide(walk, &*tip);
   }
   if (!is_plain_remote_name(options.remote)) return;
@@ -106,7 +135,32 @@ void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOpt
     if (id == nullptr || !starts_with(name, prefix)) continue;
     const std::string branch = "refs/heads/" + std::string(name.substr(prefix.size()));
     if (std::find(updated.begin(), updated.end(), branch) != updated.end()) continue;
+    if (!filter.allows(branch)) continue;
     (void)git_revwalk_hide(walk, id);  // not a commit (a tracking ref to a tag of a tree): ignored
+  }
+}
+
+/// pre-receive: hides what the repository's own refs hold, each only when `filter` allows it.
+void hide_own_refs(git_repository* repo, git_revwalk* walk, const HideFilter& filter) {
+  if (filter.any_ref()) {
+    (void)git_revwalk_hide_glob(walk, "refs/*");
+    return;
+  }
+  git_reference_iterator* raw_it = nullptr;
+  if (git_reference_iterator_new(&raw_it, repo) != 0) return;
+  const std::unique_ptr<git_reference_iterator,
+                        GitFree<git_reference_iterator, git_reference_iterator_free>>
+      it(raw_it);
+  git_reference* raw_ref = nullptr;
+  while (git_reference_next(&raw_ref, it.get()) == 0) {
+    const ReferencePtr ref(raw_ref);
+    // A symbolic ref (HEAD -> main) stands for its target: judged by the target's name.
+    git_reference* raw_target = nullptr;
+    if (git_reference_resolve(&raw_target, ref.get()) != 0) continue;
+    const ReferencePtr target(raw_target);
+    const git_oid* id = git_reference_target(target.get());
+    if (id == nullptr || !filter.allows(git_reference_name(target.get()))) continue;
+    (void)git_revwalk_hide(walk, id);  // a tag of a tree or blob: ignored, as hide_glob does
   }
 }
 
@@ -146,10 +200,15 @@ Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
   // pushing the feature branch first must not carry its commits past main's rules.
   if (old_tip) {
     (void)git_revwalk_hide(walk.get(), &*old_tip);
-  } else if (options.hide_all_refs) {
-    (void)git_revwalk_hide_glob(walk.get(), "refs/*");
   } else {
-    hide_remote_side(repo, walk.get(), options);
+    static const GitSettings kDefaults;
+    const HideFilter filter(options.settings != nullptr ? *options.settings : kDefaults, options,
+                            update.remote_ref);
+    if (options.hide_all_refs) {
+      hide_own_refs(repo, walk.get(), filter);
+    } else {
+      hide_remote_side(repo, walk.get(), options, filter);
+    }
   }
   git_oid oid;
   while (git_revwalk_next(&oid, walk.get()) == 0) range.commits.push_back(oid);
@@ -381,13 +440,54 @@ GitRepo::~GitRepo() {
 Result<CommitScan> GitRepo::scan_range(const git_oid* commits, std::size_t count,
                                        const GitSettings& settings, const std::string& pusher,
                                        std::size_t budget, std::size_t max_file_scan_bytes,
-                                       bool secrets) {
+                                       bool secrets, std::vector<DetailedFinding>* sink,
+                                       std::size_t* scanned) {
   CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
   scanner.set_scan_secrets(secrets);
+  scanner.set_detail_sink(sink);
   for (std::size_t i = 0; i < count; ++i) {
     if (Status st = scanner.scan(commits[i]); !st.ok()) return st.error();
   }
+  if (scanned != nullptr) *scanned = scanner.scanned_bytes();
   return scanner.take_result();
+}
+
+Result<CommitScan> GitRepo::scan_commits_detailed(const std::vector<git_oid>& commits,
+                                                  const GitSettings& settings,
+                                                  std::vector<DetailedFinding>& sink,
+                                                  std::size_t& scanned_bytes) {
+  // No budget: whoever runs `stepgate scan` asked for the whole range.
+  constexpr std::size_t kNoBudget = std::numeric_limits<std::size_t>::max() / 2;
+  const std::size_t count = commits.size();
+  std::size_t first_bytes = 0;
+  if (count < 2 || std::thread::hardware_concurrency() < 2) {
+    auto only = scan_range(commits.data(), count, settings, "", kNoBudget, kMaxFileScanBytes, true,
+                           &sink, &first_bytes);
+    scanned_bytes = first_bytes;
+    return only;
+  }
+  // Two threads as for a push, each with its own repository handle; the later half's findings
+  // go after the earlier half's, so the order is the range's.
+  auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
+  if (!second.ok()) return second.error();
+  const std::size_t half = count / 2;
+  std::vector<DetailedFinding> later_sink;
+  std::size_t later_bytes = 0;
+  Result<CommitScan> later = CommitScan{};
+  std::thread worker([&] {
+    later = (*second)->scan_range(commits.data() + half, count - half, settings, "", kNoBudget,
+                                  kMaxFileScanBytes, true, &later_sink, &later_bytes);
+  });
+  Result<CommitScan> first = scan_range(commits.data(), half, settings, "", kNoBudget,
+                                        kMaxFileScanBytes, true, &sink, &first_bytes);
+  worker.join();
+  if (!first.ok()) return first.error();
+  if (!later.ok()) return later.error();
+  sink.insert(sink.end(), std::make_move_iterator(later_sink.begin()),
+              std::make_move_iterator(later_sink.end()));
+  scanned_bytes = first_bytes + later_bytes;
+  first->merge(std::move(*later));
+  return first;
 }
 
 Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t count,

@@ -73,6 +73,16 @@ class GitRepo {
   Status collect(const RefUpdate& update, const PushScanOptions& options, PushSignals& out,
                  const PushScanLimits& limits = {});
 
+  /// Scans `commits` (in that order) as a push scans them: commit messages, binary and UTF-16
+  /// files, file names and large files as well as text diffs, against each commit's first
+  /// parent. Every finding goes to `sink` in commit order, with its column, secret and commit
+  /// (`stepgate scan --git`); `scanned_bytes` is what was read. No byte budget but the cap on one
+  /// large file (the result's `truncated` says it was hit). Two threads for two commits or more.
+  Result<CommitScan> scan_commits_detailed(const std::vector<git_oid>& commits,
+                                           const GitSettings& settings,
+                                           std::vector<DetailedFinding>& sink,
+                                           std::size_t& scanned_bytes);
+
   /// The ref a symbolic ref of this repository finally points at (refs/heads/trunk ->
   /// refs/heads/main), followed as git does up to 5 levels; `ref` itself when it is not one.
   /// pre-receive judges an update of an alias as an update of its target.
@@ -108,9 +118,12 @@ class GitRepo {
   Result<CommitScan> scan_commits(const git_oid* commits, std::size_t count,
                                   const GitSettings& settings, const PushScanOptions& options,
                                   const PushScanLimits& limits);
+  /// `sink`, `scanned`: as scan_commits_detailed's (null: not wanted).
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,
-                                std::size_t budget, std::size_t max_file_scan_bytes, bool secrets);
+                                std::size_t budget, std::size_t max_file_scan_bytes, bool secrets,
+                                std::vector<DetailedFinding>* sink = nullptr,
+                                std::size_t* scanned = nullptr);
 
   git_repository* repo_;
   std::string cwd_;  // what it was opened from, for reopen()

@@ -15,6 +15,7 @@
 #include "blob_text.h"
 #include "git_signals.h"
 #include "stepgate/secrets.h"
+#include "stepgate/signal_demand.h"
 #include "subprocess.h"
 
 namespace stepgate {
@@ -643,14 +644,17 @@ namespace stepgate {
 namespace {
 
 int64_t pushed_commits(Repo& repo, const RefUpdate& update,
-                       const std::vector<std::pair<std::string, std::string>>& remote_tips) {
+                       const std::vector<std::pair<std::string, std::string>>& remote_tips,
+                       const SignalDemand* demand = nullptr, bool pre_receive = false) {
   auto opened = GitRepo::open_at(repo.path());
   REQUIRE(opened.ok());
   GitSettings settings;
   PushScanOptions options;
   options.settings = &settings;
-  options.remote = "origin";
+  options.remote = pre_receive ? "" : "origin";
+  options.hide_all_refs = pre_receive;
   options.remote_tips = remote_tips;
+  options.demand = demand;
   PushSignals out;
   REQUIRE((*opened)->collect(update, options, out).ok());
   return out.signals.get_int("commits");
@@ -693,6 +697,53 @@ TEST_CASE("git signals: a new ref skips what the remote has by any ref it advert
   // under another ref (main's rules are not skipped by pushing a feature branch first).
   const RefUpdate update{"refs/heads/main", tip, "refs/heads/main", base, 1};
   CHECK(pushed_commits(repo, update, {{"refs/heads/main", base}, {"refs/heads/other", f2}}) == 4);
+}
+
+}  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("git signals: a new protected ref is hidden from only by protected refs") {
+  Repo repo;
+  repo.write("README.md", "# fixture\n");
+  const std::string base = repo.commit("base");
+  repo.git({"checkout", "-q", "-b", "feature"});
+  repo.write("f.txt", "one\n");
+  repo.commit("f1");
+  repo.write("f.txt", "one\ntwo\n");
+  const std::string f2 = repo.commit("f2");
+  const std::string zeros(40, '0');
+  // The feature branch's commits, pushed again as a new protected branch (the defaults protect
+  // refs/heads/release/**) and as a new feature branch.
+  const RefUpdate release{"refs/heads/feature", f2, "refs/heads/release/1", zeros, 1};
+  const RefUpdate copy{"refs/heads/feature", f2, "refs/heads/copy", zeros, 1};
+  const SignalDemand reads_protected{false, {"protected", "secrets"}};
+  const SignalDemand reads_no_ref{false, {"secrets"}};
+
+  // pre-push: the remote has the commits under the lax feature branch only.
+  repo.git({"update-ref", "refs/remotes/origin/feature", f2});
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}) == 3);
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}, &reads_protected) == 3);
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}, {"refs/heads/other", f2}},
+                       &reads_protected) == 3);
+  // Rules that read nothing of the ref judge every ref alike: any ref hides.
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}, &reads_no_ref) == 0);
+  // A new unprotected ref is hidden from by any ref, as before.
+  CHECK(pushed_commits(repo, copy, {{"refs/heads/copy", zeros}}, &reads_protected) == 0);
+  // Under a protected ref (main, by its tracking ref or by git's value for this push), the
+  // commits were judged under protected rules already.
+  repo.git({"update-ref", "refs/remotes/origin/main", f2});
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}, &reads_protected) == 0);
+  repo.git({"update-ref", "-d", "refs/remotes/origin/main"});
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}, {"refs/heads/main", f2}},
+                       &reads_protected) == 0);
+
+  // pre-receive (the repository's own refs): feature holds f2, main holds base.
+  CHECK(pushed_commits(repo, release, {}, &reads_protected, true) == 2);  // f1, f2
+  CHECK(pushed_commits(repo, copy, {}, &reads_protected, true) == 0);
+  CHECK(pushed_commits(repo, release, {}, &reads_no_ref, true) == 0);
 }
 
 }  // namespace
