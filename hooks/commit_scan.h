@@ -93,6 +93,8 @@ class CommitScanner {
   /// How many blob pairs were seen again and not read, diffed or scanned a second time.
   [[nodiscard]] std::size_t reused_diffs() const { return reused_; }
   CommitScan take_result() { return std::move(scan_); }
+  /// How many modified text files shared no line with their old version (diffed without xdiff).
+  [[nodiscard]] std::size_t whole_rewrites() const { return whole_rewrites_; }
 
  private:
   /// One side or both of a file change, read once per push: what a pair of blobs gives (line
@@ -133,6 +135,11 @@ class CommitScanner {
   void scan_change(const FileChange& change);
   void diff_pair(const FileChange& change, bool old_blob, bool new_blob, const std::string& path,
                  bool scan_secrets_here);
+  /// A modified text file that shares no line with its old version: counted and scanned whole,
+  /// as its diff would be. False (nothing done) when it shares a line, either side diffs as
+  /// binary, or the byte budget would run out in it.
+  bool rewritten_whole(const git_blob* before, const git_blob* after, const std::string& path,
+                       bool scan_secrets_here);
   void scan_whole_blob(git_blob* blob, bool added, const std::string& path, bool scan_secrets_here);
   void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here,
                   bool count_lines = true);
@@ -166,9 +173,11 @@ class CommitScanner {
   std::size_t budget_;
   std::size_t max_file_scan_bytes_;
   CommitScan scan_;
-  std::vector<FileChange> changes_;  // one commit's, reused
-  std::string added_;                // added lines of one file, '\n'-joined
-  std::vector<int> added_line_nos_;  // their line numbers in the new file
+  std::vector<FileChange> changes_;    // one commit's, reused
+  std::string added_;                  // added lines of one file, '\n'-joined
+  std::vector<int> added_line_nos_;    // their line numbers in the new file
+  std::vector<uint64_t> line_hashes_;  // share_a_line's table, reused
+  std::size_t whole_rewrites_ = 0;
   bool scan_secrets_ = true;
   std::unordered_map<std::string, uint8_t> path_flags_;
   struct OidHash {

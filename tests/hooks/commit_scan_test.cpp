@@ -748,3 +748,61 @@ TEST_CASE("git signals: a new protected ref is hidden from only by protected ref
 
 }  // namespace
 }  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("commit scan: a file rewritten with no line in common counts and finds as its diff") {
+  Repo repo;
+  repo.write("a.txt", "alpha\nbeta\n");
+  repo.write("b.txt", "one\ntwo\nthree");  // no newline at the end
+  repo.write("c.txt", "x\r\ny\r\n");
+  repo.write("d.txt", "keep\nold\n");
+  repo.write("e.txt", "");
+  repo.write("f.txt", "only\n");
+  repo.write("g.txt", "p\nq");
+  repo.write("h.txt", "top\nmiddle\nbottom\n");
+  const std::string base = repo.commit("base");
+  repo.write("a.txt", "gamma\nGH=" + kGithubToken + "\ndelta\n");
+  repo.write("b.txt", "four\nfive\nsix\nAWS_KEY=" + kAwsKey);  // the token on the last line
+  repo.write("c.txt", "z\r\nAWS_KEY=" + kAwsKey + "\r\n");
+  repo.write("d.txt", "keep\nGH=" + kGithubToken + "\n");  // shares its first line: xdiff
+  repo.write("e.txt", "new\nGH=" + kGithubToken + "\n");   // from empty
+  repo.write("f.txt", "");                                 // to empty
+  repo.write("g.txt", "r\nq\n");  // "q" and "q\n" are different lines to git
+  repo.write("h.txt", "new top\nmiddle\nAWS_KEY=" + kAwsKey + "\n");  // shares a middle line
+  const std::string tip = repo.commit("rewrites");
+
+  init_libgit2();
+  git_repository* handle = nullptr;
+  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
+  GitSettings settings;
+  CommitScanner scanner(handle, settings, "dev@example.com", std::size_t{1} << 20);
+  git_oid oid;
+  REQUIRE(git_oid_fromstr(&oid, tip.c_str()) == 0);
+  REQUIRE(scanner.scan(oid).ok());
+  CHECK(scanner.whole_rewrites() == 6);  // all but d.txt and h.txt
+  // Line numbers in the new file, as the diff numbers added lines.
+  CHECK(scanner.result().findings == std::set<std::tuple<std::string, std::string, int>>{
+                                         {"github-token", "a.txt", 2},
+                                         {"aws-access-key-id", "b.txt", 4},
+                                         {"aws-access-key-id", "c.txt", 2},
+                                         {"github-token", "d.txt", 2},
+                                         {"github-token", "e.txt", 2},
+                                         {"aws-access-key-id", "h.txt", 3},
+                                     });
+  // git's own counts.
+  int64_t added = 0;
+  int64_t deleted = 0;
+  std::istringstream in(repo.git({"diff", "--no-renames", "--numstat", base, tip}));
+  for (std::string a, d, path; in >> a >> d >> path;) {
+    added += std::stoll(a);
+    deleted += std::stoll(d);
+  }
+  CHECK(scanner.result().lines_added == added);
+  CHECK(scanner.result().lines_deleted == deleted);
+  git_repository_free(handle);
+}
+
+}  // namespace
+}  // namespace stepgate
