@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -171,7 +173,8 @@ struct Range {
 
 /// The commits the update sends and whether it rewrites history.
 Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
-                         const PushScanOptions& options, bool is_tag) {
+                         const PushScanOptions& options, bool is_tag,
+                         const std::function<void(const git_oid&)>& on_commit) {
   Range range;
   auto new_tip = peel_to_commit(repo, update.local_sha);
   std::optional<git_oid> old_tip;
@@ -211,7 +214,10 @@ Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
     }
   }
   git_oid oid;
-  while (git_revwalk_next(&oid, walk.get()) == 0) range.commits.push_back(oid);
+  while (git_revwalk_next(&oid, walk.get()) == 0) {
+    range.commits.push_back(oid);
+    on_commit(oid);
+  }
   return range;
 }
 
@@ -490,38 +496,67 @@ Result<CommitScan> GitRepo::scan_commits_detailed(const std::vector<git_oid>& co
   return first;
 }
 
-Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t count,
-                                         const GitSettings& settings,
-                                         const PushScanOptions& options,
-                                         const PushScanLimits& limits) {
-  const std::string& pusher = options.pusher_email;
-  const std::size_t file_cap = limits.max_file_scan_bytes;
-  const bool secrets = wants_secrets(options.demand);
-  if (count < kParallelMinCommits || std::thread::hardware_concurrency() < 2) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
-                      secrets);
+/// Commits handed from the walk to the scan. A second thread, with its own repository handle
+/// (libgit2 objects are not shared across threads), scans the newest while the walk still reads
+/// older ones; once the walk is done the walking thread scans from the oldest end until the two
+/// meet. Each thread takes a run of commits at a time, so a file's successive versions mostly
+/// stay in one thread's object cache.
+struct GitRepo::CommitQueue {
+  std::mutex lock;
+  std::condition_variable ready;
+  std::vector<git_oid> ids;  // in walk order
+  std::size_t limit = 0;     // only the first `limit` are scanned (max_diffed_commits)
+  std::size_t front = 0;     // [0, front) taken by the second thread
+  std::size_t back = 0;      // [back, end) taken by the walking thread, once the walk is done
+  bool walked = false;
+  bool stop = false;  // an error: the second thread takes no more
+};
+
+namespace {
+
+constexpr std::size_t kQueueRun = 64;
+
+}  // namespace
+
+Result<CommitScan> GitRepo::scan_queue(CommitQueue& queue, bool from_front,
+                                       const GitSettings& settings, const std::string& pusher,
+                                       std::size_t budget, std::size_t max_file_scan_bytes,
+                                       bool secrets) {
+  CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
+  scanner.set_scan_secrets(secrets);
+  std::vector<git_oid> run;
+  for (;;) {
+    run.clear();
+    {
+      std::unique_lock<std::mutex> hold(queue.lock);
+      auto end = [&] {
+        return queue.walked ? queue.back : std::min(queue.ids.size(), queue.limit);
+      };
+      if (from_front) {
+        queue.ready.wait(hold, [&] { return queue.stop || queue.walked || queue.front < end(); });
+        if (queue.stop || queue.front >= end()) break;
+        const std::size_t n = std::min(kQueueRun, end() - queue.front);
+        run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.front),
+                   queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.front + n));
+        queue.front += n;
+      } else {
+        if (queue.back <= queue.front) break;
+        const std::size_t n = std::min(kQueueRun, queue.back - queue.front);
+        queue.back -= n;
+        run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back),
+                   queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back + n));
+      }
+    }
+    for (const git_oid& id : run) {
+      if (Status st = scanner.scan(id); !st.ok()) {
+        const std::lock_guard<std::mutex> hold(queue.lock);
+        queue.stop = true;
+        queue.ready.notify_all();
+        return st.error();
+      }
+    }
   }
-  // Two threads, each with its own repository handle (libgit2 objects are not shared across
-  // threads), each with half the commits and half the byte budget.
-  // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
-  auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
-  if (!second.ok()) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
-                      secrets);
-  }
-  const std::size_t half = count / 2;
-  const std::size_t budget = limits.max_scanned_bytes / 2;
-  Result<CommitScan> later = CommitScan{};
-  std::thread worker([&] {
-    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap,
-                                  secrets);
-  });
-  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap, secrets);
-  worker.join();
-  if (!first.ok()) return first.error();
-  if (!later.ok()) return later.error();
-  first->merge(std::move(*later));
-  return first;
+  return scanner.take_result();
 }
 
 namespace {
@@ -692,17 +727,73 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
     return make_error(ErrorCode::kNotFound,
                       "object " + update.local_sha + " for " + ref + " is not in the repository");
   }
-  auto range = walk_range(repo_, update, options, is_tag);
-  if (!range.ok()) return range.error();
+  const bool scan_wanted = wants_scan(options.demand);  // else no rule reads what the diff says
+  const bool secrets = wants_secrets(options.demand);
+  const std::string& pusher = options.pusher_email;
+  const std::size_t file_cap = limits.max_file_scan_bytes;
+  CommitQueue queue;
+  queue.limit = limits.max_diffed_commits;
+  // The second scan thread, started once the walk has found enough commits to pay for it.
+  std::thread worker;
+  Result<CommitScan> later = CommitScan{};
+  const bool two_cores = std::thread::hardware_concurrency() >= 2;
+  const auto stop_worker = [&] {
+    if (!worker.joinable()) return;
+    {
+      const std::lock_guard<std::mutex> hold(queue.lock);
+      queue.walked = true;
+      queue.back = std::min(queue.back, queue.front);  // nothing left for it to take
+      queue.stop = true;
+    }
+    queue.ready.notify_all();
+    worker.join();
+  };
+  auto range = walk_range(repo_, update, options, is_tag, [&](const git_oid& id) {
+    if (!scan_wanted) return;
+    {
+      const std::lock_guard<std::mutex> hold(queue.lock);
+      queue.ids.push_back(id);
+    }
+    const std::size_t walked = queue.ids.size();  // only this thread appends
+    if (worker.joinable()) {
+      if (walked % kQueueRun == 0) queue.ready.notify_one();
+    } else if (walked == kParallelMinCommits && two_cores) {
+      worker = std::thread([&, budget = limits.max_scanned_bytes / 2] {
+        // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
+        auto second = reopen();    // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
+        if (!second.ok()) return;  // the walking thread scans everything
+        later = (*second)->scan_queue(queue, true, settings, pusher, budget, file_cap, secrets);
+      });
+    }
+  });
+  if (!range.ok()) {
+    stop_worker();
+    return range.error();
+  }
   s["force"] = range->force;
   s["commits"] = static_cast<int64_t>(range->commits.size());
-  if (!wants_scan(options.demand)) {  // no rule reads what the diff would say
+  if (!scan_wanted) {
     put_scan(s, CommitScan{}, limits);
     return {};
   }
   const std::size_t diffed = std::min(range->commits.size(), limits.max_diffed_commits);
-  auto scan = scan_commits(range->commits.data(), diffed, settings, options, limits);
-  if (!scan.ok()) return scan.error();
+  {
+    const std::lock_guard<std::mutex> hold(queue.lock);
+    queue.walked = true;
+    queue.back = diffed;
+  }
+  queue.ready.notify_all();
+  // Each thread has half the byte budget once there are two.
+  const std::size_t budget =
+      worker.joinable() ? limits.max_scanned_bytes / 2 : limits.max_scanned_bytes;
+  auto scan = scan_queue(queue, false, settings, pusher, budget, file_cap, secrets);
+  if (!scan.ok()) {
+    stop_worker();
+    return scan.error();
+  }
+  if (worker.joinable()) worker.join();
+  if (!later.ok()) return later.error();
+  scan->merge(std::move(*later));
   // An annotated tag's message, or a tag of a blob or tree: content no commit carries.
   if (git_oid tip; git_oid_fromstr(&tip, update.local_sha.c_str()) == 0) {
     CommitScanner tagged(repo_, settings, options.pusher_email, limits.max_scanned_bytes,

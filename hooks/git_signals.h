@@ -115,9 +115,12 @@ class GitRepo {
       : repo_(repo), cwd_(std::move(cwd)), env_(std::move(env)) {}
   /// Another handle on the same repository, opened the same way (for a second scan thread).
   Result<std::unique_ptr<GitRepo>> reopen() const;
-  Result<CommitScan> scan_commits(const git_oid* commits, std::size_t count,
-                                  const GitSettings& settings, const PushScanOptions& options,
-                                  const PushScanLimits& limits);
+  struct CommitQueue;
+  /// Scans commits taken from `queue` in runs: from its newest end (the second thread, while the
+  /// walk goes on) or its oldest (the walking thread, after the walk), until the two meet.
+  Result<CommitScan> scan_queue(CommitQueue& queue, bool from_front, const GitSettings& settings,
+                                const std::string& pusher, std::size_t budget,
+                                std::size_t max_file_scan_bytes, bool secrets);
   /// `sink`, `scanned`: as scan_commits_detailed's (null: not wanted).
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,

@@ -500,6 +500,18 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
   const List& foreign = s.find("foreign_authors")->as_list();
   REQUIRE(foreign.size() == 1);
   CHECK(foreign.front().as_string().find("other@example.com") != std::string::npos);
+
+  // Past max_diffed_commits the newest are scanned, both threads stopping at the limit: commit
+  // 30's key (among the oldest 30) is not, commit 420's is.
+  PushScanLimits fewer;
+  fewer.max_diffed_commits = count - 30;
+  const PushSignals cut = push_long_branch(repo, fewer);
+  CHECK(cut.truncated);
+  where.clear();
+  for (const Value& f : cut.signals.find("secret_findings")->as_list()) {
+    where.emplace(f.find("file")->as_string(), f.get_int("line"));
+  }
+  CHECK(where == std::set<std::pair<std::string, int64_t>>{{"config/prod.env", 2}});
 }
 
 TEST_CASE("git signals: a push past the scan limits is marked scan_incomplete") {
