@@ -76,6 +76,13 @@ class CommitScanner {
   void set_scan_secrets(bool on) { scan_secrets_ = on; }
   /// Also reports every finding, with its column, secret and commit, to `sink` (null: off).
   void set_detail_sink(std::vector<DetailedFinding>* sink) { detail_ = sink; }
+  /// Gives away half the byte budget left (to a second scan thread): returns it.
+  std::size_t split_budget() {
+    const std::size_t half = budget_ / 2;
+    budget_ -= half;
+    initial_budget_ -= half;
+    return half;
+  }
   /// Bytes of text read for the scan so far (what the byte budget was charged).
   [[nodiscard]] std::size_t scanned_bytes() const { return initial_budget_ - budget_; }
   CommitScanner(const CommitScanner&) = delete;

@@ -515,13 +515,22 @@ struct GitRepo::CommitQueue {
 namespace {
 
 constexpr std::size_t kQueueRun = 64;
+/// A run of at most kQueueRun commits and at most half of those left (a few large commits are
+/// shared out, not taken by one thread).
+std::size_t run_size(std::size_t left) {
+  return std::min(kQueueRun, std::max<std::size_t>(1, left / 2));
+}
+
+// A second thread pays for itself after this much text (a few milliseconds of reading).
+constexpr std::size_t kHelpAfterBytes = std::size_t{4} << 20;
 
 }  // namespace
 
 Result<CommitScan> GitRepo::scan_queue(CommitQueue& queue, bool from_front,
                                        const GitSettings& settings, const std::string& pusher,
                                        std::size_t budget, std::size_t max_file_scan_bytes,
-                                       bool secrets) {
+                                       bool secrets,
+                                       const std::function<void(std::size_t)>* start_helper) {
   CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
   scanner.set_scan_secrets(secrets);
   std::vector<git_oid> run;
@@ -535,13 +544,22 @@ Result<CommitScan> GitRepo::scan_queue(CommitQueue& queue, bool from_front,
       if (from_front) {
         queue.ready.wait(hold, [&] { return queue.stop || queue.walked || queue.front < end(); });
         if (queue.stop || queue.front >= end()) break;
-        const std::size_t n = std::min(kQueueRun, end() - queue.front);
+        const std::size_t n = run_size(end() - queue.front);
         run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.front),
                    queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.front + n));
         queue.front += n;
       } else {
         if (queue.back <= queue.front) break;
-        const std::size_t n = std::min(kQueueRun, queue.back - queue.front);
+        if (start_helper != nullptr && scanner.scanned_bytes() >= kHelpAfterBytes &&
+            queue.back - queue.front >= 2) {
+          hold.unlock();
+          (*start_helper)(scanner.split_budget());
+          start_helper = nullptr;
+          continue;
+        }
+        // One commit at a time while no helper runs: it may start after any of them.
+        const std::size_t n =
+            start_helper != nullptr ? std::size_t{1} : run_size(queue.back - queue.front);
         queue.back -= n;
         run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back),
                    queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back + n));
@@ -737,6 +755,14 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   std::thread worker;
   Result<CommitScan> later = CommitScan{};
   const bool two_cores = std::thread::hardware_concurrency() >= 2;
+  const auto start_worker = [&](std::size_t budget) {
+    worker = std::thread([&, budget] {
+      // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
+      auto second = reopen();    // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
+      if (!second.ok()) return;  // the walking thread scans everything
+      later = (*second)->scan_queue(queue, true, settings, pusher, budget, file_cap, secrets);
+    });
+  };
   const auto stop_worker = [&] {
     if (!worker.joinable()) return;
     {
@@ -758,12 +784,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
     if (worker.joinable()) {
       if (walked % kQueueRun == 0) queue.ready.notify_one();
     } else if (walked == kParallelMinCommits && two_cores) {
-      worker = std::thread([&, budget = limits.max_scanned_bytes / 2] {
-        // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
-        auto second = reopen();    // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
-        if (!second.ok()) return;  // the walking thread scans everything
-        later = (*second)->scan_queue(queue, true, settings, pusher, budget, file_cap, secrets);
-      });
+      start_worker(limits.max_scanned_bytes / 2);
     }
   });
   if (!range.ok()) {
@@ -783,10 +804,14 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
     queue.back = diffed;
   }
   queue.ready.notify_all();
-  // Each thread has half the byte budget once there are two.
+  // Each thread has half the byte budget once there are two. Fewer commits than it takes to start
+  // the second thread during the walk may still carry much text: it starts once the walking
+  // thread has read kHelpAfterBytes and commits are left, with half of what budget is left.
   const std::size_t budget =
       worker.joinable() ? limits.max_scanned_bytes / 2 : limits.max_scanned_bytes;
-  auto scan = scan_queue(queue, false, settings, pusher, budget, file_cap, secrets);
+  const std::function<void(std::size_t)> help = [&](std::size_t half) { start_worker(half); };
+  auto scan = scan_queue(queue, false, settings, pusher, budget, file_cap, secrets,
+                         worker.joinable() || !two_cores ? nullptr : &help);
   if (!scan.ok()) {
     stop_worker();
     return scan.error();

@@ -3,6 +3,7 @@
 // sends and what they change (paths, line counts, secrets in added lines, large files, model
 // artifacts, CI configuration, signatures, authors).
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -118,9 +119,12 @@ class GitRepo {
   struct CommitQueue;
   /// Scans commits taken from `queue` in runs: from its newest end (the second thread, while the
   /// walk goes on) or its oldest (the walking thread, after the walk), until the two meet.
+  /// `start_helper` (the walking thread, when no second thread runs yet): called with half the
+  /// budget left once a few MB have been read and commits are left, to start the second thread.
   Result<CommitScan> scan_queue(CommitQueue& queue, bool from_front, const GitSettings& settings,
                                 const std::string& pusher, std::size_t budget,
-                                std::size_t max_file_scan_bytes, bool secrets);
+                                std::size_t max_file_scan_bytes, bool secrets,
+                                const std::function<void(std::size_t)>* start_helper = nullptr);
   /// `sink`, `scanned`: as scan_commits_detailed's (null: not wanted).
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,

@@ -514,6 +514,41 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
   CHECK(where == std::set<std::pair<std::string, int64_t>>{{"config/prod.env", 2}});
 }
 
+TEST_CASE("git signals: a few commits carrying much text are shared by two scan threads") {
+  // Six commits of ~1.5 MB each: fewer than start a second thread during the walk, more text than
+  // the walking thread reads alone (4 MB) before it starts one. A key in the oldest and the newest.
+  Repo repo;
+  std::string stream;
+  const std::string line = "int value_of_something = compute(items, options) + 12345;\n";
+  std::string body;
+  while (body.size() < (std::size_t{3} << 19)) body += line;
+  for (int i = 1; i <= 6; ++i) {
+    stream += "commit refs/heads/long\nmark :" + std::to_string(i) + "\n";
+    for (const char* role : {"author ", "committer "}) {
+      stream.append(role).append("Dev <dev@example.com> ");
+      stream += std::to_string(1700000000 + i) + " +0000\n";
+    }
+    stream += "data 7\nchange\n\n";
+    if (i > 1) stream += "from :" + std::to_string(i - 1) + "\n";
+    std::string text = "// part " + std::to_string(i) + "\n" + body;  // six different blobs
+    if (i == 1 || i == 6) text += "AWS_KEY=" + kAwsKey + "\n";
+    stream += "M 644 inline big" + std::to_string(i) + ".c\ndata " + std::to_string(text.size()) +
+              "\n" + text + "\n";
+  }
+  repo.git({"fast-import", "--quiet"}, stream);
+  const PushSignals out = push_long_branch(repo);
+  CHECK_FALSE(out.truncated);
+  std::set<std::pair<std::string, int64_t>> where;
+  for (const Value& f : out.signals.find("secret_findings")->as_list()) {
+    where.emplace(f.find("file")->as_string(), f.get_int("line"));
+  }
+  const auto key_line = static_cast<int64_t>(body.size() / line.size()) + 2;
+  CHECK(where ==
+        std::set<std::pair<std::string, int64_t>>{{"big1.c", key_line}, {"big6.c", key_line}});
+  CHECK(out.signals.get_int("lines_added") == 6 * (key_line - 1) + 2);
+  CHECK(out.signals.get_int("files_changed") == 6);
+}
+
 TEST_CASE("git signals: a push past the scan limits is marked scan_incomplete") {
   Repo repo;
   repo.git({"fast-import", "--quiet"}, long_history(40, kAwsKey));
