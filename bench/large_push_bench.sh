@@ -9,7 +9,8 @@
 # Ratios are stepgate / lefthook. Writes bench/results/large_push.txt.
 #
 #   STEPGATE_BIN=build/stepgate bench/large_push_bench.sh      (N=11 rounds, N_LARGE=7, HOOK_RUNS=11;
-#   LEFTHOOK=PATH to use a lefthook binary already installed)
+#   LEFTHOOK=PATH to use a lefthook binary already installed; BASE_BIN=PATH/stepgate adds that
+#   older build's hook, run alone on the same repository, as stepgate-base)
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -32,10 +33,22 @@ bench_expect_hook stepgate "^exec .*stepgate-git-hook' pre-push" "the lean hook 
 bench_install_lefthook lefthook
 
 mkdir -p "$(dirname "$OUT")"
-python3 - "$TMP" "$N" "$N_LARGE" "$HOOK_RUNS" "$BIN" <<'PY' | tee "$OUT"
+BASE=${BASE_BIN:-}
+[ -z "$BASE" ] || BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
+python3 - "$TMP" "$N" "$N_LARGE" "$HOOK_RUNS" "$BIN" "$BASE" <<'PY' | tee "$OUT"
 import os, resource, statistics, subprocess, sys, time, platform
 tmp, n, n_large, hook_runs, binary = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+base = sys.argv[6]
 configs = ["none", "lefthook", "stepgate"]
+alone = ["lefthook", "stepgate"]
+if base:
+    # The same installed hook script, exec'ing the older build's stepgate-git-hook instead.
+    script = open(f"{tmp}/work-stepgate/.git/hooks/pre-push").read()
+    script = script.replace(os.path.dirname(binary) + "/", os.path.dirname(base) + "/")
+    with open(f"{tmp}/base-pre-push", "w") as f:
+        f.write(script)
+    os.chmod(f"{tmp}/base-pre-push", 0o755)
+    alone.append("stepgate-base")
 zeros = "0" * 40
 
 def cpu():
@@ -58,11 +71,14 @@ def push(cfg, size):
     return wall
 
 def hook_alone(cfg, size):
+    hook = f"{tmp}/base-pre-push" if cfg == "stepgate-base" else None
+    cfg = "stepgate" if hook else cfg
+    hook = hook or f"{tmp}/work-{cfg}/.git/hooks/pre-push"
     tip = git(cfg, "rev-parse", f"bench{size}").stdout.decode().strip()
     line = f"refs/heads/bench{size} {tip} refs/heads/bench {zeros}\n".encode()
     before = cpu()
     t = time.perf_counter()
-    p = subprocess.run([f"{tmp}/work-{cfg}/.git/hooks/pre-push", "origin", f"{tmp}/remote-{cfg}.git"],
+    p = subprocess.run([hook, "origin", f"{tmp}/remote-{cfg}.git"],
                        input=line, cwd=f"{tmp}/work-{cfg}", capture_output=True)
     wall = (time.perf_counter() - t) * 1000.0
     if p.returncode != 0:
@@ -78,7 +94,7 @@ for size in (100, 10000):
         for cfg in configs:
             pushes.setdefault((cfg, size), []).append(push(cfg, size))
     for _ in range(hook_runs):
-        for cfg in ("lefthook", "stepgate"):
+        for cfg in alone:
             w, c = hook_alone(cfg, size)
             walls.setdefault((cfg, size), []).append(w)
             cpus.setdefault((cfg, size), []).append(c)
@@ -106,9 +122,13 @@ for size in (100, 10000):
 print(f"the installed hook alone (as git runs it), median [min-max] over {hook_runs} interleaved runs")
 print(f"{'hook':<12}{'commits':>8}{'wall ms':>24}{'CPU ms':>24}")
 for size in (100, 10000):
-    for cfg in ("lefthook", "stepgate"):
-        print(f"{cfg:<12}{size:>8}{fmt(walls[(cfg, size)]):>24}{fmt(cpus[(cfg, size)]):>24}")
+    for cfg in alone:
+        print(f"{cfg:<14}{size:>6}{fmt(walls[(cfg, size)]):>24}{fmt(cpus[(cfg, size)]):>24}")
     w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("lefthook", size)])
     c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("lefthook", size)])
     print(f"  {size} commits: hook alone stepgate / lefthook = {w:.2f} wall, {c:.2f} CPU")
+    if base:
+        w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("stepgate-base", size)])
+        c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("stepgate-base", size)])
+        print(f"  {size} commits: hook alone stepgate / stepgate-base = {w:.2f} wall, {c:.2f} CPU")
 PY

@@ -4,7 +4,7 @@
 # by round, it times:
 #   hook       the lean pre-push hook on that push, end to end (policy, repository reads, diffs,
 #              the secret scan, the decision), as git starts it;
-#   scan-git   `stepgate scan --git main..big` (git log -p, then the scanner);
+#   scan-git   `stepgate scan --git main..big` (git rev-list, then the push's own commit scanner);
 #   scan-dir   `stepgate scan DIR` on the same files checked out (file reads, then the scanner);
 #   rg         ripgrep with the same patterns (`stepgate scan --list-rules --format json`) on DIR,
 #              with --no-unicode: RE2's \b, \s and classes are ASCII, so this is the same
@@ -15,6 +15,7 @@
 # bench/results/scan_throughput.txt.
 #
 #   STEPGATE_BIN=build/stepgate N=7 MB=51 bench/scan_throughput_bench.sh
+#   BASE_BIN=/path/to/older/stepgate adds its hook and scan --git as hook-base and scan-git-base.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -22,6 +23,8 @@ HOOK=$(dirname "$BIN")/stepgate-git-hook
 N=${N:-7}
 MB=${MB:-51}
 COMMITS=${COMMITS:-20}
+BASE=${BASE_BIN:-}
+[ -z "$BASE" ] || BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
 OUT=$HERE/results/scan_throughput.txt
 command -v rg > /dev/null || { echo "ripgrep (rg) is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
 bench_require_binaries stepgate-git-hook
@@ -81,9 +84,10 @@ git archive big usr | tar -x -C "$TMP/tree"
 "$BIN" scan --list-rules --format json --policy .stepgate/policy.yaml |
   jq -r '.[].regex' > "$TMP/patterns"
 
-python3 - "$TMP" "$BIN" "$HOOK" "$N" "$OUT" <<'PY'
+python3 - "$TMP" "$BIN" "$HOOK" "$N" "$OUT" "$BASE" <<'PY'
 import json, os, resource, statistics, subprocess, sys, time
 tmp, bin_, hook, n, out_path = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+base = sys.argv[6]
 total = int(open(os.path.join(tmp, "bytes")).read())
 src, tree = os.path.join(tmp, "src"), os.path.join(tmp, "tree")
 ref = open(os.path.join(tmp, "ref.txt"), "rb").read()
@@ -96,6 +100,10 @@ configs = {
     "rg": (rg, b"", src),
     "git-log-p": (["git", "log", "-p", "--unified=0", "main..big"], b"", src),
 }
+if base:
+    configs["hook-base"] = ([os.path.join(os.path.dirname(base), "stepgate-git-hook"), "pre-push", "--",
+                             "origin", os.path.join(tmp, "remote.git")], ref, src)
+    configs["scan-git-base"] = ([base, "scan", "--git", "main..big"], b"", src)
 def cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime

@@ -167,7 +167,8 @@ Status run_scan(const ScanOptions& o, CommandContext& context) {
                   {"findings", Value(std::move(fresh))},
                   {"accepted_by_baseline", Value(static_cast<int64_t>(known))},
                   {"scanned_bytes", Value(static_cast<int64_t>(found->scanned_bytes))},
-                  {"skipped_files", Value(static_cast<int64_t>(found->skipped_files))}};
+                  {"skipped_files", Value(static_cast<int64_t>(found->skipped_files))},
+                  {"incomplete", Value(found->incomplete)}};
     out << to_pretty_json(Value(doc)) << "\n";
   } else {
     *context.io.err << "stepgate: " << new_count << " finding(s)";
@@ -176,6 +177,7 @@ Status run_scan(const ScanOptions& o, CommandContext& context) {
     if (found->skipped_files > 0) {
       *context.io.err << ", " << found->skipped_files << " binary or oversized file(s) skipped";
     }
+    if (found->incomplete) *context.io.err << "; incomplete: a file over the 64 MiB scan cap";
     *context.io.err << "\n";
   }
   context.exit_code = new_count > 0 ? 1 : 0;
@@ -190,8 +192,9 @@ void register_scan_command(CLI::App& app, CommandContext& context) {
       "scan",
       "Scan files or a git range for secrets with the push's rules (exit 1 on new findings)");
   cmd->add_option("path", o->path, "File, directory or (with --git) repository; default: .");
-  cmd->add_option("--git", o->git_range,
-                  "Scan the lines added by the commits of RANGE (as `git log RANGE`)");
+  cmd->add_option(
+      "--git", o->git_range,
+      "Scan what the commits of RANGE (as `git log RANGE`) add, as a push would be scanned");
   cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--baseline", o->baseline,
                   "Accept the findings listed in FILE (by fingerprint; a --format json output)");

@@ -1,10 +1,14 @@
 #include "scan_sources.h"
 
+#include <git2.h>
+
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
 
+#include "git_signals.h"
 #include "stepgate/files.h"
 #include "stepgate/glob.h"
 #include "stepgate/secrets.h"
@@ -81,38 +85,6 @@ void scan_file(const fs::path& file, const std::string& rel, const GitSettings& 
       *text, git, rel, "", [](int line) { return line; }, out);
 }
 
-std::string_view strip_prefix(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix ? text.substr(prefix.size()) : text;
-}
-
-/// "+++ b/dir/file" -> "dir/file" (git quotes unusual names: the quotes are dropped).
-std::string new_path(std::string_view header) {
-  std::string_view path = header.substr(4);
-  if (path.size() >= 2 && path.front() == '"' && path.back() == '"') {
-    path = path.substr(1, path.size() - 2);
-  }
-  return std::string(strip_prefix(path, "b/"));
-}
-
-/// The added lines of one file in one commit, gathered from the hunks.
-struct AddedLines {
-  std::string commit;
-  std::string path;
-  std::string text;
-  std::vector<int> numbers;
-  bool skip = false;
-
-  void flush(const GitSettings& git, ScanResult& out) {
-    if (!text.empty() && !skip) {
-      scan_text(
-          text, git, path, commit,
-          [&](int line) { return numbers[static_cast<std::size_t>(line - 1)]; }, out);
-    }
-    text.clear();
-    numbers.clear();
-  }
-};
-
 }  // namespace
 
 Result<ScanResult> scan_tree(const std::string& root, const GitSettings& git) {
@@ -148,44 +120,41 @@ Result<ScanResult> scan_git_range(const std::string& repo, const std::string& ra
   if (range.empty() || range.front() == '-') {
     return invalid_argument("--git: `" + range + "` is not a revision range");
   }
-  auto run = run_process({"git", "-C", repo, "-c", "core.quotePath=false", "log", "-p",
-                          "--no-color", "--no-ext-diff", "--no-textconv", "--unified=0",
-                          "--no-renames", "--diff-merges=first-parent", "--format=%x00%H",
-                          "--end-of-options", range, "--"});
+  // git itself says which commits RANGE names (A..B, A...B, a single revision: as `git log`);
+  // the push's own scanner reads them.
+  auto run = run_process({"git", "-C", repo, "rev-list", "--end-of-options", range, "--"});
   if (!run.ok()) return run.error();
   if (run->exit_code != 0) {
     std::string why = run->err.substr(0, run->err.find('\n'));
-    return invalid_argument("--git " + range + ": git log failed: " + why);
+    return invalid_argument("--git " + range + ": git rev-list failed: " + why);
   }
-  ScanResult out;
-  AddedLines file;
-  int next_line = 0;
-  bool in_hunk = false;
+  std::vector<git_oid> commits;
   std::string_view rest(run->out);
   while (!rest.empty()) {
     const std::size_t nl = std::min(rest.find('\n'), rest.size());
-    const std::string_view line = rest.substr(0, nl);
+    const std::string id(rest.substr(0, nl));
     rest.remove_prefix(std::min(nl + 1, rest.size()));
-    if (!line.empty() && line.front() == '\0') {  // a commit (%x00%H)
-      file.flush(git, out);
-      file.commit = std::string(line.substr(1));
-      in_hunk = false;
-    } else if (line.substr(0, 11) == "diff --git ") {
-      file.flush(git, out);
-      in_hunk = false;
-    } else if (!in_hunk && line.substr(0, 4) == "+++ ") {
-      file.path = new_path(line);
-      file.skip = line == "+++ /dev/null" || path_allowed(git, file.path);
-    } else if (line.substr(0, 3) == "@@ ") {
-      in_hunk = true;
-      const std::size_t plus = line.find(" +");
-      next_line = plus == std::string_view::npos ? 0 : std::atoi(line.data() + plus + 2);
-    } else if (in_hunk && !line.empty() && line.front() == '+') {
-      file.text.append(line.substr(1)).push_back('\n');
-      file.numbers.push_back(next_line++);
+    if (id.empty()) continue;
+    git_oid oid;
+    if (git_oid_fromstr(&oid, id.c_str()) != 0) {
+      return make_error(ErrorCode::kInternal,
+                        "--git " + range + ": git rev-list printed `" + id + "`");
     }
+    commits.push_back(oid);
   }
-  file.flush(git, out);
+  auto opened = GitRepo::open_at(repo);
+  if (!opened.ok()) return opened.error();
+  std::vector<DetailedFinding> found;
+  ScanResult out;
+  auto scan = (*opened)->scan_commits_detailed(commits, git, found, out.scanned_bytes);
+  if (!scan.ok()) return scan.error();
+  out.incomplete = scan->truncated;
+  for (DetailedFinding& f : found) {
+    std::array<char, GIT_OID_HEXSZ + 1> hex{};
+    git_oid_tostr(hex.data(), hex.size(), &f.commit);
+    out.findings.push_back(
+        {std::move(f.rule), std::move(f.where), f.line, f.column, std::move(f.secret), hex.data()});
+  }
   return out;
 }
 

@@ -23,15 +23,17 @@ struct ScanResult {
   std::vector<ScanFinding> findings;
   std::size_t scanned_bytes = 0;
   std::size_t skipped_files = 0;  // binary (a NUL in the first 8,000 bytes) or over 64 MiB
+  bool incomplete = false;        // --git: a file over the 64 MiB scan cap was not scanned
 };
 
 /// Every regular file under `root` (or `root` itself), .git directories and symbolic links
 /// skipped, with git.secrets' allow_paths and allow_rules applied.
 Result<ScanResult> scan_tree(const std::string& root, const GitSettings& git);
 
-/// The lines each commit of `range` adds against its first parent, as `git log -p` in `repo`
-/// shows them (binary files are not shown, so not scanned). kInvalidArgument when git refuses
-/// the range.
+/// The commits of `range` (as `git log RANGE` in `repo` lists them) scanned by the push's own
+/// scanner: what each adds against its first parent, binary and UTF-16 files included, its
+/// message and the names of the files it adds — the findings a push of the range gets.
+/// kInvalidArgument when git refuses the range.
 Result<ScanResult> scan_git_range(const std::string& repo, const std::string& range,
                                   const GitSettings& git);
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "blob_text.h"
@@ -88,6 +90,61 @@ bool binary_like(const git_blob* blob) {
   return blob != nullptr && git_blob_is_binary(blob) != 0;
 }
 
+/// What libgit2's diff calls binary (git_diff_driver_content_is_binary): a NUL in the first
+/// 8,000 bytes. git_blob_is_binary's heuristic is another test.
+bool diffs_as_binary(std::string_view text) {
+  return has_nul(text.substr(0, 8000));
+}
+
+/// Whether some line of `now` is also a line of `was` (lines with their '\n'; an unterminated
+/// last line is another line than the same text terminated), by 64-bit hashes: a collision
+/// answers yes, which only costs the general diff.
+bool share_a_line(std::string_view was, std::string_view now, std::vector<uint64_t>& table) {
+  auto next_line = [](std::string_view& rest) {
+    const std::size_t nl = rest.find('\n');
+    const std::size_t n = nl == std::string_view::npos ? rest.size() : nl + 1;
+    const std::string_view line = rest.substr(0, n);
+    rest.remove_prefix(n);
+    return line;
+  };
+  if (was.empty() || now.empty()) return false;
+  {
+    // Most edits keep the first or the last line: no table needed to say so.
+    std::string_view a = was;
+    std::string_view b = now;
+    if (next_line(a) == next_line(b)) return true;
+    const std::size_t a_last = was.rfind('\n', was.size() - 2);
+    const std::size_t b_last = now.rfind('\n', now.size() - 2);
+    const std::string_view a_tail =
+        a_last == std::string_view::npos || was.size() < 2 ? was : was.substr(a_last + 1);
+    const std::string_view b_tail =
+        b_last == std::string_view::npos || now.size() < 2 ? now : now.substr(b_last + 1);
+    if (a_tail == b_tail) return true;
+  }
+  const std::size_t lines = static_cast<std::size_t>(count_lines(was));
+  std::size_t size = 16;
+  while (size < lines * 2) size *= 2;
+  table.assign(size, 0);
+  const std::hash<std::string_view> hash;
+  auto key = [&](std::string_view line) {
+    const uint64_t h = hash(line);
+    return h == 0 ? uint64_t{1} : h;  // 0 marks an empty slot
+  };
+  for (std::string_view rest = was; !rest.empty();) {
+    const uint64_t h = key(next_line(rest));
+    std::size_t at = h & (size - 1);
+    while (table[at] != 0 && table[at] != h) at = (at + 1) & (size - 1);
+    table[at] = h;
+  }
+  for (std::string_view rest = now; !rest.empty();) {
+    const uint64_t h = key(next_line(rest));
+    for (std::size_t at = h & (size - 1); table[at] != 0; at = (at + 1) & (size - 1)) {
+      if (table[at] == h) return true;
+    }
+  }
+  return false;
+}
+
 std::string short_id(const git_oid& id) {
   std::array<char, GIT_OID_HEXSZ + 1> hex{};
   git_oid_tostr(hex.data(), hex.size(), &id);
@@ -117,6 +174,7 @@ CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
       pusher_email_(lower(std::move(pusher_email))),
       budget_(max_scanned_bytes),
       max_file_scan_bytes_(max_file_scan_bytes) {
+  initial_budget_ = max_scanned_bytes;
   if (git_repository_odb(&odb_, repo_) != 0) odb_ = nullptr;
 }
 
@@ -131,6 +189,7 @@ Status CommitScanner::scan(const git_oid& commit_id) {
     return make_error(ErrorCode::kInternal, last_git_error("reading a pushed commit"));
   }
   CommitPtr commit(raw);
+  commit_ = commit_id;
   if (!is_signed(commit.get())) ++scan_.unsigned_commits;
   // The message travels with the commit: a token pasted into it reaches the remote too.
   if (const char* message = git_commit_message(commit.get()); message != nullptr) {
@@ -220,7 +279,9 @@ void CommitScanner::scan_names(const std::vector<FileChange>& changes) {
   options.allow_rules = settings_.secrets_allow_rules;
   for (const SecretFinding& f : settings_.secrets().scan(names, options)) {
     const auto at = static_cast<std::size_t>(f.line - 1);
-    if (at < line_paths.size()) scan_.findings.emplace(f.rule_id, *line_paths[at], 0);
+    if (at >= line_paths.size()) continue;
+    // A name's finding is at line 0 of the file it names.
+    add_findings({f}, names, *line_paths[at], [](int) { return 0; });
   }
 }
 
@@ -278,9 +339,34 @@ bool CommitScanner::BlobPairEqual::operator()(const BlobPair& a, const BlobPair&
          a.scan_secrets == b.scan_secrets && a.large == b.large;
 }
 
-void CommitScanner::add_finding(const std::string& rule, const std::string& where, int line) {
-  scan_.findings.emplace(rule, where, line);
-  if (recording_ != nullptr) recording_->emplace_back(rule, line);
+template <class LineOf>
+void CommitScanner::add_findings(const std::vector<SecretFinding>& found, std::string_view text,
+                                 const std::string& where, LineOf line_of) {
+  if (found.empty()) return;
+  // Where each line of `text` starts, only when the secrets themselves are asked for.
+  std::vector<std::size_t> starts;
+  if (detail_ != nullptr) {
+    starts.push_back(0);
+    for (std::size_t at = text.find('\n'); at != std::string_view::npos;
+         at = text.find('\n', at + 1)) {
+      starts.push_back(at + 1);
+    }
+  }
+  for (const SecretFinding& f : found) {
+    const int line = line_of(f.line);
+    scan_.findings.emplace(f.rule_id, where, line);
+    std::string secret;
+    if (detail_ != nullptr) {
+      const auto index = static_cast<std::size_t>(f.line > 0 ? f.line - 1 : 0);
+      const std::size_t at = (index < starts.size() ? starts[index] : 0) +
+                             static_cast<std::size_t>(f.column > 0 ? f.column - 1 : 0);
+      if (at < text.size()) secret = std::string(text.substr(at, f.length));
+      detail_->push_back({f.rule_id, where, line, f.column, secret, commit_});
+    }
+    if (recording_ != nullptr) {
+      recording_->push_back({f.rule_id, line, f.column, std::move(secret)});
+    }
+  }
 }
 
 template <class Scan>
@@ -291,7 +377,11 @@ void CommitScanner::once(const BlobPair& pair, const std::string& path, Scan&& s
     ++reused_;
     scan_.lines_added += seen->second.lines_added;
     scan_.lines_deleted += seen->second.lines_deleted;
-    for (const auto& [rule, line] : seen->second.findings) scan_.findings.emplace(rule, path, line);
+    for (const PairFinding& f : seen->second.findings) {
+      scan_.findings.emplace(f.rule, path, f.line);
+      if (detail_ != nullptr)
+        detail_->push_back({f.rule, path, f.line, f.column, f.secret, commit_});
+    }
     return;
   }
   const int64_t added = scan_.lines_added;
@@ -353,6 +443,7 @@ void CommitScanner::diff_pair(const FileChange& change, bool old_blob, bool new_
     if (scan_secrets_here) scan_nul_views(nullptr, after.get(), path);
     return;
   }
+  if (rewritten_whole(before.get(), after.get(), path, scan_secrets_here)) return;
   git_diff_options options = GIT_DIFF_OPTIONS_INIT;
   options.context_lines = 0;
   options.interhunk_lines = 0;
@@ -373,6 +464,37 @@ void CommitScanner::diff_pair(const FileChange& change, bool old_blob, bool new_
   // A NUL past the first 8,000 bytes: git diffs the file as text, but UTF-16 further on is text
   // only once decoded.
   if (scan_secrets_here) scan_nul_views(before.get(), after.get(), path);
+}
+
+bool CommitScanner::rewritten_whole(const git_blob* before, const git_blob* after,
+                                    const std::string& path, bool scan_secrets_here) {
+  const std::string_view was = blob_text(before);
+  const std::string_view now = blob_text(after);
+  if (diffs_as_binary(was) || diffs_as_binary(now)) return false;
+  // The patch path charges the budget line by line and stops mid-file when it runs out.
+  if (scan_secrets_here && now.size() > budget_) return false;
+  if (share_a_line(was, now, line_hashes_)) return false;
+  // No line in common: any diff deletes every old line and adds every new one, numbered as in
+  // the new file — what git_patch_from_blobs gives, without building it.
+  ++whole_rewrites_;
+  scan_.lines_deleted += count_lines(was);
+  scan_.lines_added += count_lines(now);
+  if (!scan_secrets_here) return true;
+  budget_ -= now.size();
+  // As scan_patch joins the added lines: each ends in '\n', the last one too.
+  std::string_view text = now;
+  if (!text.empty() && text.back() != '\n') {
+    added_.assign(now).push_back('\n');
+    text = added_;
+  }
+  if (!text.empty()) {
+    SecretScanOptions options;
+    options.allow_rules = settings_.secrets_allow_rules;
+    add_findings(settings_.secrets().scan_windowed(text, options), text, path,
+                 [](int line) { return line; });
+  }
+  scan_nul_views(before, after, path);
+  return true;
 }
 
 /// A text file added (every line is added: scanned as it is, no diff needed) or deleted
@@ -398,9 +520,8 @@ void CommitScanner::scan_text(std::string_view text, const std::string& where) {
   if (!worth_scanning(settings_.secrets(), text)) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : settings_.secrets().scan_windowed(text, options)) {
-    add_finding(f.rule_id, where, f.line);
-  }
+  add_findings(settings_.secrets().scan_windowed(text, options), text, where,
+               [](int line) { return line; });
 }
 
 void CommitScanner::scan_binary(const git_blob* before, const git_blob* after,
@@ -491,11 +612,10 @@ void CommitScanner::scan_patch(git_patch* patch, const std::string& path, bool s
   if (added_.empty()) return;
   SecretScanOptions options;
   options.allow_rules = settings_.secrets_allow_rules;
-  for (const SecretFinding& f : settings_.secrets().scan_windowed(added_, options)) {
-    const auto at = static_cast<std::size_t>(f.line - 1);
-    const int line_no = at < added_line_nos_.size() ? added_line_nos_[at] : 0;
-    add_finding(f.rule_id, path, line_no);
-  }
+  add_findings(settings_.secrets().scan_windowed(added_, options), added_, path, [&](int line) {
+    const auto at = static_cast<std::size_t>(line - 1);
+    return at < added_line_nos_.size() ? added_line_nos_[at] : 0;
+  });
 }
 
 }  // namespace stepgate

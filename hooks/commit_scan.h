@@ -18,6 +18,8 @@
 
 namespace stepgate {
 
+struct SecretFinding;
+
 /// Accumulated over every commit of a push.
 struct CommitScan {
   std::set<std::string> paths;
@@ -33,6 +35,17 @@ struct CommitScan {
 
   /// Adds another scan of other commits of the same push (a parallel worker's).
   void merge(CommitScan&& other);
+};
+
+/// One finding as `stepgate scan --git` reports it: with the column, the secret itself (for a
+/// baseline's fingerprint; never printed) and the commit that added it. A push keeps none of this.
+struct DetailedFinding {
+  std::string rule;
+  std::string where;  // a path, `commit message of ID`, ...
+  int line = 0;
+  int column = 0;
+  std::string secret;
+  git_oid commit{};
 };
 
 /// One file a commit changed, found by walking the two trees (mode 0: absent on that side).
@@ -61,6 +74,17 @@ class CommitScanner {
   ~CommitScanner();
   /// Off: no secret scan at all (no rule reads signals.secrets or signals.secret_findings).
   void set_scan_secrets(bool on) { scan_secrets_ = on; }
+  /// Also reports every finding, with its column, secret and commit, to `sink` (null: off).
+  void set_detail_sink(std::vector<DetailedFinding>* sink) { detail_ = sink; }
+  /// Gives away half the byte budget left (to a second scan thread): returns it.
+  std::size_t split_budget() {
+    const std::size_t half = budget_ / 2;
+    budget_ -= half;
+    initial_budget_ -= half;
+    return half;
+  }
+  /// Bytes of text read for the scan so far (what the byte budget was charged).
+  [[nodiscard]] std::size_t scanned_bytes() const { return initial_budget_ - budget_; }
   CommitScanner(const CommitScanner&) = delete;
   CommitScanner& operator=(const CommitScanner&) = delete;
 
@@ -76,6 +100,8 @@ class CommitScanner {
   /// How many blob pairs were seen again and not read, diffed or scanned a second time.
   [[nodiscard]] std::size_t reused_diffs() const { return reused_; }
   CommitScan take_result() { return std::move(scan_); }
+  /// How many modified text files shared no line with their old version (diffed without xdiff).
+  [[nodiscard]] std::size_t whole_rewrites() const { return whole_rewrites_; }
 
  private:
   /// One side or both of a file change, read once per push: what a pair of blobs gives (line
@@ -94,19 +120,33 @@ class CommitScanner {
   struct BlobPairEqual {
     bool operator()(const BlobPair& a, const BlobPair& b) const noexcept;
   };
+  struct PairFinding {
+    std::string rule;
+    int line = 0;
+    int column = 0;
+    std::string secret;  // only with a detail sink
+  };
   struct PairOutcome {
     int64_t lines_added = 0;
     int64_t lines_deleted = 0;
-    std::vector<std::pair<std::string, int>> findings;  // rule, line
+    std::vector<PairFinding> findings;
   };
   /// Runs `scan` for a pair not seen before and remembers what it added; replays that under
   /// `path` for a pair seen before.
   template <class Scan>
   void once(const BlobPair& pair, const std::string& path, Scan&& scan);
-  void add_finding(const std::string& rule, const std::string& where, int line);
+  /// `text` is what was scanned, `line_of` maps its lines to the file's.
+  template <class LineOf>
+  void add_findings(const std::vector<SecretFinding>& found, std::string_view text,
+                    const std::string& where, LineOf line_of);
   void scan_change(const FileChange& change);
   void diff_pair(const FileChange& change, bool old_blob, bool new_blob, const std::string& path,
                  bool scan_secrets_here);
+  /// A modified text file that shares no line with its old version: counted and scanned whole,
+  /// as its diff would be. False (nothing done) when it shares a line, either side diffs as
+  /// binary, or the byte budget would run out in it.
+  bool rewritten_whole(const git_blob* before, const git_blob* after, const std::string& path,
+                       bool scan_secrets_here);
   void scan_whole_blob(git_blob* blob, bool added, const std::string& path, bool scan_secrets_here);
   void scan_patch(git_patch* patch, const std::string& path, bool scan_secrets_here,
                   bool count_lines = true);
@@ -140,9 +180,11 @@ class CommitScanner {
   std::size_t budget_;
   std::size_t max_file_scan_bytes_;
   CommitScan scan_;
-  std::vector<FileChange> changes_;  // one commit's, reused
-  std::string added_;                // added lines of one file, '\n'-joined
-  std::vector<int> added_line_nos_;  // their line numbers in the new file
+  std::vector<FileChange> changes_;    // one commit's, reused
+  std::string added_;                  // added lines of one file, '\n'-joined
+  std::vector<int> added_line_nos_;    // their line numbers in the new file
+  std::vector<uint64_t> line_hashes_;  // share_a_line's table, reused
+  std::size_t whole_rewrites_ = 0;
   bool scan_secrets_ = true;
   std::unordered_map<std::string, uint8_t> path_flags_;
   struct OidHash {
@@ -153,7 +195,10 @@ class CommitScanner {
   };
   std::unordered_set<git_oid, OidHash, OidEqual> small_blobs_;
   std::unordered_map<BlobPair, PairOutcome, BlobPairHash, BlobPairEqual> pairs_;
-  std::vector<std::pair<std::string, int>>* recording_ = nullptr;  // the pair being scanned
+  std::vector<PairFinding>* recording_ = nullptr;  // the pair being scanned
+  std::vector<DetailedFinding>* detail_ = nullptr;
+  std::size_t initial_budget_ = 0;
+  git_oid commit_{};  // the commit being scanned
   std::size_t reused_ = 0;
 };
 

@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,18 +77,46 @@ bool is_plain_remote_name(const std::string& name) {
   return !name.empty() && name.find_first_of("*?[\\:/ ") == std::string::npos;
 }
 
+/// Which refs may hide commits from the walk of a new ref: what a ref holds was judged under the
+/// rules for that ref, and only rules at least as strict may stand in for the new ref's. Rules that
+/// read none of the ref's own signals (ref, protected, tag) judge every ref alike: any ref hides.
+/// Otherwise `protected` decides, as the policy's own word for the refs it guards: a new
+/// unprotected ref is hidden from by any ref, a new protected ref only by protected refs, so a
+/// branch pushed first as a feature branch (lax rules) and later as a new protected branch is
+/// scanned again under the protected branch's rules.
+class HideFilter {
+ public:
+  HideFilter(const GitSettings& settings, const PushScanOptions& options, const std::string& ref)
+      : settings_(settings) {
+    const SignalDemand* demand = options.demand;
+    const bool ref_dependent = demand == nullptr || demand->wants("ref") ||
+                               demand->wants("protected") || demand->wants("tag");
+    protected_only_ = ref_dependent && matches_any(settings.protected_refs, ref);
+  }
+  /// False when hiding nothing but protected refs: the caller then hides ref by ref.
+  [[nodiscard]] bool any_ref() const { return !protected_only_; }
+  [[nodiscard]] bool allows(std::string_view ref) const {
+    return !protected_only_ || matches_any(settings_.protected_refs, ref);
+  }
+
+ private:
+  const GitSettings& settings_;
+  bool protected_only_ = false;
+};
+
 /// Hides from the walk of a new ref what the remote of a pre-push already has, so that the push
 /// is scanned for what it sends: the remote's value of every ref this push updates (git read it
-/// from the remote for this push) and the remote's tracking refs. A tracking ref is skipped when
-/// the push updates the ref it tracks: git's fresh value is hidden instead, and the tracking ref
-/// may be stale (the remote rewound since the last fetch, so what it held may be gone there). Only
-/// a commit id hides anything: an id this repository lacks hides nothing, so the walk scans more,
-/// never less.
-void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOptions& options) {
+/// from the remote for this push) and the remote's tracking refs, each only when `filter` allows
+/// its ref. A tracking ref is skipped when the push updates the ref it tracks: git's fresh value
+/// is hidden instead, and the tracking ref may be stale (the remote rewound since the last fetch,
+/// so what it held may be gone there). Only a commit id hides anything: an id this repository
+/// lacks hides nothing, so the walk scans more, never less.
+void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOptions& options,
+                      const HideFilter& filter) {
   std::vector<std::string> updated;
   for (const auto& [ref, sha] : options.remote_tips) {
     updated.push_back(ref);
-    if (is_zero_oid(sha)) continue;
+    if (is_zero_oid(sha) || !filter.allows(ref)) continue;
     if (auto tip = peel_to_commit(repo, sha)) (void)git_revwalk_hide(walk, &*tip);
   }
   if (!is_plain_remote_name(options.remote)) return;
@@ -106,7 +137,32 @@ void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOpt
     if (id == nullptr || !starts_with(name, prefix)) continue;
     const std::string branch = "refs/heads/" + std::string(name.substr(prefix.size()));
     if (std::find(updated.begin(), updated.end(), branch) != updated.end()) continue;
+    if (!filter.allows(branch)) continue;
     (void)git_revwalk_hide(walk, id);  // not a commit (a tracking ref to a tag of a tree): ignored
+  }
+}
+
+/// pre-receive: hides what the repository's own refs hold, each only when `filter` allows it.
+void hide_own_refs(git_repository* repo, git_revwalk* walk, const HideFilter& filter) {
+  if (filter.any_ref()) {
+    (void)git_revwalk_hide_glob(walk, "refs/*");
+    return;
+  }
+  git_reference_iterator* raw_it = nullptr;
+  if (git_reference_iterator_new(&raw_it, repo) != 0) return;
+  const std::unique_ptr<git_reference_iterator,
+                        GitFree<git_reference_iterator, git_reference_iterator_free>>
+      it(raw_it);
+  git_reference* raw_ref = nullptr;
+  while (git_reference_next(&raw_ref, it.get()) == 0) {
+    const ReferencePtr ref(raw_ref);
+    // A symbolic ref (HEAD -> main) stands for its target: judged by the target's name.
+    git_reference* raw_target = nullptr;
+    if (git_reference_resolve(&raw_target, ref.get()) != 0) continue;
+    const ReferencePtr target(raw_target);
+    const git_oid* id = git_reference_target(target.get());
+    if (id == nullptr || !filter.allows(git_reference_name(target.get()))) continue;
+    (void)git_revwalk_hide(walk, id);  // a tag of a tree or blob: ignored, as hide_glob does
   }
 }
 
@@ -117,7 +173,8 @@ struct Range {
 
 /// The commits the update sends and whether it rewrites history.
 Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
-                         const PushScanOptions& options, bool is_tag) {
+                         const PushScanOptions& options, bool is_tag,
+                         const std::function<void(const git_oid&)>& on_commit) {
   Range range;
   auto new_tip = peel_to_commit(repo, update.local_sha);
   std::optional<git_oid> old_tip;
@@ -146,13 +203,21 @@ Result<Range> walk_range(git_repository* repo, const RefUpdate& update,
   // pushing the feature branch first must not carry its commits past main's rules.
   if (old_tip) {
     (void)git_revwalk_hide(walk.get(), &*old_tip);
-  } else if (options.hide_all_refs) {
-    (void)git_revwalk_hide_glob(walk.get(), "refs/*");
   } else {
-    hide_remote_side(repo, walk.get(), options);
+    static const GitSettings kDefaults;
+    const HideFilter filter(options.settings != nullptr ? *options.settings : kDefaults, options,
+                            update.remote_ref);
+    if (options.hide_all_refs) {
+      hide_own_refs(repo, walk.get(), filter);
+    } else {
+      hide_remote_side(repo, walk.get(), options, filter);
+    }
   }
   git_oid oid;
-  while (git_revwalk_next(&oid, walk.get()) == 0) range.commits.push_back(oid);
+  while (git_revwalk_next(&oid, walk.get()) == 0) {
+    range.commits.push_back(oid);
+    on_commit(oid);
+  }
   return range;
 }
 
@@ -381,47 +446,135 @@ GitRepo::~GitRepo() {
 Result<CommitScan> GitRepo::scan_range(const git_oid* commits, std::size_t count,
                                        const GitSettings& settings, const std::string& pusher,
                                        std::size_t budget, std::size_t max_file_scan_bytes,
-                                       bool secrets) {
+                                       bool secrets, std::vector<DetailedFinding>* sink,
+                                       std::size_t* scanned) {
   CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
   scanner.set_scan_secrets(secrets);
+  scanner.set_detail_sink(sink);
   for (std::size_t i = 0; i < count; ++i) {
     if (Status st = scanner.scan(commits[i]); !st.ok()) return st.error();
   }
+  if (scanned != nullptr) *scanned = scanner.scanned_bytes();
   return scanner.take_result();
 }
 
-Result<CommitScan> GitRepo::scan_commits(const git_oid* commits, std::size_t count,
-                                         const GitSettings& settings,
-                                         const PushScanOptions& options,
-                                         const PushScanLimits& limits) {
-  const std::string& pusher = options.pusher_email;
-  const std::size_t file_cap = limits.max_file_scan_bytes;
-  const bool secrets = wants_secrets(options.demand);
-  if (count < kParallelMinCommits || std::thread::hardware_concurrency() < 2) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
-                      secrets);
+Result<CommitScan> GitRepo::scan_commits_detailed(const std::vector<git_oid>& commits,
+                                                  const GitSettings& settings,
+                                                  std::vector<DetailedFinding>& sink,
+                                                  std::size_t& scanned_bytes) {
+  // No budget: whoever runs `stepgate scan` asked for the whole range.
+  constexpr std::size_t kNoBudget = std::numeric_limits<std::size_t>::max() / 2;
+  const std::size_t count = commits.size();
+  std::size_t first_bytes = 0;
+  if (count < 2 || std::thread::hardware_concurrency() < 2) {
+    auto only = scan_range(commits.data(), count, settings, "", kNoBudget, kMaxFileScanBytes, true,
+                           &sink, &first_bytes);
+    scanned_bytes = first_bytes;
+    return only;
   }
-  // Two threads, each with its own repository handle (libgit2 objects are not shared across
-  // threads), each with half the commits and half the byte budget.
-  // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
+  // Two threads as for a push, each with its own repository handle; the later half's findings
+  // go after the earlier half's, so the order is the range's.
   auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
-  if (!second.ok()) {
-    return scan_range(commits, count, settings, pusher, limits.max_scanned_bytes, file_cap,
-                      secrets);
-  }
+  if (!second.ok()) return second.error();
   const std::size_t half = count / 2;
-  const std::size_t budget = limits.max_scanned_bytes / 2;
+  std::vector<DetailedFinding> later_sink;
+  std::size_t later_bytes = 0;
   Result<CommitScan> later = CommitScan{};
   std::thread worker([&] {
-    later = (*second)->scan_range(commits + half, count - half, settings, pusher, budget, file_cap,
-                                  secrets);
+    later = (*second)->scan_range(commits.data() + half, count - half, settings, "", kNoBudget,
+                                  kMaxFileScanBytes, true, &later_sink, &later_bytes);
   });
-  Result<CommitScan> first = scan_range(commits, half, settings, pusher, budget, file_cap, secrets);
+  Result<CommitScan> first = scan_range(commits.data(), half, settings, "", kNoBudget,
+                                        kMaxFileScanBytes, true, &sink, &first_bytes);
   worker.join();
   if (!first.ok()) return first.error();
   if (!later.ok()) return later.error();
+  sink.insert(sink.end(), std::make_move_iterator(later_sink.begin()),
+              std::make_move_iterator(later_sink.end()));
+  scanned_bytes = first_bytes + later_bytes;
   first->merge(std::move(*later));
   return first;
+}
+
+/// Commits handed from the walk to the scan. A second thread, with its own repository handle
+/// (libgit2 objects are not shared across threads), scans the newest while the walk still reads
+/// older ones; once the walk is done the walking thread scans from the oldest end until the two
+/// meet. Each thread takes a run of commits at a time, so a file's successive versions mostly
+/// stay in one thread's object cache.
+struct GitRepo::CommitQueue {
+  std::mutex lock;
+  std::condition_variable ready;
+  std::vector<git_oid> ids;  // in walk order
+  std::size_t limit = 0;     // only the first `limit` are scanned (max_diffed_commits)
+  std::size_t front = 0;     // [0, front) taken by the second thread
+  std::size_t back = 0;      // [back, end) taken by the walking thread, once the walk is done
+  bool walked = false;
+  bool stop = false;  // an error: the second thread takes no more
+};
+
+namespace {
+
+constexpr std::size_t kQueueRun = 64;
+/// A run of at most kQueueRun commits and at most half of those left (a few large commits are
+/// shared out, not taken by one thread).
+std::size_t run_size(std::size_t left) {
+  return std::min(kQueueRun, std::max<std::size_t>(1, left / 2));
+}
+
+// A second thread pays for itself after this much text (a few milliseconds of reading).
+constexpr std::size_t kHelpAfterBytes = std::size_t{4} << 20;
+
+}  // namespace
+
+Result<CommitScan> GitRepo::scan_queue(CommitQueue& queue, bool from_front,
+                                       const GitSettings& settings, const std::string& pusher,
+                                       std::size_t budget, std::size_t max_file_scan_bytes,
+                                       bool secrets,
+                                       const std::function<void(std::size_t)>* start_helper) {
+  CommitScanner scanner(repo_, settings, pusher, budget, max_file_scan_bytes);
+  scanner.set_scan_secrets(secrets);
+  std::vector<git_oid> run;
+  for (;;) {
+    run.clear();
+    {
+      std::unique_lock<std::mutex> hold(queue.lock);
+      auto end = [&] {
+        return queue.walked ? queue.back : std::min(queue.ids.size(), queue.limit);
+      };
+      if (from_front) {
+        queue.ready.wait(hold, [&] { return queue.stop || queue.walked || queue.front < end(); });
+        if (queue.stop || queue.front >= end()) break;
+        const std::size_t n = run_size(end() - queue.front);
+        run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.front),
+                   queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.front + n));
+        queue.front += n;
+      } else {
+        if (queue.back <= queue.front) break;
+        if (start_helper != nullptr && scanner.scanned_bytes() >= kHelpAfterBytes &&
+            queue.back - queue.front >= 2) {
+          hold.unlock();
+          (*start_helper)(scanner.split_budget());
+          start_helper = nullptr;
+          continue;
+        }
+        // One commit at a time while no helper runs: it may start after any of them.
+        const std::size_t n =
+            start_helper != nullptr ? std::size_t{1} : run_size(queue.back - queue.front);
+        queue.back -= n;
+        run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back),
+                   queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back + n));
+      }
+    }
+    for (const git_oid& id : run) {
+      if (Status st = scanner.scan(id); !st.ok()) {
+        const std::lock_guard<std::mutex> hold(queue.lock);
+        queue.stop = true;
+        queue.ready.notify_all();
+        return st.error();
+      }
+    }
+  }
+  return scanner.take_result();
 }
 
 namespace {
@@ -592,17 +745,80 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
     return make_error(ErrorCode::kNotFound,
                       "object " + update.local_sha + " for " + ref + " is not in the repository");
   }
-  auto range = walk_range(repo_, update, options, is_tag);
-  if (!range.ok()) return range.error();
+  const bool scan_wanted = wants_scan(options.demand);  // else no rule reads what the diff says
+  const bool secrets = wants_secrets(options.demand);
+  const std::string& pusher = options.pusher_email;
+  const std::size_t file_cap = limits.max_file_scan_bytes;
+  CommitQueue queue;
+  queue.limit = limits.max_diffed_commits;
+  // The second scan thread, started once the walk has found enough commits to pay for it.
+  std::thread worker;
+  Result<CommitScan> later = CommitScan{};
+  const bool two_cores = std::thread::hardware_concurrency() >= 2;
+  const auto start_worker = [&](std::size_t budget) {
+    worker = std::thread([&, budget] {
+      // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
+      auto second = reopen();    // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
+      if (!second.ok()) return;  // the walking thread scans everything
+      later = (*second)->scan_queue(queue, true, settings, pusher, budget, file_cap, secrets);
+    });
+  };
+  const auto stop_worker = [&] {
+    if (!worker.joinable()) return;
+    {
+      const std::lock_guard<std::mutex> hold(queue.lock);
+      queue.walked = true;
+      queue.back = std::min(queue.back, queue.front);  // nothing left for it to take
+      queue.stop = true;
+    }
+    queue.ready.notify_all();
+    worker.join();
+  };
+  auto range = walk_range(repo_, update, options, is_tag, [&](const git_oid& id) {
+    if (!scan_wanted) return;
+    {
+      const std::lock_guard<std::mutex> hold(queue.lock);
+      queue.ids.push_back(id);
+    }
+    const std::size_t walked = queue.ids.size();  // only this thread appends
+    if (worker.joinable()) {
+      if (walked % kQueueRun == 0) queue.ready.notify_one();
+    } else if (walked == kParallelMinCommits && two_cores) {
+      start_worker(limits.max_scanned_bytes / 2);
+    }
+  });
+  if (!range.ok()) {
+    stop_worker();
+    return range.error();
+  }
   s["force"] = range->force;
   s["commits"] = static_cast<int64_t>(range->commits.size());
-  if (!wants_scan(options.demand)) {  // no rule reads what the diff would say
+  if (!scan_wanted) {
     put_scan(s, CommitScan{}, limits);
     return {};
   }
   const std::size_t diffed = std::min(range->commits.size(), limits.max_diffed_commits);
-  auto scan = scan_commits(range->commits.data(), diffed, settings, options, limits);
-  if (!scan.ok()) return scan.error();
+  {
+    const std::lock_guard<std::mutex> hold(queue.lock);
+    queue.walked = true;
+    queue.back = diffed;
+  }
+  queue.ready.notify_all();
+  // Each thread has half the byte budget once there are two. Fewer commits than it takes to start
+  // the second thread during the walk may still carry much text: it starts once the walking
+  // thread has read kHelpAfterBytes and commits are left, with half of what budget is left.
+  const std::size_t budget =
+      worker.joinable() ? limits.max_scanned_bytes / 2 : limits.max_scanned_bytes;
+  const std::function<void(std::size_t)> help = [&](std::size_t half) { start_worker(half); };
+  auto scan = scan_queue(queue, false, settings, pusher, budget, file_cap, secrets,
+                         worker.joinable() || !two_cores ? nullptr : &help);
+  if (!scan.ok()) {
+    stop_worker();
+    return scan.error();
+  }
+  if (worker.joinable()) worker.join();
+  if (!later.ok()) return later.error();
+  scan->merge(std::move(*later));
   // An annotated tag's message, or a tag of a blob or tree: content no commit carries.
   if (git_oid tip; git_oid_fromstr(&tip, update.local_sha.c_str()) == 0) {
     CommitScanner tagged(repo_, settings, options.pusher_email, limits.max_scanned_bytes,

@@ -3,6 +3,7 @@
 // sends and what they change (paths, line counts, secrets in added lines, large files, model
 // artifacts, CI configuration, signatures, authors).
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +74,16 @@ class GitRepo {
   Status collect(const RefUpdate& update, const PushScanOptions& options, PushSignals& out,
                  const PushScanLimits& limits = {});
 
+  /// Scans `commits` (in that order) as a push scans them: commit messages, binary and UTF-16
+  /// files, file names and large files as well as text diffs, against each commit's first
+  /// parent. Every finding goes to `sink` in commit order, with its column, secret and commit
+  /// (`stepgate scan --git`); `scanned_bytes` is what was read. No byte budget but the cap on one
+  /// large file (the result's `truncated` says it was hit). Two threads for two commits or more.
+  Result<CommitScan> scan_commits_detailed(const std::vector<git_oid>& commits,
+                                           const GitSettings& settings,
+                                           std::vector<DetailedFinding>& sink,
+                                           std::size_t& scanned_bytes);
+
   /// The ref a symbolic ref of this repository finally points at (refs/heads/trunk ->
   /// refs/heads/main), followed as git does up to 5 levels; `ref` itself when it is not one.
   /// pre-receive judges an update of an alias as an update of its target.
@@ -105,12 +116,21 @@ class GitRepo {
       : repo_(repo), cwd_(std::move(cwd)), env_(std::move(env)) {}
   /// Another handle on the same repository, opened the same way (for a second scan thread).
   Result<std::unique_ptr<GitRepo>> reopen() const;
-  Result<CommitScan> scan_commits(const git_oid* commits, std::size_t count,
-                                  const GitSettings& settings, const PushScanOptions& options,
-                                  const PushScanLimits& limits);
+  struct CommitQueue;
+  /// Scans commits taken from `queue` in runs: from its newest end (the second thread, while the
+  /// walk goes on) or its oldest (the walking thread, after the walk), until the two meet.
+  /// `start_helper` (the walking thread, when no second thread runs yet): called with half the
+  /// budget left once a few MB have been read and commits are left, to start the second thread.
+  Result<CommitScan> scan_queue(CommitQueue& queue, bool from_front, const GitSettings& settings,
+                                const std::string& pusher, std::size_t budget,
+                                std::size_t max_file_scan_bytes, bool secrets,
+                                const std::function<void(std::size_t)>* start_helper = nullptr);
+  /// `sink`, `scanned`: as scan_commits_detailed's (null: not wanted).
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,
-                                std::size_t budget, std::size_t max_file_scan_bytes, bool secrets);
+                                std::size_t budget, std::size_t max_file_scan_bytes, bool secrets,
+                                std::vector<DetailedFinding>* sink = nullptr,
+                                std::size_t* scanned = nullptr);
 
   git_repository* repo_;
   std::string cwd_;  // what it was opened from, for reopen()

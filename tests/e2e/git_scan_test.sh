@@ -3,6 +3,7 @@
 # the server (a bare repository with pre-receive from `stepgate hooks install`, a client without a
 # hook) alike: tokens in UTF-16 files, in files with a NUL byte, in large files, in commit and tag
 # messages, in tagged blobs and trees and in file names; a force push through a symbolic ref;
+# a feature branch's commits judged again when pushed as a new protected branch;
 # what pre-push cannot see (--mirror deletions, --no-verify) and pre-receive catches; the limit on
 # refs per push; one push counted once for velocity.
 set -euo pipefail
@@ -153,6 +154,31 @@ cd "$TMP/cli"
 symref_force client "$TMP/cli.git"
 cd "$TMP/work"
 symref_force server "$TMP/srv.git"
+
+# ---- a branch pushed first as a feature branch is judged again as a new protected branch -------
+# rejudged SIDE REMOTE_GIT: a CI change is reported on a feature branch (score 30, allowed); the
+# same commit pushed as a new release branch is held (ci-config-protected and unsigned commits on
+# a protected ref: 70). The remote holding the commit under the lax feature branch must not hide
+# it from the protected branch's rules.
+rejudged() {
+  local side=$1 remote=$2
+  git checkout -q -b ci-change main
+  mkdir -p .github/workflows && echo "on: push" > .github/workflows/ci.yml
+  git add .github/workflows/ci.yml && git commit -qm "a CI change"
+  check "$side: a CI change on a feature branch goes" git push -q origin ci-change
+  if git push origin ci-change:refs/heads/release/1 2> "$TMP/rejudged.err"; then
+    fail "$side: the same commit as a new protected branch is held"
+  else
+    check "$side: the same commit as a new protected branch is held" grep -q 'refs/heads/release/1: step-up required' "$TMP/rejudged.err"
+  fi
+  check "$side: the hold names the protected branch's rule" grep -q 'ci-config-protected' "$TMP/rejudged.err"
+  check "$side: release/1 is not on the remote" test "$(tip_of "$remote" refs/heads/release/1)" = none
+  git checkout -q main
+}
+cd "$TMP/cli"
+rejudged client "$TMP/cli.git"
+cd "$TMP/work"
+rejudged server "$TMP/srv.git"
 
 # ---- what pre-push cannot see, pre-receive catches --------------------------------------------
 cd "$TMP/work"

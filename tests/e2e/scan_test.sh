@@ -45,6 +45,24 @@ check "the JSON names the rule, path, line and commit" \
 check "the range found two findings" test "$(jq '.findings | length' "$TMP/range.json")" = 2
 check "the range before the secrets is clean" "$BIN" scan --git "HEAD~2..HEAD~1"
 
+# What the push scans beyond text diffs, `scan --git` scans too (it runs the push's own scanner;
+# `git log -p` showed neither): a key in a commit message, in a UTF-16 file, in a file with a NUL.
+git checkout -q -b more-places
+printf 'name = app\r\naws_access_key_id = %s\r\n' "$AWS" | iconv -f UTF-8 -t UTF-16 > creds16.ini
+printf 'head\0er\ntoken = "%s"\n' "$STRIPE" > notes.dat
+git add creds16.ini notes.dat && git commit -qm "config; the old key was $AWS"
+"$BIN" scan --git "HEAD~1..HEAD" --format json > "$TMP/more.json" && rc=0 || rc=$?
+check "a range with keys only outside text diffs exits 1" test "$rc" = 1
+short=$(git rev-parse HEAD | cut -c1-12)
+check "the key in the commit message is found" \
+  test "$(jq -r --arg w "commit message of $short" '[.findings[] | select(.path == $w) | .rule] | join(",")' "$TMP/more.json")" = aws-access-key-id
+check "the key in the UTF-16 file is found, at its line" \
+  test "$(jq -r '[.findings[] | select(.path == "creds16.ini") | "\(.rule):\(.line)"] | unique | join(",")' "$TMP/more.json")" = aws-access-key-id:2
+check "the key in the file with a NUL is found" \
+  test "$(jq -r '[.findings[] | select(.path == "notes.dat") | .rule] | unique | join(",")' "$TMP/more.json")" = stripe-secret-key
+check "no secret value is printed by scan --git" bash -c "! grep -q -e '$AWS' -e '$STRIPE' '$TMP/more.json'"
+git checkout -q -
+
 # A baseline of the findings here; a line that moves keeps its fingerprint.
 "$BIN" scan --write-baseline "$TMP/baseline.json" . 2> "$TMP/err"
 check "--write-baseline exits 0 and says how many" grep -q 'wrote 2 finding(s)' "$TMP/err"

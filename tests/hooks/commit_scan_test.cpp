@@ -15,6 +15,7 @@
 #include "blob_text.h"
 #include "git_signals.h"
 #include "stepgate/secrets.h"
+#include "stepgate/signal_demand.h"
 #include "subprocess.h"
 
 namespace stepgate {
@@ -499,6 +500,53 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
   const List& foreign = s.find("foreign_authors")->as_list();
   REQUIRE(foreign.size() == 1);
   CHECK(foreign.front().as_string().find("other@example.com") != std::string::npos);
+
+  // Past max_diffed_commits the newest are scanned, both threads stopping at the limit: commit
+  // 30's key (among the oldest 30) is not, commit 420's is.
+  PushScanLimits fewer;
+  fewer.max_diffed_commits = count - 30;
+  const PushSignals cut = push_long_branch(repo, fewer);
+  CHECK(cut.truncated);
+  where.clear();
+  for (const Value& f : cut.signals.find("secret_findings")->as_list()) {
+    where.emplace(f.find("file")->as_string(), f.get_int("line"));
+  }
+  CHECK(where == std::set<std::pair<std::string, int64_t>>{{"config/prod.env", 2}});
+}
+
+TEST_CASE("git signals: a few commits carrying much text are shared by two scan threads") {
+  // Six commits of ~1.5 MB each: fewer than start a second thread during the walk, more text than
+  // the walking thread reads alone (4 MB) before it starts one. A key in the oldest and the newest.
+  Repo repo;
+  std::string stream;
+  const std::string line = "int value_of_something = compute(items, options) + 12345;\n";
+  std::string body;
+  while (body.size() < (std::size_t{3} << 19)) body += line;
+  for (int i = 1; i <= 6; ++i) {
+    stream += "commit refs/heads/long\nmark :" + std::to_string(i) + "\n";
+    for (const char* role : {"author ", "committer "}) {
+      stream.append(role).append("Dev <dev@example.com> ");
+      stream += std::to_string(1700000000 + i) + " +0000\n";
+    }
+    stream += "data 7\nchange\n\n";
+    if (i > 1) stream += "from :" + std::to_string(i - 1) + "\n";
+    std::string text = "// part " + std::to_string(i) + "\n" + body;  // six different blobs
+    if (i == 1 || i == 6) text += "AWS_KEY=" + kAwsKey + "\n";
+    stream += "M 644 inline big" + std::to_string(i) + ".c\ndata " + std::to_string(text.size()) +
+              "\n" + text + "\n";
+  }
+  repo.git({"fast-import", "--quiet"}, stream);
+  const PushSignals out = push_long_branch(repo);
+  CHECK_FALSE(out.truncated);
+  std::set<std::pair<std::string, int64_t>> where;
+  for (const Value& f : out.signals.find("secret_findings")->as_list()) {
+    where.emplace(f.find("file")->as_string(), f.get_int("line"));
+  }
+  const auto key_line = static_cast<int64_t>(body.size() / line.size()) + 2;
+  CHECK(where ==
+        std::set<std::pair<std::string, int64_t>>{{"big1.c", key_line}, {"big6.c", key_line}});
+  CHECK(out.signals.get_int("lines_added") == 6 * (key_line - 1) + 2);
+  CHECK(out.signals.get_int("files_changed") == 6);
 }
 
 TEST_CASE("git signals: a push past the scan limits is marked scan_incomplete") {
@@ -643,14 +691,17 @@ namespace stepgate {
 namespace {
 
 int64_t pushed_commits(Repo& repo, const RefUpdate& update,
-                       const std::vector<std::pair<std::string, std::string>>& remote_tips) {
+                       const std::vector<std::pair<std::string, std::string>>& remote_tips,
+                       const SignalDemand* demand = nullptr, bool pre_receive = false) {
   auto opened = GitRepo::open_at(repo.path());
   REQUIRE(opened.ok());
   GitSettings settings;
   PushScanOptions options;
   options.settings = &settings;
-  options.remote = "origin";
+  options.remote = pre_receive ? "" : "origin";
+  options.hide_all_refs = pre_receive;
   options.remote_tips = remote_tips;
+  options.demand = demand;
   PushSignals out;
   REQUIRE((*opened)->collect(update, options, out).ok());
   return out.signals.get_int("commits");
@@ -693,6 +744,111 @@ TEST_CASE("git signals: a new ref skips what the remote has by any ref it advert
   // under another ref (main's rules are not skipped by pushing a feature branch first).
   const RefUpdate update{"refs/heads/main", tip, "refs/heads/main", base, 1};
   CHECK(pushed_commits(repo, update, {{"refs/heads/main", base}, {"refs/heads/other", f2}}) == 4);
+}
+
+}  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("git signals: a new protected ref is hidden from only by protected refs") {
+  Repo repo;
+  repo.write("README.md", "# fixture\n");
+  const std::string base = repo.commit("base");
+  repo.git({"checkout", "-q", "-b", "feature"});
+  repo.write("f.txt", "one\n");
+  repo.commit("f1");
+  repo.write("f.txt", "one\ntwo\n");
+  const std::string f2 = repo.commit("f2");
+  const std::string zeros(40, '0');
+  // The feature branch's commits, pushed again as a new protected branch (the defaults protect
+  // refs/heads/release/**) and as a new feature branch.
+  const RefUpdate release{"refs/heads/feature", f2, "refs/heads/release/1", zeros, 1};
+  const RefUpdate copy{"refs/heads/feature", f2, "refs/heads/copy", zeros, 1};
+  const SignalDemand reads_protected{false, {"protected", "secrets"}};
+  const SignalDemand reads_no_ref{false, {"secrets"}};
+
+  // pre-push: the remote has the commits under the lax feature branch only.
+  repo.git({"update-ref", "refs/remotes/origin/feature", f2});
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}) == 3);
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}, &reads_protected) == 3);
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}, {"refs/heads/other", f2}},
+                       &reads_protected) == 3);
+  // Rules that read nothing of the ref judge every ref alike: any ref hides.
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}, &reads_no_ref) == 0);
+  // A new unprotected ref is hidden from by any ref, as before.
+  CHECK(pushed_commits(repo, copy, {{"refs/heads/copy", zeros}}, &reads_protected) == 0);
+  // Under a protected ref (main, by its tracking ref or by git's value for this push), the
+  // commits were judged under protected rules already.
+  repo.git({"update-ref", "refs/remotes/origin/main", f2});
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}}, &reads_protected) == 0);
+  repo.git({"update-ref", "-d", "refs/remotes/origin/main"});
+  CHECK(pushed_commits(repo, release, {{"refs/heads/release/1", zeros}, {"refs/heads/main", f2}},
+                       &reads_protected) == 0);
+
+  // pre-receive (the repository's own refs): feature holds f2, main holds base.
+  CHECK(pushed_commits(repo, release, {}, &reads_protected, true) == 2);  // f1, f2
+  CHECK(pushed_commits(repo, copy, {}, &reads_protected, true) == 0);
+  CHECK(pushed_commits(repo, release, {}, &reads_no_ref, true) == 0);
+}
+
+}  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("commit scan: a file rewritten with no line in common counts and finds as its diff") {
+  Repo repo;
+  repo.write("a.txt", "alpha\nbeta\n");
+  repo.write("b.txt", "one\ntwo\nthree");  // no newline at the end
+  repo.write("c.txt", "x\r\ny\r\n");
+  repo.write("d.txt", "keep\nold\n");
+  repo.write("e.txt", "");
+  repo.write("f.txt", "only\n");
+  repo.write("g.txt", "p\nq");
+  repo.write("h.txt", "top\nmiddle\nbottom\n");
+  const std::string base = repo.commit("base");
+  repo.write("a.txt", "gamma\nGH=" + kGithubToken + "\ndelta\n");
+  repo.write("b.txt", "four\nfive\nsix\nAWS_KEY=" + kAwsKey);  // the token on the last line
+  repo.write("c.txt", "z\r\nAWS_KEY=" + kAwsKey + "\r\n");
+  repo.write("d.txt", "keep\nGH=" + kGithubToken + "\n");  // shares its first line: xdiff
+  repo.write("e.txt", "new\nGH=" + kGithubToken + "\n");   // from empty
+  repo.write("f.txt", "");                                 // to empty
+  repo.write("g.txt", "r\nq\n");  // "q" and "q\n" are different lines to git
+  repo.write("h.txt", "new top\nmiddle\nAWS_KEY=" + kAwsKey + "\n");  // shares a middle line
+  const std::string tip = repo.commit("rewrites");
+
+  init_libgit2();
+  git_repository* handle = nullptr;
+  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
+  GitSettings settings;
+  CommitScanner scanner(handle, settings, "dev@example.com", std::size_t{1} << 20);
+  git_oid oid;
+  REQUIRE(git_oid_fromstr(&oid, tip.c_str()) == 0);
+  REQUIRE(scanner.scan(oid).ok());
+  CHECK(scanner.whole_rewrites() == 6);  // all but d.txt and h.txt
+  // Line numbers in the new file, as the diff numbers added lines.
+  CHECK(scanner.result().findings == std::set<std::tuple<std::string, std::string, int>>{
+                                         {"github-token", "a.txt", 2},
+                                         {"aws-access-key-id", "b.txt", 4},
+                                         {"aws-access-key-id", "c.txt", 2},
+                                         {"github-token", "d.txt", 2},
+                                         {"github-token", "e.txt", 2},
+                                         {"aws-access-key-id", "h.txt", 3},
+                                     });
+  // git's own counts.
+  int64_t added = 0;
+  int64_t deleted = 0;
+  std::istringstream in(repo.git({"diff", "--no-renames", "--numstat", base, tip}));
+  for (std::string a, d, path; in >> a >> d >> path;) {
+    added += std::stoll(a);
+    deleted += std::stoll(d);
+  }
+  CHECK(scanner.result().lines_added == added);
+  CHECK(scanner.result().lines_deleted == deleted);
+  git_repository_free(handle);
 }
 
 }  // namespace
