@@ -40,7 +40,10 @@ if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); c=r["by_rule"]["new-r
 else
   fail "report: $report"
 fi
-if "$BIN" audit show --format json | grep -q '"volume_reason"\|unusual-volume'; then
+# Read whole first: under pipefail a grep that quits at its match can SIGPIPE the writer, and the
+# failed pipeline would then read as "no match".
+shown=$("$BIN" audit show --format json)
+if grep -q '"volume_reason"\|unusual-volume' <<<"$shown"; then
   fail "unusual-volume matched three actions"
 else
   pass "three actions in a day are not an unusual volume"
