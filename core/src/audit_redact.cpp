@@ -86,10 +86,38 @@ Value redact_value(const Value& value) {
   }
 }
 
+/// redact_value without the copy: only what is redacted is rebuilt (the audit append's path,
+/// where the record is built to be written and then dropped).
+void redact_in_place(Value& value) {
+  switch (value.type()) {
+    case Value::Type::kString:
+      if (looks_like_secret(value.as_string())) value = Value(redact_text(value.as_string()));
+      return;
+    case Value::Type::kList:
+      for (Value& v : value.as_list()) redact_in_place(v);
+      return;
+    case Value::Type::kMap:
+      for (auto& [k, v] : value.as_map()) {
+        if (is_secret_key(k) && !v.is_null() && !v.is_bool()) {
+          v = Value("[REDACTED:" + normalize_key(k) + "]");
+        } else {
+          redact_in_place(v);
+        }
+      }
+      return;
+    default:
+      return;
+  }
+}
+
 }  // namespace
 
 Value redact_secrets(const Value& value) {
   return redact_value(value);
+}
+
+void redact_secrets_in_place(Value& value) {
+  redact_in_place(value);
 }
 
 bool looks_like_secret(std::string_view text) {
