@@ -114,7 +114,7 @@ measure() {
   read -r p50 p99 srps serr <<<"$seq"
   read -r crps cerr creqs <<<"$conc_out"
   echo "$p50 $p99 $srps $crps $((serr + cerr)) $(awk -v d=$((t1 - t0)) -v n="$creqs" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%.1f", n > 0 && d > 0 ? d / hz * 1e6 / n : 0 }')"
+    'BEGIN { printf "%.1f", (n > 0 && d > 0 ? d / hz * 1e6 / n : 0) }')"
 }
 
 nginx_worker=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1)  # nginx-shim.conf: one worker
