@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <string>
+#include <unordered_map>
 
 #include "stepgate/audit.h"
 #include "stepgate/secrets.h"
@@ -50,7 +52,7 @@ bool has_word(std::string_view key, std::string_view word) {
   return false;
 }
 
-bool is_secret_key(std::string_view raw_key) {
+bool classify_key(std::string_view raw_key) {
   std::string key = normalize_key(raw_key);
   auto contains = [&](std::string_view part) { return key.find(part) != std::string::npos; };
   auto word = [&](std::string_view w) { return has_word(key, w); };
@@ -58,6 +60,23 @@ bool is_secret_key(std::string_view raw_key) {
   return std::any_of(kSecretKeyParts.begin(), kSecretKeyParts.end(), contains) ||
          std::any_of(kSecretKeyWords.begin(), kSecretKeyWords.end(), word) ||
          std::any_of(kSecretKeys.begin(), kSecretKeys.end(), exact);
+}
+
+/// classify_key, remembered per thread: an audit record repeats the same few dozen keys (a
+/// decision record has about forty), and classifying one is ~20 substring searches. The keys of
+/// tool arguments come from outside, so the memory is bounded and simply starts over when full.
+bool is_secret_key(std::string_view raw_key) {
+  constexpr std::size_t kMaxRemembered = 256;
+  constexpr std::size_t kMaxKeyBytes = 64;
+  if (raw_key.size() > kMaxKeyBytes) return classify_key(raw_key);
+  thread_local std::unordered_map<std::string, bool> remembered;
+  thread_local std::string probe;
+  probe.assign(raw_key);
+  if (auto it = remembered.find(probe); it != remembered.end()) return it->second;
+  if (remembered.size() >= kMaxRemembered) remembered.clear();
+  const bool secret = classify_key(raw_key);
+  remembered.emplace(probe, secret);
+  return secret;
 }
 
 Value redact_value(const Value& value) {
