@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "approvals.h"
+#include "shim_elicit.h"
 #include "shim_upstream.h"
 #include "stepgate/collect.h"
 #include "stepgate/crypto.h"
@@ -258,6 +259,13 @@ Status run_shim(ShimOptions options, std::ostream& out) {
   if (opened != nullptr && !options.authority_key.empty()) {
     // Found now rather than at the first approval, when a human is waiting on it.
     if (Status s = check_authority_key(*opened, options.authority_key); !s.ok()) return s;
+  }
+  if (opened != nullptr) {
+    // Held 2026-07-28 calls carry a requestState; signed with a stored key, a state this shim
+    // issued is still good after a restart (the challenge it names lives in the store too).
+    auto key = load_request_state_key(options.gate.paths.secrets_dir);
+    if (!key.ok()) return key.error();
+    use_request_state_key(std::move(key).value());
   }
   auto csrf = random_id(20);
   if (!csrf.ok()) return csrf.error();

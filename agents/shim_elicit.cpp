@@ -2,11 +2,18 @@
 // the shim's elicitation requests, and the signed requestState of the stateless revision.
 #include "shim_elicit.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "stepgate/crypto.h"
+#include "stepgate/files.h"
 #include "stepgate/json.h"
 
 namespace stepgate {
@@ -15,6 +22,7 @@ namespace {
 constexpr std::size_t kMaxSessions = 10000;
 constexpr std::size_t kMaxAnswers = 1000;
 constexpr std::string_view kIdPrefix = "stepgate-elicit-";
+constexpr std::size_t kStateKeyBytes = 32;
 
 /// Per-session capability and pending answers, shared by the shim's worker threads.
 struct Registry {
@@ -35,18 +43,69 @@ bool declares_url_elicitation(const Value* capabilities) {
   return elicitation != nullptr && elicitation->is_map() && elicitation->find("url") != nullptr;
 }
 
-const Bytes& state_key() {
-  // Made once per process from OS randomness; a state signed by an earlier shim is refused, and
-  // the client then asks afresh (the challenge itself lives in the store).
-  static const Bytes key = [] {
-    Result<Bytes> bytes = random_bytes(32);
-    return bytes.ok() ? *bytes : Bytes{};
-  }();
-  return key;
+/// The signing key: a random one of this process until run_shim installs the stored one.
+struct StateKey {
+  std::mutex mu;
+  std::shared_ptr<const Bytes> key;
+};
+
+StateKey& state_key_slot() {
+  static StateKey slot;
+  return slot;
 }
 
-std::string state_mac(std::string_view payload) {
-  return base64url_encode(hmac(HashAlg::kSha256, state_key(), payload));
+std::shared_ptr<const Bytes> state_key() {
+  StateKey& slot = state_key_slot();
+  std::lock_guard lock(slot.mu);
+  if (!slot.key) {
+    Result<Bytes> bytes = random_bytes(kStateKeyBytes);
+    slot.key = std::make_shared<const Bytes>(bytes.ok() ? *bytes : Bytes{});
+  }
+  return slot.key;
+}
+
+Result<Bytes> decode_state_key(const std::string& path, std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto key = base64url_decode(text);
+  if (!key.ok() || key->size() != kStateKeyBytes) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      path + ": not a requestState key (base64url of " +
+                          std::to_string(kStateKeyBytes) + " bytes); remove it to make a new one");
+  }
+  return std::move(key).value();
+}
+
+/// Writes `contents` to `path` only if no file is there yet: into a private temporary file, then
+/// link(2), which fails with EEXIST rather than replace a key another shim wrote meanwhile.
+/// Returns false (and no error) when the file already existed.
+Result<bool> create_once(const std::string& path, const std::string& contents) {
+  Result<Bytes> salt = random_bytes(8);
+  if (!salt.ok()) return salt.error();
+  const std::string temp = path + ".tmp." + hex_encode(*salt);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return make_error(ErrorCode::kUnavailable, temp + ": cannot create: " + std::strerror(errno));
+  }
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  const bool written = done == contents.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  const int linked = written ? ::link(temp.c_str(), path.c_str()) : -1;
+  const int link_errno = errno;
+  ::unlink(temp.c_str());
+  if (linked == 0) return true;
+  if (written && link_errno == EEXIST) return false;
+  return make_error(ErrorCode::kUnavailable,
+                    path + ": cannot write: " + std::strerror(written ? link_errno : errno));
+}
+
+std::string state_mac(const Bytes& key, std::string_view payload) {
+  return base64url_encode(hmac(HashAlg::kSha256, key, payload));
 }
 
 }  // namespace
@@ -105,6 +164,29 @@ std::string elicitation_answer(const std::string& challenge_id) {
   return action;
 }
 
+Result<Bytes> load_request_state_key(const std::string& secrets_dir) {
+  const std::string dir = secrets_dir + "/shim";
+  const std::string path = dir + "/request-state.key";
+  auto text = read_secret_file(path);
+  if (!text.ok() && text.error().code == ErrorCode::kNotFound) {
+    Result<Bytes> fresh = random_bytes(kStateKeyBytes);
+    if (!fresh.ok()) return fresh.error();
+    if (Status s = ensure_private_dir(dir); !s.ok()) return s.error();
+    auto created = create_once(path, base64url_encode(*fresh) + "\n");
+    if (!created.ok()) return created.error();
+    if (*created) return fresh;
+    text = read_secret_file(path);  // another shim made it first: use that one
+  }
+  if (!text.ok()) return text.error();
+  return decode_state_key(path, std::move(text).value());
+}
+
+void use_request_state_key(Bytes key) {
+  StateKey& slot = state_key_slot();
+  std::lock_guard lock(slot.mu);
+  slot.key = std::make_shared<const Bytes>(std::move(key));
+}
+
 std::string sign_request_state(const std::string& digest, const std::string& challenge_id,
                                UnixTime expires_at) {
   Map body;
@@ -112,7 +194,7 @@ std::string sign_request_state(const std::string& digest, const std::string& cha
   body["challenge"] = Value(challenge_id);
   body["exp"] = Value(expires_at);
   const std::string payload = base64url_encode(to_json(Value(std::move(body))));
-  return payload + "." + state_mac(payload);
+  return payload + "." + state_mac(*state_key(), payload);
 }
 
 Result<RequestState> verify_request_state(std::string_view state, const std::string& digest,
@@ -122,7 +204,8 @@ Result<RequestState> verify_request_state(std::string_view state, const std::str
     return invalid_argument("requestState is not one this shim issued");
   }
   const std::string_view payload = state.substr(0, dot);
-  if (state_key().empty() || !constant_time_equal(state.substr(dot + 1), state_mac(payload))) {
+  const std::shared_ptr<const Bytes> key = state_key();
+  if (key->empty() || !constant_time_equal(state.substr(dot + 1), state_mac(*key, payload))) {
     return invalid_argument("requestState's signature does not match (not issued by this shim)");
   }
   Result<Bytes> raw = base64url_decode(payload);

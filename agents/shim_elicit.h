@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "stepgate/crypto.h"
 #include "stepgate/result.h"
 #include "stepgate/store.h"
 #include "stepgate/value.h"
@@ -34,8 +35,19 @@ bool take_elicitation_answer(const Value& id, const Value* result, bool is_error
 /// The recorded answer for `challenge_id` ("" while none), consumed.
 std::string elicitation_answer(const std::string& challenge_id);
 
+/// The key requestStates are signed with, kept in `secrets_dir`/shim/request-state.key: 32 bytes
+/// of OS randomness written once (0600, base64url) by the first shim and read by every later one,
+/// so a state survives a restart of the shim that issued it. Two shims starting at once agree on
+/// one file (the second's link(2) fails and it reads the first's). kPermissionDenied for a file
+/// others can read or write; kFailedPrecondition for one that does not hold a 32-byte key.
+Result<Bytes> load_request_state_key(const std::string& secrets_dir);
+
+/// Signs and checks requestStates with `key` from now on (run_shim, before it serves). Until
+/// then this process signs with a random key of its own, and its states die with it.
+void use_request_state_key(Bytes key);
+
 /// A requestState: base64url(JSON {digest, challenge, exp}) "." base64url(HMAC-SHA256), keyed
-/// with a random key this process made (states do not outlive the shim).
+/// with the key use_request_state_key installed.
 std::string sign_request_state(const std::string& digest, const std::string& challenge_id,
                                UnixTime expires_at);
 

@@ -6,8 +6,10 @@
 # JSON-RPC server, so what each hop adds is what is measured (EVERY=1 adds the MCP "everything"
 # server's echo tool). ROUNDS rounds, the paths interleaved within each round: wrk with 1
 # connection (p50/p99 latency) and with CONC connections (throughput). Prints per-path medians and
-# ranges over the rounds, the shim's added p50 and throughput ratio against direct and nginx
-# (per round, then median and range), and the RSS and thread count of each proxy after the load.
+# ranges over the rounds, the shim's added p50/p99 and throughput ratio against direct and nginx
+# (per round, then median and range), each proxy's CPU time per request over the CONC run (user +
+# system from /proc; far less sensitive to other load on the machine than latency), and the RSS
+# and thread count of each proxy after the load.
 # Results: bench/results/shim.txt.
 # BASE_BIN=OTHER_STEPGATE adds a fifth path, "base": that binary's shim (batched audit), e.g. the
 # previous release, for a before/after in the same run.
@@ -64,6 +66,7 @@ mkdir -p "$work/nginx"
 sed -e "s#PREFIX#$work/nginx#g" -e "s#NGINX_PORT#$nginx_port#" -e "s#FIXED_PORT#$fixed_port#" \
   -e "s#EVERY_PORT#$every_port#" "$here/nginx-shim.conf" > "$work/nginx/nginx.conf"
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
+for _ in $(seq 50); do [ -s "$work/nginx/nginx.pid" ] && break; sleep 0.1; done
 ports=("$fixed_port" "$shim_port" "$durable_port" "$nginx_port")
 [ "$every" = 1 ] && ports+=("$every_port")
 [ -n "$base_bin" ] && ports+=("$base_port")
@@ -88,23 +91,33 @@ wrk.headers["Mcp-Session-Id"] = "$session"
 wrk.headers["MCP-Protocol-Version"] = "2025-06-18"
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}'
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.1f %.1f %d\n", latency:percentile(50), latency:percentile(99),
+  io.write(string.format("RESULT %.1f %.1f %.1f %d %d\n", latency:percentile(50), latency:percentile(99),
     summary.requests / (summary.duration / 1e6), summary.errors.status + summary.errors.connect
-    + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.requests))
 end
 EOF
 
-# measure URL -> "p50_us p99_us seq_rps conc_rps errors"
+# CPU time (user + system, clock ticks) a process has used so far; 0 when there is no process.
+cpu_ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+
+# measure URL PID -> "p50_us p99_us seq_rps conc_rps errors cpu_us_per_request"
+# The CPU figure is the proxy's own (PID: the shim, or nginx's worker) over the CONC run: what one
+# request costs it, which the load of other processes on the machine changes far less than
+# latency or throughput.
 measure() {
-  local seq conc_out
+  local seq conc_out t0 t1 creqs
   wrk -t1 -c1 -d1s -s "$work/call.lua" "$1" >/dev/null 2>&1  # warm up
   seq=$(wrk -t1 -c1 -d"$duration" -s "$work/call.lua" "$1" | awk '/^RESULT/{print $2, $3, $4, $5}')
-  conc_out=$(wrk -t2 -c"$conc" -d"$duration" -s "$work/call.lua" "$1" | awk '/^RESULT/{print $4, $5}')
+  t0=$(cpu_ticks "$2")
+  conc_out=$(wrk -t2 -c"$conc" -d"$duration" -s "$work/call.lua" "$1" | awk '/^RESULT/{print $4, $5, $6}')
+  t1=$(cpu_ticks "$2")
   read -r p50 p99 srps serr <<<"$seq"
-  read -r crps cerr <<<"$conc_out"
-  echo "$p50 $p99 $srps $crps $((serr + cerr))"
+  read -r crps cerr creqs <<<"$conc_out"
+  echo "$p50 $p99 $srps $crps $((serr + cerr)) $(awk -v d=$((t1 - t0)) -v n="$creqs" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f", (n > 0 && d > 0 ? d / hz * 1e6 / n : 0) }')"
 }
 
+nginx_worker=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1)  # nginx-shim.conf: one worker
 ups=(fixed)
 [ "$every" = 1 ] && ups+=(every)
 raw="$work/raw.txt"
@@ -119,17 +132,16 @@ for round in $(seq "$rounds"); do
     for i in $(seq 0 $(((round - 1) % ${#paths[@]}))); do [ "$i" = 0 ] || paths=("${paths[@]:1}" "${paths[0]}"); done
     for path in "${paths[@]}"; do
       case $path in
-        direct) url="http://127.0.0.1:$direct_port/mcp" ;;
-        nginx) url="http://127.0.0.1:$nginx_port/mcp/$up" ;;
-        shim) url="http://127.0.0.1:$shim_port/mcp/$up" ;;
-        durable) url="http://127.0.0.1:$durable_port/mcp/$up" ;;
-        base) url="http://127.0.0.1:$base_port/mcp/$up" ;;
+        direct) url="http://127.0.0.1:$direct_port/mcp" pid="" ;;
+        nginx) url="http://127.0.0.1:$nginx_port/mcp/$up" pid=$nginx_worker ;;
+        shim) url="http://127.0.0.1:$shim_port/mcp/$up" pid=$shim_pid ;;
+        durable) url="http://127.0.0.1:$durable_port/mcp/$up" pid=$durable_pid ;;
+        base) url="http://127.0.0.1:$base_port/mcp/$up" pid=$base_pid ;;
       esac
-      echo "$round $up $path $(measure "$url")" >> "$raw"
+      echo "$round $up $path $(measure "$url" "$pid")" >> "$raw"
     done
   done
 done
-nginx_worker=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1)
 
 out="$root/bench/results/shim.txt"
 mkdir -p "$(dirname "$out")"
@@ -146,22 +158,24 @@ mkdir -p "$(dirname "$out")"
       return sprintf(fmt " [" fmt "-" fmt "]", med(a, n), lo, hi) }
     function add(key, x) { v[key, ++cnt[key]] = x }
     { r = $1; up = $2; p = $3; p50[r, up, p] = $4; p99[r, up, p] = $5; seq[r, up, p] = $6; conc[r, up, p] = $7
-      err[up, p] += $8; seen[up] = 1; paths[p] = 1 }
+      err[up, p] += $8; cpu[r, up, p] = $9; seen[up] = 1; paths[p] = 1 }
     END {
       for (up in seen) {
-        printf "\n%-6s %-8s %-22s %-22s %-22s %-22s %s\n", up, "path", "p50_us", "p99_us", "seq_rps", "conc_rps", "errors"
+        printf "\n%-6s %-8s %-22s %-22s %-22s %-22s %-22s %s\n", up, "path", "p50_us", "p99_us", "seq_rps", "conc_rps", "cpu_us/req", "errors"
         split("direct nginx shim durable base", order, " ")
         for (k = 1; k <= 5; k++) { p = order[k]; if (!(p in paths)) continue
           for (r = 1; r <= rounds; r++) { add(up "p50" p, p50[r, up, p]); add(up "p99" p, p99[r, up, p])
-            add(up "seq" p, seq[r, up, p]); add(up "conc" p, conc[r, up, p]) }
-          printf "%-6s %-8s %-22s %-22s %-22s %-22s %d\n", up, p, stat(up "p50" p, "%.0f"), stat(up "p99" p, "%.0f"),
-            stat(up "seq" p, "%.0f"), stat(up "conc" p, "%.0f"), err[up, p] }
+            add(up "seq" p, seq[r, up, p]); add(up "conc" p, conc[r, up, p]); add(up "cpu" p, cpu[r, up, p]) }
+          printf "%-6s %-8s %-22s %-22s %-22s %-22s %-22s %d\n", up, p, stat(up "p50" p, "%.0f"), stat(up "p99" p, "%.0f"),
+            stat(up "seq" p, "%.0f"), stat(up "conc" p, "%.0f"), p == "direct" ? "-" : stat(up "cpu" p, "%.1f"), err[up, p] }
         for (k = 2; k <= 5; k++) { p = order[k]; if (!(p in paths)) continue
           for (r = 1; r <= rounds; r++) { add(up "add" p, p50[r, up, p] - p50[r, up, "direct"])
             add(up "tput" p, conc[r, up, p] / conc[r, up, "direct"])
             if (p != "nginx") { add(up "vsng" p, (p50[r, up, p] - p50[r, up, "direct"]) / (p50[r, up, "nginx"] - p50[r, up, "direct"]))
               add(up "tvsng" p, conc[r, up, p] / conc[r, up, "nginx"]) } }
-          printf "%-6s %-8s adds p50 %s us; throughput %s x direct", up, p, stat(up "add" p, "%+.0f"), stat(up "tput" p, "%.2f")
+          for (r = 1; r <= rounds; r++) add(up "p99add" p, p99[r, up, p] - p99[r, up, "direct"])
+          printf "%-6s %-8s adds p50 %s us, p99 %s us; throughput %s x direct", up, p, stat(up "add" p, "%+.0f"),
+            stat(up "p99add" p, "%+.0f"), stat(up "tput" p, "%.2f")
           if (p != "nginx") printf "; added p50 %s x nginx'"'"'s, throughput %s x nginx'"'"'s", stat(up "vsng" p, "%.1f"), stat(up "tvsng" p, "%.2f")
           printf "\n" }
       }
@@ -171,7 +185,7 @@ mkdir -p "$(dirname "$out")"
     "$(rss_kb "$shim_pid")" "$(threads "$shim_pid")" "$(rss_kb "$durable_pid")" "$(threads "$durable_pid")" \
     "$(rss_kb "$nginx_worker")"
   [ -n "$base_pid" ] && printf "base shim RSS %s kB, %s threads\n" "$(rss_kb "$base_pid")" "$(threads "$base_pid")"
-  echo "# raw: round upstream path p50_us p99_us seq_rps conc_rps errors"
+  echo "# raw: round upstream path p50_us p99_us seq_rps conc_rps errors cpu_us_per_request"
   sed 's/^/# /' "$raw"
 } > "$out"
 cat "$out"

@@ -288,7 +288,16 @@ Status AuditLog::append(const std::string& type, const Value& fields) {
   if (!fields.is_map() && !fields.is_null()) {
     return invalid_argument("audit record fields must be a map");
   }
-  Value record = fields.is_map() ? redact_secrets(fields) : Value(Map{});
+  Value copy = fields.is_map() ? fields : Value(Map{});
+  return append(type, std::move(copy));
+}
+
+Status AuditLog::append(const std::string& type, Value&& fields) {
+  if (!fields.is_map() && !fields.is_null()) {
+    return invalid_argument("audit record fields must be a map");
+  }
+  Value record = fields.is_map() ? std::move(fields) : Value(Map{});
+  redact_secrets_in_place(record);
   record.as_map().erase("hash");
   record["type"] = type;
 

@@ -122,6 +122,10 @@ int64_t steady_ms() {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+/// The signed note for `checkpoint`, given the key's id (key_id of its name and public key).
+Result<std::string> sign_checkpoint_with_id(const AuditCheckpoint& checkpoint,
+                                            const AuditSigningKey& key, const Bytes& id);
+
 /// Signs each head and keeps it in the store; with an interval, holds heads back in between.
 class StoreCheckpointSink final : public AuditHeadSink {
  public:
@@ -153,7 +157,14 @@ class StoreCheckpointSink final : public AuditHeadSink {
   Status write_locked() {
     if (!has_pending_) return {};
     AuditCheckpoint c{audit_checkpoint_origin(pending_log_), pending_, unix_seconds()};
-    auto note = sign_audit_checkpoint(c, key_);
+    // The key id once per sink: deriving the public key is a scalar multiplication, and a busy
+    // shim signs a head every fsync batch (up to 40 times a second), always with this key.
+    if (key_id_.empty()) {
+      auto public_key = ed25519_public_from_private(key_.private_key);
+      if (!public_key.ok()) return public_key.error();
+      key_id_ = key_id(key_.name, *public_key);
+    }
+    auto note = sign_checkpoint_with_id(c, key_, key_id_);
     if (!note.ok()) return note.error();
     auto kept = store_->put_audit_checkpoint(pending_log_, pending_.size, *note);
     if (!kept.ok()) return kept.error();
@@ -165,6 +176,7 @@ class StoreCheckpointSink final : public AuditHeadSink {
   StateStore* store_;
   std::unique_ptr<StateStore> owned_;
   AuditSigningKey key_;
+  Bytes key_id_;  // key_id(key_): made at the first signature
   int min_interval_ms_;
   std::mutex mu_;
   std::string pending_log_;
@@ -181,8 +193,10 @@ std::string audit_checkpoint_origin(const std::string& log_path) {
   return "localhost/stepgate/audit/" + sha256_hex(ec ? log_path : absolute).substr(0, 16);
 }
 
-Result<std::string> sign_audit_checkpoint(const AuditCheckpoint& checkpoint,
-                                          const AuditSigningKey& key) {
+namespace {
+
+Result<std::string> sign_checkpoint_with_id(const AuditCheckpoint& checkpoint,
+                                            const AuditSigningKey& key, const Bytes& id) {
   if (!plain_line(checkpoint.origin)) return invalid_argument("audit checkpoint: bad origin");
   if (!plain_line(key.name)) return invalid_argument("audit checkpoint: bad key name");
   if (!is_hex64(checkpoint.head.hash)) {
@@ -191,13 +205,20 @@ Result<std::string> sign_audit_checkpoint(const AuditCheckpoint& checkpoint,
   const std::string body = checkpoint.origin + "\n" + std::to_string(checkpoint.head.size) + "\n" +
                            base64_std(hex_decode32(checkpoint.head.hash)) + "\ntime " +
                            std::to_string(checkpoint.time) + "\n";
-  auto public_key = ed25519_public_from_private(key.private_key);
-  if (!public_key.ok()) return public_key.error();
   auto signature = ed25519_sign(key.private_key, body);
   if (!signature.ok()) return signature.error();
-  Bytes blob = key_id(key.name, *public_key);
+  Bytes blob = id;
   blob.insert(blob.end(), signature->begin(), signature->end());
   return body + "\n" + std::string(kEmDash) + " " + key.name + " " + base64_std(blob) + "\n";
+}
+
+}  // namespace
+
+Result<std::string> sign_audit_checkpoint(const AuditCheckpoint& checkpoint,
+                                          const AuditSigningKey& key) {
+  auto public_key = ed25519_public_from_private(key.private_key);
+  if (!public_key.ok()) return public_key.error();
+  return sign_checkpoint_with_id(checkpoint, key, key_id(key.name, *public_key));
 }
 
 Result<AuditCheckpoint> open_audit_checkpoint(std::string_view note, const std::string& key_name,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <string>
+#include <unordered_map>
 
 #include "stepgate/audit.h"
 #include "stepgate/secrets.h"
@@ -50,7 +52,7 @@ bool has_word(std::string_view key, std::string_view word) {
   return false;
 }
 
-bool is_secret_key(std::string_view raw_key) {
+bool classify_key(std::string_view raw_key) {
   std::string key = normalize_key(raw_key);
   auto contains = [&](std::string_view part) { return key.find(part) != std::string::npos; };
   auto word = [&](std::string_view w) { return has_word(key, w); };
@@ -58,6 +60,23 @@ bool is_secret_key(std::string_view raw_key) {
   return std::any_of(kSecretKeyParts.begin(), kSecretKeyParts.end(), contains) ||
          std::any_of(kSecretKeyWords.begin(), kSecretKeyWords.end(), word) ||
          std::any_of(kSecretKeys.begin(), kSecretKeys.end(), exact);
+}
+
+/// classify_key, remembered per thread: an audit record repeats the same few dozen keys (a
+/// decision record has about forty), and classifying one is ~20 substring searches. The keys of
+/// tool arguments come from outside, so the memory is bounded and simply starts over when full.
+bool is_secret_key(std::string_view raw_key) {
+  constexpr std::size_t kMaxRemembered = 256;
+  constexpr std::size_t kMaxKeyBytes = 64;
+  if (raw_key.size() > kMaxKeyBytes) return classify_key(raw_key);
+  thread_local std::unordered_map<std::string, bool> remembered;
+  thread_local std::string probe;
+  probe.assign(raw_key);
+  if (auto it = remembered.find(probe); it != remembered.end()) return it->second;
+  if (remembered.size() >= kMaxRemembered) remembered.clear();
+  const bool secret = classify_key(raw_key);
+  remembered.emplace(probe, secret);
+  return secret;
 }
 
 Value redact_value(const Value& value) {
@@ -86,10 +105,38 @@ Value redact_value(const Value& value) {
   }
 }
 
+/// redact_value without the copy: only what is redacted is rebuilt (the audit append's path,
+/// where the record is built to be written and then dropped).
+void redact_in_place(Value& value) {
+  switch (value.type()) {
+    case Value::Type::kString:
+      if (looks_like_secret(value.as_string())) value = Value(redact_text(value.as_string()));
+      return;
+    case Value::Type::kList:
+      for (Value& v : value.as_list()) redact_in_place(v);
+      return;
+    case Value::Type::kMap:
+      for (auto& [k, v] : value.as_map()) {
+        if (is_secret_key(k) && !v.is_null() && !v.is_bool()) {
+          v = Value("[REDACTED:" + normalize_key(k) + "]");
+        } else {
+          redact_in_place(v);
+        }
+      }
+      return;
+    default:
+      return;
+  }
+}
+
 }  // namespace
 
 Value redact_secrets(const Value& value) {
   return redact_value(value);
+}
+
+void redact_secrets_in_place(Value& value) {
+  redact_in_place(value);
 }
 
 bool looks_like_secret(std::string_view text) {

@@ -314,7 +314,7 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     record["decision"] = decision_to_value(out.decision);
     record["final_verdict"] = verdict_name(out.final_verdict);
     if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up_summary(out.step_up);
-    if (Status s = audit_->append("decision", record); !s.ok()) {
+    if (Status s = audit_->append("decision", std::move(record)); !s.ok()) {
       // A decision that cannot be recorded is not taken (fail closed) unless the policy says so.
       if (policy.on_error == OnError::kDeny && out.final_verdict == Verdict::kAllow) {
         out.final_verdict = Verdict::kDeny;

@@ -168,8 +168,18 @@ Status StateStore::record_action(const std::string& kind, const std::string& act
   ActivityCache& cache = impl_->cache;
   cache.pending.push_back({kind, actor, at});
   if (auto it = cache.counts.find({kind, actor}); it != cache.counts.end()) {
-    auto& local = it->second.local;
-    if (static_cast<int64_t>(local.size()) < kCountCap) local.push_back(at);
+    ActivityCache::Count& c = it->second;
+    if (c.local_total < kCountCap) {
+      // Nearly always now, the last second or a new one; an older time goes in its place.
+      auto pos = std::upper_bound(c.local.begin(), c.local.end(), at,
+                                  [](UnixTime t, const auto& bucket) { return t < bucket.first; });
+      if (pos != c.local.begin() && std::prev(pos)->first == at) {
+        ++std::prev(pos)->second;
+      } else {
+        c.local.insert(pos, {at, 1});
+      }
+      ++c.local_total;
+    }
   }
   if (cache.pending.size() >= kMaxPending ||
       ActivityCache::Clock::now() - cache.last_flush >= impl_->ttl()) {
@@ -194,9 +204,12 @@ Result<int> StateStore::count_actions(const std::string& kind, const std::string
     c.since = since;
     c.stored = *stored;
     c.local.clear();
+    c.local_total = 0;
   }
-  const auto local =
-      std::count_if(c.local.begin(), c.local.end(), [since](UnixTime at) { return at >= since; });
+  int64_t local = 0;
+  for (auto it = c.local.rbegin(); it != c.local.rend() && it->first >= since; ++it) {
+    local += it->second;
+  }
   return static_cast<int>(std::min<int64_t>(c.stored + local, kCountCap));
 }
 

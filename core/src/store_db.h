@@ -140,7 +140,11 @@ struct ActivityCache {
     Clock::time_point refreshed;
     UnixTime since = 0;  // the window start the database count was taken for
     int64_t stored = 0;  // rows in the database then (this process's flushed rows included)
-    std::vector<UnixTime> local;  // this process's records since the refresh
+    /// This process's records since the refresh, as (second, records) in ascending seconds: a
+    /// busy shim records thousands a second, and counting them one timestamp at a time was a
+    /// walk of up to kCountCap entries per call.
+    std::vector<std::pair<UnixTime, int64_t>> local;
+    int64_t local_total = 0;  // the sum of `local`'s records
   };
   struct Action {
     std::string kind, actor;

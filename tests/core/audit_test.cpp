@@ -306,35 +306,48 @@ TEST_CASE("audit: a complete last record without its newline is accepted and app
 }
 
 TEST_CASE("audit: secrets are redacted before they are written") {
-  TempDir dir;
-  std::string path = dir.path + "/audit.jsonl";
   const std::string aws = "AKIAZ7Q3XK2M4NPLW5RT";
   const std::string github = "ghp_" + std::string("aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z0A");
-  Value fields = Map{
+  const Value fields = Map{
       {"command", "aws s3 ls --key " + aws},
       {"args", Map{{"password", "hunter2"}, {"note", "token " + github}, {"exit_code", 3}}},
       {"headers", List{Value(Map{{"Authorization", "Bearer abc.def"}})}},
       {"code", 123456},
       {"max_tokens", 1000},
   };
-  {
-    auto log = AuditLog::open(path, {.fsync = false});
-    REQUIRE(log.ok());
-    REQUIRE((*log)->append("stepup", fields).ok());
+  // Both ways in: a record the caller keeps (copied, then redacted) and one it hands over
+  // (redacted in place, the gate's path).
+  for (const bool moved : {false, true}) {
+    CAPTURE(moved);
+    TempDir dir;
+    std::string path = dir.path + "/audit.jsonl";
+    {
+      auto log = AuditLog::open(path, {.fsync = false});
+      REQUIRE(log.ok());
+      Value handed = fields;
+      REQUIRE(
+          (moved ? (*log)->append("stepup", std::move(handed)) : (*log)->append("stepup", fields))
+              .ok());
+    }
+    std::string text = read_all(path);
+    CHECK(text.find(aws) == std::string::npos);
+    CHECK(text.find(github) == std::string::npos);
+    CHECK(text.find("hunter2") == std::string::npos);
+    CHECK(text.find("abc.def") == std::string::npos);
+    CHECK(text.find("123456") == std::string::npos);
+    auto rec = parse_json(split_lines(text)[0]);
+    REQUIRE(rec.ok());
+    CHECK(rec->get_string("command").find("[REDACTED:") != std::string::npos);
+    CHECK(rec->find("args")->get_string("password") == "[REDACTED:password]");
+    CHECK(rec->find("args")->get_string("note").find("[REDACTED:") != std::string::npos);
+    CHECK(rec->find("args")->get_int("exit_code") == 3);
+    CHECK(rec->get_int("max_tokens") == 1000);
+    CHECK(verify(path).ok);
   }
-  std::string text = read_all(path);
-  CHECK(text.find(aws) == std::string::npos);
-  CHECK(text.find(github) == std::string::npos);
-  CHECK(text.find("hunter2") == std::string::npos);
-  CHECK(text.find("abc.def") == std::string::npos);
-  CHECK(text.find("123456") == std::string::npos);
-  auto rec = parse_json(split_lines(text)[0]);
-  REQUIRE(rec.ok());
-  CHECK(rec->get_string("command").find("[REDACTED:") != std::string::npos);
-  CHECK(rec->find("args")->get_string("password") == "[REDACTED:password]");
-  CHECK(rec->find("args")->get_int("exit_code") == 3);
-  CHECK(rec->get_int("max_tokens") == 1000);
-  CHECK(verify(path).ok);
+  Value in_place = fields;
+  redact_secrets_in_place(in_place);
+  CHECK(in_place == redact_secrets(fields));
+  CHECK(in_place != fields);
 
   CHECK(looks_like_secret(aws));
   CHECK(looks_like_secret(github));

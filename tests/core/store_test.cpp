@@ -250,6 +250,28 @@ TEST_CASE("store: the cache counts its own records at once and other processes' 
   CHECK(must(shim->count_actions("tool.call", "alice", 1002)) == 3);  // a window that moved on
 }
 
+TEST_CASE("store: the cache's own counts match the database's, records in any order") {
+  // Per-second buckets (many records in one second, one out of order, seconds skipped): every
+  // window the cache answers from its own records must give what the database counts.
+  const std::vector<UnixTime> times = {1000, 1000, 1000, 1001, 1003, 1002, 1003, 1000, 1010, 1010};
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  auto cached = open_store(path, StoreOptions{60000});
+  auto plain = open_store(dir.path() + "/plain.db");
+  CHECK(must(cached->count_actions("tool.call", "alice", 990)) == 0);  // the cache's window starts
+  for (UnixTime t : times) {
+    must(cached->record_action("tool.call", "alice", t));
+    must(plain->record_action("tool.call", "alice", t));
+  }
+  for (UnixTime since = 990; since <= 1012; ++since) {
+    CAPTURE(since);
+    CHECK(must(cached->count_actions("tool.call", "alice", since)) ==
+          must(plain->count_actions("tool.call", "alice", since)));
+  }
+  CHECK(must(cached->count_actions("tool.call", "alice", 1000)) == 10);
+  CHECK(must(cached->count_actions("tool.call", "alice", 1003)) == 4);
+}
+
 TEST_CASE("store: buffered records reach the database on flush and on close") {
   TempDir dir;
   const std::string path = dir.path() + "/state.db";

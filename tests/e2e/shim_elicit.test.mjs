@@ -266,3 +266,35 @@ test("2026-07-28: a declined input ends the call; a client without URL elicitati
   assert.equal(plain.json.result.resultType, undefined);
   assert.match(textOf(plain.json.result), /stepgate approve [a-z2-7]{8}/);
 });
+
+test("2026-07-28: a requestState outlives a restart of the shim that issued it", async () => {
+  // Its own shim, stopped and started again over the same state directory: the state is signed
+  // with the key kept there, so the new process accepts it (with a per-process key it said
+  // "signature does not match").
+  const upstream = `http://127.0.0.1:${stateless.address().port}/mcp`;
+  const startShim = (port) => startProcess(children, bin, ["shim", "--upstream", upstream,
+    "--listen", `127.0.0.1:${port}`, "--policy", path.join(home, "policy.yaml")], { env },
+    /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const firstShim = await startShim(0);
+  const url = firstShim.match[1];
+  const args = { a: 20, b: 22 };
+  const held = await postJson(`${url}/mcp`, statelessCall(30, args), HEADERS);
+  assert.equal(held.json.result.resultType, "input_required", held.text);
+  const state = held.json.result.requestState;
+  const id = held.json.result.inputRequests["stepgate-approval"].params.elicitationId;
+  await new Promise((resolve) => {
+    firstShim.child.removeAllListeners("exit");
+    firstShim.child.once("exit", resolve);
+    firstShim.child.kill("SIGTERM");
+  });
+
+  const secondShim = await startShim(new URL(url).port);
+  const again = secondShim.match[1];
+  const approved = await approve(id, again);
+  assert.equal(approved.status, 200, approved.text);
+  const done = await postJson(`${again}/mcp`, statelessCall(31, args,
+    { inputResponses: { "stepgate-approval": { action: "accept" } }, requestState: state }), HEADERS);
+  assert.equal(done.status, 200, done.text);
+  assert.equal(done.json?.error, undefined, done.text);
+  assert.equal(textOf(resultOf(done).result), "The sum of 20 and 22 is 42.");
+});

@@ -73,6 +73,8 @@ class AuditLog {
   /// Appends one record of `type` with the fields of `fields` (a map). Secret-looking values are
   /// redacted first. Thread-safe and safe across processes.
   Status append(const std::string& type, const Value& fields);
+  /// The same for a record the caller no longer needs: redacted in place, not copied first.
+  Status append(const std::string& type, Value&& fields);
 
   /// Forces pending batched writes to disk.
   Status flush();
@@ -186,6 +188,8 @@ Result<std::vector<Value>> read_audit_log(const std::string& path, const AuditFi
 
 /// Replaces secret-looking string values (tokens, keys, passwords) with "[REDACTED:rule]".
 Value redact_secrets(const Value& value);
+/// redact_secrets on `value` itself, rebuilding only the redacted parts.
+void redact_secrets_in_place(Value& value);
 
 /// True when a string looks like a secret (the same rules redaction uses).
 bool looks_like_secret(std::string_view text);
