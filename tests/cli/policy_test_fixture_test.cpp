@@ -69,7 +69,8 @@ TEST_CASE("policy test fixtures: tool calls and CI steps through the front-ends'
     REQUIRE(out->action.has_value());
     CHECK(out->action->kind == c.kind);
     CHECK(out->action->resource.find(c.resource) != std::string::npos);
-    for (const auto& [name, want] : parse_json(c.signals).value().as_map()) {
+    const Value expected = parse_json(c.signals).value();
+    for (const auto& [name, want] : expected.as_map()) {
       CAPTURE(name);
       const Value* got = out->signals.find(name);
       REQUIRE(got != nullptr);

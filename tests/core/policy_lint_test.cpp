@@ -137,8 +137,8 @@ const SectionCase kSectionCases[] = {
      {"5:3: unknown key `colour` in `git`", "2:19: key `protected_refs`: must be a list",
       "3:21: key `large_file_bytes`: must be positive",
       "4:25: key `model_extensions`: items must be strings", "8:5: unknown key `bogus`",
-      "7:18: key `allow_paths`: must be a list", "10:25: secret rule `a`: key `regex`",
-      "11:34: key `entropy`: must be a number", "12:28: unknown key `nope`"}},
+      "7:18: key `allow_paths`: must be a list", "10:24: secret rule `a`: key `regex`",
+      "11:36: key `entropy`: must be a number", "12:27: unknown key `nope`"}},
     {"ci",
      "ci:\n"
      "  production_environments: prod\n"
@@ -169,9 +169,9 @@ const SectionCase kSectionCases[] = {
      "  - {id: [bob], public_key: x, colour: 1}\n"
      "  - {public_key: \"ed25519:5GwYxo2x-eRy6fUWCtJv8eaClf0ThtiFRoUgtl30BXw\", "
      "require_totp: maybe}\n",
-     {"2:32: unknown key `colour` in `approvers`", "2:11: key `id`: must be a string",
-      "2:29: approver ``: `public_key` must be", "3:5: approver: `id` is required",
-      "3:77: key `require_totp`: must be true or false"}},
+     {"2:32: unknown key `colour` in `approvers`", "2:10: key `id`: must be a string",
+      "2:29: approver ``: `public_key` must be", "3:87: key `require_totp`: must be true or false",
+      "3:5: approver: `id` is required"}},
     {"thresholds and step_up",
      "thresholds: {step_up: x, deny: 0, warn: 3}\n"
      "step_up: {method: sms, max_age: forever, approvers: 0}\n",
@@ -181,8 +181,8 @@ const SectionCase kSectionCases[] = {
     {"a rule",
      "rules:\n"
      "  - {id: r, on: git.push, when: signals.force, effect: maybe, colour: 1, mode: loud}\n",
-     {"2:64: unknown key `colour` in `rules[]`", "2:55: rule `r`: key `effect`",
-      "2:81: key `mode`: must be enforce or shadow"}},
+     {"2:63: unknown key `colour` in `rules[]`", "2:56: rule `r`: key `effect`",
+      "2:80: key `mode`: must be enforce or shadow"}},
     {"audit and timezone",
      "timezone: Mars/Olympus_Mons\n"
      "audit: {path: [x], durable: maybe}\n",

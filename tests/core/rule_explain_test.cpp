@@ -91,10 +91,10 @@ TEST_CASE("explain_rules: the tree of sub-expressions below a rule's when, with 
        {"0 [&&] false | signals.paths.exists(p, p.endsWith('.onnx')) && "
         "signals.ref.startsWith('refs/tags/')",
         "1 [exists()] true | signals.paths.exists(p, p.endsWith('.onnx'))",
-        "2 [] [" a.onnx "," b.txt "] | signals.paths",
+        R"(2 [] ["a.onnx","b.txt"] | signals.paths)",
         "2 [endsWith()] (for each item) | p.endsWith('.onnx')",
         "1 [startsWith()] false | signals.ref.startsWith('refs/tags/')",
-        "2 [] " refs / heads / main " | signals.ref"}},
+        R"(2 [] "refs/heads/main" | signals.ref)"}},
       {"(signals.force ? signals.commits : 0) - 1 >= -2",
        {"0 [>=] true | (signals.force ? signals.commits : 0) - 1 >= -2",
         "1 [-] 2 | (signals.force ? signals.commits : 0) - 1",
