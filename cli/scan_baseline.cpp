@@ -1,5 +1,9 @@
 #include "scan_baseline.h"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 #include "stepgate/files.h"
 #include "stepgate/json.h"
 
@@ -17,6 +21,22 @@ std::string place(const std::string& rule, const std::string& path) {
 
 Error bad(const std::string& path, const std::string& what) {
   return invalid_argument(path + ": " + what);
+}
+
+/// Runs work(i) for i in [0, n) on up to one thread per core: each derivation is tens of
+/// milliseconds of CPU, and a scan may have many.
+template <typename Work>
+void for_each_index(std::size_t n, Work work) {
+  const std::size_t threads =
+      std::min<std::size_t>({n, std::max(1U, std::thread::hardware_concurrency()), 16});
+  std::atomic<std::size_t> next{0};
+  auto run = [&] {
+    for (std::size_t i = next++; i < n; i = next++) work(i);
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(run);
+  run();
+  for (std::thread& t : pool) t.join();
 }
 
 }  // namespace
@@ -94,18 +114,38 @@ bool ScanBaseline::accepts(const BaselineFinding& f) const {
   return found;
 }
 
+std::vector<bool> ScanBaseline::accepts_each(const std::vector<BaselineFinding>& findings) const {
+  std::vector<char> accepted(findings.size(), 0);  // not vector<bool>: one byte per thread's slot
+  for_each_index(findings.size(), [&](std::size_t i) { accepted[i] = accepts(findings[i]); });
+  return {accepted.begin(), accepted.end()};
+}
+
 Status ScanBaseline::add(const BaselineFinding& f) {
   auto print = fingerprint(f);
   if (!print.ok()) return print.error();
+  record(f, *print);
+  return {};
+}
+
+Status ScanBaseline::add_each(const std::vector<BaselineFinding>& findings) {
+  std::vector<Result<std::string>> prints(findings.size(), Result<std::string>(std::string()));
+  for_each_index(findings.size(), [&](std::size_t i) { prints[i] = fingerprint(findings[i]); });
+  for (std::size_t i = 0; i < findings.size(); ++i) {
+    if (!prints[i].ok()) return prints[i].error();
+    record(findings[i], *prints[i]);
+  }
+  return {};
+}
+
+void ScanBaseline::record(const BaselineFinding& f, const std::string& print) {
   Map m{{"rule", Value(f.rule)},
         {"path", Value(f.path)},
         {"line", Value(f.line)},
         {"column", Value(f.column)},
-        {"fingerprint", Value(*print)}};
+        {"fingerprint", Value(print)}};
   if (!f.commit.empty()) m.emplace("commit", Value(f.commit));
-  by_place_.emplace(place(f.rule, f.path), *print);
+  by_place_.emplace(place(f.rule, f.path), print);
   findings_.emplace_back(std::move(m));
-  return {};
 }
 
 std::string ScanBaseline::to_json_text() const {

@@ -44,8 +44,12 @@ class ScanBaseline {
 
   /// True when the baseline holds this finding (same rule, path and secret; the line may move).
   [[nodiscard]] bool accepts(const BaselineFinding& f) const;
+  /// accepts() of each finding, the derivations spread over the machine's cores.
+  [[nodiscard]] std::vector<bool> accepts_each(const std::vector<BaselineFinding>& findings) const;
   /// Records the finding (one derivation).
   Status add(const BaselineFinding& f);
+  /// Records each finding, the derivations spread over the machine's cores.
+  Status add_each(const std::vector<BaselineFinding>& findings);
   /// The file's text (JSON).
   [[nodiscard]] std::string to_json_text() const;
   [[nodiscard]] std::size_t size() const { return findings_.size(); }
@@ -53,6 +57,7 @@ class ScanBaseline {
  private:
   ScanBaseline(Bytes salt, int iterations) : salt_(std::move(salt)), iterations_(iterations) {}
   [[nodiscard]] Result<std::string> fingerprint(const BaselineFinding& f) const;
+  void record(const BaselineFinding& f, const std::string& print);
 
   Bytes salt_;
   int iterations_;

@@ -112,24 +112,31 @@ Status run_scan(const ScanOptions& o, CommandContext& context) {
   auto found = o.git_range.empty() ? scan_tree(root.lexically_normal().string(), git)
                                    : scan_git_range(root.string(), o.git_range, git);
   if (!found.ok()) return found.error();
-  std::optional<ScanBaseline> written;
-  if (!o.write_baseline.empty()) {
-    auto created = ScanBaseline::create();
-    if (!created.ok()) return created.error();
-    written = std::move(created).value();
-  }
-  List fresh;
+  // The same secret in the same file through many commits is one finding.
+  std::vector<const ScanFinding*> unique;
+  std::vector<BaselineFinding> for_baseline;
   std::set<std::string> seen;
-  std::size_t known = 0;
   for (const ScanFinding& f : found->findings) {
-    // The same secret in the same file through many commits is one finding.
     if (!seen.insert(f.rule_id + '\0' + f.path + '\0' + f.secret).second) continue;
-    const BaselineFinding b = baseline_finding(f);
-    if (written) {
-      if (Status s = written->add(b); !s.ok()) return s;
-      continue;
-    }
-    if (accepted && accepted->accepts(b)) {
+    unique.push_back(&f);
+    for_baseline.push_back(baseline_finding(f));
+  }
+  if (!o.write_baseline.empty()) {
+    auto written = ScanBaseline::create();
+    if (!written.ok()) return written.error();
+    if (Status s = written->add_each(for_baseline); !s.ok()) return s;
+    if (Status s = write_text(o.write_baseline, written->to_json_text()); !s.ok()) return s;
+    *context.io.err << "stepgate: wrote " << written->size() << " finding(s) to "
+                    << o.write_baseline << "\n";
+    return {};
+  }
+  const std::vector<bool> known_each =
+      accepted ? accepted->accepts_each(for_baseline) : std::vector<bool>(unique.size(), false);
+  List fresh;
+  std::size_t known = 0;
+  for (std::size_t i = 0; i < unique.size(); ++i) {
+    const ScanFinding& f = *unique[i];
+    if (known_each[i]) {
       ++known;
       continue;
     }
@@ -138,12 +145,6 @@ Status run_scan(const ScanOptions& o, CommandContext& context) {
       out << f.path << ":" << f.line << ":" << f.column << ": " << f.rule_id
           << (f.commit.empty() ? "" : " (commit " + f.commit.substr(0, 12) + ")") << "\n";
     }
-  }
-  if (written) {
-    if (Status s = write_text(o.write_baseline, written->to_json_text()); !s.ok()) return s;
-    *context.io.err << "stepgate: wrote " << written->size() << " finding(s) to "
-                    << o.write_baseline << "\n";
-    return {};
   }
   const std::size_t new_count = fresh.size();
   if (o.format == "json") {

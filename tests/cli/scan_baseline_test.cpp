@@ -6,8 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
+#include <vector>
 
 #include "../core/test_util.h"
 #include "stepgate/crypto.h"
@@ -15,13 +15,6 @@
 
 namespace stepgate {
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 const BaselineFinding kWeak{"password-assignment", "app/config.py", "hunter22", 3, 12, ""};
 const BaselineFinding kToken{
@@ -57,10 +50,25 @@ TEST_CASE("scan baseline: written, read back, accepts its findings and nothing e
        {"generic-api-key", kWeak.path, kWeak.secret, 3, 12, ""},
        false},
   };
+  std::vector<BaselineFinding> all;
+  std::vector<bool> want;
   for (const Case& c : cases) {
     CAPTURE(c.what);
     CHECK(read->accepts(c.finding) == c.accepted);
+    all.push_back(c.finding);
+    want.push_back(c.accepted);
   }
+  // The same answers with the derivations spread over threads, and from a baseline whose
+  // findings were added that way.
+  CHECK(read->accepts_each(all) == want);
+  auto parallel = ScanBaseline::create();
+  REQUIRE(parallel.ok());
+  REQUIRE(parallel->add_each({kWeak, kToken, kWeak}).ok());
+  std::ofstream(path, std::ios::trunc) << parallel->to_json_text();
+  auto reread = ScanBaseline::read(path);
+  REQUIRE(reread.ok());
+  CHECK(reread->size() == 3);
+  CHECK(reread->accepts_each(all) == want);
 }
 
 TEST_CASE("scan baseline: the file holds neither the secret nor a plain hash of it") {
