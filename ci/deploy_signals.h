@@ -61,5 +61,8 @@ Status add_manifest_signals(const Manifest& manifest, const CiSettings& settings
 /// midnight). An empty spec is always inside. kInvalidArgument for a malformed spec.
 Result<bool> inside_change_window(const std::string& spec, UnixTime now,
                                   const std::string& timezone);
+/// Same for windows the policy loader has already parsed (CiSettings::change_windows).
+Result<bool> inside_change_window(const std::vector<ChangeWindow>& windows, UnixTime now,
+                                  const std::string& timezone);
 
 }  // namespace stepgate::ci

@@ -112,7 +112,7 @@ Result<GateInput> build_gate_input(const StepSpec& spec, const CiContext& contex
                      : add_manifest_input(effective, context, policy, cwd, in, demand);
   if (!built) return built.error();
   add_context_signals(context, policy.ci, in.signals);
-  auto inside = inside_change_window(policy.ci.change_window, now, policy.timezone);
+  auto inside = inside_change_window(policy.ci.change_windows, now, policy.timezone);
   if (!inside) return invalid_argument("policy ci.change_window: " + inside.error().message);
   in.signals["outside_change_window"] = !*inside;
   bool first = true;

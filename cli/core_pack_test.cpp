@@ -99,15 +99,19 @@ std::string join(const std::vector<std::string>& items) {
 
 // Empty when the case passes, else what differed.
 std::string run_case(const Policy& policy, const Engine& engine, const YAML::Node& c) {
-  Result<Action> action = action_from_value(to_value(c["action"]));
-  if (!action.ok()) return action.error().message;
-  Value collected = Map{};
+  FixtureOutput collected;
   if (c["fixture"]) {
-    auto from_fixture = collect_fixture_signals(to_value(c["fixture"]), policy);
+    auto from_fixture = collect_fixture(to_value(c["fixture"]), policy);
     if (!from_fixture.ok()) return from_fixture.error().message;
     collected = std::move(from_fixture).value();
   }
-  const Value signals = case_signals(*action, c["signals"], std::move(collected));
+  // A tool-call or CI fixture gives the action its front-end would gate; the case may still
+  // name its own.
+  Result<Action> action = c["action"] || !collected.action
+                              ? action_from_value(to_value(c["action"]))
+                              : Result<Action>(*collected.action);
+  if (!action.ok()) return action.error().message;
+  const Value signals = case_signals(*action, c["signals"], std::move(collected.signals));
   const Decision d = engine.evaluate(*action, signals, "test");
   const YAML::Node expect = c["expect"];
   std::string problems = check_signals(expect["signals"], signals);

@@ -1,12 +1,19 @@
 #include "policy_test_fixture.h"
 
 #include <stdlib.h>
+#include <time.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
+#include "claude_hook.h"
+#include "gate_input.h"
 #include "git_signals.h"
+#include "stepgate/json.h"
 #include "subprocess.h"
+#include "tool_gate.h"
 
 namespace stepgate {
 namespace {
@@ -150,15 +157,173 @@ Result<Value> collect_git(const Value& git, const Policy& policy) {
   return out.signals;
 }
 
+constexpr const char* kFixtureHome = "/home/test";
+constexpr const char* kFixtureCwd = "/home/test/project";
+constexpr UnixTime kFixtureTime = 1704193200;  // 2024-01-02T11:00:00Z, a Tuesday (the defaults)
+
+/// Refuses keys outside `allowed`, naming them (a typo must not pass as an empty fixture).
+Status check_keys(const Value& map, const std::string& where,
+                  std::initializer_list<std::string_view> allowed) {
+  if (!map.is_map()) return invalid_argument(where + ": expected a map");
+  for (const auto& [key, v] : map.as_map()) {
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string names;
+    for (std::string_view a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+    return invalid_argument(where + ": unknown key `" + key + "` (expected " + names + ")");
+  }
+  return {};
+}
+
+/// A tool call as the agent front-ends finish it before collecting: the caller's home and
+/// environment (here a fixed test home, so `~` paths do not depend on who runs the tests).
+FixtureOutput collect_tool_call(ToolCall call, const Value& fixture, const Policy& policy) {
+  call.home = fixture.get_string("home", kFixtureHome);
+  call.env = Env({"HOME=" + call.home});
+  if (call.cwd.empty()) call.cwd = kFixtureCwd;
+  FixtureOutput out;
+  out.signals = collect_tool_signals(call, policy, nullptr, kFixtureTime);
+  out.action = make_tool_action(call, fixture.get_string("actor", "agent"));
+  return out;
+}
+
+/// A Claude Code hook event, parsed by the hook's own parser (so a payload the hook refuses is
+/// refused here too) and turned into a tool call as the hook does.
+Result<FixtureOutput> collect_claude(const Value& fixture, const Policy& policy) {
+  if (!fixture.is_map()) return invalid_argument("fixture.claude: expected a hook event (a map)");
+  Value event = fixture;
+  Map& m = event.as_map();
+  for (const char* key : {"home", "actor"}) m.erase(key);
+  m.try_emplace("hook_event_name", Value("PreToolUse"));
+  m.try_emplace("session_id", Value("fixture"));
+  m.try_emplace("cwd", Value(kFixtureCwd));
+  auto parsed = parse_claude_hook_event(to_json(event));
+  if (!parsed.ok()) return invalid_argument("fixture.claude: " + parsed.error().message);
+  return collect_tool_call(tool_call_from_claude_event(*parsed), fixture, policy);
+}
+
+/// An MCP tools/call's params, read as the shim reads them: the tool's name and its arguments.
+Result<FixtureOutput> collect_mcp(const Value& fixture, const Policy& policy) {
+  if (Status s = check_keys(fixture, "fixture.mcp", {"server", "params", "cwd", "home", "actor"});
+      !s.ok()) {
+    return s.error();
+  }
+  const Value* params = fixture.find("params");
+  if (params == nullptr || !params->is_map() || !params->get_string("name").size()) {
+    return invalid_argument("fixture.mcp.params: expected {name: TOOL, arguments: {...}}");
+  }
+  ToolCall call;
+  call.server = fixture.get_string("server");
+  call.tool = params->get_string("name");
+  if (const Value* args = params->find("arguments"); args != nullptr) call.arguments = *args;
+  if (!call.arguments.is_map()) call.arguments = Map{};
+  call.client = "fixture";
+  call.cwd = fixture.get_string("cwd");
+  return collect_tool_call(std::move(call), fixture, policy);
+}
+
+/// "2024-01-02T11:00:00Z" or seconds since the epoch.
+Result<UnixTime> fixture_time(const Value* at) {
+  if (at == nullptr) return kFixtureTime;
+  if (at->is_int()) return at->as_int();
+  struct tm tm {};
+  const std::string text = at->is_string() ? at->as_string() : "";
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (end == nullptr || *end != '\0') {
+    return invalid_argument("fixture.ci.at: expected a UTC time like 2024-01-02T11:00:00Z");
+  }
+  return static_cast<UnixTime>(timegm(&tm));
+}
+
+/// Writes `files` (path: text) under `root`, refusing paths that leave it.
+Status write_files(const Value* files, const std::string& root, const std::string& where) {
+  if (files == nullptr) return {};
+  if (!files->is_map()) return invalid_argument(where + ": expected a map of path: text");
+  for (const auto& [name, text] : files->as_map()) {
+    const fs::path rel = fs::path(name).lexically_normal();
+    if (rel.is_absolute() || rel.empty() || *rel.begin() == ".." || !text.is_string()) {
+      return invalid_argument(where + ": `" + name + "` must be a relative path with text");
+    }
+    std::error_code ec;
+    fs::create_directories((fs::path(root) / rel).parent_path(), ec);
+    std::ofstream(fs::path(root) / rel, std::ios::binary) << text.as_string();
+  }
+  return {};
+}
+
+/// A CI step through the CI gate's own input builder: the provider's context from `env`, the
+/// manifest (or --kind step) and the policy's CI settings. No state store: a first deployment.
+Result<FixtureOutput> collect_ci(const Value& fixture, const Policy& policy) {
+  if (Status s = check_keys(fixture, "fixture.ci",
+                            {"env", "manifest", "kind", "resource", "environment", "attrs", "files",
+                             "at", "change_ticket"});
+      !s.ok()) {
+    return s.error();
+  }
+  std::map<std::string, std::string, std::less<>> vars;
+  if (const Value* env = fixture.find("env"); env != nullptr) {
+    if (!env->is_map()) return invalid_argument("fixture.ci.env: expected a map of NAME: value");
+    for (const auto& [name, v] : env->as_map()) {
+      vars[name] = v.is_string() ? v.as_string() : to_json(v);
+    }
+  }
+  const ci::Env env = [&vars](const char* name) {
+    auto it = vars.find(name);
+    return it == vars.end() ? std::string() : it->second;
+  };
+  auto now = fixture_time(fixture.find("at"));
+  if (!now.ok()) return now.error();
+  ScratchDir dir;
+  if (dir.path().empty()) return make_error(ErrorCode::kUnavailable, "fixture: no scratch dir");
+  if (Status s = write_files(fixture.find("files"), dir.path(), "fixture.ci.files"); !s.ok()) {
+    return s.error();
+  }
+  ci::StepSpec spec;
+  if (const Value* manifest = fixture.find("manifest"); manifest != nullptr) {
+    spec.manifest = dir.path() + "/stepgate-manifest.json";
+    std::ofstream(spec.manifest, std::ios::binary) << to_json(*manifest);
+  }
+  spec.kind = fixture.get_string("kind");
+  spec.resource = fixture.get_string("resource");
+  spec.environment = fixture.get_string("environment");
+  spec.change_ticket = fixture.get_string("change_ticket");
+  if (spec.manifest.empty() == spec.kind.empty()) {
+    return invalid_argument("fixture.ci: give either `manifest` or `kind`");
+  }
+  if (const Value* attrs = fixture.find("attrs"); attrs != nullptr) {
+    if (!attrs->is_map()) return invalid_argument("fixture.ci.attrs: expected a map");
+    for (const auto& [k, v] : attrs->as_map()) {
+      spec.attr_json.push_back(k + "=" + to_json(v));
+    }
+  }
+  auto input = ci::build_gate_input(spec, ci::detect_ci_context(env), policy, dir.path(), nullptr,
+                                    *now, env);
+  if (!input.ok()) return invalid_argument("fixture.ci: " + input.error().message);
+  FixtureOutput out;
+  out.signals = std::move(input->signals);
+  out.action = std::move(input->action);
+  return out;
+}
+
 }  // namespace
 
-Result<Value> collect_fixture_signals(const Value& fixture, const Policy& policy) {
+Result<FixtureOutput> collect_fixture(const Value& fixture, const Policy& policy) {
   if (!fixture.is_map() || fixture.as_map().size() != 1) {
-    return invalid_argument("fixture: expected one of {git: {...}}");
+    return invalid_argument(
+        "fixture: expected one of {git: ...}, {claude: ...}, {mcp: ...}, "
+        "{ci: ...}");
   }
-  if (const Value* git = fixture.find("git")) return collect_git(*git, policy);
-  return invalid_argument("fixture: unknown kind `" + fixture.as_map().begin()->first +
-                          "` (expected git)");
+  const auto& [kind, body] = *fixture.as_map().begin();
+  if (kind == "git") {
+    auto signals = collect_git(body, policy);
+    if (!signals.ok()) return signals.error();
+    FixtureOutput out;
+    out.signals = std::move(signals).value();
+    return out;
+  }
+  if (kind == "claude") return collect_claude(body, policy);
+  if (kind == "mcp") return collect_mcp(body, policy);
+  if (kind == "ci") return collect_ci(body, policy);
+  return invalid_argument("fixture: unknown kind `" + kind + "` (expected git, claude, mcp, ci)");
 }
 
 }  // namespace stepgate

@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 
 #include "command.h"
+#include "scan_baseline.h"
 #include "scan_sources.h"
 #include "stepgate/crypto.h"
 #include "stepgate/files.h"
@@ -31,8 +33,6 @@ struct ScanOptions {
   bool list_rules = false;
 };
 
-constexpr std::size_t kMaxBaselineBytes = std::size_t{16} << 20;
-
 /// The git settings in force here: the first policy layer's (as a push uses), the defaults when
 /// there is no policy at all.
 Result<std::shared_ptr<const Policy>> settings_policy(const ScanOptions& o,
@@ -47,42 +47,20 @@ Result<std::shared_ptr<const Policy>> settings_policy(const ScanOptions& o,
   return load_policy_file(found->front().path);
 }
 
-/// A finding's stable name: the rule, the file and the secret itself, hashed (the baseline
-/// holds no secret, and a line moving keeps its fingerprint).
-std::string fingerprint(const ScanFinding& f) {
-  return sha256_hex(f.rule_id + '\0' + f.path + '\0' + f.secret).substr(0, 32);
+/// What the baseline knows of a finding.
+BaselineFinding baseline_finding(const ScanFinding& f) {
+  return {f.rule_id, f.path, f.secret, f.line, f.column, f.commit};
 }
 
-Value finding_json(const ScanFinding& f, const std::string& print) {
+/// A finding as `--format json` prints it: where it is, never a value derived from the secret
+/// (a fast hash of a weak secret in a CI log would give it away as the old fingerprints did).
+Value finding_json(const ScanFinding& f) {
   Map m{{"rule", Value(f.rule_id)},
         {"path", Value(f.path)},
         {"line", Value(static_cast<int64_t>(f.line))},
-        {"column", Value(static_cast<int64_t>(f.column))},
-        {"fingerprint", Value(print)}};
+        {"column", Value(static_cast<int64_t>(f.column))}};
   if (!f.commit.empty()) m.emplace("commit", Value(f.commit));
   return Value(std::move(m));
-}
-
-Result<std::set<std::string>> read_baseline(const std::string& path) {
-  auto text = read_file(path, kMaxBaselineBytes);
-  if (!text.ok()) return text.error();
-  auto doc = parse_json(*text);
-  if (!doc.ok()) return invalid_argument(path + ": " + doc.error().message);
-  const Value* findings = doc->is_map() ? doc->find("findings") : nullptr;
-  if (findings == nullptr || !findings->is_list()) {
-    return invalid_argument(path +
-                            ": a baseline is the JSON `stepgate scan --format json` "
-                            "writes (an object with a `findings` list)");
-  }
-  std::set<std::string> prints;
-  for (const Value& item : findings->as_list()) {
-    const Value* print = item.is_map() ? item.find("fingerprint") : nullptr;
-    if (print == nullptr || !print->is_string()) {
-      return invalid_argument(path + ": every finding needs a `fingerprint` string");
-    }
-    prints.insert(print->as_string());
-  }
-  return prints;
 }
 
 Status write_text(const std::string& path, const std::string& text) {
@@ -122,11 +100,11 @@ Status run_scan(const ScanOptions& o, CommandContext& context) {
     print_rules(git.secrets(), o.format, out);
     return {};
   }
-  std::set<std::string> accepted;
+  std::optional<ScanBaseline> accepted;
   if (!o.baseline.empty()) {
-    auto read = read_baseline(o.baseline);
+    auto read = ScanBaseline::read(o.baseline);
     if (!read.ok()) return read.error();
-    accepted = std::move(*read);
+    accepted = std::move(read).value();
   }
   namespace fs = std::filesystem;
   const fs::path root =
@@ -134,32 +112,39 @@ Status run_scan(const ScanOptions& o, CommandContext& context) {
   auto found = o.git_range.empty() ? scan_tree(root.lexically_normal().string(), git)
                                    : scan_git_range(root.string(), o.git_range, git);
   if (!found.ok()) return found.error();
-  List all;
-  List fresh;
+  // The same secret in the same file through many commits is one finding.
+  std::vector<const ScanFinding*> unique;
+  std::vector<BaselineFinding> for_baseline;
   std::set<std::string> seen;
-  std::size_t known = 0;
   for (const ScanFinding& f : found->findings) {
-    const std::string print = fingerprint(f);
-    // The same secret in the same file through many commits is one finding.
-    if (!seen.insert(print).second) continue;
-    all.push_back(finding_json(f, print));
-    if (accepted.contains(print)) {
+    if (!seen.insert(f.rule_id + '\0' + f.path + '\0' + f.secret).second) continue;
+    unique.push_back(&f);
+    for_baseline.push_back(baseline_finding(f));
+  }
+  if (!o.write_baseline.empty()) {
+    auto written = ScanBaseline::create();
+    if (!written.ok()) return written.error();
+    if (Status s = written->add_each(for_baseline); !s.ok()) return s;
+    if (Status s = write_text(o.write_baseline, written->to_json_text()); !s.ok()) return s;
+    *context.io.err << "stepgate: wrote " << written->size() << " finding(s) to "
+                    << o.write_baseline << "\n";
+    return {};
+  }
+  const std::vector<bool> known_each =
+      accepted ? accepted->accepts_each(for_baseline) : std::vector<bool>(unique.size(), false);
+  List fresh;
+  std::size_t known = 0;
+  for (std::size_t i = 0; i < unique.size(); ++i) {
+    const ScanFinding& f = *unique[i];
+    if (known_each[i]) {
       ++known;
       continue;
     }
-    fresh.push_back(all.back());
-    if (o.format == "text" && o.write_baseline.empty()) {
-      out << f.path << ":" << f.line << ":" << f.column << ": " << f.rule_id << " (fingerprint "
-          << print << (f.commit.empty() ? "" : ", commit " + f.commit.substr(0, 12)) << ")\n";
+    fresh.push_back(finding_json(f));
+    if (o.format == "text") {
+      out << f.path << ":" << f.line << ":" << f.column << ": " << f.rule_id
+          << (f.commit.empty() ? "" : " (commit " + f.commit.substr(0, 12) + ")") << "\n";
     }
-  }
-  if (!o.write_baseline.empty()) {
-    const Map doc{{"version", Value(int64_t{1})}, {"findings", Value(std::move(all))}};
-    if (Status s = write_text(o.write_baseline, to_pretty_json(Value(doc)) + "\n"); !s.ok())
-      return s;
-    *context.io.err << "stepgate: wrote " << seen.size() << " finding(s) to " << o.write_baseline
-                    << "\n";
-    return {};
   }
   const std::size_t new_count = fresh.size();
   if (o.format == "json") {
@@ -197,7 +182,7 @@ void register_scan_command(CLI::App& app, CommandContext& context) {
       "Scan what the commits of RANGE (as `git log RANGE`) add, as a push would be scanned");
   cmd->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--baseline", o->baseline,
-                  "Accept the findings listed in FILE (by fingerprint; a --format json output)");
+                  "Accept the findings listed in FILE (written by --write-baseline)");
   cmd->add_option("--write-baseline", o->write_baseline,
                   "Write every finding to FILE as a baseline and exit 0");
   cmd->add_option("--policy", o->policy, "Policy whose git.secrets settings apply");

@@ -109,6 +109,18 @@ std::string sha256_hex(std::string_view data) {
   return hex_encode(sha256(data));
 }
 
+Result<Bytes> pbkdf2_sha256(std::string_view password, const Bytes& salt, int iterations,
+                            std::size_t length) {
+  if (iterations < 1) return invalid_argument("PBKDF2 needs at least one iteration");
+  Bytes out(length);
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt.data(),
+                        static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                        static_cast<int>(out.size()), out.data()) != 1) {
+    return make_error(ErrorCode::kInternal, "PBKDF2 failed");
+  }
+  return out;
+}
+
 Bytes hmac(HashAlg alg, const Bytes& key, std::string_view data) {
   Bytes out(EVP_MAX_MD_SIZE);
   unsigned int len = 0;

@@ -73,7 +73,9 @@ using NodePtr = std::unique_ptr<Node>;
 
 struct Node {
   Kind kind = Kind::kLiteral;
-  int column = 0;    // 1-based, where the construct starts
+  int column = 0;  // 1-based, where the construct starts
+  int begin = 0;   // the source text of this subtree: bytes [begin, end), for `policy explain`
+  int end = 0;
   int depth = 1;     // height of this subtree
   int64_t size = 1;  // nodes in this subtree: the cost of one evaluation, for macros
   int slot = 0;      // kLocal: the variable read; macros: the variable bound; kIdent: a Binding

@@ -26,6 +26,7 @@ class Parser {
   // --- tokens -------------------------------------------------------------------------------
   void advance() {
     if (!error_.empty()) return;
+    consumed_end_ = pos_;  // the end of the token being consumed
     if (!next_token(src_, pos_, tok_, error_)) tok_.kind = Tok::kEnd;
   }
   [[nodiscard]] bool is(std::string_view punct) const {
@@ -61,7 +62,10 @@ class Parser {
     auto node = std::make_unique<Node>();
     node->kind = kind;
     node->column = static_cast<int>(pos) + 1;
+    node->begin = static_cast<int>(pos);
+    node->end = static_cast<int>(consumed_end_);
     for (const NodePtr& a : args) {
+      node->begin = std::min(node->begin, a->begin);
       node->depth = std::max(node->depth, a->depth + 1);
       node->size += a->size;
     }
@@ -76,6 +80,12 @@ class Parser {
     NodePtr n = make(Kind::kLiteral, pos);
     n->literal = std::move(v);
     return n;
+  }
+  /// Widens a node's text to start at `pos` and end with the token just consumed (the
+  /// parentheses around it, the `-` folded into a literal, `has(...)`).
+  void spans(Node& node, std::size_t pos) const {
+    node.begin = static_cast<int>(pos);
+    node.end = static_cast<int>(consumed_end_);
   }
   static std::vector<NodePtr> pair(NodePtr a, NodePtr b) {
     std::vector<NodePtr> v;
@@ -178,11 +188,13 @@ class Parser {
     if (!operand) return nullptr;
     if (operand->kind == Kind::kLiteral && operand->literal.is_double()) {
       operand->literal = Value(-operand->literal.as_double());
+      spans(*operand, pos);
       return operand;
     }
     if (operand->kind == Kind::kLiteral && operand->literal.is_int() &&
         operand->literal.as_int() != INT64_MIN) {
       operand->literal = Value(-operand->literal.as_int());
+      spans(*operand, pos);
       return operand;
     }
     return make(Kind::kNeg, pos, one(std::move(operand)));
@@ -251,7 +263,9 @@ class Parser {
     }
     if (accept("(")) {
       NodePtr inner = expr();
-      return inner && expect(")") ? std::move(inner) : nullptr;
+      if (!inner || !expect(")")) return nullptr;
+      spans(*inner, pos);  // its text keeps the parentheses
+      return inner;
     }
     if (accept("[")) return list(pos);
     return fail(pos, "unexpected " + describe());
@@ -331,6 +345,7 @@ class Parser {
 
   std::string_view src_;
   std::size_t pos_ = 0;
+  std::size_t consumed_end_ = 0;
   Token tok_;
   std::string error_;
   int nesting_ = 0;
@@ -359,6 +374,7 @@ NodePtr Parser::global_call(const std::string& name, std::size_t pos) {
       return fail(pos, "has() needs a field selection like has(a.b)");
     NodePtr n = std::move(args[0]);
     n->kind = Kind::kHas;
+    spans(*n, pos);
     return n;
   }
   return fail(pos, "unknown function '" + name + "'");

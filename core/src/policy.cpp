@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policy_yaml.h"
+#include "stepgate/collect.h"
 #include "stepgate/crypto.h"
 #include "stepgate/limits.h"
 #include "stepgate/paths.h"
@@ -16,6 +17,8 @@
 namespace stepgate {
 namespace {
 
+using policy_detail::Errors;
+using policy_detail::keep;
 using policy_detail::Node;
 using policy_detail::Reader;
 
@@ -51,15 +54,6 @@ Status read_effect(const Reader& r, const Node& node, Rule& rule) {
         node["effect"],
         "rule `" + rule.id + "`: key `effect`: must be step_up or deny, not \"" + effect + "\"");
   return {};
-}
-
-/// Errors found so far: the loader goes on past a bad rule or section so one run reports them all.
-using Errors = std::vector<Error>;
-
-/// Keeps `s`'s error, if any; true when `s` was fine.
-bool keep(Errors& errors, const Status& s) {
-  if (!s.ok()) errors.push_back(s.error());
-  return s.ok();
 }
 
 Status read_when(const Reader& r, const Node& node, Rule& rule) {
@@ -99,16 +93,14 @@ Status read_message(const Reader& r, const Node& node, Rule& rule) {
 /// `effect` reports both).
 std::optional<Rule> read_rule(const Reader& r, const Node& node, const Requirement& defaults,
                               Errors& errors) {
-  if (!keep(errors,
-            r.check_map(node, "rules[]",
-                        {"id", "on", "when", "score", "effect", "message", "mode", "step_up"}))) {
+  const std::size_t before = errors.size();
+  if (!r.check_map(node, "rules[]",
+                   {"id", "on", "when", "score", "effect", "message", "mode", "step_up"}, errors)) {
     return std::nullopt;
   }
-  const std::size_t before = errors.size();
   Rule rule;
   rule.location = Reader::location(node);
-  keep(errors, r.read_string(node, "id", rule.id));
-  if (rule.id.empty() && errors.size() == before) {
+  if (keep(errors, r.read_string(node, "id", rule.id)) && rule.id.empty()) {
     errors.push_back(r.error_at(node, "rule: key `id` is required"));
   }
   if (keep(errors, r.read_string(node, "on", rule.on)) && rule.on.empty()) {
@@ -121,7 +113,7 @@ std::optional<Rule> read_rule(const Reader& r, const Node& node, const Requireme
   keep(errors, r.read_mode(node, rule.mode));
   if (node["step_up"]) {
     Requirement req = defaults;
-    if (keep(errors, r.read_requirement(node, "step_up", req))) rule.requirement = req;
+    if (r.read_requirement(node, "step_up", req, errors)) rule.requirement = req;
   }
   if (errors.size() != before) return std::nullopt;
   return rule;
@@ -145,18 +137,27 @@ void read_rules(const Reader& r, const Node& node, Policy& policy, Errors& error
   }
 }
 
-Status read_thresholds(const Reader& r, const Node& root, Policy& policy) {
+void read_thresholds(const Reader& r, const Node& root, Policy& policy, Errors& errors) {
   const Node& node = root["thresholds"];
-  if (!node) return {};
-  if (Status s = r.check_map(node, "thresholds", {"step_up", "deny"}); !s.ok()) return s;
-  if (Status s = r.read_positive_int(node, "step_up", policy.step_up_threshold); !s.ok()) return s;
-  if (Status s = r.read_positive_int(node, "deny", policy.deny_threshold); !s.ok()) return s;
-  if (policy.step_up_threshold >= policy.deny_threshold) {
-    return r.error_at(node, "thresholds: step_up (" + std::to_string(policy.step_up_threshold) +
-                                ") must be below deny (" + std::to_string(policy.deny_threshold) +
-                                ")");
+  if (!node) return;
+  if (!r.check_map(node, "thresholds", {"step_up", "deny"}, errors)) return;
+  const bool step_up = keep(errors, r.read_positive_int(node, "step_up", policy.step_up_threshold));
+  const bool deny = keep(errors, r.read_positive_int(node, "deny", policy.deny_threshold));
+  if (step_up && deny && policy.step_up_threshold >= policy.deny_threshold) {
+    errors.push_back(r.error_at(
+        node, "thresholds: step_up (" + std::to_string(policy.step_up_threshold) +
+                  ") must be below deny (" + std::to_string(policy.deny_threshold) + ")"));
   }
-  return {};
+}
+
+/// `timezone` names a zone this machine has: checked at load, so a typo is a lint error at its
+/// position rather than every action failing closed when its hour is collected.
+void read_timezone(const Reader& r, const Node& root, Policy& policy, Errors& errors) {
+  if (!keep(errors, r.read_string(root, "timezone", policy.timezone))) return;
+  if (!root["timezone"]) return;
+  if (auto local = local_time(0, policy.timezone); !local.ok()) {
+    errors.push_back(r.error_at(root["timezone"], "key `timezone`: " + local.error().message));
+  }
 }
 
 Status read_on_error(const Reader& r, const Node& root, Policy& policy) {
@@ -178,25 +179,25 @@ void read_header(const Reader& r, const Node& root, Policy& policy, Errors& erro
   keep(errors, r.read_string(root, "name", policy.name));
   keep(errors, r.read_mode(root, policy.mode));
   keep(errors, read_on_error(r, root, policy));
-  keep(errors, read_thresholds(r, root, policy));
-  keep(errors, r.read_requirement(root, "step_up", policy.step_up));
+  read_thresholds(r, root, policy, errors);
+  r.read_requirement(root, "step_up", policy.step_up, errors);
   keep(errors, r.read_bool(root, "allow_self_approval", policy.allow_self_approval));
   keep(errors, r.read_duration(root, "grant_ttl", policy.grant_ttl));
   keep(errors, r.read_duration(root, "challenge_ttl", policy.challenge_ttl));
   keep(errors, r.read_duration(root, "velocity_window", policy.velocity_window));
-  keep(errors, r.read_string(root, "timezone", policy.timezone));
+  read_timezone(r, root, policy, errors);
 }
 
 void read_sections(const Reader& r, const Node& root, Policy& policy, Errors& errors) {
   using namespace policy_detail;
   if (const Node& n = root["business_hours"]; n) {
-    keep(errors, read_business_hours(r, n, policy.business_hours));
+    read_business_hours(r, n, policy.business_hours, errors);
   }
-  if (const Node& n = root["approvers"]; n) keep(errors, read_approvers(r, n, policy.approvers));
-  if (const Node& n = root["git"]; n) keep(errors, read_git(r, n, policy.git));
-  if (const Node& n = root["ci"]; n) keep(errors, read_ci(r, n, policy.ci));
-  if (const Node& n = root["agents"]; n) keep(errors, read_agents(r, n, policy.agents));
-  if (const Node& n = root["audit"]; n) keep(errors, read_audit(r, n, policy.audit));
+  if (const Node& n = root["approvers"]; n) read_approvers(r, n, policy.approvers, errors);
+  if (const Node& n = root["git"]; n) read_git(r, n, policy.git, errors);
+  if (const Node& n = root["ci"]; n) read_ci(r, n, policy.ci, errors);
+  if (const Node& n = root["agents"]; n) read_agents(r, n, policy.agents, errors);
+  if (const Node& n = root["audit"]; n) read_audit(r, n, policy.audit, errors);
 }
 
 /// Builds the policy, keeping every error found (a bad rule is left out, the rest still read).
@@ -205,12 +206,12 @@ void build_policy(const Reader& r, const Node& root, Policy& policy, Errors& err
     errors.push_back(r.error_at(root, "the policy is empty"));
     return;
   }
-  if (!keep(errors, r.check_map(root, "policy",
-                                {"version", "name", "mode", "on_error", "thresholds", "step_up",
-                                 "allow_self_approval", "grant_ttl", "challenge_ttl", "timezone",
-                                 "business_hours", "velocity_window", "approvers", "git", "ci",
-                                 "agents", "audit", "rules"})) &&
-      !root.is_map()) {
+  if (!r.check_map(
+          root, "policy",
+          {"version", "name", "mode", "on_error", "thresholds", "step_up", "allow_self_approval",
+           "grant_ttl", "challenge_ttl", "timezone", "business_hours", "velocity_window",
+           "approvers", "git", "ci", "agents", "audit", "rules"},
+          errors)) {
     return;
   }
   read_header(r, root, policy, errors);

@@ -153,31 +153,38 @@ SourceLocation Reader::location(const Node& node) {
                         node.column() < 0 ? 0 : node.column() + 1};
 }
 
-Status Reader::check_map(const Node& node, std::string_view section,
-                         std::initializer_list<std::string_view> allowed) const {
+bool Reader::check_map(const Node& node, std::string_view section,
+                       std::initializer_list<std::string_view> allowed, Errors& errors) const {
   if (!node.is_map()) {
-    return error_at(node, "`" + std::string(section) + "` must be a map, not " + node_kind(node));
+    errors.push_back(
+        error_at(node, "`" + std::string(section) + "` must be a map, not " + node_kind(node)));
+    return false;
   }
   const std::vector<Node::Entry>& entries = node.entries();
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const Node& key = entries[i].first;
-    if (!key.is_scalar())
-      return error_at(key, "keys in `" + std::string(section) + "` must be strings");
+    if (!key.is_scalar()) {
+      errors.push_back(error_at(key, "keys in `" + std::string(section) + "` must be strings"));
+      continue;
+    }
     const std::string& name = key.text();
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
     if (!known) {
-      return error_at(key, "unknown key `" + name + "` in `" + std::string(section) +
-                               "` (expected one of: " + join(allowed) + ")");
+      errors.push_back(error_at(key, "unknown key `" + name + "` in `" + std::string(section) +
+                                         "` (expected one of: " + join(allowed) + ")"));
+      continue;
     }
     // Maps in a policy are small: a scan of the keys before this one allocates nothing.
     for (std::size_t j = 0; j < i; ++j) {
       if (entries[j].first.text() == name) {
-        return error_at(key, "duplicate key `" + name + "` in `" + std::string(section) + "`");
+        errors.push_back(
+            error_at(key, "duplicate key `" + name + "` in `" + std::string(section) + "`"));
+        break;
       }
     }
   }
-  return {};
+  return true;
 }
 
 Status Reader::read_string(const Node& map, const char* key, std::string& out) const {
@@ -264,22 +271,25 @@ Status Reader::read_mode(const Node& map, Mode& out) const {
   return {};
 }
 
-Status Reader::read_requirement(const Node& map, const char* section, Requirement& out) const {
+bool Reader::read_requirement(const Node& map, const char* section, Requirement& out,
+                              Errors& errors) const {
   const Node& node = map[section];
-  if (!node) return {};
-  if (Status s = check_map(node, section, {"method", "max_age", "approvers"}); !s.ok()) return s;
+  if (!node) return true;
+  const std::size_t before = errors.size();
+  if (!check_map(node, section, {"method", "max_age", "approvers"}, errors)) return false;
   std::string method;
-  if (Status s = read_string(node, "method", method); !s.ok()) return s;
-  if (method == "totp")
+  keep(errors, read_string(node, "method", method));
+  if (method == "totp") {
     out.method = StepUpMethod::kTotp;
-  else if (method == "approval")
+  } else if (method == "approval") {
     out.method = StepUpMethod::kApproval;
-  else if (!method.empty()) {
-    return error_at(node["method"],
-                    "key `method`: must be totp or approval, not \"" + method + "\"");
+  } else if (!method.empty()) {
+    errors.push_back(
+        error_at(node["method"], "key `method`: must be totp or approval, not \"" + method + "\""));
   }
-  if (Status s = read_duration(node, "max_age", out.max_age); !s.ok()) return s;
-  return read_positive_int(node, "approvers", out.approvers);
+  keep(errors, read_duration(node, "max_age", out.max_age));
+  keep(errors, read_positive_int(node, "approvers", out.approvers));
+  return errors.size() == before;
 }
 
 }  // namespace stepgate::policy_detail

@@ -65,6 +65,16 @@ class Node {
   int column_ = -1;
 };
 
+/// Errors found so far: the loader goes on past a bad key, item or section so that one run of
+/// `policy lint` reports them all.
+using Errors = std::vector<Error>;
+
+/// Keeps `s`'s error, if any; true when `s` was fine.
+inline bool keep(Errors& errors, const Status& s) {
+  if (!s.ok()) errors.push_back(s.error());
+  return s.ok();
+}
+
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
@@ -74,9 +84,10 @@ class Reader {
   [[nodiscard]] Error error_at(int line, int column, const std::string& message) const;
   [[nodiscard]] static SourceLocation location(const Node& node);
 
-  /// Requires a map whose keys are all in `allowed` and unique.
-  Status check_map(const Node& node, std::string_view section,
-                   std::initializer_list<std::string_view> allowed) const;
+  /// Requires a map whose keys are all in `allowed` and unique: every unknown or repeated key is
+  /// an error in `errors`. False only when `node` is not a map (its keys cannot be read at all).
+  bool check_map(const Node& node, std::string_view section,
+                 std::initializer_list<std::string_view> allowed, Errors& errors) const;
 
   // Typed readers; `key` names the value in messages. Each leaves `out` untouched when the key
   // is absent from `map`.
@@ -87,7 +98,9 @@ class Reader {
   Status read_duration(const Node& map, const char* key, std::chrono::seconds& out) const;
   Status read_string_list(const Node& map, const char* key, std::vector<std::string>& out) const;
   Status read_mode(const Node& map, Mode& out) const;
-  Status read_requirement(const Node& map, const char* section, Requirement& out) const;
+  /// The `section` map (method, max_age, approvers) over `out`; false when it had errors.
+  bool read_requirement(const Node& map, const char* section, Requirement& out,
+                        Errors& errors) const;
 
   [[nodiscard]] const std::string& file() const { return file_; }
 
@@ -95,12 +108,13 @@ class Reader {
   std::string file_;
 };
 
-// Sections (policy_sections.cpp).
-Status read_business_hours(const Reader& r, const Node& node, BusinessHours& out);
-Status read_approvers(const Reader& r, const Node& node, std::vector<Approver>& out);
-Status read_git(const Reader& r, const Node& node, GitSettings& out);
-Status read_ci(const Reader& r, const Node& node, CiSettings& out);
-Status read_agents(const Reader& r, const Node& node, AgentSettings& out);
-Status read_audit(const Reader& r, const Node& node, AuditSettings& out);
+// Sections (policy_sections.cpp). Each reads every key it can and adds one error per bad key or
+// item to `errors`, so a section with three mistakes reports three.
+void read_business_hours(const Reader& r, const Node& node, BusinessHours& out, Errors& errors);
+void read_approvers(const Reader& r, const Node& node, std::vector<Approver>& out, Errors& errors);
+void read_git(const Reader& r, const Node& node, GitSettings& out, Errors& errors);
+void read_ci(const Reader& r, const Node& node, CiSettings& out, Errors& errors);
+void read_agents(const Reader& r, const Node& node, AgentSettings& out, Errors& errors);
+void read_audit(const Reader& r, const Node& node, AuditSettings& out, Errors& errors);
 
 }  // namespace stepgate::policy_detail

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "stepgate/change_window.h"
 #include "stepgate/json.h"
 #include "stepgate/policy.h"
 #include "stepgate/signals.h"
@@ -110,6 +111,132 @@ TEST_CASE("policy lint: every error in one run, each FILE:LINE:COL") {
   };
   for (const char* e : expected) CHECK(all.find(e) != std::string::npos);
   CHECK(problems.size() == 8);
+}
+
+struct SectionCase {
+  const char* name;
+  const char* yaml;
+  std::vector<const char*> expected;  // one problem each, in this order: "LINE:COL: text"
+};
+
+// Each file holds several errors in one section; the loader used to stop at a section's first.
+const SectionCase kSectionCases[] = {
+    {"git",
+     "git:\n"
+     "  protected_refs: main\n"
+     "  large_file_bytes: -5\n"
+     "  model_extensions: [1, [2]]\n"
+     "  colour: red\n"
+     "  secrets:\n"
+     "    allow_paths: x\n"
+     "    bogus: 1\n"
+     "    rules:\n"
+     "      - {id: a, regex: \"(\"}\n"
+     "      - {id: b, regex: x, entropy: 9}\n"
+     "      - {id: c, regex: x, nope: 1}\n",
+     {"5:3: unknown key `colour` in `git`", "2:19: key `protected_refs`: must be a list",
+      "3:21: key `large_file_bytes`: must be positive",
+      "4:25: key `model_extensions`: items must be strings", "8:5: unknown key `bogus`",
+      "7:18: key `allow_paths`: must be a list", "10:24: secret rule `a`: key `regex`",
+      "11:36: key `entropy`: must be a number", "12:27: unknown key `nope`"}},
+    {"ci",
+     "ci:\n"
+     "  production_environments: prod\n"
+     "  deployers: [[x]]\n"
+     "  extra: 1\n"
+     "  change_window: \"Someday 09:00-10:00\"\n",
+     {"4:3: unknown key `extra` in `ci`", "2:28: key `production_environments`: must be a list",
+      "3:15: key `deployers`: items must be strings",
+      "5:18: key `change_window`: change window `Someday 09:00-10:00`: unknown weekday"}},
+    {"agents",
+     "agents:\n"
+     "  known_hosts: x\n"
+     "  hold: 10 minutes\n"
+     "  max_body_bytes: 0\n"
+     "  step_up_response: maybe\n",
+     {"2:16: key `known_hosts`: must be a list", "3:9: key `hold`: bad duration",
+      "4:19: key `max_body_bytes`: must be positive",
+      "5:21: key `step_up_response`: must be hold"}},
+    {"business_hours",
+     "business_hours:\n"
+     "  start: \"9\"\n"
+     "  end: \"25:00\"\n"
+     "  days: [mon, funday, tue, blursday]\n",
+     {"2:10: key `start`: must be a whole hour", "3:8: key `end`: hour must be 00-24",
+      "4:15: key `days`: unknown day `funday`", "4:28: key `days`: unknown day `blursday`"}},
+    {"approvers",
+     "approvers:\n"
+     "  - {id: [bob], public_key: x, colour: 1}\n"
+     "  - {public_key: \"ed25519:5GwYxo2x-eRy6fUWCtJv8eaClf0ThtiFRoUgtl30BXw\", "
+     "require_totp: maybe}\n",
+     {"2:32: unknown key `colour` in `approvers`", "2:10: key `id`: must be a string",
+      "2:29: approver ``: `public_key` must be", "3:87: key `require_totp`: must be true or false",
+      "3:5: approver: `id` is required"}},
+    {"thresholds and step_up",
+     "thresholds: {step_up: x, deny: 0, warn: 3}\n"
+     "step_up: {method: sms, max_age: forever, approvers: 0}\n",
+     {"1:35: unknown key `warn` in `thresholds`", "1:23: key `step_up`: must be an integer",
+      "1:32: key `deny`: must be a positive integer", "2:19: key `method`: must be totp",
+      "2:33: key `max_age`: bad duration", "2:53: key `approvers`: must be a positive integer"}},
+    {"a rule",
+     "rules:\n"
+     "  - {id: r, on: git.push, when: signals.force, effect: maybe, colour: 1, mode: loud}\n",
+     {"2:63: unknown key `colour` in `rules[]`", "2:56: rule `r`: key `effect`",
+      "2:80: key `mode`: must be enforce or shadow"}},
+    {"audit and timezone",
+     "timezone: Mars/Olympus_Mons\n"
+     "audit: {path: [x], durable: maybe}\n",
+     {"1:11: key `timezone`: unknown timezone", "2:15: key `path`: must be a string",
+      "2:29: key `durable`: must be true or false"}},
+};
+
+TEST_CASE("policy lint: every error within a section, each FILE:LINE:COL with its key") {
+  for (const SectionCase& c : kSectionCases) {
+    CAPTURE(c.name);
+    const std::vector<std::string> problems = lint_text(c.yaml);
+    CAPTURE(joined(problems));
+    REQUIRE(problems.size() == c.expected.size());
+    for (std::size_t i = 0; i < problems.size(); ++i) {
+      CHECK(problems[i].find(std::string("policy.yaml:") + c.expected[i]) != std::string::npos);
+    }
+  }
+}
+
+struct WindowCase {
+  const char* window;
+  const char* error;  // a substring of the one problem; "" when clean
+};
+
+TEST_CASE("policy: ci.change_window is checked when the policy loads") {
+  const WindowCase cases[] = {
+      {"Mon-Thu 09:00-16:00", ""},
+      {"Mon,Wed,Fri 22:00-06:00; Sat-Sun 10:00-12:00", ""},
+      {"", ""},
+      {"Someday 09:00-10:00", "unknown weekday `someday`"},
+      {"Mon 9-10", "bad time `9` (want HH:MM)"},
+      {"Mon 09:00", "no time range"},
+      {"Mon-Thu 09:00-16:00 UTC", "want \"Mon-Thu 09:00-16:00\""},
+      {"Mon 09:00-25:00", "bad time `25:00`"},
+      {"Mon 09:00-10:00;", ""},
+      {"Mon 09:00-10:00;;Tue 09:00-10:00", "change window ``"},
+  };
+  for (const WindowCase& c : cases) {
+    CAPTURE(c.window);
+    auto policy =
+        load_policy_text(std::string("ci:\n  change_window: \"") + c.window + "\"\n", "p.yaml");
+    CHECK(policy.ok() == std::string(c.error).empty());
+    if (policy.ok()) continue;
+    CHECK(policy.error().message.find("p.yaml:2:18: key `change_window`: ") == 0);
+    CHECK(policy.error().message.find(c.error) != std::string::npos);
+  }
+  auto loaded = load_policy_text("ci: {change_window: \"Sat-Sun 22:00-02:00\"}\n", "p.yaml");
+  REQUIRE(loaded.ok());
+  const std::vector<ChangeWindow>& windows = (*loaded)->ci.change_windows;
+  REQUIRE(windows.size() == 1);
+  CHECK(inside_change_windows(windows, 6, 23 * 60));        // Saturday 23:00
+  CHECK(inside_change_windows(windows, 1, 60));             // Monday 01:00, from Sunday night
+  CHECK_FALSE(inside_change_windows(windows, 1, 23 * 60));  // Monday 23:00
+  CHECK(inside_change_windows({}, 1, 0));                   // none configured: always inside
 }
 
 struct KeyCase {

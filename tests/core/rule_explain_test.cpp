@@ -8,34 +8,6 @@
 namespace stepgate {
 namespace {
 
-TEST_CASE("split_top_level: operands outside parentheses, brackets and strings") {
-  struct Case {
-    std::string source;
-    std::string op;
-    std::vector<std::string> want;
-  };
-  const std::vector<Case> cases = {
-      {"a && b", "&&", {"a", "b"}},
-      {"a && b && !c", "&&", {"a", "b", "!c"}},
-      {"(a && b)", "&&", {"a", "b"}},
-      {"((a || b))", "||", {"a", "b"}},
-      {"(a || b) && c", "&&", {"(a || b)", "c"}},
-      {"(a || b) && c", "||", {"(a || b) && c"}},
-      {"a || b && c", "||", {"a", "b && c"}},
-      {"f(a && b)", "&&", {"f(a && b)"}},
-      {"[a && b][0]", "&&", {"[a && b][0]"}},
-      {"s == \"x && y\" && t", "&&", {"s == \"x && y\"", "t"}},
-      {"s == 'it\\'s && so' && t", "&&", {"s == 'it\\'s && so'", "t"}},
-      {"a ? b && c : d", "&&", {"a ? b && c : d"}},
-      {"(a) && (b)", "&&", {"(a)", "(b)"}},
-      {"single", "&&", {"single"}},
-  };
-  for (const Case& c : cases) {
-    CAPTURE(c.source);
-    CHECK(split_top_level(c.source, c.op) == c.want);
-  }
-}
-
 TEST_CASE("explain_rules: each part of a rule's when, with the signals it read") {
   auto policy = load_policy_text(R"(
 name: t
@@ -85,6 +57,79 @@ rules:
 
   CHECK_FALSE(traces[2].applies);
   CHECK_FALSE(traces[2].matched);
+}
+
+/// The tree as lines "DEPTH op result source", depth-first, for comparing whole trees.
+void flatten(const ConditionTrace& t, int depth, std::vector<std::string>& out) {
+  out.push_back(std::to_string(depth) + " [" + t.op + "] " + t.result + " | " + t.source);
+  for (const ConditionTrace& p : t.parts) flatten(p, depth + 1, out);
+}
+
+struct TreeCase {
+  const char* when;
+  std::vector<std::string> want;
+};
+
+// Nested parts below the top-level && and ||: comparisons, negation, calls, the ternary,
+// parentheses kept in the text, literals left out, a macro's predicate shown but not evaluated.
+TEST_CASE("explain_rules: the tree of sub-expressions below a rule's when, with their values") {
+  const Value signals = Map{{"force", Value(true)},
+                            {"commits", Value(3)},
+                            {"ref", Value("refs/heads/main")},
+                            {"paths", Value(List{Value("a.onnx"), Value("b.txt")})},
+                            {"secrets", Value(List{})}};
+  const TreeCase cases[] = {
+      {"signals.force && !(signals.commits > 2 || size(signals.secrets) == 0)",
+       {"0 [&&] false | signals.force && !(signals.commits > 2 || size(signals.secrets) == 0)",
+        "1 [] true | signals.force",
+        "1 [!] false | !(signals.commits > 2 || size(signals.secrets) == 0)",
+        "2 [||] true | (signals.commits > 2 || size(signals.secrets) == 0)",
+        "3 [>] true | signals.commits > 2", "4 [] 3 | signals.commits",
+        "3 [==] true | size(signals.secrets) == 0", "4 [size()] 0 | size(signals.secrets)",
+        "5 [] [] | signals.secrets"}},
+      {"signals.paths.exists(p, p.endsWith('.onnx')) && signals.ref.startsWith('refs/tags/')",
+       {"0 [&&] false | signals.paths.exists(p, p.endsWith('.onnx')) && "
+        "signals.ref.startsWith('refs/tags/')",
+        "1 [exists()] true | signals.paths.exists(p, p.endsWith('.onnx'))",
+        R"(2 [] ["a.onnx","b.txt"] | signals.paths)",
+        "2 [endsWith()] (for each item) | p.endsWith('.onnx')",
+        "1 [startsWith()] false | signals.ref.startsWith('refs/tags/')",
+        R"(2 [] "refs/heads/main" | signals.ref)"}},
+      {"(signals.force ? signals.commits : 0) - 1 >= -2",
+       {"0 [>=] true | (signals.force ? signals.commits : 0) - 1 >= -2",
+        "1 [-] 2 | (signals.force ? signals.commits : 0) - 1",
+        "2 [?:] 3 | (signals.force ? signals.commits : 0)", "3 [] true | signals.force",
+        "3 [] 3 | signals.commits"}},
+      {"has(signals.force) && signals[\"ref\"] in ['x', 'y']",
+       {"0 [&&] false | has(signals.force) && signals[\"ref\"] in ['x', 'y']",
+        "1 [] true | has(signals.force)", "1 [in] false | signals[\"ref\"] in ['x', 'y']",
+        "2 [] \"refs/heads/main\" | signals[\"ref\"]"}},
+  };
+  for (const TreeCase& c : cases) {
+    CAPTURE(c.when);
+    auto policy = load_policy_text(
+        std::string("rules:\n  - id: r\n    on: git.push\n    score: 1\n    when: >-\n      ") +
+            c.when + "\n",
+        "test.yaml");
+    REQUIRE_MESSAGE(policy.ok(), policy.error().message);
+    const auto traces = explain_rules(**policy, Action{"git.push", "alice", "r", Map{}}, signals);
+    std::vector<std::string> got;
+    flatten(traces.at(0).when, 0, got);
+    CHECK(got == c.want);
+  }
+}
+
+TEST_CASE("explain_rules: the tree stops at a bounded depth") {
+  std::string when = "signals.commits";
+  for (int i = 0; i < 12; ++i) when = "-(" + when + ")";
+  auto policy = load_policy_text(
+      "rules:\n  - id: r\n    on: '*'\n    score: 1\n    when: '" + when + " < 0'\n", "t.yaml");
+  REQUIRE_MESSAGE(policy.ok(), policy.error().message);
+  const auto traces = explain_rules(**policy, Action{"git.push", "a", "r", Map{}},
+                                    Value(Map{{"commits", Value(1)}}));
+  int depth = 0;
+  for (const ConditionTrace* t = &traces.at(0).when; !t->parts.empty(); t = &t->parts[0]) ++depth;
+  CHECK(depth == 8);
 }
 
 TEST_CASE("explain_rules: a signal that is not set is named, and the error shown") {

@@ -142,6 +142,12 @@ printf 'rules:\n  - {id: a, on: git.push, when: signals.forse, score: 5}\n  - {i
 expect_exit "lint with three broken rules exits 2" 2 "$BIN" policy lint "$work/many.yaml" || true
 [ "$(grep -c "^stepgate: $work/many.yaml:[234]:[0-9]*: rule" "$work/err")" = 3 ] && pass "lint reports all three, each file:line:col" \
   || fail "lint reports all three" "$(cat "$work/err")"
+# ...and every error within one section, the change window included (it used to fail only when
+# a deployment ran).
+printf 'git:\n  colour: red\n  large_file_bytes: -1\n  protected_refs: main\nci:\n  change_window: "Mon 9-17"\n' >"$work/section.yaml"
+expect_exit "lint with three errors in git: and one in ci: exits 2" 2 "$BIN" policy lint "$work/section.yaml" || true
+[ "$(grep -c "^stepgate: $work/section.yaml:[2-6]:[0-9]*: .*key" "$work/err")" = 4 ] && pass "lint reports all four, each file:line:col with its key" \
+  || fail "lint reports every error in a section" "$(cat "$work/err")"
 
 # keygen --show prints the existing public key, the same one keygen printed.
 made="$("$BIN" keygen --approver shown 2>/dev/null | sed -n 1p)"

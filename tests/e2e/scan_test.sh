@@ -79,6 +79,18 @@ rm more.py
 echo '{"nope": []}' > "$TMP/bad-baseline.json"
 "$BIN" scan --baseline "$TMP/bad-baseline.json" . 2> "$TMP/err" && rc=0 || rc=$?
 check "a malformed baseline is bad input (exit 2)" test "$rc" = 2
+# #23: the baseline holds no fast hash of a secret (the old fingerprint, SHA-256 of rule, path
+# and secret, truncated), and a baseline in that old format is refused with what to do.
+OLD_PRINT=$(printf 'aws-access-key-id\0creds.ini\0%s' "$AWS" | sha256sum | cut -c1-32)
+check "the baseline holds neither the secret nor its old fingerprint" \
+  bash -c "! grep -q -e '$AWS' -e '$OLD_PRINT' '$TMP/baseline.json'"
+check "the baseline says how its fingerprints are derived" \
+  test "$(jq -r '.fingerprint.kdf' "$TMP/baseline.json")" = pbkdf2-hmac-sha256
+printf '{"version": 1, "findings": [{"rule": "aws-access-key-id", "path": "creds.ini", "fingerprint": "%s"}]}' \
+  "$OLD_PRINT" > "$TMP/old-baseline.json"
+"$BIN" scan --baseline "$TMP/old-baseline.json" . 2> "$TMP/err" && rc=0 || rc=$?
+check "an old-format baseline is refused (exit 2), saying to write it again" \
+  bash -c "test $rc = 2 && grep -q 'write-baseline' '$TMP/err'"
 "$BIN" scan --git=--output="$TMP/x" 2> "$TMP/err" && rc=0 || rc=$?
 check "an option in place of a range is refused (exit 2)" test "$rc" = 2
 

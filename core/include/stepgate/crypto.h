@@ -36,6 +36,11 @@ class Sha256Stream {
 /// HMAC(key, data) with the given hash.
 Bytes hmac(HashAlg alg, const Bytes& key, std::string_view data);
 
+/// PBKDF2-HMAC-SHA256 (RFC 8018): `length` bytes derived from `password` and `salt` in
+/// `iterations` rounds, for values that must be slow to guess. kInvalidArgument for iterations < 1.
+Result<Bytes> pbkdf2_sha256(std::string_view password, const Bytes& salt, int iterations,
+                            std::size_t length);
+
 /// n bytes from the OS CSPRNG (OpenSSL RAND_bytes); kUnavailable if it fails.
 Result<Bytes> random_bytes(std::size_t n);
 /// A random identifier: n random bytes in base32 without padding, lowercase.

@@ -40,6 +40,19 @@ struct Activation {
   const Value* const* signal_slots = nullptr;
 };
 
+/// One sub-expression and what it evaluated to, for `policy explain` (Expression::trace).
+struct ExpressionTrace {
+  std::string source;  // its text, as written
+  /// How `parts` combine: an operator ("&&", "||", "==", "in", "!", "?:"...) or a function
+  /// ("size()", "startsWith()", "exists()"...); "" for a leaf.
+  std::string op;
+  bool evaluated = true;               // false for a macro's predicate, which depends on each item
+  Value value;                         // when evaluated and not an error
+  std::string error;                   // the error value's message, when it evaluated to one
+  std::vector<std::string> signals;    // NAME for each signals.NAME it reads
+  std::vector<ExpressionTrace> parts;  // its operands that are not literals (flattened for && ||)
+};
+
 /// A compiled expression: immutable, cheap to copy, safe to evaluate from many threads.
 class Expression {
  public:
@@ -56,6 +69,11 @@ class Expression {
   /// Same against the engine's bindings: `signals.NAME` is read from its registry slot, resolved
   /// when the expression was compiled, not looked up by name.
   [[nodiscard]] Result<bool> evaluate_bool(const Activation& activation) const;
+
+  /// The tree of its sub-expressions, each evaluated on its own against `activation`, down to
+  /// `max_depth` levels (deeper parts are leaves). For a person reading: each part is evaluated
+  /// again, not for the request path.
+  [[nodiscard]] ExpressionTrace trace(const Value& activation, int max_depth) const;
 
   /// The source text it was compiled from.
   [[nodiscard]] const std::string& source() const { return source_; }

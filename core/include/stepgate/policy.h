@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stepgate/change_window.h"
 #include "stepgate/expr.h"
 #include "stepgate/result.h"
 #include "stepgate/secrets.h"
@@ -90,7 +91,8 @@ struct CiSettings {
   std::vector<std::string> production_environments = {"prod", "production"};
   std::vector<std::string> deployers;
   std::vector<std::string> default_branches = {"main", "master"};
-  std::string change_window;  // e.g. "Mon-Thu 09:00-16:00"; empty: always inside
+  std::string change_window;                 // e.g. "Mon-Thu 09:00-16:00"; empty: always inside
+  std::vector<ChangeWindow> change_windows;  // change_window, parsed at load
 };
 
 /// Settings for the agent front-ends.

@@ -11,12 +11,16 @@
 
 namespace stepgate {
 
-/// One (sub-)expression of a rule's `when` and what it evaluated to. An `&&` or `||` at the top
-/// of the expression (outside parentheses, which are looked into) is split into its operands.
+/// One (sub-)expression of a rule's `when` and what it evaluated to, with its operands below it:
+/// the whole tree (to a bounded depth), not only the top-level `&&` and `||`.
 struct ConditionTrace {
   std::string source;  // the text of this part
-  std::string op;      // "&&" or "||" when `parts` holds the operands; "" for a leaf
-  std::string result;  // "true", "false", another value as JSON, or "error: ..."
+  /// The operator or function over `parts` ("&&", "||", ">", "!", "size()", "exists()"...);
+  /// "" for a leaf. Literal operands are not listed as parts.
+  std::string op;
+  /// "true", "false", another value as JSON, "error: ...", or "(for each item)" for a macro's
+  /// predicate.
+  std::string result;
   /// The signals this part reads, "signals.NAME = JSON" ("(not set)" when absent).
   std::vector<std::string> reads;
   std::vector<ConditionTrace> parts;
@@ -34,10 +38,5 @@ struct RuleTrace {
 /// the request path.
 std::vector<RuleTrace> explain_rules(const Policy& policy, const Action& action,
                                      const Value& signals);
-
-/// The top-level operands of `source` split at `op` ("&&" or "||"), outside parentheses,
-/// brackets and string literals, after removing parentheses around the whole; one element when
-/// there is no such operator (or a top-level ?: makes splitting wrong).
-std::vector<std::string> split_top_level(const std::string& source, const std::string& op);
 
 }  // namespace stepgate
