@@ -213,6 +213,26 @@ Result<int> StateStore::count_actions(const std::string& kind, const std::string
   return static_cast<int>(std::min<int64_t>(c.stored + local, kCountCap));
 }
 
+Result<std::vector<UnixTime>> StateStore::action_times(const std::string& kind,
+                                                       const std::string& actor, UnixTime since,
+                                                       int limit) {
+  std::lock_guard lock(impl_->mu);
+  // The database must hold this process's own records before it is read.
+  if (impl_->caching()) {
+    if (Status s = impl_->flush_pending_locked(); !s.ok()) return s.error();
+  }
+  STEPGATE_PREPARE(q,
+                   "SELECT at FROM action_log WHERE kind = ? AND actor = ? AND at >= ? "
+                   "ORDER BY at DESC LIMIT ?");
+  q.bind(1, kind).bind(2, actor).bind(3, since).bind(4, int64_t{std::max(limit, 0)});
+  std::vector<UnixTime> out;
+  int rc = SQLITE_ROW;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.int_at(0));
+  if (rc != SQLITE_DONE) return impl_->error("read action times");
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 Result<bool> StateStore::is_device_known(const std::string& actor, const std::string& device) {
   std::lock_guard lock(impl_->mu);
   if (impl_->caching() && impl_->cache.known_devices.contains({actor, device})) return true;

@@ -128,5 +128,31 @@ TEST_CASE_FIXTURE(BaselineFixture, "baselines: nothing is computed that no rule 
   CHECK(collect(kMidnight, {"new_resource"}).get_bool("new_resource"));
 }
 
+// A long-running front-end's store (the hook daemon's, cache_ms > 0) buffers its own records:
+// the baselines must count those as the one-shot store counts what it wrote straight away.
+TEST_CASE("baselines: a caching store counts its own buffered actions") {
+  testing::TempDir dir;
+  StoreOptions caching;
+  caching.cache_ms = 60000;
+  auto opened = StateStore::open(dir.path() + "/state.db", caching);
+  REQUIRE(opened.ok());
+  std::unique_ptr<StateStore> store = std::move(opened).value();
+  const Action push{"git.push", "alice", "origin refs/heads/main", Map{}};
+  const UnixTime now = kMidnight + 12 * 3600;
+  for (int d = 1; d <= 20; ++d) {
+    REQUIRE(store->record_action("git.push", "alice", kMidnight - d * kDay + 10 * 3600).ok());
+  }
+  for (int i = 0; i < 9; ++i) REQUIRE(store->record_action("git.push", "alice", now - 60).ok());
+  SignalDemand demand;
+  demand.names = {"unusual_hour", "volume_z"};
+  Value signals = Map{};
+  CollectContext context{now, "dev", store.get()};
+  REQUIRE(collect_baseline_signals(push, Policy{}, context, demand, signals).ok());
+  CHECK(signals.find("volume_z")->as_number() == doctest::Approx(9.0));  // 10 vs 1 a day
+  CHECK(
+      signals.get_string("unusual_hour_reason") ==
+      "git.push at 12:00 is 1 in 21 for alice over 30 days");  // the last half hour is not history
+}
+
 }  // namespace
 }  // namespace stepgate

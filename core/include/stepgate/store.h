@@ -109,6 +109,11 @@ class StateStore {
   // at 1,000 so the cost of a count stays bounded under a flood.
   Status record_action(const std::string& kind, const std::string& actor, UnixTime at);
   Result<int> count_actions(const std::string& kind, const std::string& actor, UnixTime since);
+  /// The times of the most recent `limit` actions of a kind by an actor since a time, oldest
+  /// first (this process's buffered records included): one indexed read for callers that need
+  /// many windows of one history (the behavioural baselines) instead of a count per window.
+  Result<std::vector<UnixTime>> action_times(const std::string& kind, const std::string& actor,
+                                             UnixTime since, int limit);
 
   // Known devices and seen keys (hosts...). mark_* returns true when it was new.
   Result<bool> is_device_known(const std::string& actor, const std::string& device);
