@@ -199,8 +199,25 @@ void read_git(const Reader& r, const Node& node, GitSettings& out, Errors& error
     return;
   }
   keep(errors, r.read_string_list(secrets, "allow_paths", out.secrets_allow_paths));
-  keep(errors, r.read_string_list(secrets, "allow_rules", out.secrets_allow_rules));
+  const bool allow_read =
+      keep(errors, r.read_string_list(secrets, "allow_rules", out.secrets_allow_rules));
+  const std::size_t before_rules = errors.size();
   read_secret_rules(r, secrets["rules"], out, errors);
+  // A misspelt id would turn nothing off, silently; checked once the policy's own rules compiled.
+  const Node& allow = secrets["allow_rules"];
+  if (!allow_read || !allow || errors.size() != before_rules) return;
+  const auto& known = out.secrets().rules();
+  std::size_t i = 0;
+  for (const Node& item : allow.items()) {
+    if (i >= out.secrets_allow_rules.size()) break;
+    const std::string& id = out.secrets_allow_rules[i++];
+    const bool found = std::any_of(known.begin(), known.end(),
+                                   [&](const SecretRuleInfo& rule) { return rule.id == id; });
+    if (!found) {
+      errors.push_back(r.error_at(item, "key `allow_rules`: no secret rule `" + id +
+                                            "` (`stepgate scan --list-rules` lists them)"));
+    }
+  }
 }
 
 void read_ci(const Reader& r, const Node& node, CiSettings& out, Errors& errors) {

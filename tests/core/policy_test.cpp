@@ -128,6 +128,12 @@ const BadCase kBad[] = {
      "5:14", "secret rule `acme`: key `id`: repeated"},
     {"secret rule: a built-in id", "git:\n  secrets:\n    rules:\n      - {id: jwt, regex: a}\n",
      "4:14", "is a built-in rule's id"},
+    {"allow_rules: a misspelt id turns nothing off",
+     "git:\n  secrets:\n    allow_rules: [aws-access-key-id, aws-acess-key]\n", "3:38",
+     "key `allow_rules`: no secret rule `aws-acess-key`"},
+    {"allow_rules: an id the policy's own rules do not have",
+     "git:\n  secrets:\n    allow_rules: [acme]\n    rules:\n      - {id: acme2, regex: a}\n",
+     "3:19", "no secret rule `acme`"},
 };
 
 TEST_CASE("malformed policies are refused with file:line:column and the key") {
@@ -142,6 +148,14 @@ TEST_CASE("malformed policies are refused with file:line:column and the key") {
     if (*c.where != '\0') CHECK(m.rfind(std::string("p.yaml:") + c.where + ": ", 0) == 0);
     CHECK(m.find(c.fragment) != std::string::npos);
   }
+}
+
+TEST_CASE("allow_rules may name a built-in rule or one of the policy's own") {
+  auto policy = load_policy_text(
+      "git:\n  secrets:\n    allow_rules: [jwt, acme]\n    rules:\n      - {id: acme, regex: a}\n",
+      "p.yaml");
+  REQUIRE(policy.ok());
+  CHECK((*policy)->git.secrets_allow_rules == std::vector<std::string>{"jwt", "acme"});
 }
 
 TEST_CASE("JSON policies load too, with positions") {
