@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "service.h"
+#include "stepgate/authority.h"
+#include "stepgate/baselines.h"
 #include "stepgate/collect.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
@@ -17,10 +19,6 @@ namespace {
 constexpr std::size_t kMaxLayers = 8;
 constexpr std::size_t kMaxCachedEngines = 64;
 constexpr std::size_t kMaxGrants = 16;
-
-// Signals the authority computes from its own store and clock: a caller's values are dropped.
-constexpr const char* kAuthoritySignals[] = {"hour",   "weekday",      "off_hours", "actor",
-                                             "device", "device_known", "velocity",  "elevated"};
 
 /// A StepUpIo whose only "terminal" is the code the front-end relayed, offered once.
 class RelayedCodeIo : public StepUpIo {
@@ -117,7 +115,11 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   action.actor = peer.actor;
   const Value* signals_in = request.find("signals");
   Value signals = signals_in != nullptr && signals_in->is_map() ? *signals_in : Value(Map{});
-  for (const char* name : kAuthoritySignals) signals.as_map().erase(name);
+  for (std::string_view name : kAuthoritySignals) {
+    if (auto it = signals.as_map().find(name); it != signals.as_map().end()) {
+      signals.as_map().erase(it);
+    }
+  }
   std::vector<std::string> grants;
   if (const Value* g = request.find("grants"); g != nullptr && g->is_list()) {
     for (const Value& item : g->as_list()) {
@@ -132,7 +134,7 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   }
 
   const Policy& policy = *policy_;
-  const UnixTime now = unix_now();
+  const UnixTime now = this->now();
   const std::string digest = action_digest(action);
   // Elevations and known devices are per caller uid on this authority's machine.
   const std::string device = "uid:" + std::to_string(peer.uid);
@@ -145,7 +147,13 @@ Value Authority::decide(const Value& request, const Peer& peer) {
 
   GateOutcome out;
   CollectContext context{now, device, store_.get()};
-  if (Status s = collect_common_signals(action, policy, context, signals); !s.ok()) {
+  // The baselines cost store look-ups: only those a rule of some layer reads are computed.
+  const SignalDemand demand = engine.ok() ? signals_read(**engine, action.kind) : SignalDemand{};
+  Status collected = collect_common_signals(action, policy, context, signals);
+  if (collected.ok()) {
+    collected = collect_baseline_signals(action, policy, context, demand, signals);
+  }
+  if (Status s = collected; !s.ok()) {
     out.decision.verdict = policy.on_error == OnError::kAllow ? Verdict::kAllow : Verdict::kDeny;
     out.decision.reasons.push_back(
         Reason{"stepgate.error", 0, Verdict::kDeny, "signals: " + s.error().message, false});
@@ -237,6 +245,9 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   if (out.final_verdict == Verdict::kAllow && !signals.get_bool("device_known")) {
     (void)store_->mark_device_known(action.actor, device);
   }
+  if (out.final_verdict == Verdict::kAllow) {
+    (void)remember_baseline(action, context, demand);  // best effort: a signal only
+  }
 
   Value step_up = Map{{"satisfied", out.step_up.satisfied}};
   if (!out.step_up.method.empty()) step_up["method"] = out.step_up.method;
@@ -251,14 +262,15 @@ Value Authority::decide(const Value& request, const Peer& peer) {
     step_up["problems"] = List(out.step_up.problems.begin(), out.step_up.problems.end());
   }
 
+  Value decision = decision_to_value(out.decision);
   Value record = Map{{"front_end", request.get_string("front_end")},
                      {"uid", static_cast<int64_t>(peer.uid)},
                      {"action", Map{{"kind", action.kind},
                                     {"actor", action.actor},
                                     {"resource", action.resource},
                                     {"digest", digest},
-                                    {"attributes", action.attributes}}},
-                     {"decision", decision_to_value(out.decision)},
+                                    {"attributes", std::move(action.attributes)}}},
+                     {"decision", decision},
                      {"final_verdict", verdict_name(out.final_verdict)}};
   if (claimed != action.actor) record["claimed_actor"] = claimed;
   if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up;
@@ -267,17 +279,24 @@ Value Authority::decide(const Value& request, const Peer& peer) {
     out.final_verdict = Verdict::kDeny;
     out.decision.reasons.push_back(
         Reason{"stepgate.audit", 0, Verdict::kDeny, "the audit log could not be written", false});
+    decision = decision_to_value(out.decision);
   }
-  Value outcome = Map{{"decision", decision_to_value(out.decision)},
+  // The signals the client does not have: the authority's own (kAuthoritySignals). Sending the
+  // whole map, defaults and all, was half of every answer's bytes to write and to parse.
+  Map computed;
+  for (std::string_view name : kAuthoritySignals) {
+    if (const Value* v = signals.find(name); v != nullptr) computed.emplace(name, *v);
+  }
+  Value outcome = Map{{"decision", std::move(decision)},
                       {"final_verdict", verdict_name(out.final_verdict)},
-                      {"signals", signals},
+                      {"signals", std::move(computed)},
                       {"step_up", std::move(step_up)}};
   // The time spent here (evaluation, store, audit), so a client can tell it from the transport's.
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
-  return sign(Value(Map{{"ok", true},
-                        {"outcome", std::move(outcome)},
-                        {"elapsed_us", static_cast<int64_t>(elapsed.count())}}));
+  return Value(Map{{"ok", true},
+                   {"outcome", std::move(outcome)},
+                   {"elapsed_us", static_cast<int64_t>(elapsed.count())}});
 }
 
 }  // namespace stepgate::authority
