@@ -274,7 +274,7 @@ Value Authority::decide(const Value& request, const Peer& peer) {
                      {"final_verdict", verdict_name(out.final_verdict)}};
   if (claimed != action.actor) record["claimed_actor"] = claimed;
   if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up;
-  if (Status s = audit("decision", record);
+  if (Status s = audit("decision", std::move(record));
       !s.ok() && out.final_verdict == Verdict::kAllow && policy.on_error == OnError::kDeny) {
     out.final_verdict = Verdict::kDeny;
     out.decision.reasons.push_back(
@@ -287,6 +287,9 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   for (std::string_view name : kAuthoritySignals) {
     if (const Value* v = signals.find(name); v != nullptr) computed.emplace(name, *v);
   }
+  // The per-layer verdicts and evaluation errors are the log's; the front-end reads neither.
+  decision.as_map().erase("layers");
+  decision.as_map().erase("errors");
   Value outcome = Map{{"decision", std::move(decision)},
                       {"final_verdict", verdict_name(out.final_verdict)},
                       {"signals", std::move(computed)},

@@ -144,6 +144,12 @@ Result<std::optional<AuthorityEndpoint>> find_authority(const Paths& paths, cons
 
 // ---- Wire ---------------------------------------------------------------------------------------
 
+namespace {
+/// A frame (see read_authority_frame); `block`: the socket has SO_RCVTIMEO set, and the first
+/// read may wait in recv.
+Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block);
+}  // namespace
+
 Status write_authority_frame(int fd, std::string_view body) {
   if (body.size() > kAuthorityMaxFrameBytes) {
     return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(body.size()) +
@@ -184,6 +190,12 @@ Status write_authority_frame(int fd, std::string_view body) {
 }
 
 Result<std::string> read_authority_frame(int fd, std::size_t max_bytes, int timeout_ms) {
+  return read_frame(fd, max_bytes, timeout_ms, /*block=*/false);
+}
+
+namespace {
+
+Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   // A frame usually arrives whole (a decision's answer is about 1 KB): one read takes header
   // and body together, where reading the header and then the body took a wait and a read each.
@@ -193,7 +205,10 @@ Result<std::string> read_authority_frame(int fd, std::size_t max_bytes, int time
   std::size_t want = 4;  // the header, then header + body
   bool header_read = false;
   while (have < want) {
-    const ssize_t got = ::recv(fd, buffer.data() + have, buffer.size() - have, MSG_DONTWAIT);
+    // `block`: the first read waits in recv itself (bounded by the socket's SO_RCVTIMEO) rather
+    // than in a poll before it, one system call where the answer is not there yet.
+    const int flags = block && have == 0 ? 0 : MSG_DONTWAIT;
+    const ssize_t got = ::recv(fd, buffer.data() + have, buffer.size() - have, flags);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -229,6 +244,8 @@ Result<std::string> read_authority_frame(int fd, std::size_t max_bytes, int time
   }
   return buffer.substr(4, want - 4);
 }
+
+}  // namespace
 
 Result<Value> parse_authority_body(std::string_view body) {
   JsonLimits limits;
@@ -329,7 +346,9 @@ Result<Value> AuthorityConnection::call(Value request) {
                       "the authority at " + socket_ + " did not answer (" + e.message + ")");
   };
   if (Status s = write_authority_frame(fd_, to_json(request)); !s.ok()) return fail(s.error());
-  auto body = read_authority_frame(fd_);
+  // The first wait is bounded by the SO_RCVTIMEO connect() set; the rest of a long frame by the
+  // default deadline.
+  auto body = read_frame(fd_, kAuthorityMaxFrameBytes, 120 * 1000, /*block=*/true);
   if (!body.ok()) return fail(body.error());
   auto reply = parse_authority_body(*body);
   if (!reply.ok()) return fail(reply.error());
