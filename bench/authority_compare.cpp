@@ -12,7 +12,10 @@
 //    each authority (a Gate whose decision source is the authority: the front-end's real path,
 //    signature check against the pinned key included). "added" = through the socket - in process.
 //  - throughput: `--clients` threads, each its own front-end Gate and connection, deciding for
-//    `--seconds` against each authority.
+//    `--seconds` against each authority; then bare clients (a connection each, no Gate), proven
+//    once per connection as front-ends do, and once with every reply signed and checked (the
+//    protocol before proven connections). Each phase also reports the CPU per decision of the
+//    authority's process and of the clients' (this process).
 // Prints medians, p99s, per-round ranges and ratios.
 #include <fcntl.h>
 #include <signal.h>
