@@ -2,6 +2,8 @@
 // policy, the client's layers (friction only), step-up from the authority's store, a held
 // challenge with a short id, and one audit record of record.
 #include <chrono>
+#include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "service.h"
@@ -89,7 +91,11 @@ Result<std::shared_ptr<const LayeredEngine>> Authority::layered_engine(const Val
       key += texts.back().first + ":" + sha256_hex(texts.back().second) + ";";
     }
   }
-  if (auto it = engines_.find(key); it != engines_.end()) return it->second;
+  {
+    // Every decision looks here; only a new set of client layers writes.
+    std::shared_lock read(engines_mu_);
+    if (auto it = engines_.find(key); it != engines_.end()) return it->second;
+  }
   // The authority's policy first: it supplies the settings (approvers, step-up defaults,
   // on_error) and the client layers can only make the verdict stricter.
   std::vector<PolicyLayer> all{PolicyLayer{"authority", policy_}};
@@ -98,8 +104,10 @@ Result<std::shared_ptr<const LayeredEngine>> Authority::layered_engine(const Val
     if (!policy.ok()) return policy.error();
     all.push_back(PolicyLayer{name, std::move(*policy)});
   }
-  if (engines_.size() >= kMaxCachedEngines) engines_.erase(engines_.begin());
   auto engine = std::make_shared<const LayeredEngine>(std::move(all));
+  std::unique_lock write(engines_mu_);
+  if (auto it = engines_.find(key); it != engines_.end()) return it->second;  // built meanwhile
+  if (engines_.size() >= kMaxCachedEngines) engines_.erase(engines_.begin());
   engines_.emplace(std::move(key), engine);
   return engine;
 }
@@ -140,10 +148,7 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   const std::string device = "uid:" + std::to_string(peer.uid);
   // The store and the audit log are thread-safe on their own: the lock covers only the layer
   // cache and the challenge bookkeeping below, so concurrent allows evaluate in parallel.
-  auto engine = [&] {
-    std::lock_guard cache(mu_);
-    return layered_engine(layers_in);
-  }();
+  auto engine = layered_engine(layers_in);
 
   GateOutcome out;
   CollectContext context{now, device, store_.get()};

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,7 +105,7 @@ class Authority {
   Value enroll(const Value& request, const Peer& peer);
   Value activate(const Value& request, const Peer& peer);
   /// The authority's policy layered with the client's (cached by their hashes); an error names
-  /// the client layer that does not load. Called under mu_.
+  /// the client layer that does not load. Thread-safe (engines_mu_).
   Result<std::shared_ptr<const LayeredEngine>> layered_engine(const Value* layers);
   Status audit(const std::string& type, Value fields);
   [[nodiscard]] Paths paths() const;
@@ -116,9 +117,11 @@ class Authority {
   Ed25519KeyPair key_;
   ReplySigner signer_;  // key_ loaded once: every reply is signed
   std::function<UnixTime()> clock_;
-  // Guards the layer cache and the challenge and enrolment bookkeeping (find, then create or
-  // consume); the store and the audit log are thread-safe on their own.
+  // Guards the challenge and enrolment bookkeeping (find, then create or consume); the store and
+  // the audit log are thread-safe on their own.
   std::mutex mu_;
+  // The layer cache: read by every decision, written for a new set of client layers.
+  std::shared_mutex engines_mu_;
   std::map<std::string, std::shared_ptr<const LayeredEngine>> engines_;
 };
 

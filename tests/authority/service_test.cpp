@@ -633,6 +633,59 @@ TEST_CASE("authority client: a proven connection asks for unsigned answers, and 
   server.join();
 }
 
+TEST_CASE("authority: concurrent proven connections are each answered, in order, and audited") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  Fixture f([&](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[me] = "alice";
+    c.audit_durable = false;
+  });
+  std::atomic<bool> stop{false};
+  std::ostringstream log;
+  std::thread server([&] { (void)serve(*f.authority, stop, log); });
+  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  constexpr int kClients = 8;
+  constexpr int kEach = 50;
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto connection = AuthorityConnection::connect(f.authority->config().socket);
+      if (!connection.ok()) return;
+      for (int i = 0; i < kEach; ++i) {
+        // Each answer must be for this request: the resource comes back in the digest's action.
+        const std::string resource = "db-" + std::to_string(c) + "-" + std::to_string(i);
+        const Value request =
+            Map{{"op", "decide"}, {"action", Map{{"kind", "db.migrate"}, {"resource", resource}}}};
+        auto reply = call_authority(**connection, request, f.authority->public_key());
+        const Action action{"db.migrate", "alice", resource, Map{}};
+        if (reply.ok() && reply->find("outcome")->find("decision")->get_string("action_digest") ==
+                              action_digest(action)) {
+          ++answered;
+        } else {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  stop = true;
+  server.join();
+  CHECK(answered == kClients * kEach);
+  CHECK(wrong == 0);
+  const std::string audit = f.audit_text();
+  std::size_t decisions = 0;
+  for (std::size_t at = audit.find("\"type\":\"decision\""); at != std::string::npos;
+       at = audit.find("\"type\":\"decision\"", at + 1)) {
+    ++decisions;
+  }
+  CHECK(decisions == std::size_t{kClients * kEach});
+}
+
 TEST_CASE("authority config: keys, users and limits") {
   struct Case {
     std::string text;
