@@ -19,7 +19,7 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
     (void)refuse(op, peer, Error{e.code, "challenge " + id + ": " + e.message});
     return e;
   };
-  const UnixTime now = unix_now();
+  const UnixTime now = this->now();
   // A blank approver is the challenge's actor (the solo TOTP path): the inbox page and
   // `stepgate authority approve` leave it blank for "my own code".
   std::string who = proof.approver;
@@ -44,8 +44,29 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
   request.comment = proof.comment;
   request.proof.approver = who;
   request.proof.code = proof.code;
+  request.proof.grant = proof.grant;
   request.proof.source = ProofSource{
       true, peer.via == "inbox" ? std::string("inbox") : "uid:" + std::to_string(peer.uid)};
+  // A grant works once: its jti goes into the authority's ledger (the one `decide` spends grants
+  // from) before it decides anything. It is checked against the challenge first, so a grant for
+  // another action, or a challenge that is no longer pending, does not spend it.
+  if (!proof.grant.empty()) {
+    auto found = store_->get_challenge(id);
+    auto held = found.ok() && found->has_value() && (*found)->state == ChallengeState::kPending
+                    ? decode_challenge((*found)->token)
+                    : Result<Challenge>(make_error(ErrorCode::kNotFound, "not pending"));
+    auto claims = held.ok() ? verify_grant_claims(proof.grant, *policy_, held->action_digest,
+                                                  held->actor, now)
+                            : Result<Grant>(held.error());
+    if (claims.ok()) {
+      auto fresh = store_->consume_jti(claims->jti, claims->exp);
+      if (!fresh.ok()) return fail(fresh.error());
+      if (!*fresh) {
+        return fail(make_error(ErrorCode::kPermissionDenied,
+                               "grant refused: it was already used (each grant works once)"));
+      }
+    }
+  }
   ApprovalOutcome out = approvals.decide(request, now);
   if (!out.ok()) {
     // A decision with no proof is refused like one with a wrong proof.
@@ -58,7 +79,7 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
   (void)audit("approval", Map{{"challenge", id},
                               {"decision", approve ? "approve" : "deny"},
                               {"identity", out.decided_by},
-                              {"method", "totp"},
+                              {"method", proof.grant.empty() ? "totp" : "grant"},
                               {"via", peer.via},
                               {"action_digest", record.action_digest},
                               {"comment", proof.comment}});
@@ -70,18 +91,18 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
 
 Value Authority::approve_op(const Value& request, const Peer& peer, bool approve) {
   ChallengeProof proof{request.get_string("approver"), request.get_string("code"),
-                       request.get_string("comment")};
+                       request.get_string("grant"), request.get_string("comment")};
   auto decided = decide_challenge(request.get_string("id"), proof, approve, peer);
   if (!decided.ok()) {
     // Already audited by decide_challenge.
-    return sign(Value(Map{{"ok", false},
-                          {"error", Map{{"code", error_code_name(decided.error().code)},
-                                        {"message", decided.error().message}}}}));
+    return Value(Map{{"ok", false},
+                     {"error", Map{{"code", error_code_name(decided.error().code)},
+                                   {"message", decided.error().message}}}});
   }
-  return sign(Value(Map{{"ok", true},
-                        {"id", decided->id},
-                        {"state", challenge_state_name(decided->state)},
-                        {"decided_by", decided->decided_by}}));
+  return Value(Map{{"ok", true},
+                   {"id", decided->id},
+                   {"state", challenge_state_name(decided->state)},
+                   {"decided_by", decided->decided_by}});
 }
 
 Value Authority::challenge_op(const Value& request, const Peer& peer) {
@@ -92,12 +113,12 @@ Value Authority::challenge_op(const Value& request, const Peer& peer) {
   }
   const ChallengeRecord& c = **found;
   auto summary = parse_json(c.summary_json);
-  return sign(Value(Map{{"ok", true},
-                        {"id", c.id},
-                        {"state", challenge_state_name(c.state)},
-                        {"decided_by", c.decided_by},
-                        {"summary", summary.ok() ? *summary : Value(Map{})},
-                        {"expires_at", c.expires_at}}));
+  return Value(Map{{"ok", true},
+                   {"id", c.id},
+                   {"state", challenge_state_name(c.state)},
+                   {"decided_by", c.decided_by},
+                   {"summary", summary.ok() ? *summary : Value(Map{})},
+                   {"expires_at", c.expires_at}});
 }
 
 }  // namespace stepgate::authority

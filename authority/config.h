@@ -36,6 +36,9 @@ struct AuthorityConfig {
   [[nodiscard]] std::string key_file() const { return state_dir + "/authority.key"; }
   /// SHA-256 (hex) of each access token for GET /v1/audit, one a line (0600).
   [[nodiscard]] std::string audit_tokens_file() const { return secrets_dir() + "/audit-tokens"; }
+  /// The enrolment codes issued: SHA-256 (hex) of "actor:code" and the issue time, one a line
+  /// (0600). Their single use is the store's ledger's.
+  [[nodiscard]] std::string enroll_codes_file() const { return secrets_dir() + "/enroll-codes"; }
 };
 
 /// Parses the YAML text of an authority configuration. Keys: socket, state_dir, policy,

@@ -2,9 +2,13 @@
 // policy, the client's layers (friction only), step-up from the authority's store, a held
 // challenge with a short id, and one audit record of record.
 #include <chrono>
+#include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "service.h"
+#include "stepgate/authority.h"
+#include "stepgate/baselines.h"
 #include "stepgate/collect.h"
 #include "stepgate/gate.h"
 #include "stepgate/json.h"
@@ -17,10 +21,6 @@ namespace {
 constexpr std::size_t kMaxLayers = 8;
 constexpr std::size_t kMaxCachedEngines = 64;
 constexpr std::size_t kMaxGrants = 16;
-
-// Signals the authority computes from its own store and clock: a caller's values are dropped.
-constexpr const char* kAuthoritySignals[] = {"hour",   "weekday",      "off_hours", "actor",
-                                             "device", "device_known", "velocity",  "elevated"};
 
 /// A StepUpIo whose only "terminal" is the code the front-end relayed, offered once.
 class RelayedCodeIo : public StepUpIo {
@@ -91,7 +91,11 @@ Result<std::shared_ptr<const LayeredEngine>> Authority::layered_engine(const Val
       key += texts.back().first + ":" + sha256_hex(texts.back().second) + ";";
     }
   }
-  if (auto it = engines_.find(key); it != engines_.end()) return it->second;
+  {
+    // Every decision looks here; only a new set of client layers writes.
+    std::shared_lock read(engines_mu_);
+    if (auto it = engines_.find(key); it != engines_.end()) return it->second;
+  }
   // The authority's policy first: it supplies the settings (approvers, step-up defaults,
   // on_error) and the client layers can only make the verdict stricter.
   std::vector<PolicyLayer> all{PolicyLayer{"authority", policy_}};
@@ -100,8 +104,10 @@ Result<std::shared_ptr<const LayeredEngine>> Authority::layered_engine(const Val
     if (!policy.ok()) return policy.error();
     all.push_back(PolicyLayer{name, std::move(*policy)});
   }
-  if (engines_.size() >= kMaxCachedEngines) engines_.erase(engines_.begin());
   auto engine = std::make_shared<const LayeredEngine>(std::move(all));
+  std::unique_lock write(engines_mu_);
+  if (auto it = engines_.find(key); it != engines_.end()) return it->second;  // built meanwhile
+  if (engines_.size() >= kMaxCachedEngines) engines_.erase(engines_.begin());
   engines_.emplace(std::move(key), engine);
   return engine;
 }
@@ -117,7 +123,11 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   action.actor = peer.actor;
   const Value* signals_in = request.find("signals");
   Value signals = signals_in != nullptr && signals_in->is_map() ? *signals_in : Value(Map{});
-  for (const char* name : kAuthoritySignals) signals.as_map().erase(name);
+  for (std::string_view name : kAuthoritySignals) {
+    if (auto it = signals.as_map().find(name); it != signals.as_map().end()) {
+      signals.as_map().erase(it);
+    }
+  }
   std::vector<std::string> grants;
   if (const Value* g = request.find("grants"); g != nullptr && g->is_list()) {
     for (const Value& item : g->as_list()) {
@@ -132,20 +142,23 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   }
 
   const Policy& policy = *policy_;
-  const UnixTime now = unix_now();
+  const UnixTime now = this->now();
   const std::string digest = action_digest(action);
   // Elevations and known devices are per caller uid on this authority's machine.
   const std::string device = "uid:" + std::to_string(peer.uid);
   // The store and the audit log are thread-safe on their own: the lock covers only the layer
   // cache and the challenge bookkeeping below, so concurrent allows evaluate in parallel.
-  auto engine = [&] {
-    std::lock_guard cache(mu_);
-    return layered_engine(layers_in);
-  }();
+  auto engine = layered_engine(layers_in);
 
   GateOutcome out;
   CollectContext context{now, device, store_.get()};
-  if (Status s = collect_common_signals(action, policy, context, signals); !s.ok()) {
+  // The baselines cost store look-ups: only those a rule of some layer reads are computed.
+  const SignalDemand demand = engine.ok() ? signals_read(**engine, action.kind) : SignalDemand{};
+  Status collected = collect_common_signals(action, policy, context, signals);
+  if (collected.ok()) {
+    collected = collect_baseline_signals(action, policy, context, demand, signals);
+  }
+  if (Status s = collected; !s.ok()) {
     out.decision.verdict = policy.on_error == OnError::kAllow ? Verdict::kAllow : Verdict::kDeny;
     out.decision.reasons.push_back(
         Reason{"stepgate.error", 0, Verdict::kDeny, "signals: " + s.error().message, false});
@@ -237,6 +250,9 @@ Value Authority::decide(const Value& request, const Peer& peer) {
   if (out.final_verdict == Verdict::kAllow && !signals.get_bool("device_known")) {
     (void)store_->mark_device_known(action.actor, device);
   }
+  if (out.final_verdict == Verdict::kAllow) {
+    (void)remember_baseline(action, context, demand);  // best effort: a signal only
+  }
 
   Value step_up = Map{{"satisfied", out.step_up.satisfied}};
   if (!out.step_up.method.empty()) step_up["method"] = out.step_up.method;
@@ -251,33 +267,44 @@ Value Authority::decide(const Value& request, const Peer& peer) {
     step_up["problems"] = List(out.step_up.problems.begin(), out.step_up.problems.end());
   }
 
+  Value decision = decision_to_value(out.decision);
   Value record = Map{{"front_end", request.get_string("front_end")},
                      {"uid", static_cast<int64_t>(peer.uid)},
                      {"action", Map{{"kind", action.kind},
                                     {"actor", action.actor},
                                     {"resource", action.resource},
                                     {"digest", digest},
-                                    {"attributes", action.attributes}}},
-                     {"decision", decision_to_value(out.decision)},
+                                    {"attributes", std::move(action.attributes)}}},
+                     {"decision", decision},
                      {"final_verdict", verdict_name(out.final_verdict)}};
   if (claimed != action.actor) record["claimed_actor"] = claimed;
   if (out.decision.verdict == Verdict::kStepUp) record["step_up"] = step_up;
-  if (Status s = audit("decision", record);
+  if (Status s = audit("decision", std::move(record));
       !s.ok() && out.final_verdict == Verdict::kAllow && policy.on_error == OnError::kDeny) {
     out.final_verdict = Verdict::kDeny;
     out.decision.reasons.push_back(
         Reason{"stepgate.audit", 0, Verdict::kDeny, "the audit log could not be written", false});
+    decision = decision_to_value(out.decision);
   }
-  Value outcome = Map{{"decision", decision_to_value(out.decision)},
+  // The signals the client does not have: the authority's own (kAuthoritySignals). Sending the
+  // whole map, defaults and all, was half of every answer's bytes to write and to parse.
+  Map computed;
+  for (std::string_view name : kAuthoritySignals) {
+    if (const Value* v = signals.find(name); v != nullptr) computed.emplace(name, *v);
+  }
+  // The per-layer verdicts and evaluation errors are the log's; the front-end reads neither.
+  decision.as_map().erase("layers");
+  decision.as_map().erase("errors");
+  Value outcome = Map{{"decision", std::move(decision)},
                       {"final_verdict", verdict_name(out.final_verdict)},
-                      {"signals", signals},
+                      {"signals", std::move(computed)},
                       {"step_up", std::move(step_up)}};
   // The time spent here (evaluation, store, audit), so a client can tell it from the transport's.
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
-  return sign(Value(Map{{"ok", true},
-                        {"outcome", std::move(outcome)},
-                        {"elapsed_us", static_cast<int64_t>(elapsed.count())}}));
+  return Value(Map{{"ok", true},
+                   {"outcome", std::move(outcome)},
+                   {"elapsed_us", static_cast<int64_t>(elapsed.count())}});
 }
 
 }  // namespace stepgate::authority

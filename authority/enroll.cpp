@@ -1,6 +1,9 @@
 // Enrolment through the authority: the seeds live only in its store. A new actor needs the
 // administrator (a uid in `admins`) or a one-time code the administrator issued; replacing an
 // active factor needs a current code from it.
+#include <map>
+#include <sstream>
+
 #include "service.h"
 #include "stepgate/crypto.h"
 #include "stepgate/files.h"
@@ -10,11 +13,26 @@
 namespace stepgate::authority {
 namespace {
 
-constexpr const char* kEnrollCodes = "enroll-code";
 constexpr int64_t kEnrollCodeLedgerTtl = int64_t{10} * 365 * 24 * 3600;
+// An expired code's line is kept this long past its expiry, so that using it is refused as
+// expired rather than as unknown.
+constexpr int64_t kExpiredCodeKept = int64_t{7} * 24 * 3600;
 
 std::string code_key(const std::string& actor, const std::string& code) {
   return sha256_hex(actor + ":" + code);
+}
+
+/// The issued codes' file: key -> issue time (the authority's clock). A line that does not read
+/// is skipped (the file is the authority's own, written whole by write_secret_file).
+std::map<std::string, UnixTime> read_issued_codes(const std::string& path) {
+  std::map<std::string, UnixTime> out;
+  auto text = read_secret_file(path);
+  if (!text.ok()) return out;
+  std::istringstream lines(*text);
+  std::string key;
+  UnixTime at = 0;
+  while (lines >> key >> at) out[key] = at;
+  return out;
 }
 
 Error denied(std::string message) {
@@ -36,15 +54,24 @@ Value Authority::enroll_code(const Value& request, const Peer& peer) {
   auto code = random_id(10);
   if (!code.ok()) return refuse("enroll_code", peer, code.error());
   std::lock_guard lock(mu_);
-  if (auto marked = store_->mark_seen(kEnrollCodes, code_key(actor, *code)); !marked.ok()) {
-    return sign(Value(Map{{"ok", false},
-                          {"error", Map{{"code", error_code_name(marked.error().code)},
-                                        {"message", marked.error().message}}}}));
+  // Only hashes are kept, with the issue time by the authority's clock; lines long expired go.
+  const UnixTime issued_at = now();
+  std::string text;
+  for (const auto& [key, at] : read_issued_codes(config_.enroll_codes_file())) {
+    if (at + config_.enroll_code_ttl.count() + kExpiredCodeKept > issued_at) {
+      text += key + " " + std::to_string(at) + "\n";
+    }
+  }
+  text += code_key(actor, *code) + " " + std::to_string(issued_at) + "\n";
+  if (Status s = write_secret_file(config_.enroll_codes_file(), text); !s.ok()) {
+    return Value(Map{
+        {"ok", false},
+        {"error", Map{{"code", error_code_name(s.error().code)}, {"message", s.error().message}}}});
   }
   (void)audit(
       "enrollment",
       Map{{"event", "code_issued"}, {"actor", actor}, {"uid", static_cast<int64_t>(peer.uid)}});
-  return sign(Value(Map{{"ok", true}, {"actor", actor}, {"code", *code}}));
+  return Value(Map{{"ok", true}, {"actor", actor}, {"code", *code}});
 }
 
 Value Authority::audit_token(const Peer& peer) {
@@ -62,12 +89,12 @@ Value Authority::audit_token(const Peer& peer) {
   std::string text = existing.ok() ? *existing : std::string();
   text += sha256_hex(token) + "\n";
   if (Status s = write_secret_file(config_.audit_tokens_file(), text); !s.ok()) {
-    return sign(Value(Map{{"ok", false},
-                          {"error", Map{{"code", error_code_name(s.error().code)},
-                                        {"message", s.error().message}}}}));
+    return Value(Map{
+        {"ok", false},
+        {"error", Map{{"code", error_code_name(s.error().code)}, {"message", s.error().message}}}});
   }
   (void)audit("audit_token", Map{{"event", "issued"}, {"uid", static_cast<int64_t>(peer.uid)}});
-  return sign(Value(Map{{"ok", true}, {"token", token}}));
+  return Value(Map{{"ok", true}, {"token", token}});
 }
 
 bool Authority::audit_token_valid(std::string_view token) const {
@@ -103,7 +130,7 @@ Value Authority::enroll(const Value& request, const Peer& peer) {
     if (active) {
       const std::string current = request.get_string("current_code");
       auto check = current.empty() ? Result<TotpCheck>(TotpCheck::kMalformed)
-                                   : verify_totp(*store_, *existing, current, unix_now());
+                                   : verify_totp(*store_, *existing, current, now());
       if (!check.ok() || *check != TotpCheck::kOk) {
         lock.unlock();
         return refuse("enroll", peer,
@@ -113,10 +140,9 @@ Value Authority::enroll(const Value& request, const Peer& peer) {
     } else {
       const std::string code = request.get_string("enrollment_code");
       const std::string key = code_key(target, code);
-      auto issued_at = code.empty() ? Result<std::optional<UnixTime>>(std::nullopt)
-                                    : store_->seen_at(kEnrollCodes, key);
-      if (issued_at.ok() && issued_at->has_value() &&
-          unix_now() >= **issued_at + config_.enroll_code_ttl.count()) {
+      const auto codes = read_issued_codes(config_.enroll_codes_file());
+      const auto found = code.empty() ? codes.end() : codes.find(key);
+      if (found != codes.end() && now() >= found->second + config_.enroll_code_ttl.count()) {
         lock.unlock();
         return refuse(
             "enroll", peer,
@@ -124,9 +150,8 @@ Value Authority::enroll(const Value& request, const Peer& peer) {
                    std::to_string(config_.enroll_code_ttl.count()) +
                    " s); ask the administrator for a new one"));
       }
-      auto issued = Result<bool>(issued_at.ok() && issued_at->has_value());
-      auto fresh = issued.ok() && *issued
-                       ? store_->consume_jti("enroll:" + key, unix_now() + kEnrollCodeLedgerTtl)
+      auto fresh = found != codes.end()
+                       ? store_->consume_jti("enroll:" + key, now() + kEnrollCodeLedgerTtl)
                        : Result<bool>(false);
       if (!fresh.ok() || !*fresh) {
         lock.unlock();
@@ -153,10 +178,10 @@ Value Authority::enroll(const Value& request, const Peer& peer) {
                                 {"actor", target},
                                 {"uid", static_cast<int64_t>(peer.uid)},
                                 {"by", peer.admin ? "administrator" : "actor"}});
-  return sign(Value(Map{{"ok", true},
-                        {"actor", target},
-                        {"secret", base32_encode(enrollment.key)},
-                        {"uri", otpauth_uri(enrollment)}}));
+  return Value(Map{{"ok", true},
+                   {"actor", target},
+                   {"secret", base32_encode(enrollment.key)},
+                   {"uri", otpauth_uri(enrollment)}});
 }
 
 Value Authority::activate(const Value& request, const Peer& peer) {
@@ -171,7 +196,7 @@ Value Authority::activate(const Value& request, const Peer& peer) {
     lock.unlock();
     return refuse("activate", peer, enrollment.error());
   }
-  auto check = verify_totp(*store_, *enrollment, request.get_string("code"), unix_now());
+  auto check = verify_totp(*store_, *enrollment, request.get_string("code"), now());
   if (!check.ok() || *check != TotpCheck::kOk) {
     lock.unlock();
     return refuse("activate", peer,
@@ -183,7 +208,7 @@ Value Authority::activate(const Value& request, const Peer& peer) {
     return refuse("activate", peer, s.error());
   }
   (void)audit("enrollment", Map{{"event", "activated"}, {"actor", target}});
-  return sign(Value(Map{{"ok", true}, {"actor", target}, {"active", true}}));
+  return Value(Map{{"ok", true}, {"actor", target}, {"active", true}});
 }
 
 }  // namespace stepgate::authority

@@ -1,6 +1,7 @@
 // The approvals inbox on a loopback port: the page, the JSON API, and the audit export. Deciding
 // needs a TOTP code the authority verifies (an agent on this machine can reach the port, but it
-// holds no seed); challenges are only ever created by `decide`.
+// holds no seed) or an approver's grant signed with their own key (single-use: the authority's
+// ledger); challenges are only ever created by `decide`.
 #include <httplib.h>
 
 #include <thread>
@@ -28,13 +29,15 @@ async function load(){
     const s=c.summary||{};
     li.innerHTML='<b></b> <code></code><div></div>'+
       '<input placeholder="approver (blank: the actor)" class=a> <input placeholder="TOTP code" class=c inputmode=numeric>'+
+      ' <input placeholder="or an approver\'s grant (eyJ...)" class=g>'+
       ' <button class=ok>Approve</button> <button class=no>Deny</button> <span class=msg></span>';
     li.querySelector('b').textContent=c.id+' '+s.kind+' on '+s.resource+' by '+s.actor;
     li.querySelector('code').textContent=s.digest||'';
     li.querySelector('div').textContent=(s.reasons||[]).join('; ');
     for(const [cls,verb] of [['ok','approve'],['no','deny']]){
       li.querySelector('.'+cls).onclick=async()=>{
-        const body={approver:li.querySelector('.a').value,code:li.querySelector('.c').value};
+        const body={approver:li.querySelector('.a').value,code:li.querySelector('.c').value,
+          grant:li.querySelector('.g').value};
         const r=await fetch('/v1/challenges/'+c.id+'/'+verb,{method:'POST',
           headers:{'Content-Type':'application/json'},body:JSON.stringify(body)});
         const j=await r.json();li.querySelector('.msg').textContent=j.error||j.state;
@@ -161,6 +164,7 @@ struct Inbox::Impl {
                     if (body.ok()) {
                       proof.approver = body->get_string("approver");
                       proof.code = body->get_string("code");
+                      proof.grant = body->get_string("grant");
                       proof.comment = body->get_string("comment");
                     }
                     auto decided =

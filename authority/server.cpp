@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -36,11 +37,17 @@ constexpr auto kIdle = std::chrono::seconds(300);  // a connection with no reque
 // stalled peer cannot keep a worker.
 constexpr int kFrameMs = 5000;
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
 struct Connection {
   int fd = -1;
   Peer peer;
-  Clock::time_point last = Clock::now();
-  bool busy = false;  // a worker is answering it
+  // Read by the idle sweep while a worker may be answering: atomics, so a request takes no lock.
+  std::atomic<int64_t> last_ns{steady_ns()};
+  std::atomic<bool> busy{false};  // a worker is answering it
 };
 
 /// Workers for the decisions: twice the cores (at least 4), so that while some wait for the disk
@@ -77,11 +84,7 @@ class Listener {
 
   /// Lets the workers finish the requests they hold, then closes every connection.
   void shut_down() {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
+    if (stopping_.exchange(true)) return;
     for (auto& w : workers_) w.join();
     for (auto& [fd, c] : connections_) ::close(fd);
     connections_.clear();
@@ -131,23 +134,26 @@ class Listener {
   /// Idle connections are shut down, not freed: the end of stream wakes the one worker that may
   /// own the connection, which closes it (a worker may already hold its last event).
   void close_idle_locked() {
-    const auto cutoff = Clock::now() - kIdle;
+    const int64_t cutoff = steady_ns() - std::chrono::nanoseconds(kIdle).count();
     for (auto& [fd, c] : connections_) {
-      if (!c->busy && c->last < cutoff) ::shutdown(fd, SHUT_RDWR);
+      if (!c->busy.load() && c->last_ns.load() < cutoff) ::shutdown(fd, SHUT_RDWR);
     }
   }
 
   /// Each worker waits on epoll itself and serves what it is woken for: a request wakes exactly
   /// one thread (one-shot), with no hand-off from a listener thread to a worker.
+  /// A request takes the lock only when its connection closes (or once a second, for the idle
+  /// sweep): while a connection is disarmed (one-shot) only its worker touches it, and only that
+  /// worker or shut_down (after the workers have stopped) removes it.
   void work() {
     for (;;) {
-      {
+      if (stopping_.load()) return;
+      const int64_t now = steady_ns();
+      int64_t due = next_sweep_ns_.load();
+      if (now >= due && next_sweep_ns_.compare_exchange_strong(
+                            due, now + std::chrono::nanoseconds(std::chrono::seconds(1)).count())) {
         std::lock_guard lock(mu_);
-        if (stopping_) return;
-        if (Clock::now() >= next_sweep_) {
-          close_idle_locked();
-          next_sweep_ = Clock::now() + std::chrono::seconds(1);
-        }
+        close_idle_locked();
       }
       epoll_event ev{};
       if (::epoll_wait(epoll_, &ev, 1, kPollMs) != 1) continue;
@@ -156,15 +162,13 @@ class Listener {
         continue;
       }
       auto* c = static_cast<Connection*>(ev.data.ptr);
-      {
-        std::lock_guard lock(mu_);
-        c->busy = true;
-      }
+      c->busy.store(true);
       const bool keep = answer_one(*c);
+      c->last_ns.store(steady_ns());
+      c->busy.store(false);
+      if (keep && !stopping_.load() && arm(*c, EPOLL_CTL_MOD)) continue;
       std::lock_guard lock(mu_);
-      c->busy = false;
-      c->last = Clock::now();
-      if (!keep || stopping_ || !arm(*c, EPOLL_CTL_MOD)) close_locked(c);
+      close_locked(c);
     }
   }
 
@@ -188,11 +192,11 @@ class Listener {
   Authority& authority_;
   int listen_fd_;
   int epoll_ = -1;
-  std::mutex mu_;  // guards connections_, busy/last, next_sweep_ and stopping_
-  Clock::time_point next_sweep_ = Clock::now();
+  std::mutex mu_;  // guards connections_ (insert, erase, the sweep's walk)
+  std::atomic<int64_t> next_sweep_ns_{steady_ns()};
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
   std::vector<std::thread> workers_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
 };
 
 Result<int> listen_on(const std::string& path) {

@@ -56,17 +56,19 @@ Result<std::string> short_challenge_id() {
 
 Authority::Authority(AuthorityConfig config, std::shared_ptr<const Policy> policy,
                      std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit,
-                     Ed25519KeyPair key, ReplySigner signer)
+                     Ed25519KeyPair key, ReplySigner signer, std::function<UnixTime()> clock)
     : config_(std::move(config)),
       policy_(std::move(policy)),
       store_(std::move(store)),
       audit_(std::move(audit)),
       key_(std::move(key)),
-      signer_(std::move(signer)) {}
+      signer_(std::move(signer)),
+      clock_(std::move(clock)) {}
 
 Authority::~Authority() = default;
 
-Result<std::unique_ptr<Authority>> Authority::open(const AuthorityConfig& config) {
+Result<std::unique_ptr<Authority>> Authority::open(const AuthorityConfig& config,
+                                                   std::function<UnixTime()> clock) {
   if (Status s = ensure_private_dir(config.state_dir); !s.ok()) return s.error();
   // The state directory holds the seeds and the key: nobody else may even list it.
   if (::chmod(config.state_dir.c_str(), 0700) != 0) {
@@ -107,7 +109,7 @@ Result<std::unique_ptr<Authority>> Authority::open(const AuthorityConfig& config
   if (!signer.ok()) return signer.error();
   return std::unique_ptr<Authority>(new Authority(config, std::move(*policy), std::move(*store),
                                                   std::move(*audit), std::move(*key),
-                                                  std::move(*signer)));
+                                                  std::move(*signer), std::move(clock)));
 }
 
 Peer Authority::peer_for(uid_t uid, pid_t pid) const {
@@ -117,6 +119,10 @@ Peer Authority::peer_for(uid_t uid, pid_t pid) const {
   if (auto it = config_.actors.find(uid); it != config_.actors.end()) p.actor = it->second;
   p.admin = config_.admins.contains(uid);
   return p;
+}
+
+UnixTime Authority::now() const {
+  return clock_ ? clock_() : unix_now();
 }
 
 std::string Authority::public_key() const {
@@ -143,13 +149,6 @@ Status Authority::close() {
   return audit_->flush();
 }
 
-Value Authority::sign(Value reply) const {
-  reply["v"] = kAuthorityProtocolVersion;
-  auto signature = signer_.sign(authority_signed_text(reply));
-  if (signature.ok()) reply["signature"] = base64url_encode(*signature);
-  return reply;
-}
-
 Value Authority::refuse(const std::string& op, const Peer& peer, const Error& error) {
   Value fields = Map{{"op", op},
                      {"via", peer.via},
@@ -164,7 +163,7 @@ Value Authority::refuse(const std::string& op, const Peer& peer, const Error& er
     std::lock_guard lock(mu_);
     (void)audit("refusal", std::move(fields));
   }
-  return sign(error_reply(error));
+  return error_reply(error);
 }
 
 Value Authority::hello(const Peer& peer) {
@@ -175,10 +174,27 @@ Value Authority::hello(const Peer& peer) {
                     {"public_key", public_key()},
                     {"policy", std::move(*text)},
                     {"policy_revision", policy_->revision}};
-  return sign(std::move(reply));
+  return reply;
 }
 
 Value Authority::handle(const Value& request, const Peer& peer) {
+  Value reply = dispatch(request, peer);
+  reply["v"] = kAuthorityProtocolVersion;
+  // A fresh nonce from the client comes back under the signature: the proof that this signature
+  // was made now, for this connection, not replayed from an earlier answer.
+  if (const std::string nonce = request.get_string("nonce"); !nonce.empty()) {
+    reply["nonce"] = nonce;
+  }
+  // A client whose connection has already proven the key (a signed answer over its nonce) asks
+  // for no further signatures: a Unix stream socket stays with the peer that accepted it, and
+  // an Ed25519 signature and its check were most of a decision's CPU.
+  if (!request.get_bool("sign", true)) return reply;
+  auto signature = signer_.sign(authority_signed_text(reply));
+  if (signature.ok()) reply["signature"] = base64url_encode(*signature);
+  return reply;
+}
+
+Value Authority::dispatch(const Value& request, const Peer& peer) {
   const std::string op = request.get_string("op");
   if (request.get_int("v", -1) != kAuthorityProtocolVersion) {
     return refuse(op, peer,
@@ -206,7 +222,7 @@ Value Authority::handle(const Value& request, const Peer& peer) {
 
 Result<std::vector<ChallengeRecord>> Authority::pending_challenges() {
   std::lock_guard lock(mu_);
-  return store_->list_challenges(ChallengeState::kPending, unix_now());
+  return store_->list_challenges(ChallengeState::kPending, now());
 }
 
 Result<std::optional<ChallengeRecord>> Authority::find_challenge(const std::string& id) {

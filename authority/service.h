@@ -5,10 +5,12 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,14 +41,18 @@ struct Peer {
 struct ChallengeProof {
   std::string approver;  // who proves; "" = the challenge's actor
   std::string code;      // a TOTP code from that person's authenticator (held by the authority)
+  std::string grant;     // or an approver's grant, signed offline with their own key (compact JWS)
   std::string comment;
 };
 
 class Authority {
  public:
   /// Opens the state directory (0700), its store, audit log and signing key (created 0600 on
-  /// first start) and loads the administrator's policy. Errors name the file.
-  static Result<std::unique_ptr<Authority>> open(const AuthorityConfig& config);
+  /// first start) and loads the administrator's policy. Errors name the file. `clock` (empty: the
+  /// system clock) is the authority's time for every decision, code and expiry: the serving
+  /// process's ProcessContext clock, so tests drive it.
+  static Result<std::unique_ptr<Authority>> open(const AuthorityConfig& config,
+                                                 std::function<UnixTime()> clock = {});
   ~Authority();
   Authority(const Authority&) = delete;
   Authority& operator=(const Authority&) = delete;
@@ -55,7 +61,8 @@ class Authority {
   [[nodiscard]] Peer peer_for(uid_t uid, pid_t pid) const;
 
   /// Answers one request (ops: hello, decide, approve, deny, challenge, enroll_code, audit_token,
-  /// enroll, activate). The reply carries "ok" and is signed; every refusal is also audited.
+  /// enroll, activate). The reply carries "ok", the request's "nonce" when it had one, and is
+  /// signed unless the request says "sign": false; every refusal is also audited.
   Value handle(const Value& request, const Peer& peer);
 
   /// Approves or denies a pending challenge with a TOTP proof. Refusals (unknown id, not pending,
@@ -71,20 +78,24 @@ class Authority {
   /// audit_tokens_file; compared in constant time).
   [[nodiscard]] bool audit_token_valid(std::string_view token) const;
 
-  /// Records a refusal of `op` in the audit log and returns the error reply for it.
+  /// Records a refusal of `op` in the audit log and returns the error reply for it (unsigned:
+  /// handle() signs what it answers).
   Value refuse(const std::string& op, const Peer& peer, const Error& error);
 
   [[nodiscard]] const AuthorityConfig& config() const { return config_; }
   [[nodiscard]] std::string public_key() const;
+  /// The authority's time (the injected clock).
+  [[nodiscard]] UnixTime now() const;
   /// Flushes the audit log (on shutdown).
   Status close();
 
  private:
   Authority(AuthorityConfig config, std::shared_ptr<const Policy> policy,
             std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit, Ed25519KeyPair key,
-            ReplySigner signer);
+            ReplySigner signer, std::function<UnixTime()> clock);
 
-  Value sign(Value reply) const;
+  /// The reply to one request, unsigned.
+  Value dispatch(const Value& request, const Peer& peer);
   Value hello(const Peer& peer);
   Value decide(const Value& request, const Peer& peer);
   Value approve_op(const Value& request, const Peer& peer, bool approve);
@@ -94,7 +105,7 @@ class Authority {
   Value enroll(const Value& request, const Peer& peer);
   Value activate(const Value& request, const Peer& peer);
   /// The authority's policy layered with the client's (cached by their hashes); an error names
-  /// the client layer that does not load. Called under mu_.
+  /// the client layer that does not load. Thread-safe (engines_mu_).
   Result<std::shared_ptr<const LayeredEngine>> layered_engine(const Value* layers);
   Status audit(const std::string& type, Value fields);
   [[nodiscard]] Paths paths() const;
@@ -105,9 +116,12 @@ class Authority {
   std::unique_ptr<AuditLog> audit_;
   Ed25519KeyPair key_;
   ReplySigner signer_;  // key_ loaded once: every reply is signed
-  // Guards the layer cache and the challenge and enrolment bookkeeping (find, then create or
-  // consume); the store and the audit log are thread-safe on their own.
+  std::function<UnixTime()> clock_;
+  // Guards the challenge and enrolment bookkeeping (find, then create or consume); the store and
+  // the audit log are thread-safe on their own.
   std::mutex mu_;
+  // The layer cache: read by every decision, written for a new set of client layers.
+  std::shared_mutex engines_mu_;
   std::map<std::string, std::shared_ptr<const LayeredEngine>> engines_;
 };
 

@@ -12,11 +12,15 @@
 //    each authority (a Gate whose decision source is the authority: the front-end's real path,
 //    signature check against the pinned key included). "added" = through the socket - in process.
 //  - throughput: `--clients` threads, each its own front-end Gate and connection, deciding for
-//    `--seconds` against each authority.
+//    `--seconds` against each authority; then bare clients (a connection each, no Gate), proven
+//    once per connection as front-ends do, and once with every reply signed and checked (the
+//    protocol before proven connections). Each phase also reports the CPU per decision of the
+//    authority's process and of the clients' (this process).
 // Prints medians, p99s, per-round ranges and ratios.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -199,29 +203,59 @@ struct Side {
   std::vector<double> round_p50;
 };
 
-double decisions_per_second(const Args& a, const std::string& dir, const Server& server) {
-  std::vector<std::unique_ptr<Gate>> gates;
-  for (int c = 0; c < a.clients; ++c) {
-    gates.push_back(remote_gate(dir + "/client" + std::to_string(c), server));
+/// CPU time (user + system) of every thread of process `pid` so far, in microseconds, from the
+/// scheduler's nanosecond accounting (/proc/PID/task/*/schedstat).
+double process_cpu_us(pid_t pid) {
+  double ns = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    double run_ns = 0;
+    if (in >> run_ns) ns += run_ns;
   }
+  return ns / 1000;
+}
+
+/// CPU time of this process so far (every thread, finished ones included), in microseconds.
+double self_cpu_us() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/// A throughput phase: decisions per second, and the CPU each decision cost the authority's
+/// process and the clients' (this process), which a loaded machine does not inflate the way it
+/// does wall time.
+struct Throughput {
+  double rate = 0;
+  double server_us = 0;  // authority CPU per decision
+  double client_us = 0;  // client CPU per decision
+};
+
+/// Runs `clients` threads calling `one(c)` until the time is up.
+Throughput run_clients(const Args& a, const Server& server, const std::function<void(int)>& prepare,
+                       const std::function<void(int)>& one) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::atomic<bool> stop{false};
   std::vector<long> counts(a.clients, 0);
   std::vector<std::thread> threads;
-  const GateRequest request = allowed_call();
   for (int c = 0; c < a.clients; ++c) {
     threads.emplace_back([&, c] {
-      NoTerminalStepUpIo io;
+      prepare(c);
       ++ready;
       while (!go.load()) std::this_thread::yield();
       while (!stop.load()) {
-        if (gates[c]->run(request, io).final_verdict != Verdict::kAllow) die("not allowed");
+        one(c);
         ++counts[c];
       }
     });
   }
   while (ready.load() < a.clients) std::this_thread::yield();
+  const double server0 = process_cpu_us(server.pid);
+  const double client0 = self_cpu_us();
   const auto t0 = Clock::now();
   go = true;
   std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
@@ -230,40 +264,69 @@ double decisions_per_second(const Args& a, const std::string& dir, const Server&
   const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
   long total = 0;
   for (long n : counts) total += n;
-  return static_cast<double>(total) / dt;
+  Throughput out;
+  out.rate = static_cast<double>(total) / dt;
+  if (total > 0) {
+    out.server_us = (process_cpu_us(server.pid) - server0) / static_cast<double>(total);
+    out.client_us = (self_cpu_us() - client0) / static_cast<double>(total);
+  }
+  return out;
 }
 
-/// The same, with a bare client: one prebuilt `decide` request per call, the reply parsed but its
-/// signature not checked (what the authority itself sustains, as the earlier Python client saw).
-double raw_decisions_per_second(const Args& a, const Server& server) {
+Throughput decisions_per_second(const Args& a, const std::string& dir, const Server& server) {
+  std::vector<std::unique_ptr<Gate>> gates;
+  for (int c = 0; c < a.clients; ++c) {
+    gates.push_back(remote_gate(dir + "/client" + std::to_string(c), server));
+  }
+  const GateRequest request = allowed_call();
+  return run_clients(
+      a, server, [](int) {},
+      [&](int c) {
+        NoTerminalStepUpIo io;
+        if (gates[c]->run(request, io).final_verdict != Verdict::kAllow) die("not allowed");
+      });
+}
+
+/// The same with bare clients: one prebuilt `decide` request per call on one connection each,
+/// without a Gate around it. `proven`: as a front-end does (the first answer signed over a nonce,
+/// the rest unsigned: call_authority); else every answer is signed and checked, as before the
+/// connection proof.
+Throughput raw_decisions_per_second(const Args& a, const Server& server, bool proven) {
   const GateRequest r = allowed_call();
   const Value request =
       Map{{"op", "decide"},       {"front_end", "bench"}, {"action", action_to_value(r.action)},
           {"signals", r.signals}, {"layers", List{}},     {"grants", List{}}};
-  std::atomic<bool> go{false};
-  std::atomic<bool> stop{false};
-  std::vector<long> counts(a.clients, 0);
-  std::vector<std::thread> threads;
-  for (int c = 0; c < a.clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto connection = AuthorityConnection::connect(server.socket);
-      if (!connection.ok()) die(connection.error().message);
-      while (!go.load()) std::this_thread::yield();
-      while (!stop.load()) {
-        if (!(*connection)->call(request).ok()) die("decide failed");
-        ++counts[c];
-      }
-    });
-  }
-  const auto t0 = Clock::now();
-  go = true;
-  std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-  long total = 0;
-  for (long n : counts) total += n;
-  return static_cast<double>(total) / dt;
+  std::vector<std::unique_ptr<AuthorityConnection>> connections(a.clients);
+  return run_clients(
+      a, server,
+      [&](int c) {
+        auto connection = AuthorityConnection::connect(server.socket);
+        if (!connection.ok()) die(connection.error().message);
+        connections[c] = std::move(*connection);
+      },
+      [&](int c) {
+        if (proven) {
+          if (!call_authority(*connections[c], request, server.public_key).ok()) die("decide");
+          return;
+        }
+        auto reply = connections[c]->call(request);
+        if (!reply.ok() || !verify_authority_signature(*reply, server.public_key)) die("decide");
+      });
+}
+
+/// CPU per decision of an in-process Gate::run on this thread (the baseline for the above).
+double in_process_cpu_us(Gate& gate, const GateRequest& request, int n) {
+  NoTerminalStepUpIo io;
+  rusage before{};
+  rusage after{};
+  ::getrusage(RUSAGE_THREAD, &before);
+  for (int i = 0; i < n; ++i) (void)gate.run(request, io);
+  ::getrusage(RUSAGE_THREAD, &after);
+  auto us = [](const rusage& u) {
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  return (us(after) - us(before)) / n;
 }
 
 Args parse(int argc, char** argv) {
@@ -324,10 +387,33 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 200; ++i) (void)timed_decision(*s.gate, request);  // warm-up
     }
     const int per_round = a.n / a.rounds;
-    std::vector<double> tput_durable;
-    std::vector<double> tput_batch;
-    std::vector<double> raw_durable;
-    std::vector<double> raw_batch;
+    // Throughput phases, each round in a rotated order so load drifts fall on all alike.
+    struct Phase {
+      std::string name;
+      std::function<Throughput(int)> run;
+      std::vector<Throughput> rounds;
+    };
+    std::vector<Phase> phases = {
+        {"front-end Gates, audit_sync: batch",
+         [&](int r) {
+           return decisions_per_second(a, work + "/tput" + std::to_string(r) + "-batch", *batch);
+         },
+         {}},
+        {"front-end Gates, audit_sync: durable",
+         [&](int r) {
+           return decisions_per_second(a, work + "/tput" + std::to_string(r) + "-durable",
+                                       *durable);
+         },
+         {}},
+        {"bare clients, batch", [&](int) { return raw_decisions_per_second(a, *batch, true); }, {}},
+        {"bare clients, batch, every reply signed",
+         [&](int) { return raw_decisions_per_second(a, *batch, false); },
+         {}},
+        {"bare clients, durable",
+         [&](int) { return raw_decisions_per_second(a, *durable, true); },
+         {}},
+    };
+    std::vector<double> in_process_cpu;
     for (int r = 0; r < a.rounds; ++r) {
       // Interleaved one decision at a time, the starting side rotating, so load spikes hit all.
       std::vector<std::vector<double>> samples(sides.size());
@@ -341,17 +427,10 @@ int main(int argc, char** argv) {
         sides[j].all.insert(sides[j].all.end(), samples[j].begin(), samples[j].end());
         sides[j].round_p50.push_back(pct(samples[j], 50));
       }
-      const std::string round_dir = work + "/tput" + std::to_string(r);
-      if (r % 2 == 0) {
-        tput_durable.push_back(decisions_per_second(a, round_dir + "-durable", *durable));
-        tput_batch.push_back(decisions_per_second(a, round_dir + "-batch", *batch));
-        raw_durable.push_back(raw_decisions_per_second(a, *durable));
-        raw_batch.push_back(raw_decisions_per_second(a, *batch));
-      } else {
-        raw_batch.push_back(raw_decisions_per_second(a, *batch));
-        raw_durable.push_back(raw_decisions_per_second(a, *durable));
-        tput_batch.push_back(decisions_per_second(a, round_dir + "-batch", *batch));
-        tput_durable.push_back(decisions_per_second(a, round_dir + "-durable", *durable));
+      in_process_cpu.push_back(in_process_cpu_us(*in_batched, request, per_round));
+      for (std::size_t k = 0; k < phases.size(); ++k) {
+        Phase& p = phases[(k + static_cast<std::size_t>(r)) % phases.size()];
+        p.rounds.push_back(p.run(r));
       }
     }
 
@@ -379,20 +458,36 @@ int main(int argc, char** argv) {
       print_range((sides[j].name + ": ratio").c_str(), ratio, "x ");
     }
     std::printf(
-        "%d concurrent clients (one front-end Gate and connection each), %.1f s per side "
-        "per round:\n",
+        "%d concurrent clients, %.1f s per phase per round (CPU per decision: the authority's "
+        "process, the clients' process):\n",
         a.clients, a.seconds);
-    print_range("authority, audit_sync: durable", tput_durable, "/s");
-    print_range("authority, audit_sync: batch", tput_batch, "/s");
-    std::printf("%d concurrent bare clients (no signature check, like the earlier Python one):\n",
-                a.clients);
-    print_range("authority, audit_sync: durable", raw_durable, "/s");
-    print_range("authority, audit_sync: batch", raw_batch, "/s");
+    for (const Phase& p : phases) {
+      std::vector<double> rate;
+      std::vector<double> server_us;
+      std::vector<double> client_us;
+      for (const Throughput& t : p.rounds) {
+        rate.push_back(t.rate);
+        server_us.push_back(t.server_us);
+        client_us.push_back(t.client_us);
+      }
+      std::printf(
+          "  %-40s median %8.0f /s (%.0f - %.0f)   CPU authority %6.1f us, client %6.1f us\n",
+          p.name.c_str(), pct(rate, 50), *std::min_element(rate.begin(), rate.end()),
+          *std::max_element(rate.begin(), rate.end()), pct(server_us, 50), pct(client_us, 50));
+    }
+    std::printf("  in-process Gate::run (fsync batched), CPU per decision: %.1f us\n",
+                pct(in_process_cpu, 50));
+    auto median_rate = [](const Phase& p) {
+      std::vector<double> v;
+      for (const Throughput& t : p.rounds) v.push_back(t.rate);
+      return pct(v, 50);
+    };
     std::printf(
         "goals: added p50 <= 300 us (durable: %.1f us, batch: %.1f us), >= 10000 "
-        "decisions/s (durable median %.0f/s, batch median %.0f/s)\n",
+        "decisions/s (front-end Gates: batch %.0f/s, durable %.0f/s)\n",
         pct(sides[2].all, 50) - pct(sides[1].all, 50),
-        pct(sides[3].all, 50) - pct(sides[0].all, 50), pct(tput_durable, 50), pct(tput_batch, 50));
+        pct(sides[3].all, 50) - pct(sides[0].all, 50), median_rate(phases[0]),
+        median_rate(phases[1]));
     rc = 0;
   }
   std::filesystem::remove_all(work);

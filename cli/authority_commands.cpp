@@ -25,7 +25,7 @@ void on_stop(int /*signal*/) {
 int run_serve(const std::string& config_path, CommandContext& context) {
   auto config = authority::load_authority_config(config_path);
   if (!config.ok()) return report_error(context, config.error());
-  auto opened = authority::Authority::open(*config);
+  auto opened = authority::Authority::open(*config, context.io.clock);
   if (!opened.ok()) return report_error(context, opened.error());
   struct sigaction stop {};
   stop.sa_handler = on_stop;
@@ -67,6 +67,7 @@ struct ClientArgs {
   std::string approver;
   std::string id;
   std::string comment;
+  std::string grant;
 };
 
 void add_client(CLI::App* parent, CommandContext& context, const std::string& name,
@@ -153,10 +154,16 @@ void register_client_commands(CLI::App* authority, CommandContext& context) {
   for (const char* verb : {"approve", "deny"}) {
     const std::string op = verb;
     add_client(
-        authority, context, op, op + " a held challenge with a code from your authenticator",
+        authority, context, op,
+        op + " a held challenge with a code from your authenticator or an approver's grant",
         [](CLI::App* c, ClientArgs& a) {
           c->add_option("id", a.id, "Challenge id (e.g. abcd-efgh)")->required();
-          c->add_option("--code", a.code, "TOTP code")->required();
+          auto* code = c->add_option("--code", a.code, "TOTP code");
+          auto* grant =
+              c->add_option("--grant", a.grant,
+                            "An approver's grant (from `stepgate approve`), instead of a code");
+          code->excludes(grant);
+          grant->excludes(code);
           c->add_option("--approver", a.approver, "Who decides (default: the challenge's actor)");
           c->add_option("--comment", a.comment, "Why");
         },
@@ -164,6 +171,7 @@ void register_client_commands(CLI::App* authority, CommandContext& context) {
           return Value(Map{{"op", op},
                            {"id", a.id},
                            {"code", a.code},
+                           {"grant", a.grant},
                            {"approver", a.approver},
                            {"comment", a.comment}});
         },

@@ -1,8 +1,10 @@
 // The front-end side of the authority: its configuration, the wire frames and one connection.
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -11,6 +13,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "stepgate/authority.h"
 #include "stepgate/crypto.h"
@@ -22,6 +27,8 @@ namespace {
 
 constexpr std::size_t kMaxConfigBytes = std::size_t{64} * 1024;
 constexpr std::string_view kSignatureDomain = "stepgate-authority-v1\n";
+// What a frame read asks the socket for at first: a decision's request or answer fits.
+constexpr std::size_t kFirstReadBytes = 16 * 1024;
 
 std::string where(const std::string& name, const YAML::Mark& mark) {
   return name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
@@ -56,29 +63,6 @@ bool wait_fd(int fd, short events, int timeout_ms) {
     if (n < 0 && errno == EINTR) continue;
     return n > 0;
   }
-}
-
-Status read_exact(int fd, char* out, std::size_t n, bool& started,
-                  std::chrono::steady_clock::time_point deadline) {
-  std::size_t done = 0;
-  while (done < n) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !wait_fd(fd, POLLIN, static_cast<int>(left.count()))) {
-      return make_error(ErrorCode::kUnavailable, "timed out waiting for the peer");
-    }
-    const ssize_t got = ::read(fd, out + done, n - done);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0)
-      return make_error(ErrorCode::kUnavailable, std::string("read: ") + strerror(errno));
-    if (got == 0) {
-      if (!started && done == 0) return make_error(ErrorCode::kNotFound, "end of stream");
-      return make_error(ErrorCode::kUnavailable, "the peer closed the connection mid-frame");
-    }
-    done += static_cast<std::size_t>(got);
-    started = true;
-  }
-  return {};
 }
 
 }  // namespace
@@ -160,22 +144,38 @@ Result<std::optional<AuthorityEndpoint>> find_authority(const Paths& paths, cons
 
 // ---- Wire ---------------------------------------------------------------------------------------
 
+namespace {
+/// A frame (see read_authority_frame); `block`: the socket has SO_RCVTIMEO set, and the first
+/// read may wait in recv.
+Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block);
+}  // namespace
+
 Status write_authority_frame(int fd, std::string_view body) {
   if (body.size() > kAuthorityMaxFrameBytes) {
     return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(body.size()) +
                                                          " bytes is over the limit of " +
                                                          std::to_string(kAuthorityMaxFrameBytes));
   }
-  std::string frame;
-  frame.reserve(body.size() + 4);
+  char header[4];
   const auto n = static_cast<uint32_t>(body.size());
-  for (int shift = 24; shift >= 0; shift -= 8)
-    frame.push_back(static_cast<char>((n >> shift) & 0xff));
-  frame.append(body);
+  for (int i = 0; i < 4; ++i) header[i] = static_cast<char>((n >> (24 - 8 * i)) & 0xff);
+  // Header and body leave in one call, without copying the body into a frame first.
+  iovec parts[2] = {{header, sizeof header}, {const_cast<char*>(body.data()), body.size()}};
   std::size_t done = 0;
-  while (done < frame.size()) {
+  const std::size_t total = sizeof header + body.size();
+  while (done < total) {
+    // What is left of the two parts after the `done` bytes already sent.
+    iovec rest[2] = {parts[0], parts[1]};
+    std::size_t sent = done;
+    int first = 0;
+    while (first < 2 && sent >= rest[first].iov_len) sent -= rest[first++].iov_len;
+    rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + sent;
+    rest[first].iov_len -= sent;
+    msghdr msg{};
+    msg.msg_iov = rest + first;
+    msg.msg_iovlen = static_cast<std::size_t>(2 - first);
     // MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE.
-    const ssize_t w = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    const ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (!wait_fd(fd, POLLOUT, 120 * 1000)) {
@@ -190,21 +190,62 @@ Status write_authority_frame(int fd, std::string_view body) {
 }
 
 Result<std::string> read_authority_frame(int fd, std::size_t max_bytes, int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  char header[4];
-  bool started = false;
-  if (Status s = read_exact(fd, header, 4, started, deadline); !s.ok()) return s.error();
-  uint32_t n = 0;
-  for (char c : header) n = (n << 8) | static_cast<unsigned char>(c);
-  if (n > max_bytes) {
-    return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
-                                                         " bytes is over the limit of " +
-                                                         std::to_string(max_bytes));
-  }
-  std::string body(n, '\0');
-  if (Status s = read_exact(fd, body.data(), n, started, deadline); !s.ok()) return s.error();
-  return body;
+  return read_frame(fd, max_bytes, timeout_ms, /*block=*/false);
 }
+
+namespace {
+
+Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  // A frame usually arrives whole (a decision's answer is about 1 KB): one read takes header
+  // and body together, where reading the header and then the body took a wait and a read each.
+  // The protocol is one request, one answer, so nothing past this frame can be in the socket.
+  std::string buffer(kFirstReadBytes, '\0');
+  std::size_t have = 0;
+  std::size_t want = 4;  // the header, then header + body
+  bool header_read = false;
+  while (have < want) {
+    // `block`: the first read waits in recv itself (bounded by the socket's SO_RCVTIMEO) rather
+    // than in a poll before it, one system call where the answer is not there yet.
+    const int flags = block && have == 0 ? 0 : MSG_DONTWAIT;
+    const ssize_t got = ::recv(fd, buffer.data() + have, buffer.size() - have, flags);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !wait_fd(fd, POLLIN, static_cast<int>(left.count()))) {
+        return make_error(ErrorCode::kUnavailable, "timed out waiting for the peer");
+      }
+      continue;
+    }
+    if (got < 0) {
+      return make_error(ErrorCode::kUnavailable, std::string("read: ") + strerror(errno));
+    }
+    if (got == 0) {
+      if (have == 0) return make_error(ErrorCode::kNotFound, "end of stream");
+      return make_error(ErrorCode::kUnavailable, "the peer closed the connection mid-frame");
+    }
+    have += static_cast<std::size_t>(got);
+    if (!header_read && have >= 4) {
+      uint32_t n = 0;
+      for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(buffer[i]);
+      if (n > max_bytes) {
+        return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
+                                                             " bytes is over the limit of " +
+                                                             std::to_string(max_bytes));
+      }
+      header_read = true;
+      want = 4 + std::size_t{n};
+      if (buffer.size() < want) buffer.resize(want);
+    }
+    if (have > want && header_read) {
+      return make_error(ErrorCode::kUnavailable, "the peer sent more than one frame at once");
+    }
+  }
+  return buffer.substr(4, want - 4);
+}
+
+}  // namespace
 
 Result<Value> parse_authority_body(std::string_view body) {
   JsonLimits limits;
@@ -232,12 +273,41 @@ std::string authority_signed_text(const Value& reply) {
   return std::string(kSignatureDomain) + to_json(copy);
 }
 
+namespace {
+
+constexpr std::size_t kMaxCachedKeys = 16;
+
+/// The pinned key as OpenSSL holds it, loaded once per key: front-ends check every reply against
+/// the same one or two keys, and loading it was a third of a check's cost. Null for a key that
+/// does not parse.
+std::shared_ptr<EVP_PKEY> cached_public_key(const std::string& public_key) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<EVP_PKEY>, std::less<>> keys;
+  std::lock_guard lock(mu);
+  if (auto it = keys.find(public_key); it != keys.end()) return it->second;
+  auto raw = parse_public_key(public_key);
+  if (!raw.ok() || raw->size() != 32) return nullptr;
+  std::shared_ptr<EVP_PKEY> key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw->data(), raw->size()),
+      EVP_PKEY_free);
+  if (!key) return nullptr;
+  if (keys.size() >= kMaxCachedKeys) keys.clear();  // holders keep theirs alive
+  keys.emplace(public_key, key);
+  return key;
+}
+
+}  // namespace
+
 bool verify_authority_signature(const Value& reply, const std::string& public_key) {
-  auto key = parse_public_key(public_key);
-  if (!key.ok()) return false;
+  const std::shared_ptr<EVP_PKEY> key = cached_public_key(public_key);
+  if (!key) return false;
   auto sig = base64url_decode(reply.get_string("signature"));
-  if (!sig.ok()) return false;
-  return ed25519_verify(*key, authority_signed_text(reply), *sig);
+  if (!sig.ok() || sig->size() != 64) return false;
+  const std::string text = authority_signed_text(reply);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  return ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+         EVP_DigestVerify(ctx.get(), sig->data(), sig->size(),
+                          reinterpret_cast<const unsigned char*>(text.data()), text.size()) == 1;
 }
 
 // ---- Connection ---------------------------------------------------------------------------------
@@ -276,7 +346,9 @@ Result<Value> AuthorityConnection::call(Value request) {
                       "the authority at " + socket_ + " did not answer (" + e.message + ")");
   };
   if (Status s = write_authority_frame(fd_, to_json(request)); !s.ok()) return fail(s.error());
-  auto body = read_authority_frame(fd_);
+  // The first wait is bounded by the SO_RCVTIMEO connect() set; the rest of a long frame by the
+  // default deadline.
+  auto body = read_frame(fd_, kAuthorityMaxFrameBytes, 120 * 1000, /*block=*/true);
   if (!body.ok()) return fail(body.error());
   auto reply = parse_authority_body(*body);
   if (!reply.ok()) return fail(reply.error());
@@ -286,6 +358,32 @@ Result<Value> AuthorityConnection::call(Value request) {
     const std::string message = e != nullptr ? e->get_string("message") : "no reason given";
     return make_error(error_code_from_name(code), "the authority refused: " + message);
   }
+  return reply;
+}
+
+Result<Value> call_authority(AuthorityConnection& connection, Value request,
+                             const std::string& public_key, bool* forged) {
+  if (forged != nullptr) *forged = false;
+  if (public_key.empty()) {
+    request["sign"] = false;  // nothing would check it
+    return connection.call(std::move(request));
+  }
+  if (connection.proven()) {
+    request["sign"] = false;
+    return connection.call(std::move(request));
+  }
+  auto nonce = random_id(16);
+  if (!nonce.ok()) return nonce.error();
+  request["nonce"] = *nonce;
+  auto reply = connection.call(std::move(request));
+  if (!reply.ok()) return reply;
+  if (reply->get_string("nonce") != *nonce || !verify_authority_signature(*reply, public_key)) {
+    if (forged != nullptr) *forged = true;
+    return make_error(ErrorCode::kPermissionDenied, "the answer from the authority at " +
+                                                        connection.socket() +
+                                                        " is not signed by its pinned key");
+  }
+  connection.set_proven();
   return reply;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "stepgate/approvals.h"
+#include "stepgate/collect.h"
 #include "stepgate/json.h"
 #include "stepgate/policy_layers.h"
 
@@ -101,6 +102,21 @@ Value client_layers(const GateOptions& options) {
   return layers;
 }
 
+/// The signals the authority decided on: what this side sent, less the authority's own
+/// (kAuthoritySignals), which its reply carries, with the kind's defaults for the rest.
+Value decided_signals(const Value& sent, const Value& computed, const std::string& kind) {
+  Value out = sent.is_map() ? sent : Value(Map{});
+  Map& map = out.as_map();
+  for (std::string_view name : kAuthoritySignals) {
+    if (auto it = map.find(name); it != map.end()) map.erase(it);
+  }
+  if (computed.is_map()) {
+    for (const auto& [name, value] : computed.as_map()) map.insert_or_assign(name, value);
+  }
+  fill_signal_defaults(kind, out);
+  return out;
+}
+
 /// Connections to the authority, shared by the threads of a long-running front-end (the shim
 /// gates calls concurrently): a request takes an idle connection or opens one, and gives it back.
 class ConnectionPool {
@@ -173,16 +189,18 @@ class AuthoritySource : public DecisionSource {
     call["approvals_only"] = request.approvals_only;
     call["record_velocity"] = request.record_velocity;
     for (int attempt = 0;; ++attempt) {
-      auto reply = ask(call);
-      if (!reply.ok()) return failure_outcome(reply.error().message, on_error_, request);
-      if (!verified(*reply)) {
-        return failure_outcome("the answer from the authority at " + endpoint_.socket +
-                                   " is not signed by its pinned key (" + endpoint_.source + ")",
+      bool forged = false;
+      auto reply = ask(call, &forged);
+      if (forged) {
+        // Whatever on_error says: an answer that is not the authority's decides nothing.
+        return failure_outcome(reply.error().message + " (" + endpoint_.source + ")",
                                OnError::kDeny, request);
       }
+      if (!reply.ok()) return failure_outcome(reply.error().message, on_error_, request);
       const Value* outcome_value = reply->find("outcome");
       auto outcome = outcome_from_value(outcome_value != nullptr ? *outcome_value : Value());
       if (!outcome.ok()) return failure_outcome(outcome.error().message, OnError::kDeny, request);
+      outcome->signals = decided_signals(call["signals"], outcome->signals, request.action.kind);
       if (attempt >= kTotpTries || !wants_code(*outcome, request, io)) return std::move(*outcome);
       if (attempt == 0) {
         io.notice("stepgate: " + request.action.kind + " on " + request.action.resource +
@@ -196,15 +214,12 @@ class AuthoritySource : public DecisionSource {
   }
 
   Result<std::optional<ChallengeRecord>> find_challenge(const std::string& id) override {
-    auto reply = ask(Value(Map{{"op", "challenge"}, {"id", id}}));
+    bool forged = false;
+    auto reply = ask(Value(Map{{"op", "challenge"}, {"id", id}}), &forged);
+    if (forged) return make_error(ErrorCode::kUnavailable, reply.error().message);
     if (!reply.ok()) {
       if (reply.error().code == ErrorCode::kNotFound) return std::optional<ChallengeRecord>{};
       return reply.error();
-    }
-    if (!verified(*reply)) {
-      return make_error(ErrorCode::kUnavailable, "the answer from the authority at " +
-                                                     endpoint_.socket +
-                                                     " is not signed by its pinned key");
     }
     auto state = parse_challenge_state(reply->get_string("state"));
     if (!state) return make_error(ErrorCode::kUnavailable, "the authority sent an unknown state");
@@ -221,26 +236,24 @@ class AuthoritySource : public DecisionSource {
   }
 
  private:
-  /// One request on a pooled connection; a connection that broke (the authority restarted) is
-  /// replaced once before the call fails.
-  Result<Value> ask(const Value& request) {
+  /// One request on a pooled connection, its answer checked against the pinned key (the first
+  /// on each connection is signed over a nonce; later ones ride on that proof: call_authority).
+  /// A connection that broke (the authority restarted) is replaced once before the call fails.
+  /// `*forged`: the answer did not prove itself the authority's.
+  Result<Value> ask(const Value& request, bool* forged) {
     auto connection = pool_.take();
     if (!connection) return make_error(ErrorCode::kUnavailable, pool_.why());
-    auto reply = connection->call(request);
+    auto reply = call_authority(*connection, request, endpoint_.public_key, forged);
     if (!reply.ok() && reply.error().code == ErrorCode::kUnavailable) {
       connection = pool_.fresh();
       if (!connection) return make_error(ErrorCode::kUnavailable, pool_.why());
-      reply = connection->call(request);
+      reply = call_authority(*connection, request, endpoint_.public_key, forged);
     }
-    // A refusal is an answer: the connection is still good.
-    if (reply.ok() || reply.error().code != ErrorCode::kUnavailable) {
+    // A refusal is an answer: the connection is still good. A forged one is dropped.
+    if (!*forged && (reply.ok() || reply.error().code != ErrorCode::kUnavailable)) {
       pool_.give_back(std::move(connection));
     }
     return reply;
-  }
-
-  bool verified(const Value& reply) const {
-    return endpoint_.public_key.empty() || verify_authority_signature(reply, endpoint_.public_key);
   }
 
   static bool wants_code(const GateOutcome& o, const GateRequest& request, StepUpIo& io) {
@@ -276,10 +289,12 @@ FetchedPolicy fetch_policy(const AuthorityEndpoint& endpoint, const Paths& paths
   FetchedPolicy out;
   const std::string cache = paths.state_dir + kPolicyCacheFile;
   auto connection = AuthorityConnection::connect(endpoint.socket);
-  Result<Value> hello = connection.ok() ? (*connection)->call(Value(Map{{"op", "hello"}}))
+  // Signed over a nonce: the policy is the authority's, and the connection is proven for the
+  // decisions that follow on it. The signed copy is kept for when it cannot be reached.
+  Result<Value> hello = connection.ok() ? call_authority(**connection, Value(Map{{"op", "hello"}}),
+                                                         endpoint.public_key)
                                         : Result<Value>(connection.error());
-  if (hello.ok() &&
-      (endpoint.public_key.empty() || verify_authority_signature(*hello, endpoint.public_key))) {
+  if (hello.ok()) {
     out.policy = policy_from_reply(*hello);
     if (out.policy) {
       (void)write_secret_file(cache, to_json(*hello));  // best effort: for on_error offline

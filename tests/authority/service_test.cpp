@@ -2,9 +2,13 @@
 // actor is treated, and that every refusal lands in its audit log.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -40,15 +44,19 @@ rules:
 struct Fixture {
   testing::TempDir dir;
   std::unique_ptr<Authority> authority;
-  explicit Fixture(const std::function<void(AuthorityConfig&)>& tweak = {}) {
-    std::ofstream(dir.path() + "/policy.yaml") << kPolicy;
+  // The authority's clock: stopped at the fixture's start, moved on only by a test.
+  std::shared_ptr<std::atomic<int64_t>> ahead = std::make_shared<std::atomic<int64_t>>(0);
+  explicit Fixture(const std::function<void(AuthorityConfig&)>& tweak = {},
+                   const std::string& policy = kPolicy) {
+    std::ofstream(dir.path() + "/policy.yaml") << policy;
     AuthorityConfig c;
     c.source = "test.yaml";
     c.state_dir = dir.path() + "/state";
     c.policy = dir.path() + "/policy.yaml";
     c.actors = {{1000, "alice"}, {1001, "bob"}};
     if (tweak) tweak(c);
-    auto opened = Authority::open(c);
+    auto opened =
+        Authority::open(c, [ahead = ahead, start = unix_now()] { return start + ahead->load(); });
     REQUIRE(opened.ok());
     authority = std::move(*opened);
   }
@@ -77,18 +85,32 @@ Bytes enrol(Authority& authority, const std::string& actor) {
   const Value enrolled = authority.handle(Map{{"v", 1}, {"op", "enroll"}, {"actor", actor}}, admin);
   REQUIRE(enrolled.get_bool("ok"));
   Bytes key = *base32_decode(enrolled.get_string("secret"));
-  const Value active = authority.handle(Map{{"v", 1},
-                                            {"op", "activate"},
-                                            {"actor", actor},
-                                            {"code", totp_code(key, unix_now(), TotpParams{})}},
-                                        admin);
+  const Value active =
+      authority.handle(Map{{"v", 1},
+                           {"op", "activate"},
+                           {"actor", actor},
+                           {"code", totp_code(key, authority.now(), TotpParams{})}},
+                       admin);
   REQUIRE(active.get_bool("ok"));
   return key;
 }
 
+ChallengeProof by_code(const std::string& approver, const std::string& code) {
+  ChallengeProof p;
+  p.approver = approver;
+  p.code = code;
+  return p;
+}
+
+ChallengeProof by_grant(const std::string& grant) {
+  ChallengeProof p;
+  p.grant = grant;
+  return p;
+}
+
 /// A code for the next time step (the activation used this one).
-std::string next_code(const Bytes& key) {
-  return totp_code(key, unix_now() + 30, TotpParams{});
+std::string next_code(const Authority& authority, const Bytes& key) {
+  return totp_code(key, authority.now() + 30, TotpParams{});
 }
 
 TEST_CASE("authority: a client layer adds friction but never removes it") {
@@ -167,36 +189,54 @@ TEST_CASE("authority: a held action gets one short challenge id, reused while pe
   // Approving without a code, or as someone who may not, is refused.
   Peer inbox;
   inbox.via = "inbox";
-  CHECK(f.authority->decide_challenge(id, ChallengeProof{"", "", ""}, true, inbox).error().code ==
+  CHECK(f.authority->decide_challenge(id, by_code("", ""), true, inbox).error().code ==
         ErrorCode::kPermissionDenied);
-  CHECK(f.authority->decide_challenge(id, ChallengeProof{"mallory", "123456", ""}, true, inbox)
-            .error()
-            .code == ErrorCode::kPermissionDenied);
+  CHECK(f.authority->decide_challenge(id, by_code("mallory", "123456"), true, inbox).error().code ==
+        ErrorCode::kPermissionDenied);
 }
 
-TEST_CASE("authority: enrolment codes expire; an expired one is refused and audited") {
+TEST_CASE("authority: enrolment codes expire by the authority's clock; refusals are audited") {
   struct Case {
     const char* name;
-    std::chrono::seconds ttl;
+    int64_t later;  // seconds on the authority's clock between issue and use
     bool ok;
   };
   const Case cases[] = {
-      {"within the default 15 minutes", std::chrono::seconds(15 * 60), true},
-      {"past its time to live", std::chrono::seconds(0), false},
+      {"at once", 0, true},
+      {"a second before the 15 minutes are up", 15 * 60 - 1, true},
+      {"at 15 minutes", 15 * 60, false},
+      {"a day later", 24 * 3600, false},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
-    Fixture f([&](AuthorityConfig& config) { config.enroll_code_ttl = c.ttl; });
+    Fixture f;
     const Value issued = f.authority->handle(
         Map{{"v", 1}, {"op", "enroll_code"}, {"actor", "alice"}}, f.authority->peer_for(0, 1));
     REQUIRE(issued.get_bool("ok"));
+    *f.ahead += c.later;
     const Value enrolled = f.authority->handle(
         Map{{"v", 1}, {"op", "enroll"}, {"enrollment_code", issued.get_string("code")}},
         f.authority->peer_for(1000, 1));
     CHECK(enrolled.get_bool("ok") == c.ok);
     const std::string log = f.audit_text();
     CHECK((log.find("has expired") != std::string::npos) == !c.ok);
+    // The code file keeps a hash and the issue time, never the code.
+    const std::string codes = *read_file(f.authority->config().enroll_codes_file());
+    CHECK(codes.find(issued.get_string("code")) == std::string::npos);
   }
+}
+
+TEST_CASE("authority: the held challenge and its expiry follow the authority's clock") {
+  Fixture f;
+  const Value held = f.decide(1000, "db.migrate", "prod-db");
+  const Value* step_up = held.find("outcome")->find("step_up");
+  CHECK(step_up->get_int("created_at") == f.authority->now());
+  REQUIRE(f.authority->pending_challenges()->size() == 1);
+  *f.ahead += 24 * 3600;  // past any challenge's life
+  CHECK(f.authority->pending_challenges()->empty());
+  const Value later = f.decide(1000, "db.migrate", "prod-db");
+  CHECK(later.find("outcome")->find("step_up")->get_int("created_at") ==
+        step_up->get_int("created_at") + 24 * 3600);
 }
 
 TEST_CASE("authority: audit access tokens are issued by the administrator and kept hashed") {
@@ -241,15 +281,13 @@ TEST_CASE("authority: core's Approvals decides a held challenge; the approval wo
   Peer inbox;
   inbox.via = "inbox";
   // Bob is neither an approver nor the actor; alice's wrong code is refused; her code approves.
-  CHECK(f.authority->decide_challenge(id, ChallengeProof{"bob", "123456", ""}, true, inbox)
-            .error()
-            .code == ErrorCode::kPermissionDenied);
-  const std::string code = next_code(alice);
+  CHECK(f.authority->decide_challenge(id, by_code("bob", "123456"), true, inbox).error().code ==
+        ErrorCode::kPermissionDenied);
+  const std::string code = next_code(*f.authority, alice);
   const std::string wrong = code == "000000" ? "111111" : "000000";
-  CHECK(
-      f.authority->decide_challenge(id, ChallengeProof{"", wrong, ""}, true, inbox).error().code ==
-      ErrorCode::kPermissionDenied);
-  auto approved = f.authority->decide_challenge(id, ChallengeProof{"", code, ""}, true, inbox);
+  CHECK(f.authority->decide_challenge(id, by_code("", wrong), true, inbox).error().code ==
+        ErrorCode::kPermissionDenied);
+  auto approved = f.authority->decide_challenge(id, by_code("", code), true, inbox);
   REQUIRE(approved.ok());
   CHECK(approved->decided_by == "alice");
   CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "allow");
@@ -301,8 +339,9 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
   const Bytes alice = enrol(*f.authority, "alice");
   Peer inbox;
   inbox.via = "inbox";
-  REQUIRE(f.authority->decide_challenge(id, ChallengeProof{"", next_code(alice), ""}, true, inbox)
-              .ok());
+  REQUIRE(
+      f.authority->decide_challenge(id, by_code("", next_code(*f.authority, alice)), true, inbox)
+          .ok());
   auto approved = (*gate)->find_challenge(id);
   REQUIRE(approved.ok());
   REQUIRE(approved->has_value());
@@ -313,6 +352,338 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
   CHECK_FALSE(none->has_value());
   stop = true;
   server.join();
+}
+
+constexpr const char* kBaselinePolicy = R"(version: 1
+name: baselines
+thresholds: { step_up: 50, deny: 100 }
+rules:
+  - id: first-time-on-a-resource
+    on: deploy
+    when: signals.new_resource
+    effect: step_up
+    message: "first deploy here"
+  - id: burst
+    on: deploy
+    when: signals.volume_z > 3.0
+    effect: deny
+    message: "a burst"
+  - id: odd-hour
+    on: deploy
+    when: signals.unusual_hour
+    effect: deny
+    message: "odd hour"
+)";
+
+TEST_CASE(
+    "authority: the behavioural baselines come from its store; a client's values are not "
+    "believed") {
+  struct Case {
+    const char* name;
+    Value signals;  // what the client sends
+    std::string verdict;
+  };
+  const Case cases[] = {
+      {"nothing sent: a first deploy on prod is new", Map{}, "step_up"},
+      {"a client saying it is not new", Map{{"new_resource", false}}, "step_up"},
+      {"a client sending a reason too",
+       Map{{"new_resource", false}, {"new_resource_reason", "seen before"}}, "step_up"},
+      {"a client claiming a burst", Map{{"volume_z", 50.0}}, "step_up"},
+      {"a client claiming an odd hour", Map{{"unusual_hour", true}}, "step_up"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Fixture f({}, kBaselinePolicy);
+    const Value reply = f.decide(1000, "deploy", "prod", Map{{"signals", c.signals}});
+    CHECK(final_verdict(reply) == c.verdict);
+    const Value* signals = reply.find("outcome")->find("signals");
+    CHECK(signals->get_bool("new_resource"));
+    CHECK(signals->get_string("new_resource_reason") == "first deploy by alice on prod");
+    CHECK_FALSE(signals->get_bool("unusual_hour"));
+  }
+}
+
+TEST_CASE("authority: an allowed action is remembered for new_resource in its own store") {
+  Fixture f({}, kBaselinePolicy);
+  const Bytes alice = enrol(*f.authority, "alice");
+  const Value held = f.decide(1000, "deploy", "prod");
+  REQUIRE(final_verdict(held) == "step_up");
+  const std::string id = held.find("outcome")->find("step_up")->get_string("challenge_id");
+  Peer inbox;
+  inbox.via = "inbox";
+  REQUIRE(
+      f.authority->decide_challenge(id, by_code("", next_code(*f.authority, alice)), true, inbox)
+          .ok());
+  CHECK(final_verdict(f.decide(1000, "deploy", "prod")) == "allow");
+  // Now prod is known to alice (the authority's store): no step-up, whatever she sends.
+  const Value again =
+      f.decide(1000, "deploy", "prod", Map{{"signals", Map{{"new_resource", true}}}});
+  CHECK(final_verdict(again) == "allow");
+  CHECK_FALSE(again.find("outcome")->find("signals")->get_bool("new_resource"));
+}
+
+std::string grant_policy(const std::string& bob_public_key) {
+  return std::string(R"(version: 1
+name: grants
+thresholds: { step_up: 50, deny: 100 }
+approvers:
+  - id: bob
+    public_key: )") +
+         bob_public_key + R"(
+rules:
+  - id: releases-need-an-approver
+    on: release.publish
+    when: "true"
+    effect: step_up
+    step_up: { method: approval, approvers: 1 }
+    message: "a release needs an approver"
+)";
+}
+
+/// A grant bob signs offline with his own key for the action with `digest`.
+std::string bob_grant(const Authority& authority, const Ed25519KeyPair& bob,
+                      const std::string& digest, const std::string& jti = "jti-1",
+                      const std::string& decision = "approve") {
+  const UnixTime now = authority.now();
+  Grant g{digest, "bob", "alice", now, now + 600, jti, "", decision};
+  return *sign_grant(g, bob.private_key);
+}
+
+TEST_CASE("authority: the inbox takes an approver's signed grant; a grant works once") {
+  const Ed25519KeyPair bob = *ed25519_generate();
+  Fixture f({}, grant_policy(format_public_key(bob.public_key)));
+  Peer inbox;
+  inbox.via = "inbox";
+  auto hold = [&](const std::string& resource) {
+    const Value reply = f.decide(1000, "release.publish", resource);
+    REQUIRE(final_verdict(reply) == "step_up");
+    const Value* step_up = reply.find("outcome")->find("step_up");
+    return std::pair{step_up->get_string("challenge_id"),
+                     reply.find("outcome")->find("decision")->get_string("action_digest")};
+  };
+  const auto [id, digest] = hold("v1");
+  const std::string grant = bob_grant(*f.authority, bob, digest);
+  const auto [other_id, other_digest] = hold("v2");
+
+  // A grant for another action is refused, and is not spent by the refusal.
+  auto wrong = f.authority->decide_challenge(other_id, by_grant(grant), true, inbox);
+  CHECK(wrong.error().code == ErrorCode::kPermissionDenied);
+  // A grant from a key that is not bob's is refused.
+  const Ed25519KeyPair mallory = *ed25519_generate();
+  auto forged = f.authority->decide_challenge(
+      id, by_grant(bob_grant(*f.authority, mallory, digest, "jti-2")), true, inbox);
+  CHECK(forged.error().code == ErrorCode::kPermissionDenied);
+
+  auto approved = f.authority->decide_challenge(id, by_grant(grant), true, inbox);
+  REQUIRE_MESSAGE(approved.ok(), approved.error().message);
+  CHECK(approved->decided_by == "bob");
+  CHECK(final_verdict(f.decide(1000, "release.publish", "v1")) == "allow");
+
+  // The same action again is held again; the same grant is refused, in the inbox and on the socket.
+  const auto [again_id, again_digest] = hold("v1");
+  CHECK(again_digest == digest);
+  auto replayed = f.authority->decide_challenge(again_id, by_grant(grant), true, inbox);
+  REQUIRE_FALSE(replayed.ok());
+  CHECK(replayed.error().code == ErrorCode::kPermissionDenied);
+  CHECK(replayed.error().message.find("already used") != std::string::npos);
+  const Value socket_replay =
+      f.authority->handle(Map{{"v", 1}, {"op", "approve"}, {"id", again_id}, {"grant", grant}},
+                          f.authority->peer_for(1001, 1));
+  CHECK(socket_replay.find("error")->get_string("code") == "permission_denied");
+  CHECK(final_verdict(f.decide(1000, "release.publish", "v1", Map{{"grants", List{grant}}})) ==
+        "step_up");
+  const std::string log = f.audit_text();
+  CHECK(log.find("\"method\":\"grant\"") != std::string::npos);
+  CHECK(log.find("already used") != std::string::npos);
+}
+
+TEST_CASE("authority: a grant handed to `decide` cannot then approve in the inbox") {
+  const Ed25519KeyPair bob = *ed25519_generate();
+  Fixture f({}, grant_policy(format_public_key(bob.public_key)));
+  Peer inbox;
+  inbox.via = "inbox";
+  const Value held = f.decide(1000, "release.publish", "v1");
+  const std::string digest = held.find("outcome")->find("decision")->get_string("action_digest");
+  const std::string grant = bob_grant(*f.authority, bob, digest);
+  CHECK(final_verdict(f.decide(1000, "release.publish", "v1", Map{{"grants", List{grant}}})) ==
+        "allow");
+  const Value again = f.decide(1000, "release.publish", "v1");
+  const std::string id = again.find("outcome")->find("step_up")->get_string("challenge_id");
+  CHECK_FALSE(f.authority->decide_challenge(id, by_grant(grant), true, inbox).ok());
+}
+
+TEST_CASE("authority: a reply is signed over the client's nonce unless it asks for none") {
+  Fixture f;
+  struct Case {
+    const char* name;
+    Value extra;
+    bool signed_reply;
+    std::string nonce;
+  };
+  const Case cases[] = {
+      {"by default", Map{}, true, ""},
+      {"with a nonce: echoed under the signature", Map{{"nonce", "n-123"}}, true, "n-123"},
+      {"sign: false (a proven connection)", Map{{"sign", false}}, false, ""},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Value reply = f.decide(1000, "db.migrate", "dev-db", c.extra);
+    CHECK(final_verdict(reply) == "allow");
+    CHECK((reply.find("signature") != nullptr) == c.signed_reply);
+    CHECK(reply.get_string("nonce") == c.nonce);
+    if (c.signed_reply) CHECK(verify_authority_signature(reply, f.authority->public_key()));
+  }
+}
+
+/// A socket that answers every frame with `reply`, as something squatting the authority's
+/// socket with a recorded answer would.
+struct FakeAuthority {
+  std::string socket;
+  int fd = -1;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  FakeAuthority(const std::string& path, Value reply) : socket(path) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    thread = std::thread([this, reply = std::move(reply)] {
+      while (!stop) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        const int c = ::accept(fd, nullptr, nullptr);
+        while (c >= 0 && read_authority_frame(c, kAuthorityMaxFrameBytes, 2000).ok()) {
+          (void)write_authority_frame(c, to_json(reply));
+        }
+        if (c >= 0) ::close(c);
+      }
+    });
+  }
+  ~FakeAuthority() {
+    stop = true;
+    thread.join();
+    ::close(fd);
+  }
+};
+
+TEST_CASE("authority client: only an answer signed over this connection's nonce proves the key") {
+  Fixture f;
+  testing::TempDir sockets;
+  const std::string key = f.authority->public_key();
+  const Value recorded = f.decide(1000, "db.migrate", "dev-db", Map{{"nonce", "old-nonce"}});
+  REQUIRE(verify_authority_signature(recorded, key));
+  Value unsigned_reply = recorded;
+  unsigned_reply.as_map().erase("signature");
+  const Ed25519KeyPair other = *ed25519_generate();
+  struct Case {
+    const char* name;
+    Value reply;
+    std::string pinned;
+    bool forged;
+  };
+  const Case cases[] = {
+      {"a recorded, well-signed answer (another nonce)", recorded, key, true},
+      {"an unsigned answer", unsigned_reply, key, true},
+      {"signed, but the pin is another key", recorded, format_public_key(other.public_key), true},
+      {"no key pinned: nothing to check", unsigned_reply, "", false},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    FakeAuthority fake(sockets.path() + "/fake" + std::to_string(n++) + ".sock", c.reply);
+    auto connection = AuthorityConnection::connect(fake.socket);
+    REQUIRE(connection.ok());
+    bool forged = false;
+    auto reply = call_authority(**connection, Map{{"op", "decide"}}, c.pinned, &forged);
+    CHECK(forged == c.forged);
+    CHECK(reply.ok() == !c.forged);
+    CHECK((*connection)->proven() == (!c.forged && !c.pinned.empty()));
+  }
+}
+
+TEST_CASE("authority client: a proven connection asks for unsigned answers, and gets them") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  Fixture f([&](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[me] = "alice";
+  });
+  std::atomic<bool> stop{false};
+  std::ostringstream log;
+  std::thread server([&] { (void)serve(*f.authority, stop, log); });
+  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto connection = AuthorityConnection::connect(f.authority->config().socket);
+  REQUIRE(connection.ok());
+  const Value request =
+      Map{{"op", "decide"}, {"action", Map{{"kind", "db.migrate"}, {"resource", "dev-db"}}}};
+  auto first = call_authority(**connection, request, f.authority->public_key());
+  REQUIRE(first.ok());
+  CHECK(first->find("signature") != nullptr);
+  CHECK_FALSE(first->get_string("nonce").empty());
+  CHECK((*connection)->proven());
+  auto second = call_authority(**connection, request, f.authority->public_key());
+  REQUIRE(second.ok());
+  CHECK(second->find("signature") == nullptr);
+  CHECK(second->find("outcome")->get_string("final_verdict") == "allow");
+  stop = true;
+  server.join();
+}
+
+TEST_CASE("authority: concurrent proven connections are each answered, in order, and audited") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  Fixture f([&](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[me] = "alice";
+    c.audit_durable = false;
+  });
+  std::atomic<bool> stop{false};
+  std::ostringstream log;
+  std::thread server([&] { (void)serve(*f.authority, stop, log); });
+  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  constexpr int kClients = 8;
+  constexpr int kEach = 50;
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto connection = AuthorityConnection::connect(f.authority->config().socket);
+      if (!connection.ok()) return;
+      for (int i = 0; i < kEach; ++i) {
+        // Each answer must be for this request: the resource comes back in the digest's action.
+        const std::string resource = "db-" + std::to_string(c) + "-" + std::to_string(i);
+        const Value request =
+            Map{{"op", "decide"}, {"action", Map{{"kind", "db.migrate"}, {"resource", resource}}}};
+        auto reply = call_authority(**connection, request, f.authority->public_key());
+        const Action action{"db.migrate", "alice", resource, Map{}};
+        if (reply.ok() && reply->find("outcome")->find("decision")->get_string("action_digest") ==
+                              action_digest(action)) {
+          ++answered;
+        } else {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  stop = true;
+  server.join();
+  CHECK(answered == kClients * kEach);
+  CHECK(wrong == 0);
+  const std::string audit = f.audit_text();
+  std::size_t decisions = 0;
+  for (std::size_t at = audit.find("\"type\":\"decision\""); at != std::string::npos;
+       at = audit.find("\"type\":\"decision\"", at + 1)) {
+    ++decisions;
+  }
+  CHECK(decisions == std::size_t{kClients * kEach});
 }
 
 TEST_CASE("authority config: keys, users and limits") {

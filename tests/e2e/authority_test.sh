@@ -5,6 +5,7 @@
 set -euo pipefail
 
 BIN=${STEPGATE_BIN:?STEPGATE_BIN must point at the built stepgate}
+E2E=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e
 if [[ $(id -u) -ne 0 ]]; then echo "SKIP: the authority suite creates users and needs root"; exit 0; fi
 for tool in setpriv useradd userdel oathtool curl jq; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 0; }
@@ -18,8 +19,10 @@ chmod 755 "$WORK"
 AUSER=sgauth$$
 DUSER=sgdev$$
 AUTH_PID=
+OTHER_PIDS=()  # the shim, its upstream and the hook daemon, when started
 cleanup() {
   [[ -n $AUTH_PID ]] && kill "$AUTH_PID" 2>/dev/null && wait "$AUTH_PID" 2>/dev/null || true
+  for pid in "${OTHER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   userdel "$AUSER" 2>/dev/null || true
   userdel "$DUSER" 2>/dev/null || true
   getent group "$AUSER" >/dev/null && groupdel "$AUSER" 2>/dev/null || true
@@ -107,6 +110,11 @@ rules:
     when: signals.shell_command.contains("rm -rf")
     effect: step_up
     message: "rm -rf needs a human"
+  - id: sums-need-a-human
+    on: tool.call
+    when: signals.tool == "get-sum"
+    effect: step_up
+    message: "get-sum needs a human"
   - id: main-needs-a-code
     on: git.push
     when: signals.protected
@@ -130,6 +138,8 @@ check "signing key is 0600 and the authority's" test "$(stat -c '%a %U' "$STATE/
 check "unit file written" grep -q "User=$AUSER" "$ROOT/etc/systemd/system/stepgate-authority.service"
 check "front-end config pins the key" grep -q "public_key: ed25519:" "$ROOT/etc/stepgate/config.yaml"
 chmod 755 "$ROOT" "$ROOT/etc" "$ROOT/run" "$ROOT/var" "$ROOT/var/lib"
+# Enrolment codes last 10 s here (15 minutes by default), so one can be seen to expire.
+echo "enroll_code_ttl: 10s" >>"$ROOT/etc/stepgate/authority.yaml"
 
 setpriv --reuid="$AUSER" --regid="$AUSER" --clear-groups -- \
   "$SG" authority serve --config "$ROOT/etc/stepgate/authority.yaml" 2>"$WORK/authority.log" &
@@ -159,6 +169,12 @@ expect "the agent cannot issue itself an enrolment code" 1 as_agent stepgate aut
 audit_has "refused code issue audited" '.type == "refusal" and .op == "enroll_code"'
 expect "the agent cannot enrol itself without a code" 1 as_agent stepgate authority enroll
 audit_has "refused self-enrolment audited" '.type == "refusal" and .op == "enroll"'
+expect "administrator issues a code that will expire" 0 "$SG" authority enroll-code --actor alice --socket "$SOCK"
+OLD_ECODE=$(tail -1 "$WORK/out")
+sleep 11  # past enroll_code_ttl
+expect "an expired enrolment code is refused" 1 as_dev stepgate authority enroll --code "$OLD_ECODE"
+has "it is named expired" "$WORK/err" "has expired"
+audit_has "the expired code is audited" '.type == "refusal" and .op == "enroll" and (.message | test("expired"))'
 expect "administrator issues a one-time code" 0 "$SG" authority enroll-code --actor alice --socket "$SOCK"
 ECODE=$(tail -1 "$WORK/out")
 expect "developer enrols with the one-time code" 0 as_dev stepgate authority enroll --code "$ECODE"
@@ -270,6 +286,73 @@ check "no deny for the approved retry" test "$(jq -r '.hookSpecificOutput.permis
 expect "a second retry is held again" 0 claude "rm -rf build"
 check "second retry denied" json_has '.hookSpecificOutput.permissionDecision == "deny"' "$WORK/out"
 
+# --- the hook daemon's pooled gates ask the authority: held, approved in its inbox, retried once ---
+# Only stepgate and the client here: with the daemon not answering the client fails closed, so
+# every answer below came from the daemon.
+mkdir -p "$WORK/dbin"
+if [[ -x $(dirname "$BIN")/stepgate-hook ]]; then
+  cp "$SG" "$(dirname "$BIN")/stepgate-hook" "$WORK/dbin/"
+  chmod 755 "$WORK/dbin" "$WORK/dbin"/*
+  as_dev mkdir -m 700 "$DEVHOME/run"
+  as_daemon() { as_dev env STEPGATE_DAEMON_SOCKET="$DEVHOME/run/hookd.sock" STEPGATE_DAEMON_AUTOSTART=0 "$@"; }
+  dclaude() { event "$1" >"$WORK/event"; chmod 644 "$WORK/event"; as_daemon sh -c "cd $DEVHOME/repo && $WORK/dbin/stepgate-hook claude < $WORK/event"; }
+  expect "no daemon: the client fails closed" 2 dclaude "ls"
+  as_daemon "$WORK/dbin/stepgate" daemon 2>"$WORK/daemon.err" &
+  OTHER_PIDS+=($!)
+  for _ in $(seq 100); do [[ -S $DEVHOME/run/hookd.sock ]] && break; sleep 0.1; done
+  expect "daemon: a harmless tool call is allowed" 0 dclaude "ls -l"
+  check "daemon: no decision printed for it" test ! -s "$WORK/out"
+  expect "daemon: rm -rf is held by the authority" 0 dclaude "rm -rf dist"
+  check "daemon: the hook denies it for now" json_has '.hookSpecificOutput.permissionDecision == "deny"' "$WORK/out"
+  DID=$(grep -o '[a-z2-7]\{4\}-[a-z2-7]\{4\}' "$WORK/out" | head -1)
+  check "daemon: the authority's challenge id is in the answer" test -n "$DID"
+  audit_has "daemon: the held call is in the authority's log" \
+    ".type == \"decision\" and .final_verdict == \"step_up\" and .step_up.challenge_id == \"$DID\""
+  code_for "$SECRET"
+  check "daemon: approve in the authority's inbox" test "$(post "/v1/challenges/$DID/approve" "{\"code\":\"$CODE\"}")" == 200
+  expect "daemon: the retried call passes" 0 dclaude "rm -rf dist"
+  check "daemon: no deny for the approved retry" test "$(jq -r '.hookSpecificOutput.permissionDecision // "none"' "$WORK/out" 2>/dev/null || echo none)" != deny
+  expect "daemon: a second retry is held again" 0 dclaude "rm -rf dist"
+  check "daemon: second retry denied" json_has '.hookSpecificOutput.permissionDecision == "deny"' "$WORK/out"
+else
+  fail "stepgate-hook is not built next to $BIN"
+fi
+
+# --- the shim under the authority: a held call stays open (hold mode) until it is approved in
+# the authority's inbox, then completes ---
+if command -v node >/dev/null && [[ -d $E2E/node_modules/@modelcontextprotocol/sdk ]]; then
+  UPORT=$(( PORT + 1 ))
+  PORT="$UPORT" node "$E2E/node_modules/.bin/mcp-server-everything" streamableHttp >"$WORK/upstream.log" 2>&1 &
+  OTHER_PIDS+=($!)
+  for _ in $(seq 100); do grep -q "listening on port" "$WORK/upstream.log" && break; sleep 0.1; done
+  as_dev stepgate shim --upstream "http://127.0.0.1:$UPORT/mcp" --listen 127.0.0.1:0 --hold 90s \
+    >"$WORK/shim.log" 2>&1 &
+  OTHER_PIDS+=($!)
+  for _ in $(seq 100); do grep -q "listening on http" "$WORK/shim.log" && break; sleep 0.1; done
+  SHIM=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/shim.log" | head -1)
+  check "the shim runs as the developer under the authority" test -n "$SHIM"
+  node "$E2E/authority_mcp_call.mjs" "$SHIM/mcp" echo '{"message":"hi"}' >"$WORK/mcp.out" 2>&1 || true
+  has "shim: a harmless call goes through" "$WORK/mcp.out" "Echo: hi"
+  node "$E2E/authority_mcp_call.mjs" "$SHIM/mcp" get-sum '{"a":40,"b":2}' >"$WORK/mcp.out" 2>&1 &
+  MCP_PID=$!
+  SID=
+  for _ in $(seq 300); do
+    SID=$(grep -o 'challenge [a-z2-7]\{4\}-[a-z2-7]\{4\}' "$WORK/mcp.out" | head -1 | awk '{print $2}' || true)
+    [[ -n $SID ]] && break
+    sleep 0.1
+  done
+  check "shim: the held call names the authority's challenge while it waits" test -n "$SID"
+  check "shim: the call is still open" kill -0 "$MCP_PID"
+  code_for "$SECRET"
+  check "shim: approve the held call in the authority's inbox" \
+    test "$(post "/v1/challenges/$SID/approve" "{\"code\":\"$CODE\"}")" == 200
+  wait "$MCP_PID" || true
+  has "shim: the held call completes with the upstream's answer" "$WORK/mcp.out" "The sum of 40 and 2 is 42"
+  audit_has "shim: the approval is in the authority's log" ".type == \"approval\" and .challenge == \"$SID\""
+else
+  fail "node and tests/e2e/node_modules are needed for the shim case"
+fi
+
 # --- a held push, approved with a TOTP code in the inbox, and retried ---
 as_dev sh -c "cd $DEVHOME && git init -q --bare remote.git && git init -q -b main work && cd work &&
   git -c user.email=alice@example.com -c user.name=Alice commit -q --allow-empty -m one &&
@@ -346,6 +429,21 @@ if [[ $GRANT == ey* ]]; then
   expect "bob's grant lets the release through" 0 as_agent STEPGATE_GRANT="$GRANT" sh -c "cd $DEVHOME/repo && stepgate ci gate --kind release.publish --resource v1"
   expect "the same grant replayed is refused" 3 as_agent STEPGATE_GRANT="$GRANT" sh -c "cd $DEVHOME/repo && stepgate ci gate --kind release.publish --resource v1"
   audit_has "the replay is in the log" '.type == "stepup" and (.problem // "" | test("already used"))'
+  # The inbox takes bob's grant as proof, once; the authority's ledger refuses it a second time.
+  expect "a release held for the inbox" 3 rel
+  GID=$(grep -o 'challenge [a-z2-7]\{4\}-[a-z2-7]\{4\}' "$WORK/out" "$WORK/err" | head -1 | awk '{print $2}')
+  GRANT2=$(STEPGATE_HOME=$BOBHOME "$SG" approve --yes --approver bob --policy "$WORK/policy.yaml" "$TOKEN" 2>/dev/null | tail -1)
+  check "the grant used on the socket does not approve in the inbox" \
+    test "$(post "/v1/challenges/$GID/approve" "{\"grant\":\"$GRANT\"}")" == 403
+  check "bob's fresh grant approves in the inbox" test "$(post "/v1/challenges/$GID/approve" "{\"grant\":\"$GRANT2\"}")" == 200
+  audit_has "the inbox approval by grant is in the log" ".type == \"approval\" and .challenge == \"$GID\" and .method == \"grant\" and .identity == \"bob\""
+  expect "the release passes after the inbox took the grant" 0 rel
+  expect "the release is held again" 3 rel
+  GID2=$(grep -o 'challenge [a-z2-7]\{4\}-[a-z2-7]\{4\}' "$WORK/out" "$WORK/err" | head -1 | awk '{print $2}')
+  check "the same grant replayed in the inbox is refused" \
+    test "$(post "/v1/challenges/$GID2/approve" "{\"grant\":\"$GRANT2\"}")" == 403
+  has "the replay is named" "$DEVHOME/body" "already used"
+  expect "the same grant replayed on the socket is refused" 3 as_agent STEPGATE_GRANT="$GRANT2" sh -c "cd $DEVHOME/repo && stepgate ci gate --kind release.publish --resource v1"
 else
   fail "bob signs a grant offline: $(cat "$WORK/err")"
 fi

@@ -27,6 +27,17 @@ inline constexpr const char* kDefaultAuthoritySocket = "/run/stepgate/authority.
 /// The root-owned front-end configuration that wins over the user's.
 inline constexpr const char* kSystemConfigPath = "/etc/stepgate/config.yaml";
 
+/// The signals the authority computes from its own store and clock: what a client sends for them
+/// is dropped. A decision's reply carries only these; the rest of the signals it decided on are
+/// the request's, with the action kind's defaults (fill_signal_defaults) for any missing.
+inline constexpr std::string_view kAuthoritySignals[] = {"hour",         "weekday",
+                                                         "off_hours",    "actor",
+                                                         "device",       "device_known",
+                                                         "velocity",     "elevated",
+                                                         "unusual_hour", "unusual_hour_reason",
+                                                         "volume_z",     "volume_reason",
+                                                         "new_resource", "new_resource_reason"};
+
 /// Where the front-ends find the authority, and how they check its answers.
 struct AuthorityEndpoint {
   std::string socket;      // Unix socket path
@@ -77,12 +88,26 @@ class AuthorityConnection {
   /// with its code (kPermissionDenied for a refusal).
   Result<Value> call(Value request);
   [[nodiscard]] const std::string& socket() const { return socket_; }
+  /// Whether a reply on this connection has proven the pinned key: signed over a fresh nonce the
+  /// request carried. The peer of a Unix stream socket cannot change while it is open, so later
+  /// requests on a proven connection may ask for unsigned replies ("sign": false).
+  [[nodiscard]] bool proven() const { return proven_; }
+  void set_proven() { proven_ = true; }
 
  private:
   AuthorityConnection(int fd, std::string socket) : fd_(fd), socket_(std::move(socket)) {}
   int fd_ = -1;
   std::string socket_;
+  bool proven_ = false;
 };
+
+/// Sends `request` on `connection` and checks the answer comes from the holder of `public_key`
+/// ("" = no key pinned: nothing to check). On a connection not yet proven the request carries a
+/// fresh nonce, and the reply must echo it under a valid signature; after that the connection is
+/// proven and later replies come unsigned. A reply that fails the check is kPermissionDenied
+/// with `*forged` set (a refusal from the authority leaves it false).
+Result<Value> call_authority(AuthorityConnection& connection, Value request,
+                             const std::string& public_key, bool* forged = nullptr);
 
 /// The error code named in a reply ("permission_denied"...), kInternal when unknown.
 ErrorCode error_code_from_name(std::string_view name);
