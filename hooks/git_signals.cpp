@@ -104,6 +104,25 @@ class HideFilter {
   bool protected_only_ = false;
 };
 
+/// Calls `fn(name, id)` for each ref `raw_it` yields (and frees the iterator). A symbolic ref
+/// (HEAD -> main) stands for its target, named by the target's name; a ref that does not resolve
+/// to an id is skipped.
+template <class Fn>
+void for_each_resolved_ref(git_reference_iterator* raw_it, Fn&& fn) {
+  const std::unique_ptr<git_reference_iterator,
+                        GitFree<git_reference_iterator, git_reference_iterator_free>>
+      it(raw_it);
+  git_reference* raw_ref = nullptr;
+  while (git_reference_next(&raw_ref, it.get()) == 0) {
+    const ReferencePtr ref(raw_ref);
+    git_reference* raw_target = nullptr;
+    if (git_reference_resolve(&raw_target, ref.get()) != 0) continue;
+    const ReferencePtr target(raw_target);
+    const git_oid* id = git_reference_target(target.get());
+    if (id != nullptr) fn(std::string_view(git_reference_name(target.get())), id);
+  }
+}
+
 /// Hides from the walk of a new ref what the remote of a pre-push already has, so that the push
 /// is scanned for what it sends: the remote's value of every ref this push updates (git read it
 /// from the remote for this push) and the remote's tracking refs, each only when `filter` allows
@@ -121,25 +140,15 @@ void hide_remote_side(git_repository* repo, git_revwalk* walk, const PushScanOpt
   }
   if (!is_plain_remote_name(options.remote)) return;
   const std::string prefix = "refs/remotes/" + options.remote + "/";
-  git_reference_iterator* raw_it = nullptr;
-  if (git_reference_iterator_glob_new(&raw_it, repo, (prefix + "*").c_str()) != 0) return;
-  const std::unique_ptr<git_reference_iterator,
-                        GitFree<git_reference_iterator, git_reference_iterator_free>>
-      it(raw_it);
-  git_reference* raw_ref = nullptr;
-  while (git_reference_next(&raw_ref, it.get()) == 0) {
-    const ReferencePtr ref(raw_ref);
-    git_reference* raw_target = nullptr;
-    if (git_reference_resolve(&raw_target, ref.get()) != 0) continue;
-    const ReferencePtr target(raw_target);
-    const std::string_view name = git_reference_name(target.get());
-    const git_oid* id = git_reference_target(target.get());
-    if (id == nullptr || !starts_with(name, prefix)) continue;
+  git_reference_iterator* it = nullptr;
+  if (git_reference_iterator_glob_new(&it, repo, (prefix + "*").c_str()) != 0) return;
+  for_each_resolved_ref(it, [&](std::string_view name, const git_oid* id) {
+    if (!starts_with(name, prefix)) return;
     const std::string branch = "refs/heads/" + std::string(name.substr(prefix.size()));
-    if (std::find(updated.begin(), updated.end(), branch) != updated.end()) continue;
-    if (!filter.allows(branch)) continue;
+    if (std::find(updated.begin(), updated.end(), branch) != updated.end()) return;
+    if (!filter.allows(branch)) return;
     (void)git_revwalk_hide(walk, id);  // not a commit (a tracking ref to a tag of a tree): ignored
-  }
+  });
 }
 
 /// pre-receive: hides what the repository's own refs hold, each only when `filter` allows it.
@@ -148,22 +157,12 @@ void hide_own_refs(git_repository* repo, git_revwalk* walk, const HideFilter& fi
     (void)git_revwalk_hide_glob(walk, "refs/*");
     return;
   }
-  git_reference_iterator* raw_it = nullptr;
-  if (git_reference_iterator_new(&raw_it, repo) != 0) return;
-  const std::unique_ptr<git_reference_iterator,
-                        GitFree<git_reference_iterator, git_reference_iterator_free>>
-      it(raw_it);
-  git_reference* raw_ref = nullptr;
-  while (git_reference_next(&raw_ref, it.get()) == 0) {
-    const ReferencePtr ref(raw_ref);
-    // A symbolic ref (HEAD -> main) stands for its target: judged by the target's name.
-    git_reference* raw_target = nullptr;
-    if (git_reference_resolve(&raw_target, ref.get()) != 0) continue;
-    const ReferencePtr target(raw_target);
-    const git_oid* id = git_reference_target(target.get());
-    if (id == nullptr || !filter.allows(git_reference_name(target.get()))) continue;
+  git_reference_iterator* it = nullptr;
+  if (git_reference_iterator_new(&it, repo) != 0) return;
+  for_each_resolved_ref(it, [&](std::string_view name, const git_oid* id) {
+    if (!filter.allows(name)) return;
     (void)git_revwalk_hide(walk, id);  // a tag of a tree or blob: ignored, as hide_glob does
-  }
+  });
 }
 
 struct Range {

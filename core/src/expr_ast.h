@@ -169,4 +169,8 @@ Ev apply_binary(Kind kind, const Node& node, Ev& left, const Ev& right);
 Ev apply_call(const Node& node, const Ev& receiver, const Value* arg);
 Ev type_error(std::string_view what, const Value& a, const Value& b);
 
+/// The operator or function a node applies to its operands ("+", "size()"...); "" for a leaf
+/// (a literal, an identifier or a member access). Type errors and `policy explain` both name it.
+const char* op_name(Kind kind);
+
 }  // namespace stepgate::expr_detail

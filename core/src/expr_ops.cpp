@@ -11,12 +11,20 @@ namespace stepgate::expr_detail {
 const Value kTrueValue(true);
 const Value kFalseValue(false);
 
-namespace {
-
-using Type = Value::Type;
-
+/// The operator or function a node applies to its operands; "" for a leaf (a literal, an
+/// identifier or a member access, whose operands say nothing more than its own value).
 const char* op_name(Kind kind) {
   switch (kind) {
+    case Kind::kNot:
+      return "!";
+    case Kind::kNeg:
+      return "-";
+    case Kind::kAnd:
+      return "&&";
+    case Kind::kOr:
+      return "||";
+    case Kind::kTernary:
+      return "?:";
     case Kind::kAdd:
       return "+";
     case Kind::kSub:
@@ -27,6 +35,10 @@ const char* op_name(Kind kind) {
       return "/";
     case Kind::kMod:
       return "%";
+    case Kind::kEq:
+      return "==";
+    case Kind::kNe:
+      return "!=";
     case Kind::kLt:
       return "<";
     case Kind::kLe:
@@ -37,10 +49,40 @@ const char* op_name(Kind kind) {
       return ">=";
     case Kind::kIn:
       return "in";
-    default:
-      return "?";
+    case Kind::kList:
+      return "[]";
+    case Kind::kSize:
+      return "size()";
+    case Kind::kStartsWith:
+      return "startsWith()";
+    case Kind::kEndsWith:
+      return "endsWith()";
+    case Kind::kContains:
+      return "contains()";
+    case Kind::kMatches:
+      return "matches()";
+    case Kind::kGlob:
+      return "glob()";
+    case Kind::kExists:
+      return "exists()";
+    case Kind::kAll:
+      return "all()";
+    case Kind::kFilter:
+      return "filter()";
+    case Kind::kLiteral:
+    case Kind::kIdent:
+    case Kind::kLocal:
+    case Kind::kSelect:
+    case Kind::kIndex:
+    case Kind::kHas:
+      break;
   }
+  return "";
 }
+
+namespace {
+
+using Type = Value::Type;
 
 const char* type_of(const Value& v) {
   return Value::type_name(v.type());

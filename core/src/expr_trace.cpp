@@ -9,75 +9,7 @@ namespace {
 
 using expr_detail::Kind;
 using expr_detail::Node;
-
-/// The operator or function a node applies to its operands; "" for a leaf (a literal, an
-/// identifier or a member access, whose operands say nothing more than its own value).
-const char* op_name(Kind kind) {
-  switch (kind) {
-    case Kind::kNot:
-      return "!";
-    case Kind::kNeg:
-      return "-";
-    case Kind::kAnd:
-      return "&&";
-    case Kind::kOr:
-      return "||";
-    case Kind::kTernary:
-      return "?:";
-    case Kind::kAdd:
-      return "+";
-    case Kind::kSub:
-      return "-";
-    case Kind::kMul:
-      return "*";
-    case Kind::kDiv:
-      return "/";
-    case Kind::kMod:
-      return "%";
-    case Kind::kEq:
-      return "==";
-    case Kind::kNe:
-      return "!=";
-    case Kind::kLt:
-      return "<";
-    case Kind::kLe:
-      return "<=";
-    case Kind::kGt:
-      return ">";
-    case Kind::kGe:
-      return ">=";
-    case Kind::kIn:
-      return "in";
-    case Kind::kList:
-      return "[]";
-    case Kind::kSize:
-      return "size()";
-    case Kind::kStartsWith:
-      return "startsWith()";
-    case Kind::kEndsWith:
-      return "endsWith()";
-    case Kind::kContains:
-      return "contains()";
-    case Kind::kMatches:
-      return "matches()";
-    case Kind::kGlob:
-      return "glob()";
-    case Kind::kExists:
-      return "exists()";
-    case Kind::kAll:
-      return "all()";
-    case Kind::kFilter:
-      return "filter()";
-    case Kind::kLiteral:
-    case Kind::kIdent:
-    case Kind::kLocal:
-    case Kind::kSelect:
-    case Kind::kIndex:
-    case Kind::kHas:
-      break;
-  }
-  return "";
-}
+using expr_detail::op_name;
 
 bool is_macro(Kind kind) {
   return kind == Kind::kExists || kind == Kind::kAll || kind == Kind::kFilter;
