@@ -23,6 +23,17 @@ OTHER_PIDS=()  # the shim, its upstream and the hook daemon, when started
 cleanup() {
   [[ -n $AUTH_PID ]] && kill "$AUTH_PID" 2>/dev/null && wait "$AUTH_PID" 2>/dev/null || true
   for pid in "${OTHER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # A process started through as_dev in the background is a grandchild of the PID recorded (the
+  # subshell running the function), so it outlived the kill above, and userdel then refused to
+  # remove a user with a running process: a shim and the user were left behind on every run.
+  # Everything the test's two users still run is stopped by uid (never by a name pattern).
+  local u
+  for u in "$DUSER" "$AUSER"; do
+    id -u "$u" >/dev/null 2>&1 || continue
+    pkill -TERM -U "$u" 2>/dev/null || true
+    for _ in $(seq 20); do pgrep -U "$u" >/dev/null || break; sleep 0.1; done
+    pkill -KILL -U "$u" 2>/dev/null || true
+  done
   userdel "$AUSER" 2>/dev/null || true
   userdel "$DUSER" 2>/dev/null || true
   getent group "$AUSER" >/dev/null && groupdel "$AUSER" 2>/dev/null || true
