@@ -241,21 +241,6 @@ Ev string_test(Kind kind, const Value& s, const Value& p) {
   }
 }
 
-const char* call_name(Kind kind) {
-  switch (kind) {
-    case Kind::kStartsWith:
-      return "startsWith()";
-    case Kind::kEndsWith:
-      return "endsWith()";
-    case Kind::kContains:
-      return "contains()";
-    case Kind::kMatches:
-      return "matches()";
-    default:
-      return "glob()";
-  }
-}
-
 }  // namespace
 
 Ev type_error(std::string_view what, const Value& a, const Value& b) {
@@ -296,7 +281,7 @@ Ev apply_call(const Node& node, const Ev& receiver, const Value* arg) {
   if (node.kind == Kind::kContains && r.is_map() && arg->is_string()) {
     return Ev::boolean(r.find(arg->as_string()) != nullptr);
   }
-  if (!r.is_string() || !arg->is_string()) return type_error(call_name(node.kind), r, *arg);
+  if (!r.is_string() || !arg->is_string()) return type_error(op_name(node.kind), r, *arg);
   if (node.kind == Kind::kGlob) return Ev::boolean(glob_match(arg->as_string(), r.as_string()));
   return string_test(node.kind, r, *arg);
 }

@@ -291,24 +291,9 @@ class Checker {
   void strings(const Node& n, const std::vector<Ty>& args) {
     for (const Ty& t : args) {
       if (known(t) && t.t != T::kString) {
-        fail(n, std::string(call_name(n.kind)) + " needs strings, got " + name_of(t.t));
+        fail(n, std::string(op_name(n.kind)) + " needs strings, got " + name_of(t.t));
         return;
       }
-    }
-  }
-
-  static const char* call_name(Kind kind) {
-    switch (kind) {
-      case Kind::kStartsWith:
-        return "startsWith()";
-      case Kind::kEndsWith:
-        return "endsWith()";
-      case Kind::kContains:
-        return "contains()";
-      case Kind::kMatches:
-        return "matches()";
-      default:
-        return "glob()";
     }
   }
 
