@@ -85,10 +85,12 @@ class Listener {
     while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
   }
 
-  /// Lets the workers finish the requests they hold, then closes every connection.
+  /// Lets the workers finish the requests they hold, and the answers that wait for the disk go
+  /// out, then closes every connection.
   void shut_down() {
     if (stopping_.exchange(true)) return;
     for (auto& w : workers_) w.join();
+    (void)authority_.close();
     for (auto& [fd, c] : connections_) ::close(fd);
     connections_.clear();
     if (epoll_ >= 0) ::close(epoll_);
@@ -97,7 +99,9 @@ class Listener {
  private:
   void accept_all() {
     for (;;) {
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      // Non-blocking: an answer is sent from the audit log's thread too, which must never wait
+      // on a peer that does not read.
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0) return;  // EAGAIN: all taken
       ucred cred{};
       socklen_t len = sizeof cred;
@@ -166,30 +170,42 @@ class Listener {
       }
       auto* c = static_cast<Connection*>(ev.data.ptr);
       c->busy.store(true);
-      const bool keep = answer_one(*c);
-      c->last_ns.store(steady_ns());
-      c->busy.store(false);
-      if (keep && !stopping_.load() && arm(*c, EPOLL_CTL_MOD)) continue;
-      std::lock_guard lock(mu_);
-      close_locked(c);
+      answer_one(*c);
     }
   }
 
-  /// Reads one request and writes its answer; false when the connection is to be closed.
-  bool answer_one(Connection& c) {
+  /// Reads one request and answers it, now or (audit_sync: durable) once its audit records are
+  /// on disk; then finish() re-arms or closes the connection.
+  void answer_one(Connection& c) {
     auto body = read_authority_frame(c.fd, kAuthorityMaxFrameBytes, kFrameMs);
     if (!body.ok()) {
       if (body.error().code == ErrorCode::kResourceExhausted) {
         // Answer once, then close: the rest of the oversized frame is not read.
         const Value reply = authority_.refuse("frame", c.peer, body.error());
-        (void)write_authority_frame(c.fd, to_json(reply));
+        (void)write_authority_frame(c.fd, to_json(reply), kFrameMs);
       }
-      return false;
+      finish(c, false);
+      return;
     }
     auto request = parse_authority_body(*body);
-    const Value reply = request.ok() ? authority_.handle(*request, c.peer)
-                                     : authority_.refuse("frame", c.peer, request.error());
-    return write_authority_frame(c.fd, to_json(reply)).ok();
+    if (!request.ok()) {
+      const Value reply = authority_.refuse("frame", c.peer, request.error());
+      finish(c, write_authority_frame(c.fd, to_json(reply), kFrameMs).ok());
+      return;
+    }
+    authority_.handle(*request, c.peer, [this, &c](Value reply) {
+      // Possibly on the audit log's thread: a peer whose socket is full is dropped, not waited on.
+      finish(c, write_authority_frame(c.fd, to_json(reply), /*timeout_ms=*/0).ok());
+    });
+  }
+
+  /// The end of one request: the connection waits for the next one, or is closed.
+  void finish(Connection& c, bool keep) {
+    c.last_ns.store(steady_ns());
+    c.busy.store(false);
+    if (keep && !stopping_.load() && arm(c, EPOLL_CTL_MOD)) return;
+    std::lock_guard lock(mu_);
+    close_locked(&c);
   }
 
   Authority& authority_;

@@ -6,13 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "audit_internal.h"
 #include "stepgate/json.h"
@@ -147,16 +150,56 @@ struct AuditLog::Impl {
   // appended since, and the tail need not be read back (the hot path in the shim).
   off_t cached_size = -1;
   Tail cached_tail;
-  std::condition_variable wake;
-  bool stopping = false;
+  std::condition_variable wake;  // the batch thread's: someone waits for the disk
+  std::atomic<bool> stopping{false};
   std::thread flusher;
   std::chrono::steady_clock::time_point next_replaced_check{};
   // Group commit (options.durable): records written and records on disk, counted in appends.
+  // Written under mu; the waiters read them without it and sleep on sync_epoch (a futex), so
+  // that the end of an fsync wakes its whole group without each one queueing for mu.
   uint64_t written = 0;
-  uint64_t synced = 0;
-  uint64_t failed_through = 0;  // appends covered by an fsync that failed
-  int waiters = 0;
-  std::condition_variable synced_cv;
+  std::atomic<uint64_t> synced{0};
+  std::atomic<uint64_t> failed_through{0};  // appends covered by an fsync that failed
+  std::atomic<uint32_t> sync_epoch{0};      // bumped after each fsync attempt and at close
+  AuditHead on_disk;                        // the last head the batch thread saw fsynced
+  std::atomic<int> waiters{0};
+  // Deferrals handed over (Deferral::then): run once their record is on disk. Under mu.
+  struct Completion {
+    uint64_t record;
+    std::function<void(Status)> done;
+  };
+  std::vector<Completion> completions;
+
+  /// Takes the completions whose records are settled (on disk, or covered by a failed fsync);
+  /// the caller runs them with mu released.
+  std::vector<std::pair<std::function<void(Status)>, Status>> settled_locked() {
+    std::vector<std::pair<std::function<void(Status)>, Status>> out;
+    auto keep = completions.begin();
+    for (auto& c : completions) {
+      if (c.record <= synced.load()) {
+        out.emplace_back(std::move(c.done), Status());
+      } else if (c.record <= failed_through.load()) {
+        out.emplace_back(std::move(c.done), io_error(path, "fdatasync"));
+      } else {
+        *keep++ = std::move(c);
+      }
+    }
+    completions.erase(keep, completions.end());
+    return out;
+  }
+
+  /// Runs settled completions (mu released). Under run_mu, so that flush() returns only after
+  /// the batch thread's current run: what the completions touch may be freed after it.
+  void run(std::vector<std::pair<std::function<void(Status)>, Status>> settled) {
+    std::lock_guard running(run_mu);
+    for (auto& [done, status] : settled) done(status);
+  }
+  std::mutex run_mu;
+
+  void publish_sync() {
+    sync_epoch.fetch_add(1);
+    sync_epoch.notify_all();
+  }
 
   ~Impl() {
     {
@@ -164,9 +207,10 @@ struct AuditLog::Impl {
       stopping = true;
     }
     wake.notify_all();
-    synced_cv.notify_all();
+    publish_sync();
     if (flusher.joinable()) flusher.join();
     (void)sync_locked();
+    run(settled_locked());
     if (options.checkpoints) (void)options.checkpoints->flush();
     if (fd >= 0) ::close(fd);
   }
@@ -205,7 +249,7 @@ struct AuditLog::Impl {
     if (::fsync(fd) != 0) return io_error(path, "fsync");
     dirty = false;
     synced = written;
-    synced_cv.notify_all();
+    publish_sync();
     return {};
   }
 
@@ -217,16 +261,22 @@ struct AuditLog::Impl {
     return sync_locked();
   }
 
-  /// Durable mode: waits (mutex held by `lock`) until the flusher has the record counted
-  /// `record` on disk. The flusher starts at once when someone waits, and one fsync covers every
-  /// record written before it started.
+  /// Durable mode: releases `lock` (mu) and waits until the flusher has the record counted
+  /// `record` on disk. The flusher starts when someone waits (once the appends it expects are
+  /// in), and one fsync covers every record written before it started.
   Status wait_synced(std::unique_lock<std::mutex>& lock, uint64_t record) {
     ++waiters;
     wake.notify_all();
-    synced_cv.wait(lock, [&] { return synced >= record || failed_through >= record || stopping; });
+    lock.unlock();
+    for (;;) {
+      const uint32_t epoch = sync_epoch.load();
+      if (synced.load() >= record || failed_through.load() >= record || stopping.load()) break;
+      sync_epoch.wait(epoch);
+    }
     --waiters;
-    if (synced >= record) return {};
-    if (failed_through >= record) return io_error(path, "fsync");
+    if (synced.load() >= record) return {};
+    if (failed_through.load() >= record) return io_error(path, "fsync");
+    lock.lock();
     return sync_locked();  // closing: sync it here
   }
 
@@ -235,33 +285,49 @@ struct AuditLog::Impl {
   void flush_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
-      wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms),
-                    [this] { return stopping || (waiters > 0 && synced < written); });
+      wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms), [this] {
+        return stopping || ((waiters > 0 || !completions.empty()) && synced < written);
+      });
       if (fd < 0) continue;
       if (!dirty) {  // nothing written since the last fsync (this thread's or sync_locked's)
         synced = written;
+        // A head held back at the last fsync is signed once its interval is over, even when
+        // nothing more is written.
+        if (options.checkpoints) (void)options.checkpoints->flush_due(on_disk);
         continue;
       }
       const int copy = ::dup(fd);
       if (copy < 0) continue;
       dirty = false;
       const uint64_t through = written;
+      const AuditHead head{static_cast<uint64_t>(cached_tail.seq), cached_tail.hash};  // ours, last
       lock.unlock();
       const bool ok = ::fdatasync(copy) == 0;
-      // A head the sink held back is signed once its records are on disk.
-      if (ok && options.checkpoints) (void)options.checkpoints->flush();
+      // A head the sink held back is signed once its records are on disk (when one is due).
+      if (ok && options.checkpoints) (void)options.checkpoints->flush_due(head);
       ::close(copy);
       lock.lock();
       if (ok) {
-        synced = std::max(synced, through);
+        on_disk = head;
+        synced = std::max(synced.load(), through);
       } else {
         dirty = true;  // try again next round; whoever waits for these records hears of it
-        failed_through = std::max(failed_through, through);
+        failed_through = std::max(failed_through.load(), through);
       }
-      synced_cv.notify_all();
+      publish_sync();
+      auto settled = settled_locked();
+      if (settled.empty()) continue;
+      lock.unlock();
+      run(std::move(settled));
+      lock.lock();
     }
   }
 };
+
+namespace {
+// The innermost deferral held by this thread (for any log: each append checks it is its own).
+thread_local AuditLog::Deferral* t_deferral = nullptr;
+}  // namespace
 
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AuditLog::~AuditLog() = default;
@@ -305,6 +371,10 @@ Status AuditLog::append(const std::string& type, Value&& fields) {
   if (Status s = impl_->reopen_if_replaced(); !s.ok()) return s;
   if (Status s = impl_->write_record(record); !s.ok()) return s;
   if (!impl_->options.durable || !impl_->flusher.joinable()) return {};
+  if (t_deferral != nullptr && &t_deferral->log_ == this) {
+    t_deferral->last_ = impl_->written;  // its holder hands the wait over with then()
+    return {};
+  }
   return impl_->wait_synced(lock, impl_->written);
 }
 
@@ -339,14 +409,45 @@ Status AuditLog::Impl::write_record(Value& record) {
   if (Status s = after_write(); !s.ok()) return s;
   // Still under the file lock: heads reach the sink in the order the records were written.
   if (!options.checkpoints) return {};
-  return options.checkpoints->record_head(absolute_path,
-                                          AuditHead{static_cast<uint64_t>(tail->seq + 1), hash});
+  const AuditHead head{static_cast<uint64_t>(tail->seq + 1), hash};
+  if (Status s = options.checkpoints->record_head(absolute_path, head); !s.ok()) return s;
+  // With no batch thread the record is already on disk (or fsync is off): a due head is signed
+  // now; otherwise the batch thread signs it after its fsync.
+  return flusher.joinable() ? Status() : options.checkpoints->flush_due(head);
 }
 
 Status AuditLog::flush() {
-  std::lock_guard lock(impl_->mu);
+  std::unique_lock lock(impl_->mu);
   if (Status s = impl_->sync_locked(); !s.ok()) return s;
+  auto settled = impl_->settled_locked();
+  lock.unlock();
+  impl_->run(std::move(settled));
   return impl_->options.checkpoints ? impl_->options.checkpoints->flush() : Status();
+}
+
+AuditLog::Deferral::Deferral(AuditLog& log) : log_(log), outer_(t_deferral) {
+  t_deferral = this;
+}
+
+AuditLog::Deferral::~Deferral() {
+  t_deferral = outer_;
+}
+
+void AuditLog::Deferral::then(std::function<void(Status)> done) {
+  Impl& impl = *log_.impl_;
+  std::unique_lock lock(impl.mu);
+  if (last_ == 0 || impl.synced.load() >= last_) {
+    lock.unlock();
+    done(Status());
+    return;
+  }
+  if (impl.failed_through.load() >= last_) {
+    lock.unlock();
+    done(io_error(impl.path, "fdatasync"));
+    return;
+  }
+  impl.completions.push_back({last_, std::move(done)});
+  impl.wake.notify_all();
 }
 
 const std::string& AuditLog::path() const {

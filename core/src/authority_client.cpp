@@ -150,7 +150,7 @@ namespace {
 Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block);
 }  // namespace
 
-Status write_authority_frame(int fd, std::string_view body) {
+Status write_authority_frame(int fd, std::string_view body, int timeout_ms) {
   if (body.size() > kAuthorityMaxFrameBytes) {
     return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(body.size()) +
                                                          " bytes is over the limit of " +
@@ -178,7 +178,7 @@ Status write_authority_frame(int fd, std::string_view body) {
     const ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_fd(fd, POLLOUT, 120 * 1000)) {
+      if (timeout_ms <= 0 || !wait_fd(fd, POLLOUT, timeout_ms)) {
         return make_error(ErrorCode::kUnavailable, "timed out writing to the peer");
       }
       continue;

@@ -3,11 +3,13 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stepgate/audit.h"
@@ -234,6 +236,26 @@ TEST_CASE("audit checkpoint: a batching sink signs the last head when the log cl
   Logged l;
   l.append(7, /*min_interval_ms=*/3600 * 1000);  // only the first append is signed at once
   CHECK(l.checkpoint().head.size == 7);
+}
+
+TEST_CASE("audit checkpoint: a batching log signs no head before its record is on disk") {
+  // A head signed ahead of the disk would read as a cut tail after a power loss. The batch
+  // interval is longer than the test, so nothing here fsyncs until the log closes.
+  Logged l;
+  {
+    AuditOptions options{.fsync = true, .fsync_batch_ms = 3600 * 1000};
+    options.checkpoints = make_store_checkpoint_sink(*l.store, l.key, /*min_interval_ms=*/1);
+    auto log_file = AuditLog::open(l.log, options);
+    REQUIRE(log_file.ok());
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the sink's interval
+      REQUIRE((*log_file)->append("decision", Value(Map{{"i", Value(i)}})).ok());
+      auto note = l.store->get_audit_checkpoint(fs::absolute(l.log).lexically_normal().string());
+      REQUIRE(note.ok());
+      CHECK_FALSE(note->has_value());
+    }
+  }
+  CHECK(l.checkpoint().head.size == 3);  // signed at close, after the fsync
 }
 
 TEST_CASE("audit checkpoint: the local key is created 0600 once, then reused") {

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -164,6 +165,31 @@ TEST_CASE("gate: audit.durable makes each decision wait for its record's fsync")
   }
 }
 
+TEST_CASE("audit: a deferral's answer comes only once its record is on disk") {
+  testing::TempDir dir;
+  auto sink = std::make_shared<RecordingSink>();
+  // A batch interval no test lasts: only the deferral's wait can cause the fsync.
+  auto log = AuditLog::open(
+      dir.path() + "/audit.jsonl",
+      {.fsync = true, .fsync_batch_ms = 3600 * 1000, .durable = true, .checkpoints = sink});
+  REQUIRE(log.ok());
+  std::promise<uint64_t> answered;
+  {
+    AuditLog::Deferral deferral(**log);
+    REQUIRE((*log)->append("decision", Map{{"n", 1}}).ok());
+    CHECK(sink->synced() == 0);  // append did not wait for the disk
+    deferral.then([&](Status s) { answered.set_value(s.ok() ? sink->synced() : 0); });
+  }
+  CHECK(answered.get_future().get() == 1);  // the fsync came first
+  // With nothing appended under it, the answer is given at once, on this thread.
+  bool at_once = false;
+  {
+    AuditLog::Deferral deferral(**log);
+    deferral.then([&](Status s) { at_once = s.ok(); });
+  }
+  CHECK(at_once);
+}
+
 TEST_CASE("audit: durable appends from many threads share fsyncs and keep one chain") {
   testing::TempDir dir;
   const std::string path = dir.path() + "/audit.jsonl";
@@ -177,7 +203,18 @@ TEST_CASE("audit: durable appends from many threads share fsyncs and keep one ch
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < 50; ++i) {
-          if (!(*log)->append("decision", Map{{"thread", t}, {"n", i}}).ok()) ++failures;
+          if (t % 2 == 0) {  // waits in append
+            if (!(*log)->append("decision", Map{{"thread", t}, {"n", i}}).ok()) ++failures;
+            continue;
+          }
+          // As an authority worker does: the wait is handed to the log's thread.
+          std::promise<Status> synced;
+          {
+            AuditLog::Deferral deferral(**log);
+            if (!(*log)->append("decision", Map{{"thread", t}, {"n", i}}).ok()) ++failures;
+            deferral.then([&](Status s) { synced.set_value(s); });
+          }
+          if (!synced.get_future().get().ok()) ++failures;
         }
       });
     }

@@ -20,6 +20,7 @@
 /// AuditHeadSink (the state store in local mode, the authority's store with its own key).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,13 @@ class AuditHeadSink {
   virtual Status record_head(const std::string& log_path, const AuditHead& head) = 0;
   /// Writes a head it held back (batching); called by AuditLog::flush and on close.
   virtual Status flush() { return {}; }
+  /// The log is on disk through `on_disk` (a head recorded earlier): writes it if the sink's own
+  /// interval says one is due. Called after each fsync (the batch thread's, or each append's), so
+  /// a signed head never runs ahead of the log on disk.
+  virtual Status flush_due(const AuditHead& on_disk) {
+    (void)on_disk;
+    return flush();
+  }
 };
 
 struct AuditOptions {
@@ -80,6 +88,29 @@ class AuditLog {
   Status flush();
 
   [[nodiscard]] const std::string& path() const;
+
+  /// Held by a thread answering a request (an authority worker). Its appends to a durable log
+  /// do not wait for their fsync; `then(done)` hands the wait to the log instead: `done` runs once
+  /// every record this thread appended under the deferral is on disk (with the fsync's status) —
+  /// at once, on this thread, when they already are (or the log is not durable), else on the
+  /// log's batch thread right after its fsync. So a worker does not sleep through the fsync and
+  /// wake again for each decision: it goes back to deciding, and the fsync's whole group is
+  /// answered by one thread. Without then(), nobody waits.
+  class Deferral {
+   public:
+    explicit Deferral(AuditLog& log);
+    ~Deferral();
+    Deferral(const Deferral&) = delete;
+    Deferral& operator=(const Deferral&) = delete;
+    /// At most once; `done` must not append to this log or block.
+    void then(std::function<void(Status)> done);
+
+   private:
+    friend class AuditLog;
+    AuditLog& log_;
+    Deferral* outer_;    // a deferral this one hides on the same thread
+    uint64_t last_ = 0;  // the last append made under it (the log's count), 0 for none
+  };
 
  private:
   struct Impl;

@@ -63,8 +63,10 @@ Result<std::optional<AuthorityEndpoint>> parse_authority_config(std::string_view
 // any number of request/reply pairs, in order. Every request has "v" and "op"; every reply has
 // "ok" and, when false, "error": {"code": error_code_name, "message"}.
 
-/// Writes one frame (EINTR-safe, no SIGPIPE). kUnavailable on failure.
-Status write_authority_frame(int fd, std::string_view body);
+/// Writes one frame (EINTR-safe, no SIGPIPE). kUnavailable on failure, or when a non-blocking
+/// socket stays full for `timeout_ms` (0: give up at once, for a thread that must not wait on a
+/// peer).
+Status write_authority_frame(int fd, std::string_view body, int timeout_ms = 120 * 1000);
 /// Reads one frame; kNotFound on a clean end of stream before a frame starts, kResourceExhausted
 /// past `max_bytes`, kUnavailable on a short read or when the whole frame has not arrived within
 /// `timeout_ms`.
