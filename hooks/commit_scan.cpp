@@ -27,6 +27,9 @@ using ObjectPtr = std::unique_ptr<git_object, GitFree<git_object, git_object_fre
 
 constexpr std::size_t kQuickCheckBytes = 4096;
 
+// How much of a file git's binary tests read (libgit2's GIT_FILTER_BYTES_TO_CHECK_NUL).
+constexpr std::size_t kGitBinaryCheckBytes = 8000;
+
 // git itself refuses to follow a longer chain of tags.
 constexpr int kMaxTagDepth = 10;
 
@@ -71,8 +74,7 @@ bool is_blob_mode(uint32_t mode) {
 /// Lines as git counts them: every '\n', plus an unterminated last line.
 int64_t count_lines(std::string_view text) {
   if (text.empty()) return 0;
-  const auto newlines = std::count(text.begin(), text.end(), '\n');
-  return newlines + (text.back() == '\n' ? 0 : 1);
+  return static_cast<int64_t>(count_newlines(text)) + (text.back() == '\n' ? 0 : 1);
 }
 
 constexpr uint8_t kCiConfig = 1;
@@ -85,15 +87,18 @@ std::string_view blob_text(const git_blob* blob) {
           static_cast<std::size_t>(git_blob_rawsize(blob))};
 }
 
-/// What git diffs as binary (a NUL or control bytes in the first 8,000 bytes): no lines.
+/// What git diffs as binary (a NUL or control bytes in the first 8,000 bytes): no lines. Most
+/// files hold no control byte at all: those are answered without libgit2's byte-by-byte count.
 bool binary_like(const git_blob* blob) {
-  return blob != nullptr && git_blob_is_binary(blob) != 0;
+  if (blob == nullptr) return false;
+  if (surely_not_binary(blob_text(blob).substr(0, kGitBinaryCheckBytes))) return false;
+  return git_blob_is_binary(blob) != 0;
 }
 
 /// What libgit2's diff calls binary (git_diff_driver_content_is_binary): a NUL in the first
 /// 8,000 bytes. git_blob_is_binary's heuristic is another test.
 bool diffs_as_binary(std::string_view text) {
-  return has_nul(text.substr(0, 8000));
+  return has_nul(text.substr(0, kGitBinaryCheckBytes));
 }
 
 /// Whether some line of `now` is also a line of `was` (lines with their '\n'; an unterminated
