@@ -517,7 +517,7 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
 
 TEST_CASE("git signals: a few commits carrying much text are shared by two scan threads") {
   // Six commits of ~1.5 MB each: fewer than start a second thread during the walk, more text than
-  // the walking thread reads alone (4 MB) before it starts one. A key in the oldest and the newest.
+  // the walking thread reads alone (1 MB) before it starts one. A key in the oldest and the newest.
   Repo repo;
   std::string stream;
   const std::string line = "int value_of_something = compute(items, options) + 12345;\n";
