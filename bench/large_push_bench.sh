@@ -165,4 +165,9 @@ print("the floor, once per push size (bench/floor.sh)")
 for size in (100, 10000):
     for line in open(f"{tmp}/floor-{size}.txt").read().splitlines():
         print(f"  {size} commits: {line}")
+        if line.startswith("inflate:") and " ms (" in line:
+            # zlib alone, measured once (best of 5), against lefthook's median in the rounds above.
+            ms = float(line.split(" ms (")[0].rsplit(" ", 1)[1])
+            print(f"  {size} commits: zlib inflate alone / lefthook = "
+                  f"{ms / statistics.median(walls[('lefthook', size)]):.2f} wall")
 PY
