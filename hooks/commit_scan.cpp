@@ -101,6 +101,24 @@ bool diffs_as_binary(std::string_view text) {
   return has_nul(text.substr(0, kGitBinaryCheckBytes));
 }
 
+/// A line's 64-bit hash, eight bytes at a time, multiplied and folded, inline: std::hash's
+/// out-of-line murmur was a third of share_a_line on the 10,000-commit push (callgrind).
+uint64_t line_hash(std::string_view line) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  uint64_t h = (line.size() + 1) * kMul;
+  std::size_t i = 0;
+  for (; i + 8 <= line.size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, line.data() + i, sizeof word);
+    h = (h ^ word) * kMul;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, line.data() + i, line.size() - i);
+  h = (h ^ tail) * kMul;
+  return h ^ (h >> 32);
+}
+
 /// Whether some line of `now` is also a line of `was` (lines with their '\n'; an unterminated
 /// last line is another line than the same text terminated), by 64-bit hashes: a collision
 /// answers yes, which only costs the general diff.
@@ -130,9 +148,8 @@ bool share_a_line(std::string_view was, std::string_view now, std::vector<uint64
   std::size_t size = 16;
   while (size < lines * 2) size *= 2;
   table.assign(size, 0);
-  const std::hash<std::string_view> hash;
   auto key = [&](std::string_view line) {
-    const uint64_t h = hash(line);
+    const uint64_t h = line_hash(line);
     return h == 0 ? uint64_t{1} : h;  // 0 marks an empty slot
   };
   for (std::string_view rest = was; !rest.empty();) {
