@@ -16,7 +16,7 @@ FLOOR_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # floor_storage RANGE: how the pushed objects are stored (run in the repository): loose or
 # packed, how many are deltas, the longest delta chain among them.
 floor_storage() {
-  git rev-list --objects "$1" | cut -d' ' -f1 | sort > "$TMP/floor-objects"
+  git rev-list --objects "$1" | cut -d' ' -f1 > "$TMP/floor-objects"  # in walk order: the blob reads follow it
   local pack
   pack=$(ls -S .git/objects/pack/*.idx 2> /dev/null | head -1)
   python3 - "$TMP/floor-objects" "$pack" <<'PY'
@@ -65,4 +65,21 @@ for i, (off, oid) in enumerate(rows):
 ' "$TMP/floor-objects" "$pack" | "$TMP/inflate_floor" "$pack" 5 |
     awk '$1 == "libdeflate" { printf "inflate with libdeflate (what only our own pack reader could use): %.2f ms = %.2fx zlib\n", $2, $2 / zlib; next }
          { zlib = $4; printf "inflate: %d pack entries, %.2f MB compressed -> %.2f MB, %.2f ms (zlib, one thread, best of 5) = %.0f MB/s out, %.2f us per entry\n", $1, $2/1e6, $3/1e6, $4, $3/1e3/$4, $4*1e3/$1 }'
+}
+
+# floor_pack_read: reads the pushed blobs (floor_storage must have run) through libgit2, as the
+# hook does, and through bench/pack_read_floor.cpp, a prototype reader of the pack with
+# libdeflate (needs libgit2's and libdeflate's headers: libgit2-dev, libdeflate-dev), checking
+# they give the same bytes. Prints "blob reads: ..." or why not.
+floor_pack_read() {
+  local idx
+  idx=$(ls -S .git/objects/pack/*.idx 2> /dev/null | head -1)
+  if ! c++ -O2 -std=c++20 -o "$TMP/pack_read_floor" "$FLOOR_DIR/pack_read_floor.cpp" -lgit2 -ldeflate 2> "$TMP/cxx.err"; then
+    echo "blob reads: not measured (libgit2-dev or libdeflate-dev missing: $(grep -m1 error "$TMP/cxx.err"))"
+    return
+  fi
+  git cat-file --batch-check='%(objecttype) %(objectname)' < "$TMP/floor-objects" |
+    awk '$1 == "blob" { print $2 }' > "$TMP/floor-blobs"
+  "$TMP/pack_read_floor" . "$idx" 3 < "$TMP/floor-blobs" |
+    awk '{ printf "blob reads: %d blobs, %.1f MB: libgit2 (git_blob_lookup, as the hook) %.1f ms, a pack reader of our own (bench/pack_read_floor.cpp: idx, delta chains, libdeflate) %.1f ms = %.2fx; one thread, best of 3\n", $6, $8/1e6, $2, $4, $4/$2 }'
 }

@@ -39,7 +39,7 @@ bench_install_lefthook lefthook
 mkdir -p "$(dirname "$OUT")"
 # The floor's one-off lines, per push size, from the work copy the hook runs in.
 for size in 100 10000; do
-  (cd "$TMP/work-stepgate" && floor_storage "main..bench$size" && floor_inflate) > "$TMP/floor-$size.txt"
+  (cd "$TMP/work-stepgate" && floor_storage "main..bench$size" && floor_inflate && floor_pack_read) > "$TMP/floor-$size.txt"
 done
 BASE=${BASE_BIN:-}
 [ -z "$BASE" ] || BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")

@@ -87,7 +87,7 @@ mkdir "$TMP/tree"
 git archive big usr | tar -x -C "$TMP/tree"
 "$BIN" scan --list-rules --format json --policy .stepgate/policy.yaml |
   jq -r '.[].regex' > "$TMP/patterns"
-{ floor_storage main..big && floor_inflate; } > "$TMP/floor.txt"
+{ floor_storage main..big && floor_inflate && floor_pack_read; } > "$TMP/floor.txt"
 
 python3 - "$TMP" "$BIN" "$HOOK" "$N" "$OUT" "$BASE" <<'PY'
 import json, os, resource, statistics, subprocess, sys, time
