@@ -498,8 +498,9 @@ Result<CommitScan> GitRepo::scan_commits_detailed(const std::vector<git_oid>& co
 /// Commits handed from the walk to the scan. A second thread, with its own repository handle
 /// (libgit2 objects are not shared across threads), scans the newest while the walk still reads
 /// older ones; once the walk is done the walking thread scans from the oldest end until the two
-/// meet. Each thread takes a run of commits at a time, so a file's successive versions mostly
-/// stay in one thread's object cache.
+/// meet (while no helper runs, the walking thread takes one commit at a time from the newest end).
+/// Each thread takes a run of commits at a time, so a file's successive versions mostly stay in one
+/// thread's object cache.
 struct GitRepo::CommitQueue {
   std::mutex lock;
   std::condition_variable ready;
@@ -564,12 +565,20 @@ Result<CommitScan> GitRepo::scan_queue(CommitQueue& queue, bool from_front,
           start_helper = nullptr;
           continue;
         }
-        // One commit at a time while no helper runs: it may start after any of them.
-        const std::size_t n =
-            start_helper != nullptr ? std::size_t{1} : run_size(queue.back - queue.front);
-        queue.back -= n;
-        run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back),
-                   queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back + n));
+        if (start_helper != nullptr) {
+          // One commit at a time while no helper runs (it may start after any of them), newest
+          // first, as the helper would take them: a file's newer version is then read before
+          // the commit that added its older one, which so needs no size read from the pack (a
+          // delta's start inflated). Oldest first, every new blob needed one: 9% of the
+          // 100-commit hook's instructions (callgrind).
+          run.push_back(queue.ids[queue.front]);
+          ++queue.front;
+        } else {
+          const std::size_t n = run_size(queue.back - queue.front);
+          queue.back -= n;
+          run.assign(queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back),
+                     queue.ids.begin() + static_cast<std::ptrdiff_t>(queue.back + n));
+        }
       }
     }
     for (const git_oid& id : run) {
