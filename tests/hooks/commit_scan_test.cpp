@@ -562,69 +562,6 @@ TEST_CASE("git signals: a push past the scan limits is marked scan_incomplete") 
   CHECK(push_long_branch(repo, few_bytes).truncated);
 }
 
-TEST_CASE("blob text: the quick binary test never calls text what git calls binary") {
-  // surely_not_binary skips libgit2's byte-by-byte count for ordinary text: whenever it says
-  // "not binary", git_blob_is_binary must agree, for every byte value in every place.
-  Repo repo;
-  init_libgit2();
-  git_repository* handle = nullptr;
-  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
-  auto git_binary = [&](const std::string& bytes) {
-    git_oid id;
-    REQUIRE(git_blob_create_from_buffer(&id, handle, bytes.data(), bytes.size()) == 0);
-    git_blob* blob = nullptr;
-    REQUIRE(git_blob_lookup(&blob, handle, &id) == 0);
-    const bool binary = git_blob_is_binary(blob) != 0;
-    git_blob_free(blob);
-    return binary;
-  };
-  const std::string line = "value = compute(items, options)\n";
-  std::vector<std::string> cases{"",
-                                 "x",
-                                 line,
-                                 line + line + "\t\r\n\f\v\b\x1b[0m\n",
-                                 "\xEF\xBB\xBF" + line,
-                                 "\xFE\xFF" + line,
-                                 "\xFF\xFE" + line,
-                                 "\xFF\xFE\0\0" + line,
-                                 "caf\xC3\xA9\n"};
-  for (int b = 0; b < 256; ++b) {
-    const std::string byte(1, static_cast<char>(b));
-    cases.push_back(byte);
-    cases.push_back(line + byte + line);
-    // Past one of the quick test's 128-byte blocks, and among much text (git weighs the count).
-    cases.push_back(std::string(300, 'a') + byte + std::string(5000, 'b'));
-  }
-  int quick = 0;
-  for (const std::string& text : cases) {
-    CAPTURE(text);
-    if (surely_not_binary(text)) {
-      ++quick;
-      CHECK_FALSE(git_binary(text));
-    }
-  }
-  // The quick answer is given for text, and held back for the bytes git weighs.
-  CHECK(surely_not_binary(line + "\t\r\n"));
-  CHECK_FALSE(surely_not_binary(line + "\x01"));
-  CHECK_FALSE(surely_not_binary(std::string(1000, 'a') + "\x7f"));
-  CHECK_FALSE(surely_not_binary(std::string(200, 'a') + '\0'));
-  CHECK(quick > 256 * 2);
-  git_repository_free(handle);
-}
-
-TEST_CASE("blob text: newlines are counted across the block edges") {
-  for (std::size_t size : {0, 1, 127, 128, 129, 255, 256, 257, 1000}) {
-    for (std::size_t every : {1, 2, 7, 128}) {
-      std::string text(size, 'a');
-      for (std::size_t i = 0; i < size; i += every) text[i] = '\n';
-      CAPTURE(size);
-      CAPTURE(every);
-      CHECK(count_newlines(text) ==
-            static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
-    }
-  }
-}
-
 }  // namespace
 }  // namespace stepgate
 
@@ -712,69 +649,6 @@ TEST_CASE("git signals: copies, renames, reverts and merges give the findings th
   CHECK(s.get_int("files_changed") == 4);  // README.md and the three env files
 }
 
-TEST_CASE("blob text: the quick binary test never calls text what git calls binary") {
-  // surely_not_binary skips libgit2's byte-by-byte count for ordinary text: whenever it says
-  // "not binary", git_blob_is_binary must agree, for every byte value in every place.
-  Repo repo;
-  init_libgit2();
-  git_repository* handle = nullptr;
-  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
-  auto git_binary = [&](const std::string& bytes) {
-    git_oid id;
-    REQUIRE(git_blob_create_from_buffer(&id, handle, bytes.data(), bytes.size()) == 0);
-    git_blob* blob = nullptr;
-    REQUIRE(git_blob_lookup(&blob, handle, &id) == 0);
-    const bool binary = git_blob_is_binary(blob) != 0;
-    git_blob_free(blob);
-    return binary;
-  };
-  const std::string line = "value = compute(items, options)\n";
-  std::vector<std::string> cases{"",
-                                 "x",
-                                 line,
-                                 line + line + "\t\r\n\f\v\b\x1b[0m\n",
-                                 "\xEF\xBB\xBF" + line,
-                                 "\xFE\xFF" + line,
-                                 "\xFF\xFE" + line,
-                                 "\xFF\xFE\0\0" + line,
-                                 "caf\xC3\xA9\n"};
-  for (int b = 0; b < 256; ++b) {
-    const std::string byte(1, static_cast<char>(b));
-    cases.push_back(byte);
-    cases.push_back(line + byte + line);
-    // Past one of the quick test's 128-byte blocks, and among much text (git weighs the count).
-    cases.push_back(std::string(300, 'a') + byte + std::string(5000, 'b'));
-  }
-  int quick = 0;
-  for (const std::string& text : cases) {
-    CAPTURE(text);
-    if (surely_not_binary(text)) {
-      ++quick;
-      CHECK_FALSE(git_binary(text));
-    }
-  }
-  // The quick answer is given for text, and held back for the bytes git weighs.
-  CHECK(surely_not_binary(line + "\t\r\n"));
-  CHECK_FALSE(surely_not_binary(line + "\x01"));
-  CHECK_FALSE(surely_not_binary(std::string(1000, 'a') + "\x7f"));
-  CHECK_FALSE(surely_not_binary(std::string(200, 'a') + '\0'));
-  CHECK(quick > 256 * 2);
-  git_repository_free(handle);
-}
-
-TEST_CASE("blob text: newlines are counted across the block edges") {
-  for (std::size_t size : {0, 1, 127, 128, 129, 255, 256, 257, 1000}) {
-    for (std::size_t every : {1, 2, 7, 128}) {
-      std::string text(size, 'a');
-      for (std::size_t i = 0; i < size; i += every) text[i] = '\n';
-      CAPTURE(size);
-      CAPTURE(every);
-      CHECK(count_newlines(text) ==
-            static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
-    }
-  }
-}
-
 }  // namespace
 }  // namespace stepgate
 
@@ -809,69 +683,6 @@ TEST_CASE("commit scan: a blob pair seen again is not diffed again, and reports 
   };
   CHECK(scanner.result().findings == expected);
   git_repository_free(handle);
-}
-
-TEST_CASE("blob text: the quick binary test never calls text what git calls binary") {
-  // surely_not_binary skips libgit2's byte-by-byte count for ordinary text: whenever it says
-  // "not binary", git_blob_is_binary must agree, for every byte value in every place.
-  Repo repo;
-  init_libgit2();
-  git_repository* handle = nullptr;
-  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
-  auto git_binary = [&](const std::string& bytes) {
-    git_oid id;
-    REQUIRE(git_blob_create_from_buffer(&id, handle, bytes.data(), bytes.size()) == 0);
-    git_blob* blob = nullptr;
-    REQUIRE(git_blob_lookup(&blob, handle, &id) == 0);
-    const bool binary = git_blob_is_binary(blob) != 0;
-    git_blob_free(blob);
-    return binary;
-  };
-  const std::string line = "value = compute(items, options)\n";
-  std::vector<std::string> cases{"",
-                                 "x",
-                                 line,
-                                 line + line + "\t\r\n\f\v\b\x1b[0m\n",
-                                 "\xEF\xBB\xBF" + line,
-                                 "\xFE\xFF" + line,
-                                 "\xFF\xFE" + line,
-                                 "\xFF\xFE\0\0" + line,
-                                 "caf\xC3\xA9\n"};
-  for (int b = 0; b < 256; ++b) {
-    const std::string byte(1, static_cast<char>(b));
-    cases.push_back(byte);
-    cases.push_back(line + byte + line);
-    // Past one of the quick test's 128-byte blocks, and among much text (git weighs the count).
-    cases.push_back(std::string(300, 'a') + byte + std::string(5000, 'b'));
-  }
-  int quick = 0;
-  for (const std::string& text : cases) {
-    CAPTURE(text);
-    if (surely_not_binary(text)) {
-      ++quick;
-      CHECK_FALSE(git_binary(text));
-    }
-  }
-  // The quick answer is given for text, and held back for the bytes git weighs.
-  CHECK(surely_not_binary(line + "\t\r\n"));
-  CHECK_FALSE(surely_not_binary(line + "\x01"));
-  CHECK_FALSE(surely_not_binary(std::string(1000, 'a') + "\x7f"));
-  CHECK_FALSE(surely_not_binary(std::string(200, 'a') + '\0'));
-  CHECK(quick > 256 * 2);
-  git_repository_free(handle);
-}
-
-TEST_CASE("blob text: newlines are counted across the block edges") {
-  for (std::size_t size : {0, 1, 127, 128, 129, 255, 256, 257, 1000}) {
-    for (std::size_t every : {1, 2, 7, 128}) {
-      std::string text(size, 'a');
-      for (std::size_t i = 0; i < size; i += every) text[i] = '\n';
-      CAPTURE(size);
-      CAPTURE(every);
-      CHECK(count_newlines(text) ==
-            static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
-    }
-  }
 }
 
 }  // namespace
@@ -936,69 +747,6 @@ TEST_CASE("git signals: a new ref skips what the remote has by any ref it advert
   CHECK(pushed_commits(repo, update, {{"refs/heads/main", base}, {"refs/heads/other", f2}}) == 4);
 }
 
-TEST_CASE("blob text: the quick binary test never calls text what git calls binary") {
-  // surely_not_binary skips libgit2's byte-by-byte count for ordinary text: whenever it says
-  // "not binary", git_blob_is_binary must agree, for every byte value in every place.
-  Repo repo;
-  init_libgit2();
-  git_repository* handle = nullptr;
-  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
-  auto git_binary = [&](const std::string& bytes) {
-    git_oid id;
-    REQUIRE(git_blob_create_from_buffer(&id, handle, bytes.data(), bytes.size()) == 0);
-    git_blob* blob = nullptr;
-    REQUIRE(git_blob_lookup(&blob, handle, &id) == 0);
-    const bool binary = git_blob_is_binary(blob) != 0;
-    git_blob_free(blob);
-    return binary;
-  };
-  const std::string line = "value = compute(items, options)\n";
-  std::vector<std::string> cases{"",
-                                 "x",
-                                 line,
-                                 line + line + "\t\r\n\f\v\b\x1b[0m\n",
-                                 "\xEF\xBB\xBF" + line,
-                                 "\xFE\xFF" + line,
-                                 "\xFF\xFE" + line,
-                                 "\xFF\xFE\0\0" + line,
-                                 "caf\xC3\xA9\n"};
-  for (int b = 0; b < 256; ++b) {
-    const std::string byte(1, static_cast<char>(b));
-    cases.push_back(byte);
-    cases.push_back(line + byte + line);
-    // Past one of the quick test's 128-byte blocks, and among much text (git weighs the count).
-    cases.push_back(std::string(300, 'a') + byte + std::string(5000, 'b'));
-  }
-  int quick = 0;
-  for (const std::string& text : cases) {
-    CAPTURE(text);
-    if (surely_not_binary(text)) {
-      ++quick;
-      CHECK_FALSE(git_binary(text));
-    }
-  }
-  // The quick answer is given for text, and held back for the bytes git weighs.
-  CHECK(surely_not_binary(line + "\t\r\n"));
-  CHECK_FALSE(surely_not_binary(line + "\x01"));
-  CHECK_FALSE(surely_not_binary(std::string(1000, 'a') + "\x7f"));
-  CHECK_FALSE(surely_not_binary(std::string(200, 'a') + '\0'));
-  CHECK(quick > 256 * 2);
-  git_repository_free(handle);
-}
-
-TEST_CASE("blob text: newlines are counted across the block edges") {
-  for (std::size_t size : {0, 1, 127, 128, 129, 255, 256, 257, 1000}) {
-    for (std::size_t every : {1, 2, 7, 128}) {
-      std::string text(size, 'a');
-      for (std::size_t i = 0; i < size; i += every) text[i] = '\n';
-      CAPTURE(size);
-      CAPTURE(every);
-      CHECK(count_newlines(text) ==
-            static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
-    }
-  }
-}
-
 }  // namespace
 }  // namespace stepgate
 
@@ -1044,69 +792,6 @@ TEST_CASE("git signals: a new protected ref is hidden from only by protected ref
   CHECK(pushed_commits(repo, release, {}, &reads_protected, true) == 2);  // f1, f2
   CHECK(pushed_commits(repo, copy, {}, &reads_protected, true) == 0);
   CHECK(pushed_commits(repo, release, {}, &reads_no_ref, true) == 0);
-}
-
-TEST_CASE("blob text: the quick binary test never calls text what git calls binary") {
-  // surely_not_binary skips libgit2's byte-by-byte count for ordinary text: whenever it says
-  // "not binary", git_blob_is_binary must agree, for every byte value in every place.
-  Repo repo;
-  init_libgit2();
-  git_repository* handle = nullptr;
-  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
-  auto git_binary = [&](const std::string& bytes) {
-    git_oid id;
-    REQUIRE(git_blob_create_from_buffer(&id, handle, bytes.data(), bytes.size()) == 0);
-    git_blob* blob = nullptr;
-    REQUIRE(git_blob_lookup(&blob, handle, &id) == 0);
-    const bool binary = git_blob_is_binary(blob) != 0;
-    git_blob_free(blob);
-    return binary;
-  };
-  const std::string line = "value = compute(items, options)\n";
-  std::vector<std::string> cases{"",
-                                 "x",
-                                 line,
-                                 line + line + "\t\r\n\f\v\b\x1b[0m\n",
-                                 "\xEF\xBB\xBF" + line,
-                                 "\xFE\xFF" + line,
-                                 "\xFF\xFE" + line,
-                                 "\xFF\xFE\0\0" + line,
-                                 "caf\xC3\xA9\n"};
-  for (int b = 0; b < 256; ++b) {
-    const std::string byte(1, static_cast<char>(b));
-    cases.push_back(byte);
-    cases.push_back(line + byte + line);
-    // Past one of the quick test's 128-byte blocks, and among much text (git weighs the count).
-    cases.push_back(std::string(300, 'a') + byte + std::string(5000, 'b'));
-  }
-  int quick = 0;
-  for (const std::string& text : cases) {
-    CAPTURE(text);
-    if (surely_not_binary(text)) {
-      ++quick;
-      CHECK_FALSE(git_binary(text));
-    }
-  }
-  // The quick answer is given for text, and held back for the bytes git weighs.
-  CHECK(surely_not_binary(line + "\t\r\n"));
-  CHECK_FALSE(surely_not_binary(line + "\x01"));
-  CHECK_FALSE(surely_not_binary(std::string(1000, 'a') + "\x7f"));
-  CHECK_FALSE(surely_not_binary(std::string(200, 'a') + '\0'));
-  CHECK(quick > 256 * 2);
-  git_repository_free(handle);
-}
-
-TEST_CASE("blob text: newlines are counted across the block edges") {
-  for (std::size_t size : {0, 1, 127, 128, 129, 255, 256, 257, 1000}) {
-    for (std::size_t every : {1, 2, 7, 128}) {
-      std::string text(size, 'a');
-      for (std::size_t i = 0; i < size; i += every) text[i] = '\n';
-      CAPTURE(size);
-      CAPTURE(every);
-      CHECK(count_newlines(text) ==
-            static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
-    }
-  }
 }
 
 }  // namespace
@@ -1191,7 +876,7 @@ TEST_CASE("blob text: the quick binary test never calls text what git calls bina
                                  "\xEF\xBB\xBF" + line,
                                  "\xFE\xFF" + line,
                                  "\xFF\xFE" + line,
-                                 "\xFF\xFE\0\0" + line,
+                                 std::string("\xFF\xFE\0\0", 4) + line,
                                  "caf\xC3\xA9\n"};
   for (int b = 0; b < 256; ++b) {
     const std::string byte(1, static_cast<char>(b));
