@@ -5,8 +5,11 @@
 # so machine noise hits both alike:
 #   1. `git push` with no hook, with lefthook, with stepgate: median, range, added over no hook;
 #   2. the installed hook alone, run as git runs it (the script with REMOTE URL and the ref line on
-#      stdin): wall-clock and CPU time (user + system, from the kernel's child rusage).
-# Ratios are stepgate / lefthook. Writes bench/results/large_push.txt.
+#      stdin): wall-clock and CPU time (user + system, from the kernel's child rusage);
+#   3. in the same rounds as 2., the floor (bench/floor.sh): git itself merely reading the pushed
+#      objects (git-cat-file) and diffing the pushed commits (git-log-p), plus, once, zlib
+#      inflate of the pushed objects' pack entries and how they are stored.
+# Ratios are stepgate / lefthook and stepgate / floor. Writes bench/results/large_push.txt.
 #
 #   STEPGATE_BIN=build/stepgate bench/large_push_bench.sh      (N=11 rounds, N_LARGE=7, HOOK_RUNS=11;
 #   LEFTHOOK=PATH to use a lefthook binary already installed; BASE_BIN=PATH/stepgate adds that
@@ -14,6 +17,7 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/floor.sh"
 N=${N:-11}
 N_LARGE=${N_LARGE:-7}
 HOOK_RUNS=${HOOK_RUNS:-11}
@@ -33,6 +37,10 @@ bench_expect_hook stepgate "^exec .*stepgate-git-hook' pre-push" "the lean hook 
 bench_install_lefthook lefthook
 
 mkdir -p "$(dirname "$OUT")"
+# The floor's one-off lines, per push size, from the work copy the hook runs in.
+for size in 100 10000; do
+  (cd "$TMP/work-stepgate" && floor_storage "main..bench$size" && floor_inflate && floor_pack_read) > "$TMP/floor-$size.txt"
+done
 BASE=${BASE_BIN:-}
 [ -z "$BASE" ] || BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
 python3 - "$TMP" "$N" "$N_LARGE" "$HOOK_RUNS" "$BIN" "$BASE" <<'PY' | tee "$OUT"
@@ -41,6 +49,7 @@ tmp, n, n_large, hook_runs, binary = sys.argv[1], int(sys.argv[2]), int(sys.argv
 base = sys.argv[6]
 configs = ["none", "lefthook", "stepgate"]
 alone = ["lefthook", "stepgate"]
+floors = ["git-cat-file", "git-log-p"]
 if base:
     # The same installed hook script, exec'ing the older build's stepgate-git-hook instead.
     script = open(f"{tmp}/work-stepgate/.git/hooks/pre-push").read()
@@ -70,7 +79,22 @@ def push(cfg, size):
     subprocess.run(["git", "update-ref", "-d", "refs/remotes/origin/bench"], cwd=f"{tmp}/work-{cfg}")
     return wall
 
+def floor(cfg, size):
+    """git reading (git-cat-file) or diffing (git-log-p) the pushed range, no hook involved."""
+    rng = f"main..bench{size}"
+    argv = (["sh", "-c", f'git rev-list --objects {rng} | cut -d" " -f1 | git cat-file --batch --buffer > /dev/null']
+            if cfg == "git-cat-file" else ["git", "log", "-p", "-U0", "--no-color", rng])
+    before = cpu()
+    t = time.perf_counter()
+    p = subprocess.run(argv, cwd=f"{tmp}/work-stepgate", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = (time.perf_counter() - t) * 1000.0
+    if p.returncode != 0:
+        sys.exit(f"{cfg} failed for {size}: {p.stderr.decode()}")
+    return wall, cpu() - before
+
 def hook_alone(cfg, size):
+    if cfg in floors:
+        return floor(cfg, size)
     hook = f"{tmp}/base-pre-push" if cfg == "stepgate-base" else None
     cfg = "stepgate" if hook else cfg
     hook = hook or f"{tmp}/work-{cfg}/.git/hooks/pre-push"
@@ -94,7 +118,7 @@ for size in (100, 10000):
         for cfg in configs:
             pushes.setdefault((cfg, size), []).append(push(cfg, size))
     for _ in range(hook_runs):
-        for cfg in alone:
+        for cfg in alone + floors:
             w, c = hook_alone(cfg, size)
             walls.setdefault((cfg, size), []).append(w)
             cpus.setdefault((cfg, size), []).append(c)
@@ -122,7 +146,7 @@ for size in (100, 10000):
 print(f"the installed hook alone (as git runs it), median [min-max] over {hook_runs} interleaved runs")
 print(f"{'hook':<12}{'commits':>8}{'wall ms':>24}{'CPU ms':>24}")
 for size in (100, 10000):
-    for cfg in alone:
+    for cfg in alone + floors:
         print(f"{cfg:<14}{size:>6}{fmt(walls[(cfg, size)]):>24}{fmt(cpus[(cfg, size)]):>24}")
     w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("lefthook", size)])
     c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("lefthook", size)])
@@ -131,4 +155,19 @@ for size in (100, 10000):
         w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("stepgate-base", size)])
         c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("stepgate-base", size)])
         print(f"  {size} commits: hook alone stepgate / stepgate-base = {w:.2f} wall, {c:.2f} CPU")
+    for f in floors:
+        w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[(f, size)])
+        c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[(f, size)])
+        lw = statistics.median(walls[(f, size)]) / statistics.median(walls[("lefthook", size)])
+        print(f"  {size} commits: floor: stepgate / {f} = {w:.2f} wall, {c:.2f} CPU; "
+              f"{f} / lefthook = {lw:.2f} wall")
+print("the floor, once per push size (bench/floor.sh)")
+for size in (100, 10000):
+    for line in open(f"{tmp}/floor-{size}.txt").read().splitlines():
+        print(f"  {size} commits: {line}")
+        if line.startswith("inflate:") and " ms (" in line:
+            # zlib alone, measured once (best of 5), against lefthook's median in the rounds above.
+            ms = float(line.split(" ms (")[0].rsplit(" ", 1)[1])
+            print(f"  {size} commits: zlib inflate alone / lefthook = "
+                  f"{ms / statistics.median(walls[('lefthook', size)]):.2f} wall")
 PY

@@ -9,7 +9,10 @@
 #   rg         ripgrep with the same patterns (`stepgate scan --list-rules --format json`) on DIR,
 #              with --no-unicode: RE2's \b, \s and classes are ASCII, so this is the same
 #              language (with Unicode \b ripgrep 13 leaves its DFA and runs ~9x slower);
-#   git-log-p  `git log -p --unified=0 main..big > /dev/null` (what printing the diff costs).
+#   git-log-p  `git log -p --unified=0 main..big > /dev/null` (what printing the diff costs);
+#   git-cat-file  `git rev-list --objects main..big | git cat-file --batch --buffer > /dev/null`:
+#              git merely reading every pushed object once (the floor, bench/floor.sh); with,
+#              once, zlib inflate of those objects' pack entries and how they are stored.
 # Reports medians, ranges, MB/s of added text and ratios to rg, by wall-clock time and by CPU time
 # (user + system of the process and its children: steadier on a shared machine); writes
 # bench/results/scan_throughput.txt.
@@ -19,6 +22,7 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/floor.sh"
 HOOK=$(dirname "$BIN")/stepgate-git-hook
 N=${N:-7}
 MB=${MB:-51}
@@ -83,6 +87,7 @@ mkdir "$TMP/tree"
 git archive big usr | tar -x -C "$TMP/tree"
 "$BIN" scan --list-rules --format json --policy .stepgate/policy.yaml |
   jq -r '.[].regex' > "$TMP/patterns"
+{ floor_storage main..big && floor_inflate && floor_pack_read; } > "$TMP/floor.txt"
 
 python3 - "$TMP" "$BIN" "$HOOK" "$N" "$OUT" "$BASE" <<'PY'
 import json, os, resource, statistics, subprocess, sys, time
@@ -99,6 +104,8 @@ configs = {
     "scan-dir": ([bin_, "scan", "--policy", ".stepgate/policy.yaml", tree], b"", src),
     "rg": (rg, b"", src),
     "git-log-p": (["git", "log", "-p", "--unified=0", "main..big"], b"", src),
+    "git-cat-file": (["sh", "-c", 'git rev-list --objects main..big | cut -d" " -f1 | '
+                      'git cat-file --batch --buffer > /dev/null'], b"", src),
 }
 if base:
     configs["hook-base"] = ([os.path.join(os.path.dirname(base), "stepgate-git-hook"), "pre-push", "--",
@@ -132,11 +139,11 @@ rg_cpu = statistics.median(cpus["rg"])
 lines = [f"scan throughput: {total / 1e6:.1f} MB of added text in 20 commits; {n} interleaved rounds; "
          f"{subprocess.run(['rg', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}; "
          f"{subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.strip()}",
-         f"{'config':<11}{'median ms':>11}{'range ms':>17}{'MB/s':>8}{'x rg time':>11}"
+         f"{'config':<13}{'median ms':>11}{'range ms':>17}{'MB/s':>8}{'x rg time':>11}"
          f"{'CPU ms':>9}{'CPU MB/s':>10}{'x rg CPU':>10}"]
 for name, xs in samples.items():
     med = statistics.median(xs)
-    lines.append(f"{name:<11}{med * 1000:>11.0f}{f'{min(xs) * 1000:.0f}-{max(xs) * 1000:.0f}':>17}"
+    lines.append(f"{name:<13}{med * 1000:>11.0f}{f'{min(xs) * 1000:.0f}-{max(xs) * 1000:.0f}':>17}"
                  f"{total / 1e6 / med:>8.0f}{med / rg_med:>11.2f}"
                  f"{statistics.median(cpus[name]) * 1000:>9.0f}"
                  f"{total / 1e6 / statistics.median(cpus[name]):>10.0f}"
@@ -144,6 +151,12 @@ for name, xs in samples.items():
 lines.append(f"findings: scan-dir {len(findings)}, scan-git {len(g.stdout.decode().splitlines())} "
              f"(entropy and placeholder checks applied); rg lines matching any pattern {rg_lines}; "
              f"hook exit {h.returncode}: {h.stderr.decode().strip().splitlines()[:2]}")
+floor_cpu = statistics.median(cpus["git-cat-file"])
+floor_wall = statistics.median(samples["git-cat-file"])
+for name in [k for k in ("hook", "hook-base", "scan-git") if k in samples]:
+    lines.append(f"floor: {name} / git-cat-file = {statistics.median(samples[name]) / floor_wall:.2f} wall, "
+                 f"{statistics.median(cpus[name]) / floor_cpu:.2f} CPU")
+lines += open(os.path.join(tmp, "floor.txt")).read().splitlines()
 text = "\n".join(lines) + "\n"
 os.makedirs(os.path.dirname(out_path), exist_ok=True)
 open(out_path, "w").write(text)

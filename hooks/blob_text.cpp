@@ -31,10 +31,49 @@ bool starts_with(std::string_view bytes, std::string_view mark) {
   return bytes.substr(0, mark.size()) == mark;
 }
 
+// The whole-text loops below run over fixed-size blocks: GCC vectorizes a loop whose trip count
+// it knows at -O2, where a plain loop over the text (or std::count) stays byte by byte, about
+// four times slower on a push's text (bench/scan_throughput_bench.sh).
+constexpr std::size_t kBlock = 128;
+
+/// A byte git_str_is_binary counts as non-printable (or NUL, which makes a file binary at once):
+/// below space except backspace, tab, newline, vertical tab, form feed, carriage return (8-13)
+/// and escape (27); and DEL. Comparisons only, so that the loops using it vectorize.
+constexpr bool control_byte(unsigned char c) {
+  return (c < 0x20 && (c < 8 || c > 13) && c != 27) || c == 0x7F;
+}
+
 }  // namespace
 
 bool has_nul(std::string_view bytes) {
   return std::memchr(bytes.data(), '\0', bytes.size()) != nullptr;
+}
+
+bool surely_not_binary(std::string_view head) {
+  // libgit2 calls a text binary outright after a UTF-16 mark (a UTF-32 mark holds NULs).
+  if (starts_with(head, "\xFE\xFF") || starts_with(head, "\xFF\xFE")) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(head.data());
+  std::size_t n = head.size();
+  unsigned char found = 0;
+  for (; n >= kBlock; p += kBlock, n -= kBlock) {
+    for (std::size_t i = 0; i < kBlock; ++i) found |= control_byte(p[i]) ? 1 : 0;
+    if (found != 0) return false;
+  }
+  for (; n > 0; --n) found |= control_byte(*p++) ? 1 : 0;
+  return found == 0;
+}
+
+std::size_t count_newlines(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t n = text.size();
+  std::size_t total = 0;
+  for (; n >= kBlock; p += kBlock, n -= kBlock) {
+    unsigned char block = 0;  // at most kBlock (128): fits, and keeps the vector lanes narrow
+    for (std::size_t i = 0; i < kBlock; ++i) block += p[i] == '\n' ? 1 : 0;
+    total += block;
+  }
+  for (; n > 0; --n) total += *p++ == '\n' ? 1 : 0;
+  return total;
 }
 
 std::string strip_nuls(std::string_view bytes) {

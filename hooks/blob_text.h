@@ -27,4 +27,13 @@ std::string strip_nuls(std::string_view bytes);
 /// True when the bytes hold a NUL anywhere (git's "binary" test reads only the first 8,000).
 bool has_nul(std::string_view bytes);
 
+/// True when git's binary test (libgit2's git_blob_is_binary over a file's first 8,000 bytes,
+/// `head`) cannot call these bytes binary: no UTF-16 byte-order mark, and no control byte but
+/// backspace, tab, newline, vertical tab, form feed, carriage return and escape (so no NUL
+/// either). False only means "ask libgit2": its test weighs such bytes against printable ones.
+bool surely_not_binary(std::string_view head);
+
+/// How many '\n' bytes `text` holds.
+std::size_t count_newlines(std::string_view text);
+
 }  // namespace stepgate

@@ -20,8 +20,7 @@ KeywordIndex::KeywordIndex(std::vector<std::string> keywords) : keywords_(std::m
     for (std::size_t j = 0; j < 3; ++j) {
       trigram = (trigram << 8) | kFold[static_cast<unsigned char>(word[j])];
     }
-    const uint32_t h = hash(trigram);
-    filter_[h >> 6] |= uint64_t{1} << (h & 63);
+    filter_[hash(trigram)] = 1;
     entries_.push_back({trigram, static_cast<uint32_t>(k)});
   }
   std::stable_sort(entries_.begin(), entries_.end(),

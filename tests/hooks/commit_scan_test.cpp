@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -516,7 +517,7 @@ TEST_CASE("git signals: a push long enough for two scan threads reports what git
 
 TEST_CASE("git signals: a few commits carrying much text are shared by two scan threads") {
   // Six commits of ~1.5 MB each: fewer than start a second thread during the walk, more text than
-  // the walking thread reads alone (4 MB) before it starts one. A key in the oldest and the newest.
+  // the walking thread reads alone (1 MB) before it starts one. A key in the oldest and the newest.
   Repo repo;
   std::string stream;
   const std::string line = "int value_of_something = compute(items, options) + 12345;\n";
@@ -849,6 +850,69 @@ TEST_CASE("commit scan: a file rewritten with no line in common counts and finds
   CHECK(scanner.result().lines_added == added);
   CHECK(scanner.result().lines_deleted == deleted);
   git_repository_free(handle);
+}
+
+TEST_CASE("blob text: the quick binary test never calls text what git calls binary") {
+  // surely_not_binary skips libgit2's byte-by-byte count for ordinary text: whenever it says
+  // "not binary", git_blob_is_binary must agree, for every byte value in every place.
+  Repo repo;
+  init_libgit2();
+  git_repository* handle = nullptr;
+  REQUIRE(git_repository_open(&handle, repo.path().c_str()) == 0);
+  auto git_binary = [&](const std::string& bytes) {
+    git_oid id;
+    REQUIRE(git_blob_create_from_buffer(&id, handle, bytes.data(), bytes.size()) == 0);
+    git_blob* blob = nullptr;
+    REQUIRE(git_blob_lookup(&blob, handle, &id) == 0);
+    const bool binary = git_blob_is_binary(blob) != 0;
+    git_blob_free(blob);
+    return binary;
+  };
+  const std::string line = "value = compute(items, options)\n";
+  std::vector<std::string> cases{"",
+                                 "x",
+                                 line,
+                                 line + line + "\t\r\n\f\v\b\x1b[0m\n",
+                                 "\xEF\xBB\xBF" + line,
+                                 "\xFE\xFF" + line,
+                                 "\xFF\xFE" + line,
+                                 std::string("\xFF\xFE\0\0", 4) + line,
+                                 "caf\xC3\xA9\n"};
+  for (int b = 0; b < 256; ++b) {
+    const std::string byte(1, static_cast<char>(b));
+    cases.push_back(byte);
+    cases.push_back(line + byte + line);
+    // Past one of the quick test's 128-byte blocks, and among much text (git weighs the count).
+    cases.push_back(std::string(300, 'a') + byte + std::string(5000, 'b'));
+  }
+  int quick = 0;
+  for (const std::string& text : cases) {
+    CAPTURE(text);
+    if (surely_not_binary(text)) {
+      ++quick;
+      CHECK_FALSE(git_binary(text));
+    }
+  }
+  // The quick answer is given for text, and held back for the bytes git weighs.
+  CHECK(surely_not_binary(line + "\t\r\n"));
+  CHECK_FALSE(surely_not_binary(line + "\x01"));
+  CHECK_FALSE(surely_not_binary(std::string(1000, 'a') + "\x7f"));
+  CHECK_FALSE(surely_not_binary(std::string(200, 'a') + '\0'));
+  CHECK(quick > 256 * 2);
+  git_repository_free(handle);
+}
+
+TEST_CASE("blob text: newlines are counted across the block edges") {
+  for (std::size_t size : {0, 1, 127, 128, 129, 255, 256, 257, 1000}) {
+    for (std::size_t every : {1, 2, 7, 128}) {
+      std::string text(size, 'a');
+      for (std::size_t i = 0; i < size; i += every) text[i] = '\n';
+      CAPTURE(size);
+      CAPTURE(every);
+      CHECK(count_newlines(text) ==
+            static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
+    }
+  }
 }
 
 }  // namespace
