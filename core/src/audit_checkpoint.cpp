@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "stepgate/audit.h"
@@ -124,7 +125,8 @@ int64_t steady_ms() {
 
 /// The signed note for `checkpoint`, given the key's id (key_id of its name and public key).
 Result<std::string> sign_checkpoint_with_id(const AuditCheckpoint& checkpoint,
-                                            const AuditSigningKey& key, const Bytes& id);
+                                            const std::string& key_name,
+                                            const Ed25519Signer& signer, const Bytes& id);
 
 /// Signs each head and keeps it in the store; with an interval, holds heads back in between.
 class StoreCheckpointSink final : public AuditHeadSink {
@@ -168,14 +170,18 @@ class StoreCheckpointSink final : public AuditHeadSink {
  private:
   Status write_locked(const AuditHead& head) {
     AuditCheckpoint c{audit_checkpoint_origin(log_path_), head, unix_seconds()};
-    // The key id once per sink: deriving the public key is a scalar multiplication, and a busy
-    // shim signs a head every fsync batch (up to 40 times a second), always with this key.
-    if (key_id_.empty()) {
+    // The key id and OpenSSL's key object once per sink: deriving the public key is a scalar
+    // multiplication, loading the key as costly as a signature, and a busy shim signs a head
+    // every fsync batch (up to 40 times a second), always with this key.
+    if (!signer_) {
       auto public_key = ed25519_public_from_private(key_.private_key);
       if (!public_key.ok()) return public_key.error();
+      auto signer = Ed25519Signer::load(key_.private_key);
+      if (!signer.ok()) return signer.error();
       key_id_ = key_id(key_.name, *public_key);
+      signer_ = std::move(signer).value();
     }
-    auto note = sign_checkpoint_with_id(c, key_, key_id_);
+    auto note = sign_checkpoint_with_id(c, key_.name, *signer_, key_id_);
     if (!note.ok()) return note.error();
     auto kept = store_->put_audit_checkpoint(log_path_, head.size, *note);
     if (!kept.ok()) return kept.error();
@@ -188,7 +194,8 @@ class StoreCheckpointSink final : public AuditHeadSink {
   StateStore* store_;
   std::unique_ptr<StateStore> owned_;
   AuditSigningKey key_;
-  Bytes key_id_;  // key_id(key_): made at the first signature
+  Bytes key_id_;                         // key_id(key_): made at the first signature
+  std::optional<Ed25519Signer> signer_;  // key_ loaded, likewise
   int min_interval_ms_;
   std::mutex mu_;
   std::string log_path_;
@@ -209,20 +216,21 @@ std::string audit_checkpoint_origin(const std::string& log_path) {
 namespace {
 
 Result<std::string> sign_checkpoint_with_id(const AuditCheckpoint& checkpoint,
-                                            const AuditSigningKey& key, const Bytes& id) {
+                                            const std::string& key_name,
+                                            const Ed25519Signer& signer, const Bytes& id) {
   if (!plain_line(checkpoint.origin)) return invalid_argument("audit checkpoint: bad origin");
-  if (!plain_line(key.name)) return invalid_argument("audit checkpoint: bad key name");
+  if (!plain_line(key_name)) return invalid_argument("audit checkpoint: bad key name");
   if (!is_hex64(checkpoint.head.hash)) {
     return invalid_argument("audit checkpoint: head hash is not 64 lowercase hex digits");
   }
   const std::string body = checkpoint.origin + "\n" + std::to_string(checkpoint.head.size) + "\n" +
                            base64_std(hex_decode32(checkpoint.head.hash)) + "\ntime " +
                            std::to_string(checkpoint.time) + "\n";
-  auto signature = ed25519_sign(key.private_key, body);
+  auto signature = signer.sign(body);
   if (!signature.ok()) return signature.error();
   Bytes blob = id;
   blob.insert(blob.end(), signature->begin(), signature->end());
-  return body + "\n" + std::string(kEmDash) + " " + key.name + " " + base64_std(blob) + "\n";
+  return body + "\n" + std::string(kEmDash) + " " + key_name + " " + base64_std(blob) + "\n";
 }
 
 }  // namespace
@@ -231,7 +239,9 @@ Result<std::string> sign_audit_checkpoint(const AuditCheckpoint& checkpoint,
                                           const AuditSigningKey& key) {
   auto public_key = ed25519_public_from_private(key.private_key);
   if (!public_key.ok()) return public_key.error();
-  return sign_checkpoint_with_id(checkpoint, key, key_id(key.name, *public_key));
+  auto signer = Ed25519Signer::load(key.private_key);
+  if (!signer.ok()) return signer.error();
+  return sign_checkpoint_with_id(checkpoint, key.name, *signer, key_id(key.name, *public_key));
 }
 
 Result<AuditCheckpoint> open_audit_checkpoint(std::string_view note, const std::string& key_name,

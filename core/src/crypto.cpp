@@ -284,15 +284,32 @@ Result<Bytes> ed25519_public_from_private(const Bytes& private_key) {
 }
 
 Result<Bytes> ed25519_sign(const Bytes& private_key, std::string_view message) {
+  auto signer = Ed25519Signer::load(private_key);
+  if (!signer.ok()) return signer.error();
+  return signer->sign(message);
+}
+
+void Ed25519Signer::KeyFree::operator()(EVP_PKEY* key) const {
+  EVP_PKEY_free(key);
+}
+
+Result<Ed25519Signer> Ed25519Signer::load(const Bytes& private_key) {
   if (private_key.size() != 32) return invalid_argument("an Ed25519 private key is 32 bytes");
   ensure_openssl();
-  PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, private_key.data(),
-                                           private_key.size()));
+  EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, private_key.data(),
+                                               private_key.size());
+  if (key == nullptr) return make_error(ErrorCode::kInternal, "OpenSSL could not load the key");
+  Ed25519Signer signer;
+  signer.key_ = std::shared_ptr<EVP_PKEY>(key, KeyFree{});
+  return signer;
+}
+
+Result<Bytes> Ed25519Signer::sign(std::string_view message) const {
   MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!key || !ctx) return make_error(ErrorCode::kInternal, "OpenSSL could not load the key");
+  if (!key_ || !ctx) return make_error(ErrorCode::kInternal, "OpenSSL could not load the key");
   Bytes sig(64);
   std::size_t len = sig.size();
-  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
+  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
       EVP_DigestSign(ctx.get(), sig.data(), &len,
                      reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
     return make_error(ErrorCode::kInternal, "Ed25519 signing failed");

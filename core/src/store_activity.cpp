@@ -80,6 +80,27 @@ Result<bool> insert_or_ignore(Db& impl, const char* sql, const std::string& a,
   return *changed == 1;
 }
 
+Result<std::vector<UnixTime>> query_times(Db& impl, const std::string& kind,
+                                          const std::string& actor, UnixTime since, int limit) {
+  STEPGATE_PREPARE_IN(impl, q,
+                      "SELECT at FROM action_log WHERE kind = ? AND actor = ? AND at >= ? "
+                      "ORDER BY at DESC LIMIT ?");
+  q.bind(1, kind).bind(2, actor).bind(3, since).bind(4, int64_t{limit});
+  std::vector<UnixTime> out;
+  int rc = SQLITE_ROW;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.int_at(0));
+  if (rc != SQLITE_DONE) return impl.error("read action times");
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+/// The newest `limit` of ascending `times` at or after `since`, ascending.
+std::vector<UnixTime> newest_since(const std::vector<UnixTime>& times, UnixTime since, int limit) {
+  auto from = std::lower_bound(times.begin(), times.end(), since);
+  if (times.end() - from > limit) from = times.end() - limit;
+  return {from, times.end()};
+}
+
 #undef STEPGATE_PREPARE_IN
 
 /// A cached count is stale once the TTL has passed or the caller's window has moved past what a
@@ -181,6 +202,14 @@ Status StateStore::record_action(const std::string& kind, const std::string& act
       ++c.local_total;
     }
   }
+  if (auto it = cache.histories.find({kind, actor}); it != cache.histories.end()) {
+    ActivityCache::History& h = it->second;
+    h.times.insert(std::upper_bound(h.times.begin(), h.times.end(), at), at);
+    const auto keep = static_cast<std::size_t>(h.limit);
+    if (h.times.size() >= 2 * keep) {
+      h.times.erase(h.times.begin(), h.times.end() - static_cast<std::ptrdiff_t>(keep));
+    }
+  }
   if (cache.pending.size() >= kMaxPending ||
       ActivityCache::Clock::now() - cache.last_flush >= impl_->ttl()) {
     return impl_->flush_pending_locked();
@@ -217,20 +246,24 @@ Result<std::vector<UnixTime>> StateStore::action_times(const std::string& kind,
                                                        const std::string& actor, UnixTime since,
                                                        int limit) {
   std::lock_guard lock(impl_->mu);
-  // The database must hold this process's own records before it is read.
+  limit = std::max(limit, 0);
+  ActivityCache::History* cached = nullptr;
   if (impl_->caching()) {
+    auto [it, added] = impl_->cache.histories.try_emplace({kind, actor});
+    cached = &it->second;
+    const bool fresh = !added && since >= cached->since && limit <= cached->limit &&
+                       ActivityCache::Clock::now() - cached->refreshed < impl_->ttl();
+    if (fresh) return newest_since(cached->times, since, limit);
+    // The database must hold this process's own records before it is read.
     if (Status s = impl_->flush_pending_locked(); !s.ok()) return s.error();
   }
-  STEPGATE_PREPARE(q,
-                   "SELECT at FROM action_log WHERE kind = ? AND actor = ? AND at >= ? "
-                   "ORDER BY at DESC LIMIT ?");
-  q.bind(1, kind).bind(2, actor).bind(3, since).bind(4, int64_t{std::max(limit, 0)});
-  std::vector<UnixTime> out;
-  int rc = SQLITE_ROW;
-  while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.int_at(0));
-  if (rc != SQLITE_DONE) return impl_->error("read action times");
-  std::reverse(out.begin(), out.end());
-  return out;
+  auto stored = query_times(*impl_, kind, actor, since, limit);
+  if (!stored.ok() || cached == nullptr) return stored;
+  cached->refreshed = ActivityCache::Clock::now();
+  cached->since = since;
+  cached->limit = limit;
+  cached->times = *stored;
+  return stored;
 }
 
 Result<bool> StateStore::is_device_known(const std::string& actor, const std::string& device) {

@@ -146,6 +146,17 @@ struct ActivityCache {
     std::vector<std::pair<UnixTime, int64_t>> local;
     int64_t local_total = 0;  // the sum of `local`'s records
   };
+  /// One (kind, actor) history for action_times: the database's most recent rows when last
+  /// refreshed plus the records this process made since, oldest first. The baselines read 2,000
+  /// rows of it per decision; from SQLite that was ~350k instructions a call.
+  struct History {
+    Clock::time_point refreshed;
+    UnixTime since = 0;  // the window start the database rows were read for
+    int limit = 0;       // the row limit they were read with
+    /// Ascending. Trimmed from the front to its newest `limit` once it holds twice that: what
+    /// is dropped is older than any `limit` newest rows a later call can ask for.
+    std::vector<UnixTime> times;
+  };
   struct Action {
     std::string kind, actor;
     UnixTime at = 0;
@@ -155,6 +166,7 @@ struct ActivityCache {
     std::optional<Elevation> elevation;
   };
   std::map<std::pair<std::string, std::string>, Count> counts;
+  std::map<std::pair<std::string, std::string>, History> histories;
   std::vector<Action> pending;  // recorded, not yet written
   Clock::time_point last_flush = Clock::now();
   std::set<std::pair<std::string, std::string>> known_devices;  // (actor, device)

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "stepgate/crypto.h"
 
 namespace stepgate {
@@ -82,6 +86,41 @@ TEST_CASE("crypto: Ed25519 RFC 8032 test 1 and tampering") {
   (*sig2)[5] ^= 1;
   CHECK_FALSE(ed25519_verify(keys->public_key, "message", *sig2));
   CHECK_FALSE(ed25519_verify(*pub, "message", Bytes(10)));
+}
+
+TEST_CASE("crypto: a loaded Ed25519Signer signs as ed25519_sign does, many times, from threads") {
+  const Bytes secret = from_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  auto signer = Ed25519Signer::load(secret);
+  REQUIRE(signer.ok());
+  auto pub = ed25519_public_from_private(secret);
+  REQUIRE(pub.ok());
+  for (const char* message : {"", "message", "a longer message that spans a few blocks........"}) {
+    CAPTURE(message);
+    auto once = ed25519_sign(secret, message);
+    auto loaded = signer->sign(message);
+    REQUIRE(once.ok());
+    REQUIRE(loaded.ok());
+    CHECK(*loaded == *once);  // Ed25519 is deterministic
+    CHECK(ed25519_verify(*pub, message, *loaded));
+  }
+  const Ed25519Signer shared = *signer;  // copies share the one key object
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        auto sig = shared.sign("head " + std::to_string(i));
+        if (sig.ok() && ed25519_verify(*pub, "head " + std::to_string(i), *sig)) ++good;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(good == 100);
+  for (std::size_t size : {0, 31, 33}) {
+    auto bad = Ed25519Signer::load(Bytes(size, 1));
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == ErrorCode::kInvalidArgument);
+  }
 }
 
 }  // namespace

@@ -272,6 +272,52 @@ TEST_CASE("store: the cache's own counts match the database's, records in any or
   CHECK(must(cached->count_actions("tool.call", "alice", 1003)) == 4);
 }
 
+TEST_CASE("store: the cache's action times match the database's, records in any order") {
+  // The baselines' history from memory: after the first read, this process's records join it
+  // (out of order, many in one second, past twice the limit so it is trimmed); every window and
+  // limit must give what the database gives.
+  const std::vector<UnixTime> times = {1000, 1000, 1001, 1003, 1002, 1003, 999,  1010, 1010,
+                                       1004, 1005, 1006, 1007, 1007, 1008, 1009, 1011, 1011};
+  TempDir dir;
+  auto cached = open_store(dir.path() + "/state.db", StoreOptions{60000});
+  auto plain = open_store(dir.path() + "/plain.db");
+  for (auto* s : {cached.get(), plain.get()}) {
+    for (UnixTime t : {990, 995, 998}) must(s->record_action("tool.call", "alice", t));
+  }
+  CHECK(must(cached->action_times("tool.call", "alice", 980, 6)).size() == 3);  // the first read
+  for (UnixTime t : times) {
+    must(cached->record_action("tool.call", "alice", t));
+    must(plain->record_action("tool.call", "alice", t));
+  }
+  for (int limit : {6, 4, 1}) {
+    for (UnixTime since = 980; since <= 1013; ++since) {
+      CAPTURE(limit);
+      CAPTURE(since);
+      CHECK(must(cached->action_times("tool.call", "alice", since, limit)) ==
+            must(plain->action_times("tool.call", "alice", since, limit)));
+    }
+  }
+  CHECK(must(cached->action_times("tool.call", "alice", 1000, 6)) ==
+        std::vector<UnixTime>{1008, 1009, 1010, 1010, 1011, 1011});
+}
+
+TEST_CASE("store: the cache reads other processes' action times after its TTL") {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  auto shim = open_store(path, StoreOptions{200});
+  auto hook = open_store(path);  // another process: no cache
+  must(hook->record_action("tool.call", "alice", 1000));
+  CHECK(must(shim->action_times("tool.call", "alice", 900, 10)).size() == 1);
+  must(shim->record_action("tool.call", "alice", 1001));
+  must(hook->record_action("tool.call", "alice", 1002));
+  CHECK(must(shim->action_times("tool.call", "alice", 900, 10)) ==
+        std::vector<UnixTime>{1000, 1001});  // own record at once, the other's not yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(must(shim->action_times("tool.call", "alice", 900, 10)) ==
+        std::vector<UnixTime>{1000, 1001, 1002});
+  CHECK(must(shim->action_times("tool.call", "alice", 900, 20)).size() == 3);  // a larger limit
+}
+
 TEST_CASE("store: buffered records reach the database on flush and on close") {
   TempDir dir;
   const std::string path = dir.path() + "/state.db";

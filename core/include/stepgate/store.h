@@ -52,7 +52,8 @@ struct StoreOptions {
   /// - velocity: record_action buffers rows and writes them in one transaction every cache_ms
   ///   (or 256 rows, or on flush/destruction); count_actions is the database's count at most
   ///   cache_ms old plus this process's records since, so other processes' actions are counted
-  ///   within cache_ms.
+  ///   within cache_ms; action_times likewise (the database's rows at most cache_ms old plus
+  ///   this process's records since).
   int cache_ms = 0;
 };
 
