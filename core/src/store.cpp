@@ -41,7 +41,7 @@ using store_detail::Stmt;
 using store_detail::Transaction;
 using store_detail::wall_clock_now;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kWalFramesMax = 200;            // see keep_wal_short
 constexpr int64_t kFailureRetention = 86400;  // longest TOTP failure window we keep
@@ -78,7 +78,13 @@ CREATE TABLE audit_checkpoints (log TEXT PRIMARY KEY, size INTEGER NOT NULL, not
   WITHOUT ROWID;
 )sql";
 
-constexpr const char* kMigrations[] = {kMigrationV1, kMigrationV2};
+// Version 3: a velocity row counts `n` actions of one second (a busy shim records thousands a
+// second; one row per action cost two B-tree inserts each). Old rows count one each.
+constexpr const char* kMigrationV3 = R"sql(
+ALTER TABLE action_log ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+)sql";
+
+constexpr const char* kMigrations[] = {kMigrationV1, kMigrationV2, kMigrationV3};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 constexpr const char* kChallengeColumns =

@@ -1,6 +1,7 @@
 // The state store's per-action lookups: elevations, velocity counts, known devices and seen keys,
 // and (StoreOptions::cache_ms) the in-memory cache a long-running process answers them from.
 #include <algorithm>
+#include <utility>
 
 #include "store_db.h"
 
@@ -47,14 +48,15 @@ Result<std::optional<Elevation>> query_elevation(Db& impl, const std::string& ac
   return std::optional<Elevation>{read_elevation(q)};
 }
 
-Status insert_action(Db& impl, const std::string& kind, const std::string& actor, UnixTime at) {
+Status insert_action(Db& impl, const std::string& kind, const std::string& actor, UnixTime at,
+                     int64_t n) {
   if (++impl.writes % kPurgeEvery == 0) {
     STEPGATE_PREPARE_IN(impl, purge, "DELETE FROM action_log WHERE at < ?");
     purge.bind(1, at - kActionLogRetention);
     if (auto r = impl.run(purge); !r.ok()) return r.error();
   }
-  STEPGATE_PREPARE_IN(impl, ins, "INSERT INTO action_log(kind, actor, at) VALUES(?, ?, ?)");
-  ins.bind(1, kind).bind(2, actor).bind(3, at);
+  STEPGATE_PREPARE_IN(impl, ins, "INSERT INTO action_log(kind, actor, at, n) VALUES(?, ?, ?, ?)");
+  ins.bind(1, kind).bind(2, actor).bind(3, at).bind(4, n);
   if (auto r = impl.run(ins); !r.ok()) return r.error();
   return {};
 }
@@ -63,12 +65,14 @@ Result<int> query_count(Db& impl, const std::string& kind, const std::string& ac
                         UnixTime since) {
   // Capped: a count walks the rows in the window, and past a few thousand actions a burst is a
   // burst; the cap keeps a busy shim's per-call cost flat (documented in store.h).
-  STEPGATE_PREPARE_IN(impl, q,
-                      "SELECT COUNT(*) FROM (SELECT 1 FROM action_log WHERE kind = ? AND actor = ? "
-                      "AND at >= ? LIMIT 1000)");
+  // Each row is at least one action, so 1,000 rows hold at least the cap.
+  STEPGATE_PREPARE_IN(
+      impl, q,
+      "SELECT COALESCE(SUM(n), 0) FROM (SELECT n FROM action_log WHERE kind = ? AND actor = ? "
+      "AND at >= ? LIMIT 1000)");
   q.bind(1, kind).bind(2, actor).bind(3, since);
   if (q.step() != SQLITE_ROW) return impl.error("count actions");
-  return static_cast<int>(q.int_at(0));
+  return static_cast<int>(std::min<int64_t>(q.int_at(0), kCountCap));
 }
 
 Result<bool> insert_or_ignore(Db& impl, const char* sql, const std::string& a,
@@ -82,13 +86,18 @@ Result<bool> insert_or_ignore(Db& impl, const char* sql, const std::string& a,
 
 Result<std::vector<UnixTime>> query_times(Db& impl, const std::string& kind,
                                           const std::string& actor, UnixTime since, int limit) {
+  // Each row is at least one action, so `limit` rows hold the newest `limit` actions.
   STEPGATE_PREPARE_IN(impl, q,
-                      "SELECT at FROM action_log WHERE kind = ? AND actor = ? AND at >= ? "
+                      "SELECT at, n FROM action_log WHERE kind = ? AND actor = ? AND at >= ? "
                       "ORDER BY at DESC LIMIT ?");
   q.bind(1, kind).bind(2, actor).bind(3, since).bind(4, int64_t{limit});
   std::vector<UnixTime> out;
   int rc = SQLITE_ROW;
-  while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.int_at(0));
+  while (std::cmp_less(out.size(), limit) && (rc = q.step()) == SQLITE_ROW) {
+    const auto n = std::min<int64_t>(q.int_at(1), limit - static_cast<int64_t>(out.size()));
+    out.insert(out.end(), static_cast<std::size_t>(std::max<int64_t>(n, 0)), q.int_at(0));
+  }
+  if (std::cmp_greater_equal(out.size(), limit)) rc = SQLITE_DONE;
   if (rc != SQLITE_DONE) return impl.error("read action times");
   std::reverse(out.begin(), out.end());
   return out;
@@ -119,7 +128,7 @@ Status StateStore::Impl::flush_pending_locked() {
   Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
   for (const auto& a : cache.pending) {
-    if (Status s = insert_action(*this, a.kind, a.actor, a.at); !s.ok()) return s;
+    if (Status s = insert_action(*this, a.kind, a.actor, a.at, a.n); !s.ok()) return s;
   }
   if (Status s = tx.commit(); !s.ok()) return s;
   cache.pending.clear();
@@ -185,9 +194,17 @@ Result<int> StateStore::drop_elevations(const std::string& actor) {
 
 Status StateStore::record_action(const std::string& kind, const std::string& actor, UnixTime at) {
   std::lock_guard lock(impl_->mu);
-  if (!impl_->caching()) return insert_action(*impl_, kind, actor, at);
+  if (!impl_->caching()) return insert_action(*impl_, kind, actor, at, 1);
   ActivityCache& cache = impl_->cache;
-  cache.pending.push_back({kind, actor, at});
+  // A busy process records a few keys over and over within a second: look back for the entry.
+  auto same = std::find_if(cache.pending.rbegin(), cache.pending.rend(), [&](const auto& a) {
+    return a.at == at && a.kind == kind && a.actor == actor;
+  });
+  if (same != cache.pending.rend()) {
+    ++same->n;
+  } else {
+    cache.pending.push_back({kind, actor, at, 1});
+  }
   if (auto it = cache.counts.find({kind, actor}); it != cache.counts.end()) {
     ActivityCache::Count& c = it->second;
     if (c.local_total < kCountCap) {

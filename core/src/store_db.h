@@ -157,9 +157,11 @@ struct ActivityCache {
     /// is dropped is older than any `limit` newest rows a later call can ask for.
     std::vector<UnixTime> times;
   };
+  /// Recorded actions of one (kind, actor) in one second, not yet written.
   struct Action {
     std::string kind, actor;
     UnixTime at = 0;
+    int64_t n = 0;
   };
   struct CachedElevation {
     Clock::time_point fetched;
@@ -167,7 +169,9 @@ struct ActivityCache {
   };
   std::map<std::pair<std::string, std::string>, Count> counts;
   std::map<std::pair<std::string, std::string>, History> histories;
-  std::vector<Action> pending;  // recorded, not yet written
+  /// Recorded, not yet written: one entry per (kind, actor, second), so a flush writes a row per
+  /// key and second however many calls it covers.
+  std::vector<Action> pending;
   Clock::time_point last_flush = Clock::now();
   std::set<std::pair<std::string, std::string>> known_devices;  // (actor, device)
   std::set<std::pair<std::string, std::string>> seen;           // (ns, key)

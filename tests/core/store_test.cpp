@@ -1,6 +1,7 @@
 #include "stepgate/store.h"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,7 +43,7 @@ TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened")
   std::string path = dir.path() + "/state/state.db";
   {
     auto store = open_store(path);
-    CHECK(store->schema_version() == 2);
+    CHECK(store->schema_version() == 3);
     CHECK(must(store->consume_jti("j1", 2000000000)));
   }
   struct stat st {};
@@ -51,7 +52,7 @@ TEST_CASE("store: created 0600 in a 0700 directory, schema versioned, reopened")
   REQUIRE(::stat((dir.path() + "/state").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0700);
   auto again = open_store(path);  // migration is idempotent; data persists
-  CHECK(again->schema_version() == 2);
+  CHECK(again->schema_version() == 3);
   CHECK_FALSE(must(again->consume_jti("j1", 2000000000)));
 }
 
@@ -316,6 +317,83 @@ TEST_CASE("store: the cache reads other processes' action times after its TTL") 
   CHECK(must(shim->action_times("tool.call", "alice", 900, 10)) ==
         std::vector<UnixTime>{1000, 1001, 1002});
   CHECK(must(shim->action_times("tool.call", "alice", 900, 20)).size() == 3);  // a larger limit
+}
+
+/// Rows in a store's action_log, read with SQLite directly.
+int64_t action_rows(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM action_log", -1, &q, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  const int64_t rows = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return rows;
+}
+
+TEST_CASE("store: per-second velocity rows count as one row per action did") {
+  // A caching process writes one row per (kind, actor, second) with its count; a one-shot one a
+  // row per action, as every version did. Read back by a third process, both give the same
+  // counts and times for every window and limit, the cap included.
+  std::vector<UnixTime> times = {1000, 1000, 1000, 1001, 1003, 1002, 1003, 1000, 1010, 1010};
+  for (int i = 0; i < 1200; ++i) times.push_back(2000 + i / 100);  // 100 a second: past the cap
+  TempDir dir;
+  const std::string cached_path = dir.path() + "/cached.db";
+  const std::string plain_path = dir.path() + "/plain.db";
+  {
+    auto cached = open_store(cached_path, StoreOptions{60000});
+    auto plain = open_store(plain_path);
+    for (UnixTime t : times) {
+      must(cached->record_action("tool.call", "alice", t));
+      must(plain->record_action("tool.call", "alice", t));
+    }
+    must(cached->record_action("tool.call", "bob", 1000));
+    must(plain->record_action("tool.call", "bob", 1000));
+  }
+  CHECK(action_rows(plain_path) == static_cast<int64_t>(times.size()) + 1);
+  CHECK(action_rows(cached_path) == 5 + 12 + 1);  // seconds, not actions
+  auto a = open_store(cached_path);
+  auto b = open_store(plain_path);
+  for (UnixTime since : {0, 999, 1000, 1001, 1003, 1004, 1010, 1011, 2000, 2005, 2011, 2012}) {
+    CAPTURE(since);
+    CHECK(must(a->count_actions("tool.call", "alice", since)) ==
+          must(b->count_actions("tool.call", "alice", since)));
+    for (int limit : {0, 1, 3, 150, 2000}) {
+      CAPTURE(limit);
+      CHECK(must(a->action_times("tool.call", "alice", since, limit)) ==
+            must(b->action_times("tool.call", "alice", since, limit)));
+    }
+  }
+  CHECK(must(a->count_actions("tool.call", "alice", 0)) == 1000);  // the cap
+  CHECK(must(a->count_actions("tool.call", "alice", 1001)) == 1000);
+  CHECK(must(a->count_actions("tool.call", "alice", 1003)) == 1000);
+  CHECK(must(a->count_actions("tool.call", "alice", 2010)) == 200);
+  CHECK(must(a->count_actions("tool.call", "bob", 0)) == 1);
+  CHECK(must(a->action_times("tool.call", "alice", 1000, 5)) ==
+        std::vector<UnixTime>{2011, 2011, 2011, 2011, 2011});
+}
+
+TEST_CASE("store: a version 2 store's velocity rows count one each after the migration") {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* v2 =
+        "CREATE TABLE action_log (kind TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL);"
+        "INSERT INTO action_log VALUES('git.push', 'alice', 100), ('git.push', 'alice', 100),"
+        "('git.push', 'alice', 160); PRAGMA user_version = 2;";
+    REQUIRE(sqlite3_exec(db, v2, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = open_store(path, StoreOptions{60000});
+  CHECK(store->schema_version() == 3);
+  CHECK(must(store->count_actions("git.push", "alice", 0)) == 3);
+  must(store->record_action("git.push", "alice", 160));
+  CHECK(must(store->count_actions("git.push", "alice", 150)) == 2);
+  CHECK(must(store->action_times("git.push", "alice", 0, 10)) ==
+        std::vector<UnixTime>{100, 100, 160, 160});
 }
 
 TEST_CASE("store: buffered records reach the database on flush and on close") {
