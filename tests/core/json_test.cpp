@@ -1,6 +1,7 @@
 #include "stepgate/json.h"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -55,6 +56,24 @@ TEST_CASE("json round trips to the canonical form") {
     Result<Value> pretty = parse_json(to_pretty_json(*v));
     REQUIRE(pretty.ok());
     CHECK(to_json(*pretty) == canonical);
+  }
+}
+
+TEST_CASE("strings are escaped byte for byte as nlohmann's dump escapes them") {
+  // Every ASCII byte at the start, in the middle and at the end of a string, alone and in runs:
+  // to_json appends unescaped runs whole, and the audit chain hashes its exact bytes.
+  std::vector<std::string> cases = {"", "plain text", "\"\"", "\\\\", "a\x01\x1f\x7f b"};
+  for (int c = 0; c < 0x80; ++c) {
+    const std::string ch(1, static_cast<char>(c));
+    cases.push_back(ch);
+    cases.push_back(ch + "tail");
+    cases.push_back("head" + ch);
+    cases.push_back("mid" + ch + ch + "dle" + ch);
+  }
+  cases.push_back("caf\xC3\xA9 \xE2\x82\xAC\n\xF0\x9F\x98\x80\"");
+  for (const std::string& text : cases) {
+    CAPTURE(text);
+    CHECK(to_json(Value(text)) == nlohmann::json(text).dump());
   }
 }
 
