@@ -260,20 +260,40 @@ std::string jsonrpc_error(const std::string& id_json, int code, const std::strin
   return R"({"jsonrpc":"2.0","id":)" + id_json + R"(,"error":)" + error.dump() + "}";
 }
 
+namespace {
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
 httplib::Headers forwardable_request_headers(const httplib::Request& req) {
-  httplib::Headers out;
-  for (const char* name : {"Mcp-Session-Id", "MCP-Protocol-Version", "Accept", "Content-Type",
-                           "Last-Event-ID", "Authorization", "Mcp-Method", "Mcp-Name"}) {
-    if (req.has_header(name)) out.emplace(name, req.get_header_value(name));
-  }
+  // One pass over the request's headers (a lookup per name was two case-insensitive searches of
+  // the header map each, 16 per forwarded call). Named headers keep their first value under the
+  // spelling below, as get_header_value gave them.
+  static constexpr std::string_view kNames[] = {
+      "Mcp-Session-Id", "MCP-Protocol-Version", "Accept",     "Content-Type",
+      "Last-Event-ID",  "Authorization",        "Mcp-Method", "Mcp-Name"};
   // Mcp-Param-*: tool arguments a server's schema asks to mirror in headers (2026-07-28).
   constexpr std::string_view kParam = "mcp-param-";
+  httplib::Headers out;
+  bool taken[std::size(kNames)] = {};
   for (const auto& [name, value] : req.headers) {
     if (name.size() > kParam.size() &&
-        std::equal(kParam.begin(), kParam.end(), name.begin(), [](char a, char b) {
-          return a == std::tolower(static_cast<unsigned char>(b));
-        })) {
+        equals_ignoring_case(std::string_view(name).substr(0, kParam.size()), kParam)) {
       out.emplace(name, value);
+      continue;
+    }
+    for (std::size_t i = 0; i < std::size(kNames); ++i) {
+      if (!taken[i] && equals_ignoring_case(name, kNames[i])) {
+        out.emplace(std::string(kNames[i]), value);
+        taken[i] = true;
+        break;
+      }
     }
   }
   return out;
