@@ -51,6 +51,7 @@ ToolCall CallGate::tool_call(const json& m) const {
     if (params.contains("arguments")) call.arguments = to_value(params["arguments"]);
   }
   if (!call.arguments.is_map()) call.arguments = Map{};
+  call.cwd = context.options.process.cwd;  // the shim's own, as before, without a getcwd a call
   call.session = req.get_header_value("Mcp-Session-Id");
   call.client = context.client_for(call.session);
   return call;

@@ -383,8 +383,12 @@ Value collect_tool_signals(const ToolCall& call, const Policy& policy, StateStor
   Value signals = Map{};
   const std::string tool = base_tool_name(call.tool);
   const std::string home = home_dir(call);
-  const std::string base =
-      call.cwd.empty() ? current_dir() : normalize_path(call.cwd, current_dir(), home);
+  // An absolute cwd needs no getcwd (the shim passes its own, taken at start, on every call).
+  const bool relative =
+      call.cwd.empty() || std::filesystem::path(expand_tilde(call.cwd, home)).is_relative();
+  const std::string base = call.cwd.empty()
+                               ? current_dir()
+                               : normalize_path(call.cwd, relative ? current_dir() : "/", home);
   signals["tool"] = call.tool;
   signals["server"] = call.server;
 

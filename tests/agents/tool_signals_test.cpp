@@ -200,6 +200,34 @@ Value bash_signals(const std::string& command) {
   return collect_tool_signals(c, test_policy(), nullptr, 0);
 }
 
+TEST_CASE(
+    "the agent's working directory: absolute as given, relative to this process's, or this "
+    "process's") {
+  // The shim passes its own (absolute) directory on every call; a relative or missing one is
+  // resolved against the process's working directory, as before.
+  const std::string here = std::filesystem::current_path().string();
+  Policy policy;  // no workspaces: the agent's directory is the workspace
+  struct Case {
+    std::string cwd;
+    std::string path;  // what "x.txt" resolves to
+  };
+  const std::vector<Case> cases = {
+      {"/work/project", "/work/project/x.txt"},
+      {"/work/project/../other/", "/work/other/x.txt"},
+      {"sub/dir", here + "/sub/dir/x.txt"},
+      {".", here + "/x.txt"},
+      {"", here + "/x.txt"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.cwd);
+    ToolCall call = call_of("write_file", R"({"path":"x.txt","content":"a"})");
+    call.cwd = c.cwd;
+    const Value signals = collect_tool_signals(call, policy, nullptr, 1000);
+    CHECK(strings(*signals.find("paths")) == std::vector<std::string>{c.path});
+    CHECK(signals.find("outside_workspace")->as_list().empty());
+  }
+}
+
 }  // namespace
 
 // Each of these passed the text patterns (destructive: false, no unresolved signal).
