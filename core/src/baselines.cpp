@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <span>
 #include <vector>
 
 namespace stepgate {
@@ -27,8 +29,9 @@ constexpr int kCountSaturation = 1000;
 /// own counts do.
 class History {
  public:
-  /// `times` oldest first, the most recent kHistoryLimit of them.
-  explicit History(std::vector<UnixTime> times) : times_(std::move(times)) {}
+  /// `times` oldest first, the most recent kHistoryLimit of them (the store's own memory in a
+  /// long-running process: a History lives only as long as the store's visit).
+  explicit History(std::span<const UnixTime> times) : times_(times) {}
   /// Actions at or after `since`.
   int since(UnixTime from) const {
     const auto it = std::lower_bound(times_.begin(), times_.end(), from);
@@ -40,18 +43,19 @@ class History {
   bool saturated(UnixTime from) const { return since(from) >= kCountSaturation; }
 
  private:
-  std::vector<UnixTime> times_;
+  std::span<const UnixTime> times_;
 };
 
 // Rows read: past kCountSaturation in a window the baseline says "too busy"; the margin keeps the
 // counts exact for the half hour unusual_hour looks at before its 30 days.
 constexpr int kHistoryLimit = 2 * kCountSaturation;
 
-Result<History> read_history(StateStore& store, const Action& a, UnixTime now) {
-  auto times =
-      store.action_times(a.kind, a.actor, now - kHourDays * kDay - kHalfHour, kHistoryLimit);
-  if (!times.ok()) return times.error();
-  return History(std::move(times).value());
+/// Calls `use` with the actor's history of the kind, read in place from the store.
+Status with_history(StateStore& store, const Action& a, UnixTime now,
+                    const std::function<void(const History&)>& use) {
+  return store.visit_action_times(a.kind, a.actor, now - kHourDays * kDay - kHalfHour,
+                                  kHistoryLimit,
+                                  [&use](std::span<const UnixTime> times) { use(History(times)); });
 }
 
 std::string too_busy(const Action& a, int days) {
@@ -157,14 +161,13 @@ Status collect_baseline_signals(const Action& action, const Policy& policy,
   const bool hour = wants_any(demand, "unusual_hour", "unusual_hour_reason");
   const bool vol = wants_any(demand, "volume_z", "volume_reason");
   if (hour || vol) {
-    auto history = read_history(*context.store, action, context.now);
-    if (!history.ok()) return history.error();
-    if (hour) {
-      if (Status s = unusual_hour(action, policy, context, *history, out); !s.ok()) return s;
-    }
-    if (vol) {
-      if (Status s = volume(action, context, *history, out); !s.ok()) return s;
-    }
+    Status computed;
+    Status read = with_history(*context.store, action, context.now, [&](const History& history) {
+      if (hour) computed = unusual_hour(action, policy, context, history, out);
+      if (vol && computed.ok()) computed = volume(action, context, history, out);
+    });
+    if (!read.ok()) return read;
+    if (!computed.ok()) return computed;
   }
   if (wants_any(demand, "new_resource", "new_resource_reason")) {
     if (Status s = new_resource(action, context, out); !s.ok()) return s;

@@ -104,7 +104,8 @@ Result<std::vector<UnixTime>> query_times(Db& impl, const std::string& kind,
 }
 
 /// The newest `limit` of ascending `times` at or after `since`, ascending.
-std::vector<UnixTime> newest_since(const std::vector<UnixTime>& times, UnixTime since, int limit) {
+std::span<const UnixTime> newest_since(const std::vector<UnixTime>& times, UnixTime since,
+                                       int limit) {
   auto from = std::lower_bound(times.begin(), times.end(), since);
   if (times.end() - from > limit) from = times.end() - limit;
   return {from, times.end()};
@@ -262,6 +263,17 @@ Result<int> StateStore::count_actions(const std::string& kind, const std::string
 Result<std::vector<UnixTime>> StateStore::action_times(const std::string& kind,
                                                        const std::string& actor, UnixTime since,
                                                        int limit) {
+  std::vector<UnixTime> out;
+  Status s = visit_action_times(kind, actor, since, limit, [&out](std::span<const UnixTime> times) {
+    out.assign(times.begin(), times.end());
+  });
+  if (!s.ok()) return s.error();
+  return out;
+}
+
+Status StateStore::visit_action_times(const std::string& kind, const std::string& actor,
+                                      UnixTime since, int limit,
+                                      const std::function<void(std::span<const UnixTime>)>& visit) {
   std::lock_guard lock(impl_->mu);
   limit = std::max(limit, 0);
   ActivityCache::History* cached = nullptr;
@@ -270,17 +282,25 @@ Result<std::vector<UnixTime>> StateStore::action_times(const std::string& kind,
     cached = &it->second;
     const bool fresh = !added && since >= cached->since && limit <= cached->limit &&
                        ActivityCache::Clock::now() - cached->refreshed < impl_->ttl();
-    if (fresh) return newest_since(cached->times, since, limit);
+    if (fresh) {
+      visit(newest_since(cached->times, since, limit));
+      return {};
+    }
     // The database must hold this process's own records before it is read.
-    if (Status s = impl_->flush_pending_locked(); !s.ok()) return s.error();
+    if (Status s = impl_->flush_pending_locked(); !s.ok()) return s;
   }
   auto stored = query_times(*impl_, kind, actor, since, limit);
-  if (!stored.ok() || cached == nullptr) return stored;
-  cached->refreshed = ActivityCache::Clock::now();
-  cached->since = since;
-  cached->limit = limit;
-  cached->times = *stored;
-  return stored;
+  if (!stored.ok()) return stored.error();
+  if (cached != nullptr) {
+    cached->refreshed = ActivityCache::Clock::now();
+    cached->since = since;
+    cached->limit = limit;
+    cached->times = std::move(stored).value();
+    visit(cached->times);
+  } else {
+    visit(*stored);
+  }
+  return {};
 }
 
 Result<bool> StateStore::is_device_known(const std::string& actor, const std::string& device) {

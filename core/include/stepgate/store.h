@@ -4,8 +4,10 @@
 /// challenges, velocity counters, known devices and seen hosts. Schema is versioned.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -115,6 +117,10 @@ class StateStore {
   /// many windows of one history (the behavioural baselines) instead of a count per window.
   Result<std::vector<UnixTime>> action_times(const std::string& kind, const std::string& actor,
                                              UnixTime since, int limit);
+  /// action_times without the copy (a long-running process keeps the history in memory): `visit`
+  /// sees the times, oldest first, under the store's lock, so it must not call the store.
+  Status visit_action_times(const std::string& kind, const std::string& actor, UnixTime since,
+                            int limit, const std::function<void(std::span<const UnixTime>)>& visit);
 
   // Known devices and seen keys (hosts...). mark_* returns true when it was new.
   Result<bool> is_device_known(const std::string& actor, const std::string& device);
