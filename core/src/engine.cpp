@@ -228,6 +228,8 @@ SignalDemand signals_read(const Engine& engine, std::string_view kind) {
 }
 
 SignalDemand signals_read(const LayeredEngine& engine, std::string_view kind) {
+  // One layer's names are already sorted and unique (a shim under --policy asks on every call).
+  if (engine.layers().size() == 1) return demand_of(*engine.layers().front().policy, kind);
   SignalDemand out;
   for (const PolicyLayer& layer : engine.layers()) {
     SignalDemand d = demand_of(*layer.policy, kind);

@@ -6,6 +6,7 @@
 
 #include "stepgate/engine.h"
 #include "stepgate/expr.h"
+#include "stepgate/policy_layers.h"
 #include "stepgate/signal_demand.h"
 
 namespace stepgate {
@@ -74,6 +75,31 @@ TEST_CASE("engine: a collector learns which signals the rules for a kind read") 
   Decision d =
       engine.evaluate(Action{"backup.run", "alice", "db", Map{}}, Value(Map{{"off_hours", true}}));
   CHECK(d.score == 1);
+}
+
+TEST_CASE("engine: layered demand is the sorted union of the layers', one layer its own") {
+  auto first = policy_with(
+      {{"tool.call", "signals.rate > 3 || signals.args_bytes > 10"}, {"*", "signals.off_hours"}});
+  auto second = policy_with({{"tool.*", "signals.destructive || signals.args_bytes > 0"}});
+  struct Case {
+    std::vector<PolicyLayer> layers;
+    std::vector<std::string> names;
+  };
+  const std::vector<Case> cases = {
+      {{{"user", first}}, {"args_bytes", "off_hours", "rate"}},
+      {{{"system", second}}, {"args_bytes", "destructive"}},
+      {{{"system", second}, {"user", first}}, {"args_bytes", "destructive", "off_hours", "rate"}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.layers.size());
+    const LayeredEngine engine(c.layers);
+    const SignalDemand demand = signals_read(engine, "tool.call");
+    CHECK_FALSE(demand.all);
+    CHECK(demand.names == c.names);
+    if (c.layers.size() == 1) {
+      CHECK(demand.names == signals_read(Engine(c.layers.front().policy), "tool.call").names);
+    }
+  }
 }
 
 }  // namespace
