@@ -200,7 +200,11 @@ Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bo
   // A frame usually arrives whole (a decision's answer is about 1 KB): one read takes header
   // and body together, where reading the header and then the body took a wait and a read each.
   // The protocol is one request, one answer, so nothing past this frame can be in the socket.
-  std::string buffer(kFirstReadBytes, '\0');
+  // One buffer per thread, kept: a fresh 16 KB string per frame made glibc's malloc consolidate
+  // its fast bins at every request (a large-bin request does), ~3% of an authority's CPU.
+  thread_local std::string buffer;
+  if (buffer.size() > 4 * kFirstReadBytes) std::string().swap(buffer);  // after a large frame
+  if (buffer.size() < kFirstReadBytes) buffer.resize(kFirstReadBytes);
   std::size_t have = 0;
   std::size_t want = 4;  // the header, then header + body
   bool header_read = false;
