@@ -151,7 +151,7 @@ for size in (100, 10000):
     w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("lefthook", size)])
     c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("lefthook", size)])
     print(f"  {size} commits: hook alone stepgate / lefthook = {w:.2f} wall, {c:.2f} CPU")
-    if base:
+    if "stepgate-base" in alone:  # BASE_BIN given (`base` above is the no-hook push time)
         w = statistics.median(walls[("stepgate", size)]) / statistics.median(walls[("stepgate-base", size)])
         c = statistics.median(cpus[("stepgate", size)]) / statistics.median(cpus[("stepgate-base", size)])
         print(f"  {size} commits: hook alone stepgate / stepgate-base = {w:.2f} wall, {c:.2f} CPU")
