@@ -294,6 +294,27 @@ TEST_CASE("authority: core's Approvals decides a held challenge; the approval wo
   CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "step_up");
 }
 
+/// `authority serve` on a thread for the test's length, its socket there once constructed.
+struct Serving {
+  std::atomic<bool> stop{false};
+  std::ostringstream log;
+  std::thread thread;
+  explicit Serving(Authority& authority)
+      : thread([this, &authority] { (void)serve(authority, stop, log); }) {
+    for (int i = 0; i < 200 && !std::filesystem::exists(authority.config().socket); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ~Serving() { end(); }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+  void end() {
+    if (!thread.joinable()) return;
+    stop = true;
+    thread.join();
+  }
+};
+
 TEST_CASE("authority: a pooled front-end Gate with no local policy asks the authority") {
   const uid_t me = ::getuid();
   testing::TempDir sockets;
@@ -301,12 +322,7 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
     c.socket = sockets.path() + "/a.sock";
     c.actors[me] = "alice";
   });
-  std::atomic<bool> stop{false};
-  std::ostringstream log;
-  std::thread server([&] { (void)serve(*f.authority, stop, log); });
-  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Serving server(*f.authority);
   const std::string home = f.dir.path() + "/front";
   std::filesystem::create_directories(home + "/config");
   std::ofstream(home + "/config/config.yaml")
@@ -350,8 +366,6 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
   auto none = (*gate)->find_challenge("zzzz-zzzz");
   REQUIRE(none.ok());
   CHECK_FALSE(none->has_value());
-  stop = true;
-  server.join();
 }
 
 constexpr const char* kBaselinePolicy = R"(version: 1
@@ -610,12 +624,7 @@ TEST_CASE("authority client: a proven connection asks for unsigned answers, and 
     c.socket = sockets.path() + "/a.sock";
     c.actors[me] = "alice";
   });
-  std::atomic<bool> stop{false};
-  std::ostringstream log;
-  std::thread server([&] { (void)serve(*f.authority, stop, log); });
-  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Serving server(*f.authority);
   auto connection = AuthorityConnection::connect(f.authority->config().socket);
   REQUIRE(connection.ok());
   const Value request =
@@ -629,61 +638,58 @@ TEST_CASE("authority client: a proven connection asks for unsigned answers, and 
   REQUIRE(second.ok());
   CHECK(second->find("signature") == nullptr);
   CHECK(second->find("outcome")->get_string("final_verdict") == "allow");
-  stop = true;
-  server.join();
 }
 
 TEST_CASE("authority: concurrent proven connections are each answered, in order, and audited") {
-  const uid_t me = ::getuid();
-  testing::TempDir sockets;
-  Fixture f([&](AuthorityConfig& c) {
-    c.socket = sockets.path() + "/a.sock";
-    c.actors[me] = "alice";
-    c.audit_durable = false;
-  });
-  std::atomic<bool> stop{false};
-  std::ostringstream log;
-  std::thread server([&] { (void)serve(*f.authority, stop, log); });
-  for (int i = 0; i < 200 && !std::filesystem::exists(f.authority->config().socket); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  constexpr int kClients = 8;
-  constexpr int kEach = 50;
-  std::atomic<int> answered{0};
-  std::atomic<int> wrong{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
-      auto connection = AuthorityConnection::connect(f.authority->config().socket);
-      if (!connection.ok()) return;
-      for (int i = 0; i < kEach; ++i) {
-        // Each answer must be for this request: the resource comes back in the digest's action.
-        const std::string resource = "db-" + std::to_string(c) + "-" + std::to_string(i);
-        const Value request =
-            Map{{"op", "decide"}, {"action", Map{{"kind", "db.migrate"}, {"resource", resource}}}};
-        auto reply = call_authority(**connection, request, f.authority->public_key());
-        const Action action{"db.migrate", "alice", resource, Map{}};
-        if (reply.ok() && reply->find("outcome")->find("decision")->get_string("action_digest") ==
-                              action_digest(action)) {
-          ++answered;
-        } else {
-          ++wrong;
-        }
-      }
+  // Durable: the answers go out from the audit log's thread after each group's fsync (a
+  // worker hands them over); batch: from the worker.
+  for (const bool durable : {true, false}) {
+    CAPTURE(durable);
+    const uid_t me = ::getuid();
+    testing::TempDir sockets;
+    Fixture f([&](AuthorityConfig& c) {
+      c.socket = sockets.path() + "/a.sock";
+      c.actors[me] = "alice";
+      c.audit_durable = durable;
     });
+    Serving server(*f.authority);
+    constexpr int kClients = 8;
+    constexpr int kEach = 50;
+    std::atomic<int> answered{0};
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+      clients.emplace_back([&, c] {
+        auto connection = AuthorityConnection::connect(f.authority->config().socket);
+        if (!connection.ok()) return;
+        for (int i = 0; i < kEach; ++i) {
+          // Each answer must be for this request: the resource comes back in the digest's action.
+          const std::string resource = "db-" + std::to_string(c) + "-" + std::to_string(i);
+          const Value request = Map{
+              {"op", "decide"}, {"action", Map{{"kind", "db.migrate"}, {"resource", resource}}}};
+          auto reply = call_authority(**connection, request, f.authority->public_key());
+          const Action action{"db.migrate", "alice", resource, Map{}};
+          if (reply.ok() && reply->find("outcome")->find("decision")->get_string("action_digest") ==
+                                action_digest(action)) {
+            ++answered;
+          } else {
+            ++wrong;
+          }
+        }
+      });
+    }
+    for (auto& t : clients) t.join();
+    server.end();  // the audit log is read below
+    CHECK(answered == kClients * kEach);
+    CHECK(wrong == 0);
+    const std::string audit = f.audit_text();
+    std::size_t decisions = 0;
+    for (std::size_t at = audit.find("\"type\":\"decision\""); at != std::string::npos;
+         at = audit.find("\"type\":\"decision\"", at + 1)) {
+      ++decisions;
+    }
+    CHECK(decisions == std::size_t{kClients * kEach});
   }
-  for (auto& t : clients) t.join();
-  stop = true;
-  server.join();
-  CHECK(answered == kClients * kEach);
-  CHECK(wrong == 0);
-  const std::string audit = f.audit_text();
-  std::size_t decisions = 0;
-  for (std::size_t at = audit.find("\"type\":\"decision\""); at != std::string::npos;
-       at = audit.find("\"type\":\"decision\"", at + 1)) {
-    ++decisions;
-  }
-  CHECK(decisions == std::size_t{kClients * kEach});
 }
 
 TEST_CASE("authority config: keys, users and limits") {
