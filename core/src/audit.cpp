@@ -196,6 +196,15 @@ struct AuditLog::Impl {
   }
   std::mutex run_mu;
 
+  /// The settled completions, run with mu (held by `lock`) released for them.
+  void run_settled(std::unique_lock<std::mutex>& lock) {
+    auto settled = settled_locked();
+    if (settled.empty()) return;
+    lock.unlock();
+    run(std::move(settled));
+    lock.lock();
+  }
+
   void publish_sync() {
     sync_epoch.fetch_add(1);
     sync_epoch.notify_all();
@@ -262,8 +271,8 @@ struct AuditLog::Impl {
   }
 
   /// Durable mode: releases `lock` (mu) and waits until the flusher has the record counted
-  /// `record` on disk. The flusher starts when someone waits (once the appends it expects are
-  /// in), and one fsync covers every record written before it started.
+  /// `record` on disk. The flusher starts when someone waits, and one fsync covers every record
+  /// written before it started.
   Status wait_synced(std::unique_lock<std::mutex>& lock, uint64_t record) {
     ++waiters;
     wake.notify_all();
@@ -285,8 +294,10 @@ struct AuditLog::Impl {
   void flush_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
+      // Handed-over answers wake it even with nothing left to sync: an fsync made elsewhere
+      // (sync_locked, when the log is reopened) may already cover them.
       wake.wait_for(lock, std::chrono::milliseconds(options.fsync_batch_ms), [this] {
-        return stopping || ((waiters > 0 || !completions.empty()) && synced < written);
+        return stopping || !completions.empty() || (waiters > 0 && synced < written);
       });
       if (fd < 0) continue;
       if (!dirty) {  // nothing written since the last fsync (this thread's or sync_locked's)
@@ -294,6 +305,8 @@ struct AuditLog::Impl {
         // A head held back at the last fsync is signed once its interval is over, even when
         // nothing more is written.
         if (options.checkpoints) (void)options.checkpoints->flush_due(on_disk);
+        publish_sync();
+        run_settled(lock);
         continue;
       }
       const int copy = ::dup(fd);
@@ -315,11 +328,7 @@ struct AuditLog::Impl {
         failed_through = std::max(failed_through.load(), through);
       }
       publish_sync();
-      auto settled = settled_locked();
-      if (settled.empty()) continue;
-      lock.unlock();
-      run(std::move(settled));
-      lock.lock();
+      run_settled(lock);
     }
   }
 };
@@ -419,9 +428,7 @@ Status AuditLog::Impl::write_record(Value& record) {
 Status AuditLog::flush() {
   std::unique_lock lock(impl_->mu);
   if (Status s = impl_->sync_locked(); !s.ok()) return s;
-  auto settled = impl_->settled_locked();
-  lock.unlock();
-  impl_->run(std::move(settled));
+  impl_->run_settled(lock);
   return impl_->options.checkpoints ? impl_->options.checkpoints->flush() : Status();
 }
 
