@@ -193,9 +193,9 @@ class Listener {
       finish(c, write_authority_frame(c.fd, to_json(reply), kFrameMs).ok());
       return;
     }
-    authority_.handle(*request, c.peer, [this, &c](Value reply) {
+    authority_.handle(*request, c.peer, [this, &c](std::string reply) {
       // Possibly on the audit log's thread: a peer whose socket is full is dropped, not waited on.
-      finish(c, write_authority_frame(c.fd, to_json(reply), /*timeout_ms=*/0).ok());
+      finish(c, write_authority_frame(c.fd, reply, /*timeout_ms=*/0).ok());
     });
   }
 

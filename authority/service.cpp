@@ -177,13 +177,14 @@ Value Authority::hello(const Peer& peer) {
   return reply;
 }
 
-void Authority::handle(const Value& request, const Peer& peer, std::function<void(Value)> done) {
+void Authority::handle(const Value& request, const Peer& peer,
+                       std::function<void(std::string)> done) {
   AuditLog::Deferral deferral(*audit_);
-  Value reply = handle(request, peer);
+  std::string reply = to_json(handle(request, peer));
   deferral.then([reply = std::move(reply), done = std::move(done)](Status durable) mutable {
     // A decision whose record did not reach the disk is not reported: the front-end fails
     // closed on the error.
-    done(durable.ok() ? std::move(reply) : error_reply(durable.error()));
+    done(durable.ok() ? std::move(reply) : to_json(error_reply(durable.error())));
   });
 }
 

@@ -64,11 +64,12 @@ class Authority {
   /// enroll, activate). The reply carries "ok", the request's "nonce" when it had one, and is
   /// signed unless the request says "sign": false; every refusal is also audited.
   Value handle(const Value& request, const Peer& peer);
-  /// The same for a socket listener: `done` gets the reply once the request's audit records are
-  /// on disk (audit_sync: durable; at once in batch mode), on this thread or on the audit log's
-  /// batch thread, so no worker sleeps on the disk and concurrent requests share one fsync.
-  /// `done` must not block.
-  void handle(const Value& request, const Peer& peer, std::function<void(Value)> done);
+  /// The same for a socket listener: `done` gets the reply, serialized as JSON, once the
+  /// request's audit records are on disk (audit_sync: durable; at once in batch mode), on this
+  /// thread or on the audit log's batch thread, so no worker sleeps on the disk and concurrent
+  /// requests share one fsync. The reply is serialized here, on the caller's thread: the batch
+  /// thread only sends. `done` must not block.
+  void handle(const Value& request, const Peer& peer, std::function<void(std::string)> done);
 
   /// Approves or denies a pending challenge with a TOTP proof. Refusals (unknown id, not pending,
   /// not allowed to decide, wrong code, lockout) are typed errors and audited.
