@@ -101,6 +101,9 @@ Result<std::unique_ptr<Authority>> Authority::open(const AuthorityConfig& config
   // together sharing one fsync (core's group commit); batch: the 50 ms background fsync only.
   audit_options.fsync_batch_ms = 50;
   audit_options.durable = config.audit_durable;
+  // Only this process appends to the log of record (every other command asks over the socket):
+  // a second `serve` on the same state directory is refused here.
+  audit_options.exclusive = true;
   audit_options.checkpoints =
       make_store_checkpoint_sink(**store, std::move(*signing), kCheckpointIntervalMs);
   auto audit = AuditLog::open(config.audit_log(), audit_options);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -230,6 +231,21 @@ struct AuditLog::Impl {
   Status open_file() {
     int f = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (f < 0) return io_error(path, "open");
+    if (options.exclusive) {
+      int r = 0;
+      do {
+        r = ::flock(f, LOCK_EX | LOCK_NB);
+      } while (r != 0 && errno == EINTR);
+      if (r != 0) {
+        const bool held = errno == EWOULDBLOCK;
+        ::close(f);
+        if (!held) return io_error(path, "flock");
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "audit log " + path +
+                              " is held by another process (is another `stepgate authority "
+                              "serve` using this state directory?)");
+      }
+    }
     if (fd >= 0) ::close(fd);
     fd = f;
     return {};
@@ -388,10 +404,18 @@ Status AuditLog::append(const std::string& type, Value&& fields) {
 }
 
 Status AuditLog::Impl::write_record(Value& record) {
-  FileLock file_lock(fd);
-  if (!file_lock.ok()) return io_error(path, "flock");
+  // Exclusive: the lock is held since open, and the tail this process wrote is the file's.
+  std::optional<FileLock> file_lock;
+  if (!options.exclusive) {
+    file_lock.emplace(fd);
+    if (!file_lock->ok()) return io_error(path, "flock");
+  }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return io_error(path, "stat");
+  if (options.exclusive && cached_size >= 0) {
+    st.st_size = cached_size;
+  } else if (::fstat(fd, &st) != 0) {
+    return io_error(path, "stat");
+  }
   Result<Tail> tail =
       cached_size == st.st_size ? Result<Tail>(cached_tail) : read_tail(fd, st.st_size, path);
   if (!tail.ok()) return tail.error();

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "server.h"
 #include "service.h"
+#include "stepgate/audit.h"
 #include "stepgate/authority.h"
 #include "stepgate/crypto.h"
 #include "stepgate/gate.h"
@@ -690,6 +691,29 @@ TEST_CASE("authority: concurrent proven connections are each answered, in order,
     }
     CHECK(decisions == std::size_t{kClients * kEach});
   }
+}
+
+TEST_CASE("authority: a second authority on the same state directory is refused at open") {
+  Fixture fx;
+  CHECK(final_verdict(fx.decide(1000, "tool.call", "x/ls")) == "allow");
+  const AuthorityConfig config = fx.authority->config();
+  auto second = Authority::open(config);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().message.find("held by another process") != std::string::npos);
+  fx.authority.reset();  // stopped: its successor continues the same log
+  auto next = Authority::open(config);
+  REQUIRE(next.ok());
+  CHECK(final_verdict((*next)->handle(
+            Map{{"v", 1},
+                {"op", "decide"},
+                {"action", Map{{"kind", "tool.call"}, {"actor", "whoever"}, {"resource", "x/ls"}}}},
+            (*next)->peer_for(1000, 1))) == "allow");
+  REQUIRE((*next)->close().ok());
+  next->reset();
+  auto report = verify_audit_log(config.audit_log());
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  CHECK(report->records == 2);
 }
 
 TEST_CASE("authority config: keys, users and limits") {

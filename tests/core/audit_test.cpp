@@ -134,6 +134,54 @@ TEST_CASE("audit: records carry seq, time, type, prev and a hash over the docume
   CHECK(report.first_bad_line == 0);
 }
 
+TEST_CASE("audit: a record's line is its canonical JSON whatever keys sort around prev, seq and "
+          "time") {
+  TempDir dir;
+  const std::string path = dir.path + "/audit.jsonl";
+  const std::vector<Value> fields = {
+      Map{},
+      Map{{"a", 1}},
+      Map{{"zz", "last"}},
+      Map{{"a", List{1, "two", nullptr}},
+          {"pa", true},
+          {"pz", "between \"prev\" and seq"},
+          {"s", 1.5},
+          {"sz", Map{{"k", "v\n"}}},
+          {"ta", -3},
+          {"u", "after type"},
+          {"\xc3\xa9", "non-ASCII key"}},
+      // Fields the log sets itself are replaced, wherever the caller put them.
+      Map{{"prev", "forged"}, {"seq", 99}, {"time", "yesterday"}, {"hash", "x"}, {"b", false}},
+  };
+  {
+    auto log = AuditLog::open(path, {.fsync = false});
+    REQUIRE(log.ok());
+    for (const Value& f : fields) REQUIRE((*log)->append("decision", f).ok());
+  }
+  const auto lines = split_lines(read_all(path));
+  REQUIRE(lines.size() == fields.size());
+  std::string prev = kZeros;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    CAPTURE(lines[i]);
+    auto rec = parse_json(lines[i]);
+    REQUIRE(rec.ok());
+    CHECK(rec->get_int("seq") == static_cast<int64_t>(i + 1));
+    CHECK(rec->get_string("prev") == prev);
+    Value expected = fields[i];
+    expected.as_map().erase("hash");
+    expected["prev"] = prev;
+    expected["seq"] = static_cast<int64_t>(i + 1);
+    expected["time"] = rec->get_string("time");
+    expected["type"] = "decision";
+    const std::string hash = rec->get_string("hash");
+    CHECK(lines[i] == to_json(expected).substr(0, to_json(expected).size() - 1) +
+                          ",\"hash\":\"" + hash + "\"}");
+    CHECK(sha256_hex(prev + to_json(expected)) == hash);
+    prev = hash;
+  }
+  CHECK(verify(path).ok);
+}
+
 TEST_CASE("audit: values with quotes, backslashes, brackets and non-ASCII text verify") {
   TempDir dir;
   std::string path = dir.path + "/audit.jsonl";
@@ -466,6 +514,54 @@ TEST_CASE("audit: threads of one process and batched fsync keep the chain") {
   auto report = verify(path);
   CHECK(report.ok);
   CHECK(report.records == 400);
+}
+
+TEST_CASE(
+    "audit: an exclusive log refuses a second writer at open, and keeps its lock over a "
+    "rotation") {
+  TempDir dir;
+  const std::string path = dir.path + "/audit.jsonl";
+  const AuditOptions exclusive{.fsync = true, .fsync_batch_ms = 5, .exclusive = true};
+  {
+    auto log = AuditLog::open(path, exclusive);
+    REQUIRE(log.ok());
+    REQUIRE((*log)->append("decision", Map{{"n", 0}}).ok());
+    // Another open file description is another writer, in this process as in any other.
+    auto second = AuditLog::open(path, exclusive);
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().code == ErrorCode::kFailedPrecondition);
+    CHECK(second.error().message.find("held by another process") != std::string::npos);
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 50; ++i) {
+          if (!(*log)->append("decision", Map{{"thread", t}, {"n", i}}).ok()) ++failures;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(failures == 0);
+  }
+  // Closed: the lock is gone, and the next writer continues the chain.
+  {
+    auto log = AuditLog::open(path, exclusive);
+    REQUIRE(log.ok());
+    REQUIRE((*log)->append("decision", Map{{"n", 201}}).ok());
+    // Rotated by hand: the log moves to the new file (at its next check, within a second), and
+    // its lock with it.
+    fs::rename(path, path + ".1");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    REQUIRE((*log)->append("decision", Map{{"n", 0}}).ok());
+    CHECK_FALSE(AuditLog::open(path, exclusive).ok());
+    CHECK(AuditLog::open(path + ".1", exclusive).ok());
+  }
+  auto old = verify(path + ".1");
+  CHECK(old.ok);
+  CHECK(old.records == 202);
+  auto rotated = verify(path);
+  CHECK(rotated.ok);
+  CHECK(rotated.records == 1);
 }
 
 TEST_CASE("audit: 4 processes x 500 appends lose nothing and keep one chain") {

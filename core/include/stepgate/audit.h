@@ -66,6 +66,11 @@ struct AuditOptions {
   /// With fsync_batch_ms > 0: append() returns only once its record is on disk. Appenders that
   /// wait together share one fsync (group commit) instead of waiting for the batch interval.
   bool durable = false;
+  /// This process is the log's only writer while it is open (the authority, whose log no other
+  /// process appends to): the file lock is taken at open, without waiting, and held until close,
+  /// so a second writer is refused at open instead of interleaving, and each append skips the
+  /// per-record lock and size check that let several processes share a log.
+  bool exclusive = false;
   /// Where each new head goes (signed checkpoints); none when null.
   std::shared_ptr<AuditHeadSink> checkpoints = nullptr;
 };
