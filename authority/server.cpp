@@ -33,9 +33,15 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxConnections = 128;
 constexpr int kPollMs = 200;
 constexpr auto kIdle = std::chrono::seconds(300);  // a connection with no request is closed
-// Once epoll says a request is there, the rest of its frame must follow within this: a slow or
-// stalled peer cannot keep a worker.
-constexpr int kFrameMs = 5000;
+// Once a request's first bytes are in, the rest of its frame must follow within this (the idle
+// sweep closes the connection otherwise). Until it has, the connection waits on epoll, not in a
+// worker: a peer that sends part of a frame and stalls holds no thread.
+constexpr auto kFrame = std::chrono::seconds(5);
+// Writing the answer to a peer that does not read (answers from a worker).
+constexpr int kWriteMs = 5000;
+// What the incomplete requests of all connections may hold together; past it, the request that
+// would go over is refused and its connection closed.
+constexpr std::size_t kPartialBudget = std::size_t{64} * 1024 * 1024;
 
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -48,16 +54,21 @@ struct Connection {
   // Read by the idle sweep while a worker may be answering: atomics, so a request takes no lock.
   std::atomic<int64_t> last_ns{steady_ns()};
   std::atomic<bool> busy{false};  // a worker is answering it
+  // What has arrived of a request not yet whole, and since when (0: none). Only the worker that
+  // holds the connection's event touches `partial`.
+  std::string partial;
+  std::atomic<int64_t> partial_since_ns{0};
 };
 
-/// Workers for the decisions: four per core (at least 8), so that while some wait for the disk
-/// (audit_sync: durable) others decide, and the waiters share one fdatasync. With twice the cores
-/// (at least 4), 8 clients made groups of at most 4: 3.6k durable decisions/s against 6.0k now,
-/// and 12.7k against 15.6k batched (stepgate_authority_bench, same hour). Eight per core
-/// measured no better.
+/// Workers for the decisions: one per core (at least 2). A worker never waits: not for the disk
+/// (a durable answer leaves from the audit log's thread after its group's fsync), nor for a peer
+/// (an incomplete request waits on epoll). More workers only contend for the audit log's lock
+/// and the cores: on 2 cores, 2 workers against 8 took 82-92 against 100-117 us of the
+/// authority's CPU per durable decision, and 8.5-9.2k against 6.7-7.9k decisions/s from 8
+/// front-end Gates (stepgate_authority_bench, rounds alternated).
 std::size_t worker_count() {
   const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
-  return std::max<std::size_t>(8, std::size_t{4} * cores);
+  return std::max<std::size_t>(2, cores);
 }
 
 class Listener {
@@ -141,9 +152,13 @@ class Listener {
   /// Idle connections are shut down, not freed: the end of stream wakes the one worker that may
   /// own the connection, which closes it (a worker may already hold its last event).
   void close_idle_locked() {
-    const int64_t cutoff = steady_ns() - std::chrono::nanoseconds(kIdle).count();
+    const int64_t now = steady_ns();
+    const int64_t idle = now - std::chrono::nanoseconds(kIdle).count();
+    const int64_t stalled = now - std::chrono::nanoseconds(kFrame).count();
     for (auto& [fd, c] : connections_) {
-      if (!c->busy.load() && c->last_ns.load() < cutoff) ::shutdown(fd, SHUT_RDWR);
+      if (c->busy.load()) continue;
+      const int64_t since = c->partial_since_ns.load();
+      if (c->last_ns.load() < idle || (since != 0 && since < stalled)) ::shutdown(fd, SHUT_RDWR);
     }
   }
 
@@ -177,20 +192,36 @@ class Listener {
   /// Reads one request and answers it, now or (audit_sync: durable) once its audit records are
   /// on disk; then finish() re-arms or closes the connection.
   void answer_one(Connection& c) {
-    auto body = read_authority_frame(c.fd, kAuthorityMaxFrameBytes, kFrameMs);
+    const std::size_t held = c.partial.size();
+    auto body = read_authority_frame_part(c.fd, c.partial, kAuthorityMaxFrameBytes);
+    if (body.ok() && !body->has_value()) {  // the rest of the frame is still to come
+      const std::size_t total = partial_bytes_ += c.partial.size() - held;
+      if (total <= kPartialBudget) {
+        if (c.partial_since_ns.load() == 0) c.partial_since_ns.store(steady_ns());
+        finish(c, true);
+        return;
+      }
+      partial_bytes_ -= c.partial.size();
+      body = make_error(ErrorCode::kResourceExhausted,
+                        "incomplete requests are holding more than " +
+                            std::to_string(kPartialBudget >> 20) + " MiB; try again");
+    } else {
+      partial_bytes_ -= held;
+    }
+    c.partial_since_ns.store(0);
     if (!body.ok()) {
       if (body.error().code == ErrorCode::kResourceExhausted) {
         // Answer once, then close: the rest of the oversized frame is not read.
         const Value reply = authority_.refuse("frame", c.peer, body.error());
-        (void)write_authority_frame(c.fd, to_json(reply), kFrameMs);
+        (void)write_authority_frame(c.fd, to_json(reply), kWriteMs);
       }
       finish(c, false);
       return;
     }
-    auto request = parse_authority_body(*body);
+    auto request = parse_authority_body(**body);
     if (!request.ok()) {
       const Value reply = authority_.refuse("frame", c.peer, request.error());
-      finish(c, write_authority_frame(c.fd, to_json(reply), kFrameMs).ok());
+      finish(c, write_authority_frame(c.fd, to_json(reply), kWriteMs).ok());
       return;
     }
     authority_.handle(*request, c.peer, [this, &c](std::string reply) {
@@ -213,6 +244,7 @@ class Listener {
   int epoll_ = -1;
   std::mutex mu_;  // guards connections_ (insert, erase, the sweep's walk)
   std::atomic<int64_t> next_sweep_ns_{steady_ns()};
+  std::atomic<std::size_t> partial_bytes_{0};  // held by incomplete requests, all connections
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
   std::vector<std::thread> workers_;
   std::atomic<bool> stopping_{false};

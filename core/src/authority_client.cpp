@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -193,6 +194,51 @@ Result<std::string> read_authority_frame(int fd, std::size_t max_bytes, int time
   return read_frame(fd, max_bytes, timeout_ms, /*block=*/false);
 }
 
+Result<std::optional<std::string>> read_authority_frame_part(int fd, std::string& partial,
+                                                             std::size_t max_bytes) {
+  for (;;) {
+    std::size_t want = 4;  // the header, then header + body
+    if (partial.size() >= 4) {
+      uint32_t n = 0;
+      for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(partial[i]);
+      if (n > max_bytes) {
+        return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
+                                                             " bytes is over the limit of " +
+                                                             std::to_string(max_bytes));
+      }
+      want = 4 + std::size_t{n};
+      if (partial.size() > want) {
+        return make_error(ErrorCode::kUnavailable, "the peer sent more than one frame at once");
+      }
+      if (partial.size() == want) {
+        std::string body = partial.substr(4);
+        partial.clear();
+        // The buffer is kept for the connection's next frame, unless a large frame grew it.
+        if (partial.capacity() > 4 * kFirstReadBytes) std::string().swap(partial);
+        return std::optional<std::string>(std::move(body));
+      }
+    }
+    // Before the header, one read takes what came (a whole frame, usually); after it, the
+    // buffer grows with what arrives, not to what the header announces.
+    const std::size_t have = partial.size();
+    const std::size_t room =
+        have < 4 ? kFirstReadBytes : std::min(want - have, kFirstReadBytes * 16);
+    partial.resize(have + room);
+    const ssize_t got = ::recv(fd, partial.data() + have, room, MSG_DONTWAIT);
+    const int error = errno;
+    partial.resize(have + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+    if (got < 0 && error == EINTR) continue;
+    if (got < 0 && (error == EAGAIN || error == EWOULDBLOCK)) return std::optional<std::string>();
+    if (got < 0) {
+      return make_error(ErrorCode::kUnavailable, std::string("read: ") + strerror(error));
+    }
+    if (got == 0) {
+      if (have == 0) return make_error(ErrorCode::kNotFound, "end of stream");
+      return make_error(ErrorCode::kUnavailable, "the peer closed the connection mid-frame");
+    }
+  }
+}
+
 namespace {
 
 Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block) {
@@ -215,6 +261,11 @@ Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bo
     const ssize_t got = ::recv(fd, buffer.data() + have, buffer.size() - have, flags);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A blocking first read that comes back empty-handed has waited out the connection's
+      // timeout (SO_RCVTIMEO): that is the whole wait for an answer to begin.
+      if (block && have == 0) {
+        return make_error(ErrorCode::kUnavailable, "timed out waiting for the peer");
+      }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || !wait_fd(fd, POLLIN, static_cast<int>(left.count()))) {

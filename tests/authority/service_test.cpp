@@ -716,6 +716,110 @@ TEST_CASE("authority: a second authority on the same state directory is refused 
   CHECK(report->records == 2);
 }
 
+TEST_CASE("authority: peers that send part of a frame and stall hold no worker, and are closed") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  Fixture f([&](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[me] = "alice";
+  });
+  Serving server(*f.authority);
+  // More stalled peers than the authority has workers on any machine this runs on.
+  const std::size_t stalled_count = 4 * std::max(8U, std::thread::hardware_concurrency());
+  std::vector<int> stalled;
+  for (std::size_t i = 0; i < stalled_count; ++i) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string& path = f.authority->config().socket;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    const char start[3] = {0, 0, 1};  // half a header, then nothing
+    REQUIRE(::write(fd, start, sizeof start) == 3);
+    stalled.push_back(fd);
+  }
+  // Another peer is answered while they stall: it gives up after 2 s, well before the 5 s a
+  // stalled frame is given.
+  auto connection = AuthorityConnection::connect(f.authority->config().socket, 2);
+  REQUIRE(connection.ok());
+  auto reply = call_authority(
+      **connection,
+      Map{{"op", "decide"}, {"action", Map{{"kind", "tool.call"}, {"resource", "x/ls"}}}},
+      f.authority->public_key());
+  REQUIRE(reply.ok());
+  CHECK(final_verdict(*reply) == "allow");
+  // A frame that never ends is closed by the authority (5 s after its first bytes, at the next
+  // sweep): the peer reads the end of the stream.
+  pollfd p{stalled.front(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 15000) == 1);
+  char byte = 0;
+  CHECK(::read(stalled.front(), &byte, 1) == 0);
+  for (const int fd : stalled) ::close(fd);
+}
+
+TEST_CASE("authority: what incomplete requests hold together is capped") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  Fixture f([&](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[me] = "alice";
+  });
+  Serving server(*f.authority);
+  // Ten peers each announce an 8 MB request (the largest a frame may be) and send 7 MiB of it:
+  // together past the 64 MiB the authority holds for incomplete requests. Whoever goes over is
+  // refused and closed.
+  constexpr uint32_t kAnnounced = 8'000'000;
+  const std::string chunk(1 << 20, ' ');
+  std::vector<int> peers;
+  std::vector<std::thread> senders;
+  for (int i = 0; i < 10; ++i) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string& path = f.authority->config().socket;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    peers.push_back(fd);
+    senders.emplace_back([&, fd] {
+      const char header[4] = {
+          static_cast<char>(kAnnounced >> 24), static_cast<char>((kAnnounced >> 16) & 0xff),
+          static_cast<char>((kAnnounced >> 8) & 0xff), static_cast<char>(kAnnounced & 0xff)};
+      bool ok = ::send(fd, header, 4, MSG_NOSIGNAL) == 4;
+      for (int mb = 0; ok && mb < 7; ++mb) {
+        std::size_t sent = 0;
+        while (ok && sent < chunk.size()) {
+          const ssize_t n = ::send(fd, chunk.data() + sent, chunk.size() - sent, MSG_NOSIGNAL);
+          ok = n > 0;
+          if (ok) sent += static_cast<std::size_t>(n);
+        }
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  // Whoever was cut off is told why, in a frame (the authority may still be reading the last
+  // bytes sent: wait for the first answer).
+  std::vector<pollfd> waiting;
+  for (const int fd : peers) waiting.push_back(pollfd{fd, POLLIN, 0});
+  REQUIRE(::poll(waiting.data(), waiting.size(), 15000) >= 1);
+  int told = 0;
+  for (const pollfd& p : waiting) {
+    if ((p.revents & POLLIN) == 0) continue;
+    auto reply = read_authority_frame(p.fd, kAuthorityMaxFrameBytes, 1000);
+    if (reply.ok() && reply->find("holding more than 64 MiB") != std::string::npos) ++told;
+  }
+  CHECK(told >= 1);
+  // The others still wait; a new request is answered meanwhile.
+  auto connection = AuthorityConnection::connect(f.authority->config().socket, 5);
+  REQUIRE(connection.ok());
+  auto reply = call_authority(
+      **connection,
+      Map{{"op", "decide"}, {"action", Map{{"kind", "tool.call"}, {"resource", "x/ls"}}}},
+      f.authority->public_key());
+  REQUIRE(reply.ok());
+  CHECK(final_verdict(*reply) == "allow");
+  for (const int fd : peers) ::close(fd);
+}
+
 TEST_CASE("authority config: keys, users and limits") {
   struct Case {
     std::string text;

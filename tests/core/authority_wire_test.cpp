@@ -37,6 +37,62 @@ TEST_CASE("authority wire: frames round-trip, and limits hold") {
   CHECK(read_authority_frame(q.fds[1]).error().code == ErrorCode::kNotFound);
 }
 
+TEST_CASE("authority wire: a frame read in parts, as it arrives, without waiting") {
+  Pair p;
+  auto send = [&](std::string_view bytes) {
+    REQUIRE(::write(p.fds[0], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  };
+  const std::string body = R"({"v":1,"op":"hello"})";
+  const std::string frame = std::string{0, 0, 0, static_cast<char>(body.size())} + body;
+  std::string partial;
+  // Nothing yet, two bytes of the header, the rest of it and half the body: not whole yet.
+  for (const std::size_t upto : {std::size_t{0}, std::size_t{2}, std::size_t{4 + 7}}) {
+    if (upto > partial.size())
+      send(std::string_view(frame).substr(partial.size(), upto - partial.size()));
+    auto part = read_authority_frame_part(p.fds[1], partial);
+    REQUIRE(part.ok());
+    CHECK_FALSE(part->has_value());
+    CHECK(partial.size() == upto);
+  }
+  send(std::string_view(frame).substr(4 + 7));
+  auto whole = read_authority_frame_part(p.fds[1], partial);
+  REQUIRE(whole.ok());
+  REQUIRE(whole->has_value());
+  CHECK(**whole == body);
+  CHECK(partial.empty());
+
+  // The next frame at once, whole.
+  send(frame);
+  whole = read_authority_frame_part(p.fds[1], partial);
+  REQUIRE(whole.ok());
+  REQUIRE(whole->has_value());
+  CHECK(**whole == body);
+
+  // Over the limit as soon as the header says so; two frames in one go; an end mid-frame.
+  send(std::string{0x7f, 0, 0, 0});
+  auto huge = read_authority_frame_part(p.fds[1], partial);
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.error().code == ErrorCode::kResourceExhausted);
+  Pair two;
+  partial.clear();
+  REQUIRE(::write(two.fds[0], (frame + frame).data(), frame.size() * 2) ==
+          static_cast<ssize_t>(frame.size() * 2));
+  auto both = read_authority_frame_part(two.fds[1], partial);
+  REQUIRE_FALSE(both.ok());
+  CHECK(both.error().code == ErrorCode::kUnavailable);
+  Pair cut;
+  partial.clear();
+  REQUIRE(::write(cut.fds[0], frame.data(), 6) == 6);
+  ::shutdown(cut.fds[0], SHUT_WR);
+  auto torn = read_authority_frame_part(cut.fds[1], partial);
+  REQUIRE_FALSE(torn.ok());
+  CHECK(torn.error().code == ErrorCode::kUnavailable);
+  partial.clear();
+  auto ended = read_authority_frame_part(cut.fds[1], partial);
+  REQUIRE_FALSE(ended.ok());
+  CHECK(ended.error().code == ErrorCode::kNotFound);
+}
+
 TEST_CASE("authority wire: bodies must be shallow JSON objects") {
   struct Case {
     std::string body;

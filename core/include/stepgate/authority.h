@@ -72,6 +72,13 @@ Status write_authority_frame(int fd, std::string_view body, int timeout_ms = 120
 /// `timeout_ms`.
 Result<std::string> read_authority_frame(int fd, std::size_t max_bytes = kAuthorityMaxFrameBytes,
                                          int timeout_ms = 120 * 1000);
+/// Reads, without waiting, what has arrived of one frame on a non-blocking socket, after what
+/// earlier calls read of it into `partial`. The body once the frame is whole (`partial` is then
+/// emptied, its buffer kept for the next frame); no value while part of it has yet to arrive; the
+/// same errors as read_authority_frame. A server waits for the rest on its event loop, so a peer
+/// that sends part of a frame and stalls holds no thread.
+Result<std::optional<std::string>> read_authority_frame_part(
+    int fd, std::string& partial, std::size_t max_bytes = kAuthorityMaxFrameBytes);
 /// Parses a frame body with the wire's size and depth limits; a body that is not an object is
 /// kInvalidArgument.
 Result<Value> parse_authority_body(std::string_view body);
