@@ -131,14 +131,23 @@ void fill_signal_defaults(const std::string& kind, Value& signals) {
   // The built-in registry never changes: a long-running front-end asks for the same kind call
   // after call, and matching every spec's kind globs each time was 3 % of a shim call.
   thread_local std::string cached_kind;
-  thread_local std::vector<const SignalSpec*> cached_specs;
-  if (cached_kind != kind || cached_specs.empty()) {
-    cached_specs = SignalRegistry::builtin().for_kind(kind);
+  thread_local std::vector<std::pair<std::string, Value>> defaults;  // sorted by name
+  if (cached_kind != kind || defaults.empty()) {
+    defaults.clear();
+    for (const SignalSpec* spec : SignalRegistry::builtin().for_kind(kind)) {
+      defaults.emplace_back(spec->name, default_signal_value(spec->type));
+    }
+    std::sort(defaults.begin(), defaults.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     cached_kind = kind;
   }
-  for (const SignalSpec* spec : cached_specs) {
-    if (out.find(spec->name) == out.end())
-      out.emplace(spec->name, default_signal_value(spec->type));
+  // One walk over both sorted sequences, inserting each missing default where the walk is (a
+  // look-up per signal was 8 % of an authority's decision).
+  auto at = out.begin();
+  for (const auto& [name, value] : defaults) {
+    while (at != out.end() && at->first < name) ++at;
+    if (at != out.end() && at->first == name) continue;
+    out.emplace_hint(at, name, value);
   }
 }
 

@@ -248,6 +248,24 @@ TEST_CASE("collect: fill_signal_defaults adds every declared git.push signal, ke
   fill_signal_defaults("git.push", not_a_map);
   CHECK(not_a_map.is_map());
   CHECK(not_a_map.as_map().size() == specs.size());
+  // Present keys sorting before, among and after the defaults; the kind changing call to call.
+  for (const char* kind : {"tool.call", "git.push", "tool.call", "model.deploy"}) {
+    CAPTURE(kind);
+    Value mixed = Map{{"a", 1}, {"force", true}, {"m", "keep"}, {"zzz", 2}};
+    fill_signal_defaults(kind, mixed);
+    std::size_t added = 0;
+    for (const SignalSpec* spec : registry.for_kind(kind)) {
+      CAPTURE(spec->name);
+      CHECK(mixed.find(spec->name) != nullptr);
+      if (spec->name != "a" && spec->name != "force" && spec->name != "m" && spec->name != "zzz")
+        ++added;
+    }
+    CHECK(mixed.as_map().size() == 4 + added);
+    CHECK(mixed.get_int("a") == 1);
+    CHECK(mixed.get_bool("force") == true);
+    CHECK(mixed.get_string("m") == "keep");
+    CHECK(mixed.get_int("zzz") == 2);
+  }
 }
 
 TEST_CASE("collect: device_fingerprint is stable and honours STEPGATE_DEVICE") {
