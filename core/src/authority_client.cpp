@@ -149,6 +149,18 @@ namespace {
 /// A frame (see read_authority_frame); `block`: the socket has SO_RCVTIMEO set, and the first
 /// read may wait in recv.
 Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bool block);
+
+/// The whole frame's size, from its 4-byte header at `header`; kResourceExhausted past the limit.
+Result<std::size_t> frame_size(const char* header, std::size_t max_bytes) {
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(header[i]);
+  if (n > max_bytes) {
+    return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
+                                                         " bytes is over the limit of " +
+                                                         std::to_string(max_bytes));
+  }
+  return 4 + std::size_t{n};
+}
 }  // namespace
 
 Status write_authority_frame(int fd, std::string_view body, int timeout_ms) {
@@ -199,14 +211,9 @@ Result<std::optional<std::string>> read_authority_frame_part(int fd, std::string
   for (;;) {
     std::size_t want = 4;  // the header, then header + body
     if (partial.size() >= 4) {
-      uint32_t n = 0;
-      for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(partial[i]);
-      if (n > max_bytes) {
-        return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
-                                                             " bytes is over the limit of " +
-                                                             std::to_string(max_bytes));
-      }
-      want = 4 + std::size_t{n};
+      auto size = frame_size(partial.data(), max_bytes);
+      if (!size.ok()) return size.error();
+      want = *size;
       if (partial.size() > want) {
         return make_error(ErrorCode::kUnavailable, "the peer sent more than one frame at once");
       }
@@ -282,15 +289,10 @@ Result<std::string> read_frame(int fd, std::size_t max_bytes, int timeout_ms, bo
     }
     have += static_cast<std::size_t>(got);
     if (!header_read && have >= 4) {
-      uint32_t n = 0;
-      for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(buffer[i]);
-      if (n > max_bytes) {
-        return make_error(ErrorCode::kResourceExhausted, "frame of " + std::to_string(n) +
-                                                             " bytes is over the limit of " +
-                                                             std::to_string(max_bytes));
-      }
+      auto size = frame_size(buffer.data(), max_bytes);
+      if (!size.ok()) return size.error();
       header_read = true;
-      want = 4 + std::size_t{n};
+      want = *size;
       if (buffer.size() < want) buffer.resize(want);
     }
     if (have > want && header_read) {

@@ -316,6 +316,38 @@ struct Serving {
   }
 };
 
+/// An authority serving its socket, with this process's uid as the actor "alice".
+struct Served {
+  testing::TempDir sockets;
+  Fixture f{[this](AuthorityConfig& c) {
+    c.socket = sockets.path() + "/a.sock";
+    c.actors[::getuid()] = "alice";
+  }};
+  Serving server{*f.authority};
+  [[nodiscard]] const std::string& socket() const { return f.authority->config().socket; }
+  /// The final verdict on a tool call decided over a new connection that waits at most
+  /// `timeout_seconds` for the answer to start ("" when none came).
+  std::string decide_anew(int timeout_seconds) {
+    auto connection = AuthorityConnection::connect(socket(), timeout_seconds);
+    if (!connection.ok()) return "";
+    auto reply = call_authority(
+        **connection,
+        Map{{"op", "decide"}, {"action", Map{{"kind", "tool.call"}, {"resource", "x/ls"}}}},
+        f.authority->public_key());
+    return reply.ok() ? final_verdict(*reply) : "";
+  }
+};
+
+/// A connection to `path` for a peer that speaks the wire by hand.
+int raw_connect(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
 TEST_CASE("authority: a pooled front-end Gate with no local policy asks the authority") {
   const uid_t me = ::getuid();
   testing::TempDir sockets;
@@ -717,37 +749,19 @@ TEST_CASE("authority: a second authority on the same state directory is refused 
 }
 
 TEST_CASE("authority: peers that send part of a frame and stall hold no worker, and are closed") {
-  const uid_t me = ::getuid();
-  testing::TempDir sockets;
-  Fixture f([&](AuthorityConfig& c) {
-    c.socket = sockets.path() + "/a.sock";
-    c.actors[me] = "alice";
-  });
-  Serving server(*f.authority);
+  Served s;
   // More stalled peers than the authority has workers on any machine this runs on.
   const std::size_t stalled_count = 4 * std::max(8U, std::thread::hardware_concurrency());
   std::vector<int> stalled;
   for (std::size_t i = 0; i < stalled_count; ++i) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    const std::string& path = f.authority->config().socket;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    const int fd = raw_connect(s.socket());
     const char start[3] = {0, 0, 1};  // half a header, then nothing
     REQUIRE(::write(fd, start, sizeof start) == 3);
     stalled.push_back(fd);
   }
   // Another peer is answered while they stall: it gives up after 2 s, well before the 5 s a
   // stalled frame is given.
-  auto connection = AuthorityConnection::connect(f.authority->config().socket, 2);
-  REQUIRE(connection.ok());
-  auto reply = call_authority(
-      **connection,
-      Map{{"op", "decide"}, {"action", Map{{"kind", "tool.call"}, {"resource", "x/ls"}}}},
-      f.authority->public_key());
-  REQUIRE(reply.ok());
-  CHECK(final_verdict(*reply) == "allow");
+  CHECK(s.decide_anew(2) == "allow");
   // A frame that never ends is closed by the authority (5 s after its first bytes, at the next
   // sweep): the peer reads the end of the stream.
   pollfd p{stalled.front(), POLLIN, 0};
@@ -758,13 +772,7 @@ TEST_CASE("authority: peers that send part of a frame and stall hold no worker, 
 }
 
 TEST_CASE("authority: what incomplete requests hold together is capped") {
-  const uid_t me = ::getuid();
-  testing::TempDir sockets;
-  Fixture f([&](AuthorityConfig& c) {
-    c.socket = sockets.path() + "/a.sock";
-    c.actors[me] = "alice";
-  });
-  Serving server(*f.authority);
+  Served s;
   // Ten peers each announce an 8 MB request (the largest a frame may be) and send 7 MiB of it:
   // together past the 64 MiB the authority holds for incomplete requests. Whoever goes over is
   // refused and closed.
@@ -773,12 +781,7 @@ TEST_CASE("authority: what incomplete requests hold together is capped") {
   std::vector<int> peers;
   std::vector<std::thread> senders;
   for (int i = 0; i < 10; ++i) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    const std::string& path = f.authority->config().socket;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    const int fd = raw_connect(s.socket());
     peers.push_back(fd);
     senders.emplace_back([&, fd] {
       const char header[4] = {
@@ -809,14 +812,7 @@ TEST_CASE("authority: what incomplete requests hold together is capped") {
   }
   CHECK(told >= 1);
   // The others still wait; a new request is answered meanwhile.
-  auto connection = AuthorityConnection::connect(f.authority->config().socket, 5);
-  REQUIRE(connection.ok());
-  auto reply = call_authority(
-      **connection,
-      Map{{"op", "decide"}, {"action", Map{{"kind", "tool.call"}, {"resource", "x/ls"}}}},
-      f.authority->public_key());
-  REQUIRE(reply.ok());
-  CHECK(final_verdict(*reply) == "allow");
+  CHECK(s.decide_anew(5) == "allow");
   for (const int fd : peers) ::close(fd);
 }
 
