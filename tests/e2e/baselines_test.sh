@@ -29,7 +29,10 @@ if [[ "$(printf '%s\n' "$json" | grep -c .)" -eq 2 ]]; then
 else
   fail "new-resource records: $json"
 fi
-if printf '%s\n' "$json" | head -n 1 | grep -q '"message":"first db.migrate by [^"]* on db:orders"'; then
+# The first record, taken without a pipe: under pipefail, `head -n 1` quitting after the first
+# line could SIGPIPE the (line-buffered) printf still writing the second, and read as no match.
+first_record="${json%%$'\n'*}"
+if grep -q '"message":"first db.migrate by [^"]* on db:orders"' <<<"$first_record"; then
   pass "the reason says which resource is new to whom"
 else
   fail "reason: $json"
