@@ -119,9 +119,17 @@ complete_words() {  # WORDS...: prints COMPREPLY for completing the last word
   bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _stepgate; printf "%s\n" "${COMPREPLY[@]}"' \
     bash "$prefix/share/bash-completion/completions/stepgate" "$@"
 }
-complete_words stepgate pol | grep -qx policy && pass "bash completes 'pol' to policy" || fail "bash completes pol" "$(complete_words stepgate pol)"
-complete_words stepgate policy l | grep -qx lint && pass "bash completes 'policy l' to lint" || fail "bash completes policy l" "$(complete_words stepgate policy l)"
-complete_words stepgate hooks install --d | grep -qx -- --daemon && pass "bash completes an option of a nested command" \
+# completes WANT WORDS...: WANT is among the completions. Captured whole before grep looks (under
+# pipefail, grep quitting at its match could SIGPIPE the printf still writing the next line).
+completes() {
+  local want=$1 words
+  shift
+  words=$(complete_words "$@")
+  grep -qx -- "$want" <<<"$words"
+}
+completes policy stepgate pol && pass "bash completes 'pol' to policy" || fail "bash completes pol" "$(complete_words stepgate pol)"
+completes lint stepgate policy l && pass "bash completes 'policy l' to lint" || fail "bash completes policy l" "$(complete_words stepgate policy l)"
+completes --daemon stepgate hooks install --d && pass "bash completes an option of a nested command" \
   || fail "bash completes options" "$(complete_words stepgate hooks install --d)"
 bash -n "$prefix/share/bash-completion/completions/stepgate" && pass "bash completion parses" || fail "bash completion parses" ""
 # zsh and fish are in scripts/setup.sh's list: a missing shell is a failure, not a skipped check.
