@@ -225,15 +225,15 @@ Result<std::optional<std::string>> read_authority_frame_part(int fd, std::string
         return std::optional<std::string>(std::move(body));
       }
     }
-    // Before the header, one read takes what came (a whole frame, usually); after it, the
-    // buffer grows with what arrives, not to what the header announces.
+    // Before the header, one read takes what came (a whole frame, usually); after it, `partial`
+    // grows with what arrives, not to what the header announces. Read on the stack and appended:
+    // no buffer is zero-filled ahead of the read.
+    char chunk[kFirstReadBytes];
     const std::size_t have = partial.size();
-    const std::size_t room =
-        have < 4 ? kFirstReadBytes : std::min(want - have, kFirstReadBytes * 16);
-    partial.resize(have + room);
-    const ssize_t got = ::recv(fd, partial.data() + have, room, MSG_DONTWAIT);
+    const std::size_t room = have < 4 ? sizeof chunk : std::min(want - have, sizeof chunk);
+    const ssize_t got = ::recv(fd, chunk, room, MSG_DONTWAIT);
     const int error = errno;
-    partial.resize(have + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+    if (got > 0) partial.append(chunk, static_cast<std::size_t>(got));
     if (got < 0 && error == EINTR) continue;
     if (got < 0 && (error == EAGAIN || error == EWOULDBLOCK)) return std::optional<std::string>();
     if (got < 0) {
