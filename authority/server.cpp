@@ -224,7 +224,7 @@ class Listener {
       finish(c, write_authority_frame(c.fd, to_json(reply), kWriteMs).ok());
       return;
     }
-    authority_.handle(*request, c.peer, [this, &c](const std::string& reply) {
+    authority_.handle(std::move(*request), c.peer, [this, &c](const std::string& reply) {
       // Possibly on the audit log's thread: a peer whose socket is full is dropped, not waited on.
       finish(c, write_authority_frame(c.fd, reply, /*timeout_ms=*/0).ok());
     });

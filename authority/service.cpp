@@ -143,7 +143,7 @@ Paths Authority::paths() const {
 }
 
 Status Authority::audit(const std::string& type, Value fields) {
-  return audit_->append(type, fields);
+  return audit_->append(type, std::move(fields));
 }
 
 Status Authority::close() {
@@ -172,18 +172,13 @@ Value Authority::refuse(const std::string& op, const Peer& peer, const Error& er
 Value Authority::hello(const Peer& peer) {
   auto text = read_file(config_.policy, kMaxPolicyBytes);
   if (!text.ok()) return refuse("hello", peer, text.error());
-  Value reply = Map{{"ok", true},
-                    {"actor", peer.actor},
-                    {"public_key", public_key()},
-                    {"policy", std::move(*text)},
-                    {"policy_revision", policy_->revision}};
-  return reply;
+  return map_of("ok", true, "actor", peer.actor, "public_key", public_key(),  //
+                "policy", std::move(*text), "policy_revision", policy_->revision);
 }
 
-void Authority::handle(const Value& request, const Peer& peer,
-                       std::function<void(std::string)> done) {
+void Authority::handle(Value request, const Peer& peer, std::function<void(std::string)> done) {
   AuditLog::Deferral deferral(*audit_);
-  std::string reply = to_json(handle(request, peer));
+  std::string reply = to_json(handle(std::move(request), peer));
   deferral.then([reply = std::move(reply), done = std::move(done)](Status durable) mutable {
     // A decision whose record did not reach the disk is not reported: the front-end fails
     // closed on the error.
@@ -191,7 +186,7 @@ void Authority::handle(const Value& request, const Peer& peer,
   });
 }
 
-Value Authority::handle(const Value& request, const Peer& peer) {
+Value Authority::handle(Value request, const Peer& peer) {
   Value reply = dispatch(request, peer);
   reply["v"] = kAuthorityProtocolVersion;
   // A fresh nonce from the client comes back under the signature: the proof that this signature
@@ -208,7 +203,7 @@ Value Authority::handle(const Value& request, const Peer& peer) {
   return reply;
 }
 
-Value Authority::dispatch(const Value& request, const Peer& peer) {
+Value Authority::dispatch(Value& request, const Peer& peer) {
   const std::string op = request.get_string("op");
   if (request.get_int("v", -1) != kAuthorityProtocolVersion) {
     return refuse(op, peer,

@@ -63,13 +63,13 @@ class Authority {
   /// Answers one request (ops: hello, decide, approve, deny, challenge, enroll_code, audit_token,
   /// enroll, activate). The reply carries "ok", the request's "nonce" when it had one, and is
   /// signed unless the request says "sign": false; every refusal is also audited.
-  Value handle(const Value& request, const Peer& peer);
+  Value handle(Value request, const Peer& peer);
   /// The same for a socket listener: `done` gets the reply, serialized as JSON, once the
   /// request's audit records are on disk (audit_sync: durable; at once in batch mode), on this
   /// thread or on the audit log's batch thread, so no worker sleeps on the disk and concurrent
   /// requests share one fsync. The reply is serialized here, on the caller's thread: the batch
   /// thread only sends. `done` must not block.
-  void handle(const Value& request, const Peer& peer, std::function<void(std::string)> done);
+  void handle(Value request, const Peer& peer, std::function<void(std::string)> done);
 
   /// Approves or denies a pending challenge with a TOTP proof. Refusals (unknown id, not pending,
   /// not allowed to decide, wrong code, lockout) are typed errors and audited.
@@ -100,10 +100,10 @@ class Authority {
             std::unique_ptr<StateStore> store, std::unique_ptr<AuditLog> audit, Ed25519KeyPair key,
             ReplySigner signer, std::function<UnixTime()> clock);
 
-  /// The reply to one request, unsigned.
-  Value dispatch(const Value& request, const Peer& peer);
+  /// The reply to one request, unsigned. An operation may move what it keeps out of `request`.
+  Value dispatch(Value& request, const Peer& peer);
   Value hello(const Peer& peer);
-  Value decide(const Value& request, const Peer& peer);
+  Value decide(Value& request, const Peer& peer);
   Value approve_op(const Value& request, const Peer& peer, bool approve);
   Value challenge_op(const Value& request, const Peer& peer);
   Value enroll_code(const Value& request, const Peer& peer);

@@ -51,14 +51,35 @@ Value action_to_value(const Action& action) {
 }
 
 std::string canonical_json(const Action& action) {
-  return to_json(action_to_value(action));
+  // The bytes of to_json(action_to_value(action)), keys in the same (sorted) order, written
+  // without copying the attributes into a new map first (that copy was half of a digest's work).
+  std::string out;
+  out.reserve(64 + action.kind.size() + action.actor.size() + action.resource.size());
+  out += "{\"actor\":";
+  append_json_string(out, action.actor);
+  out += ",\"attributes\":";
+  if (action.attributes.is_null()) {
+    out += "{}";
+  } else {
+    append_json(out, action.attributes);
+  }
+  out += ",\"kind\":";
+  append_json_string(out, action.kind);
+  out += ",\"resource\":";
+  append_json_string(out, action.resource);
+  out += '}';
+  return out;
 }
 
 std::string action_digest(const Action& action) {
   return sha256_hex(canonical_json(action));
 }
 
-Result<Action> action_from_value(const Value& value) {
+namespace {
+
+/// The action in value, checked, with its attributes left where they are (the callers copy or
+/// move them).
+Result<Action> action_fields(const Value& value) {
   if (!value.is_map()) {
     return invalid_argument(std::string("action: must be a JSON object, not ") +
                             Value::type_name(value.type()));
@@ -84,7 +105,26 @@ Result<Action> action_from_value(const Value& value) {
       return invalid_argument(std::string("action: field `attributes` must be an object, not ") +
                               Value::type_name(attrs->type()));
     }
-    action.attributes = *attrs;
+  }
+  return action;
+}
+
+}  // namespace
+
+Result<Action> action_from_value(const Value& value) {
+  Result<Action> action = action_fields(value);
+  if (!action.ok()) return action;
+  if (const Value* attrs = value.find("attributes"); attrs != nullptr && !attrs->is_null()) {
+    action->attributes = *attrs;
+  }
+  return action;
+}
+
+Result<Action> action_from_value(Value&& value) {
+  Result<Action> action = action_fields(value);
+  if (!action.ok()) return action;
+  if (auto it = value.as_map().find("attributes"); it != value.as_map().end()) {
+    if (!it->second.is_null()) action->attributes = std::move(it->second);
   }
   return action;
 }

@@ -22,6 +22,23 @@ TEST_CASE("canonical JSON sorts keys and the digest is stable") {
   CHECK(action_digest(b) != action_digest(a));
 }
 
+TEST_CASE("the canonical JSON is the action's value written as to_json writes it") {
+  // canonical_json writes the action without building its value first; the digest every grant,
+  // challenge and audit record binds to must not move.
+  const Action cases[] = {
+      {"git.push", "alice", "origin main", Value()},
+      {"mcp.tool_call", "", "", Map{}},
+      {"mcp.tool_call", "b\"ob\\", "srv/t\n\x01",
+       Map{{"arguments", Map{{"cmd", "rm -rf /"}, {"n", List{Value(1), Value(2.5), Value()}}}},
+           {"caf\xC3\xA9", "\xE2\x82\xAC"}}},
+      {"ci.deploy", "bad\xFFutf8", "r", Map{{"k", "\xC3"}}},
+  };
+  for (const Action& a : cases) {
+    CAPTURE(a.actor);
+    CHECK(canonical_json(a) == to_json(action_to_value(a)));
+  }
+}
+
 TEST_CASE("parse_action names the bad field") {
   struct Bad {
     const char* json;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,46 @@ TEST_CASE("strings are escaped byte for byte as nlohmann's dump escapes them") {
   for (const std::string& text : cases) {
     CAPTURE(text);
     CHECK(to_json(Value(text)) == nlohmann::json(text).dump());
+  }
+}
+
+TEST_CASE("strings of any length and bytes are written as nlohmann's dump writes them") {
+  // to_json scans sixteen bytes a step: escapes, UTF-8 sequences and invalid bytes on either side
+  // of a step's edge, in strings long and short, must come out exactly as nlohmann's (whose
+  // bytes the audit chain and the action digest hash).
+  const std::vector<std::string> pieces = {
+      "a",
+      "Z",
+      "0",
+      " ",
+      "~",
+      "\"",
+      "\\",
+      "\n",
+      "\t",
+      "\x01",
+      "\x1f",
+      "\x7f",
+      "\xC3\xA9",
+      "\xE2\x82\xAC",
+      "\xF0\x9F\x98\x80",  // well-formed 2, 3 and 4 byte sequences
+      "\xFF",
+      "\xC3",
+      "\xE2\x82",
+      "\xC0\xAF",
+      "\xED\xA0\x80",
+      "\xF4\x90\x80\x80"};  // invalid
+  std::mt19937 rng(20261207);
+  for (int round = 0; round < 4000; ++round) {
+    std::string text;
+    const int parts = static_cast<int>(rng() % 48);
+    const bool plain_only = round % 4 == 0;  // valid strings take the fast path end to end
+    for (int i = 0; i < parts; ++i) {
+      text += pieces[rng() % (plain_only ? 15 : pieces.size())];
+    }
+    CAPTURE(text);
+    REQUIRE(to_json(Value(text)) ==
+            nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 }
 

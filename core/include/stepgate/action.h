@@ -32,6 +32,8 @@ std::string action_digest(const Action& action);
 /// `actor`/`resource` strings, `attributes` a map; unknown top-level keys are rejected.
 Result<Action> parse_action(std::string_view json_text, const JsonLimits& limits = {});
 Result<Action> action_from_value(const Value& value);
+/// The same, moving the attributes out of value instead of copying them.
+Result<Action> action_from_value(Value&& value);
 
 /// True when `kind` is a dotted lower-case name like `git.push` or `db.migrate`.
 bool is_valid_kind(std::string_view kind);

@@ -23,6 +23,13 @@ Result<Value> parse_json(std::string_view text, const JsonLimits& limits = {});
 /// the canonical form. Doubles that hold integers print without a fraction.
 std::string to_json(const Value& value);
 
+/// Appends to_json(value) to out.
+void append_json(std::string& out, const Value& value);
+
+/// Appends s as a JSON string (quoted and escaped; invalid UTF-8 replaced by U+FFFD), the bytes
+/// to_json(Value(s)) makes, without copying s into a Value.
+void append_json_string(std::string& out, std::string_view s);
+
 /// Indented JSON for people.
 std::string to_pretty_json(const Value& value);
 

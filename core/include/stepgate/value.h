@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -74,5 +75,27 @@ class Value {
  private:
   std::variant<std::monostate, bool, int64_t, double, std::string, List, Map> v_;
 };
+
+namespace value_detail {
+inline void put_all(Map& /*m*/) {}
+template <typename K, typename V, typename... Rest>
+void put_all(Map& m, K&& key, V&& value, Rest&&... rest) {
+  m.try_emplace(std::string(std::forward<K>(key)), std::forward<V>(value));
+  put_all(m, std::forward<Rest>(rest)...);
+}
+}  // namespace value_detail
+
+/// A map built from keys and values given in turn, each value moved in when it is an rvalue:
+/// `map_of("action", std::move(action), "uid", 1000)`. `Map{{"action", std::move(action)}}`
+/// copies every value out of its initializer list (whose elements are const): a deep copy of
+/// each nested map and list, twice for a map inside a map. As with the initializer list, the
+/// first of two equal keys wins.
+template <typename... Args>
+[[nodiscard]] Map map_of(Args&&... args) {
+  static_assert(sizeof...(Args) % 2 == 0, "map_of takes a value for every key");
+  Map m;
+  value_detail::put_all(m, std::forward<Args>(args)...);
+  return m;
+}
 
 }  // namespace stepgate
