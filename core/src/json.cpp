@@ -1,12 +1,16 @@
 #include "stepgate/json.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 #include <nlohmann/json.hpp>
 
+#include "json_internal.h"
 #include "stepgate/limits.h"
 
 namespace stepgate {
@@ -240,6 +244,235 @@ void write_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+/// A parser for the JSON stepgate exchanges every request (authority frames, tool calls, hook
+/// events): it takes the common forms in one pass, building the Value in place, and gives up —
+/// returning false — on anything it does not take: a \u escape, a number it cannot convert
+/// exactly as nlohmann does (more than 18 integer digits, out of range), nesting past the limit,
+/// and every error. parse_json then parses the same text with nlohmann, so what is accepted, the
+/// value built and every error message are nlohmann's; this only makes the usual case fast
+/// (nlohmann's lexer was 400 instructions a token, most of a front-end's work on a reply).
+class FastParser {
+ public:
+  FastParser(std::string_view text, int max_depth)
+      : p_(reinterpret_cast<const unsigned char*>(text.data())),
+        end_(p_ + text.size()),
+        max_depth_(std::min(max_depth, kMaxFastDepth)) {}
+
+  bool parse(Value& out) {
+    skip_space();
+    if (!value(out, 0)) return false;
+    skip_space();
+    return p_ == end_;
+  }
+
+ private:
+  // Deeper documents go to nlohmann (whose SAX parser does not recurse): this one does.
+  static constexpr int kMaxFastDepth = 128;
+
+  void skip_space() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::memcmp(p_, word.data(), word.size()) != 0) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  bool value(Value& out, int depth) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return object(out, depth);
+      case '[':
+        return array(out, depth);
+      case '"': {
+        std::string s;
+        if (!string(s)) return false;
+        out = Value(std::move(s));
+        return true;
+      }
+      case 't':
+        out = Value(true);
+        return literal("true");
+      case 'f':
+        out = Value(false);
+        return literal("false");
+      case 'n':
+        out = Value();
+        return literal("null");
+      default:
+        return number(out);
+    }
+  }
+
+  bool object(Value& out, int depth) {
+    // ValueBuilder refuses to open a container when `max_depth` are open already.
+    if (depth >= max_depth_) return false;
+    ++p_;
+    Map m;
+    skip_space();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      out = Value(std::move(m));
+      return true;
+    }
+    while (true) {
+      skip_space();
+      if (p_ == end_ || *p_ != '"') return false;
+      std::string key;
+      if (!string(key)) return false;
+      skip_space();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      skip_space();
+      Value item;
+      if (!value(item, depth + 1)) return false;
+      // Keys usually come sorted (to_json writes them so): the hint makes each insert O(1).
+      m.insert_or_assign(m.end(), std::move(key), std::move(item));  // the last of equal keys wins
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != '}') return false;
+      ++p_;
+      out = Value(std::move(m));
+      return true;
+    }
+  }
+
+  bool array(Value& out, int depth) {
+    if (depth >= max_depth_) return false;
+    ++p_;
+    List l;
+    skip_space();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      out = Value(std::move(l));
+      return true;
+    }
+    while (true) {
+      skip_space();
+      l.emplace_back();
+      if (!value(l.back(), depth + 1)) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != ']') return false;
+      ++p_;
+      out = Value(std::move(l));
+      return true;
+    }
+  }
+
+  bool string(std::string& out) {
+    ++p_;  // the opening quote
+    const unsigned char* run = p_;
+    while (true) {
+      p_ += plain_run(p_, static_cast<std::size_t>(end_ - p_));
+      if (p_ == end_) return false;
+      const unsigned char c = *p_;
+      if (c == '"') {
+        out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p_ - run));
+        ++p_;
+        return true;
+      }
+      if (c >= 0x80) {
+        const std::size_t n = utf8_sequence(p_, end_);
+        if (n == 0) return false;
+        p_ += n;
+        continue;
+      }
+      if (c != '\\' || end_ - p_ < 2) return false;  // a raw control character, or a cut escape
+      out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p_ - run));
+      switch (p_[1]) {
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        default:
+          return false;  // \u (surrogate pairs and all) and invalid escapes: nlohmann's
+      }
+      p_ += 2;
+      run = p_;
+    }
+  }
+
+  bool number(Value& out) {
+    const unsigned char* start = p_;
+    if (p_ < end_ && *p_ == '-') ++p_;
+    const unsigned char* digits = p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    const auto int_digits = p_ - digits;
+    bool integer = true;
+    if (p_ < end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (integer) {
+      if (int_digits > 18) return false;  // may not fit: nlohmann's unsigned and float rules
+      int64_t v = 0;
+      for (const unsigned char* d = digits; d < p_; ++d) v = v * 10 + (*d - '0');
+      out = Value(*start == '-' ? -v : v);
+      return true;
+    }
+    double d = 0;
+    const auto [ptr, ec] =
+        std::from_chars(reinterpret_cast<const char*>(start), reinterpret_cast<const char*>(p_), d);
+    if (ec != std::errc() || ptr != reinterpret_cast<const char*>(p_) || !std::isfinite(d)) {
+      return false;
+    }
+    out = Value(d);
+    return true;
+  }
+
+  const unsigned char* p_;
+  const unsigned char* const end_;
+  const int max_depth_;
+};
+
 void write_number(std::string& out, double d) {
   if (!std::isfinite(d)) {
     out += "null";
@@ -316,6 +549,23 @@ Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
   }
   // JSON never holds a raw NUL byte (inside a string it must be escaped), and nlohmann's lexer
   // reads one as the end of input: "{...}\0{...}" would parse as its first half alone.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return invalid_argument("invalid JSON at " + line_column(text, nul) + ": a NUL byte");
+  }
+  {
+    Value fast;
+    if (FastParser(text, limits.max_depth).parse(fast)) return fast;
+  }
+  return parse_json_reference(text, limits);
+}
+
+Result<Value> parse_json_reference(std::string_view text, const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return make_error(ErrorCode::kResourceExhausted,
+                      "JSON input of " + std::to_string(text.size()) +
+                          " bytes exceeds the limit of " + std::to_string(limits.max_bytes) +
+                          " bytes");
+  }
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
     return invalid_argument("invalid JSON at " + line_column(text, nul) + ": a NUL byte");
   }

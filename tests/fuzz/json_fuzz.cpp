@@ -1,17 +1,47 @@
 // Parses arbitrary bytes as JSON; whatever parses must print canonically and re-parse to an
-// equal value with the same canonical text.
+// equal value with the same canonical text, and parse_json's fast path must give the answer of
+// nlohmann's parser (parse_json_reference): the same acceptance, canonical text and error.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "json_internal.h"
 #include "stepgate/json.h"
 #include "stepgate/limits.h"
+
+namespace {
+
+// The canonical text prints an integral double as an integer: compare the types as well.
+bool same_types(const stepgate::Value& a, const stepgate::Value& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_list()) {
+    for (std::size_t i = 0; i < a.as_list().size(); ++i) {
+      if (!same_types(a.as_list()[i], b.as_list()[i])) return false;
+    }
+  }
+  if (a.is_map()) {
+    auto j = b.as_map().begin();
+    for (const auto& [k, item] : a.as_map()) {
+      if (!same_types(item, j->second)) return false;
+      ++j;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   stepgate::Result<stepgate::Value> v = stepgate::parse_json(text);
+  const stepgate::Result<stepgate::Value> reference = stepgate::parse_json_reference(text);
+  if (v.ok() != reference.ok()) std::abort();
+  if (!v.ok() && v.error().message != reference.error().message) std::abort();
+  if (v.ok() &&
+      (stepgate::to_json(*v) != stepgate::to_json(*reference) || !same_types(*v, *reference)))
+    std::abort();
   // The front-ends' pre-parse check and the core parser hold JSON to the same nesting limit.
   if (!v.ok()) {
     // Input this small can pass no size limit: kResourceExhausted is the nesting limit.
