@@ -172,7 +172,7 @@ ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const 
   request.server_url = server_url;
   request.retry_command = "the identical tool call";
   NoTerminalStepUpIo io;
-  answer.outcome = gate.run(request, io);
+  answer.outcome = gate.run(std::move(request), io);
 
   switch (answer.outcome.final_verdict) {
     case Verdict::kAllow:
@@ -184,7 +184,9 @@ ToolGateAnswer gate_tool_call_unguarded(Gate& gate, const ToolCall& call, const 
           "stepgate: this call was denied by policy." + reasons_text(answer.outcome.decision);
       break;
     case Verdict::kStepUp:
-      hold_for_approval(gate, request.action, call, server_url, now, answer);
+      // The request was given up to run() (its action's attributes are in the audit record):
+      // the same call makes the same action again.
+      hold_for_approval(gate, make_tool_action(call, actor), call, server_url, now, answer);
       break;
   }
   return answer;

@@ -13,7 +13,8 @@
 #   audit append  AuditLog::append, less the same signatures
 #   httplib       process_request less the shim's handler: cpp-httplib's parsing and writing
 #   upstream      forward_to_upstream: the upstream exchange
-# Usage: bench/shim_instructions.sh BIN [BIN...]   (env: SECONDS_EACH=20)
+# Usage: bench/shim_instructions.sh BIN [BIN...]   (env: SECONDS_EACH=20; KEEP_CALLGRIND=DIR
+# keeps the callgrind profiles there for callgrind_annotate)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -27,7 +28,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.5
-  rm -rf "$work"
+  [ -n "${KEEP_CALLGRIND:-}" ] && cp -r "$work" "$KEEP_CALLGRIND"; rm -rf "$work"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

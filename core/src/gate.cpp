@@ -247,6 +247,17 @@ Result<std::optional<ChallengeRecord>> Gate::find_challenge(const std::string& i
 }
 
 GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
+  return run(request, nullptr, io);
+}
+
+GateOutcome Gate::run(GateRequest&& request, StepUpIo& io) {
+  return run(request, &request, io);
+}
+
+GateOutcome Gate::run(const GateRequest& request, GateRequest* owned, StepUpIo& io) {
+  // The digest of the action as it came, for the failure record below (the attributes may have
+  // been moved into the audit record by then).
+  std::string digest;
   // Nothing on the request path may throw past here: an exception is a failed evaluation, which
   // fails closed unless the policy says on_error: allow (a front-end must never see an abort).
   try {
@@ -256,10 +267,16 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     const Policy& policy = engine.policy();
     const Action& action = request.action;
     const UnixTime now = request.now;
-    const std::string digest = action_digest(action);
+    digest = action_digest(action);
     const std::string device = request.device.empty() ? device_fingerprint() : request.device;
 
-    out.signals = request.signals.is_map() ? request.signals : Value(Map{});
+    if (!request.signals.is_map()) {
+      out.signals = Value(Map{});
+    } else if (owned != nullptr) {
+      out.signals = std::move(owned->signals);
+    } else {
+      out.signals = request.signals;
+    }
     CollectContext context{now, device, store_.get()};
     const SignalDemand demand = signals_read(engine, action.kind);
     Status collected = collect_common_signals(action, policy, context, out.signals);
@@ -309,7 +326,9 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
     summary["actor"] = action.actor;
     summary["resource"] = action.resource;
     summary["digest"] = digest;
-    summary["attributes"] = action.attributes;
+    // The action's last use: what the caller gave up is moved, not copied.
+    summary["attributes"] =
+        owned != nullptr ? std::move(owned->action.attributes) : action.attributes;
     record["action"] = std::move(summary);
     record["decision"] = decision_to_value(out.decision);
     record["final_verdict"] = verdict_name(out.final_verdict);
@@ -330,11 +349,12 @@ GateOutcome Gate::run(const GateRequest& request, StepUpIo& io) {
   } catch (...) {
     const std::string why = describe_exception(std::current_exception());
     GateOutcome out;
-    std::string digest;
-    try {
-      digest = action_digest(request.action);
-    } catch (...) {
-      digest.clear();
+    if (digest.empty()) {
+      try {
+        digest = action_digest(request.action);  // it failed before the digest was taken
+      } catch (...) {
+        digest.clear();
+      }
     }
     out.decision = failure_decision(this->engine().policy(), digest, why);
     out.final_verdict = out.decision.verdict;

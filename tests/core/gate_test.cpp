@@ -7,8 +7,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "stepgate/gate_failure.h"
+#include "stepgate/json.h"
 #include "test_util.h"
 
 namespace stepgate {
@@ -127,6 +130,55 @@ TEST_CASE("gate: every failure of stepgate fails closed unless the policy says o
     CAPTURE(c.name);
     CHECK(run_case(c) == c.expect);
   }
+}
+
+TEST_CASE("gate: a request given up to run() decides and records as one that is copied") {
+  // run(GateRequest&&) moves the signals and the attributes instead of copying them: the
+  // outcome and the audit record must be those of run(const GateRequest&).
+  testing::TempDir dir;
+  GateOptions options;
+  options.paths = Paths{dir.path(), dir.path() + "/state", dir.path() + "/secrets",
+                        dir.path() + "/state/state.db", dir.path() + "/state/audit.jsonl"};
+  options.policy_path = dir.path() + "/policy.yaml";
+  options.cwd = dir.path();
+  options.front_end = "test";
+  options.audit_options.fsync = false;
+  write_file(options.policy_path, policy_text(""));
+  std::filesystem::create_directories(options.paths.state_dir);
+  auto gate = Gate::open(options);
+  REQUIRE(gate.ok());
+  auto request = [] {
+    GateRequest r;
+    r.action = Action{"git.push", "alice", "refs/heads/danger",
+                      Map{{"commits", List{Value("a1"), Value("b2")}}, {"force", true}}};
+    r.signals = Map{{"secrets", Value(false)}, {"commit_count", Value(2)}};
+    r.now = 1'800'000'000;
+    r.device = "test-device";
+    r.record_velocity = false;
+    return r;
+  };
+  NoTerminalStepUpIo io;
+  const GateRequest kept = request();
+  const GateOutcome copied = (*gate)->run(kept, io);
+  const GateOutcome moved = (*gate)->run(request(), io);
+  CHECK(copied.final_verdict == Verdict::kDeny);
+  CHECK(moved.final_verdict == copied.final_verdict);
+  CHECK(moved.decision.action_digest == copied.decision.action_digest);
+  CHECK(moved.decision.action_digest == action_digest(kept.action));
+  CHECK(moved.signals == copied.signals);
+  CHECK(moved.signals.get_int("commit_count") == 2);
+  // The two records differ only in their place in the chain.
+  std::ifstream log(options.paths.audit_log);
+  std::vector<Value> records;
+  for (std::string line; std::getline(log, line);) {
+    auto v = parse_json(line);
+    REQUIRE(v.ok());
+    if (v->get_string("type") == "decision") records.push_back(*v);
+  }
+  REQUIRE(records.size() == 2);
+  CHECK(*records[0].find("action") == *records[1].find("action"));
+  CHECK(records[1].find("action")->find("attributes")->find("commits") != nullptr);
+  CHECK(*records[0].find("decision") == *records[1].find("decision"));
 }
 
 TEST_CASE("gate: an exception is described, never rethrown") {

@@ -79,6 +79,9 @@ class Gate {
   /// Evaluates and, on step-up, tries to satisfy it. Never throws; engine failures fail closed
   /// (deny) unless the policy says on_error: allow.
   GateOutcome run(const GateRequest& request, StepUpIo& io);
+  /// The same, moving the request's signals and the action's attributes into the outcome and
+  /// the audit record instead of copying them (a long-running front-end's every call).
+  GateOutcome run(GateRequest&& request, StepUpIo& io);
 
   /// At most once per GateOptions::policy_check_ms (long-running front-ends call it per
   /// request): looks whether a policy layer file changed, appeared or went away, and loads the
@@ -110,6 +113,9 @@ class Gate {
   Gate& operator=(const Gate&) = delete;
 
  private:
+  /// run(); `owned` is `request` itself when the caller gave it up, nullptr when not.
+  GateOutcome run(const GateRequest& request, GateRequest* owned, StepUpIo& io);
+
   struct PolicyWatch;
   std::unique_ptr<PolicyWatch> watch_;  // the engines, current and replaced; the reload state
   std::unique_ptr<StateStore> store_;
