@@ -309,22 +309,38 @@ class FastParser {
     }
   }
 
-  bool object(Value& out, int depth) {
-    // ValueBuilder refuses to open a container when `max_depth` are open already.
-    if (depth >= max_depth_) return false;
+  /// The items of an object or array up to `close`, separated by commas, each read by `item`
+  /// (p_ is on the opening bracket).
+  template <typename Item>
+  bool items(char close, Item&& item) {
     ++p_;
-    Map m;
     skip_space();
-    if (p_ < end_ && *p_ == '}') {
+    if (p_ < end_ && *p_ == close) {
       ++p_;
-      out = Value(std::move(m));
       return true;
     }
     while (true) {
       skip_space();
-      if (p_ == end_ || *p_ != '"') return false;
+      if (!item()) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != close) return false;
+      ++p_;
+      return true;
+    }
+  }
+
+  bool object(Value& out, int depth) {
+    // ValueBuilder refuses to open a container when `max_depth` are open already.
+    if (depth >= max_depth_) return false;
+    Map m;
+    const bool ok = items('}', [&] {
       std::string key;
-      if (!string(key)) return false;
+      if (p_ == end_ || *p_ != '"' || !string(key)) return false;
       skip_space();
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
@@ -333,44 +349,21 @@ class FastParser {
       if (!value(item, depth + 1)) return false;
       // Keys usually come sorted (to_json writes them so): the hint makes each insert O(1).
       m.insert_or_assign(m.end(), std::move(key), std::move(item));  // the last of equal keys wins
-      skip_space();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ != '}') return false;
-      ++p_;
-      out = Value(std::move(m));
       return true;
-    }
+    });
+    if (ok) out = Value(std::move(m));
+    return ok;
   }
 
   bool array(Value& out, int depth) {
     if (depth >= max_depth_) return false;
-    ++p_;
     List l;
-    skip_space();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      out = Value(std::move(l));
-      return true;
-    }
-    while (true) {
-      skip_space();
+    const bool ok = items(']', [&] {
       l.emplace_back();
-      if (!value(l.back(), depth + 1)) return false;
-      skip_space();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ != ']') return false;
-      ++p_;
-      out = Value(std::move(l));
-      return true;
-    }
+      return value(l.back(), depth + 1);
+    });
+    if (ok) out = Value(std::move(l));
+    return ok;
   }
 
   bool string(std::string& out) {
@@ -538,9 +531,8 @@ void write(std::string& out, const Value& v, int indent, int level) {
   }
 }
 
-}  // namespace
-
-Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
+/// What every parse checks first: the size limit, and no raw NUL byte.
+Status check_outer(std::string_view text, const JsonLimits& limits) {
   if (text.size() > limits.max_bytes) {
     return make_error(ErrorCode::kResourceExhausted,
                       "JSON input of " + std::to_string(text.size()) +
@@ -552,23 +544,30 @@ Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
     return invalid_argument("invalid JSON at " + line_column(text, nul) + ": a NUL byte");
   }
+  return {};
+}
+
+Result<Value> parse_with_nlohmann(std::string_view text, const JsonLimits& limits);
+
+}  // namespace
+
+Result<Value> parse_json(std::string_view text, const JsonLimits& limits) {
+  if (Status s = check_outer(text, limits); !s.ok()) return s.error();
   {
     Value fast;
     if (FastParser(text, limits.max_depth).parse(fast)) return fast;
   }
-  return parse_json_reference(text, limits);
+  return parse_with_nlohmann(text, limits);
 }
 
 Result<Value> parse_json_reference(std::string_view text, const JsonLimits& limits) {
-  if (text.size() > limits.max_bytes) {
-    return make_error(ErrorCode::kResourceExhausted,
-                      "JSON input of " + std::to_string(text.size()) +
-                          " bytes exceeds the limit of " + std::to_string(limits.max_bytes) +
-                          " bytes");
-  }
-  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
-    return invalid_argument("invalid JSON at " + line_column(text, nul) + ": a NUL byte");
-  }
+  if (Status s = check_outer(text, limits); !s.ok()) return s.error();
+  return parse_with_nlohmann(text, limits);
+}
+
+namespace {
+
+Result<Value> parse_with_nlohmann(std::string_view text, const JsonLimits& limits) {
   ValueBuilder builder(limits.max_depth);
   bool ok = false;
   try {
@@ -587,6 +586,8 @@ Result<Value> parse_json_reference(std::string_view text, const JsonLimits& limi
                           line_column(text, builder.position() > 0 ? builder.position() - 1 : 0) +
                           ": " + message);
 }
+
+}  // namespace
 
 Status check_json_nesting(std::string_view text, int max_depth) {
   int depth = 0;

@@ -64,8 +64,8 @@ void drop_table(const std::string& db, const char* table) {
 
 /// Runs one case: opens the gate (applying the open-time fault), runs a harmless push (applying
 /// the run-time fault) and says whether the push went through.
-Expect run_case(const Case& c) {
-  testing::TempDir dir;
+/// A gate's options with every file under `dir`.
+GateOptions options_in(const testing::TempDir& dir) {
   GateOptions options;
   options.paths = Paths{dir.path(), dir.path() + "/state", dir.path() + "/secrets",
                         dir.path() + "/state/state.db", dir.path() + "/state/audit.jsonl"};
@@ -73,6 +73,12 @@ Expect run_case(const Case& c) {
   options.cwd = dir.path();
   options.front_end = "test";
   options.audit_options.fsync = false;
+  return options;
+}
+
+Expect run_case(const Case& c) {
+  testing::TempDir dir;
+  GateOptions options = options_in(dir);
   switch (c.fault) {
     case Fault::kPolicyMissing:
       break;
@@ -136,13 +142,7 @@ TEST_CASE("gate: a request given up to run() decides and records as one that is 
   // run(GateRequest&&) moves the signals and the attributes instead of copying them: the
   // outcome and the audit record must be those of run(const GateRequest&).
   testing::TempDir dir;
-  GateOptions options;
-  options.paths = Paths{dir.path(), dir.path() + "/state", dir.path() + "/secrets",
-                        dir.path() + "/state/state.db", dir.path() + "/state/audit.jsonl"};
-  options.policy_path = dir.path() + "/policy.yaml";
-  options.cwd = dir.path();
-  options.front_end = "test";
-  options.audit_options.fsync = false;
+  const GateOptions options = options_in(dir);
   write_file(options.policy_path, policy_text(""));
   std::filesystem::create_directories(options.paths.state_dir);
   auto gate = Gate::open(options);
