@@ -308,8 +308,8 @@ Value Authority::decide(Value& request, const Peer& peer) {
   // The time spent here (evaluation, store, audit), so a client can tell it from the transport's.
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
-  return Value(map_of("ok", true, "outcome", std::move(outcome),  //
-                      "elapsed_us", static_cast<int64_t>(elapsed.count())));
+  return {map_of("ok", true, "outcome", std::move(outcome),  //
+                 "elapsed_us", static_cast<int64_t>(elapsed.count()))};
 }
 
 }  // namespace stepgate::authority

@@ -179,7 +179,7 @@ Value Authority::hello(const Peer& peer) {
 void Authority::handle(Value request, const Peer& peer, std::function<void(std::string)> done) {
   AuditLog::Deferral deferral(*audit_);
   std::string reply = to_json(handle(std::move(request), peer));
-  deferral.then([reply = std::move(reply), done = std::move(done)](Status durable) mutable {
+  deferral.then([reply = std::move(reply), done = std::move(done)](const Status& durable) mutable {
     // A decision whose record did not reach the disk is not reported: the front-end fails
     // closed on the error.
     done(durable.ok() ? std::move(reply) : to_json(error_reply(durable.error())));

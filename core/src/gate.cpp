@@ -326,9 +326,13 @@ GateOutcome Gate::run(const GateRequest& request, GateRequest* owned, StepUpIo& 
     summary["actor"] = action.actor;
     summary["resource"] = action.resource;
     summary["digest"] = digest;
-    // The action's last use: what the caller gave up is moved, not copied.
-    summary["attributes"] =
-        owned != nullptr ? std::move(owned->action.attributes) : action.attributes;
+    // The action's last use: what the caller gave up is moved, not copied (a conditional
+    // expression of the two would copy both ways: its type is a const Value).
+    if (owned != nullptr) {
+      summary["attributes"] = std::move(owned->action.attributes);
+    } else {
+      summary["attributes"] = action.attributes;
+    }
     record["action"] = std::move(summary);
     record["decision"] = decision_to_value(out.decision);
     record["final_verdict"] = verdict_name(out.final_verdict);

@@ -312,7 +312,7 @@ class FastParser {
   /// The items of an object or array up to `close`, separated by commas, each read by `item`
   /// (p_ is on the opening bracket).
   template <typename Item>
-  bool items(char close, Item&& item) {
+  bool items(unsigned char close, Item&& item) {
     ++p_;
     skip_space();
     if (p_ < end_ && *p_ == close) {
