@@ -134,8 +134,9 @@ TEST_CASE("audit: records carry seq, time, type, prev and a hash over the docume
   CHECK(report.first_bad_line == 0);
 }
 
-TEST_CASE("audit: a record's line is its canonical JSON whatever keys sort around prev, seq and "
-          "time") {
+TEST_CASE(
+    "audit: a record's line is its canonical JSON whatever keys sort around prev, seq and "
+    "time") {
   TempDir dir;
   const std::string path = dir.path + "/audit.jsonl";
   const std::vector<Value> fields = {
@@ -174,8 +175,8 @@ TEST_CASE("audit: a record's line is its canonical JSON whatever keys sort aroun
     expected["time"] = rec->get_string("time");
     expected["type"] = "decision";
     const std::string hash = rec->get_string("hash");
-    CHECK(lines[i] == to_json(expected).substr(0, to_json(expected).size() - 1) +
-                          ",\"hash\":\"" + hash + "\"}");
+    CHECK(lines[i] == to_json(expected).substr(0, to_json(expected).size() - 1) + ",\"hash\":\"" +
+                          hash + "\"}");
     CHECK(sha256_hex(prev + to_json(expected)) == hash);
     prev = hash;
   }
