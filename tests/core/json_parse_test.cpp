@@ -172,10 +172,11 @@ class Generator {
   }
 
   void value(std::string& out, int depth) {
-    const std::size_t kind = depth > 70 ? 2 + pick(3) : pick(depth < 4 ? 5 : 7);
+    // A container's chance falls with depth, so documents stay small (deep nesting has its own
+    // test below): at 4 children or fewer, fewer than one container a level from depth 2 on.
+    const std::size_t kind = pick(static_cast<std::size_t>(depth) + 3) < 2 ? pick(2) : 2 + pick(3);
     switch (kind) {
-      case 0:
-      case 5: {
+      case 0: {
         out += '{';
         const std::size_t n = pick(5);
         for (std::size_t i = 0; i < n; ++i) {
@@ -195,8 +196,7 @@ class Generator {
         out += '}';
         return;
       }
-      case 1:
-      case 6: {
+      case 1: {
         out += '[';
         const std::size_t n = pick(5);
         for (std::size_t i = 0; i < n; ++i) {
