@@ -62,6 +62,7 @@ struct Server {
   std::mutex mu;
   std::condition_variable wake;
   uint64_t written = 0;
+  uint64_t syncing = 0;  // the highest record an fsync has started to cover
   std::vector<std::pair<uint64_t, int>> pending;  // (record, connection) awaiting the disk
   std::atomic<long> fsyncs{0};
 
@@ -70,8 +71,9 @@ struct Server {
   void flush_loop() {
     std::unique_lock lock(mu);
     for (;;) {
-      wake.wait(lock, [&] { return !pending.empty(); });
+      wake.wait(lock, [&] { return !pending.empty() && written > syncing; });
       const uint64_t through = written;
+      syncing = through;
       lock.unlock();
       ::fdatasync(log);
       ++fsyncs;
@@ -122,13 +124,16 @@ struct Server {
   }
 };
 
+int g_flushers = 1;
+
 [[noreturn]] void serve(int listener, const std::string& path, bool durable, int workers,
                         int report) {
   Server s;
   s.durable = durable;
   s.log = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  std::thread flusher([&] { s.flush_loop(); });
+  std::vector<std::thread> flushers;
+  for (int i = 0; i < g_flushers; ++i) flushers.emplace_back([&] { s.flush_loop(); });
   std::vector<std::thread> pool;
   for (int i = 0; i < workers; ++i) pool.emplace_back([&] { s.worker(ep); });
   for (;;) {
@@ -226,6 +231,7 @@ int main(int argc, char** argv) {
     if (k == "--rounds") rounds = std::atoi(argv[i + 1]);
     if (k == "--seconds") seconds = std::atof(argv[i + 1]);
     if (k == "--dir") dir = argv[i + 1];
+    if (k == "--flushers") g_flushers = std::atoi(argv[i + 1]);
   }
   char tmpl[4096];
   std::snprintf(tmpl, sizeof tmpl, "%s/sg-durable-floor-XXXXXX", dir.c_str());

@@ -10,7 +10,11 @@
 // Usage: pack_read_floor REPO PACK.idx [PASSES] < blob ids, one per line.
 #include <fcntl.h>
 #include <git2.h>
+#ifdef WITH_ZLIB
+#include <zlib.h>
+#else
 #include <libdeflate.h>
+#endif
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -108,6 +112,20 @@ class PackReader {
       base = read(at, type);
     }
     auto inflated = std::make_shared<std::string>(size, '\0');
+#ifdef WITH_ZLIB
+    if (!z_ready_) {
+      inflateInit(&z_);
+      z_ready_ = true;
+    } else {
+      inflateReset(&z_);
+    }
+    z_.next_in = const_cast<unsigned char*>(p);
+    z_.avail_in = static_cast<uInt>(pack_.size - static_cast<std::size_t>(p - pack_.data));
+    z_.next_out = reinterpret_cast<unsigned char*>(inflated->data());
+    z_.avail_out = static_cast<uInt>(size);
+    const int zr = inflate(&z_, Z_FINISH);
+    if (zr != Z_STREAM_END || z_.total_out != size) throw std::runtime_error("inflate");
+#else
     std::size_t got = 0;
     if (libdeflate_zlib_decompress(d_, p, pack_.size - static_cast<std::size_t>(p - pack_.data),
                                    inflated->data(), size, &got) != LIBDEFLATE_SUCCESS ||
@@ -121,13 +139,19 @@ class PackReader {
         throw std::runtime_error("inflate");
       }
     }
+#endif
     std::shared_ptr<const std::string> result = inflated;
     if (base) result = apply(*base, *inflated);
     remember(offset, type, result);
     return result;
   }
 
+#ifdef WITH_ZLIB
+  z_stream z_{};
+  bool z_ready_ = false;
+#else
   libdeflate_decompressor* d_ = libdeflate_alloc_decompressor();
+#endif
 
  private:
   static std::size_t varint(const unsigned char*& p, const unsigned char* end) {

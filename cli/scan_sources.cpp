@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "git_signals.h"
+#include "stepgate/env.h"
 #include "stepgate/files.h"
 #include "stepgate/glob.h"
 #include "stepgate/secrets.h"
@@ -142,7 +143,10 @@ Result<ScanResult> scan_git_range(const std::string& repo, const std::string& ra
     }
     commits.push_back(oid);
   }
-  auto opened = GitRepo::open_at(repo);
+  // No git configuration (as before); the choice of object reader is this process's.
+  auto opened = GitRepo::open_at(
+      repo, Env(std::vector<std::string>{"STEPGATE_GIT_READER=" +
+                                         env_or_empty("STEPGATE_GIT_READER")}));
   if (!opened.ok()) return opened.error();
   std::vector<DetailedFinding> found;
   ScanResult out;

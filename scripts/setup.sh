@@ -10,6 +10,7 @@ packages=(
   libclang-rt-14-dev
   libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libcli11-dev doctest-dev
   libssl-dev libsqlite3-dev libre2-dev libyaml-cpp-dev libqrencode-dev libbenchmark-dev
+  libdeflate-dev
   oathtool curl jq chromium pre-commit zsh fish
 )
 # Node.js and npm: any install will do (the machine may carry NodeSource's); Debian's otherwise.

@@ -1,0 +1,424 @@
+#include "pack_reader.h"
+
+#include <fcntl.h>
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <libdeflate.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+namespace stepgate {
+
+namespace {
+
+constexpr uint32_t kIdxMagic = 0xff744f63;  // "\377tOc"
+constexpr std::size_t kIdHeader = 8;        // magic, version
+constexpr std::size_t kFanout = 256 * 4;
+constexpr std::size_t kId = 20;
+constexpr std::size_t kTrailer = 2 * kId;  // the pack's checksum, then the index's own
+constexpr std::size_t kPackHeader = 12;    // "PACK", version, object count
+constexpr int kOfsDelta = 6;
+constexpr int kRefDelta = 7;
+constexpr std::size_t kMaxBase = std::size_t{1} << 20;
+constexpr std::size_t kBaseCache = std::size_t{16} << 20;
+// Packs per repository read by this reader; past it, libgit2 reads the rest.
+constexpr std::size_t kMaxPacks = 1024;
+
+uint32_t be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+/// Maps a whole file read-only; {nullptr, 0} when it cannot (or it is empty).
+std::pair<void*, std::size_t> map_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return {nullptr, 0};
+  struct stat st {};
+  void* map = MAP_FAILED;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    map = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  ::close(fd);
+  if (map == MAP_FAILED) return {nullptr, 0};
+  return {map, static_cast<std::size_t>(st.st_size)};
+}
+
+/// A delta's header sizes (git's varint: seven bits a byte, least significant first).
+bool delta_size(const unsigned char*& p, const unsigned char* end, uint64_t* out) {
+  uint64_t v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    if (p >= end || shift > 63) return false;
+    const unsigned c = *p++;
+    v |= uint64_t{c & 0x7fU} << shift;
+    if ((c & 0x80U) == 0) break;
+  }
+  *out = v;
+  return true;
+}
+
+/// Applies git's delta format: `delta` (its two sizes already read, `p` past them) to `base`,
+/// writing exactly `size` bytes at `out`.
+bool apply_delta(const unsigned char* p, const unsigned char* end, std::string_view base,
+                 char* out, uint64_t size) {
+  uint64_t at = 0;
+  while (p < end) {
+    const unsigned op = *p++;
+    if ((op & 0x80U) != 0) {  // copy from the base
+      uint64_t from = 0;
+      uint64_t len = 0;
+      for (unsigned i = 0; i < 4; ++i) {
+        if ((op & (1U << i)) == 0) continue;
+        if (p >= end) return false;
+        from |= uint64_t{*p++} << (8 * i);
+      }
+      for (unsigned i = 0; i < 3; ++i) {
+        if ((op & (0x10U << i)) == 0) continue;
+        if (p >= end) return false;
+        len |= uint64_t{*p++} << (8 * i);
+      }
+      if (len == 0) len = 0x10000;
+      if (from > base.size() || len > base.size() - from || len > size - at) return false;
+      std::memcpy(out + at, base.data() + from, len);
+      at += len;
+    } else if (op != 0) {  // insert the next `op` bytes
+      if (op > static_cast<uint64_t>(end - p) || op > size - at) return false;
+      std::memcpy(out + at, p, op);
+      p += op;
+      at += op;
+    } else {
+      return false;  // reserved
+    }
+  }
+  return at == size;
+}
+
+}  // namespace
+
+struct PackReader::Entry {
+  uint64_t offset = 0;
+  int type = 0;
+  uint64_t size = 0;  // inflated: the object's, or the delta's
+  uint64_t base = 0;  // a delta's base, as a pack offset
+  const unsigned char* data = nullptr;
+  std::size_t avail = 0;  // bytes from `data` to the pack's trailer
+};
+
+std::unique_ptr<PackReader> PackReader::open(const std::string& idx_path) {
+  constexpr std::string_view kIdx = ".idx";
+  if (idx_path.size() <= kIdx.size() ||
+      idx_path.compare(idx_path.size() - kIdx.size(), kIdx.size(), kIdx) != 0) {
+    return nullptr;
+  }
+  auto [idx, idx_size] = map_file(idx_path);
+  if (idx == nullptr) return nullptr;
+  auto [pack, pack_size] =
+      map_file(idx_path.substr(0, idx_path.size() - kIdx.size()).append(".pack"));
+  std::unique_ptr<PackReader> r(new PackReader());
+  r->idx_map_ = idx;
+  r->pack_map_ = pack;
+  r->idx_ = {static_cast<const char*>(idx), idx_size};
+  r->pack_ = {static_cast<const char*>(pack), pack_size};
+  if (pack == nullptr || !r->init()) return nullptr;
+  return r;
+}
+
+std::unique_ptr<PackReader> PackReader::over(std::string_view idx, std::string_view pack) {
+  std::unique_ptr<PackReader> r(new PackReader());
+  r->idx_ = idx;
+  r->pack_ = pack;
+  if (!r->init()) return nullptr;
+  return r;
+}
+
+PackReader::~PackReader() {
+  if (inflater_ != nullptr) libdeflate_free_decompressor(inflater_);
+  if (idx_map_ != nullptr) ::munmap(idx_map_, idx_.size());
+  if (pack_map_ != nullptr) ::munmap(pack_map_, pack_.size());
+}
+
+bool PackReader::init() {
+  const auto* idx = reinterpret_cast<const unsigned char*>(idx_.data());
+  const std::size_t size = idx_.size();
+  if (size < kIdHeader + kFanout + kTrailer || be32(idx) != kIdxMagic || be32(idx + 4) != 2) {
+    return false;
+  }
+  fanout_ = idx + kIdHeader;
+  uint32_t last = 0;
+  for (std::size_t i = 0; i < 256; ++i) {
+    const uint32_t n = be32(fanout_ + i * 4);
+    if (n < last) return false;  // the binary search's bounds come from here
+    last = n;
+  }
+  count_ = last;
+  // Ids, CRCs and 4-byte offsets for each object, then 8-byte offsets, then the trailer: the size
+  // must say how many 8-byte offsets there are, exactly.
+  const std::size_t fixed = kIdHeader + kFanout + kTrailer;
+  const std::size_t per_object = kId + 4 + 4;
+  if (count_ > (size - fixed) / per_object) return false;
+  const std::size_t rest = size - fixed - count_ * per_object;
+  if (rest % 8 != 0) return false;
+  large_count_ = rest / 8;
+  ids_ = fanout_ + kFanout;
+  offsets_ = ids_ + count_ * (kId + 4);
+  large_ = offsets_ + count_ * 4;
+  const auto* pack = reinterpret_cast<const unsigned char*>(pack_.data());
+  if (pack_.size() < kPackHeader + kId || std::memcmp(pack, "PACK", 4) != 0) return false;
+  const uint32_t version = be32(pack + 4);
+  if ((version != 2 && version != 3) || be32(pack + 8) != count_) return false;
+  // The index names its pack by the pack's trailing checksum.
+  if (std::memcmp(pack + pack_.size() - kId, idx + size - kTrailer, kId) != 0) return false;
+  inflater_ = libdeflate_alloc_decompressor();
+  return inflater_ != nullptr;
+}
+
+bool PackReader::offset_of(const unsigned char* id, uint64_t* offset) const {
+  uint32_t lo = id[0] == 0 ? 0 : be32(fanout_ + (id[0] - 1) * 4);
+  uint32_t hi = be32(fanout_ + id[0] * 4);
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    const int c = std::memcmp(ids_ + std::size_t{mid} * kId, id, kId);
+    if (c == 0) {
+      const uint32_t small = be32(offsets_ + std::size_t{mid} * 4);
+      if ((small & 0x80000000U) == 0) {
+        *offset = small;
+        return true;
+      }
+      const std::size_t at = small & 0x7fffffffU;
+      if (at >= large_count_) return false;
+      const unsigned char* p = large_ + at * 8;
+      *offset = (uint64_t{be32(p)} << 32) | be32(p + 4);
+      return true;
+    }
+    if (c < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return false;
+}
+
+bool PackReader::contains(const unsigned char* id) const {
+  uint64_t offset = 0;
+  return offset_of(id, &offset);
+}
+
+bool PackReader::entry_at(uint64_t offset, Entry* e) const {
+  const std::size_t end = pack_.size() - kId;  // the trailer is no entry's
+  if (offset < kPackHeader || offset >= end) return false;
+  const auto* base = reinterpret_cast<const unsigned char*>(pack_.data());
+  const unsigned char* p = base + offset;
+  const unsigned char* stop = base + end;
+  unsigned c = *p++;
+  e->offset = offset;
+  e->type = static_cast<int>((c >> 4) & 7U);
+  e->size = c & 15U;
+  for (unsigned shift = 4; (c & 0x80U) != 0; shift += 7) {
+    if (p >= stop || shift > 60) return false;
+    c = *p++;
+    e->size |= uint64_t{c & 0x7fU} << shift;
+  }
+  if (e->type == kOfsDelta) {
+    if (p >= stop) return false;
+    c = *p++;
+    uint64_t back = c & 0x7fU;
+    while ((c & 0x80U) != 0) {
+      if (p >= stop || back > (UINT64_MAX >> 7) - 1) return false;
+      c = *p++;
+      back = ((back + 1) << 7) | (c & 0x7fU);
+    }
+    // A base lies before its delta: the chain ends.
+    if (back == 0 || back > offset - kPackHeader) return false;
+    e->base = offset - back;
+  } else if (e->type == kRefDelta) {
+    if (static_cast<std::size_t>(stop - p) < kId || !offset_of(p, &e->base)) return false;
+    p += kId;
+  } else if (e->type < kCommit || e->type > kTag) {
+    return false;
+  }
+  e->data = p;
+  e->avail = static_cast<std::size_t>(stop - p);
+  return true;
+}
+
+bool PackReader::inflate(const Entry& e, char* out) const {
+  std::size_t used = 0;
+  std::size_t got = 0;
+  return libdeflate_zlib_decompress_ex(inflater_, e.data, e.avail, out, e.size, &used, &got) ==
+             LIBDEFLATE_SUCCESS &&
+         got == e.size;
+}
+
+PackReader::Bytes PackReader::resolve(uint64_t offset, int* type) {
+  // Down the chain to a whole object or a cached base, then the deltas applied back up.
+  std::vector<Entry> deltas;
+  Bytes data;
+  for (uint64_t at = offset;;) {
+    if (auto hit = bases_.find(at); hit != bases_.end()) {
+      data = hit->second.data;
+      *type = hit->second.type;
+      break;
+    }
+    Entry e;
+    if (!entry_at(at, &e)) return nullptr;
+    if (e.type != kOfsDelta && e.type != kRefDelta) {
+      if (e.size > kMaxObjectBytes) return nullptr;
+      auto whole = std::make_shared<Buffer>(e.size);
+      if (!inflate(e, whole->bytes.get())) return nullptr;
+      data = std::move(whole);
+      *type = e.type;
+      remember(at, e.type, data);
+      break;
+    }
+    if (deltas.size() + 1 >= kMaxChain) return nullptr;  // with the delta read()'s caller holds
+    deltas.push_back(e);
+    at = e.base;
+  }
+  for (auto d = deltas.rbegin(); d != deltas.rend(); ++d) {
+    const unsigned char* ops = nullptr;
+    uint64_t size = 0;
+    if (!inflate_delta(*d, data->view(), &ops, &size)) return nullptr;
+    auto next = std::make_shared<Buffer>(size);
+    if (!apply_delta(ops, delta_end(), data->view(), next->bytes.get(), size)) return nullptr;
+    data = std::move(next);
+    remember(d->offset, *type, data);
+  }
+  return data;
+}
+
+bool PackReader::inflate_delta(const Entry& e, std::string_view base, const unsigned char** ops,
+                               uint64_t* size) {
+  if (e.size > kMaxObjectBytes) return false;
+  if (e.size > delta_capacity_) {
+    delta_capacity_ = std::max<std::size_t>(e.size, 2 * delta_capacity_);
+    delta_.reset(new char[delta_capacity_]);
+  }
+  delta_size_ = e.size;
+  if (!inflate(e, delta_.get())) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(delta_.get());
+  uint64_t base_size = 0;
+  if (!delta_size(p, delta_end(), &base_size) || !delta_size(p, delta_end(), size) ||
+      base_size != base.size() || *size > kMaxObjectBytes) {
+    return false;
+  }
+  *ops = p;
+  return true;
+}
+
+void PackReader::remember(uint64_t offset, int type, const Bytes& data) {
+  if (data->size > kMaxBase || bases_.contains(offset)) return;
+  while (base_bytes_ + data->size > kBaseCache && !base_order_.empty()) {
+    auto old = bases_.find(base_order_.front());
+    base_bytes_ -= old->second.data->size;
+    bases_.erase(old);
+    base_order_.pop_front();
+  }
+  bases_.emplace(offset, Cached{type, data});
+  base_order_.push_back(offset);
+  base_bytes_ += data->size;
+}
+
+bool PackReader::read(const unsigned char* id, const Memory& memory, void** data,
+                      std::size_t* size, int* type) {
+  uint64_t offset = 0;
+  Entry e;
+  if (!offset_of(id, &offset) || !entry_at(offset, &e)) return false;
+  // The object is written straight into the caller's memory: inflated, or the delta applied.
+  Bytes base;
+  const unsigned char* ops = nullptr;
+  uint64_t result = e.size;
+  int result_type = e.type;
+  if (e.type == kOfsDelta || e.type == kRefDelta) {
+    base = resolve(e.base, &result_type);
+    if (!base || !inflate_delta(e, base->view(), &ops, &result)) return false;
+  } else if (e.size > kMaxObjectBytes) {
+    return false;
+  }
+  char* out = static_cast<char*>(memory.alloc(memory.context, std::max<uint64_t>(result, 1)));
+  if (out == nullptr) return false;
+  if (base ? !apply_delta(ops, delta_end(), base->view(), out, result) : !inflate(e, out)) {
+    memory.release(memory.context, out);
+    return false;
+  }
+  *data = out;
+  *size = result;
+  *type = result_type;
+  return true;
+}
+
+namespace {
+
+/// The odb backend: the packs of the repository's object directories, read before libgit2's
+/// loose and pack backends; "not found" sends libgit2 on to its own.
+struct PackBackend {
+  git_odb_backend parent;  // first: libgit2 hands back this pointer
+  std::mutex mu;           // libgit2 may call one odb from several threads
+  std::vector<std::unique_ptr<PackReader>> packs;
+};
+
+void* backend_alloc(void* context, std::size_t size) {
+  return git_odb_backend_data_alloc(static_cast<git_odb_backend*>(context), size);
+}
+
+void backend_release(void* context, void* data) {
+  git_odb_backend_data_free(static_cast<git_odb_backend*>(context), data);
+}
+
+int backend_read(void** data, std::size_t* size, git_object_t* type, git_odb_backend* parent,
+                 const git_oid* id) {
+  auto* self = reinterpret_cast<PackBackend*>(parent);
+  const PackReader::Memory memory{&backend_alloc, &backend_release, parent};
+  std::lock_guard lock(self->mu);
+  for (auto& pack : self->packs) {
+    if (!pack->contains(id->id)) continue;
+    int t = 0;
+    if (pack->read(id->id, memory, data, size, &t)) {
+      *type = static_cast<git_object_t>(t);  // the pack's numbering is git_object_t's
+      return 0;
+    }
+    return GIT_ENOTFOUND;  // listed, but not an entry this reader takes: libgit2's to read
+  }
+  return GIT_ENOTFOUND;
+}
+
+void backend_free(git_odb_backend* parent) {
+  delete reinterpret_cast<PackBackend*>(parent);  // NOLINT(cppcoreguidelines-owning-memory)
+}
+
+}  // namespace
+
+bool add_pack_readers(git_repository* repo, const std::vector<std::string>& object_dirs) {
+  auto backend = std::make_unique<PackBackend>();
+  for (const std::string& dir : object_dirs) {
+    std::error_code ec;
+    std::vector<std::string> idx;
+    for (const auto& entry : std::filesystem::directory_iterator(dir + "/pack", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("pack-") && name.ends_with(".idx")) idx.push_back(entry.path().string());
+    }
+    std::sort(idx.begin(), idx.end());
+    for (const std::string& path : idx) {
+      if (backend->packs.size() >= kMaxPacks) break;
+      if (auto reader = PackReader::open(path)) backend->packs.push_back(std::move(reader));
+    }
+  }
+  if (backend->packs.empty()) return true;
+  if (git_odb_init_backend(&backend->parent, GIT_ODB_BACKEND_VERSION) != 0) return false;
+  backend->parent.read = &backend_read;
+  backend->parent.free = &backend_free;
+  git_odb* odb = nullptr;
+  if (git_repository_odb(&odb, repo) != 0) return false;
+  // Ahead of libgit2's own (loose 1, packed 2).
+  constexpr int kPriority = 100;
+  const bool added = git_odb_add_backend(odb, &backend->parent, kPriority) == 0;
+  if (added) (void)backend.release();  // the odb frees it (backend_free)
+  git_odb_free(odb);
+  return added;
+}
+
+}  // namespace stepgate
