@@ -1,0 +1,89 @@
+// The pack reader as a libgit2 odb backend (see pack_reader.h).
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pack_reader.h"
+
+namespace stepgate {
+
+namespace {
+
+// Packs per repository read by this reader; past it, libgit2 reads the rest.
+constexpr std::size_t kMaxPacks = 1024;
+
+/// The odb backend: the packs of the repository's object directories, read before libgit2's
+/// loose and pack backends; "not found" sends libgit2 on to its own.
+struct PackBackend {
+  git_odb_backend parent;  // first: libgit2 hands back this pointer
+  std::mutex mu;           // libgit2 may call one odb from several threads
+  std::vector<std::unique_ptr<PackReader>> packs;
+};
+
+void* backend_alloc(void* context, std::size_t size) {
+  return git_odb_backend_data_alloc(static_cast<git_odb_backend*>(context), size);
+}
+
+void backend_release(void* context, void* data) {
+  git_odb_backend_data_free(static_cast<git_odb_backend*>(context), data);
+}
+
+int backend_read(void** data, std::size_t* size, git_object_t* type, git_odb_backend* parent,
+                 const git_oid* id) {
+  auto* self = reinterpret_cast<PackBackend*>(parent);
+  const PackReader::Memory memory{&backend_alloc, &backend_release, parent};
+  std::lock_guard lock(self->mu);
+  for (auto& pack : self->packs) {
+    if (!pack->contains(id->id)) continue;
+    int t = 0;
+    if (pack->read(id->id, memory, data, size, &t)) {
+      *type = static_cast<git_object_t>(t);  // the pack's numbering is git_object_t's
+      return 0;
+    }
+    return GIT_ENOTFOUND;  // listed, but not an entry this reader takes: libgit2's to read
+  }
+  return GIT_ENOTFOUND;
+}
+
+void backend_free(git_odb_backend* parent) {
+  delete reinterpret_cast<PackBackend*>(parent);  // NOLINT(cppcoreguidelines-owning-memory)
+}
+
+}  // namespace
+
+bool add_pack_readers(git_repository* repo, const std::vector<std::string>& object_dirs) {
+  auto backend = std::make_unique<PackBackend>();
+  for (const std::string& dir : object_dirs) {
+    std::error_code ec;
+    std::vector<std::string> idx;
+    for (const auto& entry : std::filesystem::directory_iterator(dir + "/pack", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("pack-") && name.ends_with(".idx")) idx.push_back(entry.path().string());
+    }
+    std::sort(idx.begin(), idx.end());
+    for (const std::string& path : idx) {
+      if (backend->packs.size() >= kMaxPacks) break;
+      if (auto reader = PackReader::open(path)) backend->packs.push_back(std::move(reader));
+    }
+  }
+  if (backend->packs.empty()) return true;
+  if (git_odb_init_backend(&backend->parent, GIT_ODB_BACKEND_VERSION) != 0) return false;
+  backend->parent.read = &backend_read;
+  backend->parent.free = &backend_free;
+  git_odb* odb = nullptr;
+  if (git_repository_odb(&odb, repo) != 0) return false;
+  // Ahead of libgit2's own (loose 1, packed 2).
+  constexpr int kPriority = 100;
+  const bool added = git_odb_add_backend(odb, &backend->parent, kPriority) == 0;
+  if (added) (void)backend.release();  // the odb frees it (backend_free)
+  git_odb_free(odb);
+  return added;
+}
+
+}  // namespace stepgate
