@@ -272,20 +272,20 @@ void put_scan(Value& s, const CommitScan& scan, const PushScanLimits& limits) {
 
 }  // namespace
 
-constexpr std::size_t kCachedTreeBytes = std::size_t{64} * 1024;
-
 void init_libgit2() {
   static const int once = [] {
     int rc = git_libgit2_init();
     // git does not re-hash every object it reads either; this halves libgit2's cost per push.
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
-    // Blobs stay out of libgit2's object cache (its default): caching those under 64 KiB, for the
-    // blobs a push reads twice, made every blob read fresh memory, and on a push adding 51 MB the
-    // page faults cost more than the re-reads spared (482 against 386 ms of CPU; no change on the
-    // 10,000-commit push), the pack reader's base cache keeping re-reads cheap.
-    // The tree walk reads raw trees; a tree is read again as the old side of the next commit that
-    // changes it, and a directory of a few hundred files passes libgit2's default 4 KiB.
-    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, kCachedTreeBytes);
+    // No object stays in libgit2's object cache: blobs are not cached by default, and trees and
+    // commits are not cached here. The pack reader (pack_reader.h) re-reads an object from its
+    // base cache for less than a cache entry costs: every cached object is fresh memory, and on
+    // this project's VM a page fault costs 6-8 us. Caching trees up to 64 KiB and commits up to
+    // 4 KiB (libgit2's default), the 10,000-commit push took 11.8k faults and 462-487 ms of CPU;
+    // without, 4.6k and 339-355 ms. Blobs under 64 KiB cached made the 51 MB scan push 482 ms
+    // against 386, with the pack reader.
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, std::size_t{0});
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_COMMIT, std::size_t{0});
     return rc;
   }();
   (void)once;

@@ -51,6 +51,20 @@ int backend_read(void** data, std::size_t* size, git_object_t* type, git_odb_bac
   return GIT_ENOTFOUND;
 }
 
+int backend_read_header(std::size_t* size, git_object_t* type, git_odb_backend* parent,
+                        const git_oid* id) {
+  auto* self = reinterpret_cast<PackBackend*>(parent);
+  std::lock_guard lock(self->mu);
+  for (auto& pack : self->packs) {
+    if (!pack->contains(id->id)) continue;
+    int t = 0;
+    if (!pack->read_header(id->id, size, &t)) return GIT_ENOTFOUND;
+    *type = static_cast<git_object_t>(t);
+    return 0;
+  }
+  return GIT_ENOTFOUND;
+}
+
 void backend_free(git_odb_backend* parent) {
   delete reinterpret_cast<PackBackend*>(parent);  // NOLINT(cppcoreguidelines-owning-memory)
 }
@@ -75,6 +89,7 @@ bool add_pack_readers(git_repository* repo, const std::vector<std::string>& obje
   if (backend->packs.empty()) return true;
   if (git_odb_init_backend(&backend->parent, GIT_ODB_BACKEND_VERSION) != 0) return false;
   backend->parent.read = &backend_read;
+  backend->parent.read_header = &backend_read_header;
   backend->parent.free = &backend_free;
   git_odb* odb = nullptr;
   if (git_repository_odb(&odb, repo) != 0) return false;

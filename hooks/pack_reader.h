@@ -62,6 +62,13 @@ class PackReader {
   bool read(const unsigned char* id, const Memory& memory, void** data, std::size_t* size,
             int* type);
 
+  /// The size and type of object `id` without reading it whole: a whole entry's header, or a
+  /// delta's (its chain's headers for the type, the delta itself inflated for the size). False as
+  /// read() is, and for a delta over kMaxHeaderDelta bytes.
+  bool read_header(const unsigned char* id, std::size_t* size, int* type);
+  /// Deltas larger than this are not inflated for their size alone.
+  static constexpr std::size_t kMaxHeaderDelta = std::size_t{1} << 20;
+
   /// The ids listed in the index, in its order (tests, the fuzzer).
   [[nodiscard]] std::size_t object_count() const { return count_; }
   [[nodiscard]] const unsigned char* id_at(std::size_t i) const { return ids_ + i * 20; }
@@ -82,6 +89,7 @@ class PackReader {
   bool entry_at(uint64_t offset, Entry* e) const;
   bool inflate(const Entry& e, char* out) const;
   Bytes resolve(uint64_t offset, int* type);
+  bool inflate_scratch(const Entry& e);
   bool inflate_delta(const Entry& e, std::string_view base, const unsigned char** ops,
                      uint64_t* size);
   void remember(uint64_t offset, int type, const Bytes& data);
@@ -100,8 +108,8 @@ class PackReader {
   std::size_t count_ = 0;
   std::size_t large_count_ = 0;
   libdeflate_decompressor* inflater_ = nullptr;
-  // Resolved bases, by pack offset; up to 1 MiB each, 16 MiB in all, oldest out first (libgit2's
-  // delta base cache's limits).
+  // Resolved bases, by pack offset; up to 1 MiB each, 4 MiB in all, oldest out first (see
+  // kBaseCache).
   struct Cached {
     int type;
     Bytes data;

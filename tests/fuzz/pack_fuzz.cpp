@@ -37,6 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     void* out = nullptr;
     std::size_t out_size = 0;
     int type = 0;
+    if (reader->read_header(reader->id_at(i), &out_size, &type) && (type < 1 || type > 4)) {
+      std::abort();
+    }
     if (reader->read(reader->id_at(i), memory, &out, &out_size, &type)) {
       if (type < 1 || type > 4) std::abort();
       std::free(out);

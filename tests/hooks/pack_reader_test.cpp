@@ -153,6 +153,11 @@ void check_same_as_libgit2(const PackedRepo& repo) {
       REQUIRE(got.ok);
       CHECK(got.type == expected[i].type);
       CHECK(got.bytes == expected[i].bytes);
+      std::size_t size = 0;
+      int type = 0;
+      REQUIRE(reader->read_header(reader->id_at(i), &size, &type));
+      CHECK(size == expected[i].bytes.size());
+      CHECK(type == expected[i].type);
     }
   }
 }
@@ -226,6 +231,9 @@ TEST_CASE("pack reader: a damaged pack gives libgit2's bytes or declines, never 
       auto reader = PackReader::over(idx, pack);
       REQUIRE(reader != nullptr);
       for (std::size_t i = 0; i < reader->object_count(); ++i) {
+        std::size_t size = 0;
+        int type = 0;
+        (void)reader->read_header(reader->id_at(i), &size, &type);
         const Read got = read_with(*reader, reader->id_at(i));
         if (!got.ok) {
           ++declined;
