@@ -145,8 +145,8 @@ Result<ScanResult> scan_git_range(const std::string& repo, const std::string& ra
   }
   // No git configuration (as before); the choice of object reader is this process's.
   auto opened = GitRepo::open_at(
-      repo, Env(std::vector<std::string>{"STEPGATE_GIT_READER=" +
-                                         env_or_empty("STEPGATE_GIT_READER")}));
+      repo,
+      Env(std::vector<std::string>{"STEPGATE_GIT_READER=" + env_or_empty("STEPGATE_GIT_READER")}));
   if (!opened.ok()) return opened.error();
   std::vector<DetailedFinding> found;
   ScanResult out;

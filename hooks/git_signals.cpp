@@ -409,8 +409,9 @@ Result<std::unique_ptr<GitRepo>> GitRepo::open(const std::string& cwd, const Env
   // Packs are read with libdeflate ahead of libgit2 (hooks/pack_reader.h), unless the caller
   // asks for libgit2's reader alone.
   if (env.get("STEPGATE_GIT_READER") != "libgit2") {
-    object_dirs.insert(object_dirs.begin(),
-                       (std::filesystem::path(git_repository_commondir(repo)) / "objects").string());
+    object_dirs.insert(
+        object_dirs.begin(),
+        (std::filesystem::path(git_repository_commondir(repo)) / "objects").string());
     (void)add_pack_readers(repo, object_dirs);
   }
   return std::unique_ptr<GitRepo>(new GitRepo(repo, cwd, env));

@@ -15,7 +15,7 @@ namespace {
 
 constexpr uint32_t kIdxMagic = 0xff744f63;  // "\377tOc"
 constexpr std::size_t kIdHeader = 8;        // magic, version
-constexpr std::size_t kFanout = 256 * 4;
+constexpr std::size_t kFanout = std::size_t{256} * 4;
 constexpr std::size_t kId = 20;
 constexpr std::size_t kTrailer = 2 * kId;  // the pack's checksum, then the index's own
 constexpr std::size_t kPackHeader = 12;    // "PACK", version, object count
@@ -33,9 +33,10 @@ uint32_t be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
-/// Maps a whole file read-only; {nullptr, 0} when it cannot (or it is empty).
+/// Maps a whole regular file read-only; {nullptr, 0} when it cannot (or it is empty). Non-blocking
+/// open: a FIFO planted in place of a pack must not hang the hook.
 std::pair<void*, std::size_t> map_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return {nullptr, 0};
   struct stat st {};
   void* map = MAP_FAILED;
@@ -62,8 +63,8 @@ bool delta_size(const unsigned char*& p, const unsigned char* end, uint64_t* out
 
 /// Applies git's delta format: `delta` (its two sizes already read, `p` past them) to `base`,
 /// writing exactly `size` bytes at `out`.
-bool apply_delta(const unsigned char* p, const unsigned char* end, std::string_view base,
-                 char* out, uint64_t size) {
+bool apply_delta(const unsigned char* p, const unsigned char* end, std::string_view base, char* out,
+                 uint64_t size) {
   uint64_t at = 0;
   while (p < end) {
     const unsigned op = *p++;
@@ -176,8 +177,9 @@ bool PackReader::init() {
 }
 
 bool PackReader::offset_of(const unsigned char* id, uint64_t* offset) const {
-  uint32_t lo = id[0] == 0 ? 0 : be32(fanout_ + (id[0] - 1) * 4);
-  uint32_t hi = be32(fanout_ + id[0] * 4);
+  const std::size_t first = id[0];
+  uint32_t lo = first == 0 ? 0 : be32(fanout_ + (first - 1) * 4);
+  uint32_t hi = be32(fanout_ + first * 4);
   while (lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
     const int c = std::memcmp(ids_ + std::size_t{mid} * kId, id, kId);
@@ -278,14 +280,15 @@ PackReader::Bytes PackReader::resolve(uint64_t offset, int* type) {
     deltas.push_back(e);
     at = e.base;
   }
-  for (auto d = deltas.rbegin(); d != deltas.rend(); ++d) {
+  std::reverse(deltas.begin(), deltas.end());  // innermost first
+  for (const Entry& d : deltas) {
     const unsigned char* ops = nullptr;
     uint64_t size = 0;
-    if (!inflate_delta(*d, data->view(), &ops, &size)) return nullptr;
+    if (!inflate_delta(d, data->view(), &ops, &size)) return nullptr;
     auto next = std::make_shared<Buffer>(size);
     if (!apply_delta(ops, delta_end(), data->view(), next->bytes.get(), size)) return nullptr;
     data = std::move(next);
-    remember(d->offset, *type, data);
+    remember(d.offset, *type, data);
   }
   return data;
 }
@@ -325,8 +328,8 @@ void PackReader::remember(uint64_t offset, int type, const Bytes& data) {
   base_bytes_ += data->size;
 }
 
-bool PackReader::read(const unsigned char* id, const Memory& memory, void** data,
-                      std::size_t* size, int* type) {
+bool PackReader::read(const unsigned char* id, const Memory& memory, void** data, std::size_t* size,
+                      int* type) {
   uint64_t offset = 0;
   Entry e;
   if (!offset_of(id, &offset) || !entry_at(offset, &e)) return false;

@@ -14,8 +14,12 @@
 
 namespace {
 
-void* fuzz_alloc(void* /*context*/, std::size_t size) { return std::malloc(size); }
-void fuzz_release(void* /*context*/, void* data) { std::free(data); }
+void* fuzz_alloc(void* /*context*/, std::size_t size) {
+  return std::malloc(size);
+}
+void fuzz_release(void* /*context*/, void* data) {
+  std::free(data);
+}
 
 }  // namespace
 

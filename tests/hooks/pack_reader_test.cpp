@@ -5,6 +5,7 @@
 
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
+#include <sys/stat.h>
 
 #include <doctest/doctest.h>
 
@@ -57,7 +58,7 @@ class PackedRepo {
         for (int l = 0; l < 40; ++l) out << "line " << l << " of file " << f << " at " << c << "\n";
       }
       if (c == 0) {
-        std::ofstream(dir_.path() + "/empty");
+        std::ofstream empty(dir_.path() + "/empty");
         std::string bin(5000, '\0');
         for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = static_cast<char>(i * 7 % 251);
         std::ofstream(dir_.path() + "/blob.bin", std::ios::binary) << bin;
@@ -96,8 +97,12 @@ class PackedRepo {
   std::string idx_;
 };
 
-void* test_alloc(void* /*context*/, std::size_t size) { return std::malloc(size); }
-void test_release(void* /*context*/, void* data) { std::free(data); }
+void* test_alloc(void* /*context*/, std::size_t size) {
+  return std::malloc(size);
+}
+void test_release(void* /*context*/, void* data) {
+  std::free(data);
+}
 const PackReader::Memory kMemory{&test_alloc, &test_release, nullptr};
 
 struct Read {
@@ -210,6 +215,23 @@ TEST_CASE("pack reader: an index or pack that is not what it claims is not opene
   CHECK(PackReader::over(idx, count) == nullptr);
 }
 
+TEST_CASE(
+    "pack reader: a FIFO or a symbolic link in place of a pack file is not opened (nor waited "
+    "on)") {
+  const PackedRepo repo({});
+  const std::string idx = repo.idx();
+  const std::string moved = repo.path() + "/moved.idx";
+  std::filesystem::rename(idx, moved);
+  REQUIRE(::mkfifo(idx.c_str(), 0600) == 0);
+  CHECK(PackReader::open(idx) == nullptr);  // would block in open() without O_NONBLOCK
+  std::filesystem::remove(idx);
+  std::filesystem::create_symlink(moved, idx);
+  CHECK(PackReader::open(idx) == nullptr);
+  std::filesystem::remove(idx);
+  std::filesystem::rename(moved, idx);
+  CHECK(PackReader::open(idx) != nullptr);
+}
+
 TEST_CASE("pack reader: a damaged pack gives libgit2's bytes or declines, never reads astray") {
   const PackedRepo repo({});
   const std::string idx = slurp(repo.idx());
@@ -247,8 +269,9 @@ TEST_CASE("pack reader: a damaged pack gives libgit2's bytes or declines, never 
   CHECK(intact > 0);
 }
 
-TEST_CASE("pack reader: as an odb backend, libgit2 reads packed objects through it and the rest "
-          "as before") {
+TEST_CASE(
+    "pack reader: as an odb backend, libgit2 reads packed objects through it and the rest "
+    "as before") {
   const PackedRepo repo({});
   // A loose object after the repack: not in any pack, so libgit2's loose backend reads it.
   std::ofstream(repo.path() + "/loose.txt") << "written after the repack\n";
@@ -258,9 +281,8 @@ TEST_CASE("pack reader: as an odb backend, libgit2 reads packed objects through 
   git_repository* raw = nullptr;
   REQUIRE(git_repository_open(&raw, repo.path().c_str()) == 0);
   REQUIRE(add_pack_readers(raw, {repo.path() + "/.git/objects"}));
-  for (const auto& [hex, want] :
-       {std::pair{packed, git(repo.path(), {"cat-file", "blob", packed})},
-        std::pair{loose, std::string("written after the repack\n")}}) {
+  for (const auto& [hex, want] : {std::pair{packed, git(repo.path(), {"cat-file", "blob", packed})},
+                                  std::pair{loose, std::string("written after the repack\n")}}) {
     git_oid id;
     REQUIRE(git_oid_fromstr(&id, hex.c_str()) == 0);
     git_blob* blob = nullptr;
