@@ -63,7 +63,7 @@ for i, (off, oid) in enumerate(rows):
     if oid in wanted:
         print(off, nxt - off)
 ' "$TMP/floor-objects" "$pack" | "$TMP/inflate_floor" "$pack" 5 |
-    awk '$1 == "libdeflate" { printf "inflate with libdeflate (what only our own pack reader could use): %.2f ms = %.2fx zlib\n", $2, $2 / zlib; next }
+    awk '$1 == "libdeflate" { printf "inflate with libdeflate (as hooks/pack_reader.cpp does): %.2f ms = %.2fx zlib\n", $2, $2 / zlib; next }
          { zlib = $4; printf "inflate: %d pack entries, %.2f MB compressed -> %.2f MB, %.2f ms (zlib, one thread, best of 5) = %.0f MB/s out, %.2f us per entry\n", $1, $2/1e6, $3/1e6, $4, $3/1e3/$4, $4*1e3/$1 }'
 }
 

@@ -5,8 +5,11 @@
 // cache, git's delta format applied, libdeflate for the inflate. Checks that (b) gives (a)'s
 // bytes, then prints the best of PASSES passes of each:
 //   libgit2 <ms> own <ms> blobs <n> bytes <total>
-// Not part of stepgate: a prototype for the bench only (no loose objects, no multi-pack index,
-// one pack). Built by bench/floor.sh with `c++ -O2 -std=c++20 ... -lgit2 -ldeflate`.
+// The prototype that measured hooks/pack_reader.cpp before it was written; kept as the floor's
+// figure (one pack, no bounds checks: bench repositories only). Built by bench/floor.sh with
+// `c++ -O2 -std=c++20 ... -lgit2 -ldeflate`; -DWITH_ZLIB inflates with zlib (one stream, reset
+// per entry) instead, which is how libdeflate's share was told apart (0.30x libgit2 with
+// libdeflate, 0.63x with zlib, on the scan push's blobs).
 // Usage: pack_read_floor REPO PACK.idx [PASSES] < blob ids, one per line.
 #include <fcntl.h>
 #include <git2.h>
