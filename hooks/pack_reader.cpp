@@ -127,8 +127,10 @@ std::unique_ptr<PackReader> PackReader::open(const std::string& idx_path) {
   return r;
 }
 
-std::unique_ptr<PackReader> PackReader::over(std::string_view idx, std::string_view pack) {
+std::unique_ptr<PackReader> PackReader::over(std::string_view idx, std::string_view pack,
+                                             std::size_t max_object_bytes) {
   std::unique_ptr<PackReader> r(new PackReader());
+  r->max_object_ = std::min(max_object_bytes, kMaxObjectBytes);
   r->idx_ = idx;
   r->pack_ = pack;
   if (!r->init()) return nullptr;
@@ -268,7 +270,7 @@ PackReader::Bytes PackReader::resolve(uint64_t offset, int* type) {
     Entry e;
     if (!entry_at(at, &e)) return nullptr;
     if (e.type != kOfsDelta && e.type != kRefDelta) {
-      if (e.size > kMaxObjectBytes) return nullptr;
+      if (e.size > max_object_) return nullptr;
       auto whole = std::make_shared<Buffer>(e.size);
       if (!inflate(e, whole->bytes.get())) return nullptr;
       data = std::move(whole);
@@ -304,11 +306,11 @@ bool PackReader::inflate_scratch(const Entry& e) {
 
 bool PackReader::inflate_delta(const Entry& e, std::string_view base, const unsigned char** ops,
                                uint64_t* size) {
-  if (e.size > kMaxObjectBytes || !inflate_scratch(e)) return false;
+  if (e.size > max_object_ || !inflate_scratch(e)) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(delta_.get());
   uint64_t base_size = 0;
   if (!delta_size(p, delta_end(), &base_size) || !delta_size(p, delta_end(), size) ||
-      base_size != base.size() || *size > kMaxObjectBytes) {
+      base_size != base.size() || *size > max_object_) {
     return false;
   }
   *ops = p;
@@ -341,7 +343,7 @@ bool PackReader::read(const unsigned char* id, const Memory& memory, void** data
   if (e.type == kOfsDelta || e.type == kRefDelta) {
     base = resolve(e.base, &result_type);
     if (!base || !inflate_delta(e, base->view(), &ops, &result)) return false;
-  } else if (e.size > kMaxObjectBytes) {
+  } else if (e.size > max_object_) {
     return false;
   }
   char* out = static_cast<char*>(memory.alloc(memory.context, std::max<uint64_t>(result, 1)));
@@ -369,7 +371,7 @@ bool PackReader::read_header(const unsigned char* id, std::size_t* size, int* ty
     if (depth + 1 >= kMaxChain || !entry_at(e.base, &e)) return false;
   }
   if (top.type != kOfsDelta && top.type != kRefDelta) {
-    if (top.size > kMaxObjectBytes) return false;
+    if (top.size > max_object_) return false;
     *size = top.size;
     *type = top.type;
     return true;
@@ -379,7 +381,7 @@ bool PackReader::read_header(const unsigned char* id, std::size_t* size, int* ty
   uint64_t base_size = 0;
   uint64_t result = 0;
   if (!delta_size(p, delta_end(), &base_size) || !delta_size(p, delta_end(), &result) ||
-      result > kMaxObjectBytes) {
+      result > max_object_) {
     return false;
   }
   *size = result;

@@ -47,8 +47,10 @@ class PackReader {
   /// version-2 index of SHA-1 ids and the pack it describes (checked: sizes, fanout, object
   /// count, the pack's checksum as the index records it).
   static std::unique_ptr<PackReader> open(const std::string& idx_path);
-  /// The same over bytes the caller keeps alive (tests, the fuzzer).
-  static std::unique_ptr<PackReader> over(std::string_view idx, std::string_view pack);
+  /// The same over bytes the caller keeps alive (tests, the fuzzer, which lowers the size limit
+  /// to stay within its memory limit).
+  static std::unique_ptr<PackReader> over(std::string_view idx, std::string_view pack,
+                                          std::size_t max_object_bytes = kMaxObjectBytes);
 
   ~PackReader();
   PackReader(const PackReader&) = delete;
@@ -107,6 +109,7 @@ class PackReader {
   const unsigned char* large_ = nullptr;
   std::size_t count_ = 0;
   std::size_t large_count_ = 0;
+  std::size_t max_object_ = kMaxObjectBytes;
   libdeflate_decompressor* inflater_ = nullptr;
   // Resolved bases, by pack offset; up to 1 MiB each, 4 MiB in all, oldest out first (see
   // kBaseCache).

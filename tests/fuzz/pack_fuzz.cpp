@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(pack.data() + 8, idx.data() + 8 + 255 * 4, 4);                      // count
     std::memcpy(idx.data() + idx.size() - 40, pack.data() + pack.size() - 20, 20);  // checksum
   }
-  auto reader = stepgate::PackReader::over(idx, pack);
+  // Objects up to 64 MiB: a base and the object built on it stay well within libFuzzer's 2 GiB.
+  auto reader = stepgate::PackReader::over(idx, pack, std::size_t{64} << 20);
   if (reader == nullptr) return 0;
   const stepgate::PackReader::Memory memory{&fuzz_alloc, &fuzz_release, nullptr};
   for (std::size_t i = 0; i < reader->object_count() && i < 4096; ++i) {
