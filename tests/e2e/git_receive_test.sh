@@ -18,6 +18,7 @@ write_git_policy "$TMP/srv.git/.stepgate/policy.yaml" "$BOB_KEY"
 cat > "$TMP/srv.git/hooks/pre-receive" <<'EOF'
 #!/bin/sh
 cat >> "$GIT_DIR/old-hook-stdin.txt"
+ls "$GIT_OBJECT_DIRECTORY/pack" > "$GIT_DIR/quarantine-packs.txt" 2>/dev/null || :
 test ! -e "$GIT_DIR/block"
 EOF
 chmod 755 "$TMP/srv.git/hooks/pre-receive"
@@ -84,6 +85,21 @@ check "the refusal says the grant was already used" grep -q 'already used' "$TMP
 git reset -q --hard "$old_tip"
 check_secret_push_denied
 check "the branch did not reach the server" test "$(remote_tip feature)" = none
+
+# The same secret kept as a pack in the quarantine (receive.unpackLimit 1; by default git unpacks
+# a push under 100 objects into loose ones): the hook reads the pushed objects from the pack in
+# GIT_OBJECT_DIRECTORY with its own pack reader, and finds the secret there too.
+git --git-dir="$TMP/srv.git" config receive.unpackLimit 1
+git checkout -q -b packed "$old_tip"
+printf 'aws_access_key_id = %s\n' "AKIA$(printf 'Q3EGRTY5LWJ7NXZP')" > packed.ini
+git add packed.ini && git commit -qm "add packed config"
+if git push origin packed 2> "$TMP/packed.err"; then fail "a secret in a quarantined pack is denied"; else
+  check "a secret in a quarantined pack is denied" grep -q 'aws-access-key-id' "$TMP/packed.err"
+fi
+check "the pushed objects were a pack in the quarantine" grep -q '^pack-.*\.pack$' "$TMP/srv.git/quarantine-packs.txt"
+check "the packed branch did not reach the server" test "$(remote_tip packed)" = none
+git --git-dir="$TMP/srv.git" config --unset receive.unpackLimit
+git checkout -q feature
 
 if git push origin :main 2> "$TMP/delete.err"; then fail "deleting main is denied"; else
   check "deleting main is denied" grep -q 'delete-protected-ref' "$TMP/delete.err"
