@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "blob_text.h"
 #include "git_signals.h"
@@ -201,16 +202,24 @@ CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
 }
 
 CommitScanner::~CommitScanner() {
+  git_commit_free(last_);
+  git_commit_free(last_parent_);
   git_odb_free(odb_);
 }
 
 Status CommitScanner::scan(const git_oid& commit_id) {
   if (odb_ == nullptr) return make_error(ErrorCode::kInternal, last_git_error("opening the odb"));
-  git_commit* raw = nullptr;
-  if (git_commit_lookup(&raw, repo_, &commit_id) != 0) {
-    return make_error(ErrorCode::kInternal, last_git_error("reading a pushed commit"));
+  // The last commit's parent, scanned next (newest first): not read again.
+  CommitPtr commit;
+  if (last_parent_ != nullptr && git_oid_equal(git_commit_id(last_parent_), &commit_id) != 0) {
+    commit.reset(std::exchange(last_parent_, nullptr));
+  } else {
+    git_commit* raw = nullptr;
+    if (git_commit_lookup(&raw, repo_, &commit_id) != 0) {
+      return make_error(ErrorCode::kInternal, last_git_error("reading a pushed commit"));
+    }
+    commit.reset(raw);
   }
-  CommitPtr commit(raw);
   commit_ = commit_id;
   if (!is_signed(commit.get())) ++scan_.unsigned_commits;
   // The message travels with the commit: a token pasted into it reaches the remote too.
@@ -226,14 +235,26 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   const git_oid* tree = git_commit_tree_id(commit.get());
   CommitPtr parent;
   if (git_commit_parentcount(commit.get()) > 0) {
-    git_commit* raw_parent = nullptr;
-    if (git_commit_parent(&raw_parent, commit.get(), 0) == 0) parent.reset(raw_parent);
+    const git_oid* parent_id = git_commit_parent_id(commit.get(), 0);
+    // The last commit scanned is this one's parent (oldest first): not read again.
+    if (last_ != nullptr && parent_id != nullptr &&
+        git_oid_equal(git_commit_id(last_), parent_id) != 0) {
+      parent.reset(std::exchange(last_, nullptr));
+    } else {
+      git_commit* raw_parent = nullptr;
+      if (git_commit_parent(&raw_parent, commit.get(), 0) == 0) parent.reset(raw_parent);
+    }
   }
   const git_oid* parent_tree = parent ? git_commit_tree_id(parent.get()) : nullptr;
   changes_.clear();
-  if (Status s = diff_trees(odb_, parent_tree, tree, changes_); !s.ok()) return s;
+  trees_.next_generation();
+  if (Status s = diff_trees(odb_, parent_tree, tree, changes_, &trees_); !s.ok()) return s;
   for (const FileChange& change : changes_) scan_change(change);
   scan_names(changes_);
+  git_commit_free(last_);
+  git_commit_free(last_parent_);
+  last_ = commit.release();
+  last_parent_ = parent.release();
   return {};
 }
 

@@ -57,11 +57,42 @@ struct FileChange {
   uint32_t new_mode = 0;
 };
 
+/// The raw trees read for the last two commits' diffs, by id. Consecutive commits share their
+/// trees (the new side of one is the old side of the next, in whichever order they are scanned),
+/// and two generations spare those second reads with memory that does not grow over the push:
+/// libgit2's object cache did grow, and on this project's VM its page faults cost more than the
+/// reads it spared.
+class TreeCache {
+ public:
+  TreeCache() = default;
+  ~TreeCache();
+  TreeCache(const TreeCache&) = delete;
+  TreeCache& operator=(const TreeCache&) = delete;
+  /// The next commit: what the one before last read is let go.
+  void next_generation();
+  /// A new reference to tree `id` (the caller frees it), or nullptr.
+  git_odb_object* get(const git_oid& id);
+  /// Keeps a reference to `object` (tree `id`) for this generation and the next.
+  void keep(const git_oid& id, git_odb_object* object);
+
+ private:
+  struct Kept {
+    git_oid id;
+    git_odb_object* object;
+  };
+  static void release(std::vector<Kept>& kept);
+  // A commit touching many directories keeps only its first few: the walk is linear.
+  static constexpr std::size_t kPerGeneration = 64;
+  std::vector<Kept> newer_;
+  std::vector<Kept> older_;
+};
+
 /// The files that differ between two trees, given by id (either may be null: an empty tree), in
 /// tree order. Identical subtrees are skipped by id, so the cost follows what changed, not the
-/// tree's size. kInternal when a tree cannot be read or is malformed.
+/// tree's size. kInternal when a tree cannot be read or is malformed. With `cache`, trees are
+/// looked up there first and kept there.
 Status diff_trees(git_odb* odb, const git_oid* old_tree, const git_oid* new_tree,
-                  std::vector<FileChange>& out);
+                  std::vector<FileChange>& out, TreeCache* cache = nullptr);
 
 /// A file at or above git.large_file_bytes is still scanned for secrets, in windows, up to this
 /// size; past it the push is marked scan_incomplete.
@@ -199,6 +230,11 @@ class CommitScanner {
   std::vector<DetailedFinding>* detail_ = nullptr;
   std::size_t initial_budget_ = 0;
   git_oid commit_{};  // the commit being scanned
+  TreeCache trees_;
+  // The last commit scanned and its first parent: the next commit scanned is usually one of them
+  // again (its parent, newest first; its child, oldest first) and is not read twice.
+  git_commit* last_ = nullptr;
+  git_commit* last_parent_ = nullptr;
   std::size_t reused_ = 0;
 };
 

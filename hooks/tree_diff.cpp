@@ -128,10 +128,16 @@ bool same_id(const Entry& a, const Entry& b) {
 
 class TreeWalk {
  public:
-  TreeWalk(git_odb* odb, std::vector<FileChange>& out) : odb_(odb), out_(out) {}
+  TreeWalk(git_odb* odb, std::vector<FileChange>& out, TreeCache* cache)
+      : odb_(odb), out_(out), cache_(cache) {}
 
   Result<RawTree> read(const git_oid* id) {
     if (id == nullptr) return RawTree();
+    if (cache_ != nullptr) {
+      if (git_odb_object* kept = cache_->get(*id); kept != nullptr) {
+        return RawTree(OdbObjectPtr(kept));  // a tree when it was kept
+      }
+    }
     git_odb_object* raw = nullptr;
     if (git_odb_read(&raw, odb_, id) != 0) {
       return make_error(ErrorCode::kInternal, last_git_error("reading a pushed tree"));
@@ -140,6 +146,7 @@ class TreeWalk {
     if (git_odb_object_type(object.get()) != GIT_OBJECT_TREE) {
       return make_error(ErrorCode::kInternal, "reading a pushed tree: the object is not a tree");
     }
+    if (cache_ != nullptr) cache_->keep(*id, object.get());
     return RawTree(std::move(object));
   }
 
@@ -225,14 +232,53 @@ class TreeWalk {
 
   git_odb* odb_;
   std::vector<FileChange>& out_;
+  TreeCache* cache_;
   std::string path_;
 };
 
 }  // namespace
 
+TreeCache::~TreeCache() {
+  release(newer_);
+  release(older_);
+}
+
+void TreeCache::release(std::vector<Kept>& kept) {
+  for (const Kept& k : kept) git_odb_object_free(k.object);
+  kept.clear();
+}
+
+void TreeCache::next_generation() {
+  release(older_);
+  std::swap(older_, newer_);
+}
+
+git_odb_object* TreeCache::get(const git_oid& id) {
+  for (const std::vector<Kept>* generation : {&newer_, &older_}) {
+    for (const Kept& k : *generation) {
+      if (git_oid_equal(&k.id, &id) == 0) continue;
+      git_odb_object* copy = nullptr;
+      if (git_odb_object_dup(&copy, k.object) != 0) return nullptr;
+      if (generation == &older_) keep(id, k.object);  // read again: kept another generation
+      return copy;
+    }
+  }
+  return nullptr;
+}
+
+void TreeCache::keep(const git_oid& id, git_odb_object* object) {
+  if (newer_.size() >= kPerGeneration) return;
+  for (const Kept& k : newer_) {
+    if (git_oid_equal(&k.id, &id) != 0) return;
+  }
+  git_odb_object* copy = nullptr;
+  if (git_odb_object_dup(&copy, object) != 0) return;
+  newer_.push_back({id, copy});
+}
+
 Status diff_trees(git_odb* odb, const git_oid* old_tree, const git_oid* new_tree,
-                  std::vector<FileChange>& out) {
-  TreeWalk walk(odb, out);
+                  std::vector<FileChange>& out, TreeCache* cache) {
+  TreeWalk walk(odb, out, cache);
   auto old_raw = walk.read(old_tree);
   if (!old_raw.ok()) return old_raw.error();
   auto new_raw = walk.read(new_tree);
