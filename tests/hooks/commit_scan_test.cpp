@@ -172,6 +172,45 @@ TEST_CASE("commit scan: changed paths and line counts agree with git diff") {
   }
 }
 
+TEST_CASE("tree cache: a tree is kept for its commit and the next, longer when read again") {
+  Repo repo;
+  repo.write("a.txt", "one\n");
+  repo.commit("first");
+  init_libgit2();
+  git_repository* raw = nullptr;
+  REQUIRE(git_repository_open(&raw, repo.path().c_str()) == 0);
+  git_odb* odb = nullptr;
+  REQUIRE(git_repository_odb(&odb, raw) == 0);
+  git_oid tree_id;
+  REQUIRE(git_oid_fromstr(&tree_id, repo.git({"rev-parse", "HEAD^{tree}"}).substr(0, 40).c_str()) ==
+          0);
+  git_odb_object* tree = nullptr;
+  REQUIRE(git_odb_read(&tree, odb, &tree_id) == 0);
+  {
+    TreeCache cache;
+    git_oid other = tree_id;
+    other.id[0] ^= 1;
+    cache.keep(tree_id, tree);
+    auto has = [&](const git_oid& id) {
+      git_odb_object* got = cache.get(id);
+      if (got == nullptr) return false;
+      CHECK(git_odb_object_size(got) == git_odb_object_size(tree));
+      git_odb_object_free(got);
+      return true;
+    };
+    CHECK(has(tree_id));
+    CHECK_FALSE(has(other));
+    cache.next_generation();  // the next commit: still there, and read again, so kept on
+    CHECK(has(tree_id));
+    cache.next_generation();  // a commit that does not read it: still there for the next
+    cache.next_generation();  // two that did not: let go
+    CHECK_FALSE(has(tree_id));
+  }
+  git_odb_object_free(tree);  // the cache's references are its own
+  git_odb_free(odb);
+  git_repository_free(raw);
+}
+
 TEST_CASE("commit scan: secrets in added files and in added lines, with their line numbers") {
   Repo repo;
   repo.write("config.py", "debug = True\n");
