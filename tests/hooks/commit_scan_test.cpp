@@ -172,6 +172,47 @@ TEST_CASE("commit scan: changed paths and line counts agree with git diff") {
   }
 }
 
+TEST_CASE("commit scan: a commit is signed by its gpgsig header line, not by its message") {
+  Repo repo;
+  repo.write("a.txt", "one\n");
+  const std::string base = repo.commit("first");
+  const std::string tree = repo.git({"rev-parse", "HEAD^{tree}"}).substr(0, 40);
+  const std::string people =
+      "author Dev <dev@example.com> 1700000000 +0000\n"
+      "committer Dev <dev@example.com> 1700000000 +0000\n";
+  auto make = [&](const std::string& extra, const std::string& message) {
+    const std::string body =
+        "tree " + tree + "\nparent " + base + "\n" + people + extra + "\n" + message;
+    return repo.git({"hash-object", "-t", "commit", "-w", "--stdin"}, body).substr(0, 40);
+  };
+  const std::string sig = " -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n";
+  struct Case {
+    std::string name;
+    std::string id;
+    int64_t unsigned_commits;
+  };
+  const std::vector<Case> cases{
+      {"gpgsig", make("gpgsig" + sig, "signed\n"), 0},
+      {"gpgsig-sha256", make("gpgsig-sha256" + sig, "signed\n"), 0},
+      {"none", make("", "plain\n"), 1},
+      {"in the message only", make("", "text\ngpgsig -----BEGIN PGP SIGNATURE-----\n"), 1},
+      {"another header", make("mergetag object " + base + "\n", "plain\n"), 1},
+  };
+  init_libgit2();
+  git_repository* raw = nullptr;
+  REQUIRE(git_repository_open(&raw, repo.path().c_str()) == 0);
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    git_oid id;
+    REQUIRE(git_oid_fromstr(&id, c.id.c_str()) == 0);
+    GitSettings settings;
+    CommitScanner scanner(raw, settings, "dev@example.com", std::size_t{1} << 20);
+    REQUIRE(scanner.scan(id).ok());
+    CHECK(scanner.take_result().unsigned_commits == c.unsigned_commits);
+  }
+  git_repository_free(raw);
+}
+
 TEST_CASE("tree cache: a tree is kept for its commit and the next, longer when read again") {
   Repo repo;
   repo.write("a.txt", "one\n");
