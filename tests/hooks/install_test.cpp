@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/test_util.h"
+#include "git_cli.h"
 #include "stepgate/paths.h"
 #include "subprocess.h"
 
@@ -24,13 +25,7 @@ namespace fs = std::filesystem;
 using testing::TempDir;
 
 void git(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"git", "-C", dir};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ProcessOptions options;
-  options.env = {{"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir}};
-  auto r = run_process(argv, options);
-  REQUIRE(r.ok());
-  REQUIRE_MESSAGE(r->exit_code == 0, r->err);
+  (void)testing::git_in(dir, args);
 }
 
 std::string read(const std::string& path) {

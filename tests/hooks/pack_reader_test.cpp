@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../core/test_util.h"
+#include "git_cli.h"
 #include "git_signals.h"
 #include "subprocess.h"
 
@@ -27,14 +28,7 @@ namespace {
 using testing::TempDir;
 
 std::string git(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"git", "-C", dir};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ProcessOptions options;
-  options.env = {{"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir}};
-  auto r = run_process(argv, options);
-  REQUIRE(r.ok());
-  REQUIRE_MESSAGE(r->exit_code == 0, r->err);
-  return r->out;
+  return testing::git_in(dir, args);
 }
 
 std::string slurp(const std::string& path) {
