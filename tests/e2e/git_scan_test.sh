@@ -240,4 +240,22 @@ if git push origin third 2> "$TMP/velocity.err"; then fail "the third push is ov
   check "the third push is over the velocity limit" grep -q 'velocity-burst' "$TMP/velocity.err"
 fi
 
+# The two readers of the repository agree: every branch of both repositories (all the tricky
+# commits above stay in them, pushed or not), packed with deltas by `git gc`, scanned once through
+# stepgate's own pack reader and once through libgit2 alone, give the same findings.
+for repo in "$TMP/cli" "$TMP/work"; do
+  cd "$repo"
+  git gc -q
+  check "$(basename "$repo"): the objects are packed" test -n "$(ls .git/objects/pack/*.pack 2> /dev/null)"
+  root=$(git rev-list --max-parents=0 main | tail -1)
+  : > "$TMP/own.txt"
+  : > "$TMP/libgit2.txt"
+  for ref in $(git for-each-ref --format='%(refname:short)' refs/heads); do
+    "$BIN" scan --git "$root..$ref" >> "$TMP/own.txt" 2>&1 || :
+    STEPGATE_GIT_READER=libgit2 "$BIN" scan --git "$root..$ref" >> "$TMP/libgit2.txt" 2>&1 || :
+  done
+  check "$(basename "$repo"): the scans find something" grep -q 'aws-access-key-id' "$TMP/own.txt"
+  check "$(basename "$repo"): the pack reader and libgit2 find the same" cmp -s "$TMP/own.txt" "$TMP/libgit2.txt"
+done
+
 finish git_scan_test
