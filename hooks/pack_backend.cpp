@@ -50,14 +50,14 @@ int backend_read(void** data, std::size_t* size, git_object_t* type, git_odb_bac
   Packs& packs = packs_of(parent);
   const PackReader::Memory memory{&backend_alloc, &backend_release, parent};
   std::lock_guard lock(packs.mu);
+  // One index lookup per pack: a pack that does not list the object, or whose entry this reader
+  // does not take, is passed over; none left, libgit2 reads it.
   for (auto& pack : packs.readers) {
-    if (!pack->contains(id->id)) continue;
     int t = 0;
     if (pack->read(id->id, memory, data, size, &t)) {
       *type = static_cast<git_object_t>(t);  // the pack's numbering is git_object_t's
       return 0;
     }
-    return GIT_ENOTFOUND;  // listed, but not an entry this reader takes: libgit2's to read
   }
   return GIT_ENOTFOUND;
 }
@@ -67,11 +67,11 @@ int backend_read_header(std::size_t* size, git_object_t* type, git_odb_backend* 
   Packs& packs = packs_of(parent);
   std::lock_guard lock(packs.mu);
   for (auto& pack : packs.readers) {
-    if (!pack->contains(id->id)) continue;
     int t = 0;
-    if (!pack->read_header(id->id, size, &t)) return GIT_ENOTFOUND;
-    *type = static_cast<git_object_t>(t);
-    return 0;
+    if (pack->read_header(id->id, size, &t)) {
+      *type = static_cast<git_object_t>(t);
+      return 0;
+    }
   }
   return GIT_ENOTFOUND;
 }

@@ -306,11 +306,16 @@ bool PackReader::inflate_scratch(const Entry& e) {
 
 bool PackReader::inflate_delta(const Entry& e, std::string_view base, const unsigned char** ops,
                                uint64_t* size) {
-  if (e.size > max_object_ || !inflate_scratch(e)) return false;
-  const auto* p = reinterpret_cast<const unsigned char*>(delta_.get());
   uint64_t base_size = 0;
-  if (!delta_size(p, delta_end(), &base_size) || !delta_size(p, delta_end(), size) ||
-      base_size != base.size() || *size > max_object_) {
+  return e.size <= max_object_ && inflate_scratch(e) && delta_header(&base_size, size, ops) &&
+         base_size == base.size();
+}
+
+bool PackReader::delta_header(uint64_t* base_size, uint64_t* size,
+                              const unsigned char** ops) const {
+  const auto* p = reinterpret_cast<const unsigned char*>(delta_.get());
+  if (!delta_size(p, delta_end(), base_size) || !delta_size(p, delta_end(), size) ||
+      *size > max_object_) {
     return false;
   }
   *ops = p;
@@ -376,12 +381,11 @@ bool PackReader::read_header(const unsigned char* id, std::size_t* size, int* ty
     *type = top.type;
     return true;
   }
-  if (top.size > kMaxHeaderDelta || !inflate_scratch(top)) return false;
-  const auto* p = reinterpret_cast<const unsigned char*>(delta_.get());
   uint64_t base_size = 0;
   uint64_t result = 0;
-  if (!delta_size(p, delta_end(), &base_size) || !delta_size(p, delta_end(), &result) ||
-      result > max_object_) {
+  const unsigned char* ops = nullptr;
+  if (top.size > kMaxHeaderDelta || !inflate_scratch(top) ||
+      !delta_header(&base_size, &result, &ops)) {
     return false;
   }
   *size = result;

@@ -92,6 +92,8 @@ class PackReader {
   bool inflate(const Entry& e, char* out) const;
   Bytes resolve(uint64_t offset, int* type);
   bool inflate_scratch(const Entry& e);
+  /// The inflated delta's base and result sizes, and where its operations start.
+  bool delta_header(uint64_t* base_size, uint64_t* size, const unsigned char** ops) const;
   bool inflate_delta(const Entry& e, std::string_view base, const unsigned char** ops,
                      uint64_t* size);
   void remember(uint64_t offset, int type, const Bytes& data);
