@@ -211,6 +211,7 @@ CommitScanner::CommitScanner(git_repository* repo, const GitSettings& settings,
 }
 
 CommitScanner::~CommitScanner() {
+  for (auto& [id, blob] : kept_blobs_) git_blob_free(blob);
   git_commit_free(last_);
   git_commit_free(last_parent_);
   git_odb_free(odb_);
@@ -265,6 +266,14 @@ Status CommitScanner::scan(const git_oid& commit_id) {
   last_ = commit.release();
   last_parent_ = parent.release();
   return {};
+}
+
+bool CommitScanner::last_first_parent(git_oid* out) const {
+  if (last_ == nullptr || git_commit_parentcount(last_) == 0) return false;
+  const git_oid* parent = git_commit_parent_id(last_, 0);
+  if (parent == nullptr) return false;
+  *out = *parent;
+  return true;
 }
 
 Status CommitScanner::scan_pushed_object(const git_oid& id, std::string_view ref) {
@@ -478,44 +487,80 @@ void CommitScanner::scan_change(const FileChange& change) {
 
 void CommitScanner::diff_pair(const FileChange& change, bool old_blob, bool new_blob,
                               const std::string& path, bool scan_secrets_here) {
-  git_blob* raw_old = nullptr;
-  git_blob* raw_new = nullptr;
-  if (old_blob && git_blob_lookup(&raw_old, repo_, &change.old_id) != 0) return;
-  BlobPtr before(raw_old);
-  if (new_blob && git_blob_lookup(&raw_new, repo_, &change.new_id) != 0) return;
-  BlobPtr after(raw_new);
+  BlobPtr before(old_blob ? lookup_blob(change.old_id) : nullptr);
+  if (old_blob && !before) return;
+  BlobPtr after(new_blob ? lookup_blob(change.new_id) : nullptr);
+  if (new_blob && !after) return;
   remember_small(before.get());
   remember_small(after.get());
-  if (!before || !after) {
-    if (binary_like(after ? after.get() : before.get())) {
-      if (scan_secrets_here) scan_binary(nullptr, after.get(), path);
+  diff_blobs(before.get(), after.get(), path, scan_secrets_here);
+  keep_blob(before.release());
+}
+
+git_blob* CommitScanner::lookup_blob(const git_oid& id) {
+  if (auto kept = kept_blobs_.find(id); kept != kept_blobs_.end()) {
+    git_blob* blob = kept->second;
+    kept_bytes_ -= git_blob_rawsize(blob);
+    kept_blobs_.erase(kept);
+    return blob;
+  }
+  git_blob* raw = nullptr;
+  return git_blob_lookup(&raw, repo_, &id) == 0 ? raw : nullptr;
+}
+
+void CommitScanner::keep_blob(git_blob* blob) {
+  BlobPtr owned(blob);
+  if (!owned) return;
+  const auto size = static_cast<std::size_t>(git_blob_rawsize(blob));
+  if (size > kKeptBlobBytes || kept_blobs_.contains(*git_blob_id(blob))) return;
+  while (!kept_order_.empty() &&
+         (kept_blobs_.size() >= kKeptBlobs || kept_bytes_ + size > kKeptBytes)) {
+    if (auto oldest = kept_blobs_.find(kept_order_.front()); oldest != kept_blobs_.end()) {
+      kept_bytes_ -= git_blob_rawsize(oldest->second);
+      git_blob_free(oldest->second);
+      kept_blobs_.erase(oldest);
+    }
+    kept_order_.pop_front();
+  }
+  if (kept_order_.size() >= 2 * kKeptBlobs) {  // taken ones still named: drop them
+    std::erase_if(kept_order_, [&](const git_oid& id) { return !kept_blobs_.contains(id); });
+  }
+  kept_order_.push_back(*git_blob_id(blob));
+  kept_blobs_.emplace(*git_blob_id(blob), owned.release());
+  kept_bytes_ += size;
+}
+
+void CommitScanner::diff_blobs(git_blob* before, git_blob* after, const std::string& path,
+                               bool scan_secrets_here) {
+  if (before == nullptr || after == nullptr) {
+    if (binary_like(after != nullptr ? after : before)) {
+      if (scan_secrets_here) scan_binary(nullptr, after, path);
       return;
     }
-    scan_whole_blob(after ? after.get() : before.get(), after != nullptr, path, scan_secrets_here);
-    if (scan_secrets_here) scan_nul_views(nullptr, after.get(), path);
+    scan_whole_blob(after != nullptr ? after : before, after != nullptr, path, scan_secrets_here);
+    if (scan_secrets_here) scan_nul_views(nullptr, after, path);
     return;
   }
-  if (rewritten_whole(before.get(), after.get(), path, scan_secrets_here)) return;
+  if (rewritten_whole(before, after, path, scan_secrets_here)) return;
   git_diff_options options = GIT_DIFF_OPTIONS_INIT;
   options.context_lines = 0;
   options.interhunk_lines = 0;
   git_patch* patch = nullptr;
   // Empty paths: libgit2 then skips the .gitattributes lookup for a diff driver (with no path it
   // would look up the attributes of a file named "file"). Binary files are still detected.
-  if (git_patch_from_blobs(&patch, before.get(), "", after.get(), "", &options) != 0 ||
-      patch == nullptr) {
+  if (git_patch_from_blobs(&patch, before, "", after, "", &options) != 0 || patch == nullptr) {
     return;
   }
   PatchPtr owned(patch);
   // libgit2 has already tested both sides the way git does (a binary diff has no lines).
   if ((git_patch_get_delta(owned.get())->flags & GIT_DIFF_FLAG_BINARY) != 0) {
-    if (scan_secrets_here) scan_binary(before.get(), after.get(), path);
+    if (scan_secrets_here) scan_binary(before, after, path);
     return;
   }
   scan_patch(owned.get(), path, scan_secrets_here);
   // A NUL past the first 8,000 bytes: git diffs the file as text, but UTF-16 further on is text
   // only once decoded.
-  if (scan_secrets_here) scan_nul_views(before.get(), after.get(), path);
+  if (scan_secrets_here) scan_nul_views(before, after, path);
 }
 
 bool CommitScanner::rewritten_whole(const git_blob* before, const git_blob* after,

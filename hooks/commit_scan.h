@@ -4,7 +4,9 @@
 
 #include <git2.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <set>
 #include <string>
 #include <string_view>
@@ -116,6 +118,10 @@ class CommitScanner {
   }
   /// Bytes of text read for the scan so far (what the byte budget was charged).
   [[nodiscard]] std::size_t scanned_bytes() const { return initial_budget_ - budget_; }
+  /// Gives back `bytes` of the budget: what scanning commits whose results were dropped took.
+  void refund(std::size_t bytes) { budget_ = std::min(budget_ + bytes, initial_budget_); }
+  /// The first parent of the commit scanned last; false when it has none (or none was scanned).
+  bool last_first_parent(git_oid* out) const;
   CommitScanner(const CommitScanner&) = delete;
   CommitScanner& operator=(const CommitScanner&) = delete;
 
@@ -130,7 +136,11 @@ class CommitScanner {
   [[nodiscard]] const CommitScan& result() const { return scan_; }
   /// How many blob pairs were seen again and not read, diffed or scanned a second time.
   [[nodiscard]] std::size_t reused_diffs() const { return reused_; }
-  CommitScan take_result() { return std::move(scan_); }
+  CommitScan take_result() {
+    CommitScan out = std::move(scan_);
+    scan_ = CommitScan{};
+    return out;
+  }
   /// How many modified text files shared no line with their old version (diffed without xdiff).
   [[nodiscard]] std::size_t whole_rewrites() const { return whole_rewrites_; }
 
@@ -173,6 +183,14 @@ class CommitScanner {
   void scan_change(const FileChange& change);
   void diff_pair(const FileChange& change, bool old_blob, bool new_blob, const std::string& path,
                  bool scan_secrets_here);
+  void diff_blobs(git_blob* before, git_blob* after, const std::string& path,
+                  bool scan_secrets_here);
+  /// Blob `id`, from the kept old sides (see kept_blobs_) or read; nullptr when unreadable. The
+  /// caller frees it.
+  git_blob* lookup_blob(const git_oid& id);
+  /// Keeps a small diffed old side for the commit that added it (see kept_blobs_); frees it
+  /// otherwise.
+  void keep_blob(git_blob* blob);
   /// A modified text file that shares no line with its old version: counted and scanned whole,
   /// as its diff would be. False (nothing done) when it shares a line, either side diffs as
   /// binary, or the byte budget would run out in it.
@@ -225,6 +243,15 @@ class CommitScanner {
     bool operator()(const git_oid& a, const git_oid& b) const noexcept;
   };
   std::unordered_set<git_oid, OidHash, OidEqual> small_blobs_;
+  // Old sides of diffs, kept: scanned newest first, a commit's old blob is the new blob of the
+  // next commit that touched the file, scanned a few commits later, and is then not read from the
+  // pack again. Up to kKeptBlobs of at most kKeptBlobBytes each; the oldest kept goes first.
+  static constexpr std::size_t kKeptBlobs = 256;
+  static constexpr std::size_t kKeptBlobBytes = std::size_t{64} << 10;
+  static constexpr std::size_t kKeptBytes = std::size_t{1} << 20;
+  std::unordered_map<git_oid, git_blob*, OidHash, OidEqual> kept_blobs_;
+  std::deque<git_oid> kept_order_;  // may name blobs already taken
+  std::size_t kept_bytes_ = 0;
   std::unordered_map<BlobPair, PairOutcome, BlobPairHash, BlobPairEqual> pairs_;
   std::vector<PairFinding>* recording_ = nullptr;  // the pair being scanned
   std::vector<DetailedFinding>* detail_ = nullptr;

@@ -46,12 +46,18 @@ struct PushScanLimits {
   std::size_t max_scanned_bytes = std::size_t{512} << 20;  // split evenly between scan threads
   std::size_t max_listed_paths = 1000;
   std::size_t max_file_scan_bytes = kMaxFileScanBytes;  // one large file, scanned in windows
+  /// A walk still going after this long is scanned ahead of (GitRepo::ScanAhead); negative:
+  /// never. Tests set 0 and scan_ahead_at_least, to make the walking thread wait until that many
+  /// commits have been scanned ahead (or the new tip's first-parent chain has run out).
+  int64_t scan_ahead_after_us = 2000;
+  std::size_t scan_ahead_at_least = 0;
 };
 
 /// The signals of one ref update; `truncated` when a limit cut the diff/secret scan short.
 struct PushSignals {
   Value signals = Map{};
   bool truncated = false;
+  std::size_t scanned_ahead = 0;  // commits whose scan ahead of the walk was kept (tests, benches)
 };
 
 /// One repository, opened once per hook run.
@@ -121,10 +127,18 @@ class GitRepo {
   /// walk goes on) or its oldest (the walking thread, after the walk), until the two meet.
   /// `start_helper` (the walking thread, when no second thread runs yet): called with half the
   /// budget left once a few MB have been read and commits are left, to start the second thread.
-  Result<CommitScan> scan_queue(CommitQueue& queue, bool from_front, const GitSettings& settings,
-                                const std::string& pusher, std::size_t budget,
-                                std::size_t max_file_scan_bytes, bool secrets,
-                                const std::function<void(std::size_t)>* start_helper = nullptr);
+  static Result<CommitScan> scan_queue(
+      CommitQueue& queue, bool from_front, CommitScanner& scanner,
+      const std::function<void(std::size_t)>* start_helper = nullptr);
+  struct ScanAhead;
+  /// The second thread's work while the walk goes on (see ScanAhead), then its share of the
+  /// queue.
+  /// After the walk: keeps the runs scanned ahead that lie wholly among the first `diffed` of
+  /// `commits`, and fills `queue` with the rest of those. Returns how many commits were kept.
+  static std::size_t publish_ahead(ScanAhead& ahead, CommitQueue& queue,
+                                   const std::vector<git_oid>& commits, std::size_t diffed);
+  static Result<CommitScan> scan_ahead(ScanAhead& ahead, CommitQueue& queue, CommitScanner& scanner,
+                                       git_oid tip);
   /// `sink`, `scanned`: as scan_commits_detailed's (null: not wanted).
   Result<CommitScan> scan_range(const git_oid* commits, std::size_t count,
                                 const GitSettings& settings, const std::string& pusher,

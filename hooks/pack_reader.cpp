@@ -139,6 +139,7 @@ std::unique_ptr<PackReader> PackReader::over(std::string_view idx, std::string_v
 
 PackReader::~PackReader() {
   if (inflater_ != nullptr) libdeflate_free_decompressor(inflater_);
+  if (fixed_inflater_ != nullptr) libdeflate_free_decompressor(fixed_inflater_);
   if (idx_map_ != nullptr) ::munmap(idx_map_, idx_.size());
   if (pack_map_ != nullptr) ::munmap(pack_map_, pack_.size());
 }
@@ -175,7 +176,8 @@ bool PackReader::init() {
   // The index names its pack by the pack's trailing checksum.
   if (std::memcmp(pack + pack_.size() - kId, idx + size - kTrailer, kId) != 0) return false;
   inflater_ = libdeflate_alloc_decompressor();
-  return inflater_ != nullptr;
+  fixed_inflater_ = libdeflate_alloc_decompressor();
+  return inflater_ != nullptr && fixed_inflater_ != nullptr;
 }
 
 bool PackReader::offset_of(const unsigned char* id, uint64_t* offset) const {
@@ -252,7 +254,14 @@ bool PackReader::entry_at(uint64_t offset, Entry* e) const {
 bool PackReader::inflate(const Entry& e, char* out) const {
   std::size_t used = 0;
   std::size_t got = 0;
-  return libdeflate_zlib_decompress_ex(inflater_, e.data, e.avail, out, e.size, &used, &got) ==
+  // The first block's type is in the three bits after the two-byte zlib header. libdeflate keeps
+  // the fixed-code tables it built only until it decodes a block with tables of its own, and
+  // building them costs more than inflating a small commit or tree: entries whose first block
+  // uses the fixed codes get a decompressor that never sees another kind.
+  constexpr unsigned kFixedCodes = 1;
+  const bool fixed = e.avail > 2 && ((e.data[2] >> 1) & 3U) == kFixedCodes;
+  libdeflate_decompressor* inflater = fixed ? fixed_inflater_ : inflater_;
+  return libdeflate_zlib_decompress_ex(inflater, e.data, e.avail, out, e.size, &used, &got) ==
              LIBDEFLATE_SUCCESS &&
          got == e.size;
 }

@@ -15,6 +15,7 @@
 #include "../core/test_util.h"
 #include "blob_text.h"
 #include "git_signals.h"
+#include "stepgate/json.h"
 #include "stepgate/secrets.h"
 #include "stepgate/signal_demand.h"
 #include "subprocess.h"
@@ -993,6 +994,109 @@ TEST_CASE("blob text: newlines are counted across the block edges") {
             static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
     }
   }
+}
+
+}  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+/// A fast-import stream of `count` commits on `branch`, marks from `first_mark`, the first on
+/// top of mark `from` (0: a root commit); each rewrites src/fN.txt, and the commit at `key_at`
+/// adds a key to keys/N.env.
+std::string branch_history(const std::string& branch, int from, int first_mark, int count,
+                           int key_at, const std::string& key) {
+  std::string out;
+  auto data = [&out](const std::string& text) {
+    out += "data " + std::to_string(text.size()) + "\n" + text + "\n";
+  };
+  for (int i = 0; i < count; ++i) {
+    const int mark = first_mark + i;
+    const std::string when = std::to_string(1700000000 + mark) + " +0000\n";
+    out += "commit " + branch + "\nmark :" + std::to_string(mark) + "\n";
+    for (const char* role : {"author ", "committer "})
+      out.append(role).append("Dev <dev@example.com> ").append(when);
+    data("change " + std::to_string(mark) + "\n");
+    const int parent = i == 0 ? from : mark - 1;
+    if (parent > 0) out += "from :" + std::to_string(parent) + "\n";
+    out += "M 644 inline src/f" + std::to_string(mark % 11) + ".txt\n";
+    data("one " + std::to_string(mark) + "\ntwo\nthree " + std::to_string(mark * 7) + "\n");
+    if (i == key_at) {
+      out += "M 644 inline keys/" + std::to_string(mark) + ".env\n";
+      data("KEY=" + key + "\n");
+    }
+  }
+  return out;
+}
+
+PushSignals push_feature(Repo& repo, const PushScanLimits& limits) {
+  auto opened = GitRepo::open_at(repo.path());
+  REQUIRE(opened.ok());
+  GitSettings settings;
+  PushScanOptions options;
+  options.settings = &settings;
+  options.pusher_email = "dev@example.com";
+  options.remote = "origin";
+  const std::string tip = repo.git({"rev-parse", "refs/heads/feature"}).substr(0, 40);
+  const RefUpdate update{"refs/heads/feature", tip, "refs/heads/feature", std::string(40, '0'), 1};
+  PushSignals out;
+  REQUIRE((*opened)->collect(update, options, out, limits).ok());
+  return out;
+}
+
+/// Everything a rule can read of a push's scan, as text.
+std::string scan_signals(const PushSignals& out) {
+  std::string text = std::to_string(out.truncated);
+  for (const char* name : {"commits", "files_changed", "lines_added", "lines_deleted", "paths",
+                           "secrets", "secret_findings", "large_files", "unsigned_commits",
+                           "foreign_authors", "scan_incomplete"}) {
+    const Value* v = out.signals.find(name);
+    REQUIRE(v != nullptr);
+    text += std::string(" ") + name + "=" + to_json(*v);
+  }
+  return text;
+}
+
+TEST_CASE("git signals: commits scanned ahead of the walk report what the walk's scan reports") {
+  // main: 1,500 commits, which the remote has; feature: 200 commits on main's 100th. The walk
+  // reads main back to the fork to learn that it is hidden; the scan ahead runs down feature's
+  // first-parent chain, past its oldest commit into main's, whose runs must be dropped.
+  Repo repo;
+  repo.git({"fast-import", "--quiet"},
+           branch_history("refs/heads/main", 0, 1, 1500, 40, kAwsKey) +
+               branch_history("refs/heads/feature", 100, 2001, 200, 150, kAwsKey));
+  repo.git({"update-ref", "refs/remotes/origin/main", "refs/heads/main"});
+  PushScanLimits never;
+  never.scan_ahead_after_us = -1;
+  PushScanLimits ahead;
+  ahead.scan_ahead_after_us = 0;
+  ahead.scan_ahead_at_least = 100000;  // the whole chain, past the push
+
+  const PushSignals walked = push_feature(repo, never);
+  CHECK(walked.scanned_ahead == 0);
+  CHECK(walked.signals.get_int("commits") == 200);
+  const auto findings = walked.signals.find("secret_findings")->as_list();
+  REQUIRE(findings.size() == 1);  // feature's key, not main's
+  CHECK(findings.front().find("file")->as_string() == "keys/2151.env");
+  int64_t added = 0;
+  std::istringstream numstat(
+      repo.git({"log", "--no-renames", "--numstat", "--format=", "origin/main..feature"}));
+  for (std::string a, d, path; numstat >> a >> d >> path;) added += std::stoll(a);
+  CHECK(walked.signals.get_int("lines_added") == added);
+
+  const PushSignals scanned = push_feature(repo, ahead);
+  // Three whole runs of 64 lie in the push; the fourth reaches into main's and is dropped.
+  CHECK(scanned.scanned_ahead == 192);
+  CHECK(scan_signals(scanned) == scan_signals(walked));
+
+  // Past max_diffed_commits only the newest 150 are the push's scan: two runs are kept.
+  never.max_diffed_commits = ahead.max_diffed_commits = 150;
+  const PushSignals cut_walked = push_feature(repo, never);
+  const PushSignals cut_scanned = push_feature(repo, ahead);
+  CHECK(cut_walked.truncated);
+  CHECK(cut_scanned.scanned_ahead == 128);
+  CHECK(scan_signals(cut_scanned) == scan_signals(cut_walked));
 }
 
 }  // namespace

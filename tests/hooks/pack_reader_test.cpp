@@ -319,5 +319,81 @@ TEST_CASE(
   git_repository_free(raw);
 }
 
+TEST_CASE("commit handoff: a kept commit is taken once, within its limits") {
+  CommitHandoff handoff;
+  unsigned char a[20] = {1};
+  unsigned char b[20] = {2};
+  unsigned char c[20] = {3};
+  handoff.keep(a, "tree 1234\n\nmessage\n");
+  handoff.keep(b, std::string(CommitHandoff::kMaxCommitBytes + 1, 'x'));  // too large: not kept
+  CHECK(handoff.kept() == 1);
+  void* data = nullptr;
+  std::size_t size = 0;
+  REQUIRE(handoff.take(a, kMemory, &data, &size));
+  CHECK(std::string(static_cast<const char*>(data), size) == "tree 1234\n\nmessage\n");
+  std::free(data);
+  CHECK_FALSE(handoff.take(a, kMemory, &data, &size));  // once
+  CHECK_FALSE(handoff.take(b, kMemory, &data, &size));
+  CHECK_FALSE(handoff.take(c, kMemory, &data, &size));
+  CHECK(handoff.kept() == 0);
+  // Past kMaxBytes in all, nothing more is kept.
+  const std::string commit(CommitHandoff::kMaxCommitBytes, 'c');
+  std::size_t kept = 0;
+  for (unsigned i = 0; i < 2 * CommitHandoff::kMaxBytes / commit.size(); ++i) {
+    unsigned char id[20] = {};
+    std::memcpy(id, &i, sizeof i);
+    id[19] = 9;
+    handoff.keep(id, commit);
+    kept = handoff.kept();
+  }
+  CHECK(kept * commit.size() <= CommitHandoff::kMaxBytes);
+  CHECK(kept * commit.size() > CommitHandoff::kMaxBytes - 2 * commit.size());
+}
+
+TEST_CASE("commit handoff: repositories sharing one read each commit from the pack once") {
+  const PackedRepo repo({});
+  init_libgit2();
+  const std::string head = git(repo.path(), {"rev-parse", "HEAD"}).substr(0, 40);
+  git_oid id;
+  REQUIRE(git_oid_fromstr(&id, head.c_str()) == 0);
+  const std::string raw = git(repo.path(), {"cat-file", "commit", head});
+  auto open = [&](bool readers) {
+    git_repository* r = nullptr;
+    REQUIRE(git_repository_open(&r, repo.path().c_str()) == 0);
+    if (readers) REQUIRE(add_pack_readers(r, {repo.path() + "/.git/objects"}));
+    return r;
+  };
+  auto read_commit = [&](git_repository* r) {
+    git_commit* commit = nullptr;
+    REQUIRE(git_commit_lookup(&commit, r, &id) == 0);
+    std::string header = git_commit_raw_header(commit);
+    git_commit_free(commit);
+    return header;
+  };
+  git_repository* walker = open(true);
+  git_repository* scanner = open(true);
+  git_repository* other = open(true);
+  git_repository* plain = open(false);
+  CommitHandoff handoff;
+  CHECK_FALSE(share_commit_handoff(plain, &handoff));  // no pack reader to share it
+  REQUIRE(share_commit_handoff(walker, &handoff));
+  REQUIRE(share_commit_handoff(scanner, &handoff));
+  const std::string first = read_commit(walker);
+  CHECK(raw.starts_with(first));
+  CHECK(handoff.kept() == 1);
+  // A repository not sharing it reads from its pack: the handoff is not another repository's.
+  CHECK(read_commit(other) == first);
+  CHECK(handoff.kept() == 1);
+  CHECK(read_commit(scanner) == first);  // taken
+  CHECK(handoff.kept() == 0);
+  CHECK(read_commit(scanner) == first);  // read from the pack again, and kept
+  CHECK(handoff.kept() == 1);
+  REQUIRE(share_commit_handoff(walker, nullptr));
+  REQUIRE(share_commit_handoff(scanner, nullptr));
+  CHECK(read_commit(walker) == first);  // no longer served from it
+  CHECK(handoff.kept() == 1);
+  for (git_repository* r : {walker, scanner, other, plain}) git_repository_free(r);
+}
+
 }  // namespace
 }  // namespace stepgate
