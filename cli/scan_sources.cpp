@@ -143,6 +143,7 @@ Result<ScanResult> scan_git_range(const std::string& repo, const std::string& ra
     }
     commits.push_back(oid);
   }
+  allocate_for_one_run();  // `stepgate scan` exits when done
   // No git configuration (as before); the choice of object reader is this process's.
   auto opened = GitRepo::open_at(
       repo,

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     return 2;  // git treats any non-zero exit as a refused push: fail closed
   }
   stepgate::keep_repositories_until_exit();  // one hook run, then exit
+  stepgate::allocate_for_one_run();
   try {
     stepgate::CommandContext context{stepgate::this_process()};
     return stepgate::run_hook(options, context);

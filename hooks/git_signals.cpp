@@ -2,6 +2,7 @@
 
 #include <git2.h>
 #include <git2/sys/repository.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -447,6 +448,15 @@ std::atomic<bool> keep_until_exit{false};
 
 void keep_repositories_until_exit() {
   keep_until_exit = true;
+}
+
+void allocate_for_one_run() {
+#if defined(__GLIBC__)
+  constexpr int kMmapAbove = 64 << 20;
+  constexpr int kTrimAbove = 1 << 30;
+  (void)mallopt(M_MMAP_THRESHOLD, kMmapAbove);
+  (void)mallopt(M_TRIM_THRESHOLD, kTrimAbove);
+#endif
 }
 
 GitRepo::~GitRepo() {
@@ -914,16 +924,6 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   const std::size_t file_cap = limits.max_file_scan_bytes;
   CommitQueue queue;
   queue.limit = limits.max_diffed_commits;
-  // The commits the walk reads, handed to the scan's repository handles (not inflated twice).
-  CommitHandoff handoff;
-  const bool handing = scan_wanted && share_commit_handoff(repo_, &handoff);
-  const struct Unshare {
-    git_repository* repo;
-    bool on;
-    ~Unshare() {
-      if (on) (void)share_commit_handoff(repo, nullptr);
-    }
-  } unshare{repo_, handing};
   // The second scan thread: started once the walk has found enough commits to pay for it, or, when
   // the walk itself takes a while, scanning ahead of it (ScanAhead).
   std::thread worker;
@@ -936,7 +936,6 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
       // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
       auto second = reopen();    // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
       if (!second.ok()) return;  // the walking thread scans everything
-      if (handing) (void)share_commit_handoff((*second)->repo_, &handoff);
       CommitScanner scanner((*second)->repo_, settings, pusher, budget, file_cap);
       scanner.set_scan_secrets(secrets);
       later = scan_queue(queue, true, scanner);
@@ -967,7 +966,6 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
         ahead.changed.notify_all();
         return;
       }
-      if (handing) (void)share_commit_handoff((*second)->repo_, &handoff);
       CommitScanner scanner((*second)->repo_, settings, pusher, budget, file_cap);
       scanner.set_scan_secrets(secrets);
       later = scan_ahead(ahead, queue, scanner, tip);

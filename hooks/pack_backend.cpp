@@ -3,7 +3,6 @@
 #include <git2/sys/odb_backend.h>
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -23,7 +22,6 @@ constexpr std::size_t kMaxPacks = 1024;
 struct Packs {
   std::mutex mu;  // libgit2 may call one odb from several threads
   std::vector<std::unique_ptr<PackReader>> readers;
-  CommitHandoff* handoff = nullptr;  // share_commit_handoff
 };
 
 /// The odb backend: the packs of the repository's object directories, read before libgit2's
@@ -52,19 +50,12 @@ int backend_read(void** data, std::size_t* size, git_object_t* type, git_odb_bac
   Packs& packs = packs_of(parent);
   const PackReader::Memory memory{&backend_alloc, &backend_release, parent};
   std::lock_guard lock(packs.mu);
-  if (packs.handoff != nullptr && packs.handoff->take(id->id, memory, data, size)) {
-    *type = GIT_OBJECT_COMMIT;
-    return 0;
-  }
   // One index lookup per pack: a pack that does not list the object, or whose entry this reader
   // does not take, is passed over; none left, libgit2 reads it.
   for (auto& pack : packs.readers) {
     int t = 0;
     if (pack->read(id->id, memory, data, size, &t)) {
       *type = static_cast<git_object_t>(t);  // the pack's numbering is git_object_t's
-      if (packs.handoff != nullptr && t == PackReader::kCommit) {
-        packs.handoff->keep(id->id, {static_cast<const char*>(*data), *size});
-      }
       return 0;
     }
   }
@@ -105,85 +96,6 @@ std::vector<std::string> pack_indexes(const std::string& dir) {
 }
 
 }  // namespace
-
-std::size_t CommitHandoff::IdHash::operator()(const Id& id) const noexcept {
-  std::size_t h = 0;
-  std::memcpy(&h, id.data(), sizeof h);  // an object id is a hash already
-  return h;
-}
-
-void CommitHandoff::keep(const unsigned char* id, std::string_view data) {
-  if (data.size() > kMaxCommitBytes) return;
-  char* copy = nullptr;
-  {
-    const std::lock_guard lock(blocks_mu_);
-    // Once kMaxBytes have been kept nothing more is (what is held is still taken in turn).
-    if (bytes_ + data.size() > kMaxBytes) return;
-    if (block_used_ + data.size() > kBlockBytes) {
-      blocks_.push_back(std::make_unique_for_overwrite<char[]>(kBlockBytes));
-      block_used_ = 0;
-    }
-    copy = blocks_.back().get() + block_used_;
-    block_used_ += data.size();
-    bytes_ += data.size();
-  }
-  std::memcpy(copy, data.data(), data.size());
-  Id key;
-  std::memcpy(key.data(), id, key.size());
-  Shard& shard = shards_[id[1] % kShards];
-  const std::lock_guard lock(shard.mu);
-  auto [at, added] = shard.commits.try_emplace(key, Kept{copy, data.size(), false});
-  if (!added && at->second.taken) at->second = Kept{copy, data.size(), false};  // read again
-}
-
-bool CommitHandoff::take(const unsigned char* id, const PackReader::Memory& memory, void** data,
-                         std::size_t* size) {
-  Id key;
-  std::memcpy(key.data(), id, key.size());
-  Kept kept{};
-  {
-    Shard& shard = shards_[id[1] % kShards];
-    const std::lock_guard lock(shard.mu);
-    auto found = shard.commits.find(key);
-    if (found == shard.commits.end() || found->second.taken) return false;
-    found->second.taken = true;
-    kept = found->second;
-  }
-  void* out = memory.alloc(memory.context, kept.size);
-  if (out == nullptr) return false;
-  std::memcpy(out, kept.data, kept.size);
-  *data = out;
-  *size = kept.size;
-  return true;
-}
-
-std::size_t CommitHandoff::kept() {
-  std::size_t n = 0;
-  for (Shard& shard : shards_) {
-    const std::lock_guard lock(shard.mu);
-    n += static_cast<std::size_t>(
-        std::count_if(shard.commits.begin(), shard.commits.end(),
-                      [](const auto& kept) { return !kept.second.taken; }));
-  }
-  return n;
-}
-
-bool share_commit_handoff(git_repository* repo, CommitHandoff* handoff) {
-  git_odb* odb = nullptr;
-  if (git_repository_odb(&odb, repo) != 0) return false;
-  bool shared = false;
-  const std::size_t count = git_odb_num_backends(odb);
-  for (std::size_t i = 0; i < count && !shared; ++i) {
-    git_odb_backend* backend = nullptr;
-    if (git_odb_get_backend(&backend, odb, i) != 0 || backend->read != &backend_read) continue;
-    Packs& packs = packs_of(backend);
-    const std::lock_guard lock(packs.mu);
-    packs.handoff = handoff;
-    shared = true;
-  }
-  git_odb_free(odb);
-  return shared;
-}
 
 bool add_pack_readers(git_repository* repo, const std::vector<std::string>& object_dirs) {
   auto packs = std::make_unique<Packs>();

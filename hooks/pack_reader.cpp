@@ -21,13 +21,16 @@ constexpr std::size_t kTrailer = 2 * kId;  // the pack's checksum, then the inde
 constexpr std::size_t kPackHeader = 12;    // "PACK", version, object count
 constexpr int kOfsDelta = 6;
 constexpr int kRefDelta = 7;
-constexpr std::size_t kMaxBase = std::size_t{1} << 20;
-// The base cache: 4 MiB, not libgit2's 16. Every byte of it is fresh memory the first time, and
-// on this project's VM a page fault costs ~6 us: with 16 MiB per scan thread the 10,000-commit
-// push took 17.4k faults and 472-487 ms of CPU, with 4 MiB 11.8k and 402-410 ms, and the 51 MB
-// scan push 11.4k and 428-442 against 5.2k and 330-340 ms; 1 MiB was no faster, and none at all
-// doubled the 10,000-commit push (its chains re-resolved).
-constexpr std::size_t kBaseCache = std::size_t{4} << 20;
+// The base cache: 1 MiB per reader, not libgit2's 16. Every byte of it is fresh memory the first
+// time, and on this project's VM a page fault costs ~6 us, and a larger working set misses the
+// caches more. With 16 MiB per scan thread the 10,000-commit push took 17.4k faults and 472-487 ms
+// of CPU, with 4 MiB 11.8k and 402-410 ms (2026-12-06). Once the scanner kept its diffed old sides
+// (commit_scan.h), 1 MiB took 198-222 ms of CPU against 218-260 with 4 MiB (2,000 faults fewer),
+// the 51 MB scan push 10% less wall time, and 300 versions of a 250 KB file with 50-deep chains
+// 0.61-0.70 s against 1.10-1.37 s; 256 KiB was about as fast, and none at all doubled the
+// 10,000-commit push (its chains re-resolved). A base over half of it is not kept.
+constexpr std::size_t kBaseCache = std::size_t{1} << 20;
+constexpr std::size_t kMaxBase = kBaseCache / 2;
 
 uint32_t be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];

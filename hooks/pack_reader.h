@@ -9,12 +9,10 @@
 // not in its packs, a loose object, a corrupt entry, a chain too deep, an object too large) is
 // answered "not here", and libgit2 reads it as it always did. Every read of the mapped files is
 // bounds-checked: the repository may be hostile.
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -116,7 +114,7 @@ class PackReader {
   std::size_t max_object_ = kMaxObjectBytes;
   libdeflate_decompressor* inflater_ = nullptr;
   libdeflate_decompressor* fixed_inflater_ = nullptr;  // entries starting with a fixed-code block
-  // Resolved bases, by pack offset; up to 1 MiB each, 4 MiB in all, oldest out first (see
+  // Resolved bases, by pack offset; up to 512 KiB each, 1 MiB in all, oldest out first (see
   // kBaseCache).
   struct Cached {
     int type;
@@ -129,52 +127,6 @@ class PackReader {
   std::size_t delta_size_ = 0;
   std::size_t delta_capacity_ = 0;
 };
-
-/// Commits read through one repository's pack reader, handed to the next read of each through
-/// any repository sharing the handoff (#21 §2). The push hook's revwalk reads every pushed commit
-/// to order them; the scan, on its own repository handles, then reads each again for its tree
-/// and message: with a handoff the second read is a copy, not a second inflate. Each commit is
-/// handed over once (taken on the read that finds it); up to kMaxBytes are held, commits over
-/// kMaxCommitBytes never. Only repositories of one push share one: an object read from one
-/// repository is never served to another's reads unless the caller asks for it.
-class CommitHandoff {
- public:
-  static constexpr std::size_t kMaxBytes = std::size_t{8} << 20;
-  static constexpr std::size_t kMaxCommitBytes = std::size_t{16} << 10;
-  /// Keeps a copy of commit `id` (20 bytes) read from a pack, if room is left.
-  void keep(const unsigned char* id, std::string_view data);
-  /// Commit `id`, if kept: copied into `memory`, and no longer kept.
-  bool take(const unsigned char* id, const PackReader::Memory& memory, void** data,
-            std::size_t* size);
-  [[nodiscard]] std::size_t kept();
-
- private:
-  using Id = std::array<unsigned char, 20>;
-  struct IdHash {
-    std::size_t operator()(const Id& id) const noexcept;
-  };
-  // The walking thread keeps while the scanning threads take: each shard has its own lock, and
-  // nothing kept is freed before the handoff is, so no thread frees what another allocated
-  // (glibc then takes the other thread's arena lock: 1,500 futex calls on the 10,000-commit push).
-  struct Kept {
-    const char* data;
-    std::size_t size;
-    bool taken;
-  };
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<Id, Kept, IdHash> commits;
-  };
-  static constexpr std::size_t kShards = 16;
-  static constexpr std::size_t kBlockBytes = std::size_t{256} << 10;
-  std::array<Shard, kShards> shards_;
-  std::mutex blocks_mu_;
-  std::vector<std::unique_ptr<char[]>> blocks_;  // the kept commits' bytes
-  std::size_t block_used_ = kBlockBytes;         // of the last block
-  std::size_t bytes_ = 0;                        // in all blocks
-};
-
-bool share_commit_handoff(git_repository* repo, CommitHandoff* handoff);
 
 /// Puts a reader of the packs in `object_dirs` (each an objects directory) ahead of libgit2's own
 /// backends in `repo`'s object database. Directories without packs are skipped. False only when
