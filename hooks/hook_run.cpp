@@ -1,6 +1,7 @@
 #include "hook_run.h"
 
 #include <cstdlib>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <ostream>
@@ -234,6 +235,10 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   gate_options.env = context.io.env;
   gate_options.paths = context.io.paths();
   gate_options.front_end = "git";
+  // The repository opens (its configuration files read, its pack indexes mapped) on a second
+  // thread while the gate opens (policy, state, audit log): neither needs the other.
+  auto repo_opening = std::async(
+      std::launch::async, [&context] { return GitRepo::open(context.io.cwd, context.io.env); });
   std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this run
   if (o.gates != nullptr) {
     auto pooled = o.gates->get(gate_options);
@@ -244,7 +249,7 @@ int run_hook(const HookOptions& options, CommandContext& context) {
     if (!opened.ok()) return open_failure(opened.error(), o, context);
     gate = std::move(opened).value();
   }
-  auto repo = GitRepo::open(context.io.cwd, context.io.env);
+  auto repo = repo_opening.get();
   if (!repo.ok()) return open_failure(repo.error(), o, context);
 
   const bool no_tty = no_tty_requested(context.io.env) || o.kind == HookKind::kPreReceive;
