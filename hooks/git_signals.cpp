@@ -611,7 +611,10 @@ Result<CommitScan> GitRepo::scan_ahead(ScanAhead& ahead, CommitQueue& queue, Com
     runs.push_back(std::move(run));
     run = {};
   };
-  for (bool more = true; more && !ahead.walked.load(std::memory_order_relaxed);) {
+  // No more than could be kept: a hostile repository's first-parent chain may even loop (object
+  // ids are not re-hashed on reading), and publish_ahead drops a run that repeats a commit.
+  std::size_t left = queue.limit;
+  for (bool more = true; more && left-- > 0 && !ahead.walked.load(std::memory_order_relaxed);) {
     run.commits.push_back(tip);
     if (!scanner.scan(tip).ok()) {
       run.failed = true;  // the queue scans it again and reports what went wrong
@@ -869,9 +872,15 @@ std::size_t GitRepo::publish_ahead(ScanAhead& ahead, CommitQueue& queue,
   std::unordered_set<git_oid, OidHash, OidEqual> scanned;
   {
     const std::lock_guard<std::mutex> hold(ahead.lock);
+    // A run is kept when every commit in it is wanted and none was scanned in a run kept before
+    // or earlier in the run (a chain that loops), so each wanted commit counts once.
+    std::unordered_set<git_oid, OidHash, OidEqual> in_run;
     for (ScanAhead::Run& run : ahead.runs) {
-      run.keep = !run.failed && std::all_of(run.commits.begin(), run.commits.end(),
-                                            [&](const git_oid& id) { return wanted.contains(id); });
+      in_run.clear();
+      run.keep = !run.failed &&
+                 std::all_of(run.commits.begin(), run.commits.end(), [&](const git_oid& id) {
+                   return wanted.contains(id) && !scanned.contains(id) && in_run.insert(id).second;
+                 });
       if (run.keep) scanned.insert(run.commits.begin(), run.commits.end());
     }
   }

@@ -4,6 +4,7 @@
 #include "commit_scan.h"
 
 #include <doctest/doctest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <fstream>
@@ -1090,13 +1091,58 @@ TEST_CASE("git signals: commits scanned ahead of the walk report what the walk's
   CHECK(scanned.scanned_ahead == 192);
   CHECK(scan_signals(scanned) == scan_signals(walked));
 
-  // Past max_diffed_commits only the newest 150 are the push's scan: two runs are kept.
+  // Past max_diffed_commits only the newest 150 are the push's scan, and the scan ahead takes no
+  // more than that: two runs of 64 and one of 22, all kept.
   never.max_diffed_commits = ahead.max_diffed_commits = 150;
   const PushSignals cut_walked = push_feature(repo, never);
   const PushSignals cut_scanned = push_feature(repo, ahead);
   CHECK(cut_walked.truncated);
-  CHECK(cut_scanned.scanned_ahead == 128);
+  CHECK(cut_scanned.scanned_ahead == 150);
   CHECK(scan_signals(cut_scanned) == scan_signals(cut_walked));
+}
+
+}  // namespace
+}  // namespace stepgate
+
+namespace stepgate {
+namespace {
+
+TEST_CASE("git signals: a first-parent chain that loops is scanned ahead once per commit") {
+  // Object ids are not re-hashed on reading (git does not either), so a hostile repository can
+  // store under a commit's id a commit whose parent is its own child: A <- B, then A rewritten
+  // to name B as its parent. The walk sees B and A once each; the scan ahead goes round the loop.
+  Repo repo;
+  repo.write("f.txt", "one\n");
+  const std::string a = repo.commit("a");
+  repo.write("f.txt", "one\ntwo\nAWS_KEY=" + kAwsKey + "\n");
+  const std::string b = repo.commit("b");
+  const std::string tree = repo.git({"rev-parse", a + "^{tree}"}).substr(0, 40);
+  const std::string forged = "tree " + tree + "\nparent " + b +
+                             "\nauthor Dev <dev@example.com> 1700000000 +0000\n"
+                             "committer Dev <dev@example.com> 1700000000 +0000\n\na\n";
+  const std::string object = "commit " + std::to_string(forged.size()) + '\0' + forged;
+  const std::string path = repo.path() + "/.git/objects/" + a.substr(0, 2) + "/" + a.substr(2);
+  std::filesystem::permissions(path, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  {
+    uLongf size = compressBound(object.size());
+    std::string packed(size, '\0');
+    REQUIRE(compress(reinterpret_cast<Bytef*>(packed.data()), &size,
+                     reinterpret_cast<const Bytef*>(object.data()), object.size()) == Z_OK);
+    packed.resize(size);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << packed;
+  }
+  repo.git({"branch", "feature", b});
+  PushScanLimits never;
+  never.scan_ahead_after_us = -1;
+  PushScanLimits ahead;
+  ahead.scan_ahead_after_us = 0;
+  ahead.scan_ahead_at_least = 40;  // twenty times round the loop
+  const PushSignals walked = push_feature(repo, never);
+  CHECK(walked.signals.get_int("commits") == 2);
+  const PushSignals scanned = push_feature(repo, ahead);
+  CHECK(scanned.scanned_ahead == 0);  // the one run repeats commits: dropped
+  CHECK(scan_signals(scanned) == scan_signals(walked));
 }
 
 }  // namespace
