@@ -566,7 +566,7 @@ constexpr std::size_t kHelpAfterBytes = std::size_t{1} << 20;
 
 /// libgit2's walk of a push with commits to hide (the remote's) reads every commit of the range
 /// before it yields the first: on the 10,000-commit push a third of the hook's time, with the
-/// second core idle. Once the walk has run for PushScanLimits::scan_ahead_after_us (2 ms; the
+/// second core idle. Once the walk has run for PushScanLimits::scan_ahead_after_us (1 ms; the
 /// 100-commit push walks for well under one), the second thread scans ahead down
 /// the new tip's first-parent chain. Those commits are the push's until the chain reaches one the
 /// remote has, and then none further down is (what the remote has, it has with its ancestors), so

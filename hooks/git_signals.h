@@ -49,7 +49,7 @@ struct PushScanLimits {
   /// A walk still going after this long is scanned ahead of (GitRepo::ScanAhead); negative:
   /// never. Tests set 0 and scan_ahead_at_least, to make the walking thread wait until that many
   /// commits have been scanned ahead (or the new tip's first-parent chain has run out).
-  int64_t scan_ahead_after_us = 2000;
+  int64_t scan_ahead_after_us = 1000;
   std::size_t scan_ahead_at_least = 0;
 };
 
