@@ -1101,12 +1101,6 @@ TEST_CASE("git signals: commits scanned ahead of the walk report what the walk's
   CHECK(scan_signals(cut_scanned) == scan_signals(cut_walked));
 }
 
-}  // namespace
-}  // namespace stepgate
-
-namespace stepgate {
-namespace {
-
 TEST_CASE("git signals: a first-parent chain that loops is scanned ahead once per commit") {
   // Object ids are not re-hashed on reading (git does not either), so a hostile repository can
   // store under a commit's id a commit whose parent is its own child: A <- B, then A rewritten
