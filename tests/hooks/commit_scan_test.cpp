@@ -534,9 +534,10 @@ std::string long_history(int count, const std::string& key) {
 
 const std::string kAwsKey = std::string("AKIA") + "Q3EGRTY5LWJ7NXZP";  // split: no secret here
 
-/// The signals of pushing refs/heads/long (made by long_history) as a new branch.
-PushSignals push_long_branch(Repo& repo, const PushScanLimits& limits = {}) {
-  const std::string tip = repo.git({"rev-parse", "refs/heads/long"}).substr(0, 40);
+/// The signals of pushing refs/heads/`name` as a new branch to origin.
+PushSignals push_branch(Repo& repo, const std::string& name, const PushScanLimits& limits = {}) {
+  const std::string ref = "refs/heads/" + name;
+  const std::string tip = repo.git({"rev-parse", ref}).substr(0, 40);
   auto opened = GitRepo::open_at(repo.path());
   REQUIRE(opened.ok());
   GitSettings settings;
@@ -544,11 +545,16 @@ PushSignals push_long_branch(Repo& repo, const PushScanLimits& limits = {}) {
   options.settings = &settings;
   options.pusher_email = "dev@example.com";
   options.remote = "origin";
-  RefUpdate update{"refs/heads/long", tip, "refs/heads/long", std::string(40, '0'), 1};
+  const RefUpdate update{ref, tip, ref, std::string(40, '0'), 1};
   PushSignals out;
   REQUIRE((*opened)->collect(update, options, out, limits).ok());
   CHECK(out.truncated == out.signals.find("scan_incomplete")->as_bool());
   return out;
+}
+
+/// The signals of pushing refs/heads/long (made by long_history) as a new branch.
+PushSignals push_long_branch(Repo& repo, const PushScanLimits& limits = {}) {
+  return push_branch(repo, "long", limits);
 }
 
 TEST_CASE("git signals: a push long enough for two scan threads reports what git reports") {
@@ -1031,21 +1037,6 @@ std::string branch_history(const std::string& branch, int from, int first_mark, 
   return out;
 }
 
-PushSignals push_feature(Repo& repo, const PushScanLimits& limits) {
-  auto opened = GitRepo::open_at(repo.path());
-  REQUIRE(opened.ok());
-  GitSettings settings;
-  PushScanOptions options;
-  options.settings = &settings;
-  options.pusher_email = "dev@example.com";
-  options.remote = "origin";
-  const std::string tip = repo.git({"rev-parse", "refs/heads/feature"}).substr(0, 40);
-  const RefUpdate update{"refs/heads/feature", tip, "refs/heads/feature", std::string(40, '0'), 1};
-  PushSignals out;
-  REQUIRE((*opened)->collect(update, options, out, limits).ok());
-  return out;
-}
-
 /// Everything a rule can read of a push's scan, as text.
 std::string scan_signals(const PushSignals& out) {
   std::string text = std::to_string(out.truncated);
@@ -1074,7 +1065,7 @@ TEST_CASE("git signals: commits scanned ahead of the walk report what the walk's
   ahead.scan_ahead_after_us = 0;
   ahead.scan_ahead_at_least = 100000;  // the whole chain, past the push
 
-  const PushSignals walked = push_feature(repo, never);
+  const PushSignals walked = push_branch(repo, "feature", never);
   CHECK(walked.scanned_ahead == 0);
   CHECK(walked.signals.get_int("commits") == 200);
   const auto findings = walked.signals.find("secret_findings")->as_list();
@@ -1086,7 +1077,7 @@ TEST_CASE("git signals: commits scanned ahead of the walk report what the walk's
   for (std::string a, d, path; numstat >> a >> d >> path;) added += std::stoll(a);
   CHECK(walked.signals.get_int("lines_added") == added);
 
-  const PushSignals scanned = push_feature(repo, ahead);
+  const PushSignals scanned = push_branch(repo, "feature", ahead);
   // Three whole runs of 64 lie in the push; the fourth reaches into main's and is dropped.
   CHECK(scanned.scanned_ahead == 192);
   CHECK(scan_signals(scanned) == scan_signals(walked));
@@ -1094,8 +1085,8 @@ TEST_CASE("git signals: commits scanned ahead of the walk report what the walk's
   // Past max_diffed_commits only the newest 150 are the push's scan, and the scan ahead takes no
   // more than that: two runs of 64 and one of 22, all kept.
   never.max_diffed_commits = ahead.max_diffed_commits = 150;
-  const PushSignals cut_walked = push_feature(repo, never);
-  const PushSignals cut_scanned = push_feature(repo, ahead);
+  const PushSignals cut_walked = push_branch(repo, "feature", never);
+  const PushSignals cut_scanned = push_branch(repo, "feature", ahead);
   CHECK(cut_walked.truncated);
   CHECK(cut_scanned.scanned_ahead == 150);
   CHECK(scan_signals(cut_scanned) == scan_signals(cut_walked));
@@ -1132,9 +1123,9 @@ TEST_CASE("git signals: a first-parent chain that loops is scanned ahead once pe
   PushScanLimits ahead;
   ahead.scan_ahead_after_us = 0;
   ahead.scan_ahead_at_least = 40;  // twenty times round the loop
-  const PushSignals walked = push_feature(repo, never);
+  const PushSignals walked = push_branch(repo, "feature", never);
   CHECK(walked.signals.get_int("commits") == 2);
-  const PushSignals scanned = push_feature(repo, ahead);
+  const PushSignals scanned = push_branch(repo, "feature", ahead);
   CHECK(scanned.scanned_ahead == 0);  // the one run repeats commits: dropped
   CHECK(scan_signals(scanned) == scan_signals(walked));
 }
