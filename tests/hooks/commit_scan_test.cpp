@@ -4,7 +4,7 @@
 #include "commit_scan.h"
 
 #include <doctest/doctest.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 #include <fstream>
@@ -1110,10 +1110,13 @@ TEST_CASE("git signals: a first-parent chain that loops is scanned ahead once pe
   std::filesystem::permissions(path, std::filesystem::perms::owner_write,
                                std::filesystem::perm_options::add);
   {
-    uLongf size = compressBound(object.size());
-    std::string packed(size, '\0');
-    REQUIRE(compress(reinterpret_cast<Bytef*>(packed.data()), &size,
-                     reinterpret_cast<const Bytef*>(object.data()), object.size()) == Z_OK);
+    libdeflate_compressor* deflater = libdeflate_alloc_compressor(6);
+    REQUIRE(deflater != nullptr);
+    std::string packed(libdeflate_zlib_compress_bound(deflater, object.size()), '\0');
+    const std::size_t size = libdeflate_zlib_compress(deflater, object.data(), object.size(),
+                                                      packed.data(), packed.size());
+    libdeflate_free_compressor(deflater);
+    REQUIRE(size > 0);
     packed.resize(size);
     std::ofstream(path, std::ios::binary | std::ios::trunc) << packed;
   }
