@@ -193,6 +193,48 @@ if [ -x "$LEAN" ] && [ -x "$CLIENT" ]; then
   check "nothing reached the remote" test "$(remote_tip gone refs/heads/main)" = none
 fi
 
+# ---- a long history: the second thread scans ahead while libgit2 walks -------------------------
+# main: 2,000 commits the remote has; feature: 300 commits forked from main's 100th, the key added
+# by its oldest commit and removed by the next. The walk reads main back to the fork (seconds of
+# it under ASan) while the scan runs ahead down feature's first-parent chain, past its oldest
+# commit into main's: the key commit sits in the run that straddles the two, which must be
+# dropped and scanned again (tests/hooks/commit_scan_test.cpp checks the signals themselves).
+new_repo longhist
+python3 - "$(git rev-parse HEAD)" > "$TMP/longhist.stream" <<'PY'
+import sys
+base = sys.argv[1]
+out = []
+def commit(ref, mark, parent, files):
+    out.append(f"commit {ref}\nmark :{mark}\ncommitter Alice <alice@example.com> {1700000000 + mark} +0000\n")
+    out.append(f"data 8\nc{mark:06d}\n")
+    out.append(f"from {parent}\n")
+    for path, text in files:
+        out.append(f"M 644 inline {path}\ndata {len(text)}\n{text}\n" if text is not None else f"D {path}\n")
+key = "AKIA" + "Q3EGRTY5LWJ7NXZP"
+for i in range(1, 2001):
+    commit("refs/heads/main", i, base if i == 1 else f":{i - 1}", [(f"src/m{i % 13}.txt", f"main {i}\n")])
+for branch, first, with_key in (("feature", 3001, True), ("clean", 4001, False)):
+    for j in range(300):
+        files = [(f"lib/f{j % 7}.txt", f"{branch} {j}\n")]
+        if with_key and j == 0:
+            files.append(("config.ini", f"aws_access_key_id = {key}\n"))
+        if with_key and j == 1:
+            files.append(("config.ini", None))
+        commit(f"refs/heads/{branch}", first + j, ":100" if j == 0 else f":{first + j - 1}", files)
+sys.stdout.write("".join(out))
+PY
+git fast-import --quiet < "$TMP/longhist.stream"
+git push -q origin main
+"$BIN" hooks install > /dev/null
+if git push origin feature 2> "$TMP/longhist.err"; then
+  fail "a key in the oldest of 300 commits forked 1,900 behind main is denied"
+else
+  check "a key in the oldest of 300 commits forked 1,900 behind main is denied" \
+    grep -q 'secrets-in-push' "$TMP/longhist.err"
+fi
+check "the long branch with the key did not reach the remote" test "$(remote_tip longhist feature)" = none
+check "the same shape without the key is allowed" git push -q origin clean
+
 # ---- the gate's clock is not the pusher's: STEPGATE_NOW in a push's environment changes nothing -
 # Business hours on one weekday only, three days from today (UTC): the real clock is outside them,
 # so a push to main is off-hours; STEPGATE_NOW names noon on that weekday, inside them.
