@@ -579,7 +579,6 @@ struct GitRepo::ScanAhead {
   std::atomic<bool> walked{false};  // the walk is over: stop scanning ahead
   std::atomic<std::size_t> scanned{0};
   std::size_t at_least = 0;  // PushScanLimits::scan_ahead_at_least
-  bool cancelled = false;    // the walking thread started a helper of its own instead
   bool started = false;      // scanning ahead (under `lock`)
   bool done = false;         // stopped scanning ahead
   bool published = false;    // the walking thread has judged the runs and filled the queue
@@ -962,7 +961,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
       {
         std::unique_lock<std::mutex> hold(ahead.lock);
         if (ahead.changed.wait_for(hold, std::chrono::microseconds(limits.scan_ahead_after_us),
-                                   [&] { return ahead.walked.load() || ahead.cancelled; })) {
+                                   [&] { return ahead.walked.load(); })) {
           ahead.done = true;  // a short walk: the walking thread goes on as without
           ahead.changed.notify_all();
           return;
@@ -981,24 +980,11 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
       later = scan_ahead(ahead, queue, scanner, tip);
     });
   };
-  // Before the scan ahead has started: it is called off (its thread gone), true.
-  const auto cancel_ahead = [&] {
-    {
-      const std::lock_guard<std::mutex> hold(ahead.lock);
-      if (ahead.started) return false;
-      ahead.cancelled = true;
-    }
-    ahead.changed.notify_all();
-    worker.join();
-    ahead_mode = false;
-    return true;
-  };
   const auto stop_worker = [&] {
     if (!worker.joinable()) return;
     ahead.walked = true;
     {
       const std::lock_guard<std::mutex> hold(ahead.lock);
-      ahead.cancelled = true;
       ahead.published = true;  // with no run kept
     }
     ahead.changed.notify_all();
@@ -1017,13 +1003,9 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
       const std::lock_guard<std::mutex> hold(queue.lock);
       queue.ids.push_back(id);
     }
+    if (ahead_mode) return;  // its thread, scanning ahead or not, is settled after the walk
     const std::size_t walked = queue.ids.size();  // only this thread appends
-    if (ahead_mode) {
-      // Still waiting to scan ahead: a helper of the usual kind instead, as the walk yields.
-      if (walked == kParallelMinCommits && cancel_ahead()) {
-        start_worker(limits.max_scanned_bytes / 2);
-      }
-    } else if (worker.joinable()) {
+    if (worker.joinable()) {
       if (walked % kQueueRun == 0) queue.ready.notify_one();
     } else if (walked == kParallelMinCommits && two_cores) {
       start_worker(limits.max_scanned_bytes / 2);
@@ -1054,9 +1036,10 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
       ahead.changed.wait(hold, [&] { return ahead.done; });
       started = ahead.started;
     }
-    if (!started) {
+    if (!started) {  // a short walk: a helper of the usual kind, if the push is long enough
       worker.join();
       ahead_mode = false;
+      if (diffed >= kParallelMinCommits) start_worker(limits.max_scanned_bytes / 2);
     } else {
       out.scanned_ahead = publish_ahead(ahead, queue, range->commits, diffed);
     }
