@@ -3,12 +3,15 @@
 #include <git2.h>
 #include <git2/sys/repository.h>
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -450,12 +453,70 @@ void keep_repositories_until_exit() {
   keep_until_exit = true;
 }
 
+namespace {
+
+std::atomic<bool> one_run{false};
+
+#if defined(__GLIBC__) && defined(MADV_HUGEPAGE)
+constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+// glibc extends the main heap, and makes each thread's heap, this much larger than asked.
+constexpr std::size_t kHeapPad = std::size_t{32} << 20;
+
+/// Blocks allocated only to move the heap's top to a 2 MiB boundary: never touched past their
+/// first bytes, so they cost address space, not memory. Reachable, for leak checkers.
+std::mutex pads_lock;
+std::vector<void*>& pads() {
+  static auto* kept = new std::vector<void*>();  // NOLINT(cppcoreguidelines-owning-memory)
+  return *kept;
+}
+
+/// Moves the top of the calling thread's heap, which begins at `top`, to the next 2 MiB boundary
+/// and asks for transparent huge pages from there to kHeapPad past it. A huge page backs only a
+/// whole 2 MiB range with nothing mapped in it yet: the range the top is in has 4 KiB pages
+/// already. Advice only: a kernel without huge pages, or with them off, leaves the heap as it was.
+void huge_pages_from(std::uintptr_t top) {
+  const std::uintptr_t boundary = (top + kHugePage) & ~(kHugePage - 1);
+  // What malloc adds around a block: the pad's own header and the rounding of its size.
+  constexpr std::uintptr_t kOverhead = 64;
+  if (boundary - top > kOverhead) {
+    void* pad = malloc(boundary - top - kOverhead);  // NOLINT(cppcoreguidelines-no-malloc)
+    if (pad == nullptr) return;
+    const std::lock_guard<std::mutex> hold(pads_lock);
+    pads().push_back(pad);
+  }
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): an address range of this process's heap
+  (void)madvise(reinterpret_cast<void*>(boundary), kHeapPad, MADV_HUGEPAGE);
+}
+#endif
+
+}  // namespace
+
 void allocate_for_one_run() {
 #if defined(__GLIBC__)
   constexpr int kMmapAbove = 64 << 20;
   constexpr int kTrimAbove = 1 << 30;
   (void)mallopt(M_MMAP_THRESHOLD, kMmapAbove);
   (void)mallopt(M_TRIM_THRESHOLD, kTrimAbove);
+#if defined(MADV_HUGEPAGE)
+  (void)mallopt(M_TOP_PAD, static_cast<int>(kHeapPad));
+  // The main heap's top: its free tail (keepcost) ends at the program break. The pad past the
+  // next boundary grows the heap by kHeapPad more (the mmap threshold above keeps it on the heap).
+  const auto brk = reinterpret_cast<std::uintptr_t>(sbrk(0));
+  if (brk != static_cast<std::uintptr_t>(-1)) huge_pages_from(brk - mallinfo2().keepcost);
+#endif
+#endif
+  one_run.store(true);
+}
+
+void huge_pages_for_this_thread() {
+#if defined(__GLIBC__) && defined(MADV_HUGEPAGE)
+  if (!one_run.load()) return;
+  // A new thread's first block comes from the top of a heap glibc made for it (kHeapPad long).
+  void* probe = malloc(1);  // NOLINT(cppcoreguidelines-no-malloc)
+  if (probe == nullptr) return;
+  const auto top = reinterpret_cast<std::uintptr_t>(probe);
+  free(probe);  // NOLINT(cppcoreguidelines-no-malloc)
+  huge_pages_from(top);
 #endif
 }
 
@@ -510,6 +571,7 @@ Result<CommitScan> GitRepo::scan_commits_detailed(const std::vector<git_oid>& co
   std::size_t later_bytes = 0;
   Result<CommitScan> later = CommitScan{};
   std::thread worker([&] {
+    huge_pages_for_this_thread();
     later = (*second)->scan_range(commits.data() + half, count - half, settings, "", kNoBudget,
                                   kMaxFileScanBytes, true, &later_sink, &later_bytes);
   });
@@ -942,6 +1004,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
   const bool two_cores = std::thread::hardware_concurrency() >= 2;
   const auto start_worker = [&](std::size_t budget) {
     worker = std::thread([&, budget] {
+      huge_pages_for_this_thread();
       // The analyzer loses the unique_ptr inside Result (a std::variant): not a leak.
       auto second = reopen();    // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
       if (!second.ok()) return;  // the walking thread scans everything
@@ -968,6 +1031,7 @@ Status GitRepo::collect(const RefUpdate& update, const PushScanOptions& options,
         }
         ahead.started = true;
       }
+      huge_pages_for_this_thread();
       auto second = reopen();  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
       if (!second.ok()) {      // nothing scanned ahead; the walking thread scans everything
         const std::lock_guard<std::mutex> hold(ahead.lock);

@@ -237,8 +237,10 @@ int run_hook(const HookOptions& options, CommandContext& context) {
   gate_options.front_end = "git";
   // The repository opens (its configuration files read, its pack indexes mapped) on a second
   // thread while the gate opens (policy, state, audit log): neither needs the other.
-  auto repo_opening = std::async(
-      std::launch::async, [&context] { return GitRepo::open(context.io.cwd, context.io.env); });
+  auto repo_opening = std::async(std::launch::async, [&context] {
+    huge_pages_for_this_thread();
+    return GitRepo::open(context.io.cwd, context.io.env);
+  });
   std::shared_ptr<Gate> gate;  // the daemon's pooled gate, or one opened for this run
   if (o.gates != nullptr) {
     auto pooled = o.gates->get(gate_options);
