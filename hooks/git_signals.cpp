@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -462,30 +463,32 @@ constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
 // glibc extends the main heap, and makes each thread's heap, this much larger than asked.
 constexpr std::size_t kHeapPad = std::size_t{32} << 20;
 
-/// Blocks allocated only to move the heap's top to a 2 MiB boundary: never touched past their
-/// first bytes, so they cost address space, not memory. Reachable, for leak checkers.
-std::mutex pads_lock;
-std::vector<void*>& pads() {
-  static auto* kept = new std::vector<void*>();  // NOLINT(cppcoreguidelines-owning-memory)
-  return *kept;
-}
+/// Blocks allocated only to move a heap's top to a 2 MiB boundary: never touched past their
+/// first bytes, so they cost address space, not memory. Kept reachable, for leak checkers, in a
+/// fixed array: an allocation to keep them could land past the boundary before the advice.
+constexpr std::size_t kMaxPads = 64;
+std::array<std::atomic<void*>, kMaxPads> pads{};
+std::atomic<std::size_t> pad_count{0};
 
 /// Moves the top of the calling thread's heap, which begins at `top`, to the next 2 MiB boundary
 /// and asks for transparent huge pages from there to kHeapPad past it. A huge page backs only a
-/// whole 2 MiB range with nothing mapped in it yet: the range the top is in has 4 KiB pages
-/// already. Advice only: a kernel without huge pages, or with them off, leaves the heap as it was.
+/// whole 2 MiB range with nothing mapped in it yet, so nothing may touch memory past the boundary
+/// before the advice; the range the top is in has 4 KiB pages already. Advice only: a kernel
+/// without huge pages, or with them off, leaves the heap as it was.
 void huge_pages_from(std::uintptr_t top) {
+  const std::size_t slot = pad_count.fetch_add(1);
+  if (slot >= kMaxPads) return;
   const std::uintptr_t boundary = (top + kHugePage) & ~(kHugePage - 1);
   // What malloc adds around a block: the pad's own header and the rounding of its size.
   constexpr std::uintptr_t kOverhead = 64;
+  void* pad = nullptr;
   if (boundary - top > kOverhead) {
-    void* pad = malloc(boundary - top - kOverhead);  // NOLINT(cppcoreguidelines-no-malloc)
+    pad = malloc(boundary - top - kOverhead);  // NOLINT(cppcoreguidelines-no-malloc)
     if (pad == nullptr) return;
-    const std::lock_guard<std::mutex> hold(pads_lock);
-    pads().push_back(pad);
   }
   // NOLINTNEXTLINE(performance-no-int-to-ptr): an address range of this process's heap
   (void)madvise(reinterpret_cast<void*>(boundary), kHeapPad, MADV_HUGEPAGE);
+  pads[slot].store(pad);
 }
 #endif
 
