@@ -517,9 +517,9 @@ void huge_pages_for_this_thread() {
   // A new thread's first block comes from the top of a heap glibc made for it (kHeapPad long).
   void* probe = malloc(1);  // NOLINT(cppcoreguidelines-no-malloc)
   if (probe == nullptr) return;
-  const auto top = reinterpret_cast<std::uintptr_t>(probe);
+  // Freed after the pad (which then starts just past it, so short of the boundary still).
+  huge_pages_from(reinterpret_cast<std::uintptr_t>(probe));
   free(probe);  // NOLINT(cppcoreguidelines-no-malloc)
-  huge_pages_from(top);
 #endif
 }
 

@@ -36,6 +36,18 @@ uint32_t be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
+uint64_t be64(const unsigned char* p) {
+  return (uint64_t{be32(p)} << 32) | be32(p + 4);
+}
+
+/// memcmp's order on two object ids, the first eight bytes compared as one number.
+int compare_ids(const unsigned char* a, const unsigned char* b) {
+  const uint64_t x = be64(a);
+  const uint64_t y = be64(b);
+  if (x != y) return x < y ? -1 : 1;
+  return std::memcmp(a + 8, b + 8, kId - 8);
+}
+
 /// Maps a whole regular file read-only; {nullptr, 0} when it cannot (or it is empty). Non-blocking
 /// open: a FIFO planted in place of a pack must not hang the hook.
 std::pair<void*, std::size_t> map_file(const std::string& path) {
@@ -183,25 +195,54 @@ bool PackReader::init() {
   return inflater_ != nullptr && fixed_inflater_ != nullptr;
 }
 
+bool PackReader::offset_at(uint32_t index, uint64_t* offset) const {
+  const uint32_t small = be32(offsets_ + std::size_t{index} * 4);
+  if ((small & 0x80000000U) == 0) {
+    *offset = small;
+    return true;
+  }
+  const std::size_t at = small & 0x7fffffffU;
+  if (at >= large_count_) return false;
+  const unsigned char* p = large_ + at * 8;
+  *offset = (uint64_t{be32(p)} << 32) | be32(p + 4);
+  return true;
+}
+
 bool PackReader::offset_of(const unsigned char* id, uint64_t* offset) const {
   const std::size_t first = id[0];
   uint32_t lo = first == 0 ? 0 : be32(fanout_ + (first - 1) * 4);
   uint32_t hi = be32(fanout_ + first * 4);
+  if (lo >= hi) return false;
+  const auto compare = [&](uint32_t at) { return compare_ids(ids_ + std::size_t{at} * kId, id); };
+  // Ids are hashes, spread evenly over their first byte's range: an object's entry sits close to
+  // where its next bits put it. One guess there and a few steps over the entries beside it (three
+  // to a cache line) find most objects; a binary search takes over where they do not (an index
+  // with ids bunched up). On the 10,000-commit push a binary search missed the cache ~8 times
+  // a lookup, 60k lookups.
+  const uint64_t fraction = be64(id) << 8 >> 32;  // the 32 bits after the first byte
+  const uint32_t guess = lo + static_cast<uint32_t>((fraction * (hi - lo)) >> 32);
+  constexpr int kSteps = 8;
+  int c = compare(guess);
+  if (c == 0) return offset_at(guess, offset);
+  if (c < 0) {  // the entry is past the guess
+    lo = guess + 1;
+    for (int step = 0; step < kSteps && lo < hi; ++step, ++lo) {
+      c = compare(lo);
+      if (c == 0) return offset_at(lo, offset);
+      if (c > 0) return false;
+    }
+  } else {  // before it
+    hi = guess;
+    for (int step = 0; step < kSteps && lo < hi; ++step, --hi) {
+      c = compare(hi - 1);
+      if (c == 0) return offset_at(hi - 1, offset);
+      if (c < 0) return false;
+    }
+  }
   while (lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
-    const int c = std::memcmp(ids_ + std::size_t{mid} * kId, id, kId);
-    if (c == 0) {
-      const uint32_t small = be32(offsets_ + std::size_t{mid} * 4);
-      if ((small & 0x80000000U) == 0) {
-        *offset = small;
-        return true;
-      }
-      const std::size_t at = small & 0x7fffffffU;
-      if (at >= large_count_) return false;
-      const unsigned char* p = large_ + at * 8;
-      *offset = (uint64_t{be32(p)} << 32) | be32(p + 4);
-      return true;
-    }
+    c = compare(mid);
+    if (c == 0) return offset_at(mid, offset);
     if (c < 0) {
       lo = mid + 1;
     } else {

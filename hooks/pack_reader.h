@@ -88,6 +88,8 @@ class PackReader {
   using Bytes = std::shared_ptr<const Buffer>;
   bool init();
   [[nodiscard]] bool offset_of(const unsigned char* id, uint64_t* offset) const;
+  /// The pack offset the index gives its entry number `index`; false when it is out of range.
+  [[nodiscard]] bool offset_at(uint32_t index, uint64_t* offset) const;
   bool entry_at(uint64_t offset, Entry* e) const;
   bool inflate(const Entry& e, char* out) const;
   Bytes resolve(uint64_t offset, int* type);

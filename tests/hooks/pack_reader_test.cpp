@@ -9,6 +9,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -182,6 +184,77 @@ TEST_CASE("pack reader: an id the index does not list is not read") {
   CHECK_FALSE(read_with(*reader, id).ok);
   std::memset(id, 0xff, sizeof id);
   CHECK_FALSE(read_with(*reader, id).ok);
+}
+
+/// A version-2 index listing `ids` (sorted, 20 bytes each) at made-up offsets, and an empty pack
+/// it names: enough for lookups by id, which read nothing of the pack.
+std::pair<std::string, std::string> synthetic_index(const std::vector<std::string>& ids) {
+  const auto be32 = [](std::string& out, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  };
+  const std::string checksum(20, '\x5a');
+  std::string pack = "PACK";
+  be32(pack, 2);
+  be32(pack, static_cast<uint32_t>(ids.size()));
+  pack += checksum;
+  std::string idx = "\xff\x74\x4f\x63";
+  be32(idx, 2);
+  for (int byte = 0; byte < 256; ++byte) {
+    uint32_t up_to = 0;
+    for (const std::string& id : ids) up_to += static_cast<unsigned char>(id[0]) <= byte;
+    be32(idx, up_to);
+  }
+  for (const std::string& id : ids) idx += id;
+  for (std::size_t i = 0; i < ids.size(); ++i) be32(idx, 0);                              // CRCs
+  for (std::size_t i = 0; i < ids.size(); ++i) be32(idx, static_cast<uint32_t>(12 + i));  // offsets
+  idx += checksum;
+  idx += std::string(20, '\0');  // the index's own checksum (not read)
+  return {idx, pack};
+}
+
+TEST_CASE("pack reader: ids found wherever the index's order puts them, bunched or spread") {
+  // Hash-like ids (spread evenly: the guess lands near each), then ids bunched at the start of
+  // their first byte's range (the guess lands far off: the binary search finds them).
+  std::vector<std::string> ids;
+  uint64_t state = 0x9e3779b97f4a7c15U;
+  for (int i = 0; i < 3000; ++i) {
+    std::string id(20, '\0');
+    for (char& c : id) {
+      state = state * 6364136223846793005U + 1442695040888963407U;
+      c = static_cast<char>(state >> 56);
+    }
+    ids.push_back(id);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    std::string id(20, '\0');
+    id[0] = '\x42';
+    id[7] = static_cast<char>(i >> 8);  // deep below the bits the guess reads
+    id[8] = static_cast<char>(i);
+    ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const auto [idx, pack] = synthetic_index(ids);
+  auto reader = PackReader::over(idx, pack);
+  REQUIRE(reader != nullptr);
+  const auto bytes = [](const std::string& id) {
+    return reinterpret_cast<const unsigned char*>(id.data());
+  };
+  std::size_t found = 0;
+  std::size_t absent = 0;
+  for (const std::string& id : ids) {
+    found += reader->contains(bytes(id));
+    // One more in its last byte: between this id and the next, never listed unless it is the next.
+    std::string near = id;
+    near[19] = static_cast<char>(static_cast<unsigned char>(near[19]) + 1);
+    if (near[19] != 0 && !std::binary_search(ids.begin(), ids.end(), near)) {
+      absent += !reader->contains(bytes(near));
+    } else {
+      ++absent;
+    }
+  }
+  CHECK(found == ids.size());
+  CHECK(absent == ids.size());
 }
 
 TEST_CASE("pack reader: objects over the size limit are declined, before any memory is asked for") {
