@@ -453,16 +453,19 @@ std::atomic<bool> keep_until_exit{false};
 /// entry by entry, on the hook's last, single-threaded stretch, and the kernel takes them back at
 /// exit anyway. The repository its objects came from is kept as well.
 struct ScannerRelease {
-  void operator()(CommitScanner* scanner) const {
-    if (!keep_until_exit) {
-      delete scanner;  // NOLINT(cppcoreguidelines-owning-memory)
-      return;
+  void operator()(CommitScanner* scanner) const noexcept {
+    if (keep_until_exit) {
+      try {
+        static std::mutex lock;
+        static auto* kept =
+            new std::vector<CommitScanner*>();  // NOLINT(cppcoreguidelines-owning-memory)
+        const std::lock_guard<std::mutex> hold(lock);
+        kept->push_back(scanner);
+        return;
+      } catch (...) {  // out of memory to keep it in: freed after all
+      }
     }
-    static std::mutex lock;
-    static auto* kept =
-        new std::vector<CommitScanner*>();  // NOLINT(cppcoreguidelines-owning-memory)
-    const std::lock_guard<std::mutex> hold(lock);
-    kept->push_back(scanner);
+    delete scanner;  // NOLINT(cppcoreguidelines-owning-memory)
   }
 };
 using ScannerPtr = std::unique_ptr<CommitScanner, ScannerRelease>;

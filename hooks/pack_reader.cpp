@@ -388,11 +388,59 @@ void PackReader::remember(uint64_t offset, int type, const Bytes& data) {
   base_bytes_ += data->size;
 }
 
+namespace {
+
+constexpr std::size_t kRecentBytes = std::size_t{1} << 20;
+constexpr std::size_t kRecentSlotBits = 13;  // 8,192 slots for the ~4,500 commits 1 MiB holds
+constexpr std::size_t kRecentAfter = 256;
+constexpr std::size_t kMaxRecentCommit = 4096;
+
+std::size_t recent_slot(uint64_t offset) {
+  constexpr uint64_t kMix = 0x9e3779b97f4a7c15U;  // Fibonacci hashing: offsets are not random
+  return static_cast<std::size_t>((offset * kMix) >> (64 - kRecentSlotBits));
+}
+
+}  // namespace
+
+bool PackReader::recall_commit(uint64_t offset, const Memory& memory, void** data,
+                               std::size_t* size) {
+  if (!recent_slots_) return false;
+  const RecentSlot& slot = recent_slots_[recent_slot(offset)];
+  // Its bytes are still there unless the ring has since come round over them.
+  if (slot.offset != offset || recent_written_ > slot.start + kRecentBytes) return false;
+  char* out = static_cast<char*>(memory.alloc(memory.context, std::max<std::size_t>(slot.size, 1)));
+  if (out == nullptr) return false;
+  std::memcpy(out, recent_.get() + slot.start % kRecentBytes, slot.size);
+  ++commits_recalled_;
+  *data = out;
+  *size = slot.size;
+  return true;
+}
+
+void PackReader::keep_commit(uint64_t offset, const char* bytes, std::size_t size) {
+  if (size > kMaxRecentCommit) return;
+  if (!recent_) {
+    if (++commits_inflated_ < kRecentAfter) return;
+    recent_ = std::make_unique_for_overwrite<char[]>(kRecentBytes);
+    recent_slots_ = std::make_unique<RecentSlot[]>(std::size_t{1} << kRecentSlotBits);
+  }
+  // A commit is never split over the ring's end: one that does not fit starts over at its start.
+  uint64_t start = recent_written_;
+  if (start % kRecentBytes + size > kRecentBytes) start += kRecentBytes - start % kRecentBytes;
+  std::memcpy(recent_.get() + start % kRecentBytes, bytes, size);
+  recent_written_ = start + size;
+  recent_slots_[recent_slot(offset)] = {offset, start, static_cast<uint32_t>(size)};
+}
+
 bool PackReader::read(const unsigned char* id, const Memory& memory, void** data, std::size_t* size,
                       int* type) {
   uint64_t offset = 0;
   Entry e;
   if (!offset_of(id, &offset) || !entry_at(offset, &e)) return false;
+  if (e.type == kCommit && recall_commit(offset, memory, data, size)) {
+    *type = kCommit;
+    return true;
+  }
   // The object is written straight into the caller's memory: inflated, or the delta applied.
   Bytes base;
   const unsigned char* ops = nullptr;
@@ -410,6 +458,7 @@ bool PackReader::read(const unsigned char* id, const Memory& memory, void** data
     memory.release(memory.context, out);
     return false;
   }
+  if (!base && result_type == kCommit) keep_commit(offset, out, result);
   *data = out;
   *size = result;
   *type = result_type;

@@ -212,6 +212,68 @@ std::pair<std::string, std::string> synthetic_index(const std::vector<std::strin
   return {idx, pack};
 }
 
+TEST_CASE("pack reader: commits read again come back as libgit2 reads them, round the ring") {
+  // 6,000 commits, past what the kept commits' 1 MiB holds: messages up to 300 bytes and every
+  // 97th of 4-5 KB (some over what is kept; some do not fit before the ring's end and start over),
+  // read newest first as libgit2's walk does, then oldest first and newest first again.
+  TempDir dir;
+  git(dir.path(), {"init", "-q", "-b", "main"});
+  std::string stream;
+  for (int i = 1; i <= 6000; ++i) {
+    const std::string message =
+        "commit " + std::to_string(i) + " " +
+        std::string(static_cast<std::size_t>(i % 97 == 0 ? 4000 + i % 1000 : i * 37 % 300), 'm');
+    const std::string body = "line " + std::to_string(i) + "\n";
+    stream += "commit refs/heads/main\nmark :" + std::to_string(i) + "\n";
+    stream += "committer Dev <dev@example.com> " + std::to_string(1700000000 + i) + " +0000\n";
+    stream += "data " + std::to_string(message.size()) + "\n" + message + "\n";
+    if (i > 1) stream += "from :" + std::to_string(i - 1) + "\n";
+    stream += "M 644 inline f" + std::to_string(i % 7) + "\ndata " + std::to_string(body.size()) +
+              "\n" + body + "\n";
+  }
+  ProcessOptions options;
+  options.env = {{"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir.path()}};
+  options.input = stream;
+  auto imported = run_process({"git", "-C", dir.path(), "fast-import", "--quiet"}, options);
+  REQUIRE(imported.ok());
+  REQUIRE_MESSAGE(imported->exit_code == 0, imported->err);
+  std::string idx;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/.git/objects/pack")) {
+    if (e.path().extension() == ".idx") idx = e.path().string();
+  }
+  REQUIRE(!idx.empty());
+  auto reader = PackReader::open(idx);
+  REQUIRE(reader != nullptr);
+  const std::vector<Read> expected = libgit2_reads(dir.path(), *reader);
+  std::vector<std::size_t> commits;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (expected[i].type == PackReader::kCommit) commits.push_back(i);
+  }
+  REQUIRE(commits.size() == 6000);
+  // Newest first: by the committer time in each commit, as the walk goes.
+  std::sort(commits.begin(), commits.end(), [&](std::size_t a, std::size_t b) {
+    return expected[a].bytes.substr(expected[a].bytes.find("> ") + 2) >
+           expected[b].bytes.substr(expected[b].bytes.find("> ") + 2);
+  });
+  std::size_t wrong = 0;
+  const auto read_all = [&] {
+    for (const std::size_t i : commits) {
+      const Read got = read_with(*reader, reader->id_at(i));
+      wrong += !got.ok || got.type != PackReader::kCommit || got.bytes != expected[i].bytes;
+    }
+  };
+  read_all();
+  CHECK(reader->commits_recalled() == 0);
+  std::reverse(commits.begin(), commits.end());
+  read_all();
+  const std::size_t recalled = reader->commits_recalled();
+  CHECK(recalled > 1000);  // the newest ~1 MiB of them, less index collisions
+  std::reverse(commits.begin(), commits.end());
+  read_all();
+  CHECK(reader->commits_recalled() > recalled);
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("pack reader: ids found wherever the index's order puts them, bunched or spread") {
   // Hash-like ids (spread evenly: the guess lands near each), then ids bunched at the start of
   // their first byte's range (the guess lands far off: the binary search finds them).
