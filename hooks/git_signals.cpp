@@ -448,23 +448,28 @@ namespace {
 
 std::atomic<bool> keep_until_exit{false};
 
+/// Keeps `object` reachable (so a leak checker does not count it) until the process exits; false
+/// when there is no memory left to keep it in.
+template <class T>
+bool keep_reachable(T* object) noexcept {
+  try {
+    static std::mutex lock;
+    static auto* kept = new std::vector<T*>();  // NOLINT(cppcoreguidelines-owning-memory)
+    const std::lock_guard<std::mutex> hold(lock);
+    kept->push_back(object);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 /// Deletes a push's scanner, or, in a process that keeps its repositories until exit, keeps it
-/// too (reachable, for leak checkers): after a 10,000-commit push its tables take ~1 ms to free
-/// entry by entry, on the hook's last, single-threaded stretch, and the kernel takes them back at
-/// exit anyway. The repository its objects came from is kept as well.
+/// too: after a 10,000-commit push its tables take ~1 ms to free entry by entry, on the hook's
+/// last, single-threaded stretch, and the kernel takes them back at exit anyway. The repository
+/// its objects came from is kept as well.
 struct ScannerRelease {
   void operator()(CommitScanner* scanner) const noexcept {
-    if (keep_until_exit) {
-      try {
-        static std::mutex lock;
-        static auto* kept =
-            new std::vector<CommitScanner*>();  // NOLINT(cppcoreguidelines-owning-memory)
-        const std::lock_guard<std::mutex> hold(lock);
-        kept->push_back(scanner);
-        return;
-      } catch (...) {  // out of memory to keep it in: freed after all
-      }
-    }
+    if (keep_until_exit && keep_reachable(scanner)) return;
     delete scanner;  // NOLINT(cppcoreguidelines-owning-memory)
   }
 };
@@ -554,15 +559,7 @@ void huge_pages_for_this_thread() {
 }
 
 GitRepo::~GitRepo() {
-  if (keep_until_exit) {
-    // Still reachable from here, so a leak checker does not count it.
-    static std::mutex lock;
-    static auto* kept =
-        new std::vector<git_repository*>();  // NOLINT(cppcoreguidelines-owning-memory)
-    const std::lock_guard<std::mutex> hold(lock);
-    kept->push_back(repo_);
-    return;
-  }
+  if (keep_until_exit && keep_reachable(repo_)) return;
   git_repository_free(repo_);
 }
 

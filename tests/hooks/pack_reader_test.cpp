@@ -201,7 +201,9 @@ std::pair<std::string, std::string> synthetic_index(const std::vector<std::strin
   be32(idx, 2);
   for (int byte = 0; byte < 256; ++byte) {
     uint32_t up_to = 0;
-    for (const std::string& id : ids) up_to += static_cast<unsigned char>(id[0]) <= byte;
+    for (const std::string& id : ids) {
+      if (static_cast<unsigned char>(id[0]) <= byte) ++up_to;
+    }
     be32(idx, up_to);
   }
   for (const std::string& id : ids) idx += id;
@@ -259,7 +261,7 @@ TEST_CASE("pack reader: commits read again come back as libgit2 reads them, roun
   const auto read_all = [&] {
     for (const std::size_t i : commits) {
       const Read got = read_with(*reader, reader->id_at(i));
-      wrong += !got.ok || got.type != PackReader::kCommit || got.bytes != expected[i].bytes;
+      if (!got.ok || got.type != PackReader::kCommit || got.bytes != expected[i].bytes) ++wrong;
     }
   };
   read_all();
@@ -305,12 +307,12 @@ TEST_CASE("pack reader: ids found wherever the index's order puts them, bunched 
   std::size_t found = 0;
   std::size_t absent = 0;
   for (const std::string& id : ids) {
-    found += reader->contains(bytes(id));
+    if (reader->contains(bytes(id))) ++found;
     // One more in its last byte: between this id and the next, never listed unless it is the next.
     std::string near = id;
     near[19] = static_cast<char>(static_cast<unsigned char>(near[19]) + 1);
     if (near[19] != 0 && !std::binary_search(ids.begin(), ids.end(), near)) {
-      absent += !reader->contains(bytes(near));
+      if (!reader->contains(bytes(near))) ++absent;
     } else {
       ++absent;
     }
