@@ -208,7 +208,14 @@ Result<std::unique_ptr<ClaudeHttpListener>> ClaudeHttpListener::start(
   server.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
     self->last.store(std::time(nullptr));
     if (claude_http_authorized(req.get_header_value("Authorization"), self->token)) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
+      // cpp-httplib holds a chunked body to no limit (its payload limit reads Content-Length).
+      res.status = 411;
+      res.set_content(
+          error_json("a hook event must have a Content-Length (at most " +
+                     std::to_string(kMaxClaudeEventBytes) + " bytes), not Transfer-Encoding"),
+          "application/json");
+      return httplib::Server::HandlerResponse::Handled;
     }
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer");

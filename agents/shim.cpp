@@ -81,6 +81,17 @@ void configure_server(httplib::Server& server, ShimContext& context) {
   server.set_pre_routing_handler(
       [port, options](const httplib::Request& req, httplib::Response& res) {
         const char* refusal = nullptr;
+        if (req.has_header("Transfer-Encoding")) {
+          // cpp-httplib holds a chunked body to no limit (its payload limit reads Content-Length):
+          // a body must say its length, which max_body_bytes then bounds. Before it is read.
+          res.status = 411;
+          res.set_header("Connection", "close");
+          res.set_content(jsonrpc_error("null", -32600,
+                                        "a request body must have a Content-Length, not "
+                                        "Transfer-Encoding"),
+                          "application/json");
+          return httplib::Server::HandlerResponse::Handled;
+        }
         if (!host_allowed(req.get_header_value("Host"), *options)) {
           refusal =
               "forbidden: the Host header is not a loopback name or address (DNS rebinding?); a "

@@ -45,8 +45,9 @@ Result<ChallengeRecord> Authority::decide_challenge(const std::string& id,
   request.proof.approver = who;
   request.proof.code = proof.code;
   request.proof.grant = proof.grant;
-  request.proof.source = ProofSource{
-      true, peer.via == "inbox" ? std::string("inbox") : "uid:" + std::to_string(peer.uid)};
+  request.proof.source = ProofSource{true, peer.via != "inbox" ? "uid:" + std::to_string(peer.uid)
+                                           : peer.session.empty() ? std::string("inbox")
+                                                                  : "inbox:" + peer.session};
   // A grant works once: its jti goes into the authority's ledger (the one `decide` spends grants
   // from) before it decides anything. It is checked against the challenge first, so a grant for
   // another action, or a challenge that is no longer pending, does not spend it.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "service.h"
+#include "stepgate/audit.h"
 #include "stepgate/authority.h"
 #include "stepgate/baselines.h"
 #include "stepgate/collect.h"
@@ -51,11 +52,21 @@ Value summary_of(const Action& action, const Decision& d, const Value& signals) 
                 {"digest", d.action_digest},
                 {"method", method_name(req.method)},
                 {"approvers", req.approvers}};
-  std::string attributes = to_json(action.attributes);
+  // Redacted as the audit record is: any local user can read a pending challenge at the inbox,
+  // and the approver needs to see what the action does, not the secrets it carries.
+  std::string attributes = to_json(redact_secrets(action.attributes));
   if (attributes.size() > 4096) attributes = attributes.substr(0, 4096) + "...";
   s["attributes"] = std::move(attributes);
   (void)signals;
   return s;
+}
+
+/// True when an approved challenge was held for a requirement at least `now`'s: the same method,
+/// with as many approvers. A challenge whose stored form cannot be read meets nothing.
+bool meets(const ChallengeRecord& approved, const Requirement& now) {
+  auto held = decode_challenge(approved.token);
+  return held.ok() && held->requirement.method == now.method &&
+         held->requirement.approvers >= now.approvers;
 }
 
 std::string instructions_for(const ChallengeRecord& c, const Decision& d,
@@ -192,6 +203,20 @@ Value Authority::decide(Value& request, const Peer& peer) {
       out.final_verdict = Verdict::kDeny;
       out.decision.reasons.push_back(Reason{"stepgate.refused", 0, Verdict::kDeny,
                                             "refused by " + (*existing)->decided_by, false});
+    } else if (existing.ok() && existing->has_value() &&
+               (*existing)->state == ChallengeState::kApproved &&
+               !meets(**existing, *out.decision.requirement)) {
+      // Approved under a weaker requirement than the action has now (its signals changed, or a
+      // client layer was left out when it was held): that approval is spent without effect, and
+      // the action is held again for what is required now.
+      (void)store_->consume_challenge((*existing)->id);
+      (void)audit("stepup", Map{{"action_digest", digest},
+                                {"actor", action.actor},
+                                {"method", "challenge"},
+                                {"challenge", (*existing)->id},
+                                {"outcome", "superseded"},
+                                {"identity", (*existing)->decided_by},
+                                {"required", method_name(out.decision.requirement->method)}});
     } else if (existing.ok() && existing->has_value() &&
                (*existing)->state == ChallengeState::kApproved) {
       auto consumed = store_->consume_challenge((*existing)->id);

@@ -4,6 +4,7 @@
 // ledger); challenges are only ever created by `decide`.
 #include <httplib.h>
 
+#include <cctype>
 #include <thread>
 
 #include "server.h"
@@ -20,6 +21,9 @@ constexpr const char* kPage = R"html(<!doctype html>
 <style>body{font:14px system-ui;margin:2em}li{margin:1em 0}code{background:#eee}</style></head>
 <body><h1>Pending approvals</h1><ul id="list"></ul>
 <script>
+// This page's own session: wrong codes are counted per session, so another page's (an agent's)
+// cannot lock this one out.
+const session=Array.from(crypto.getRandomValues(new Uint8Array(16)),b=>b.toString(16).padStart(2,'0')).join('');
 async function load(){
   const r=await fetch('/v1/challenges');const items=await r.json();
   const ul=document.getElementById('list');ul.textContent='';
@@ -27,17 +31,18 @@ async function load(){
   for(const c of items){
     const li=document.createElement('li');
     const s=c.summary||{};
-    li.innerHTML='<b></b> <code></code><div></div>'+
+    li.innerHTML='<b></b> <code></code><div></div><pre></pre>'+
       '<input placeholder="approver (blank: the actor)" class=a> <input placeholder="TOTP code" class=c inputmode=numeric>'+
       ' <input placeholder="or an approver\'s grant (eyJ...)" class=g>'+
       ' <button class=ok>Approve</button> <button class=no>Deny</button> <span class=msg></span>';
     li.querySelector('b').textContent=c.id+' '+s.kind+' on '+s.resource+' by '+s.actor;
     li.querySelector('code').textContent=s.digest||'';
     li.querySelector('div').textContent=(s.reasons||[]).join('; ');
+    li.querySelector('pre').textContent=s.attributes||'';
     for(const [cls,verb] of [['ok','approve'],['no','deny']]){
       li.querySelector('.'+cls).onclick=async()=>{
         const body={approver:li.querySelector('.a').value,code:li.querySelector('.c').value,
-          grant:li.querySelector('.g').value};
+          grant:li.querySelector('.g').value,session};
         const r=await fetch('/v1/challenges/'+c.id+'/'+verb,{method:'POST',
           headers:{'Content-Type':'application/json'},body:JSON.stringify(body)});
         const j=await r.json();li.querySelector('.msg').textContent=j.error||j.state;
@@ -74,19 +79,30 @@ int http_status(ErrorCode code) {
     case ErrorCode::kFailedPrecondition:
       return 409;
     case ErrorCode::kInvalidArgument:
-    case ErrorCode::kResourceExhausted:
       return 400;
+    case ErrorCode::kResourceExhausted:  // locked out after wrong codes
+      return 429;
     default:
       return 500;
   }
 }
 
-Peer inbox_peer(const httplib::Request& req) {
+Peer inbox_peer() {
   Peer p;
   p.via = "inbox";
   p.actor = "";
-  (void)req;
   return p;
+}
+
+/// The page session a decision names ("session" in its body: 16 to 64 letters, digits or '-'),
+/// or "" when it names none or another form.
+std::string session_of(const Value& body) {
+  std::string s = body.get_string("session");
+  if (s.size() < 16 || s.size() > 64) return {};
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-') return {};
+  }
+  return s;
 }
 
 }  // namespace
@@ -112,7 +128,7 @@ struct Inbox::Impl {
         !post || req.get_header_value("Content-Type").rfind("application/json", 0) == 0;
     if (host_ok && origin_ok && type_ok) return true;
     const Value reply = authority.refuse(
-        "inbox", inbox_peer(req),
+        "inbox", inbox_peer(),
         make_error(ErrorCode::kPermissionDenied,
                    "request refused: " + std::string(!host_ok     ? "Host is not this inbox"
                                                      : !origin_ok ? "cross-origin request"
@@ -123,6 +139,17 @@ struct Inbox::Impl {
 
   void routes() {
     server.set_payload_max_length(kMaxBodyBytes);
+    // cpp-httplib holds a chunked body to no limit (its payload limit reads Content-Length): a
+    // body must say its length, which the limit above then bounds. Before the body is read.
+    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
+      send_json(
+          res, 411,
+          Map{{"error", "a request body must have a Content-Length (at most " +
+                            std::to_string(kMaxBodyBytes) + " bytes), not Transfer-Encoding"}});
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    });
     server.Get("/approvals", [this](const httplib::Request& req, httplib::Response& res) {
       if (!trusted(req, res, false)) return;
       res.set_header("Content-Security-Policy", "default-src 'self' 'unsafe-inline'");
@@ -150,7 +177,7 @@ struct Inbox::Impl {
     server.Post("/v1/challenges", [this](const httplib::Request& req, httplib::Response& res) {
       if (!trusted(req, res, true)) return;
       (void)authority.refuse(
-          "register_challenge", inbox_peer(req),
+          "register_challenge", inbox_peer(),
           make_error(ErrorCode::kPermissionDenied, "challenges are created by the authority only"));
       send_json(res, 403, Map{{"error", "challenges are created by the authority only"}});
     });
@@ -160,15 +187,28 @@ struct Inbox::Impl {
                   [this, approve](const httplib::Request& req, httplib::Response& res) {
                     if (!trusted(req, res, true)) return;
                     auto body = parse_json(req.body, JsonLimits{kMaxBodyBytes, 8});
-                    ChallengeProof proof;
-                    if (body.ok()) {
-                      proof.approver = body->get_string("approver");
-                      proof.code = body->get_string("code");
-                      proof.grant = body->get_string("grant");
-                      proof.comment = body->get_string("comment");
+                    if (!body.ok() || !body->is_map()) {
+                      return send_json(
+                          res, 400,
+                          Map{{"error", body.ok() ? std::string("the body must be a JSON object")
+                                                  : "malformed body: " + body.error().message}});
                     }
-                    auto decided =
-                        authority.decide_challenge(req.matches[1], proof, approve, inbox_peer(req));
+                    for (const char* key : {"approver", "code", "grant", "comment", "session"}) {
+                      const Value* v = body->find(key);
+                      if (v != nullptr && !v->is_string() && !v->is_null()) {
+                        return send_json(
+                            res, 400,
+                            Map{{"error", std::string("`") + key + "` must be a string"}});
+                      }
+                    }
+                    ChallengeProof proof;
+                    proof.approver = body->get_string("approver");
+                    proof.code = body->get_string("code");
+                    proof.grant = body->get_string("grant");
+                    proof.comment = body->get_string("comment");
+                    Peer peer = inbox_peer();
+                    peer.session = session_of(*body);
+                    auto decided = authority.decide_challenge(req.matches[1], proof, approve, peer);
                     if (!decided.ok()) {
                       return send_json(res, http_status(decided.error().code),
                                        Map{{"error", decided.error().message}});
@@ -185,7 +225,7 @@ struct Inbox::Impl {
       const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
       if (!authority.audit_token_valid(token)) {
         (void)authority.refuse(
-            "audit_export", inbox_peer(req),
+            "audit_export", inbox_peer(),
             make_error(ErrorCode::kPermissionDenied,
                        token.empty() ? "no access token (Authorization: Bearer ...)"
                                      : "the access token is not one the administrator issued"));

@@ -30,15 +30,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kMaxConnections = 128;
+// Connections held at once: by all peers, and by the peers of one uid. The socket is open to
+// every local user (the kernel names the caller), so one uid must not be able to hold them all:
+// a uid at its share has its own longest-idle connection closed for a new one, and only when
+// none of its connections is idle is the new one refused (then only that uid is turned away).
+constexpr std::size_t kMaxConnections = 512;
+constexpr std::size_t kMaxConnectionsPerUid = 64;
 constexpr int kPollMs = 200;
 constexpr auto kIdle = std::chrono::seconds(300);  // a connection with no request is closed
 // Once a request's first bytes are in, the rest of its frame must follow within this (the idle
 // sweep closes the connection otherwise). Until it has, the connection waits on epoll, not in a
 // worker: a peer that sends part of a frame and stalls holds no thread.
 constexpr auto kFrame = std::chrono::seconds(5);
-// Writing the answer to a peer that does not read (answers from a worker).
-constexpr int kWriteMs = 5000;
 // What the incomplete requests of all connections may hold together; past it, the request that
 // would go over is refused and its connection closed.
 constexpr std::size_t kPartialBudget = std::size_t{64} * 1024 * 1024;
@@ -58,6 +61,7 @@ struct Connection {
   // holds the connection's event touches `partial`.
   std::string partial;
   std::atomic<int64_t> partial_since_ns{0};
+  bool evicted = false;  // shut down to make room (guarded by the listener's mu_)
 };
 
 /// Workers for the decisions: one per core (at least 2). A worker never waits: not for the disk
@@ -117,9 +121,9 @@ class Listener {
       ucred cred{};
       socklen_t len = sizeof cred;
       std::lock_guard lock(mu_);
-      // Over the cap, the front-end reports the authority as unreachable.
-      if (connections_.size() >= kMaxConnections ||
-          ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      // Turned away, the front-end reports the authority as unreachable.
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+          !make_room_locked(cred.uid)) {
         ::close(fd);
         continue;
       }
@@ -130,8 +134,49 @@ class Listener {
         ::close(fd);
         continue;
       }
+      ++per_uid_[cred.uid];
       connections_.emplace(fd, std::move(c));
     }
+  }
+
+  /// Whether a new connection of `uid` may be taken: under both caps it may; at one, the
+  /// longest-idle connection of that uid (at the per-uid cap) or of the uid holding the most (at
+  /// the overall cap) is shut down for it, and when there is none to shut down it may not.
+  bool make_room_locked(uid_t uid) {
+    std::size_t live = 0;  // of this uid, not already shut down to make room
+    std::size_t evicting = 0;
+    for (const auto& [fd, c] : connections_) {
+      if (c->evicted) {
+        ++evicting;
+      } else if (c->peer.uid == uid) {
+        ++live;
+      }
+    }
+    if (live < kMaxConnectionsPerUid && connections_.size() - evicting < kMaxConnections)
+      return true;
+    uid_t from = uid;
+    if (live < kMaxConnectionsPerUid) {
+      std::size_t most = 0;
+      for (const auto& [u, n] : per_uid_) {
+        if (n > most) {
+          most = n;
+          from = u;
+        }
+      }
+    }
+    Connection* oldest = nullptr;
+    for (const auto& [fd, c] : connections_) {
+      if (c->peer.uid != from || c->evicted || c->busy.load() || c->partial_since_ns.load() != 0) {
+        continue;
+      }
+      if (oldest == nullptr || c->last_ns.load() < oldest->last_ns.load()) oldest = c.get();
+    }
+    if (oldest == nullptr) return false;
+    // Shut down, not freed: the end of stream wakes the one worker that may own it (as the idle
+    // sweep does), which closes it.
+    oldest->evicted = true;
+    ::shutdown(oldest->fd, SHUT_RDWR);
+    return true;
   }
 
   bool arm(Connection& c, int op) const {
@@ -145,6 +190,9 @@ class Listener {
   void close_locked(Connection* c) {
     (void)::epoll_ctl(epoll_, EPOLL_CTL_DEL, c->fd, nullptr);
     const int fd = c->fd;
+    if (auto n = per_uid_.find(c->peer.uid); n != per_uid_.end() && --n->second == 0) {
+      per_uid_.erase(n);
+    }
     ::close(fd);
     connections_.erase(fd);
   }
@@ -213,15 +261,17 @@ class Listener {
       if (body.error().code == ErrorCode::kResourceExhausted) {
         // Answer once, then close: the rest of the oversized frame is not read.
         const Value reply = authority_.refuse("frame", c.peer, body.error());
-        (void)write_authority_frame(c.fd, to_json(reply), kWriteMs);
+        (void)write_authority_frame(c.fd, to_json(reply), /*timeout_ms=*/0);
       }
       finish(c, false);
       return;
     }
     auto request = parse_authority_body(**body);
     if (!request.ok()) {
+      // As every answer: a peer that does not read its answers is dropped, never waited on (a
+      // worker blocked on one peer would stall every other).
       const Value reply = authority_.refuse("frame", c.peer, request.error());
-      finish(c, write_authority_frame(c.fd, to_json(reply), kWriteMs).ok());
+      finish(c, write_authority_frame(c.fd, to_json(reply), /*timeout_ms=*/0).ok());
       return;
     }
     authority_.handle(std::move(*request), c.peer, [this, &c](const std::string& reply) {
@@ -246,6 +296,7 @@ class Listener {
   std::atomic<int64_t> next_sweep_ns_{steady_ns()};
   std::atomic<std::size_t> partial_bytes_{0};  // held by incomplete requests, all connections
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uid_t, std::size_t> per_uid_;  // connections_ by the peer's uid
   std::vector<std::thread> workers_;
   std::atomic<bool> stopping_{false};
 };

@@ -204,7 +204,10 @@ Value Authority::handle(Value request, const Peer& peer) {
 }
 
 Value Authority::dispatch(Value& request, const Peer& peer) {
-  const std::string op = request.get_string("op");
+  // Named in refusals and their audit records: a peer's "operation" of any length is cut there.
+  constexpr std::size_t kMaxOpName = 64;
+  std::string op = request.get_string("op");
+  if (op.size() > kMaxOpName) op = op.substr(0, kMaxOpName) + "...";
   if (request.get_int("v", -1) != kAuthorityProtocolVersion) {
     return refuse(op, peer,
                   invalid_argument("unsupported protocol version (this authority speaks v" +

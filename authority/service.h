@@ -35,6 +35,10 @@ struct Peer {
   std::string actor;  // mapped by the configuration; "" when the uid is not mapped
   bool admin = false;
   std::string via = "socket";  // "socket" or "inbox"
+  /// At the inbox: the page load the request came from (a random id its script makes), so that
+  /// wrong codes sent from one page (an agent's) do not lock out another (the human's browser).
+  /// Only compared; "" when the request named none.
+  std::string session;
 };
 
 /// A proof offered to decide a challenge.

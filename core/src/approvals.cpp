@@ -130,7 +130,9 @@ std::string challenge_summary_json(const Challenge& challenge) {
   s["reasons"] = reasons_value(challenge);
   s["digest"] = challenge.action_digest;
   s["method"] = method_name(challenge.requirement.method);
-  s["arguments"] = to_pretty_json(challenge.attributes);
+  // Redacted as the audit record is: a pending challenge is shown on a loopback page that other
+  // local users can reach too, and the approver needs what the action does, not its secrets.
+  s["arguments"] = to_pretty_json(redact_secrets(challenge.attributes));
   return to_json(s);
 }
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -293,6 +294,37 @@ TEST_CASE("authority: core's Approvals decides a held challenge; the approval wo
   CHECK(approved->decided_by == "alice");
   CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "allow");
   CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "step_up");
+}
+
+TEST_CASE("authority: an approval held for a weaker requirement does not satisfy a stricter one") {
+  Fixture f;
+  const Bytes alice = enrol(*f.authority, "alice");
+  // Held for alice's own code (the system policy), and approved with it.
+  const std::string id = f.decide(1000, "db.migrate", "prod-db")
+                             .find("outcome")
+                             ->find("step_up")
+                             ->get_string("challenge_id");
+  Peer inbox;
+  inbox.via = "inbox";
+  REQUIRE(
+      f.authority->decide_challenge(id, by_code("", next_code(*f.authority, alice)), true, inbox)
+          .ok());
+  // The same action now needs an approver (here a client layer adds that; the authority's own
+  // signals, such as velocity, can do the same): alice's approval must not stand in for one.
+  const Value needs_approver =
+      Map{{"layers", List{Map{{"name", "repository"},
+                              {"text",
+                               "version: 1\nrules:\n  - id: second-pair-of-eyes\n"
+                               "    on: db.migrate\n    when: \"true\"\n    effect: step_up\n"
+                               "    step_up: { method: approval }\n    message: an approver\n"}}}}};
+  const Value stricter = f.decide(1000, "db.migrate", "prod-db", needs_approver);
+  CHECK(final_verdict(stricter) == "step_up");
+  const Value* step_up = stricter.find("outcome")->find("step_up");
+  REQUIRE(step_up != nullptr);
+  CHECK(step_up->get_string("challenge_id") != id);  // held anew, for an approver
+  // The weaker approval was spent without effect: the plain action is held again too.
+  CHECK(final_verdict(f.decide(1000, "db.migrate", "prod-db")) == "step_up");
+  CHECK(f.audit_text().find("\"outcome\":\"superseded\"") != std::string::npos);
 }
 
 /// `authority serve` on a thread for the test's length, its socket there once constructed.
@@ -769,6 +801,72 @@ TEST_CASE("authority: peers that send part of a frame and stall hold no worker, 
   char byte = 0;
   CHECK(::read(stalled.front(), &byte, 1) == 0);
   for (const int fd : stalled) ::close(fd);
+}
+
+TEST_CASE("authority: one uid holding idle connections turns no one away, itself included") {
+  Served s;
+  // More idle connections than one uid may hold (64), and more than the authority used to hold
+  // for everyone together (128, after which every new connection was closed unanswered).
+  std::vector<int> idle;
+  for (int i = 0; i < 200; ++i) idle.push_back(raw_connect(s.socket()));
+  // A request on a new connection is answered: the uid's longest-idle connections were closed to
+  // make room for it.
+  CHECK(s.decide_anew(10) == "allow");
+  pollfd p{idle.front(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10000) == 1);
+  char byte = 0;
+  CHECK(::read(idle.front(), &byte, 1) == 0);
+  for (const int fd : idle) ::close(fd);
+}
+
+/// Sends malformed frames on `fd` one at a time, each once the authority has answered the last,
+/// and never reads the answers: until the authority stops answering (its writes to this peer have
+/// no more room) or drops the peer. Returns how many were answered.
+int flood_unread_refusals(int fd) {
+  const std::string bad = "not json";
+  const auto n = static_cast<uint32_t>(bad.size());
+  std::string frame = {static_cast<char>(n >> 24), static_cast<char>((n >> 16) & 0xff),
+                       static_cast<char>((n >> 8) & 0xff), static_cast<char>(n & 0xff)};
+  frame += bad;
+  int answered = 0;
+  int queued = 0;
+  for (;;) {
+    if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(frame.size())) {
+      return answered;  // dropped
+    }
+    bool grew = false;
+    for (int waited_us = 0; waited_us < 500'000 && !grew; waited_us += 100) {
+      pollfd closed{fd, POLLRDHUP, 0};
+      if (::poll(&closed, 1, 0) == 1) return answered;  // dropped (its answers still unread)
+      int now = 0;
+      ::ioctl(fd, FIONREAD, &now);
+      grew = now > queued;
+      if (grew) {
+        queued = now;
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    if (!grew) return answered;
+    ++answered;
+  }
+}
+
+TEST_CASE("authority: a peer that does not read its refusals is dropped, and holds no worker") {
+  Served s;
+  // One more such peer than the authority has workers: a worker that waited for room to write a
+  // refusal (5 s) was held by each, and every other peer waited.
+  const std::size_t peers = std::max(2U, std::thread::hardware_concurrency()) + 1;
+  std::vector<int> flooders;
+  for (std::size_t i = 0; i < peers; ++i) {
+    const int fd = raw_connect(s.socket());
+    CHECK(flood_unread_refusals(fd) > 0);
+    flooders.push_back(fd);
+  }
+  // Another peer is answered meanwhile, well within those 5 s.
+  CHECK(s.decide_anew(3) == "allow");
+  for (const int fd : flooders) ::close(fd);
 }
 
 TEST_CASE("authority: what incomplete requests hold together is capped") {

@@ -259,11 +259,22 @@ check "approving with a wrong code is refused" test "$(post "/v1/challenges/$ID/
 check "a cross-origin approval is refused" test "$(post "/v1/challenges/$ID/approve" '{}' -H 'Origin: http://evil.example')" == 403
 check "a form post (CSRF) is refused" test "$(as_agent curl -s -o /dev/null -w '%{http_code}' -X POST --data code=1 "$INBOX/v1/challenges/$ID/approve")" == 403
 audit_has "inbox refusals audited" '.type == "refusal" and .via == "inbox" and (.message | test("TOTP code"))'
+check "a chunked body (no length, so no limit) is refused before it is read" test "$(post "/v1/challenges/$ID/approve" '{"code":"1"}' -H 'Transfer-Encoding: chunked')" == 411
+has "the refusal names the limit" "$DEVHOME/body" "16384 bytes"
+check "a malformed body is a 400, not a missing proof" test "$(post "/v1/challenges/$ID/approve" '{"code":')" == 400
+has "it says why" "$DEVHOME/body" "malformed body"
+check "a code that is not a string is a 400" test "$(post "/v1/challenges/$ID/approve" '{"code":123456}')" == 400
+# Wrong codes count per page session (the inbox page makes a random one per load): an agent's
+# guesses lock out its own session, not the human's browser.
+AGENT_SESSION=agent-session-0000000001
+for _ in 1 2 3 4 5; do post "/v1/challenges/$ID/approve" "{\"code\":\"000000\",\"session\":\"$AGENT_SESSION\"}" >/dev/null; done
+check "five wrong codes lock out the session that sent them (429)" test "$(post "/v1/challenges/$ID/approve" "{\"code\":\"000000\",\"session\":\"$AGENT_SESSION\"}")" == 429
+has "it is told it is locked out" "$DEVHOME/body" "locked out"
 expect "still held after all that" 3 ci_step
 
 # --- the human approves in the inbox with a real code; the retry passes once ---
 code_for "$SECRET"
-check "approve in the inbox with alice's code" test "$(post "/v1/challenges/$ID/approve" "{\"code\":\"$CODE\"}")" == 200
+check "approve in the inbox with alice's code (another page session)" test "$(post "/v1/challenges/$ID/approve" "{\"code\":\"$CODE\",\"session\":\"human-browser-0000000001\"}")" == 200
 audit_has "the approval is in the log" ".type == \"approval\" and .challenge == \"$ID\" and .identity == \"alice\""
 expect "the CI step passes after the approval" 0 ci_step
 expect "the approval is single-use (replay held again)" 3 ci_step
@@ -296,6 +307,24 @@ expect "the retried tool call passes" 0 claude "rm -rf build"
 check "no deny for the approved retry" test "$(jq -r '.hookSpecificOutput.permissionDecision // "none"' "$WORK/out" 2>/dev/null || echo none)" != deny
 expect "a second retry is held again" 0 claude "rm -rf build"
 check "second retry denied" json_has '.hookSpecificOutput.permissionDecision == "deny"' "$WORK/out"
+
+# --- what a held call shows at the inbox: what it does, redacted as the audit log is ---
+GH_TOKEN_LIKE="ghp_""Zq3X9vL2mN8pR4tW6yB1cD5fG7hJ0kS2aE4u"  # assembled: the file holds no token verbatim
+expect "a tool call carrying a token is held" 0 claude "rm -rf dist --token=$GH_TOKEN_LIKE"
+TID=$(grep -o '[a-z2-7]\{4\}-[a-z2-7]\{4\}' "$WORK/out" | head -1)
+as_agent curl -s -o "$DEVHOME/challenge.json" "$INBOX/v1/challenges/$TID"
+has "the pending challenge names the command" "$DEVHOME/challenge.json" "rm -rf dist"
+has "its token is redacted" "$DEVHOME/challenge.json" "REDACTED"
+check "and is not in it" test "$(grep -cF -- "$GH_TOKEN_LIKE" "$DEVHOME/challenge.json")" == 0
+if [[ -x /usr/bin/chromium ]]; then
+  # What the approver sees: the page, rendered by a real browser.
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
+    --virtual-time-budget=3000 --dump-dom "$INBOX/approvals" >"$WORK/page.html" 2>/dev/null || true
+  has "the inbox page shows what the held call does" "$WORK/page.html" "rm -rf dist"
+  check "and not the token" test "$(grep -cF -- "$GH_TOKEN_LIKE" "$WORK/page.html")" == 0
+else
+  echo "SKIP: no /usr/bin/chromium (the rendered inbox page is not checked)"
+fi
 
 # --- the hook daemon's pooled gates ask the authority: held, approved in its inbox, retried once ---
 # Only stepgate and the client here: with the daemon not answering the client fails closed, so

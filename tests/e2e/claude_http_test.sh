@@ -120,6 +120,15 @@ post "$WORK/big" none
   pass "a 9 MB body without the token: 401 (or cut off while sending)" ||
   fail "9 MB body, no token: $CODE (curl exit $CURL_RC)"
 
+# A chunked body says no length, and cpp-httplib's limit reads only Content-Length: refused (411)
+# before it is read, naming the limit, however large it would have grown.
+CODE=$(head -c 9000000 /dev/zero | tr '\0' a | curl -s -o "$WORK/body" -w '%{http_code}' \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -H 'Transfer-Encoding: chunked' --data-binary @- "$URL") || true
+BODY=$(cat "$WORK/body")
+[[ $CODE == 411 && $BODY == *8388608* ]] && pass "a chunked body: 411 naming the 8388608-byte limit" ||
+  fail "chunked body: $CODE $BODY"
+
 # What the command hook would exit 2 on is a 200 that blocks.
 printf 'not json' >"$WORK/bad"
 post "$WORK/bad"

@@ -1,5 +1,6 @@
 // End-to-end: hostile HTTP clients against the real `stepgate shim`. A tools/call nested 50,000
-// deep (97 KB) is refused with a JSON-RPC error naming the nesting limit and the shim stays up;
+// deep (97 KB) is refused with a JSON-RPC error naming the nesting limit and the shim stays up; a
+// chunked body (which cpp-httplib would read to no limit) is refused before it is read;
 // a request whose Host is not a loopback name (DNS rebinding) is refused unless --public-name
 // allows it. Real HTTP: fetch, and node:http where the Host header must be chosen.
 import { test, before, after } from "node:test";
@@ -92,6 +93,26 @@ test("a tools/call nested 50,000 deep is refused naming the limit, and the shim 
   assert.equal(shimChild.signalCode, null);
   const health = await fetch(`${shimUrl}/healthz`);
   assert.equal(health.status, 200);
+});
+
+test("a chunked request body (no length, so no limit) is refused before it is read", async () => {
+  const status = await new Promise((resolve, reject) => {
+    // node:http sends a body it is not told the length of in chunks.
+    const req = http.request({ host: "127.0.0.1", port: shimPort, path: "/mcp", method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" } },
+    (res) => {
+      let body = "";
+      res.on("data", (d) => { body += d; });
+      res.on("end", () => resolve({ code: res.statusCode, body }));
+    });
+    req.on("error", reject);
+    req.write('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo",');
+    req.end('"arguments":{"message":"' + "a".repeat(1 << 20) + '"}}}');
+  });
+  assert.equal(status.code, 411);
+  assert.equal(JSON.parse(status.body).error.code, -32600);
+  assert.match(JSON.parse(status.body).error.message, /Content-Length/);
+  assert.equal(shimChild.exitCode, null, "the shim process is still running");
 });
 
 test("a Host that is not a loopback name is refused (DNS rebinding)", async () => {
