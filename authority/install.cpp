@@ -1,5 +1,6 @@
 #include "authority_install.h"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -67,13 +68,32 @@ Status run(const std::vector<std::string>& argv) {
                     argv[0] + " failed (status " + std::to_string(WEXITSTATUS(status)) + ")");
 }
 
+/// Gives `path` (a directory when `directory`) to uid:gid with `mode`, through a descriptor opened
+/// without following a symbolic link: install runs as root over directories the authority's user
+/// owns, and a link put there (state/secrets -> /etc) must not hand its target to that user.
+Status own(const std::string& path, bool directory, mode_t mode, uid_t uid, gid_t gid) {
+  const int fd =
+      ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return make_error(ErrorCode::kFailedPrecondition, path + " is a symbolic link or not a " +
+                                                            (directory ? "directory" : "file") +
+                                                            "; refusing to take it over");
+    }
+    return errno_error(path);
+  }
+  const bool ok = ::fchmod(fd, mode) == 0 && ::fchown(fd, uid, gid) == 0;
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return ok ? Status() : errno_error(path);
+}
+
 Status make_dir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) return make_error(ErrorCode::kUnavailable, path + ": " + ec.message());
-  if (::chmod(path.c_str(), mode) != 0) return errno_error(path);
-  if (::chown(path.c_str(), uid, gid) != 0) return errno_error(path);
-  return {};
+  return own(path, /*directory=*/true, mode, uid, gid);
 }
 
 Status write_if_missing(const std::string& path, const std::string& text, mode_t mode,
@@ -182,7 +202,7 @@ Status install_authority(const InstallOptions& o, std::ostream& out) {
     public_key = format_public_key(keys->public_key);
     out << "wrote " << key_file << " (0600)\n";
   }
-  if (::chown(key_file.c_str(), uid, gid) != 0) return errno_error(key_file);
+  if (Status s = own(key_file, /*directory=*/false, 0600, uid, gid); !s.ok()) return s;
   const std::string front_ends =
       "# Front-ends on this machine ask the authority (root-owned: it wins over\n"
       "# the user's config and environment).\nauthority:\n  socket: " +

@@ -141,7 +141,8 @@ class Listener {
 
   /// Whether a new connection of `uid` may be taken: under both caps it may; at one, the
   /// longest-idle connection of that uid (at the per-uid cap) or of the uid holding the most (at
-  /// the overall cap) is shut down for it, and when there is none to shut down it may not.
+  /// the overall cap) is shut down for it, and when there is none to shut down (all are being
+  /// answered) it may not.
   bool make_room_locked(uid_t uid) {
     std::size_t live = 0;  // of this uid, not already shut down to make room
     std::size_t evicting = 0;
@@ -164,13 +165,20 @@ class Listener {
         }
       }
     }
+    // The longest idle; failing that, the longest waiting for the rest of a frame (a peer could
+    // otherwise hold its share by sending part of a frame every few seconds).
     Connection* oldest = nullptr;
+    Connection* slowest = nullptr;
     for (const auto& [fd, c] : connections_) {
-      if (c->peer.uid != from || c->evicted || c->busy.load() || c->partial_since_ns.load() != 0) {
-        continue;
+      if (c->peer.uid != from || c->evicted || c->busy.load()) continue;
+      const int64_t since = c->partial_since_ns.load();
+      if (since == 0) {
+        if (oldest == nullptr || c->last_ns.load() < oldest->last_ns.load()) oldest = c.get();
+      } else if (slowest == nullptr || since < slowest->partial_since_ns.load()) {
+        slowest = c.get();
       }
-      if (oldest == nullptr || c->last_ns.load() < oldest->last_ns.load()) oldest = c.get();
     }
+    if (oldest == nullptr) oldest = slowest;
     if (oldest == nullptr) return false;
     // Shut down, not freed: the end of stream wakes the one worker that may own it (as the idle
     // sweep does), which closes it.

@@ -172,8 +172,11 @@ Value Authority::refuse(const std::string& op, const Peer& peer, const Error& er
 Value Authority::hello(const Peer& peer) {
   auto text = read_file(config_.policy, kMaxPolicyBytes);
   if (!text.ok()) return refuse("hello", peer, text.error());
-  return map_of("ok", true, "actor", peer.actor, "public_key", public_key(),  //
-                "policy", std::move(*text), "policy_revision", policy_->revision);
+  // Signed with the time: a front-end keeps the reply for when the authority is down, and
+  // honours its on_error only while it is fresh (a copy kept from an older policy is not).
+  return map_of("ok", true, "actor", peer.actor, "public_key", public_key(),       //
+                "policy", std::move(*text), "policy_revision", policy_->revision,  //
+                "issued_at", static_cast<int64_t>(now()));
 }
 
 void Authority::handle(Value request, const Peer& peer, std::function<void(std::string)> done) {

@@ -22,6 +22,10 @@ constexpr std::chrono::seconds kPromptTimeout{60};
 // reachable, no verified cached copy): defaults only, no rules.
 constexpr std::string_view kFallbackPolicy = "version: 1\nname: authority-unreachable\n";
 constexpr const char* kPolicyCacheFile = "/authority-policy.json";
+// How long the authority's signed policy, kept by a front-end, decides on_error when the
+// authority cannot be reached; and how far ahead of this machine's clock its time may be.
+constexpr int64_t kCachedPolicyMaxAgeSeconds = 3600;
+constexpr int64_t kClockSkewSeconds = 300;
 
 Verdict verdict_from_name(std::string_view name) {
   if (name == "allow") return Verdict::kAllow;
@@ -308,7 +312,13 @@ FetchedPolicy fetch_policy(const AuthorityEndpoint& endpoint, const Paths& paths
   if (!endpoint.public_key.empty()) {
     auto text = read_file(cache, kMaxLayerBytes * 2);
     auto cached = text.ok() ? parse_json(*text) : Result<Value>(text.error());
-    if (cached.ok() && verify_authority_signature(*cached, endpoint.public_key)) {
+    // Only a fresh copy: every policy the key ever signed verifies, and the user can put back a
+    // copy kept from when the policy said on_error: allow. One from the last hour (by its signed
+    // time) stands for the authority; an older one, or one without a time, does not.
+    const int64_t issued = cached.ok() ? cached->get_int("issued_at", 0) : 0;
+    const int64_t age = unix_now() - issued;
+    if (cached.ok() && issued > 0 && age <= kCachedPolicyMaxAgeSeconds &&
+        age >= -kClockSkewSeconds && verify_authority_signature(*cached, endpoint.public_key)) {
       out.policy = policy_from_reply(*cached);
     }
   }

@@ -433,6 +433,57 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
   CHECK_FALSE(none->has_value());
 }
 
+TEST_CASE(
+    "authority: a front-end takes on_error from its kept copy of the policy only while fresh") {
+  const uid_t me = ::getuid();
+  testing::TempDir sockets;
+  const std::string lenient = std::string(kPolicy) + "on_error: allow\n";
+  Fixture f(
+      [&](AuthorityConfig& c) {
+        c.socket = sockets.path() + "/a.sock";
+        c.actors[me] = "alice";
+      },
+      lenient);
+  const std::string home = f.dir.path() + "/front";
+  std::filesystem::create_directories(home + "/config");
+  std::ofstream(home + "/config/config.yaml")
+      << "authority:\n  socket: " << f.authority->config().socket
+      << "\n  public_key: " << f.authority->public_key() << "\n";
+  GateOptions o;
+  o.cwd = home;
+  o.env = Env(std::vector<std::string>{"HOME=" + home});
+  o.system_policy_path = home + "/no-system-policy.yaml";
+  o.paths = Paths{home + "/config", home + "/state", home + "/secrets", home + "/state/state.db",
+                  home + "/state/audit.jsonl"};
+  o.front_end = "test";
+  GateRequest request;
+  request.action = Action{"db.migrate", "alice", "dev-db", Map{}};
+  NoTerminalStepUpIo io;
+  // The verdict of a Gate opened now, with the authority down: its kept copy decides on_error.
+  const auto offline_verdict = [&] {
+    auto gate = Gate::open(o);
+    REQUIRE_MESSAGE(gate.ok(), gate.error().message);
+    return (*gate)->run(request, io).final_verdict;
+  };
+  // A copy signed two hours ago (the authority's clock then), kept, put back by the user: the
+  // authority is down, and the old copy's on_error: allow is not taken.
+  f.ahead->store(-7200);
+  {
+    Serving server(*f.authority);
+    auto gate = Gate::open(o);  // fetches the policy and keeps the signed copy
+    REQUIRE(gate.ok());
+    CHECK((*gate)->run(request, io).final_verdict == Verdict::kAllow);
+  }
+  CHECK(offline_verdict() == Verdict::kDeny);
+  // A copy from just now is: on_error: allow, as the authority's policy says.
+  f.ahead->store(0);
+  {
+    Serving server(*f.authority);
+    REQUIRE(Gate::open(o).ok());
+  }
+  CHECK(offline_verdict() == Verdict::kAllow);
+}
+
 constexpr const char* kBaselinePolicy = R"(version: 1
 name: baselines
 thresholds: { step_up: 50, deny: 100 }
@@ -817,6 +868,21 @@ TEST_CASE("authority: one uid holding idle connections turns no one away, itself
   char byte = 0;
   CHECK(::read(idle.front(), &byte, 1) == 0);
   for (const int fd : idle) ::close(fd);
+}
+
+TEST_CASE("authority: one uid sending half frames holds no more of its share than idle ones") {
+  Served s;
+  std::vector<int> stalled;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = raw_connect(s.socket());
+    const char start[3] = {0, 0, 1};  // half a header, then nothing
+    REQUIRE(::write(fd, start, sizeof start) == 3);
+    stalled.push_back(fd);
+  }
+  // Time for the authority to read those half frames (the 5 s a frame is given is far off).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(s.decide_anew(10) == "allow");
+  for (const int fd : stalled) ::close(fd);
 }
 
 /// Sends malformed frames on `fd` one at a time, each once the authority has answered the last,

@@ -149,6 +149,20 @@ check "signing key is 0600 and the authority's" test "$(stat -c '%a %U' "$STATE/
 check "unit file written" grep -q "User=$AUSER" "$ROOT/etc/systemd/system/stepgate-authority.service"
 check "front-end config pins the key" grep -q "public_key: ed25519:" "$ROOT/etc/stepgate/config.yaml"
 chmod 755 "$ROOT" "$ROOT/etc" "$ROOT/run" "$ROOT/var" "$ROOT/var/lib"
+
+# --- install runs as root over the authority's own directories: it follows no link put there ---
+ROOT2=$WORK/root2
+expect "a second install (temp root)" 0 "$SG" authority install --root "$ROOT2" --user "$AUSER" \
+  --no-user --inbox-port 0 --binary "$SG"
+chmod 755 "$ROOT2" "$ROOT2/var" "$ROOT2/var/lib"
+mkdir "$WORK/roots-own" && chmod 755 "$WORK/roots-own"
+setpriv --reuid="$AUSER" --regid="$AUSER" --clear-groups -- sh -c \
+  "rm -rf '$ROOT2/var/lib/stepgate/secrets' && ln -s '$WORK/roots-own' '$ROOT2/var/lib/stepgate/secrets'"
+expect "re-installing over a link the authority's user made is refused" 2 "$SG" authority install \
+  --root "$ROOT2" --user "$AUSER" --no-user --inbox-port 0 --binary "$SG"
+has "the refusal names the link" "$WORK/err" "is a symbolic link"
+check "the link's target is still root's" test "$(stat -c '%U %a' "$WORK/roots-own")" == "root 755"
+
 # Enrolment codes last 10 s here (15 minutes by default), so one can be seen to expire.
 echo "enroll_code_ttl: 10s" >>"$ROOT/etc/stepgate/authority.yaml"
 
@@ -511,8 +525,12 @@ cat "$WORK/out" "$WORK/err" >"$WORK/both"
 has "one line names the socket" "$WORK/both" "the authority at $SOCK cannot be reached"
 
 # --- the log of record: signed checkpoints (the authority's key) catch a deleted tail ---
+# As the administrator would run it: root, no variables naming the authority's directories (the
+# store and key beside the log keep its checkpoints).
+mkdir -p "$WORK/roothome"
 verify() {
-  STEPGATE_STATE_DIR=$STATE STEPGATE_SECRETS_DIR=$STATE/secrets "$SG" audit verify --path "$STATE/audit.jsonl"
+  env -u STEPGATE_HOME -u STEPGATE_STATE_DIR -u STEPGATE_SECRETS_DIR -u XDG_STATE_HOME \
+    -u XDG_CONFIG_HOME HOME="$WORK/roothome" "$SG" audit verify --path "$STATE/audit.jsonl"
 }
 expect "audit verify: the authority's log matches its signed checkpoint" 0 verify
 has "the checkpoint was checked" "$WORK/out" "matches the signed checkpoint"
