@@ -89,6 +89,35 @@ Status own(const std::string& path, bool directory, mode_t mode, uid_t uid, gid_
   return ok ? Status() : errno_error(path);
 }
 
+/// The binary the authority's unit runs must be one only root can replace: whoever can write it,
+/// or rename an entry in any directory on its path, runs code as the authority (a stepgate
+/// installed with --prefix ~/.local is the developer's, and so their agent's).
+Status only_root_can_replace(const std::string& binary) {
+  std::error_code ec;
+  const fs::path real = fs::canonical(binary, ec);
+  if (ec) return make_error(ErrorCode::kNotFound, binary + ": " + ec.message());
+  const auto refuse = [&](const std::string& what, const struct stat& st) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the authority would run " + real.string() + ", but " + what +
+                          " can be changed by uid " + std::to_string(st.st_uid) +
+                          " or others: install stepgate where only root can write (its package, "
+                          "or /usr/local/bin) and pass it with --binary");
+  };
+  struct stat st {};
+  if (::stat(real.c_str(), &st) != 0) return errno_error(real.string());
+  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return refuse("the file", st);
+  }
+  for (fs::path dir = real.parent_path();; dir = dir.parent_path()) {
+    if (::stat(dir.c_str(), &st) != 0) return errno_error(dir.string());
+    // A sticky directory (/tmp) lets no one else rename or remove root's entries in it.
+    const bool others_write =
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0;
+    if (st.st_uid != 0 || others_write) return refuse("the directory " + dir.string(), st);
+    if (dir == dir.root_path()) return {};
+  }
+}
+
 Status make_dir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
   std::error_code ec;
   fs::create_directories(path, ec);
@@ -146,6 +175,10 @@ Status install_authority(const InstallOptions& o, std::ostream& out) {
   if (::geteuid() != 0) {
     return make_error(ErrorCode::kPermissionDenied, "authority install must run as root");
   }
+  // Checked before anything is made: a refused install leaves nothing behind.
+  std::string binary = o.binary;
+  if (binary.empty()) binary = fs::read_symlink("/proc/self/exe").string();
+  if (Status s = only_root_can_replace(binary); !s.ok()) return s;
   passwd* pw = ::getpwnam(o.user.c_str());
   if (pw == nullptr && o.create_user) {
     if (Status s = run({"useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
@@ -209,8 +242,6 @@ Status install_authority(const InstallOptions& o, std::ostream& out) {
       socket + "\n  public_key: " + public_key + "\n";
   if (Status s = write_if_missing(etc + "/config.yaml", front_ends, 0644, out); !s.ok()) return s;
 
-  std::string binary = o.binary;
-  if (binary.empty()) binary = fs::read_symlink("/proc/self/exe").string();
   const std::string unit_dir = under(o.root, "/etc/systemd/system");
   if (Status s = make_dir(unit_dir, 0755, 0, 0); !s.ok()) return s;
   if (Status s = write_if_missing(unit_dir + "/stepgate-authority.service",

@@ -150,6 +150,13 @@ check "unit file written" grep -q "User=$AUSER" "$ROOT/etc/systemd/system/stepga
 check "front-end config pins the key" grep -q "public_key: ed25519:" "$ROOT/etc/stepgate/config.yaml"
 chmod 755 "$ROOT" "$ROOT/etc" "$ROOT/run" "$ROOT/var" "$ROOT/var/lib"
 
+# --- the unit runs a binary only root can replace (not one in the developer's ~/.local/bin) ---
+mkdir -p "$DEVHOME/.local/bin" && cp "$SG" "$DEVHOME/.local/bin/stepgate" && chown -R "$DUSER:$DUSER" "$DEVHOME/.local"
+expect "install refuses a binary the developer can replace" 2 "$SG" authority install --root "$WORK/root3" \
+  --user "$AUSER" --no-user --inbox-port 0 --binary "$DEVHOME/.local/bin/stepgate"
+has "it says who can change it" "$WORK/err" "can be changed by uid"
+check "and made nothing" test ! -e "$WORK/root3"
+
 # --- install runs as root over the authority's own directories: it follows no link put there ---
 ROOT2=$WORK/root2
 expect "a second install (temp root)" 0 "$SG" authority install --root "$ROOT2" --user "$AUSER" \
