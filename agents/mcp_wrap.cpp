@@ -241,14 +241,25 @@ struct ClientPump::Impl {
 ClientLineResult ClientPump::handle_line(std::string_view line) {
   json message = parse_or_discarded(line);
   if (message.is_discarded()) {
-    // Not JSON: the server reports its own parse error. Nested past the limit: never forwarded,
-    // since nothing here could gate what it holds.
+    // Never forwarded: what cannot be read here cannot be gated, and a server may read it all
+    // the same (Node's stdio transport turns invalid UTF-8 into U+FFFD and takes a lone
+    // surrogate escape: a tools/call carrying either one ran ungated). A blank line holds no
+    // message and goes on as before.
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return {std::string(line), {}};
     Status depth = check_json_nesting(line);
-    if (depth.ok()) return {std::string(line), {}};
-    const json refusal = {
-        {"jsonrpc", "2.0"},
-        {"id", nullptr},
-        {"error", {{"code", -32600}, {"message", "Invalid Request: " + depth.error().message}}}};
+    const json refusal =
+        depth.ok()
+            ? json{{"jsonrpc", "2.0"},
+                   {"id", nullptr},
+                   {"error",
+                    {{"code", -32700},
+                     {"message",
+                      "Parse error: not JSON in UTF-8 that stepgate can read, so not "
+                      "forwarded (a lone surrogate escape or invalid UTF-8?)"}}}}
+            : json{{"jsonrpc", "2.0"},
+                   {"id", nullptr},
+                   {"error",
+                    {{"code", -32600}, {"message", "Invalid Request: " + depth.error().message}}}};
     return {{}, refusal.dump()};
   }
   if (message.is_array() && !message.empty()) return Impl::handle_batch(*this, line, message);

@@ -64,6 +64,21 @@ bool is_valid_upstream_name(const std::string& name) {
   return RE2::FullMatch(name, kName);
 }
 
+/// True when a header's name or value holds a byte below 0x20 other than a tab, or DEL.
+bool has_control_byte(const httplib::Headers& headers) {
+  const auto bad = [](std::string_view text) {
+    for (const char ch : text) {
+      const auto c = static_cast<unsigned char>(ch);
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return true;
+    }
+    return false;
+  };
+  for (const auto& [name, value] : headers) {
+    if (bad(name) || bad(value)) return true;
+  }
+  return false;
+}
+
 void configure_server(httplib::Server& server, ShimContext& context) {
   const auto& agents = context.policy().agents;
   server.new_task_queue = [threads = context.options.threads] {
@@ -81,6 +96,7 @@ void configure_server(httplib::Server& server, ShimContext& context) {
   server.set_pre_routing_handler(
       [port, options](const httplib::Request& req, httplib::Response& res) {
         const char* refusal = nullptr;
+        int status = 403;
         if (req.has_header("Transfer-Encoding")) {
           // cpp-httplib holds a chunked body to no limit (its payload limit reads Content-Length):
           // a body must say its length, which max_body_bytes then bounds. Before it is read.
@@ -92,7 +108,12 @@ void configure_server(httplib::Server& server, ShimContext& context) {
                           "application/json");
           return httplib::Server::HandlerResponse::Handled;
         }
-        if (!host_allowed(req.get_header_value("Host"), *options)) {
+        if (has_control_byte(req.headers)) {
+          // cpp-httplib lets a bare CR (or a NUL) through in a header value; forwarded, a lenient
+          // upstream would read the rest as a header of its own.
+          refusal = "a header holds a control character (CR, LF or NUL)";
+          status = 400;
+        } else if (!host_allowed(req.get_header_value("Host"), *options)) {
           refusal =
               "forbidden: the Host header is not a loopback name or address (DNS rebinding?); a "
               "public name must be allowed with --public-name";
@@ -100,7 +121,7 @@ void configure_server(httplib::Server& server, ShimContext& context) {
           refusal = "forbidden: foreign Origin";
         }
         if (refusal == nullptr) return httplib::Server::HandlerResponse::Unhandled;
-        res.status = 403;
+        res.status = status;
         res.set_content(jsonrpc_error("null", -32600, refusal), "application/json");
         return httplib::Server::HandlerResponse::Handled;
       });

@@ -3,6 +3,8 @@
 // shim_stateless.cpp's.
 #include "shim_mcp.h"
 
+#include <cctype>
+
 #include "json_input.h"
 #include "mcp_headers.h"
 #include "shim_elicit.h"
@@ -74,6 +76,44 @@ bool accepts_events(const httplib::Request& req) {
 }
 
 namespace {
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trimmed(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+/// Why a POST's Content-Type is refused, or "" when it is JSON in UTF-8 (or absent). The shim
+/// gates the body as UTF-8 JSON and forwards its bytes: an upstream that honoured another charset
+/// (body-parser decodes charset=utf-7) would run a call other than the one gated.
+std::string unacceptable_content_type(const httplib::Request& req) {
+  if (!req.has_header("Content-Type")) return {};
+  const std::string value = req.get_header_value("Content-Type");
+  std::string_view rest = value;
+  std::size_t semi = rest.find(';');
+  if (lowercase(trimmed(rest.substr(0, semi))) != "application/json") {
+    return "Content-Type must be application/json";
+  }
+  while (semi != std::string_view::npos) {
+    rest.remove_prefix(semi + 1);
+    semi = rest.find(';');
+    const std::string_view param = trimmed(rest.substr(0, semi));
+    if (param.empty()) continue;
+    const std::size_t eq = param.find('=');
+    std::string_view v = eq == std::string_view::npos ? "" : trimmed(param.substr(eq + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (lowercase(trimmed(param.substr(0, eq))) != "charset" || lowercase(v) != "utf-8") {
+      return "Content-Type may carry only charset=utf-8 (the body is read as UTF-8 JSON)";
+    }
+  }
+  return {};
+}
 
 bool is_valid_message(const json& m) {
   if (!m.is_object()) return false;
@@ -181,6 +221,10 @@ bool answer_for_shim(const json& m, httplib::Response& res) {
 
 void handle_post(ShimContext& context, const Upstream& upstream, const httplib::Request& req,
                  httplib::Response& res) {
+  if (const std::string refused = unacceptable_content_type(req); !refused.empty()) {
+    answer_json(res, 415, jsonrpc_error("null", -32600, "Invalid Request: " + refused));
+    return;
+  }
   std::string why;
   json body = parse_outside_json(req.body, &why);
   if (body.is_discarded()) {

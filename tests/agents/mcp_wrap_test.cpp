@@ -156,7 +156,22 @@ TEST_CASE("ClientPump forwards allowed traffic unchanged and answers refused too
   CHECK(text.find("sgc1.") == std::string::npos);
 
   CHECK(env.pending.take_all() == std::vector<std::string>{"0", "1"});
-  CHECK(pump.handle_line("garbage{").forward == "garbage{");
+  // What cannot be read cannot be gated: answered with a parse error, never forwarded.
+  for (const std::string& line :
+       {std::string("garbage{"),
+        std::string(
+            R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"write_file",)"
+            R"("arguments":{"path":"x"},"_meta":{"x":"\ud800"}}})"),
+        std::string(R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"w",)") +
+            "\xff" + R"("}})"}) {
+    CAPTURE(line);
+    r = pump.handle_line(line);
+    CHECK(r.forward.empty());
+    Result<Value> refused = parse_json(r.reply);
+    REQUIRE(refused.ok());
+    CHECK(refused->find("error")->get_int("code") == -32700);
+  }
+  CHECK(pump.handle_line("  ").forward == "  ");  // a blank line holds no message
 }
 
 TEST_CASE("ClientPump splits a batch: allowed members go on, refused ones are answered") {

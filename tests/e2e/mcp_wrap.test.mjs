@@ -158,3 +158,38 @@ test('a command that cannot start is a configuration error (exit 2)', async () =
   const { code } = await runRaw([join(root, 'no-such-server')], []);
   assert.equal(code, 2);
 });
+
+test('a line the wrapper cannot read is refused, not passed to the server to read its own way', async () => {
+  // Node's stdio transport (the filesystem server's) turns invalid UTF-8 into U+FFFD and takes a
+  // lone surrogate escape; nlohmann takes neither. Such a tools/call, forwarded unread, ran
+  // ungated: here, a write of .env that the policy holds.
+  const child = spawn(BIN, ['mcp-wrap', '--policy', POLICY, '--', 'node', FS_SERVER, dir], {
+    cwd: dir, env, stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const out = [];
+  const lines = createInterface({ input: child.stdout });
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  const initialized = new Promise((resolve) => lines.on('line', (l) => {
+    const m = JSON.parse(l);
+    out.push(m);
+    if (m.id === 0) resolve();
+  }));
+  child.stdin.write(JSON.stringify(init) + '\n');
+  await initialized;
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+  const write = (id, extra) => ({ jsonrpc: '2.0', id, method: 'tools/call',
+    params: { name: 'write_file', arguments: { path: join(dir, '.env'), content: `TOKEN=${id}\n` }, ...extra } });
+  // JSON.stringify writes a lone surrogate as the escape \ud800.
+  child.stdin.write(JSON.stringify(write(1, { _meta: { x: '\ud800' } })) + '\n');
+  const bad = Buffer.from(JSON.stringify(write(2, { _meta: { x: 'Z' } })));
+  bad[bad.indexOf('Z')] = 0xff;  // a byte that is not UTF-8
+  child.stdin.write(Buffer.concat([bad, Buffer.from('\n')]));
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }) + '\n');
+  await new Promise((resolve) => { const t = setInterval(() => { if (out.some((m) => m.id === 3)) { clearInterval(t); resolve(); } }, 20); });
+  child.stdin.end();
+  await closed;
+  const refusals = out.filter((m) => m.error?.code === -32700);
+  assert.equal(refusals.length, 2, JSON.stringify(out));
+  assert.match(refusals[0].error.message, /not forwarded/);
+  assert.equal(existsSync(join(dir, '.env')), false, 'neither write reached the server');
+});

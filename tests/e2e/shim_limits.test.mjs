@@ -115,6 +115,45 @@ test("a chunked request body (no length, so no limit) is refused before it is re
   assert.equal(shimChild.exitCode, null, "the shim process is still running");
 });
 
+test("a body in another charset than UTF-8 is refused: the upstream would read another call", async () => {
+  // body-parser (express.json, the MCP SDK's Express app) decodes charset=utf-7: this tool name
+  // gated as written would run as "delete-everything" there.
+  const body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":' +
+    '"+AGQAZQBsAGUAdABlAC0AZQB2AGUAcgB5AHQAaABpAG4AZw-","arguments":{}}}';
+  for (const type of ["application/json; charset=utf-7", "application/json;charset=UTF-16",
+    "text/plain", "application/json; boundary=x"]) {
+    const res = await fetch(`${shimUrl}/mcp`, { method: "POST", body,
+      headers: { "content-type": type, accept: "application/json, text/event-stream" } });
+    assert.equal(res.status, 415, type);
+    const reply = await res.json();
+    assert.equal(reply.error.code, -32600);
+    assert.match(reply.error.message, /Content-Type/);
+  }
+});
+
+test("a header holding a bare CR or a NUL is refused before anything is forwarded", async () => {
+  // node:http will not send these: a raw socket does.
+  const { connect } = await import("node:net");
+  for (const header of ["Authorization: Bearer a\rX-Injected: yes", "Authorization: a\u0000b"]) {
+    const answer = await new Promise((resolve, reject) => {
+      const body = '{"jsonrpc":"2.0","id":1,"method":"ping"}';
+      // Written without closing our side: cpp-httplib writes no answer to a peer it has seen
+      // close (Connection: close has it close once it has answered).
+      const socket = connect(shimPort, "127.0.0.1", () => {
+        socket.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${shimPort}\r\n${header}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
+          `Connection: close\r\n\r\n${body}`);
+      });
+      let text = "";
+      socket.on("data", (d) => { text += d; });
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(header));
+    assert.match(answer, /control character/);
+  }
+});
+
 test("a Host that is not a loopback name is refused (DNS rebinding)", async () => {
   for (const host of ["evil.example", `evil.example:${shimPort}`, "gate.example.com"]) {
     const res = await getWithHost(shimPort, "/v1/approvals", host);
