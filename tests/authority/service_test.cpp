@@ -81,6 +81,20 @@ std::string final_verdict(const Value& reply) {
   return o != nullptr ? o->get_string("final_verdict") : "";
 }
 
+/// The id of the challenge a decide reply was held under ("" when it was not held).
+std::string challenge_of(const Value& reply) {
+  const Value* outcome = reply.find("outcome");
+  const Value* step_up = outcome != nullptr ? outcome->find("step_up") : nullptr;
+  return step_up != nullptr ? step_up->get_string("challenge_id") : "";
+}
+
+/// A request that came in at the inbox.
+Peer inbox_peer() {
+  Peer p;
+  p.via = "inbox";
+  return p;
+}
+
 /// Enrols and activates `actor` as the administrator; returns the TOTP key.
 Bytes enrol(Authority& authority, const std::string& actor) {
   const Peer admin = authority.peer_for(0, 1);
@@ -189,8 +203,7 @@ TEST_CASE("authority: a held action gets one short challenge id, reused while pe
   CHECK(id[4] == '-');
   CHECK(second.find("outcome")->find("step_up")->get_string("challenge_id") == id);
   // Approving without a code, or as someone who may not, is refused.
-  Peer inbox;
-  inbox.via = "inbox";
+  const Peer inbox = inbox_peer();
   CHECK(f.authority->decide_challenge(id, by_code("", ""), true, inbox).error().code ==
         ErrorCode::kPermissionDenied);
   CHECK(f.authority->decide_challenge(id, by_code("mallory", "123456"), true, inbox).error().code ==
@@ -276,12 +289,8 @@ TEST_CASE("authority: audit access tokens are issued by the administrator and ke
 TEST_CASE("authority: core's Approvals decides a held challenge; the approval works once") {
   Fixture f;
   const Bytes alice = enrol(*f.authority, "alice");
-  const std::string id = f.decide(1000, "db.migrate", "prod-db")
-                             .find("outcome")
-                             ->find("step_up")
-                             ->get_string("challenge_id");
-  Peer inbox;
-  inbox.via = "inbox";
+  const std::string id = challenge_of(f.decide(1000, "db.migrate", "prod-db"));
+  const Peer inbox = inbox_peer();
   // Bob is neither an approver nor the actor; alice's wrong code is refused; her code approves.
   CHECK(f.authority->decide_challenge(id, by_code("bob", "123456"), true, inbox).error().code ==
         ErrorCode::kPermissionDenied);
@@ -300,12 +309,8 @@ TEST_CASE("authority: an approval held for a weaker requirement does not satisfy
   Fixture f;
   const Bytes alice = enrol(*f.authority, "alice");
   // Held for alice's own code (the system policy), and approved with it.
-  const std::string id = f.decide(1000, "db.migrate", "prod-db")
-                             .find("outcome")
-                             ->find("step_up")
-                             ->get_string("challenge_id");
-  Peer inbox;
-  inbox.via = "inbox";
+  const std::string id = challenge_of(f.decide(1000, "db.migrate", "prod-db"));
+  const Peer inbox = inbox_peer();
   REQUIRE(
       f.authority->decide_challenge(id, by_code("", next_code(*f.authority, alice)), true, inbox)
           .ok());
@@ -380,14 +385,33 @@ int raw_connect(const std::string& path) {
   return fd;
 }
 
-TEST_CASE("authority: a pooled front-end Gate with no local policy asks the authority") {
-  const uid_t me = ::getuid();
-  testing::TempDir sockets;
-  Fixture f([&](AuthorityConfig& c) {
-    c.socket = sockets.path() + "/a.sock";
-    c.actors[me] = "alice";
-  });
-  Serving server(*f.authority);
+/// A peer that sends half a frame's header, then nothing.
+int half_frame_peer(const std::string& path) {
+  const int fd = raw_connect(path);
+  const char start[3] = {0, 0, 1};
+  REQUIRE(::write(fd, start, sizeof start) == 3);
+  return fd;
+}
+
+/// True when the authority closes `fd` within `timeout_ms`: the peer reads the end of the stream.
+bool closed_by_authority(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) != 1) return false;
+  char byte = 0;
+  return ::read(fd, &byte, 1) == 0;
+}
+
+/// The fixture's setting for an authority on a socket in `sockets`, this process's uid alice.
+std::function<void(AuthorityConfig&)> on_socket_in(const testing::TempDir& sockets) {
+  return [path = sockets.path()](AuthorityConfig& c) {
+    c.socket = path + "/a.sock";
+    c.actors[::getuid()] = "alice";
+  };
+}
+
+/// A front-end's options with no policy of its own and a user config naming `f`'s authority
+/// (socket and pinned key), in a fresh home under the fixture's directory.
+GateOptions front_end_of(const Fixture& f) {
   const std::string home = f.dir.path() + "/front";
   std::filesystem::create_directories(home + "/config");
   std::ofstream(home + "/config/config.yaml")
@@ -400,6 +424,14 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
   o.paths = Paths{home + "/config", home + "/state", home + "/secrets", home + "/state/state.db",
                   home + "/state/audit.jsonl"};
   o.front_end = "test";
+  return o;
+}
+
+TEST_CASE("authority: a pooled front-end Gate with no local policy asks the authority") {
+  testing::TempDir sockets;
+  Fixture f(on_socket_in(sockets));
+  Serving server(*f.authority);
+  const GateOptions o = front_end_of(f);
   GatePool pool;
   auto gate = pool.get(o);  // no policy file anywhere here: the authority's policy decides
   REQUIRE_MESSAGE(gate.ok(), gate.error().message);
@@ -418,8 +450,7 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
   CHECK((*pending)->state == ChallengeState::kPending);
   CHECK((*pending)->action_digest == held.decision.action_digest);
   const Bytes alice = enrol(*f.authority, "alice");
-  Peer inbox;
-  inbox.via = "inbox";
+  const Peer inbox = inbox_peer();
   REQUIRE(
       f.authority->decide_challenge(id, by_code("", next_code(*f.authority, alice)), true, inbox)
           .ok());
@@ -435,27 +466,10 @@ TEST_CASE("authority: a pooled front-end Gate with no local policy asks the auth
 
 TEST_CASE(
     "authority: a front-end takes on_error from its kept copy of the policy only while fresh") {
-  const uid_t me = ::getuid();
   testing::TempDir sockets;
   const std::string lenient = std::string(kPolicy) + "on_error: allow\n";
-  Fixture f(
-      [&](AuthorityConfig& c) {
-        c.socket = sockets.path() + "/a.sock";
-        c.actors[me] = "alice";
-      },
-      lenient);
-  const std::string home = f.dir.path() + "/front";
-  std::filesystem::create_directories(home + "/config");
-  std::ofstream(home + "/config/config.yaml")
-      << "authority:\n  socket: " << f.authority->config().socket
-      << "\n  public_key: " << f.authority->public_key() << "\n";
-  GateOptions o;
-  o.cwd = home;
-  o.env = Env(std::vector<std::string>{"HOME=" + home});
-  o.system_policy_path = home + "/no-system-policy.yaml";
-  o.paths = Paths{home + "/config", home + "/state", home + "/secrets", home + "/state/state.db",
-                  home + "/state/audit.jsonl"};
-  o.front_end = "test";
+  Fixture f(on_socket_in(sockets), lenient);
+  const GateOptions o = front_end_of(f);
   GateRequest request;
   request.action = Action{"db.migrate", "alice", "dev-db", Map{}};
   NoTerminalStepUpIo io;
@@ -539,8 +553,7 @@ TEST_CASE("authority: an allowed action is remembered for new_resource in its ow
   const Value held = f.decide(1000, "deploy", "prod");
   REQUIRE(final_verdict(held) == "step_up");
   const std::string id = held.find("outcome")->find("step_up")->get_string("challenge_id");
-  Peer inbox;
-  inbox.via = "inbox";
+  const Peer inbox = inbox_peer();
   REQUIRE(
       f.authority->decide_challenge(id, by_code("", next_code(*f.authority, alice)), true, inbox)
           .ok());
@@ -582,8 +595,7 @@ std::string bob_grant(const Authority& authority, const Ed25519KeyPair& bob,
 TEST_CASE("authority: the inbox takes an approver's signed grant; a grant works once") {
   const Ed25519KeyPair bob = *ed25519_generate();
   Fixture f({}, grant_policy(format_public_key(bob.public_key)));
-  Peer inbox;
-  inbox.via = "inbox";
+  const Peer inbox = inbox_peer();
   auto hold = [&](const std::string& resource) {
     const Value reply = f.decide(1000, "release.publish", resource);
     REQUIRE(final_verdict(reply) == "step_up");
@@ -630,8 +642,7 @@ TEST_CASE("authority: the inbox takes an approver's signed grant; a grant works 
 TEST_CASE("authority: a grant handed to `decide` cannot then approve in the inbox") {
   const Ed25519KeyPair bob = *ed25519_generate();
   Fixture f({}, grant_policy(format_public_key(bob.public_key)));
-  Peer inbox;
-  inbox.via = "inbox";
+  const Peer inbox = inbox_peer();
   const Value held = f.decide(1000, "release.publish", "v1");
   const std::string digest = held.find("outcome")->find("decision")->get_string("action_digest");
   const std::string grant = bob_grant(*f.authority, bob, digest);
@@ -734,12 +745,8 @@ TEST_CASE("authority client: only an answer signed over this connection's nonce 
 }
 
 TEST_CASE("authority client: a proven connection asks for unsigned answers, and gets them") {
-  const uid_t me = ::getuid();
   testing::TempDir sockets;
-  Fixture f([&](AuthorityConfig& c) {
-    c.socket = sockets.path() + "/a.sock";
-    c.actors[me] = "alice";
-  });
+  Fixture f(on_socket_in(sockets));
   Serving server(*f.authority);
   auto connection = AuthorityConnection::connect(f.authority->config().socket);
   REQUIRE(connection.ok());
@@ -837,20 +844,14 @@ TEST_CASE("authority: peers that send part of a frame and stall hold no worker, 
   const std::size_t stalled_count = 4 * std::max(8U, std::thread::hardware_concurrency());
   std::vector<int> stalled;
   for (std::size_t i = 0; i < stalled_count; ++i) {
-    const int fd = raw_connect(s.socket());
-    const char start[3] = {0, 0, 1};  // half a header, then nothing
-    REQUIRE(::write(fd, start, sizeof start) == 3);
-    stalled.push_back(fd);
+    stalled.push_back(half_frame_peer(s.socket()));
   }
   // Another peer is answered while they stall: it gives up after 2 s, well before the 5 s a
   // stalled frame is given.
   CHECK(s.decide_anew(2) == "allow");
   // A frame that never ends is closed by the authority (5 s after its first bytes, at the next
   // sweep): the peer reads the end of the stream.
-  pollfd p{stalled.front(), POLLIN, 0};
-  REQUIRE(::poll(&p, 1, 15000) == 1);
-  char byte = 0;
-  CHECK(::read(stalled.front(), &byte, 1) == 0);
+  CHECK(closed_by_authority(stalled.front(), 15000));
   for (const int fd : stalled) ::close(fd);
 }
 
@@ -863,10 +864,7 @@ TEST_CASE("authority: one uid holding idle connections turns no one away, itself
   // A request on a new connection is answered: the uid's longest-idle connections were closed to
   // make room for it.
   CHECK(s.decide_anew(10) == "allow");
-  pollfd p{idle.front(), POLLIN, 0};
-  REQUIRE(::poll(&p, 1, 10000) == 1);
-  char byte = 0;
-  CHECK(::read(idle.front(), &byte, 1) == 0);
+  CHECK(closed_by_authority(idle.front(), 10000));
   for (const int fd : idle) ::close(fd);
 }
 
@@ -874,10 +872,7 @@ TEST_CASE("authority: one uid sending half frames holds no more of its share tha
   Served s;
   std::vector<int> stalled;
   for (int i = 0; i < 100; ++i) {
-    const int fd = raw_connect(s.socket());
-    const char start[3] = {0, 0, 1};  // half a header, then nothing
-    REQUIRE(::write(fd, start, sizeof start) == 3);
-    stalled.push_back(fd);
+    stalled.push_back(half_frame_peer(s.socket()));
   }
   // Time for the authority to read those half frames (the 5 s a frame is given is far off).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
