@@ -126,6 +126,12 @@ bool same_id(const Entry& a, const Entry& b) {
   return std::memcmp(a.id, b.id, GIT_OID_RAWSZ) == 0;
 }
 
+/// How deep the walk goes into nested directories. It recurses, on a thread's stack, and a
+/// pushed tree is anyone's: 16,000 levels overflowed an 8 MiB stack (git 2.44 and later refuse
+/// trees past core.maxTreeDepth, 4096 by default; older ones take any depth). Real repositories
+/// stay far below.
+constexpr int kMaxTreeDepth = 2048;
+
 class TreeWalk {
  public:
   TreeWalk(git_odb* odb, std::vector<FileChange>& out, TreeCache* cache)
@@ -193,6 +199,11 @@ class TreeWalk {
 
   /// Walks into the subtree(s) named `name`, with `path_` extended by it for the time.
   Status descend(std::string_view name, const Entry* a, const Entry* b) {
+    if (depth_ >= kMaxTreeDepth) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "a pushed tree nests directories deeper than the limit of " +
+                            std::to_string(kMaxTreeDepth) + " levels");
+    }
     const std::size_t length = path_.size();
     path_.append(name).push_back('/');
     git_oid old_id;
@@ -203,7 +214,9 @@ class TreeWalk {
     if (!old_tree.ok()) return old_tree.error();
     auto new_tree = read(b != nullptr ? &new_id : nullptr);
     if (!new_tree.ok()) return new_tree.error();
+    ++depth_;
     Status s = walk(std::move(*old_tree), std::move(*new_tree));
+    --depth_;
     path_.resize(length);
     return s;
   }
@@ -233,6 +246,7 @@ class TreeWalk {
   git_odb* odb_;
   std::vector<FileChange>& out_;
   TreeCache* cache_;
+  int depth_ = 0;  // directories walked into from the root
   std::string path_;
 };
 

@@ -174,6 +174,49 @@ TEST_CASE("commit scan: changed paths and line counts agree with git diff") {
   }
 }
 
+/// A tree holding one file `depth` directories down (d/d/.../d/f), written to `repo`'s object
+/// database; its id.
+git_oid nested_tree(git_repository* repo, int depth) {
+  git_oid blob;
+  REQUIRE(git_blob_create_from_buffer(&blob, repo, "x\n", 2) == 0);
+  git_oid id = blob;
+  git_filemode_t mode = GIT_FILEMODE_BLOB;
+  const char* name = "f";
+  for (int level = 0; level <= depth; ++level) {
+    git_treebuilder* builder = nullptr;
+    REQUIRE(git_treebuilder_new(&builder, repo, nullptr) == 0);
+    REQUIRE(git_treebuilder_insert(nullptr, builder, name, &id, mode) == 0);
+    REQUIRE(git_treebuilder_write(&id, builder) == 0);
+    git_treebuilder_free(builder);
+    mode = GIT_FILEMODE_TREE;
+    name = "d";
+  }
+  return id;
+}
+
+TEST_CASE("tree diff: a pushed tree nested past the limit is refused, not walked off the stack") {
+  // Anyone who can push can send valid trees 16,000 directories deep: the walk recursed into
+  // each and overflowed its thread's stack (SIGSEGV in pre-receive).
+  Repo r;
+  init_libgit2();
+  git_repository* repo = nullptr;
+  REQUIRE(git_repository_open(&repo, r.path().c_str()) == 0);
+  git_odb* odb = nullptr;
+  REQUIRE(git_repository_odb(&odb, repo) == 0);
+  const git_oid within = nested_tree(repo, 2000);
+  std::vector<FileChange> changes;
+  REQUIRE(diff_trees(odb, nullptr, &within, changes).ok());
+  REQUIRE(changes.size() == 1);
+  CHECK(changes.front().path.size() == 2000 * 2 + 1);  // "d/" 2,000 times, then "f"
+  const git_oid past = nested_tree(repo, 20000);
+  changes.clear();
+  const Status refused = diff_trees(odb, nullptr, &past, changes);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("deeper than the limit of 2048") != std::string::npos);
+  git_odb_free(odb);
+  git_repository_free(repo);
+}
+
 TEST_CASE("commit scan: a commit is signed by its gpgsig header line, not by its message") {
   Repo repo;
   repo.write("a.txt", "one\n");
