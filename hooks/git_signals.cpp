@@ -540,7 +540,23 @@ void allocate_for_one_run() {
   // The main heap's top: its free tail (keepcost) ends at the program break. The pad past the
   // next boundary grows the heap by kHeapPad more (the mmap threshold above keeps it on the heap).
   const auto brk = reinterpret_cast<std::uintptr_t>(sbrk(0));
-  if (brk != static_cast<std::uintptr_t>(-1)) huge_pages_from(brk - mallinfo2().keepcost);
+  if (brk == static_cast<std::uintptr_t>(-1)) {
+    one_run.store(true);
+    return;
+  }
+  const std::uintptr_t top = brk - mallinfo2().keepcost;
+  const std::uintptr_t boundary = (top + kHugePage) & ~(kHugePage - 1);
+  // The advised range must be mapped when advised: the kernel grows the heap's mapping only
+  // while its flags are unchanged, so growth after the advice is a new mapping without it. When
+  // the free top already reaches past the boundary, the pad is taken from it and the heap does
+  // not grow (1 run in ~20, by where the heap starts): grown here first, by a block taken and
+  // given back (its header sits at `top`, below the boundary; nothing past it is touched).
+  if (brk < boundary + kHeapPad) {
+    // volatile: a block freed unused is an allocation the compiler may drop altogether.
+    void* volatile grow = malloc(boundary + kHeapPad - top);  // NOLINT(cppcoreguidelines-no-malloc)
+    free(grow);                                               // NOLINT(cppcoreguidelines-no-malloc)
+  }
+  huge_pages_from(top);
 #endif
 #endif
   one_run.store(true);

@@ -3,6 +3,7 @@
 // a long-running process's threads are left alone. Each case runs in a forked child, whose heap
 // settings then die with it.
 #include <doctest/doctest.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,24 @@ bool allocations_advised() {
   return advised;
 }
 
+#if defined(__GLIBC__)
+/// Grows the main heap in small steps until its free top reaches past a 2 MiB boundary from
+/// at least 4 KiB below it: glibc then serves a block up to that boundary from the top, without
+/// growing the heap (where the heap starts makes this so in about 1 run in 20).
+void straddle_a_boundary() {
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+  static std::vector<void*> kept;  // never freed: the steps must stay taken
+  for (int step = 0; step < 4096; ++step) {
+    const auto brk = reinterpret_cast<std::uintptr_t>(sbrk(0));
+    const std::uintptr_t top = brk - mallinfo2().keepcost;
+    const std::uintptr_t boundary = (top + kHugePage) & ~(kHugePage - 1);
+    if (brk > boundary && boundary - top > 4096) return;
+    kept.push_back(std::malloc(16 * 1024));  // NOLINT(cppcoreguidelines-no-malloc)
+  }
+  FAIL("the heap's top never reached past a 2 MiB boundary");
+}
+#endif
+
 /// Runs the probe case below in a fresh process (this binary again): a forked child would carry
 /// this process's heap, its free blocks and the idle heaps of earlier tests' threads, which a new
 /// thread reuses. Its exit status (0: the probe's checks held).
@@ -98,7 +117,10 @@ TEST_CASE("one-run heap probe") {
   const char* mode = std::getenv("STEPGATE_TEST_ONE_RUN_PROBE");
   if (mode == nullptr) return;
   const std::string m = mode;
-  if (m == "one-run") {
+  if (m == "one-run" || m == "one-run-straddling") {
+#if defined(__GLIBC__)
+    if (m == "one-run-straddling") straddle_a_boundary();
+#endif
     stepgate::allocate_for_one_run();
     CHECK(allocations_advised());
     bool thread_advised = false;
@@ -122,6 +144,9 @@ TEST_CASE("one-run heap probe") {
 TEST_CASE("a one-run process's heap, main thread and scan threads, is advised for huge pages") {
   if (!kGlibcHeap || !kernel_has_thp()) return;  // nothing to advise
   CHECK(probe("one-run") == 0);
+  // The heap's free top already past a boundary: the advice went to a range the heap had not
+  // grown into yet, and its growth came without it.
+  CHECK(probe("one-run-straddling") == 0);
 }
 
 TEST_CASE("a long-running process's threads keep the heap glibc gives them") {
