@@ -66,17 +66,14 @@ bool is_valid_upstream_name(const std::string& name) {
 
 /// True when a header's name or value holds a byte below 0x20 other than a tab, or DEL.
 bool has_control_byte(const httplib::Headers& headers) {
-  const auto bad = [](std::string_view text) {
-    for (const char ch : text) {
-      const auto c = static_cast<unsigned char>(ch);
-      if ((c < 0x20 && c != '\t') || c == 0x7f) return true;
-    }
-    return false;
+  const auto control = [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\t') || c == 0x7f;
   };
-  for (const auto& [name, value] : headers) {
-    if (bad(name) || bad(value)) return true;
-  }
-  return false;
+  return std::ranges::any_of(headers, [&](const auto& header) {
+    return std::ranges::any_of(header.first, control) ||
+           std::ranges::any_of(header.second, control);
+  });
 }
 
 void configure_server(httplib::Server& server, ShimContext& context) {
