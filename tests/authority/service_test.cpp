@@ -859,8 +859,8 @@ TEST_CASE("authority: one uid holding idle connections turns no one away, itself
   Served s;
   // More idle connections than one uid may hold (64), and more than the authority used to hold
   // for everyone together (128, after which every new connection was closed unanswered).
-  std::vector<int> idle;
-  for (int i = 0; i < 200; ++i) idle.push_back(raw_connect(s.socket()));
+  std::vector<int> idle(200);
+  for (int& fd : idle) fd = raw_connect(s.socket());
   // A request on a new connection is answered: the uid's longest-idle connections were closed to
   // make room for it.
   CHECK(s.decide_anew(10) == "allow");
@@ -870,10 +870,8 @@ TEST_CASE("authority: one uid holding idle connections turns no one away, itself
 
 TEST_CASE("authority: one uid sending half frames holds no more of its share than idle ones") {
   Served s;
-  std::vector<int> stalled;
-  for (int i = 0; i < 100; ++i) {
-    stalled.push_back(half_frame_peer(s.socket()));
-  }
+  std::vector<int> stalled(100);
+  for (int& fd : stalled) fd = half_frame_peer(s.socket());
   // Time for the authority to read those half frames (the 5 s a frame is given is far off).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(s.decide_anew(10) == "allow");

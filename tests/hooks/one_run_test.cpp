@@ -86,7 +86,7 @@ void straddle_a_boundary() {
     const std::uintptr_t top = brk - mallinfo2().keepcost;
     const std::uintptr_t boundary = (top + kHugePage) & ~(kHugePage - 1);
     if (brk > boundary && boundary - top > 4096) return;
-    kept.push_back(std::malloc(16 * 1024));  // NOLINT(cppcoreguidelines-no-malloc)
+    kept.push_back(std::malloc(std::size_t{16} << 10));  // NOLINT(cppcoreguidelines-no-malloc)
   }
   FAIL("the heap's top never reached past a 2 MiB boundary");
 }
