@@ -3,11 +3,10 @@
 // shim_stateless.cpp's.
 #include "shim_mcp.h"
 
-#include <cctype>
-
 #include "json_input.h"
 #include "mcp_headers.h"
 #include "shim_elicit.h"
+#include "upstream_http.h"
 
 namespace stepgate {
 namespace shim_mcp {
@@ -77,12 +76,6 @@ bool accepts_events(const httplib::Request& req) {
 
 namespace {
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string_view trimmed(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -97,7 +90,7 @@ std::string unacceptable_content_type(const httplib::Request& req) {
   const std::string value = req.get_header_value("Content-Type");
   std::string_view rest = value;
   std::size_t semi = rest.find(';');
-  if (lowercase(trimmed(rest.substr(0, semi))) != "application/json") {
+  if (!equals_ignoring_case(trimmed(rest.substr(0, semi)), "application/json")) {
     return "Content-Type must be application/json";
   }
   while (semi != std::string_view::npos) {
@@ -108,7 +101,8 @@ std::string unacceptable_content_type(const httplib::Request& req) {
     const std::size_t eq = param.find('=');
     std::string_view v = eq == std::string_view::npos ? "" : trimmed(param.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    if (lowercase(trimmed(param.substr(0, eq))) != "charset" || lowercase(v) != "utf-8") {
+    if (!equals_ignoring_case(trimmed(param.substr(0, eq)), "charset") ||
+        !equals_ignoring_case(v, "utf-8")) {
       return "Content-Type may carry only charset=utf-8 (the body is read as UTF-8 JSON)";
     }
   }

@@ -260,16 +260,7 @@ std::string jsonrpc_error(const std::string& id_json, int code, const std::strin
   return R"({"jsonrpc":"2.0","id":)" + id_json + R"(,"error":)" + error.dump() + "}";
 }
 
-namespace {
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
+namespace {}  // namespace
 
 httplib::Headers forwardable_request_headers(const httplib::Request& req) {
   // One pass over the request's headers (a lookup per name was two case-insensitive searches of

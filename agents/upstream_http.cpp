@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -37,17 +38,6 @@ std::string errno_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /// True when the comma-separated header value holds `token` (any case).
 bool has_token(std::string_view value, std::string_view token) {
   while (!value.empty()) {
@@ -55,7 +45,7 @@ bool has_token(std::string_view value, std::string_view token) {
     std::string_view item = value.substr(0, comma);
     while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
     while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (iequals(item, token)) return true;
+    if (equals_ignoring_case(item, token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -219,8 +209,9 @@ std::string request_head(const std::string& method, const Upstream& upstream,
   head += upstream.origin.substr(std::string_view("http://").size());
   head += "\r\n";
   for (const auto& [name, value] : headers) {
-    if (iequals(name, "Host") || iequals(name, "Content-Length") || iequals(name, "Connection") ||
-        iequals(name, "Transfer-Encoding")) {
+    if (equals_ignoring_case(name, "Host") || equals_ignoring_case(name, "Content-Length") ||
+        equals_ignoring_case(name, "Connection") ||
+        equals_ignoring_case(name, "Transfer-Encoding")) {
       continue;
     }
     head += name;
@@ -372,7 +363,7 @@ Status UpstreamCall::read_head() {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
       value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (iequals(name, "Content-Length")) {
+    if (equals_ignoring_case(name, "Content-Length")) {
       std::size_t n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec != std::errc() || p != value.data() + value.size() || (has_length && n != length)) {
@@ -381,10 +372,10 @@ Status UpstreamCall::read_head() {
       }
       has_length = true;
       length = n;
-    } else if (iequals(name, "Transfer-Encoding")) {
+    } else if (equals_ignoring_case(name, "Transfer-Encoding")) {
       chunked = has_token(value, "chunked");
       if (!chunked) keep_alive_ = false;  // read to the end of the connection
-    } else if (iequals(name, "Connection")) {
+    } else if (equals_ignoring_case(name, "Connection")) {
       if (has_token(value, "close")) keep_alive_ = false;
       if (has_token(value, "keep-alive") && minor == 0) keep_alive_ = true;
     }
@@ -493,6 +484,13 @@ Result<std::string> UpstreamCall::read_all(std::size_t limit) {
     }
   }
   return body;
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 }  // namespace stepgate

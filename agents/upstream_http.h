@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "stepgate/result.h"
 
@@ -74,5 +75,8 @@ class UpstreamCall {
   std::string buf_;            // read from the socket, not yet decoded
   std::size_t pos_ = 0;
 };
+
+/// ASCII case-insensitive equality (HTTP header names and tokens).
+bool equals_ignoring_case(std::string_view a, std::string_view b);
 
 }  // namespace stepgate
